@@ -1,0 +1,36 @@
+"""replaytest: deterministic replay testing and debugging for Python durable workflows.
+
+Write workflows with ``workflow`` and ``activity``, run them on the embedded ``Engine``,
+export their histories, and ``replay`` the current code against them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import activity, workflow
+from .definitions import ActivityError, ApplicationError, PayloadError, ReplaytestError, RetryPolicy
+from .divergence import Divergence, NondeterminismError, WorkflowTaskError
+from .history import Event, History, HistoryFormatError
+from .replay import ReplayResult, UnknownWorkflowError, replay
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "workflow", "activity", "RetryPolicy", "ApplicationError", "ActivityError", "ReplaytestError", "PayloadError",
+    "History", "Event", "HistoryFormatError", "replay", "ReplayResult", "NondeterminismError", "Divergence",
+    "WorkflowTaskError", "UnknownWorkflowError", "Engine", "SandboxViolation",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # The engine (sqlite3) and the sandbox (freezegun) load only when asked for.
+    if name == "Engine":
+        from .engine import Engine
+
+        return Engine
+    if name == "SandboxViolation":
+        from .sandbox import SandboxViolation
+
+        return SandboxViolation
+    raise AttributeError(f"module 'replaytest' has no attribute {name!r}")

@@ -1,0 +1,173 @@
+"""What users declare: workflow and activity definitions, retry policies, application errors.
+
+Also the one rule about payloads: they are JSON values. Every value that crosses into or out
+of workflow code goes through :func:`to_payload`, live and on replay alike, so workflow code
+sees exactly the same values in both (a tuple becomes a list in both places, not just on
+replay).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import types
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from typing import Any, Callable, Iterable
+
+
+class ReplaytestError(Exception):
+    """Base class of the errors replaytest raises for user mistakes."""
+
+
+class PayloadError(ReplaytestError, TypeError):
+    """A value that must be stored in the history is not plain JSON."""
+
+
+def to_payload(value: Any, what: str) -> Any:
+    """Round-trip ``value`` through JSON so live code sees what replay will see."""
+    try:
+        return json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError) as e:
+        raise PayloadError(
+            f"{what} is not plain JSON ({e}); payloads are stored in the history as JSON, "
+            "so pass dicts, lists, strings, numbers, booleans or None"
+        ) from None
+
+
+def seconds(value: timedelta | float | int | None, what: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+        raise ReplaytestError(f"{what} must be a timedelta or a number of seconds ≥ 0, not {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a failed activity is retried: delay = initial_interval × backoff_coefficient^(n-1),
+    capped at maximum_interval; maximum_attempts 0 means unlimited."""
+
+    initial_interval: timedelta | float = 1.0
+    backoff_coefficient: float = 2.0
+    maximum_interval: timedelta | float = 100.0
+    maximum_attempts: int = 0
+    non_retryable_error_types: list[str] | tuple[str, ...] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["initial_interval"] = seconds(self.initial_interval, "initial_interval")
+        d["maximum_interval"] = seconds(self.maximum_interval, "maximum_interval")
+        d["non_retryable_error_types"] = list(self.non_retryable_error_types)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RetryPolicy":
+        return cls(**d)
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        d = self.to_dict()
+        return min(d["initial_interval"] * d["backoff_coefficient"] ** (attempt - 1), d["maximum_interval"])
+
+
+class ApplicationError(Exception):
+    """An error with a type name that retry policies and workflows can match on.
+
+    Raised from an activity it fails that attempt (retried unless ``non_retryable`` or its
+    type is listed in the policy). Raised from a workflow it fails the workflow, recorded as
+    WorkflowExecutionFailed — unlike any other exception, which fails only the workflow task.
+    """
+
+    def __init__(self, message: str, *, type: str | None = None, non_retryable: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.type = type or "ApplicationError"
+        self.non_retryable = non_retryable
+
+
+class ActivityError(Exception):
+    """What workflow code catches when an activity failed for good (retries exhausted,
+    non-retryable, or timed out). ``type`` and ``message`` come from the last failure."""
+
+    def __init__(self, activity_type: str, failure: dict[str, Any], timed_out: bool = False) -> None:
+        self.activity_type = activity_type
+        self.failure = failure
+        self.type = failure.get("type", "Error")
+        self.message = failure.get("message", "")
+        self.timed_out = timed_out
+        what = "timed out" if timed_out else "failed"
+        super().__init__(f"activity {activity_type} {what}: {self.type}: {self.message}")
+
+
+@dataclass(frozen=True)
+class WorkflowDefinition:
+    name: str
+    fn: Callable[..., Any]
+
+    @property
+    def module(self) -> str:
+        return f"{self.fn.__module__}:{self.fn.__qualname__}"
+
+
+@dataclass(frozen=True)
+class ActivityDefinition:
+    name: str
+    fn: Callable[..., Any]
+    is_async: bool
+
+
+def workflow_defn(fn: Callable[..., Any] | None = None, *, name: str | None = None) -> Any:
+    def mark(f: Callable[..., Any]) -> Callable[..., Any]:
+        if not inspect.iscoroutinefunction(f):
+            raise ReplaytestError(f"@workflow.defn needs an `async def` function; {f.__qualname__} is not one")
+        f.__replaytest_workflow__ = WorkflowDefinition(name or f.__name__, f)  # type: ignore[attr-defined]
+        return f
+
+    return mark(fn) if fn is not None else mark
+
+
+def activity_defn(fn: Callable[..., Any] | None = None, *, name: str | None = None) -> Any:
+    def mark(f: Callable[..., Any]) -> Callable[..., Any]:
+        f.__replaytest_activity__ = ActivityDefinition(name or f.__name__, f, inspect.iscoroutinefunction(f))  # type: ignore[attr-defined]
+        return f
+
+    return mark(fn) if fn is not None else mark
+
+
+def workflow_definition(obj: Any) -> WorkflowDefinition | None:
+    return getattr(obj, "__replaytest_workflow__", None)
+
+
+def activity_definition(obj: Any) -> ActivityDefinition | None:
+    return getattr(obj, "__replaytest_activity__", None)
+
+
+def activity_name(obj: Any) -> str:
+    if isinstance(obj, str):
+        return obj
+    d = activity_definition(obj)
+    if d is None:
+        raise ReplaytestError(f"{getattr(obj, '__qualname__', obj)!r} is not an activity; decorate it with @activity.defn")
+    return d.name
+
+
+def collect(items: Iterable[Any]) -> tuple[dict[str, WorkflowDefinition], dict[str, ActivityDefinition]]:
+    """Workflows and activities from functions and/or modules (every decorated member)."""
+    workflows: dict[str, WorkflowDefinition] = {}
+    activities: dict[str, ActivityDefinition] = {}
+    for item in items:
+        members = vars(item).values() if isinstance(item, types.ModuleType) else [item]
+        found = False
+        for m in members:
+            if (w := workflow_definition(m)) is not None:
+                workflows[w.name] = w
+                found = True
+            if (a := activity_definition(m)) is not None:
+                activities[a.name] = a
+                found = True
+        if not found and not isinstance(item, types.ModuleType):
+            raise ReplaytestError(f"{item!r} is neither a workflow (@workflow.defn) nor an activity (@activity.defn)")
+    return workflows, activities

@@ -1,0 +1,122 @@
+"""Nondeterminism reports: what history recorded, what the code did, and where.
+
+A report is built from structured fields (:class:`Divergence`) so that tools — the pytest
+plugin, the debugger, a CI annotation — can use the pieces, and its message reads like a
+person explaining the problem rather than a debug dump.
+"""
+
+from __future__ import annotations
+
+import linecache
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from .commands import Source, describe_event
+from .history import Event
+
+#: kind → (short title, what to do about it)
+KINDS: dict[str, tuple[str, str]] = {
+    "activity_type": ("a different activity", "restore the recorded call, or guard the change with `if workflow.patched(\"my-change\"):` so histories already in flight keep the old path"),
+    "activity_args": ("different activity arguments", "if the new arguments are an intended hotfix, run with --replay-args=warn (or args_mismatch=\"warn\"); otherwise restore them or guard the change with workflow.patched()"),
+    "timer_duration": ("a different timer duration", "keep the recorded duration for workflows in flight, or guard the change with workflow.patched()"),
+    "order": ("commands in a different order", "keep the recorded order, or guard the reordering with workflow.patched()"),
+    "command": ("a different command", "restore the recorded step, or guard the change with workflow.patched()"),
+    "extra": ("a command the history does not have", "the code now does something new where history continued differently; guard the new step with workflow.patched()"),
+    "missing": ("a recorded command the code no longer issues", "the code skipped a step that history recorded; restore it, or guard the removal with workflow.patched()"),
+    "signal_name": ("a different signal waited on", "the code waits for a signal name that history never delivered; restore the recorded name"),
+    "result": ("a different workflow result", "the code now returns something else than it did; if intended, guard the change with workflow.patched()"),
+    "patch": ("a patch marker mismatch", "history and code disagree about a workflow.patched() marker; keep every patched() call that histories in flight recorded (use workflow.deprecate_patch() to retire one)"),
+    "side_effect": ("a side effect the code no longer asks for", "history recorded a workflow.side_effect() value at this point; restore the side_effect call or guard the change with workflow.patched()"),
+}
+
+
+@dataclass
+class Divergence:
+    kind: str
+    workflow_id: str
+    workflow_type: str
+    event_id: int | None            # the history event where code and history part ways
+    event_type: str | None
+    recorded: str | None            # one line: what history recorded
+    issued: str | None              # one line: what the code did instead
+    source: Source | None = None    # workflow source line of the divergent await
+    detail: str = ""
+    matched: int = 0                # events before event_id that matched
+    timeline: list[str] = field(default_factory=list)
+    history_source: str = ""
+
+    @property
+    def title(self) -> str:
+        return KINDS.get(self.kind, (self.kind, ""))[0]
+
+    @property
+    def advice(self) -> str:
+        return KINDS.get(self.kind, ("", ""))[1]
+
+    def message(self) -> str:
+        at = f"at history event {self.event_id}" if self.event_id else "after the last history event"
+        lines = [f"Nondeterminism in workflow {self.workflow_id} ({self.workflow_type}) {at}: {self.title}"]
+        lines.append(f"  history recorded: {self.recorded or '(nothing more)'}")
+        lines.append(f"  code issued:      {self.issued or '(nothing: the code is waiting)'}")
+        if self.detail:
+            lines.append(f"  {self.detail}")
+        if self.source:
+            lines.append(f"  at {self.source}")
+            code = self.source.code or linecache.getline(self.source.file, self.source.line).strip()
+            if code:
+                lines.append(f"      {code}")
+        if self.timeline:
+            upto = f"events 1–{self.matched} matched; " if self.matched else ""
+            lines.append(f"  {upto}timeline around the divergence:")
+            lines.extend("    " + t for t in self.timeline)
+        if self.advice:
+            lines.append(f"  What to do: {self.advice}.")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind, "workflow_id": self.workflow_id, "workflow_type": self.workflow_type,
+            "event_id": self.event_id, "event_type": self.event_type, "recorded": self.recorded,
+            "issued": self.issued, "source": self.source.to_dict() if self.source else None,
+            "detail": self.detail, "history": self.history_source,
+        }
+
+
+class NondeterminismError(Exception):
+    """Workflow code no longer matches its history. Raised inside the workflow coroutine at
+    the divergent ``await``, so tracebacks and debuggers land on the user's line."""
+
+    def __init__(self, divergence: Divergence) -> None:
+        self.divergence = divergence
+        super().__init__(divergence.message())
+
+    def __getattr__(self, name: str) -> Any:  # error.event_id, error.recorded, error.source, …
+        if name == "divergence":
+            raise AttributeError(name)
+        return getattr(self.divergence, name)
+
+
+class WorkflowTaskError(Exception):
+    """Workflow code raised (not an ApplicationError): the workflow *task* fails and is
+    retried; the workflow itself goes on once the code is fixed."""
+
+    def __init__(self, workflow_id: str, error: BaseException, source: Source | None, failure: dict[str, Any]) -> None:
+        self.workflow_id, self.error, self.source, self.failure = workflow_id, error, source, failure
+        where = f" at {source}" if source else ""
+        super().__init__(f"workflow {workflow_id}: workflow code raised {type(error).__name__}: {error}{where}")
+
+
+def timeline(events: Sequence[Event], around: int | None, mark: str = "", before: int = 6, after: int = 3) -> list[str]:
+    """A few events around ``around`` (an event id), one line each, the divergent one marked."""
+    if not events:
+        return []
+    center = around if around is not None else events[-1].id + 1
+    lo, hi = max(1, center - before), min(len(events), center + after)
+    out = []
+    for e in events[lo - 1 : hi]:
+        arrow = "→" if e.id == around else " "
+        note = f"   ← {mark}" if e.id == around and mark else ""
+        out.append(f"{arrow} {e.id:>4}  {describe_event(e)}{note}")
+    if around is None:
+        out.append(f"→ {center:>4}  (end of history)   ← {mark}" if mark else f"  {center:>4}  (end of history)")
+    return out

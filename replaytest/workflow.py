@@ -1,0 +1,181 @@
+"""The API workflow code uses: ``from replaytest import workflow``.
+
+Each awaitable here is one narrow door out of workflow code: it issues exactly one command
+(schedule an activity, start a timer, record a marker) through the running ``Execution``,
+then waits for the outcome event. Nothing else in workflow code talks to the outside world.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random as _random
+import uuid as _uuid
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from types import SimpleNamespace
+from typing import Any, Callable, Iterator
+
+from . import commands as cmds
+from .definitions import ActivityError, RetryPolicy, activity_name, seconds, to_payload, workflow_defn
+from .runtime import current
+
+defn = workflow_defn
+
+__all__ = ["defn", "execute_activity", "sleep", "wait_for_signal", "now", "random", "uuid4", "side_effect",
+           "patched", "deprecate_patch", "info", "unsafe"]
+
+
+async def execute_activity(activity: Callable[..., Any] | str, *args: Any,
+                           start_to_close_timeout: timedelta | float | None = None,
+                           retry_policy: RetryPolicy | None = None) -> Any:
+    """Run an activity (at least once, retried per ``retry_policy``) and return its result.
+
+    Raises ActivityError when it fails for good. On replay the result comes from history.
+    """
+    ex = current()
+    name = activity_name(activity)
+    command = cmds.schedule_activity(
+        ex.next_id("activity"), name, to_payload(list(args), f"the arguments of activity {name}"),
+        (retry_policy or RetryPolicy()).to_dict(), seconds(start_to_close_timeout, "start_to_close_timeout"))
+    fut = ex.loop.create_future()
+    ex.activities[command.attrs["activity_id"]] = (fut, name)
+    ex.issue(command)
+    value, event = await fut
+    ex.resumed(event)
+    if isinstance(value, ActivityError):
+        raise value
+    return value
+
+
+async def sleep(duration: timedelta | float) -> None:
+    """A durable timer: survives worker restarts; skipped instantly on a virtual clock."""
+    ex = current()
+    fut = _start_timer(ex, seconds(duration, "workflow.sleep duration") or 0.0)
+    _, event = await fut
+    ex.resumed(event)
+
+
+def _start_timer(ex: Any, duration: float) -> asyncio.Future[Any]:
+    command = cmds.start_timer(ex.next_id("timer"), duration)
+    fut = ex.loop.create_future()
+    ex.timers[command.attrs["timer_id"]] = fut
+    ex.issue(command)
+    return fut
+
+
+async def wait_for_signal(name: str, timeout: timedelta | float | None = None) -> Any:
+    """Wait for the next signal called ``name`` and return its payload.
+
+    Signals that arrived earlier are buffered, oldest first. With ``timeout`` a durable
+    timer is started; if it fires first, ``TimeoutError`` is raised.
+    """
+    ex = current()
+    buffered = ex.signal_buffer.get(name)
+    if buffered:
+        return buffered.popleft()[0]
+    waiter = ex.loop.create_future()
+    ex.signal_waiters[name].append(waiter)
+    if timeout is None:
+        payload, event = await waiter
+        ex.resumed(event)
+        return payload
+    timer = _start_timer(ex, seconds(timeout, "wait_for_signal timeout") or 0.0)
+    await asyncio.wait([waiter, timer], return_when=asyncio.FIRST_COMPLETED)
+    if waiter.done():
+        payload, event = waiter.result()
+        ex.resumed(event)
+        return payload
+    waiter.cancel()
+    ex.resumed(timer.result()[1])
+    raise TimeoutError(f"no signal {name!r} within {timeout}")
+
+
+def now() -> datetime:
+    """The workflow's logical time: when the current workflow task started (UTC)."""
+    ex = current()
+    assert ex.now is not None
+    return ex.now
+
+
+def random() -> _random.Random:
+    """The workflow's deterministic generator, seeded from history. Inside the sandbox the
+    ``random`` module's functions draw from the same stream."""
+    ex = current()
+    return _random._inst if ex.rng_in_module else ex.rng  # type: ignore[attr-defined]
+
+
+def uuid4() -> _uuid.UUID:
+    """A UUID drawn from the workflow's generator: the same live and on replay."""
+    return _uuid.UUID(bytes=random().randbytes(16), version=4)
+
+
+async def side_effect(fn: Callable[[], Any]) -> Any:
+    """Run ``fn`` once, live, and record its (JSON) value; replay returns the recorded value
+    without calling ``fn``. For small nondeterministic reads, not for real I/O."""
+    ex = current()
+    marker_id = ex.next_id("side_effect")
+    expected = ex.next_expected()
+    if expected is not None and expected.type == "MarkerRecorded" and expected.attrs.get("marker_name") == "side_effect":
+        ex.issue(cmds.record_marker("side_effect", marker_id))
+        return expected.attrs.get("value")
+    if ex.replaying():
+        # history has something else here: let the door report the divergence
+        ex.issue(cmds.record_marker("side_effect", marker_id))
+    if ex.sandbox_mode is None:
+        value = fn()
+    else:
+        from . import sandbox
+
+        with sandbox.unrestricted():
+            value = fn()
+    value = to_payload(value, "the value of workflow.side_effect")
+    ex.issue(cmds.record_marker("side_effect", marker_id, value))
+    return value
+
+
+def patched(patch_id: str) -> bool:
+    """True for new code paths. Live, records a patch marker and returns True; replaying a
+    history recorded before the patch existed returns False (take the old path)."""
+    ex = current()
+    if patch_id in ex.patches:
+        return ex.patches[patch_id]
+    expected = ex.next_expected()
+    if expected is not None and expected.type == "MarkerRecorded" and expected.attrs == {"marker_name": "patch", "marker_id": patch_id}:
+        ex.issue(cmds.record_marker("patch", patch_id))
+        result = True
+    elif ex.replaying():
+        result = False
+    else:
+        ex.issue(cmds.record_marker("patch", patch_id))
+        result = True
+    ex.patches[patch_id] = result
+    return result
+
+
+def deprecate_patch(patch_id: str) -> None:
+    """Mark a patch whose old path is gone: histories that recorded its marker still replay,
+    new runs record nothing. Replace ``if patched(x): new() else: old()`` by this + ``new()``."""
+    ex = current()
+    expected = ex.next_expected()
+    if expected is not None and expected.type == "MarkerRecorded" and expected.attrs == {"marker_name": "patch", "marker_id": patch_id}:
+        ex.issue(cmds.record_marker("patch", patch_id))
+    ex.patches[patch_id] = True
+
+
+def info() -> SimpleNamespace:
+    """workflow_id, run_id, workflow_type of the running workflow."""
+    ex = current()
+    return SimpleNamespace(workflow_id=ex.workflow_id, run_id=ex.run_id, workflow_type=ex.defn.name)
+
+
+@contextmanager
+def _sandbox_unrestricted() -> Iterator[None]:
+    """Let this block do what the sandbox would flag (I/O, real time). You promise it does
+    not change what the workflow decides."""
+    from . import sandbox
+
+    with sandbox.unrestricted():
+        yield
+
+
+unsafe = SimpleNamespace(sandbox_unrestricted=_sandbox_unrestricted)
