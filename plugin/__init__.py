@@ -1,0 +1,1 @@
+"""pytest plugin for replaytest (placeholder until the plugin lands)."""
