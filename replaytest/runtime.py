@@ -11,15 +11,18 @@ issued, and a mismatch is raised *inside* the workflow coroutine at the divergen
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import collections
 import contextvars
 import os
+import inspect
 import random
 import sys
+import textwrap
 import traceback
 from datetime import datetime
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from . import commands as cmds
 from .commands import Command, Source
@@ -249,7 +252,6 @@ class Execution:
         else:
             src = exception_source(exc)
             raise WorkflowTaskError(self.workflow_id, exc, src, failure_of(exc, src))
-        command.source = Source(display_path(self.defn.fn.__code__.co_filename), self.defn.fn.__code__.co_firstlineno, self.defn.fn.__name__)
         self.closed = True
         self.issue(command)
 
@@ -262,7 +264,7 @@ class Execution:
         """
         if self.divergence is not None:
             raise self.divergence
-        if command.source is None:
+        if command.source is None and command.event_type not in _CLOSING:
             # a task started by asyncio.gather has no workflow frame of its own on the
             # stack: its line is where the main coroutine waits (the gather call)
             command.source = user_source(sys._getframe(1)) or blocked_source(self.main)
@@ -311,20 +313,27 @@ class Execution:
             if (cf["type"], cf["message"]) != (ef["type"], ef["message"]):
                 self._diverge("result", event, command, command.source)
             return
-        self._diverge(self._mismatch_kind(command, event), event, command, command.source)
+        kind, detail = self._mismatch_kind(command, event)
+        self._diverge(kind, event, command, command.source, detail)
 
-    def _mismatch_kind(self, command: Command, event: Event) -> str:
-        if any(_same_identity(command, later) for later in (self.expected or [])[self.pos + 1:]):
-            return "order"
+    def _mismatch_kind(self, command: Command, event: Event) -> tuple[str, str]:
+        """Name the mismatch the way a person would, with a detail line where it helps."""
         if "patch" in (event.attrs.get("marker_name"), command.attrs.get("marker_name")):
-            return "patch"
+            return "patch", ""
         if event.attrs.get("marker_name") == "side_effect":
-            return "side_effect"
+            return "side_effect", ""
+        if any(_same_identity(command, later) for later in (self.expected or [])[self.pos + 1:]):
+            return "order", ""
+        if command.event_type in _CLOSING:
+            return "missing", "the code finished where history recorded more steps"
+        if event.type in _CLOSING:
+            return "extra", ""
+        later = next((e for e in self.history[event.id : event.id + 500] if _same_identity(command, e)), None)
+        if later is not None:
+            return "missing", f"the code skipped this step: history recorded what the code issued later, at event {later.id}"
         if command.event_type == event.type == "ActivityTaskScheduled":
-            return "activity_type"
-        if event.type in ("WorkflowExecutionCompleted", "WorkflowExecutionFailed"):
-            return "extra"
-        return "command"
+            return "activity_type", ""
+        return "command", ""
 
     def _missing(self, event: Event) -> None:
         source = blocked_source(self.main)
@@ -342,6 +351,8 @@ class Execution:
         self._diverge(kind, event, None, source, detail)
 
     def _diverge(self, kind: str, event: Event | None, command: Command | None, source: Source | None, detail: str = "") -> None:
+        if source is None and command is not None and command.event_type in _CLOSING:
+            source = return_source(self.defn.fn)
         err = NondeterminismError(Divergence(
             kind=kind, workflow_id=self.workflow_id, workflow_type=self.defn.name,
             event_id=event.id if event else None, event_type=event.type if event else None,
@@ -352,6 +363,10 @@ class Execution:
         ))
         self.divergence = err
         self.loop.stop_requested = True
+        for task in asyncio.all_tasks(self.loop):  # tasks that never started: no "never awaited" noise
+            coro = task.get_coro()
+            if inspect.getcoroutinestate(coro) == inspect.CORO_CREATED:
+                coro.close()
         if self.observer is not None:
             self.observer.divergence(self, err)
         raise err
@@ -365,6 +380,33 @@ class Execution:
         """Called in workflow code right after an awaited outcome arrives (debugger hook)."""
         if self.observer is not None and event is not None:
             self.observer.resumed(self, event, sys._getframe(2))
+
+
+_CLOSING = ("WorkflowExecutionCompleted", "WorkflowExecutionFailed")
+
+
+def return_source(fn: Callable[..., Any]) -> Source | None:
+    """Where a workflow function returns: its one ``return`` statement, else its ``def``
+    line. Only computed for a report, so parsing the source here costs nothing on replay."""
+    code = fn.__code__
+    file = display_path(code.co_filename)
+    try:
+        lines, first = inspect.getsourcelines(fn)
+        tree = ast.parse(textwrap.dedent("".join(lines)))
+    except (OSError, SyntaxError):
+        return Source(file, code.co_firstlineno, fn.__name__)
+    func = next(n for n in ast.walk(tree) if isinstance(n, (ast.AsyncFunctionDef, ast.FunctionDef)))
+    returns = [n for n in _own_nodes(func) if isinstance(n, ast.Return)]
+    line = returns[0].lineno if len(returns) == 1 else func.lineno
+    return Source(file, first + line - 1, fn.__name__)
+
+
+def _own_nodes(func: ast.AST) -> Iterator[ast.AST]:
+    """Nodes of ``func`` excluding nested function bodies."""
+    for child in ast.iter_child_nodes(func):
+        yield child
+        if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            yield from _own_nodes(child)
 
 
 def _same_identity(command: Command, event: Event) -> bool:
