@@ -1,0 +1,123 @@
+"""The history format: loading, validation errors that point at the problem, round trips."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from replaytest import History, HistoryFormatError
+from replaytest.history import Event, format_time, schema, validate
+
+DATA = Path(__file__).parent / "data"
+SMOKE = DATA / "smoke-w1.json"
+
+
+def smoke_doc() -> dict:
+    return json.loads(SMOKE.read_text())
+
+
+def test_load_reads_identity_from_the_started_event() -> None:
+    h = History.load(SMOKE)
+    assert (h.workflow_id, h.workflow_type, h.status) == ("w1", "flow", "completed")
+    assert len(h) == 27 and h.events[0].type == "WorkflowExecutionStarted"
+
+
+def test_save_writes_one_event_per_line_and_round_trips(tmp_path: Path) -> None:
+    h = History.load(SMOKE)
+    out = h.save(tmp_path / "sub" / "h.json")
+    lines = out.read_text().splitlines()
+    assert len(lines) == len(h) + 2  # header line, one line per event, closing line
+    assert History.load(out).to_dict() == h.to_dict()
+
+
+@pytest.mark.parametrize(
+    "content, where, reason",
+    [
+        (b"", "", "the file is empty"),
+        (b"   \n", "", "the file is empty"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00", "", "binary file"),
+        (b"\xff\xfe{", "byte 0", "not UTF-8"),
+        (b'{"format": "replaytest.history", "version": 1, "events": [', "line 1 column", "looks truncated"),
+        (b'{"format": "replaytest.history",, }', "line 1 column 33", "invalid JSON"),
+        (b"[1, 2]", "top level", "is not of type 'object'"),
+        (b'{"format": "other", "version": 1, "events": []}', "/format", "is this a replaytest history"),
+        (b'{"events": [{"eventId": "1", "eventType": "WorkflowExecutionStarted"}]}', "/events/0", "Temporal history"),
+    ],
+)
+def test_malformed_files_name_the_place_and_the_reason(tmp_path: Path, content: bytes, where: str, reason: str) -> None:
+    path = tmp_path / "bad.json"
+    path.write_bytes(content)
+    with pytest.raises(HistoryFormatError) as info:
+        History.load(path)
+    assert info.value.source == str(path)
+    assert where in info.value.where
+    assert reason in str(info.value)
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(HistoryFormatError, match="cannot read the file"):
+        History.load(tmp_path / "nope.json")
+
+
+def test_newer_format_version_is_refused_naming_both_versions() -> None:
+    doc = smoke_doc()
+    doc["version"] = 2
+    with pytest.raises(HistoryFormatError, match=r"/version: format version 2 .* reads version 1"):
+        History.from_dict(doc, "h.json")
+
+
+@pytest.mark.parametrize(
+    "corrupt, pointer",
+    [
+        (lambda d: d["events"][0]["attrs"].pop("seed"), "/events/0/attrs"),
+        (lambda d: d["events"][0]["attrs"].__setitem__("seed", "x"), "/events/0/attrs/seed"),
+        (lambda d: d["events"][4]["attrs"].pop("activity_type"), "/events/4/attrs"),
+        (lambda d: d["events"][19]["attrs"].__setitem__("duration", -1), "/events/19/attrs/duration"),
+        (lambda d: d["events"][3].__setitem__("type", "WorkflowTaskExploded"), "/events/3/type"),
+        (lambda d: d["events"][5].__setitem__("time", "yesterday"), "/events/5/time"),
+        (lambda d: d["events"][6].__setitem__("id", 9), "/events/6/id"),
+        (lambda d: d["events"].insert(0, d["events"].pop(2)), "/events/0/type"),
+    ],
+)
+def test_schema_and_ids_reject_corrupted_copies(corrupt, pointer: str) -> None:
+    doc = smoke_doc()
+    corrupt(doc)
+    with pytest.raises(HistoryFormatError) as info:
+        History.from_dict(doc, "h.json")
+    assert info.value.where == pointer
+
+
+def test_every_fixture_history_validates() -> None:
+    paths = sorted((Path(__file__).parent.parent / "fixtures" / "histories").glob("*.json"))
+    for path in paths:
+        validate(json.loads(path.read_text()), str(path))
+    assert paths, "fixtures/histories/ has no histories; run scripts/export_fixtures.py"
+
+
+def test_schema_is_draft_2020_12_and_names_every_event_type() -> None:
+    s = schema()
+    assert s["$schema"].endswith("2020-12/schema")
+    types = set(s["$defs"]["event"]["properties"]["type"]["enum"])
+    assert {"WorkflowExecutionStarted", "ActivityTaskScheduled", "TimerFired", "MarkerRecorded", "WorkflowTaskFailed"} <= types
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(inputs=st.lists(json_values, max_size=3), results=st.lists(json_values, min_size=1, max_size=5), seed=st.integers(0, 2**62))
+def test_any_json_payloads_round_trip_through_a_saved_history(inputs, results, seed) -> None:
+    t = format_time(__import__("datetime").datetime(2026, 1, 1, tzinfo=__import__("datetime").timezone.utc))
+    events = [Event(1, t, "WorkflowExecutionStarted", {"workflow_type": "w", "workflow_id": "id", "run_id": "r", "input": inputs, "seed": seed})]
+    for i, r in enumerate(results, start=1):
+        events.append(Event(len(events) + 1, t, "MarkerRecorded", {"marker_name": "side_effect", "marker_id": str(i), "value": r}))
+    h = History(events)
+    back = History.from_json(h.to_json())
+    assert back.to_dict() == json.loads(json.dumps(h.to_dict()))
