@@ -15,6 +15,7 @@ import ast
 import asyncio
 import collections
 import contextvars
+import functools
 import os
 import inspect
 import random
@@ -108,9 +109,29 @@ def user_source(frame: Any = None) -> Source | None:
 _RUN_UNTIL_IDLE = WorkflowLoop.run_until_idle.__code__
 
 
+def awaiting_frame(frame: Any) -> Any:
+    """The innermost workflow-code frame from ``frame`` outwards, within the workflow loop; None
+    when there is none: a ``workflow.*`` awaitable run as a task of its own (``asyncio.gather``)
+    is called from asyncio, and the workflow code that waits for it is suspended, not on the stack."""
+    f = frame
+    while f is not None and f.f_code is not _RUN_UNTIL_IDLE:
+        filename = f.f_code.co_filename
+        if not filename.startswith(_LIBRARY_DIRS) and not filename.startswith("<"):
+            return f
+        f = f.f_back
+    return None
+
+
 def display_path(filename: str) -> str:
+    # called for every command issued (user_source); os.path.relpath costs ~25 µs, so cache
+    # per (file, working directory)
+    return _display_path(filename, os.getcwd())
+
+
+@functools.lru_cache(maxsize=1024)
+def _display_path(filename: str, cwd: str) -> str:
     try:
-        rel = os.path.relpath(filename)
+        rel = os.path.relpath(filename, cwd)
     except ValueError:
         return filename
     return filename if rel.startswith("..") else rel
@@ -377,9 +398,11 @@ class Execution:
         return str(self.counters[kind])
 
     def resumed(self, event: Event | None) -> None:
-        """Called in workflow code right after an awaited outcome arrives (debugger hook)."""
+        """Called in workflow code right after an awaited outcome arrives (debugger hook).
+        The observer gets the workflow frame that awaited it (the caller of the workflow.*
+        awaitable, or a workflow frame further out), or None (see :func:`awaiting_frame`)."""
         if self.observer is not None and event is not None:
-            self.observer.resumed(self, event, sys._getframe(2))
+            self.observer.resumed(self, event, awaiting_frame(sys._getframe(2)))
 
 
 _CLOSING = ("WorkflowExecutionCompleted", "WorkflowExecutionFailed")
@@ -440,6 +463,7 @@ def failure_of(exc: BaseException, source: Source | None = None) -> dict[str, An
     if source is not None:
         f["source"] = {"file": source.file, "line": source.line, "function": source.function}
     stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-8))
-    if stack:
+    if stack:  # paths relative to the project, as in `source`: histories get committed
+        stack = stack.replace(os.getcwd() + os.sep, "")
         f["stack"] = stack
     return f
