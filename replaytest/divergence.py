@@ -22,7 +22,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "order": ("commands in a different order", "keep the recorded order, or guard the reordering with workflow.patched()"),
     "command": ("a different command", "restore the recorded step, or guard the change with workflow.patched()"),
     "extra": ("a command the history does not have", "the code now does something new where history continued differently; guard the new step with workflow.patched()"),
-    "missing": ("a recorded command the code no longer issues", "the code skipped a step that history recorded; restore it, or guard the removal with workflow.patched()"),
+    "missing": ("a recorded command the code no longer issues", "restore the step where history recorded it, or guard the removal or move with workflow.patched()"),
     "signal_name": ("a different signal waited on", "the code waits for a signal name that history never delivered; restore the recorded name"),
     "result": ("a different workflow result", "the code now returns something else than it did; if intended, guard the change with workflow.patched()"),
     "patch": ("a patch marker mismatch", "history and code disagree about a workflow.patched() marker; keep every patched() call that histories in flight recorded (use workflow.deprecate_patch() to retire one)"),
@@ -60,6 +60,8 @@ class Divergence:
         lines.append(f"  code issued:      {self.issued or '(nothing: the code is waiting)'}")
         if self.detail:
             lines.append(f"  {self.detail}")
+        if self.history_source and not self.history_source.startswith("<"):
+            lines.append(f"  history file: {self.history_source}")
         if self.source:
             lines.append(f"  at {self.source}")
             code = self.source.code or linecache.getline(self.source.file, self.source.line).strip()

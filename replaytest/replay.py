@@ -150,7 +150,7 @@ def replay(history: History | str, workflows: Iterable[Any] = (), *, args_mismat
     started = history.started
     ex = Execution(defn, workflow_id=started["workflow_id"], run_id=started["run_id"], args=started["input"],
                    seed=started["seed"], history=history.events, args_mismatch=args_mismatch, sandbox=sandbox,
-                   observer=observer)
+                   observer=observer, history_source=history.source)
     if sandbox is not None:
         from . import sandbox as sb
 

@@ -166,7 +166,8 @@ class Execution:
 
     def __init__(self, defn: WorkflowDefinition, *, workflow_id: str, run_id: str, args: list[Any], seed: int,
                  history: Sequence[Event] = (), args_mismatch: str = "error", sandbox: str | None = "strict",
-                 observer: Any = None) -> None:
+                 observer: Any = None, history_source: str = "") -> None:
+        self.history_source = history_source  # the file, for reports
         self.defn, self.workflow_id, self.run_id, self.args, self.seed = defn, workflow_id, run_id, args, seed
         self.history = history            # for reports: the events this execution is matched against
         self.args_mismatch = args_mismatch
@@ -351,7 +352,8 @@ class Execution:
             return "extra", ""
         later = next((e for e in self.history[event.id : event.id + 500] if _same_identity(command, e)), None)
         if later is not None:
-            return "missing", f"the code skipped this step: history recorded what the code issued later, at event {later.id}"
+            return "missing", (f"history recorded the code's command later, at event {later.id}: "
+                               f"this step was removed, or moved after it")
         if command.event_type == event.type == "ActivityTaskScheduled":
             return "activity_type", ""
         return "command", ""
@@ -381,6 +383,7 @@ class Execution:
             issued=command.describe() if command else None, source=source, detail=detail,
             matched=(event.id - 1) if event else len(self.history),
             timeline=timeline(self.history, event.id if event else None, mark="diverges here"),
+            history_source=self.history_source,
         ))
         self.divergence = err
         self.loop.stop_requested = True
