@@ -1,1 +1,163 @@
-"""pytest plugin for replaytest (placeholder until the plugin lands)."""
+"""pytest plugin for replaytest: ``pytest --replay histories/``, the ``replay`` marker and the
+``replayed`` / ``engine`` fixtures.
+
+Loaded by every pytest session in an environment where replaytest is installed, so this
+module only declares options, hooks and fixtures. Everything that costs something (the
+replayer, asyncio, jsonschema, freezegun, sqlite3, debugpy) lives in
+``replaytest.pytest_support`` and is imported the first time a session actually collects a
+history or uses a fixture.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+import pytest
+
+if TYPE_CHECKING:
+    from _pytest.config.argparsing import OptionGroup, Parser
+
+__all__ = ["ReplayWarning", "add_debugger_options"]
+
+ARGS_MODES = ("error", "warn", "ignore")
+SANDBOX_MODES = ("strict", "warn", "off")
+
+#: Absolute history paths (files or directories) this session treats as histories.
+PATHS_KEY = pytest.StashKey[tuple[Path, ...]]()
+#: The message a ``replayed`` fixture failed with, raised when the test body would run.
+MARKED_FAILURE_KEY = pytest.StashKey[str]()
+
+
+class ReplayWarning(UserWarning):
+    """A replay went through but noticed something: arguments that differ under
+    ``--replay-args=warn``, sandbox violations under ``--replay-sandbox=warn``. Defined here
+    (not in the library) so ``-W error::replaytest_pytest.ReplayWarning`` costs nothing."""
+
+
+def pytest_addoption(parser: Parser) -> None:
+    group = parser.getgroup("replaytest", "replaytest: replay durable workflow histories")
+    group.addoption("--replay", action="append", default=[], metavar="PATH", dest="replay_paths",
+                    help="replay every history JSON file under PATH (a file or a directory, searched "
+                         "recursively) as one test item PATH::<workflow-id>. Repeatable. Without other "
+                         "path arguments only these histories are collected.")
+    group.addoption("--replay-module", action="append", default=[], metavar="MODULE", dest="replay_modules",
+                    help="import MODULE and replay histories with the workflows it defines (repeatable; "
+                         "added to the replay_modules ini list). The module a history records is also "
+                         "tried when it is importable.")
+    group.addoption("--replay-args", choices=ARGS_MODES, default=None, dest="replay_args",
+                    help="activity arguments that differ from history: error (a nondeterminism "
+                         "failure, default), warn (a ReplayWarning) or ignore.")
+    group.addoption("--replay-sandbox", choices=SANDBOX_MODES, default=None, dest="replay_sandbox",
+                    help="I/O in workflow code during replay: strict (fails the item, default), warn "
+                         "(a ReplayWarning) or off (not checked). Time and randomness stay "
+                         "deterministic in every mode.")
+    add_debugger_options(group)
+    parser.addini("replay_paths", type="paths", default=[],
+                  help="histories (files or directories, relative to the ini file) replayed by a plain "
+                       "`pytest` run that names no paths; --replay replaces them.")
+    parser.addini("replay_modules", type="args", default=[],
+                  help="modules whose workflows replay histories (like --replay-module).")
+    parser.addini("replay_args", default="error", help="default of --replay-args: error, warn or ignore.")
+    parser.addini("replay_sandbox", default="strict", help="default of --replay-sandbox: strict, warn or off.")
+
+
+def add_debugger_options(group: OptionGroup) -> None:
+    """The debugger's options (--replay-debug, --replay-break-at, …) belong in this same
+    group: add them here. Their values reach the replay through
+    ``replaytest.pytest_support.debug_observer``."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "replay(path, **options): replay the history at path (relative to rootdir) before the test and "
+        "pass the ReplayResult as the `replayed` fixture; options: args_mismatch, sandbox, workflows. "
+        "Items collected from --replay histories carry this marker too.")
+    for name, allowed in (("replay_args", ARGS_MODES), ("replay_sandbox", SANDBOX_MODES)):
+        value = config.getoption(name) or config.getini(name)
+        if value not in allowed:
+            raise pytest.UsageError(f"{name} = {value!r}: must be one of {', '.join(allowed)}")
+    cli = [_absolute(config.invocation_params.dir / p) for p in config.getoption("replay_paths")]
+    ini = [_absolute(p) for p in config.getini("replay_paths")]
+    for path in cli:
+        if not path.exists():
+            raise pytest.UsageError(f"--replay {path}: no such file or directory")
+    # pytest hands pytest_collect_file un-resolved absolute paths; match symlinked spellings too
+    roots = cli + ini + [p.resolve() for p in cli + ini]
+    config.stash[PATHS_KEY] = tuple(dict.fromkeys(roots))
+    _add_collection_args(config, cli, [p for p in ini if p.exists()])
+
+
+def _absolute(path: Path | str) -> Path:
+    """Absolute and normalized like pytest's own paths, symlinks kept."""
+    return Path(os.path.abspath(path))
+
+
+def _add_collection_args(config: pytest.Config, cli: list[Path], ini: list[Path]) -> None:
+    """Make pytest walk the history paths. ``--replay`` paths are walked on top of explicit
+    path arguments, or instead of testpaths/cwd when there are none (``pytest --replay h/``
+    replays, it does not run the whole suite). ini paths join only a run that names no paths,
+    so ``pytest tests/test_x.py`` stays just that."""
+    explicit = config.args_source == pytest.Config.ArgsSource.ARGS
+    if cli:
+        args = list(config.args) if explicit else []
+        new = cli
+        config.args_source = pytest.Config.ArgsSource.ARGS  # the header no longer says "testpaths: …"
+    elif ini and not explicit:
+        args, new = list(config.args), ini
+    else:
+        return
+    covered = [_absolute(config.invocation_params.dir / a.split("::")[0]) for a in args]
+    for path in new:
+        if not any(path == c or c in path.parents for c in covered):
+            args.append(str(path))
+            covered.append(path)
+    config.args[:] = args
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.suffix != ".json":
+        return None
+    roots = parent.config.stash.get(PATHS_KEY, ())
+    if not any(file_path == root or root in file_path.parents for root in roots):
+        return None
+    from replaytest.pytest_support import HistoryFile
+
+    return HistoryFile.from_parent(parent, path=file_path)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> None:
+    # A `replayed` fixture whose replay failed: fail the test (not its setup) with the report.
+    failure = pyfuncitem.stash.get(MARKED_FAILURE_KEY, None)
+    if failure is not None:
+        pytest.fail(failure, pytrace=False)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    stats = terminalreporter.stats
+    if not any(p[0] == "replay_outcome" for reports in stats.values() for r in reports
+               if getattr(r, "when", None) == "call" for p in getattr(r, "user_properties", ())):
+        return
+    from replaytest.pytest_support import summary_line
+
+    terminalreporter.write_sep("-", "replaytest")
+    terminalreporter.write_line(summary_line(stats))
+
+
+@pytest.fixture
+def replayed(request: pytest.FixtureRequest) -> Any:
+    """The ReplayResult of the history named by the test's ``@pytest.mark.replay(path)``."""
+    from replaytest.pytest_support import replay_marked
+
+    return replay_marked(request)
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Any]:
+    """A fresh embedded engine on a temporary SQLite file with a virtual clock."""
+    from replaytest.pytest_support import make_engine
+
+    yield from make_engine(tmp_path)
