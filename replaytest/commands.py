@@ -19,10 +19,11 @@ from .history import Event
 class Source:
     """Where in workflow code a command was issued."""
 
-    file: str
+    file: str                   # relative to the working directory when under it: for people
     line: int
     function: str
     code: str = ""
+    path: str = field(default="", compare=False)  # absolute: for reading the line back
 
     def to_dict(self) -> dict[str, Any]:
         return {"file": self.file, "line": self.line, "function": self.function, "code": self.code}

@@ -64,7 +64,7 @@ class Divergence:
             lines.append(f"  history file: {self.history_source}")
         if self.source:
             lines.append(f"  at {self.source}")
-            code = self.source.code or linecache.getline(self.source.file, self.source.line).strip()
+            code = self.source.code or linecache.getline(self.source.path or self.source.file, self.source.line).strip()
             if code:
                 lines.append(f"      {code}")
         if self.timeline:

@@ -101,7 +101,7 @@ def user_source(frame: Any = None) -> Source | None:
             return None
         filename = f.f_code.co_filename
         if not filename.startswith(_LIBRARY_DIRS) and not filename.startswith("<"):
-            return Source(display_path(filename), f.f_lineno, f.f_code.co_name)
+            return source_at(filename, f.f_lineno, f.f_code.co_name)
         f = f.f_back
     return None
 
@@ -120,6 +120,10 @@ def awaiting_frame(frame: Any) -> Any:
             return f
         f = f.f_back
     return None
+
+
+def source_at(filename: str, line: int, function: str) -> Source:
+    return Source(display_path(filename), line, function, path=os.path.abspath(filename))
 
 
 def display_path(filename: str) -> str:
@@ -146,7 +150,7 @@ def blocked_source(task: asyncio.Task[Any] | None) -> Source | None:
     while coro is not None and getattr(coro, "cr_frame", None) is not None:
         frame = coro.cr_frame
         if not frame.f_code.co_filename.startswith(_LIBRARY_DIRS):
-            best = Source(display_path(frame.f_code.co_filename), frame.f_lineno, frame.f_code.co_name)
+            best = source_at(frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name)
         coro = coro.cr_await
     return best
 
@@ -176,6 +180,7 @@ class Execution:
         self.loop = WorkflowLoop()
         self.rng = random.Random(seed)
         self.rng_in_module = False        # True while the sandbox holds our state in `random`
+        self.module_registered = False
         self.now: datetime | None = None
         self.context = contextvars.copy_context()
         self.context.run(_current.set, self)
@@ -228,6 +233,10 @@ class Execution:
         from . import sandbox
 
         assert self.now is not None
+        if not self.module_registered:  # covers `from time import sleep` in the workflow's module
+            self.module_registered = True
+            if (module := sys.modules.get(self.defn.fn.__module__)) is not None:
+                sandbox.register_module(module)
         self.rng_in_module = True
         try:
             with sandbox.workflow_code(self.now, self.rng, mode=self.sandbox_mode, on_violation=self._sandbox_warning):
@@ -415,16 +424,15 @@ def return_source(fn: Callable[..., Any]) -> Source | None:
     """Where a workflow function returns: its one ``return`` statement, else its ``def``
     line. Only computed for a report, so parsing the source here costs nothing on replay."""
     code = fn.__code__
-    file = display_path(code.co_filename)
     try:
         lines, first = inspect.getsourcelines(fn)
         tree = ast.parse(textwrap.dedent("".join(lines)))
     except (OSError, SyntaxError):
-        return Source(file, code.co_firstlineno, fn.__name__)
+        return source_at(code.co_filename, code.co_firstlineno, fn.__name__)
     func = next(n for n in ast.walk(tree) if isinstance(n, (ast.AsyncFunctionDef, ast.FunctionDef)))
     returns = [n for n in _own_nodes(func) if isinstance(n, ast.Return)]
     line = returns[0].lineno if len(returns) == 1 else func.lineno
-    return Source(file, first + line - 1, fn.__name__)
+    return source_at(code.co_filename, first + line - 1, fn.__name__)
 
 
 def _own_nodes(func: ast.AST) -> Iterator[ast.AST]:
@@ -449,8 +457,9 @@ def exception_source(exc: BaseException) -> Source | None:
     """The innermost workflow-code line in the exception's traceback."""
     best = None
     for frame, lineno in traceback.walk_tb(exc.__traceback__):
-        if not frame.f_code.co_filename.startswith(_LIBRARY_DIRS):
-            best = Source(display_path(frame.f_code.co_filename), lineno, frame.f_code.co_name)
+        filename = frame.f_code.co_filename
+        if not filename.startswith(_LIBRARY_DIRS) and not filename.startswith("<"):
+            best = source_at(filename, lineno, frame.f_code.co_name)
     return best
 
 
