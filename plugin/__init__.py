@@ -64,9 +64,39 @@ def pytest_addoption(parser: Parser) -> None:
 
 
 def add_debugger_options(group: OptionGroup) -> None:
-    """The debugger's options (--replay-debug, --replay-break-at, …) belong in this same
-    group: add them here. Their values reach the replay through
-    ``replaytest.pytest_support.debug_observer``."""
+    """The debugger's options. Their values reach the replay through
+    ``replaytest.pytest_support.debug_observer``; the server starts in pytest_sessionstart."""
+    group.addoption("--replay-debug", nargs="?", const="", default=None, metavar="HOST:PORT", dest="replay_debug",
+                    help="start a debugpy server (default 127.0.0.1:5678; write --replay-debug=HOST:PORT to "
+                         "change it), print how to attach, and wait for VS Code before replaying. "
+                         "`replaytest vscode` writes the launch configuration.")
+    group.addoption("--replay-break-at", action="append", type=int, default=[], metavar="N", dest="replay_break_at",
+                    help="pause in workflow code right after history event N is applied (repeatable; "
+                         "implies --replay-debug).")
+    group.addoption("--replay-break-on", action="append", choices=["divergence"], default=[], dest="replay_break_on",
+                    help="divergence: stop the debugger on the workflow line that issued a divergent "
+                         "command (implies --replay-debug).")
+    group.addoption("--replay-debug-allow-remote", action="store_true", dest="replay_debug_allow_remote",
+                    help="allow --replay-debug to bind a non-loopback address. A debug server runs any "
+                         "code its client sends: only on networks you trust.")
+    group.addoption("--replay-debug-timeout", type=float, default=None, metavar="SECONDS", dest="replay_debug_timeout",
+                    help="give up when no debugger attaches within SECONDS (default: wait forever).")
+
+
+def _debugging(config: pytest.Config) -> bool:
+    return (config.getoption("replay_debug", None) is not None or bool(config.getoption("replay_break_at", None))
+            or bool(config.getoption("replay_break_on", None)))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    if not _debugging(config) or hasattr(config, "workerinput"):
+        return
+    if (config.getoption("numprocesses", None) or 0) not in (0, "0"):
+        raise pytest.UsageError("--replay-debug needs the replays in one process: add -n 0 (or -p no:xdist)")
+    from replaytest.pytest_support import start_debugger
+
+    start_debugger(config)
 
 
 def pytest_configure(config: pytest.Config) -> None:

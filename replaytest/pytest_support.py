@@ -94,10 +94,26 @@ def _register_with_sandbox(s: Settings) -> None:
         sandbox.register_module(module)
 
 
+DEBUG_OBSERVER_KEY = pytest.StashKey[Any]()
+
+
+def start_debugger(config: pytest.Config) -> None:
+    """Start debugpy, say how to attach, wait for the IDE (see ``replaytest.debug``)."""
+    from .debug import DebugError, DebugOptions, start_for_pytest
+
+    try:
+        options = DebugOptions.from_cli(config.getoption("replay_debug"), break_at=config.getoption("replay_break_at"),
+                                        break_on=config.getoption("replay_break_on"),
+                                        allow_remote=config.getoption("replay_debug_allow_remote"),
+                                        timeout=config.getoption("replay_debug_timeout"))
+        config.stash[DEBUG_OBSERVER_KEY] = start_for_pytest(options)
+    except DebugError as e:  # DebugTimeout too: a usage problem, said in one line
+        raise pytest.UsageError(str(e)) from None
+
+
 def debug_observer(config: pytest.Config, history: History) -> Any:
-    """The replay observer for the debugger options (see ``add_debugger_options`` in the
-    plugin); None while no debugger is asked for."""
-    return None
+    """The replay observer when a debugger is attached (--replay-debug), else None."""
+    return config.stash.get(DEBUG_OBSERVER_KEY, None)
 
 
 # ---------------------------------------------------------------- running one replay

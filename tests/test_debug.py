@@ -75,11 +75,11 @@ class Debuggee:
 
 
 @contextmanager
-def debuggee(tmp_path: Path, *args: str) -> Iterator[Debuggee]:
+def debuggee(tmp_path: Path, *args: str, command: tuple[str, ...] = (str(CLI),)) -> Iterator[Debuggee]:
     out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
     with open(out, "wb") as o, open(err, "wb") as e:
-        proc = subprocess.Popen([sys.executable, "-Xfrozen_modules=off", str(CLI), *args],
+        proc = subprocess.Popen([sys.executable, "-Xfrozen_modules=off", *command, *args],
                                 cwd=ROOT, stdout=o, stderr=e, env=env)
     try:
         yield Debuggee(proc, out, err)
@@ -171,6 +171,40 @@ def test_break_at_stops_where_workflow_code_receives_the_event(tmp_path: Path) -
             client.continue_(stop["threadId"])
             assert_finished(d)
     assert "31 events replayed, completed" in d.stdout
+
+
+def test_pytest_replay_debug_waits_for_vscode_and_stops_at_the_event(tmp_path: Path) -> None:
+    """`pytest --replay h.json --replay-debug --replay-break-at N`, attached as VS Code does."""
+    ship, label = line_of(SHOP, "@ship"), line_of(SHOP, "@label")
+    pytest_args = ("-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", "-q")
+    with debuggee(tmp_path, "--replay", str(HISTORY), "--replay-module", "tests.data.debug.shop",
+                  "--replay-debug=127.0.0.1:0", "--replay-debug-timeout", "30", "--replay-break-at", "13",
+                  command=pytest_args) as d:
+        with d.attach({str(SHOP): [label]}) as client:
+            stop = client.stopped()
+            frame, frames = top(client, stop)
+            assert (frame["source"]["path"], frame["line"]) == (str(SHOP), ship)
+            assert "'id': 13" in values(client, frame)["replaytest_event"]
+            assert not [f for f in frames if f.get("source", {}).get("path", "").startswith(LIBRARY_DIR)], frames
+            mark = client.mark()
+            client.continue_(stop["threadId"])
+            stop = client.stopped(after=mark)  # the user's own breakpoint, on the next line
+            frame, _ = top(client, stop)
+            assert (stop["reason"], frame["line"]) == ("breakpoint", label)
+            assert values(client, frame)["shipment"] == "{'label': 'L-receipt-25'}"
+            client.continue_(stop["threadId"])
+            assert_finished(d)
+    assert "1 passed" in d.stdout
+
+
+def test_pytest_replay_debug_refuses_xdist_and_remote_binds(tmp_path: Path) -> None:
+    base = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--replay", str(HISTORY),
+            "--replay-module", "tests.data.debug.shop"]
+    xdist = subprocess.run([*base, "-n", "2", "--replay-debug"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert xdist.returncode == 4 and "--replay-debug needs the replays in one process: add -n 0" in xdist.stderr
+    remote = subprocess.run([*base, "--replay-debug=0.0.0.0:0"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert remote.returncode == 4 and "pass --replay-debug-allow-remote if you mean it" in remote.stderr
+    assert "waiting for a debugger" not in remote.stderr
 
 
 @pytest.mark.parametrize("module, marker, kind", [
