@@ -121,3 +121,33 @@ def test_any_json_payloads_round_trip_through_a_saved_history(inputs, results, s
     h = History(events)
     back = History.from_json(h.to_json())
     assert back.to_dict() == json.loads(json.dumps(h.to_dict()))
+
+
+ODD = [None, True, False, 0, -1, 1, 1.0, 1.5, 2**70, "", "x", "1", [], [1], {}, {"a": 1}, "2026-01-01T00:00:00Z",
+       "2026-01-01T00:00:00.000Z\n", "patch", "side_effect", "WorkflowExecutionStarted", "TimerStarted", "Bogus"]
+
+
+def _paths(doc, prefix=()):
+    yield prefix
+    items = doc.items() if isinstance(doc, dict) else enumerate(doc) if isinstance(doc, list) else ()
+    for k, v in items:
+        yield from _paths(v, prefix + (k,))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_fast_validator_agrees_with_jsonschema_on_corrupted_histories(data) -> None:
+    """The compiled fast path may only ever say what jsonschema says (it decides most loads)."""
+    from replaytest.history import _fast_validator, _validator
+
+    doc = smoke_doc()
+    for _ in range(data.draw(st.integers(1, 3))):
+        path = data.draw(st.sampled_from(list(_paths(doc))[1:]))
+        parent = doc
+        for p in path[:-1]:
+            parent = parent[p]
+        if data.draw(st.booleans()) and isinstance(parent, dict):
+            del parent[path[-1]]
+        else:
+            parent[path[-1]] = data.draw(st.sampled_from(ODD))
+    assert _fast_validator()(doc) == _validator().is_valid(doc)
