@@ -1,0 +1,15 @@
+"""The embedded durable engine: SQLite-backed histories, workers, leases, clocks.
+
+``store`` (SQLite schema and transactions) → ``transitions`` (events + derived task rows,
+one transaction each) → ``workflow_task`` / ``activity_task`` (running code) → ``worker``
+(the polling loop) → ``engine`` (the facade). See docs/engine.md.
+"""
+
+from .clock import Clock, RealClock, VirtualClock
+from .engine import DEFAULT_DB, Engine, WorkflowHandle, WorkflowInfo
+from .errors import (EngineError, WorkflowAlreadyRunningError, WorkflowBlockedError, WorkflowFailedError,
+                     WorkflowNotFoundError)
+from .worker import WorkStats
+
+__all__ = ["Engine", "WorkflowHandle", "WorkflowInfo", "Clock", "RealClock", "VirtualClock", "DEFAULT_DB", "EngineError",
+           "WorkflowAlreadyRunningError", "WorkflowBlockedError", "WorkflowFailedError", "WorkflowNotFoundError", "WorkStats"]

@@ -1,0 +1,357 @@
+"""The ``replaytest`` command: run workflows on the embedded engine, inspect and export their
+histories, and replay histories against the current code.
+
+Exit codes: 0 success; 1 a workflow failed or is stuck, or a replay diverged; 2 a usage
+mistake (bad arguments, unknown module or workflow id), reported as one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import linecache
+import logging
+import os
+import signal as signals
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from .definitions import ReplaytestError
+from .history import History, schema_text
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """A mistake on the command line: one line on stderr, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse prints usage + error; we print one line
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def _json_arg(text: str, option: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise UsageError(f"{option} is not valid JSON ({e.msg} at column {e.colno}): {text!r}; "
+                         f"quote it for the shell, e.g. {option} '{{\"id\": 42}}'") from None
+
+
+def _db_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", default=None, metavar="PATH", help="engine database (default: .replaytest/engine.db)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="replaytest", description="Deterministic replay testing for Python durable workflows.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("run", help="start a workflow and work until it finishes (virtual clock); print its result")
+    p.add_argument("workflow", metavar="MODULE:WORKFLOW")
+    p.add_argument("--input", action="append", default=[], metavar="JSON", help="one workflow argument; repeat for more")
+    p.add_argument("--id", help="workflow id (default: TYPE-<random>)")
+    p.add_argument("--real-time", action="store_true", help="wait out timers and retries on the real clock")
+    p.add_argument("-v", "--verbose", action="store_true", help="log every retry and workflow close")
+    _db_option(p)
+
+    p = sub.add_parser("start", help="start a workflow for a worker to run")
+    p.add_argument("workflow", metavar="MODULE:WORKFLOW")
+    p.add_argument("--input", action="append", default=[], metavar="JSON", help="one workflow argument; repeat for more")
+    p.add_argument("--id", required=True, help="workflow id")
+    _db_option(p)
+
+    p = sub.add_parser("worker", help="run workflows and activities from the given modules")
+    p.add_argument("--module", action="append", required=True, metavar="M", help="module with workflows/activities; repeatable")
+    p.add_argument("--until-idle", action="store_true", help="exit when nothing is runnable or due")
+    p.add_argument("--virtual-clock", action="store_true", help="skip ahead to the next timer/retry when idle")
+    p.add_argument("--lease-seconds", type=float, default=30.0, metavar="S",
+                   help="how long a claimed task stays ours without renewal (default 30)")
+    p.add_argument("-q", "--quiet", action="store_true", help="log only warnings")
+    _db_option(p)
+
+    p = sub.add_parser("signal", help="send a signal to a running workflow")
+    p.add_argument("id")
+    p.add_argument("name")
+    p.add_argument("--payload", default="null", metavar="JSON")
+    _db_option(p)
+
+    p = sub.add_parser("list", help="list workflows (newest run of each id)")
+    p.add_argument("--status", choices=["running", "completed", "failed"])
+    _db_option(p)
+
+    p = sub.add_parser("show", help="print a workflow's history as a timeline")
+    p.add_argument("id")
+    _db_option(p)
+
+    p = sub.add_parser("export", help="write histories as JSON files (DIR/<workflow-id>.json)")
+    p.add_argument("id", nargs="?")
+    p.add_argument("--all", action="store_true", help="every workflow (see --status)")
+    p.add_argument("--status", choices=["running", "completed", "failed"])
+    p.add_argument("-o", "--output", required=True, metavar="DIR")
+    _db_option(p)
+
+    sub.add_parser("schema", help="print the JSON Schema of the history format")
+
+    p = sub.add_parser("replay", help="replay history files against the current workflow code")
+    p.add_argument("paths", nargs="+", metavar="FILE_OR_DIR")
+    p.add_argument("--module", action="append", default=[], metavar="M",
+                   help="module with the workflows (default: the module each history names)")
+    p.add_argument("--args", choices=["error", "warn", "ignore"], default="error",
+                   help="what a changed activity argument is (default: error)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # MODULE:WORKFLOW imports like `python -m`
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except (UsageError, ReplaytestError) as e:
+        print(f"replaytest: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("replaytest: interrupted", file=sys.stderr)
+        return 130
+    except SystemExit as e:  # --help
+        return e.code if isinstance(e.code, int) else EXIT_OK
+
+
+# ---------------------------------------------------------------------------- engine commands
+def _engine(args: argparse.Namespace, clock: str | None = None, must_exist: bool = True, **options: Any) -> Any:
+    """The engine on ``--db``. Without ``clock``: the virtual clock if the database has run on
+    one (so new events do not go back in time), else the real clock."""
+    from .engine import DEFAULT_DB, Engine
+    from .engine.store import Store
+
+    path = args.db or DEFAULT_DB
+    exists = Path(path).exists()
+    if must_exist and not exists:
+        raise UsageError(f"no engine database at {path}; start a workflow first (`replaytest run ...`) or pass --db PATH")
+    if clock is None:
+        clock = "real"
+        if exists:
+            store = Store(path)
+            clock = "virtual" if store.get_meta("virtual_now_ms") else "real"
+            store.close()
+    return Engine(path, clock=clock, **options)
+
+
+def _start(engine: Any, args: argparse.Namespace) -> Any:
+    from .engine.registry import import_target
+
+    fn = import_target(args.workflow)
+    engine.register(sys.modules[fn.__module__])
+    inputs = [_json_arg(text, "--input") for text in args.input]
+    if not inputs:
+        import inspect
+
+        params = [p for p in inspect.signature(fn).parameters.values() if p.default is inspect.Parameter.empty]
+        if params:
+            raise UsageError(f"workflow {args.workflow} takes {', '.join(p.name for p in params)}: "
+                             f"pass each argument as --input JSON")
+    return engine.start(fn, *inputs, id=args.id)
+
+
+def _setup_logging(level: int, with_time: bool = False) -> None:
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="[%(asctime)s] %(message)s" if with_time else "%(message)s", datefmt="%H:%M:%S")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .engine import WorkflowBlockedError, WorkflowFailedError
+
+    _setup_logging(logging.INFO if args.verbose else logging.WARNING)
+    with _engine(args, clock="real" if args.real_time else "virtual", must_exist=False) as engine:
+        handle = _start(engine, args)
+        try:
+            result = handle.result()
+        except WorkflowFailedError as e:
+            print(f"replaytest: {e}", file=sys.stderr)
+            return EXIT_FAILED
+        except WorkflowBlockedError as e:
+            print(f"replaytest: {e}", file=sys.stderr)
+            return EXIT_FAILED
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+        print(f"{handle.id}: completed ({len(handle.history())} events); "
+              f"`replaytest show {handle.id}` prints its history", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    with _engine(args, must_exist=False) as engine:
+        handle = _start(engine, args)
+        print(f"started {handle.id} (run {handle.run_id}); run it with `replaytest worker --module MODULE`")
+    return EXIT_OK
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    _setup_logging(logging.WARNING if args.quiet else logging.INFO, with_time=True)
+    with _engine(args, clock="virtual" if args.virtual_clock else "real", must_exist=False,
+                 lease_seconds=args.lease_seconds) as engine:
+        engine.register(*args.module)
+        log = logging.getLogger("replaytest.engine")
+        log.info("worker %s on %s (%s clock): workflows %s; activities %s", engine.worker.identity, engine.path,
+                 "virtual" if args.virtual_clock else "real", ", ".join(sorted(engine.registry.workflows)) or "none",
+                 ", ".join(sorted(engine.registry.activities)) or "none")
+        ahead = int(engine.store.get_meta("virtual_now_ms") or 0) - engine.clock.now_ms()
+        if not args.virtual_clock and ahead > 1000:
+            log.warning("this database ran on a virtual clock that is %.0f s ahead of real time; timers and retries "
+                        "due on it will wait that long — pass --virtual-clock to keep skipping ahead", ahead / 1000)
+        _install_stop_handlers(engine)
+        stats = engine.work(until_idle=True) if args.until_idle else engine.run_worker()
+        running = engine.list("running")
+        log.info("worker stopped: %s; %d workflow(s) still running", stats, len(running))
+    return EXIT_OK
+
+
+def _install_stop_handlers(engine: Any) -> None:
+    """SIGTERM / first Ctrl-C: finish the activities in flight, then exit. Second Ctrl-C: now."""
+    def graceful(signum: int, frame: Any) -> None:
+        logging.getLogger("replaytest.engine").warning("stopping after the activities in flight (Ctrl-C again to abort)")
+        signals.signal(signals.SIGINT, signals.default_int_handler)
+        engine.stop()
+
+    signals.signal(signals.SIGTERM, graceful)
+    signals.signal(signals.SIGINT, graceful)
+
+
+def cmd_signal(args: argparse.Namespace) -> int:
+    payload = _json_arg(args.payload, "--payload")
+    with _engine(args) as engine:
+        engine.signal(args.id, args.name, payload)
+        print(f"signalled {args.id}: {args.name} {json.dumps(payload, ensure_ascii=False)}")
+    return EXIT_OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    with _engine(args) as engine:
+        infos = engine.list(args.status)
+        if not infos:
+            print(f"no {args.status + ' ' if args.status else ''}workflows in {engine.path}")
+            return EXIT_OK
+        for line in workflow_table(infos):
+            print(line)
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    with _engine(args) as engine:
+        info = engine.describe(args.id)
+        for line in timeline(info, engine.history(args.id), engine.store.tasks_of(info.run_id)):
+            print(line)
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    if bool(args.id) == bool(args.all):
+        raise UsageError("export needs a workflow ID or --all (not both)")
+    with _engine(args) as engine:
+        ids = [args.id] if args.id else [i.workflow_id for i in engine.list(args.status)]
+        if args.id and args.status and engine.describe(args.id).status != args.status:
+            ids = []
+        for workflow_id in ids:
+            safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in workflow_id)
+            path = engine.history(workflow_id).save(Path(args.output) / f"{safe}.json")
+            print(path)
+        if not ids:
+            print(f"no workflows to export from {engine.path}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    sys.stdout.write(schema_text())
+    return EXIT_OK
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from .engine.registry import import_module
+    from .replay import replay
+
+    modules = [import_module(m) for m in args.module]
+    files: list[Path] = []
+    for given in map(Path, args.paths):
+        if given.is_dir():
+            found = sorted(given.rglob("*.json"))
+            if not found:
+                raise UsageError(f"no .json histories in {given}")
+            files += found
+        else:
+            files.append(given)
+    failed = 0
+    for path in files:
+        try:
+            result: Any = replay(History.load(path), modules, args_mismatch=args.args, import_recorded=True)
+        except Exception as e:  # noqa: BLE001 — a bad file or a failure: report it, replay the rest
+            result = e
+        ok, lines = replay_report(path, result)
+        failed += not ok
+        print("\n".join(lines))
+    print(f"{len(files)} histor{'y' if len(files) == 1 else 'ies'} replayed: {len(files) - failed} ok, {failed} failed")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+# ---------------------------------------------------------------------------- output
+def _code_line(failure: dict[str, Any]) -> str:
+    src = failure.get("source")
+    return linecache.getline(src["file"], src["line"]).strip() if src else ""
+
+
+def workflow_table(infos: Sequence[Any]) -> list[str]:
+    from .engine.errors import describe_failure
+
+    rows = [("WORKFLOW ID", "TYPE", "STATUS", "STARTED", "EVENTS", "")]
+    for i in infos:
+        note = ""
+        if i.task_failure:
+            note = f"workflow task failing (attempt {i.task_attempt - 1} failed): {describe_failure(i.task_failure)}"
+        rows.append((i.workflow_id, i.workflow_type, i.status, i.started_at, str(i.events), note))
+    widths = [max(len(r[c]) for r in rows) for c in range(5)]
+    return ["  ".join(r[c].ljust(widths[c]) for c in range(5)).rstrip() + (f"  {r[5]}" if r[5] else "") for r in rows]
+
+
+def timeline(info: Any, history: History, tasks: Sequence[Any]) -> list[str]:
+    """One line per event (id, time, what happened); failures with their source line."""
+    from .commands import describe_event
+    from .engine.clock import from_ms
+    from .engine.errors import describe_failure
+    from .history import format_time
+
+    lines = [f"{info.workflow_id} ({info.workflow_type}) {info.status} — run {info.run_id}, {len(history)} events"]
+    width = len(str(len(history)))
+    for e in history.events:
+        text = describe_event(e)
+        failure = e.attrs.get("failure") if e.type in ("WorkflowTaskFailed", "WorkflowExecutionFailed") else None
+        if failure:
+            text = f"{e.type} {describe_failure(failure)}"
+        lines.append(f"{e.id:>{width + 2}}  {e.time}  {text}")
+        if failure and (code := _code_line(failure)):
+            lines.append(f"{'':>{width + 2}}  {'':24}      {code}")
+    for t in tasks:
+        what = {"workflow": f"workflow task (attempt {t.attempt})", "activity": f"activity {t.name} (attempt {t.attempt})",
+                "timer": f"timer {t.name}"}[t.kind]
+        held = f", running on {t.lease_owner}" if t.lease_owner else ""
+        lines.append(f"pending: {what} due {format_time(from_ms(t.due_ms))}{held}")
+    return lines
+
+
+def replay_report(path: Path, result: Any) -> tuple[bool, list[str]]:
+    """(ok, lines) for one replayed history: a summary, or the full failure message."""
+    from .divergence import NondeterminismError, WorkflowTaskError
+    from .replay import ReplayResult
+
+    if isinstance(result, ReplayResult):
+        return True, [f"ok    {path}: {result.summary()}"] + [f"      warning: {w}" for w in result.warnings]
+    if isinstance(result, NondeterminismError):
+        return False, [f"FAIL  {path}:"] + [f"      {line}" for line in str(result).splitlines()]
+    if isinstance(result, WorkflowTaskError):
+        code = _code_line(result.failure)
+        return False, [f"FAIL  {path}: {result}"] + ([f"          {code}"] if code else [])
+    text = str(result) if str(path) in str(result) else f"{path}: {type(result).__name__}: {result}"
+    return False, [f"FAIL  {text}"]
+
+
+COMMANDS = {"run": cmd_run, "start": cmd_start, "worker": cmd_worker, "signal": cmd_signal, "list": cmd_list,
+            "show": cmd_show, "export": cmd_export, "schema": cmd_schema, "replay": cmd_replay}

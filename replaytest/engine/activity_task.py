@@ -1,0 +1,105 @@
+"""Executing activity attempts in threads, so the worker loop stays free and a timed-out
+attempt can be abandoned.
+
+Each attempt runs in its own daemon thread with ``activity.info()`` set; an ``async def``
+activity runs in that thread under ``asyncio.run``. When an attempt outlives its
+``start_to_close_timeout`` the worker records it as timed out and stops waiting for it —
+Python cannot kill a thread, so the function keeps running until it returns, and whatever
+it returns then is dropped. Activities that must stop promptly should check for
+cancellation themselves (or run their real work in a subprocess).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from .. import activity
+from ..definitions import ActivityDefinition, PayloadError, to_payload
+from ..runtime import failure_of
+from .transitions import ActivityClaim
+
+
+@dataclass
+class AttemptOutcome:
+    claim: ActivityClaim
+    result: Any = None
+    failure: dict[str, Any] | None = None
+    timed_out: bool = False
+
+
+@dataclass
+class _Running:
+    claim: ActivityClaim
+    deadline: float | None   # time.monotonic() after which the attempt has timed out
+
+
+class ActivityRunner:
+    def __init__(self, max_concurrent: int = 8) -> None:
+        self.max_concurrent = max_concurrent
+        self.running: dict[tuple[int, int], _Running] = {}
+        self._done: queue.Queue[tuple[tuple[int, int], AttemptOutcome]] = queue.Queue()
+
+    @property
+    def has_capacity(self) -> bool:
+        return len(self.running) < self.max_concurrent
+
+    def task_ids(self) -> list[int]:
+        return [key[0] for key in self.running]
+
+    def start(self, claim: ActivityClaim, defn: ActivityDefinition) -> None:
+        a = claim.scheduled.attrs
+        info = activity.ActivityInfo(claim.run.workflow_id, claim.run.run_id, a["activity_id"], a["activity_type"], claim.attempt)
+        key = (claim.task_id, claim.attempt)
+        timeout = a.get("start_to_close_timeout")
+        self.running[key] = _Running(claim, time.monotonic() + timeout if timeout else None)
+        threading.Thread(target=self._execute, args=(key, claim, defn, list(a["input"]), info), daemon=True,
+                         name=f"activity {a['activity_type']} {claim.run.workflow_id}/{a['activity_id']}#{claim.attempt}").start()
+
+    def _execute(self, key: tuple[int, int], claim: ActivityClaim, defn: ActivityDefinition, args: list[Any],
+                 info: activity.ActivityInfo) -> None:
+        activity._info.set(info)  # a new thread starts with an empty context
+        try:
+            value = asyncio.run(defn.fn(*args)) if defn.is_async else defn.fn(*args)
+            outcome = AttemptOutcome(claim, result=to_payload(value, f"the result of activity {defn.name}"))
+        except PayloadError as e:  # retrying cannot make a value JSON
+            outcome = AttemptOutcome(claim, failure={"type": "PayloadError", "message": str(e), "non_retryable": True})
+        except BaseException as e:  # noqa: BLE001 — any exception fails this attempt
+            outcome = AttemptOutcome(claim, failure=failure_of(e))
+        if outcome.failure is not None:
+            outcome.failure.setdefault("attempt", claim.attempt)
+        self._done.put((key, outcome))
+
+    def collect(self, wait: float = 0.0) -> list[AttemptOutcome]:
+        """Finished and timed-out attempts; waits up to ``wait`` seconds when there are none."""
+        out: list[AttemptOutcome] = []
+        if wait > 0 and self._done.empty():
+            until = min(time.monotonic() + wait, self._next_deadline())
+            try:
+                self._accept(self._done.get(timeout=max(0.0, until - time.monotonic())), out)
+            except queue.Empty:
+                pass
+        while not self._done.empty():
+            self._accept(self._done.get_nowait(), out)
+        now = time.monotonic()
+        for key, r in list(self.running.items()):
+            if r.deadline is not None and now >= r.deadline:
+                del self.running[key]
+                a = r.claim.scheduled.attrs
+                out.append(AttemptOutcome(r.claim, timed_out=True, failure={
+                    "type": "StartToCloseTimeout", "attempt": r.claim.attempt,
+                    "message": f"activity {a['activity_type']} attempt {r.claim.attempt} did not finish within its "
+                               f"start_to_close_timeout of {a['start_to_close_timeout']:g}s; the attempt was abandoned"}))
+        return out
+
+    def _accept(self, item: tuple[tuple[int, int], AttemptOutcome], out: list[AttemptOutcome]) -> None:
+        key, outcome = item
+        if self.running.pop(key, None) is not None:  # else: an abandoned attempt's late result
+            out.append(outcome)
+
+    def _next_deadline(self) -> float:
+        return min((r.deadline for r in self.running.values() if r.deadline is not None), default=float("inf"))

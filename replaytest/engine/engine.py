@@ -1,0 +1,242 @@
+"""The ``Engine`` facade: start workflows, signal them, run a worker, read their histories.
+
+    engine = Engine("app.db", clock="virtual").register(orders)
+    handle = engine.start(orders.process_order, {"items": [...]}, id="order-42")
+    handle.result()                       # runs the worker here until the workflow closes
+    engine.history("order-42").save("histories/order-42.json")
+
+An Engine is also a worker (with its own sticky cache of live executions); any number of
+Engines, in any number of processes, may share one database file.
+"""
+
+from __future__ import annotations
+
+import inspect
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Callable
+
+from ..definitions import ReplaytestError, seconds, to_payload
+from ..history import History
+from ..runtime import blocked_source
+from . import transitions as tx
+from .clock import Clock, make_clock
+from .errors import EngineError, WorkflowBlockedError, WorkflowFailedError, WorkflowNotFoundError, describe_failure
+from .registry import Registry
+from .store import Run, Store
+from .worker import Worker, WorkStats
+
+DEFAULT_DB = ".replaytest/engine.db"
+_SANDBOX_MODES = ("strict", "warn", "off", None)
+
+
+@dataclass
+class WorkflowInfo:
+    """One line of ``engine.list()``: the newest run of a workflow id."""
+
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    status: str                      # running | completed | failed
+    started_at: str
+    closed_at: str | None
+    events: int
+    task_failure: dict[str, Any] | None = None   # the failure of a workflow task that keeps failing
+    task_attempt: int | None = None
+
+
+class WorkflowHandle:
+    def __init__(self, engine: "Engine", workflow_id: str, run_id: str) -> None:
+        self.engine, self.id, self.run_id = engine, workflow_id, run_id
+
+    def __repr__(self) -> str:
+        return f"<WorkflowHandle {self.id} run {self.run_id[:8]}>"
+
+    @property
+    def status(self) -> str:
+        return self._run().status
+
+    def _run(self) -> Run:
+        run = self.engine.store.run(self.run_id)
+        assert run is not None
+        return run
+
+    def history(self) -> History:
+        return self.engine.history(self.id, run_id=self.run_id)
+
+    def signal(self, name: str, payload: Any = None) -> None:
+        self.engine.signal(self.id, name, payload)
+
+    def result(self, timeout: float | None = None) -> Any:
+        """Run this engine's worker until the workflow closes; return its result.
+
+        Raises WorkflowFailedError (an ApplicationError) if it failed. Without ``timeout``,
+        raises WorkflowBlockedError as soon as nothing can run (it waits for a signal, or its
+        code keeps raising); with one, keeps polling (other processes may signal it or run
+        its tasks) and raises TimeoutError after ``timeout`` seconds. If another thread is
+        running this engine's worker (``run_worker``), only waits for it.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+
+        def done() -> bool:
+            return self._run().status != "running" or (deadline is not None and time.monotonic() > deadline)
+
+        worker = self.engine.worker
+        while True:
+            if self._run().status == "running" and not worker.busy:
+                worker.run(until_idle=True, stop_when=done)
+            run = self._run()
+            if run.status == "completed":
+                return self.engine.store.event(run.run_id, run.last_event_id).attrs["result"]
+            if run.status == "failed":
+                raise WorkflowFailedError(self.id, self.engine.store.event(run.run_id, run.last_event_id).attrs["failure"])
+            if deadline is None and not worker.busy:
+                raise WorkflowBlockedError(self.id, self.engine.blocked_reason(self.id))
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"workflow {self.id} did not finish within {timeout:g}s: {self.engine.blocked_reason(self.id)}")
+            time.sleep(worker.poll_interval)  # another thread runs the worker, or we wait for others
+
+
+class Engine:
+    """An embedded durable engine on one SQLite file. ``clock`` is "real" (default),
+    "virtual" (time skips ahead when nothing else can run) or a Clock instance; ``sandbox``
+    is the mode workflow code runs under (strict, warn, off, or None for no sandbox)."""
+
+    def __init__(self, path: str | Path = DEFAULT_DB, clock: Clock | str | None = None, *, sandbox: str | None = "strict",
+                 lease_seconds: float = 30.0, poll_interval: float = 0.1, max_concurrent_activities: int = 8) -> None:
+        if sandbox not in _SANDBOX_MODES:
+            raise ReplaytestError(f"sandbox must be one of strict, warn, off or None, not {sandbox!r}")
+        self.path = str(path)
+        self.store = Store(self.path)
+        self.clock = make_clock(clock)
+        self.clock.attach(self.store)
+        self.registry = Registry()
+        self.worker = Worker(self.store, self.clock, self.registry, sandbox=sandbox, lease_seconds=lease_seconds,
+                             poll_interval=poll_interval, max_concurrent_activities=max_concurrent_activities)
+
+    def __repr__(self) -> str:
+        return f"<Engine {self.path} {self.clock.describe()}>"
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.store.close()
+
+    def register(self, *items: Any) -> "Engine":
+        """Register workflows and activities: functions, modules, or module names."""
+        self.registry.add(*items)
+        return self
+
+    # ------------------------------------------------------------------ client side
+    def start(self, workflow: Callable[..., Any] | str, *args: Any, id: str | None = None, seed: int | None = None,
+              run_id: str | None = None) -> WorkflowHandle:
+        """Start a workflow (a @workflow.defn function, a registered type name or
+        "module:function"). ``seed`` and ``run_id`` are for reproducible fixtures."""
+        defn = self.registry.workflow(workflow)
+        signature = inspect.signature(defn.fn)
+        try:
+            signature.bind(*args)
+        except TypeError as e:
+            params = ", ".join(signature.parameters)
+            raise EngineError(f"workflow {defn.name}({params}) cannot be started with {len(args)} argument(s): {e}") from None
+        payload = to_payload(list(args), f"the input of workflow {defn.name}")
+        workflow_id = id or f"{defn.name}-{uuid.uuid4().hex[:8]}"
+        self.clock.sync()  # another engine on this database may have moved a virtual clock on
+        run = tx.start_run(self.store, workflow_id=workflow_id, run_id=run_id or uuid.uuid4().hex, workflow_type=defn.name,
+                           module=defn.module, args=payload, seed=seed if seed is not None else secrets.randbits(63),
+                           now_ms=self.clock.now_ms())
+        return WorkflowHandle(self, workflow_id, run.run_id)
+
+    def get_handle(self, workflow_id: str) -> WorkflowHandle:
+        run = self._latest(workflow_id)
+        return WorkflowHandle(self, workflow_id, run.run_id)
+
+    def signal(self, workflow_id: str, name: str, payload: Any = None) -> None:
+        """Deliver a signal: recorded as WorkflowExecutionSignaled, wakes the workflow."""
+        self.clock.sync()
+        tx.signal(self.store, workflow_id, name, to_payload(payload, f"the payload of signal {name!r}"), self.clock.now_ms())
+
+    def history(self, workflow_id: str, run_id: str | None = None) -> History:
+        run = self.store.run(run_id) if run_id else self._latest(workflow_id)
+        assert run is not None
+        return History(self.store.events(run.run_id), source=f"{workflow_id} in {self.path}")
+
+    def list(self, status: str | None = None) -> list[WorkflowInfo]:
+        if status not in (None, "running", "completed", "failed"):
+            raise EngineError(f"status must be running, completed or failed, not {status!r}")
+        return [self._info(run) for run in self.store.latest_runs(status)]
+
+    def describe(self, workflow_id: str) -> WorkflowInfo:
+        return self._info(self._latest(workflow_id))
+
+    def _latest(self, workflow_id: str) -> Run:
+        run = self.store.latest_run(workflow_id)
+        if run is None:
+            raise WorkflowNotFoundError(workflow_id, self.path)
+        return run
+
+    def _info(self, run: Run) -> WorkflowInfo:
+        task = self.store.workflow_task_of(run.run_id) if run.status == "running" else None
+        failure = task.last_failure if task else None
+        return WorkflowInfo(run.workflow_id, run.run_id, run.workflow_type, run.status, run.started_at, run.closed_at,
+                            run.last_event_id, failure, task.attempt if failure and task else None)
+
+    def blocked_reason(self, workflow_id: str) -> str:
+        """Why a running workflow is not making progress on this worker, in plain words."""
+        run = self._latest(workflow_id)
+        tasks = self.store.tasks_of(run.run_id)
+        for t in tasks:
+            if t.kind == "workflow" and t.last_failure:
+                return (f"its workflow task keeps failing (attempt {t.attempt - 1}: {describe_failure(t.last_failure)}); "
+                        "fix the code and run a worker with it")
+            if t.kind == "workflow" and t.name not in self.registry.workflows:
+                return f"workflow type {t.name!r} is not registered on this worker; register its module"
+            if t.kind == "activity" and t.name not in self.registry.activities:
+                return f"activity {t.name!r} is not registered on this worker; register its module"
+        cached = self.worker.workflows.cache.get(run.run_id)
+        if cached is not None:
+            signals = [n for n, q in cached.ex.signal_waiters.items() if any(not f.done() for f in q)]
+            where = blocked_source(cached.ex.main)
+            at = f" at {where}" if where else ""
+            if signals:
+                return (f"it waits for signal {', '.join(map(repr, signals))}{at}; send it with engine.signal() "
+                        f"or `replaytest signal {workflow_id} NAME --payload JSON`")
+            return f"it is waiting{at} and nothing it waits for is scheduled"
+        return "nothing it waits for is scheduled (a signal, perhaps)"
+
+    # ------------------------------------------------------------------ worker side
+    def work(self, until_idle: bool = True) -> WorkStats:
+        """Run the worker here; with ``until_idle``, return once nothing is runnable or due
+        (skipping ahead on a virtual clock). Returns what was done."""
+        return self.worker.run(until_idle=until_idle)
+
+    def run_worker(self) -> WorkStats:
+        """Run the worker until ``stop()`` is called (e.g. from a signal handler)."""
+        return self.worker.run(until_idle=False)
+
+    def stop(self) -> None:
+        self.worker.stop()
+
+    def run_until_complete(self, workflow_id: str) -> Any:
+        """Work until ``workflow_id`` closes; return its result (see WorkflowHandle.result)."""
+        return self.get_handle(workflow_id).result()
+
+    def sleep(self, duration: timedelta | float) -> WorkStats:
+        """Virtual clock: let ``duration`` pass, running everything that becomes due, and stop
+        there (like Temporal's time-skipping ``env.sleep``)."""
+        if not self.clock.virtual:
+            raise EngineError("engine.sleep() needs a virtual clock: Engine(..., clock='virtual')")
+        until = self.clock.now_ms() + round((seconds(duration, "duration") or 0.0) * 1000)
+        return self.worker.run(until_idle=True, skip_until_ms=until)
+
+    def now(self) -> datetime:
+        return self.clock.now()
+

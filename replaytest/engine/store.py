@@ -1,0 +1,297 @@
+"""The engine's SQLite file: event histories plus the task rows derived from them.
+
+The history (``events``) is the source of truth. ``tasks`` are derived state — what is
+runnable when: a workflow task to run, an activity to execute, a timer to fire — and every
+change to them is made in the same transaction as the events it follows from, so a crash
+never leaves an event without its task or a task without its event.
+
+Durability: WAL journal with ``synchronous=FULL``, so a committed history survives a power
+cut, and several processes can share one file. Writers take the lock up front
+(``BEGIN IMMEDIATE``) so that "find a runnable task and lease it" is atomic across
+processes. This module knows SQL, not workflow semantics (see ``transitions.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+from ..definitions import ReplaytestError
+from ..history import OUTCOME_EVENTS, Event
+from .errors import EngineError, WorkflowAlreadyRunningError
+
+SCHEMA_VERSION = "1"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id        TEXT NOT NULL UNIQUE,
+    workflow_id   TEXT NOT NULL,
+    workflow_type TEXT NOT NULL,
+    status        TEXT NOT NULL CHECK (status IN ('running', 'completed', 'failed')),
+    started_at    TEXT NOT NULL,
+    closed_at     TEXT,
+    last_event_id INTEGER NOT NULL
+);
+-- at most one running run per workflow id, even when two processes start it at once
+CREATE UNIQUE INDEX IF NOT EXISTS runs_one_running ON runs (workflow_id) WHERE status = 'running';
+CREATE INDEX IF NOT EXISTS runs_by_workflow ON runs (workflow_id, seq);
+CREATE TABLE IF NOT EXISTS events (
+    run_id TEXT NOT NULL,
+    id     INTEGER NOT NULL,
+    time   TEXT NOT NULL,
+    type   TEXT NOT NULL,
+    attrs  TEXT NOT NULL,
+    PRIMARY KEY (run_id, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tasks (
+    task_id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind             TEXT NOT NULL CHECK (kind IN ('workflow', 'activity', 'timer')),
+    run_id           TEXT NOT NULL,
+    name             TEXT NOT NULL,     -- workflow type, activity type, or timer id
+    event_id         INTEGER NOT NULL,  -- its WorkflowTaskScheduled / ActivityTaskScheduled / TimerStarted
+    due_ms           INTEGER NOT NULL,  -- engine-clock time when it becomes runnable
+    attempt          INTEGER NOT NULL DEFAULT 1,
+    started_event_id INTEGER,           -- workflow task: the WorkflowTaskStarted of the current claim
+    lease_owner      TEXT,
+    lease_expires    REAL,              -- real time (time.time()): leases are about live processes
+    last_failure     TEXT               -- JSON failure of the previous attempt
+);
+-- at most one workflow task per run: outcomes arriving meanwhile wait for the next one
+CREATE UNIQUE INDEX IF NOT EXISTS tasks_one_workflow_task ON tasks (run_id) WHERE kind = 'workflow';
+CREATE INDEX IF NOT EXISTS tasks_by_due ON tasks (kind, due_ms);
+CREATE INDEX IF NOT EXISTS tasks_by_run ON tasks (run_id);
+"""
+
+
+@dataclass
+class Run:
+    run_id: str
+    workflow_id: str
+    workflow_type: str
+    status: str
+    started_at: str
+    closed_at: str | None
+    last_event_id: int
+
+
+@dataclass
+class Task:
+    task_id: int
+    kind: str
+    run_id: str
+    name: str
+    event_id: int
+    due_ms: int
+    attempt: int
+    started_event_id: int | None
+    lease_owner: str | None
+    lease_expires: float | None
+    last_failure: dict[str, Any] | None
+
+
+_RUN_COLS = "run_id, workflow_id, workflow_type, status, started_at, closed_at, last_event_id"
+_TASK_COLS = "task_id, kind, run_id, name, event_id, due_ms, attempt, started_event_id, lease_owner, lease_expires, last_failure"
+
+
+def _task(row: Sequence[Any]) -> Task:
+    t = Task(*row)
+    if t.last_failure is not None:
+        t.last_failure = json.loads(t.last_failure)  # type: ignore[arg-type]
+    return t
+
+
+class Store:
+    """One connection to the engine database, safe to share between threads."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        in_memory = self.path == ":memory:" or self.path.startswith("file::memory:")
+        if not in_memory:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
+            self.conn.execute("PRAGMA busy_timeout = 30000")
+            if not in_memory:
+                self.conn.execute("PRAGMA journal_mode = WAL")
+            self.conn.execute("PRAGMA synchronous = FULL")
+            self.conn.executescript(_SCHEMA)  # idempotent; each statement commits on its own
+        except sqlite3.DatabaseError as e:
+            raise ReplaytestError(f"cannot open the engine database {self.path}: {e}; pass another --db path") from None
+        self._lock = threading.RLock()
+        self._check_version()
+
+    def close(self) -> None:
+        with self._lock:
+            self.conn.close()
+
+    # ------------------------------------------------------------------ transactions
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction holding the database lock from its first statement
+        (``BEGIN IMMEDIATE``); re-entrant within one thread."""
+        with self._lock:
+            if self.conn.in_transaction:
+                yield self.conn
+                return
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        with self._lock:
+            return self.conn.execute(sql, tuple(params)).fetchall()
+
+    def _check_version(self) -> None:
+        version = self.get_meta("schema_version")
+        if version is None:
+            with self.transaction() as c:
+                c.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+            version = self.get_meta("schema_version")
+        if version != SCHEMA_VERSION:
+            raise ReplaytestError(
+                f"{self.path} was created by an engine with database schema {version} (this one uses "
+                f"{SCHEMA_VERSION}); export its histories with that version, or use a new --db path")
+
+    # ------------------------------------------------------------------ meta
+    def get_meta(self, key: str) -> str | None:
+        rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
+
+    def raise_meta_int(self, key: str, value: int) -> int:
+        """Set ``key`` to ``max(stored, value)`` and return the result (monotonic counters)."""
+        with self.transaction() as c:
+            row = c.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            new = max(int(row[0]), value) if row else value
+            c.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, str(new)))
+            return new
+
+    # ------------------------------------------------------------------ runs
+    def insert_run(self, run: Run) -> None:
+        with self.transaction() as c:
+            try:
+                c.execute(f"INSERT INTO runs ({_RUN_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                          (run.run_id, run.workflow_id, run.workflow_type, run.status, run.started_at, run.closed_at, 0))
+            except sqlite3.IntegrityError as e:
+                if "run_id" in str(e):
+                    raise EngineError(f"run id {run.run_id!r} already exists in {self.path}; leave run_id to the engine") from None
+                raise WorkflowAlreadyRunningError(run.workflow_id) from None
+
+    def run(self, run_id: str) -> Run | None:
+        rows = self._query(f"SELECT {_RUN_COLS} FROM runs WHERE run_id = ?", (run_id,))
+        return Run(*rows[0]) if rows else None
+
+    def latest_run(self, workflow_id: str) -> Run | None:
+        rows = self._query(f"SELECT {_RUN_COLS} FROM runs WHERE workflow_id = ? ORDER BY seq DESC LIMIT 1", (workflow_id,))
+        return Run(*rows[0]) if rows else None
+
+    def latest_runs(self, status: str | None = None) -> list[Run]:
+        """The newest run of every workflow id, oldest workflow first."""
+        sql = (f"SELECT {_RUN_COLS} FROM runs r WHERE seq = (SELECT MAX(seq) FROM runs WHERE workflow_id = r.workflow_id)"
+               + (" AND status = ?" if status else "") + " ORDER BY seq")
+        return [Run(*row) for row in self._query(sql, (status,) if status else ())]
+
+    def close_run(self, run_id: str, status: str, time: str) -> None:
+        with self.transaction() as c:
+            c.execute("UPDATE runs SET status = ?, closed_at = ? WHERE run_id = ?", (status, time, run_id))
+            c.execute("DELETE FROM tasks WHERE run_id = ?", (run_id,))  # pending timers, activities: dropped
+
+    # ------------------------------------------------------------------ events
+    def append(self, run_id: str, time: str, items: Sequence[tuple[str, dict[str, Any]]]) -> list[Event]:
+        """Append events (type, attrs) at ``time``; ids continue the run's history."""
+        with self.transaction() as c:
+            (last,) = c.execute("SELECT last_event_id FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            events = [Event(last + i + 1, time, type_, attrs) for i, (type_, attrs) in enumerate(items)]
+            c.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?)",
+                          [(run_id, e.id, e.time, e.type, json.dumps(e.attrs, ensure_ascii=False)) for e in events])
+            c.execute("UPDATE runs SET last_event_id = ? WHERE run_id = ?", (last + len(events), run_id))
+            return events
+
+    def events(self, run_id: str, after: int = 0, upto: int | None = None) -> list[Event]:
+        rows = self._query("SELECT id, time, type, attrs FROM events WHERE run_id = ? AND id > ? AND id <= ? ORDER BY id",
+                           (run_id, after, upto if upto is not None else 2**62))
+        return [Event(i, t, ty, json.loads(a)) for i, t, ty, a in rows]
+
+    def event(self, run_id: str, event_id: int) -> Event:
+        (event,) = self.events(run_id, event_id - 1, event_id)
+        return event
+
+    def has_outcome_after(self, run_id: str, event_id: int) -> bool:
+        marks = ",".join("?" * len(OUTCOME_EVENTS))
+        return bool(self._query(f"SELECT 1 FROM events WHERE run_id = ? AND id > ? AND type IN ({marks}) LIMIT 1",
+                                (run_id, event_id, *sorted(OUTCOME_EVENTS))))
+
+    # ------------------------------------------------------------------ tasks
+    def add_task(self, kind: str, run_id: str, name: str, event_id: int, due_ms: int, attempt: int = 1) -> int:
+        with self.transaction() as c:
+            cur = c.execute("INSERT INTO tasks (kind, run_id, name, event_id, due_ms, attempt) VALUES (?, ?, ?, ?, ?, ?)",
+                            (kind, run_id, name, event_id, due_ms, attempt))
+            return int(cur.lastrowid or 0)
+
+    def task(self, task_id: int) -> Task | None:
+        rows = self._query(f"SELECT {_TASK_COLS} FROM tasks WHERE task_id = ?", (task_id,))
+        return _task(rows[0]) if rows else None
+
+    def workflow_task_of(self, run_id: str) -> Task | None:
+        rows = self._query(f"SELECT {_TASK_COLS} FROM tasks WHERE run_id = ? AND kind = 'workflow'", (run_id,))
+        return _task(rows[0]) if rows else None
+
+    def tasks_of(self, run_id: str) -> list[Task]:
+        return [_task(r) for r in self._query(f"SELECT {_TASK_COLS} FROM tasks WHERE run_id = ? ORDER BY task_id", (run_id,))]
+
+    def update_task(self, task_id: int, **fields: Any) -> None:
+        if "last_failure" in fields and fields["last_failure"] is not None:
+            fields["last_failure"] = json.dumps(fields["last_failure"], ensure_ascii=False)
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        with self.transaction() as c:
+            c.execute(f"UPDATE tasks SET {sets} WHERE task_id = ?", (*fields.values(), task_id))
+
+    def delete_task(self, task_id: int) -> None:
+        with self.transaction() as c:
+            c.execute("DELETE FROM tasks WHERE task_id = ?", (task_id,))
+
+    def find_runnable(self, kind: str, names: Iterable[str] | None, now_ms: int, real_now: float) -> Task | None:
+        """The oldest due task of ``kind`` that nobody holds a live lease on. Call inside a
+        transaction and lease it there, so two workers never get the same one."""
+        sql = (f"SELECT {_TASK_COLS} FROM tasks WHERE kind = ? AND due_ms <= ? "
+               "AND (lease_expires IS NULL OR lease_expires < ?)")
+        params: list[Any] = [kind, now_ms, real_now]
+        if names is not None:
+            names = list(names)
+            sql += f" AND name IN ({','.join('?' * len(names))})"
+            params += names
+        rows = self._query(sql + " ORDER BY due_ms, task_id LIMIT 1", params)
+        return _task(rows[0]) if rows else None
+
+    def renew_leases(self, owner: str, task_ids: Iterable[int], expires: float) -> None:
+        ids = list(task_ids)
+        if ids:
+            with self.transaction() as c:
+                c.execute(f"UPDATE tasks SET lease_expires = ? WHERE lease_owner = ? AND task_id IN ({','.join('?' * len(ids))})",
+                          (expires, owner, *ids))
+
+    def leased_elsewhere(self, owner: str, real_now: float) -> bool:
+        """Is another live worker holding a task (whose outcome may make more work)?"""
+        return bool(self._query("SELECT 1 FROM tasks WHERE lease_expires >= ? AND lease_owner != ? LIMIT 1",
+                                (real_now, owner)))
+
+    def next_due(self, workflow_types: Iterable[str], activity_types: Iterable[str], exclude: Iterable[int] = ()) -> int | None:
+        """The earliest due time of a task this worker could run (timers: any worker)."""
+        wf, act, ex = list(workflow_types), list(activity_types), list(exclude)
+        sql = (f"SELECT MIN(due_ms) FROM tasks WHERE (kind = 'timer'"
+               f" OR (kind = 'workflow' AND name IN ({','.join('?' * len(wf))}))"
+               f" OR (kind = 'activity' AND name IN ({','.join('?' * len(act))})))"
+               f" AND task_id NOT IN ({','.join('?' * len(ex))})")
+        (value,) = self._query(sql, (*wf, *act, *ex))[0]
+        return value
+

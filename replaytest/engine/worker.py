@@ -1,0 +1,191 @@
+"""The worker loop: fire due timers, run workflow tasks, execute activities, skip time.
+
+One loop per worker, in the calling thread; activities run in threads beside it. Each turn
+takes the most urgent kind of work: due timers first (cheap, and they unblock workflows),
+then a workflow task (it decides what happens next), then an activity if a slot is free.
+When nothing is runnable the worker waits for its own activities, for other workers' leased
+tasks, or for the next due time — which a virtual clock jumps to at once.
+
+A workflow task that failed during this call is not a reason to wait or skip ahead: the code
+would most likely raise again, so ``until_idle`` returns and reports the run as stuck. A
+worker started later (with fixed code) retries it; a real-clock worker running forever
+retries it on its backoff schedule.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+from ..commands import describe
+from . import transitions as tx
+from .activity_task import ActivityRunner, AttemptOutcome
+from .clock import Clock
+from .errors import EngineError, describe_failure
+from .registry import Registry
+from .store import Store
+from .workflow_task import WorkflowTaskResult, WorkflowTaskRunner
+
+log = logging.getLogger("replaytest.engine")
+
+
+@dataclass
+class WorkStats:
+    workflow_tasks: int = 0
+    workflow_task_failures: int = 0
+    activity_attempts: int = 0
+    timers_fired: int = 0
+    events_replayed: int = 0     # rebuilding Executions this worker had not cached
+
+    def __str__(self) -> str:
+        failed = f" ({self.workflow_task_failures} failed)" if self.workflow_task_failures else ""
+        return (f"{self.workflow_tasks} workflow tasks{failed}, {self.activity_attempts} activity attempts, "
+                f"{self.timers_fired} timers fired")
+
+
+class Worker:
+    def __init__(self, store: Store, clock: Clock, registry: Registry, *, sandbox: str | None = "strict",
+                 lease_seconds: float = 30.0, poll_interval: float = 0.1, max_concurrent_activities: int = 8,
+                 identity: str | None = None) -> None:
+        self.store, self.clock, self.registry = store, clock, registry
+        self.sandbox = sandbox
+        self.lease_seconds, self.poll_interval = lease_seconds, poll_interval
+        self.identity = identity or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.workflows = WorkflowTaskRunner(store, registry, sandbox)
+        self.activities = ActivityRunner(max_concurrent_activities)
+        self._stop = False
+        self._renewed = 0.0
+        self._running = threading.Lock()
+
+    def stop(self) -> None:
+        """Finish the activities in flight, claim nothing new, and return (signal-safe)."""
+        self._stop = True
+
+    def run(self, *, until_idle: bool = False, stop_when: Callable[[], bool] | None = None,
+            skip_until_ms: int | None = None) -> WorkStats:
+        """Work until stopped; with ``until_idle``, until nothing is runnable or due (but
+        failing workflow tasks); with ``skip_until_ms`` (virtual clock), not past that time."""
+        if not self._running.acquire(blocking=False):
+            raise EngineError("this engine's worker is already running (in another thread); "
+                              "use a second Engine on the same database for a second worker")
+        try:
+            return self._loop(until_idle, stop_when, skip_until_ms)
+        finally:
+            self._running.release()
+
+    @property
+    def busy(self) -> bool:
+        return self._running.locked()
+
+    def _loop(self, until_idle: bool, stop_when: Callable[[], bool] | None, skip_until_ms: int | None) -> WorkStats:
+        stats, failed_here = WorkStats(), set[int]()
+        self._stop = False
+        with self._sandbox_session():
+            while True:
+                self.clock.sync()
+                self._record(self.activities.collect(), stats)
+                self._renew_leases()
+                if self._stop or (stop_when is not None and stop_when()):
+                    if not self.activities.running:
+                        break
+                    self._record(self.activities.collect(wait=self.poll_interval), stats)
+                    continue
+                if self._step(stats, failed_here):
+                    continue
+                if self.activities.running:
+                    self._record(self.activities.collect(wait=self.poll_interval), stats)
+                    continue
+                if self.store.leased_elsewhere(self.identity, time.time()):
+                    time.sleep(self.poll_interval)  # another worker's task may produce work for us
+                    continue
+                skip_failed = self.clock.virtual or until_idle
+                due = self.store.next_due(self.registry.workflows, self.registry.activities, failed_here if skip_failed else ())
+                if skip_until_ms is not None and (due is None or due > skip_until_ms):
+                    self.clock.advance_to(skip_until_ms)
+                    break
+                if due is None and until_idle:
+                    break
+                if due is not None and self.clock.virtual:
+                    self.clock.advance_to(due)
+                    continue
+                wait = self.poll_interval if due is None else (due - self.clock.now_ms()) / 1000
+                time.sleep(max(0.0, min(self.poll_interval, wait)))
+        return stats
+
+    def _step(self, stats: WorkStats, failed_here: set[int]) -> bool:
+        """Do one piece of runnable work; False when there was none."""
+        now, real = self.clock.now_ms(), time.time()
+        fired = tx.fire_due_timers(self.store, now)
+        if fired:
+            stats.timers_fired += fired
+            return True
+        claim = tx.claim_workflow_task(self.store, list(self.registry.workflows), now, real, self.identity, self.lease_seconds)
+        if claim is not None:
+            self._report(self.workflows.run(claim, self.clock.now_ms), stats, failed_here)
+            return True
+        if self.activities.has_capacity:
+            act = tx.claim_activity(self.store, list(self.registry.activities), now, real, self.identity, self.lease_seconds)
+            if act is not None:
+                self.activities.start(act, self.registry.activities[act.scheduled.attrs["activity_type"]])
+                return True
+        return False
+
+    def _report(self, result: WorkflowTaskResult, stats: WorkStats, failed_here: set[int]) -> None:
+        wid = result.claim.run.workflow_id
+        stats.workflow_tasks += 1
+        stats.events_replayed += result.replayed
+        if result.status == "failed":
+            assert result.failure is not None
+            stats.workflow_task_failures += 1
+            failed_here.add(result.claim.task_id)
+            log.warning("%s: workflow task failed (attempt %d): %s; retrying in %gs — fix the code and restart the worker",
+                        wid, result.claim.attempt, describe_failure(result.failure), result.retry_in)
+        elif result.status == "lost":
+            log.warning("%s: lost the lease on a workflow task (it ran longer than %gs); another worker took it over",
+                        wid, self.lease_seconds)
+        elif result.closed:
+            last = result.commands[-1]
+            log.info("%s: workflow %s — %s", wid, result.closed, describe(last.event_type, last.attrs))
+        else:
+            log.debug("%s: workflow task done: %s", wid, ", ".join(c.describe() for c in result.commands) or "no new commands")
+
+    def _record(self, outcomes: list[AttemptOutcome], stats: WorkStats) -> None:
+        for o in outcomes:
+            stats.activity_attempts += 1
+            status = tx.finish_activity(self.store, o.claim, self.clock.now_ms(), result=o.result, failure=o.failure,
+                                        timed_out=o.timed_out)
+            a, wid, n = o.claim.scheduled.attrs, o.claim.run.workflow_id, o.claim.attempt
+            if status == "retry" and o.failure is not None:
+                log.info("%s: activity %s attempt %d failed: %s; will retry", wid, a["activity_type"], n,
+                         describe_failure(o.failure))
+            elif status in ("failed", "timed_out") and o.failure is not None:
+                log.warning("%s: activity %s %s for good on attempt %d: %s", wid, a["activity_type"],
+                            status.replace("_", " "), n, describe_failure(o.failure))
+            elif status == "dropped":
+                log.info("%s: dropped a late result of activity %s attempt %d (no longer current)", wid, a["activity_type"], n)
+
+    def _renew_leases(self) -> None:
+        real = time.time()
+        if self.activities.running and real - self._renewed > self.lease_seconds / 3:
+            self.store.renew_leases(self.identity, self.activities.task_ids(), real + self.lease_seconds)
+            self._renewed = real
+
+    @contextlib.contextmanager
+    def _sandbox_session(self) -> Iterator[None]:
+        """One sandbox session for the whole loop: its setup is too costly per task."""
+        if self.sandbox is None:
+            yield
+            return
+        from .. import sandbox
+
+        for module in self.registry.modules.values():
+            sandbox.register_module(module)
+        with sandbox.session():
+            yield

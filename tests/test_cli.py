@@ -1,0 +1,153 @@
+"""The ``replaytest`` command, run as a user would: a subprocess from the repository root."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fixtures.workflows import engine_checks, orders
+from replaytest import Engine, History
+from replaytest.history import schema
+from tests.conftest import ROOT
+
+ORDER = json.dumps({"id": "42", "email": "ada@example.com", "card": "4242-4242-4242-4242",
+                    "items": [{"sku": "tea", "price": 12.5, "qty": 2}]})
+FIXTURES = str(ROOT / "fixtures" / "histories")
+SAMPLES = ["--module", "fixtures.workflows.orders", "--module", "fixtures.workflows.onboarding",
+           "--module", "fixtures.workflows.payments"]
+
+
+def test_run_prints_the_result(cli) -> None:  # type: ignore[no-untyped-def]
+    done = cli("run", "fixtures.workflows.orders:process_order", "--input", ORDER, "--id", "order-42")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["charged"] == 25.0
+    assert "order-42: completed (23 events)" in done.stderr
+
+
+def test_run_of_a_failing_workflow_exits_1(cli) -> None:  # type: ignore[no-untyped-def]
+    declined = json.loads(ORDER) | {"card": "4000-0000-0000-0002"}
+    done = cli("run", "fixtures.workflows.orders:process_order", "--input", json.dumps(declined), "--id", "o")
+    assert done.returncode == 1 and done.stdout == ""
+    assert "workflow o failed: CardDeclined: " in done.stderr and "Traceback" not in done.stderr
+
+
+def test_start_signal_worker_list_show(cli, db: Path) -> None:  # type: ignore[no-untyped-def]
+    user = json.dumps({"id": "u7", "email": "grace@example.com"})
+    started = cli("start", "fixtures.workflows.onboarding:onboarding", "--input", user, "--id", "onboarding-7")
+    assert started.returncode == 0 and started.stdout.startswith("started onboarding-7 (run ")
+    assert "onboarding-7  onboarding  running" in cli("list").stdout
+    signalled = cli("signal", "onboarding-7", "subscription", "--payload", '"cancelled"')
+    assert signalled.stdout == 'signalled onboarding-7: subscription "cancelled"\n'
+    worked = cli("worker", "--module", "fixtures.workflows.onboarding", "--until-idle", "--virtual-clock")
+    assert worked.returncode == 0 and "onboarding-7: workflow completed" in worked.stderr
+    assert cli("list", "--status", "running").stdout == f"no running workflows in {db}\n"
+    shown = cli("show", "onboarding-7").stdout.splitlines()
+    assert shown[0].startswith("onboarding-7 (onboarding) completed — run ")
+    assert "WorkflowExecutionSignaled 'subscription' \"cancelled\"" in shown[3]
+    assert 'WorkflowExecutionCompleted result={"user": "u7", "outcome": "cancelled"' in shown[-1]
+
+
+def test_show_and_list_explain_a_failing_workflow_task(cli, db: Path) -> None:  # type: ignore[no-untyped-def]
+    buggy = Engine(db, clock="virtual").register(engine_checks.process_order_before_hotfix, orders)
+    gift = json.loads(ORDER) | {"items": [{"sku": "gift", "price": 25.0, "qty": 1, "gift_card": True}]}
+    buggy.start(engine_checks.process_order_before_hotfix, gift, id="order-44")
+    buggy.work()
+    listed = cli("list").stdout
+    assert "order-44     process_order  running" in listed and "workflow task failing (attempt 1 failed): ZeroDivisionError: float division by zero at " in listed
+    shown = cli("show", "order-44").stdout
+    assert "WorkflowTaskFailed ZeroDivisionError: float division by zero at " in shown
+    assert "engine_checks.py:" in shown and "return min(15.0, round(amount / units / 10, 1))" in shown
+    assert "pending: workflow task (attempt 2) due " in shown
+
+
+def test_export_one_all_and_by_status(cli, db: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    engine = Engine(db, clock="virtual").register(orders, engine_checks.wait_signals)
+    engine.start(orders.process_order, json.loads(ORDER), id="order-42").result()
+    engine.start(engine_checks.wait_signals, {"count": 1}, id="waiting")
+    one = cli("export", "order-42", "-o", str(tmp_path / "one"))
+    assert one.returncode == 0 and one.stdout.strip().endswith("order-42.json")
+    assert History.load(tmp_path / "one" / "order-42.json").status == "completed"
+    cli("export", "--all", "-o", str(tmp_path / "all"))
+    assert sorted(p.name for p in (tmp_path / "all").iterdir()) == ["order-42.json", "waiting.json"]
+    cli("export", "--all", "--status", "running", "-o", str(tmp_path / "running"))
+    assert [p.name for p in (tmp_path / "running").iterdir()] == ["waiting.json"]
+
+
+def test_schema_prints_the_published_schema(cli) -> None:  # type: ignore[no-untyped-def]
+    done = cli("schema")
+    assert done.returncode == 0 and json.loads(done.stdout) == schema()
+
+
+def test_replay_of_the_fixtures_passes(cli) -> None:  # type: ignore[no-untyped-def]
+    done = cli("replay", FIXTURES, *SAMPLES)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("\nok    ") + done.stdout.startswith("ok    ") == 5
+    assert done.stdout.endswith("5 histories replayed: 5 ok, 0 failed\n")
+
+
+def test_replay_reports_a_divergence_in_full_and_exits_1(cli) -> None:  # type: ignore[no-untyped-def]
+    done = cli("replay", f"{FIXTURES}/order-42.json", "--module", "fixtures.workflows.engine_checks")
+    assert done.returncode == 1
+    assert "Nondeterminism in workflow order-42 (process_order) at history event 17: different activity arguments" in done.stdout
+    assert "history recorded: ActivityTaskScheduled send_confirmation(" in done.stdout and "What to do:" in done.stdout
+    warned = cli("replay", f"{FIXTURES}/order-42.json", "--module", "fixtures.workflows.engine_checks", "--args", "warn")
+    assert "at history event 23: a different workflow result" in warned.stdout  # got past the arguments
+
+
+def test_replay_without_modules_uses_the_recorded_module(cli) -> None:  # type: ignore[no-untyped-def]
+    done = cli("replay", f"{FIXTURES}/order-44.json")  # recorded by the code before the hotfix
+    assert done.returncode == 1 and "workflow code raised ZeroDivisionError: float division by zero" in done.stdout
+
+
+def test_replay_reports_a_bad_file_and_still_replays_the_others(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "replaytest.history", "version": 1, "events": [')
+    done = cli("replay", str(bad), f"{FIXTURES}/order-42.json", *SAMPLES)
+    assert done.returncode == 1
+    assert f"FAIL  {bad}: line 1 column" in done.stdout and "invalid JSON" in done.stdout
+    assert "ok    " in done.stdout and done.stdout.endswith("2 histories replayed: 1 ok, 1 failed\n")
+
+
+@pytest.mark.parametrize("args, message", [
+    (("run", "no_such_module:wf", "--input", "1"), "cannot import module 'no_such_module'"),
+    (("run", "fixtures.workflows.orders:process_order", "--input", "{bad"), "--input is not valid JSON"),
+    (("run", "fixtures.workflows.orders:process_order"), "takes order: pass each argument as --input JSON"),
+    (("run", "fixtures.workflows.orders:nope", "--input", "1"), "has no 'nope'"),
+    (("start", "fixtures.workflows.orders:process_order", "--input", "{}"), "the following arguments are required: --id"),
+    (("show", "nobody"), "no workflow with id 'nobody'"),
+    (("signal", "nobody", "go"), "no workflow with id 'nobody'"),
+    (("export", "-o", "x"), "export needs a workflow ID or --all"),
+    (("worker", "--module", "no_such_module", "--until-idle"), "cannot import module 'no_such_module'"),
+    (("replay", FIXTURES, "--module", "no_such_module"), "cannot import module 'no_such_module'"),
+    (("frobnicate",), "invalid choice: 'frobnicate'"),
+])
+def test_user_mistakes_are_one_line_and_exit_2(cli, db: Path, args, message) -> None:  # type: ignore[no-untyped-def]
+    if args[0] in ("show", "signal", "export"):  # these need an existing database
+        Engine(db).close()
+    done = cli(*args)
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and done.stderr.startswith("replaytest: error: ")
+
+
+def test_commands_need_an_existing_database(cli) -> None:  # type: ignore[no-untyped-def]
+    done = cli("list")
+    assert done.returncode == 2 and "no engine database at " in done.stderr
+
+
+def test_worker_stops_gracefully_on_sigterm(db: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "replaytest", "worker", "--module", "fixtures.workflows.orders",
+                             "--db", str(db)], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while not db.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0 and "worker stopped" in err and "Traceback" not in err
