@@ -17,7 +17,7 @@ from .history import Event
 #: kind → (short title, what to do about it)
 KINDS: dict[str, tuple[str, str]] = {
     "activity_type": ("a different activity", "restore the recorded call, or guard the change with `if workflow.patched(\"my-change\"):` so histories already in flight keep the old path"),
-    "activity_args": ("different activity arguments", "if the new arguments are an intended hotfix, run with --replay-args=warn (or args_mismatch=\"warn\"); otherwise restore them or guard the change with workflow.patched()"),
+    "activity_args": ("different activity arguments", "if the new arguments are an intended hotfix, accept them with `pytest --replay-args=warn`, `replaytest replay --args warn` or replay(args_mismatch=\"warn\"); otherwise restore them or guard the change with workflow.patched()"),
     "timer_duration": ("a different timer duration", "keep the recorded duration for workflows in flight, or guard the change with workflow.patched()"),
     "order": ("commands in a different order", "keep the recorded order, or guard the reordering with workflow.patched()"),
     "command": ("a different command", "restore the recorded step, or guard the change with workflow.patched()"),

@@ -473,8 +473,8 @@ def failure_of(exc: BaseException, source: Source | None = None) -> dict[str, An
     """The JSON form of an exception as the history stores it."""
     if isinstance(exc, ApplicationError):
         f: dict[str, Any] = {"type": exc.type, "message": exc.message, "non_retryable": exc.non_retryable}
-    elif isinstance(exc, ActivityError):
-        f = {"type": exc.type, "message": str(exc)}
+    elif isinstance(exc, ActivityError):  # the activity's own failure, and which activity it was
+        f = {"type": exc.type, "message": f"activity {exc.activity_type} failed: {exc.message}"}
     else:
         f = {"type": type(exc).__name__, "message": str(exc)}
     source = source or exception_source(exc)
