@@ -100,6 +100,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="module with the workflows (default: the module each history names)")
     p.add_argument("--args", choices=["error", "warn", "ignore"], default="error",
                    help="what a changed activity argument is (default: error)")
+    p.add_argument("--sandbox", choices=["strict", "warn", "off"], default="strict",
+                   help="I/O in workflow code: fail (strict, default), warn, or off; time and randomness "
+                        "stay deterministic in every mode")
+    p.add_argument("--debug", nargs="?", const="", default=None, metavar="HOST:PORT",
+                   help="wait for VS Code on a debugpy server (default 127.0.0.1:5678) before replaying")
+    p.add_argument("--break-at", action="append", default=[], metavar="N",
+                   help="pause in workflow code right after history event N is applied (repeatable; implies --debug)")
+    p.add_argument("--break-on", action="append", default=[], choices=["divergence"],
+                   help="divergence: stop on the workflow line that issued a divergent command (implies --debug)")
+    p.add_argument("--debug-allow-remote", action="store_true",
+                   help="allow --debug on a non-loopback address (a debug server runs any code its client sends)")
+    p.add_argument("--debug-timeout", default=None, metavar="SECONDS",
+                   help="give up when no debugger attaches within SECONDS (default: wait forever)")
+
+    p = sub.add_parser("vscode", help='add an "Attach to replaytest" configuration to .vscode/launch.json')
+    p.add_argument("--print", action="store_true", dest="print_only", help="print the configuration; write nothing")
+    p.add_argument("--path", default=".vscode/launch.json", help="the launch.json to merge into")
+    p.add_argument("--port", type=int, default=5678, help="the port --debug / --replay-debug listens on")
     return parser
 
 
@@ -269,7 +287,10 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from .engine.registry import import_module
     from .replay import replay
+    from .sandbox import session
 
+    if args.debug is not None or args.break_at or args.break_on:
+        return _replay_debug(args)
     modules = [import_module(m) for m in args.module]
     files: list[Path] = []
     for given in map(Path, args.paths):
@@ -281,16 +302,41 @@ def cmd_replay(args: argparse.Namespace) -> int:
         else:
             files.append(given)
     failed = 0
-    for path in files:
-        try:
-            result: Any = replay(History.load(path), modules, args_mismatch=args.args, import_recorded=True)
-        except Exception as e:  # noqa: BLE001 — a bad file or a failure: report it, replay the rest
-            result = e
-        ok, lines = replay_report(path, result)
-        failed += not ok
-        print("\n".join(lines))
+    with session():  # one sandbox start for all the histories, not one each
+        for path in files:
+            try:
+                result: Any = replay(History.load(path), modules, args_mismatch=args.args, sandbox=args.sandbox,
+                                     import_recorded=True)
+            except Exception as e:  # noqa: BLE001 — a bad file or a failure: report it, replay the rest
+                result = e
+            ok, lines = replay_report(path, result)
+            failed += not ok
+            print("\n".join(lines))
     print(f"{len(files)} histor{'y' if len(files) == 1 else 'ies'} replayed: {len(files) - failed} ok, {failed} failed")
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _replay_debug(args: argparse.Namespace) -> int:
+    from .debug import DebugOptions, replay_with_debugger
+
+    options = DebugOptions.from_cli(args.debug, break_at=args.break_at, break_on=args.break_on,
+                                    allow_remote=args.debug_allow_remote, timeout=args.debug_timeout,
+                                    allow_remote_flag="--debug-allow-remote", timeout_flag="--debug-timeout")
+    return replay_with_debugger(args.paths, args.module, options, args_mismatch=args.args, sandbox=args.sandbox)
+
+
+def cmd_vscode(args: argparse.Namespace) -> int:
+    from .debug_vscode import CONFIG_NAME, vscode_config, write_launch_json
+
+    config = vscode_config(port=args.port)
+    if args.print_only:
+        print(json.dumps(config, indent=4))
+        return EXIT_OK
+    done = write_launch_json(args.path, config)
+    print(f'{args.path}: {done} the "{CONFIG_NAME}" configuration (port {args.port}); other configurations are kept')
+    print("next: `replaytest replay H.json --module M --debug` or `pytest --replay H.json --replay-debug`, "
+          f'then Run and Debug → "{CONFIG_NAME}" in VS Code')
+    return EXIT_OK
 
 
 # ---------------------------------------------------------------------------- output
@@ -354,4 +400,5 @@ def replay_report(path: Path, result: Any) -> tuple[bool, list[str]]:
 
 
 COMMANDS = {"run": cmd_run, "start": cmd_start, "worker": cmd_worker, "signal": cmd_signal, "list": cmd_list,
-            "show": cmd_show, "export": cmd_export, "schema": cmd_schema, "replay": cmd_replay}
+            "show": cmd_show, "export": cmd_export, "schema": cmd_schema, "replay": cmd_replay,
+            "vscode": cmd_vscode}

@@ -151,3 +151,36 @@ def test_worker_stops_gracefully_on_sigterm(db: Path) -> None:
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 0 and "worker stopped" in err and "Traceback" not in err
+
+
+def test_vscode_writes_and_merges_launch_json(tmp_path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    def vscode(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "replaytest", "vscode", *args], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60)
+
+    printed = vscode("--print")
+    assert printed.returncode == 0 and json.loads(printed.stdout)["name"] == "Attach to replaytest"
+    assert not (tmp_path / ".vscode").exists()
+    launch = tmp_path / ".vscode" / "launch.json"
+    launch.parent.mkdir()
+    launch.write_text('{\n  // mine\n  "version": "0.2.0",\n  "configurations": [{"name": "Mine", "type": "debugpy", '
+                      '"request": "launch", "program": "x.py"},]\n}\n')
+    first = vscode()
+    assert first.returncode == 0 and "added" in first.stdout
+    text = launch.read_text()
+    assert "// mine" in text and '"Mine"' in text and "Attach to replaytest" in text
+    again = vscode("--port", "5679")
+    assert "replaced" in again.stdout and launch.read_text().count("Attach to replaytest") == 1
+    assert "5679" in launch.read_text()
+
+
+def test_replay_debug_options_are_checked_in_one_line(cli) -> None:
+    bad = cli("replay", "fixtures/histories/order-42.json", "--break-at", "x", use_db=False)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "--break-at 'x': expected a history event id" in bad.stderr
+    remote = cli("replay", "fixtures/histories/order-42.json", "--debug=0.0.0.0:0", use_db=False)
+    assert remote.returncode == 2 and "pass --debug-allow-remote if you mean it" in remote.stderr

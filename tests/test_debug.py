@@ -1,9 +1,9 @@
 """The debugger, driven as VS Code drives it: a replay waits under debugpy in a subprocess, the
 test attaches over a socket and speaks the Debug Adapter Protocol (tests/dap_client.py), no mocks.
 
-The replay runs tests/data/debug/replay_cli.py, a stand-in with the flags of
-`replaytest replay ... --debug` that calls the same library function as the CLI. Every wait
-is bounded and every subprocess is killed in `finally`.
+The replay runs the real command, `python -m replaytest replay ... --debug` (and, in two
+tests, `python -m pytest --replay ... --replay-debug`). Every wait is bounded and every
+subprocess is killed in `finally`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data" / "debug"
 HISTORY = DATA / "checkout-1.json"
 SHOP = DATA / "shop.py"
-CLI = DATA / "replay_cli.py"
+CLI = ("-m", "replaytest", "replay")
 LIBRARY_DIR = str(ROOT / "replaytest") + os.sep
 
 
@@ -75,7 +75,7 @@ class Debuggee:
 
 
 @contextmanager
-def debuggee(tmp_path: Path, *args: str, command: tuple[str, ...] = (str(CLI),)) -> Iterator[Debuggee]:
+def debuggee(tmp_path: Path, *args: str, command: tuple[str, ...] = CLI) -> Iterator[Debuggee]:
     out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
     with open(out, "wb") as o, open(err, "wb") as e:
