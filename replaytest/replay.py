@@ -154,7 +154,7 @@ def replay(history: History | str, workflows: Iterable[Any] = (), *, args_mismat
     if sandbox is not None:
         from . import sandbox as sb
 
-        with sb.session():
+        with sb.session(), ex.sandboxed(history.events[0].timestamp):
             trailing = catch_up(ex, history.events)
             new = _retry_failed_task(ex, trailing)
     else:

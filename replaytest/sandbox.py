@@ -383,6 +383,16 @@ def workflow_code(now: datetime.datetime, rng: random.Random, *, mode: str = "st
         _release()
 
 
+def move_to(now: datetime.datetime) -> None:
+    """Set the logical time of this thread's innermost workflow_code() block. Lets a replay
+    hold one block across all of a history's workflow tasks (nothing but replaytest runs
+    between them) instead of entering one per task."""
+    ctx = _ACTIVE.get(_get_ident())
+    if ctx is None:
+        raise RuntimeError("sandbox.move_to() needs an active workflow_code() block in this thread")
+    ctx.now = now.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+
+
 @contextlib.contextmanager
 def unrestricted() -> Iterator[None]:
     """In this thread: nothing flagged and real time for the block; randomness stays seeded."""

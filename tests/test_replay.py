@@ -150,3 +150,17 @@ def test_live_then_replay_never_diverges_and_any_mutation_is_reported_at_the_fir
     # reported after the k commands that still match, and no later than the k-th recorded command
     low = recorded[k - 1].id if k else 1
     assert low < info.value.event_id <= recorded[k].id, str(info.value)
+
+
+def test_clock_and_random_in_workflow_code_are_the_same_live_and_on_replay(tmp_path: Path) -> None:
+    """Live, the engine enters the sandbox per workflow task; replay holds one block for the
+    whole history and moves its clock per task. Both must give the code the same values."""
+    from tests.data import clock_workflows as m
+
+    history = run_live(tmp_path, m.reads_clock_and_random, 3, module=m)
+    recorded = history.events[-1].attrs["result"]
+    times = [row[0] for row in recorded]
+    assert len(set(times)) == 3 and len({row[1] for row in recorded}) == 3
+    started = [e.timestamp.isoformat() for e in history.events if e.type == "WorkflowTaskStarted"]
+    assert times == started[:3]   # datetime.now() is each task's logical time
+    assert replay(history, [m]).output == recorded   # strict sandbox: would raise on a different result
