@@ -233,7 +233,10 @@ def _logical_utc() -> datetime.datetime:
     ctx = _ACTIVE.get(_get_ident())
     if ctx is None:
         return _fg.real_datetime.now(datetime.timezone.utc).replace(tzinfo=None)
-    return ctx.now
+    now = ctx.now
+    if now.tzinfo is not None:  # set by move_to(): converted here, on the rarer read
+        now = ctx.now = now.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    return now
 
 
 def _gate(cls: type, name: str, real: Callable[..., Any]) -> None:
@@ -390,7 +393,9 @@ def move_to(now: datetime.datetime) -> None:
     ctx = _ACTIVE.get(_get_ident())
     if ctx is None:
         raise RuntimeError("sandbox.move_to() needs an active workflow_code() block in this thread")
-    ctx.now = now.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    if now.utcoffset() is None:
+        raise ValueError(f"move_to() needs a timezone-aware time, got {now!r}")
+    ctx.now = now  # aware; _logical_utc() converts it if workflow code reads the clock
 
 
 @contextlib.contextmanager
