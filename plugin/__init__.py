@@ -11,6 +11,7 @@ history or uses a fixture.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -53,6 +54,10 @@ def pytest_addoption(parser: Parser) -> None:
                     help="I/O in workflow code during replay: strict (fails the item, default), warn "
                          "(a ReplayWarning) or off (not checked). Time and randomness stay "
                          "deterministic in every mode.")
+    group.addoption("--replay-save-failures", default=None, metavar="DIR", dest="replay_save_failures",
+                    help="when a test that ran a workflow under a fault plan (replaytest.faults.run_under_plan, "
+                         "e.g. a hypothesis example) fails, write the history of its last run to "
+                         "DIR/<workflow-id>-<hash>.json: a --replay regression test as is.")
     add_debugger_options(group)
     parser.addini("replay_paths", type="paths", default=[],
                   help="histories (files or directories, relative to the ini file) replayed by a plain "
@@ -166,6 +171,27 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> None:
         pytest.fail(failure, pytrace=False)
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    faults = sys.modules.get("replaytest.faults")  # only if some test ran a fault plan: no import here
+    if faults is not None:
+        faults.clear_last_run()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
+    # --replay-save-failures: a failing test's last run under a fault plan becomes a history file.
+    outcome = yield
+    report = outcome.get_result()
+    directory = item.config.getoption("replay_save_failures", None)
+    faults = sys.modules.get("replaytest.faults")
+    if directory and faults is not None and report.when == "call" and report.failed:
+        run = faults.last_run()
+        if run is not None:
+            path = run.save(Path(item.config.invocation_params.dir) / directory)
+            report.sections.append(("replaytest", f"history of the failing run under {run.plan.to_json()} "
+                                                  f"saved to {path}; replay it with `pytest --replay {path}`"))
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     stats = terminalreporter.stats
     if not any(p[0] == "replay_outcome" for reports in stats.values() for r in reports
@@ -191,3 +217,13 @@ def engine(tmp_path: Path) -> Iterator[Any]:
     from replaytest.pytest_support import make_engine
 
     yield from make_engine(tmp_path)
+
+
+@pytest.fixture
+def check_recovery(tmp_path: Path) -> Any:
+    """``replaytest.check_recovery`` saving the histories of broken crash points under tmp_path."""
+    import functools
+
+    from replaytest.recovery import check_recovery as check
+
+    return functools.partial(check, save_dir=tmp_path / "recovery-failures")

@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 __all__ = [
     "workflow", "activity", "RetryPolicy", "ApplicationError", "ActivityError", "ReplaytestError", "PayloadError",
     "History", "Event", "HistoryFormatError", "replay", "ReplayResult", "NondeterminismError", "Divergence",
-    "WorkflowTaskError", "UnknownWorkflowError", "Engine", "SandboxViolation",
+    "WorkflowTaskError", "UnknownWorkflowError", "Engine", "SandboxViolation", "check_recovery",
 ]
 
 
@@ -33,4 +33,8 @@ def __getattr__(name: str) -> Any:
         from .sandbox import SandboxViolation
 
         return SandboxViolation
+    if name == "check_recovery":
+        from .recovery import check_recovery
+
+        return check_recovery
     raise AttributeError(f"module 'replaytest' has no attribute {name!r}")

@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     _db_option(p)
 
     p = sub.add_parser("list", help="list workflows (newest run of each id)")
-    p.add_argument("--status", choices=["running", "completed", "failed"])
+    p.add_argument("--status", choices=["running", "completed", "failed"],
+                   help="failed includes running workflows whose workflow task keeps failing")
     _db_option(p)
 
     p = sub.add_parser("show", help="print a workflow's history as a timeline")
@@ -88,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="write histories as JSON files (DIR/<workflow-id>.json)")
     p.add_argument("id", nargs="?")
     p.add_argument("--all", action="store_true", help="every workflow (see --status)")
-    p.add_argument("--status", choices=["running", "completed", "failed"])
+    p.add_argument("--status", choices=["running", "completed", "failed"],
+                   help="failed includes running workflows whose workflow task keeps failing")
     p.add_argument("-o", "--output", required=True, metavar="DIR")
     _db_option(p)
 
@@ -264,11 +266,11 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    if bool(args.id) == bool(args.all):
-        raise UsageError("export needs a workflow ID or --all (not both)")
+    if bool(args.id) == bool(args.all or (args.status and not args.id)):  # --status alone means all with it
+        raise UsageError("export needs a workflow ID or --all (or --status alone; not an ID with --all)")
     with _engine(args) as engine:
         ids = [args.id] if args.id else [i.workflow_id for i in engine.list(args.status)]
-        if args.id and args.status and engine.describe(args.id).status != args.status:
+        if args.id and args.status and args.id not in {i.workflow_id for i in engine.list(args.status)}:
             ids = []
         for workflow_id in ids:
             safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in workflow_id)
@@ -345,6 +347,13 @@ def _code_line(failure: dict[str, Any]) -> str:
     return linecache.getline(src["file"], src["line"]).strip() if src else ""
 
 
+def status_text(info: Any) -> str:
+    """``running (task failing, attempt N)`` for a workflow whose task keeps failing."""
+    if info.task_failure and info.task_attempt:
+        return f"{info.status} (task failing, attempt {info.task_attempt - 1})"
+    return info.status
+
+
 def workflow_table(infos: Sequence[Any]) -> list[str]:
     from .engine.errors import describe_failure
 
@@ -353,7 +362,7 @@ def workflow_table(infos: Sequence[Any]) -> list[str]:
         note = ""
         if i.task_failure:
             note = f"workflow task failing (attempt {i.task_attempt - 1} failed): {describe_failure(i.task_failure)}"
-        rows.append((i.workflow_id, i.workflow_type, i.status, i.started_at, str(i.events), note))
+        rows.append((i.workflow_id, i.workflow_type, status_text(i), i.started_at, str(i.events), note))
     widths = [max(len(r[c]) for r in rows) for c in range(5)]
     return ["  ".join(r[c].ljust(widths[c]) for c in range(5)).rstrip() + (f"  {r[5]}" if r[5] else "") for r in rows]
 
@@ -365,7 +374,7 @@ def timeline(info: Any, history: History, tasks: Sequence[Any]) -> list[str]:
     from .engine.errors import describe_failure
     from .history import format_time
 
-    lines = [f"{info.workflow_id} ({info.workflow_type}) {info.status} — run {info.run_id}, {len(history)} events"]
+    lines = [f"{info.workflow_id} ({info.workflow_type}) {status_text(info)} — run {info.run_id}, {len(history)} events"]
     width = len(str(len(history)))
     for e in history.events:
         text = describe_event(e)

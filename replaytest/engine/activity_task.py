@@ -43,6 +43,7 @@ class ActivityRunner:
         self.max_concurrent = max_concurrent
         self.running: dict[tuple[int, int], _Running] = {}
         self._done: queue.Queue[tuple[tuple[int, int], AttemptOutcome]] = queue.Queue()
+        self.faults: Any = None  # replaytest.faults.FaultInjector: sees (and may fail) each attempt before it runs
 
     @property
     def has_capacity(self) -> bool:
@@ -64,12 +65,15 @@ class ActivityRunner:
                  info: activity.ActivityInfo) -> None:
         activity._info.set(info)  # a new thread starts with an empty context
         try:
+            if self.faults is not None:
+                self.faults.before_activity(info)  # may raise an injected failure or let virtual time pass
             value = asyncio.run(defn.fn(*args)) if defn.is_async else defn.fn(*args)
             outcome = AttemptOutcome(claim, result=to_payload(value, f"the result of activity {defn.name}"))
         except PayloadError as e:  # retrying cannot make a value JSON
             outcome = AttemptOutcome(claim, failure={"type": "PayloadError", "message": str(e), "non_retryable": True})
         except BaseException as e:  # noqa: BLE001 — any exception fails this attempt
-            outcome = AttemptOutcome(claim, failure=failure_of(e))
+            timed_out = bool(getattr(e, "injected_timeout", False))  # a fault plan's pretend timeout
+            outcome = AttemptOutcome(claim, failure=failure_of(e), timed_out=timed_out)
         if outcome.failure is not None:
             outcome.failure.setdefault("attempt", claim.attempt)
         self._done.put((key, outcome))

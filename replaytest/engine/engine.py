@@ -107,7 +107,8 @@ class Engine:
     is the mode workflow code runs under (strict, warn, off, or None for no sandbox)."""
 
     def __init__(self, path: str | Path = DEFAULT_DB, clock: Clock | str | None = None, *, sandbox: str | None = "strict",
-                 lease_seconds: float = 30.0, poll_interval: float = 0.1, max_concurrent_activities: int = 8) -> None:
+                 lease_seconds: float = 30.0, poll_interval: float = 0.1, max_concurrent_activities: int = 8,
+                 faults: Any = None) -> None:
         if sandbox not in _SANDBOX_MODES:
             raise ReplaytestError(f"sandbox must be one of strict, warn, off or None, not {sandbox!r}")
         self.path = str(path)
@@ -117,6 +118,16 @@ class Engine:
         self.registry = Registry()
         self.worker = Worker(self.store, self.clock, self.registry, sandbox=sandbox, lease_seconds=lease_seconds,
                              poll_interval=poll_interval, max_concurrent_activities=max_concurrent_activities)
+        if faults is not None:
+            self.set_faults(faults)
+
+    def set_faults(self, faults: Any) -> None:
+        """Inject faults (a ``replaytest.faults.FaultInjector``, or None to stop): it sees every
+        activity attempt before it runs and every event appended and committed."""
+        self.store.faults = faults
+        self.worker.activities.faults = faults
+        if faults is not None:
+            faults.attach(self)
 
     def __repr__(self) -> str:
         return f"<Engine {self.path} {self.clock.describe()}>"
@@ -172,6 +183,8 @@ class Engine:
     def list(self, status: str | None = None) -> list[WorkflowInfo]:
         if status not in (None, "running", "completed", "failed"):
             raise EngineError(f"status must be running, completed or failed, not {status!r}")
+        if status == "failed":  # a running workflow whose task keeps failing ("poison") is failing too
+            return [i for i in map(self._info, self.store.latest_runs()) if i.status == "failed" or i.task_failure]
         return [self._info(run) for run in self.store.latest_runs(status)]
 
     def describe(self, workflow_id: str) -> WorkflowInfo:

@@ -125,6 +125,7 @@ class Store:
         except sqlite3.DatabaseError as e:
             raise ReplaytestError(f"cannot open the engine database {self.path}: {e}; pass another --db path") from None
         self._lock = threading.RLock()
+        self.faults: Any = None  # replaytest.faults.FaultInjector: sees appends and commits (crash simulation)
         self._check_version()
 
     def close(self) -> None:
@@ -147,6 +148,8 @@ class Store:
                 self.conn.execute("ROLLBACK")
                 raise
             self.conn.execute("COMMIT")
+            if self.faults is not None:
+                self.faults.committed()  # may raise WorkerCrash: the worker dies right after this commit
 
     def _query(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
         with self._lock:
@@ -215,6 +218,8 @@ class Store:
             c.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?)",
                           [(run_id, e.id, e.time, e.type, json.dumps(e.attrs, ensure_ascii=False)) for e in events])
             c.execute("UPDATE runs SET last_event_id = ? WHERE run_id = ?", (last + len(events), run_id))
+            if self.faults is not None:
+                self.faults.appended(run_id, events)  # may raise WorkerCrash: rolls this transaction back
             return events
 
     def events(self, run_id: str, after: int = 0, upto: int | None = None) -> list[Event]:
