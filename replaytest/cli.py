@@ -335,7 +335,8 @@ def cmd_vscode(args: argparse.Namespace) -> int:
         print(json.dumps(config, indent=4))
         return EXIT_OK
     done = write_launch_json(args.path, config)
-    print(f'{args.path}: {done} the "{CONFIG_NAME}" configuration (port {args.port}); other configurations are kept')
+    kept = "" if done == "created" else "; other configurations and comments are kept"
+    print(f'{args.path}: {done} the "{CONFIG_NAME}" configuration (port {args.port}){kept}')
     print("next: `replaytest replay H.json --module M --debug` or `pytest --replay H.json --replay-debug`, "
           f'then Run and Debug → "{CONFIG_NAME}" in VS Code')
     return EXIT_OK
@@ -361,7 +362,7 @@ def workflow_table(infos: Sequence[Any]) -> list[str]:
     for i in infos:
         note = ""
         if i.task_failure:
-            note = f"workflow task failing (attempt {i.task_attempt - 1} failed): {describe_failure(i.task_failure)}"
+            note = describe_failure(i.task_failure)  # the status column already says the task is failing
         rows.append((i.workflow_id, i.workflow_type, status_text(i), i.started_at, str(i.events), note))
     widths = [max(len(r[c]) for r in rows) for c in range(5)]
     return ["  ".join(r[c].ljust(widths[c]) for c in range(5)).rstrip() + (f"  {r[5]}" if r[5] else "") for r in rows]
