@@ -104,6 +104,7 @@ class WorkflowTaskError(Exception):
 
     def __init__(self, workflow_id: str, error: BaseException, source: Source | None, failure: dict[str, Any]) -> None:
         self.workflow_id, self.error, self.source, self.failure = workflow_id, error, source, failure
+        self.event_id: int | None = None  # the WorkflowTaskStarted of the task that raised, when replaying
         where = f" at {source}" if source else ""
         super().__init__(f"workflow {workflow_id}: workflow code raised {type(error).__name__}: {error}{where}")
 

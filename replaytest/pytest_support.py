@@ -163,7 +163,11 @@ class Replay:
         outcome = {NondeterminismError: "divergence", WorkflowTaskError: "workflow_task_error",
                    UnknownWorkflowError: "unknown_workflow", HistoryFormatError: "invalid_history"}
         kind = next((v for k, v in outcome.items() if isinstance(error, k)), "error")
-        events = error.divergence.matched if isinstance(error, NondeterminismError) else 0
+        events = 0
+        if isinstance(error, NondeterminismError):
+            events = error.divergence.matched
+        elif isinstance(error, WorkflowTaskError) and error.event_id:
+            events = error.event_id - 1
         return [("replay_outcome", kind), ("replay_events", events)]
 
     def explain(self, error: BaseException) -> str:

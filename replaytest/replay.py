@@ -83,8 +83,16 @@ def catch_up(ex: Execution, events: Sequence[Event]) -> WorkflowTask | None:
             trailing = task
             continue
         trailing = None
-        ex.activate(task.outcomes, task.started.timestamp, expected=task.commands, next_recorded=task.next_event)
+        _activate(ex, task, task.commands, task.next_event)
     return trailing
+
+
+def _activate(ex: Execution, task: WorkflowTask, expected: list[Event], next_recorded: Event | None) -> list[Command]:
+    try:
+        return ex.activate(task.outcomes, task.started.timestamp, expected=expected, next_recorded=next_recorded)
+    except WorkflowTaskError as e:
+        e.event_id = task.started.id  # the task whose code raised: events before it replayed
+        raise
 
 
 @dataclass
@@ -177,7 +185,7 @@ def _retry_failed_task(ex: Execution, task: WorkflowTask | None) -> list[Command
     code. Still raising reproduces the failure (WorkflowTaskError); a fixed code goes on."""
     if task is None:
         return []
-    return ex.activate(task.outcomes, task.started.timestamp, expected=[], next_recorded=None)
+    return _activate(ex, task, [], None)
 
 
 def describe_commands(commands: Sequence[Command]) -> list[str]:
