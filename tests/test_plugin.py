@@ -64,7 +64,7 @@ def test_each_history_is_one_item_named_by_workflow_id(project: pytest.Pytester)
         "histories/order-42.json::order-42 PASSED*",
         "histories/order-43.json::order-43 PASSED*",
         "*- replaytest -*",
-        "replaytest: 4 histories replayed (62 events), 0 divergences, 1 workflow task error",
+        "replaytest: 4 histories replayed (73 events), 0 divergences, 1 workflow task error",
     ])
     result.assert_outcomes(passed=3, failed=1)
 
@@ -172,7 +172,7 @@ def test_workflow_task_error_shows_exception_line_and_workflow_traceback(project
         '      per_item = total / order["coupons"]  # BUG: no coupons means ZeroDivisionError',
         "  history ends in 2 failed workflow task(s), last recorded as ZeroDivisionError: division by zero; "
         "the current code still raises. *",
-        "replaytest: 2 histories replayed (0 events), 0 divergences, 2 workflow task errors",
+        "replaytest: 2 histories replayed (19 events), 0 divergences, 2 workflow task errors",
     ])
     assert "pytest_support" not in result.stdout.str()
 
@@ -221,7 +221,7 @@ def test_unknown_workflow_fails_its_item_and_lists_what_is_registered(project: p
         "  searched replay modules (--replay-module / replay_modules): order_workflows, no_such_module",
         "  could not import replay module no_such_module: ModuleNotFoundError: No module named 'no_such_module'",
         "  the history names refunds:refund, which is not importable here (ModuleNotFoundError: *",
-        "replaytest: 4 histories replayed (62 events), 0 divergences, 1 workflow task error, 1 unknown workflow",
+        "replaytest: 4 histories replayed (73 events), 0 divergences, 1 workflow task error, 1 unknown workflow",
     ])
 
 
@@ -366,7 +366,7 @@ def test_xdist_runs_histories_and_aggregates_the_summary(project: pytest.Pyteste
     result.assert_outcomes(passed=4, failed=1)
     result.stdout.fnmatch_lines([
         "Workflow code raised in workflow discount-7 (discount): ZeroDivisionError: division by zero",
-        "replaytest: 4 histories replayed (62 events), 0 divergences, 1 workflow task error",
+        "replaytest: 4 histories replayed (73 events), 0 divergences, 1 workflow task error",
     ])
 
 
@@ -401,7 +401,7 @@ def test_replay_marker_and_replayed_fixture(project: pytest.Pytester) -> None:
         "*@pytest.mark.replay('histories/nope.json'): no history file at */histories/nope.json "
         "(marker paths are relative to the rootdir)",
         "*the `replayed` fixture needs @pytest.mark.replay(\"path/to/history.json\") on the test",
-        "replaytest: 2 histories replayed (28 events), 0 divergences, 1 workflow task error",
+        "replaytest: 2 histories replayed (39 events), 0 divergences, 1 workflow task error",
     ])
     assert "not reached" not in result.stdout.str()
 
