@@ -356,7 +356,7 @@ def start_for_pytest(options: DebugOptions, *, announce: Callable[[str], None] |
 # Frames that are not workflow code: replaytest's and asyncio's (the same test as the
 # runtime's `user_source`), anything generated (`<string>`), and the debugger's own.
 def _is_workflow_frame(frame: types.FrameType) -> bool:
-    from .runtime import _LIBRARY_DIRS
+    from .sources import LIBRARY_DIRS as _LIBRARY_DIRS
 
     filename = frame.f_code.co_filename
     if filename.startswith(_LIBRARY_DIRS) or filename.startswith("<"):

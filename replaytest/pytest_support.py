@@ -30,7 +30,8 @@ from .definitions import ReplaytestError
 from .divergence import NondeterminismError, WorkflowTaskError
 from .history import Event, History, HistoryFormatError
 from .replay import ReplayResult, UnknownWorkflowError, replay
-from .runtime import _LIBRARY_DIRS, display_path
+from .sources import LIBRARY_DIRS as _LIBRARY_DIRS
+from .sources import display_path
 
 _NOT_WORKFLOW_CODE = (*_LIBRARY_DIRS, os.path.dirname(os.__file__) + os.sep, "<")
 

@@ -14,7 +14,8 @@ from .commands import Command, describe
 from .definitions import ReplaytestError, WorkflowDefinition, collect
 from .divergence import WorkflowTaskError
 from .history import COMMAND_EVENTS, OUTCOME_EVENTS, Event, History
-from .runtime import Execution, blocked_source
+from .runtime import Execution
+from .sources import blocked_source
 
 
 class UnknownWorkflowError(ReplaytestError):
@@ -109,7 +110,7 @@ class ReplayResult:
     def summary(self) -> str:
         s = f"{self.workflow_id} ({self.workflow_type}): {self.events_replayed} events replayed, {self.status}"
         if self.status == "running":
-            s += f"; history ends while the workflow runs" + (f", waiting at {self.waiting}" if self.waiting else "")
+            s += "; history ends while the workflow runs" + (f", waiting at {self.waiting}" if self.waiting else "")
         if self.new_commands:
             s += "; next the code would issue " + ", ".join(c.describe() for c in self.new_commands[:3])
         if self.warnings:

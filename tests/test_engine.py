@@ -356,3 +356,37 @@ def test_the_database_is_a_durable_wal_file(db: Path, tmp_path: Path) -> None:
     not_a_db.write_text("these are my notes\n" * 100)
     with pytest.raises(ReplaytestError, match="cannot open the engine database .*notes.db"):
         Engine(not_a_db)
+
+
+# A workflow whose code raises on its first two workflow tasks (module-level counter), then completes.
+_FLAKY_CODE_CALLS: list[int] = []
+
+
+@workflow.defn
+async def raises_twice_then_completes(spec: dict) -> str:
+    _FLAKY_CODE_CALLS.append(1)
+    if len(_FLAKY_CODE_CALLS) <= 2:
+        raise RuntimeError(f"transient bug, call {len(_FLAKY_CODE_CALLS)}")
+    return "done"
+
+
+def test_a_long_running_virtual_clock_worker_retries_a_failed_workflow_task(db: Path) -> None:
+    _FLAKY_CODE_CALLS.clear()
+    e = engine(db, raises_twice_then_completes, sandbox=None)
+    handle = e.start(raises_twice_then_completes, {}, id="flaky-code")
+    stats: list = []
+    thread = threading.Thread(target=lambda: stats.append(e.run_worker()), daemon=True)
+    thread.start()
+    try:
+        assert handle.result(timeout=15) == "done"   # TimeoutError when the retry never comes
+    finally:
+        e.stop()
+        thread.join(timeout=10)
+    assert not thread.is_alive() and stats[0].workflow_task_failures == 2
+    history = e.history("flaky-code")
+    fails = of_type(history, "WorkflowTaskFailed")
+    starts = of_type(history, "WorkflowTaskStarted")
+    assert len(fails) == 2 and len(starts) == 3
+    # the virtual clock jumped to each retry: backoff 1 s, then 2 s
+    assert [s.timestamp - f.timestamp for f, s in zip(fails, starts[1:])] == [timedelta(seconds=1), timedelta(seconds=2)]
+    assert replay(history, [raises_twice_then_completes], sandbox=None).status == "completed"

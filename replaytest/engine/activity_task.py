@@ -1,8 +1,11 @@
 """Executing activity attempts in threads, so the worker loop stays free and a timed-out
 attempt can be abandoned.
 
-Each attempt runs in its own daemon thread with ``activity.info()`` set; an ``async def``
-activity runs in that thread under ``asyncio.run``. When an attempt outlives its
+Each attempt runs in a daemon thread of the runner's pool with ``activity.info()`` set; an
+``async def`` activity runs in that thread under ``asyncio.run``. Pool threads are reused
+(starting a thread per attempt cost more than a short activity) and exit after
+``_IDLE_SECONDS`` without work; an attempt that finds no idle thread starts a new one, so an
+abandoned (timed-out) attempt that is still running never takes a slot from the next one. When an attempt outlives its
 ``start_to_close_timeout`` the worker records it as timed out and stops waiting for it —
 Python cannot kill a thread, so the function keeps running until it returns, and whatever
 it returns then is dropped. Activities that must stop promptly should check for
@@ -16,11 +19,11 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from .. import activity
 from ..definitions import ActivityDefinition, PayloadError, to_payload
-from ..runtime import failure_of
+from ..sources import failure_of
 from .transitions import ActivityClaim
 
 
@@ -30,6 +33,47 @@ class AttemptOutcome:
     result: Any = None
     failure: dict[str, Any] | None = None
     timed_out: bool = False
+
+
+_IDLE_SECONDS = 30.0
+
+
+class _PoolThread:
+    """A daemon thread that runs attempts handed to it, then waits for the next."""
+
+    def __init__(self, pool: "_Pool") -> None:
+        self.pool = pool
+        self.jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        threading.Thread(target=self._main, daemon=True, name="replaytest activity").start()
+
+    def _main(self) -> None:
+        while True:
+            try:
+                job = self.jobs.get(timeout=_IDLE_SECONDS)
+            except queue.Empty:
+                with self.pool.lock:
+                    if self in self.pool.idle:  # nobody picked this thread meanwhile: exit
+                        self.pool.idle.remove(self)
+                        return
+                job = self.jobs.get()  # picked just now: its job is on the way
+            try:
+                job()
+            finally:
+                with self.pool.lock:
+                    self.pool.idle.append(self)
+
+
+class _Pool:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.idle: list[_PoolThread] = []
+
+    def submit(self, job: Callable[[], None]) -> None:
+        with self.lock:
+            thread = self.idle.pop() if self.idle else None
+        if thread is None:
+            thread = _PoolThread(self)
+        thread.jobs.put(job)
 
 
 @dataclass
@@ -43,6 +87,7 @@ class ActivityRunner:
         self.max_concurrent = max_concurrent
         self.running: dict[tuple[int, int], _Running] = {}
         self._done: queue.Queue[tuple[tuple[int, int], AttemptOutcome]] = queue.Queue()
+        self._pool = _Pool()
         self.faults: Any = None  # replaytest.faults.FaultInjector: sees (and may fail) each attempt before it runs
 
     @property
@@ -58,12 +103,12 @@ class ActivityRunner:
         key = (claim.task_id, claim.attempt)
         timeout = a.get("start_to_close_timeout")
         self.running[key] = _Running(claim, time.monotonic() + timeout if timeout else None)
-        threading.Thread(target=self._execute, args=(key, claim, defn, list(a["input"]), info), daemon=True,
-                         name=f"activity {a['activity_type']} {claim.run.workflow_id}/{a['activity_id']}#{claim.attempt}").start()
+        args = list(a["input"])
+        self._pool.submit(lambda: self._execute(key, claim, defn, args, info))
 
     def _execute(self, key: tuple[int, int], claim: ActivityClaim, defn: ActivityDefinition, args: list[Any],
                  info: activity.ActivityInfo) -> None:
-        activity._info.set(info)  # a new thread starts with an empty context
+        activity._info.set(info)  # this attempt's, in the pool thread's context
         try:
             if self.faults is not None:
                 self.faults.before_activity(info)  # may raise an injected failure or let virtual time pass

@@ -237,11 +237,17 @@ class Store:
                                 (run_id, event_id, *sorted(OUTCOME_EVENTS))))
 
     # ------------------------------------------------------------------ tasks
-    def add_task(self, kind: str, run_id: str, name: str, event_id: int, due_ms: int, attempt: int = 1) -> int:
+    def add_task(self, kind: str, run_id: str, name: str, event_id: int, due_ms: int, attempt: int = 1, *,
+                 started_event_id: int | None = None, lease_owner: str | None = None,
+                 lease_expires: float | None = None) -> int:
         with self.transaction() as c:
-            cur = c.execute("INSERT INTO tasks (kind, run_id, name, event_id, due_ms, attempt) VALUES (?, ?, ?, ?, ?, ?)",
-                            (kind, run_id, name, event_id, due_ms, attempt))
+            cur = c.execute("INSERT INTO tasks (kind, run_id, name, event_id, due_ms, attempt, started_event_id, "
+                            "lease_owner, lease_expires) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            (kind, run_id, name, event_id, due_ms, attempt, started_event_id, lease_owner, lease_expires))
             return int(cur.lastrowid or 0)
+
+    def has_workflow_task(self, run_id: str) -> bool:
+        return bool(self._query("SELECT 1 FROM tasks WHERE run_id = ? AND kind = 'workflow'", (run_id,)))
 
     def task(self, task_id: int) -> Task | None:
         rows = self._query(f"SELECT {_TASK_COLS} FROM tasks WHERE task_id = ?", (task_id,))

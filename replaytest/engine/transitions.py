@@ -18,7 +18,7 @@ Each function is one transaction. The rules in one place:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Container, Sequence
 
 from ..commands import Command
 from ..definitions import RetryPolicy
@@ -55,6 +55,23 @@ class ActivityClaim:
     started_ms: int
 
 
+@dataclass
+class Eager:
+    """Eager dispatch: a worker that will run next the tasks a state change creates claims them
+    in the same transaction that creates them (as Temporal's eager activity / workflow task
+    dispatch does), instead of committing them unclaimed and claiming them in a transaction
+    of their own. The claims made are left in ``workflow`` and ``activities``."""
+
+    owner: str
+    real_now: float
+    lease_seconds: float
+    workflow_types: Container[str] = ()
+    activity_types: Container[str] = ()
+    activity_slots: int = 0
+    workflow: WorkflowClaim | None = None
+    activities: list[ActivityClaim] = field(default_factory=list)
+
+
 def _t(ms: int) -> str:
     return format_time(from_ms(ms))
 
@@ -84,13 +101,24 @@ def signal(store: Store, workflow_id: str, name: str, payload: Any, now_ms: int)
         return event
 
 
-def ensure_workflow_task(store: Store, run: Run, now_ms: int) -> None:
-    """Schedule a workflow task for ``run`` unless one is already scheduled or running."""
+def ensure_workflow_task(store: Store, run: Run, now_ms: int, eager: Eager | None = None) -> None:
+    """Schedule a workflow task for ``run`` unless one is already scheduled or running; with
+    ``eager`` (a worker of its type that will run it next), claim it in this transaction."""
     with store.transaction():
-        if store.workflow_task_of(run.run_id) is not None:
+        if store.has_workflow_task(run.run_id):
             return
-        (event,) = store.append(run.run_id, _t(now_ms), [("WorkflowTaskScheduled", {"attempt": 1})])
-        store.add_task("workflow", run.run_id, run.workflow_type, event.id, now_ms)
+        time = _t(now_ms)
+        if eager is None or eager.workflow is not None or run.workflow_type not in eager.workflow_types:
+            (event,) = store.append(run.run_id, time, [("WorkflowTaskScheduled", {"attempt": 1})])
+            store.add_task("workflow", run.run_id, run.workflow_type, event.id, now_ms)
+            return
+        (scheduled,) = store.append(run.run_id, time, [("WorkflowTaskScheduled", {"attempt": 1})])
+        (started,) = store.append(run.run_id, time, [
+            ("WorkflowTaskStarted", {"scheduled_event_id": scheduled.id, "worker": eager.owner})])
+        task_id = store.add_task("workflow", run.run_id, run.workflow_type, scheduled.id, now_ms,
+                                 started_event_id=started.id, lease_owner=eager.owner,
+                                 lease_expires=eager.real_now + eager.lease_seconds)
+        eager.workflow = WorkflowClaim(task_id, run, started, 1, eager.owner)
 
 
 def _held(store: Store, task_id: int, owner: str) -> Task:
@@ -128,8 +156,10 @@ def claim_workflow_task(store: Store, types: Sequence[str], now_ms: int, real_no
         return WorkflowClaim(task.task_id, run, started, attempt, owner, prelude)
 
 
-def complete_workflow_task(store: Store, claim: WorkflowClaim, commands: Sequence[Command], now_ms: int) -> list[Event]:
-    """Record the task's commands and derive their tasks. Returns the events written."""
+def complete_workflow_task(store: Store, claim: WorkflowClaim, commands: Sequence[Command], now_ms: int,
+                           eager: Eager | None = None) -> list[Event]:
+    """Record the task's commands and derive their tasks (with ``eager``, claiming the
+    activities it may run, up to its free slots). Returns the events written."""
     with store.transaction():
         task = _held(store, claim.task_id, claim.owner)
         if task.started_event_id != claim.started.id:
@@ -137,13 +167,23 @@ def complete_workflow_task(store: Store, claim: WorkflowClaim, commands: Sequenc
         run_id, time = claim.run.run_id, _t(now_ms)
         written = store.append(run_id, time, [("WorkflowTaskCompleted", {"started_event_id": claim.started.id})]
                                + [(c.event_type, c.attrs) for c in commands])
+        closing = any(e.type in CLOSING_EVENTS for e in written)
         for e in written:
             if e.type == "ActivityTaskScheduled":
-                store.add_task("activity", run_id, e.attrs["activity_type"], e.id, now_ms)
+                name = e.attrs["activity_type"]
+                if (eager is not None and not closing and len(eager.activities) < eager.activity_slots
+                        and name in eager.activity_types):
+                    task_id = store.add_task("activity", run_id, name, e.id, now_ms, lease_owner=eager.owner,
+                                             lease_expires=eager.real_now + eager.lease_seconds)
+                    eager.activities.append(ActivityClaim(task_id, claim.run, e, 1, eager.owner, now_ms))
+                else:
+                    store.add_task("activity", run_id, name, e.id, now_ms)
             elif e.type == "TimerStarted":
                 store.add_task("timer", run_id, e.attrs["timer_id"], e.id, now_ms + round(e.attrs["duration"] * 1000))
             elif e.type in CLOSING_EVENTS:
                 store.close_run(run_id, "completed" if e.type == "WorkflowExecutionCompleted" else "failed", time)
+                if eager is not None:
+                    eager.activities.clear()  # dropped with the run
                 return written
         if store.has_outcome_after(run_id, claim.started.id):  # arrived while the task ran: next task
             written += store.append(run_id, time, [("WorkflowTaskScheduled", {"attempt": 1})])
@@ -200,19 +240,21 @@ def claim_activity(store: Store, types: Sequence[str], now_ms: int, real_now: fl
 
 
 def finish_activity(store: Store, claim: ActivityClaim, now_ms: int, *, result: Any = None,
-                    failure: dict[str, Any] | None = None, timed_out: bool = False) -> str:
-    """Record an attempt's outcome. Returns completed, failed, timed_out, retry or dropped."""
+                    failure: dict[str, Any] | None = None, timed_out: bool = False, eager: Eager | None = None) -> str:
+    """Record an attempt's outcome (with ``eager``, claiming the workflow task it schedules).
+    Returns completed, failed, timed_out, retry or dropped."""
     with store.transaction():
         task = store.task(claim.task_id)
         if task is None or task.lease_owner != claim.owner or task.attempt != claim.attempt:
             return "dropped"  # a zombie's late result, or the workflow closed meanwhile
         if failure is None:
-            _final(store, claim.run, task, claim.scheduled, "ActivityTaskCompleted", None, claim.started_ms, now_ms, result)
+            _final(store, claim.run, task, claim.scheduled, "ActivityTaskCompleted", None, claim.started_ms, now_ms, result,
+                   eager=eager)
             return "completed"
         delay = retry_delay(claim.scheduled.attrs["retry_policy"], claim.attempt, failure)
         if delay is None:
             kind = "ActivityTaskTimedOut" if timed_out else "ActivityTaskFailed"
-            _final(store, claim.run, task, claim.scheduled, kind, failure, claim.started_ms, now_ms)
+            _final(store, claim.run, task, claim.scheduled, kind, failure, claim.started_ms, now_ms, eager=eager)
             return "timed_out" if timed_out else "failed"
         store.update_task(task.task_id, attempt=claim.attempt + 1, due_ms=now_ms + round(delay * 1000),
                           lease_owner=None, lease_expires=None, last_failure=failure)
@@ -220,13 +262,13 @@ def finish_activity(store: Store, claim: ActivityClaim, now_ms: int, *, result: 
 
 
 def _final(store: Store, run: Run, task: Task, scheduled: Event, outcome: str, failure: dict[str, Any] | None,
-           started_ms: int, now_ms: int, result: Any = None) -> None:
+           started_ms: int, now_ms: int, result: Any = None, eager: Eager | None = None) -> None:
     ids = {"activity_id": scheduled.attrs["activity_id"], "scheduled_event_id": scheduled.id}
     attrs = {**ids, "result": result} if failure is None else {**ids, "failure": failure}
     store.append(run.run_id, _t(started_ms), [("ActivityTaskStarted", {**ids, "attempt": task.attempt})])
     store.append(run.run_id, _t(now_ms), [(outcome, attrs)])
     store.delete_task(task.task_id)
-    ensure_workflow_task(store, run, now_ms)
+    ensure_workflow_task(store, run, now_ms, eager)
 
 
 # ---------------------------------------------------------------------------- timers

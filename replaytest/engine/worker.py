@@ -8,8 +8,9 @@ tasks, or for the next due time — which a virtual clock jumps to at once.
 
 A workflow task that failed during this call is not a reason to wait or skip ahead: the code
 would most likely raise again, so ``until_idle`` returns and reports the run as stuck. A
-worker started later (with fixed code) retries it; a real-clock worker running forever
-retries it on its backoff schedule.
+worker started later (with fixed code) retries it; a worker running until stopped retries it
+on its backoff schedule — a virtual clock jumps to each retry, after a real-time pause of
+``poll_interval`` so that a workflow whose code keeps raising cannot spin at CPU speed.
 """
 
 from __future__ import annotations
@@ -90,22 +91,26 @@ class Worker:
         with self._sandbox_session():
             while True:
                 self.clock.sync()
-                self._record(self.activities.collect(), stats)
+                self._record(self.activities.collect(), stats, failed_here)
                 self._renew_leases()
                 if self._stop or (stop_when is not None and stop_when()):
                     if not self.activities.running:
                         break
-                    self._record(self.activities.collect(wait=self.poll_interval), stats)
+                    self._record(self.activities.collect(wait=self.poll_interval), stats, failed_here, eager_dispatch=False)
                     continue
                 if self._step(stats, failed_here):
                     continue
                 if self.activities.running:
-                    self._record(self.activities.collect(wait=self.poll_interval), stats)
+                    self._record(self.activities.collect(wait=self.poll_interval), stats, failed_here)
                     continue
                 if self.store.leased_elsewhere(self.identity, time.time()):
                     time.sleep(self.poll_interval)  # another worker's task may produce work for us
                     continue
-                skip_failed = self.clock.virtual or until_idle
+                # Retries of workflow tasks that failed during this call: a call that returns when
+                # idle (until_idle, engine.sleep) does not wait or skip ahead for them — the code
+                # would most likely raise again. A worker running until stopped retries them on
+                # their backoff schedule, on a virtual clock too (it jumps to the retry).
+                skip_failed = until_idle or skip_until_ms is not None
                 due = self.store.next_due(self.registry.workflows, self.registry.activities, failed_here if skip_failed else ())
                 if skip_until_ms is not None and (due is None or due > skip_until_ms):
                     self.clock.advance_to(skip_until_ms)
@@ -113,11 +118,23 @@ class Worker:
                 if due is None and until_idle:
                     break
                 if due is not None and self.clock.virtual:
+                    if not skip_failed and failed_here and self._only_failed_due(due, failed_here):
+                        # pace a workflow task that keeps failing in real time, so a poisoned
+                        # workflow cannot spin at CPU speed, and stop() / other workers get a turn
+                        time.sleep(self.poll_interval)
+                        self.clock.sync()
+                        if self._stop or (stop_when is not None and stop_when()):
+                            continue
                     self.clock.advance_to(due)
                     continue
                 wait = self.poll_interval if due is None else (due - self.clock.now_ms()) / 1000
                 time.sleep(max(0.0, min(self.poll_interval, wait)))
         return stats
+
+    def _only_failed_due(self, due: int, failed_here: set[int]) -> bool:
+        """Is the earliest due task (at ``due``) only the retry of a workflow task that failed here?"""
+        other = self.store.next_due(self.registry.workflows, self.registry.activities, failed_here)
+        return other is None or other > due
 
     def _step(self, stats: WorkStats, failed_here: set[int]) -> bool:
         """Do one piece of runnable work; False when there was none."""
@@ -128,7 +145,7 @@ class Worker:
             return True
         claim = tx.claim_workflow_task(self.store, list(self.registry.workflows), now, real, self.identity, self.lease_seconds)
         if claim is not None:
-            self._report(self.workflows.run(claim, self.clock.now_ms), stats, failed_here)
+            self._run_workflow_task(claim, stats, failed_here)
             return True
         if self.activities.has_capacity:
             act = tx.claim_activity(self.store, list(self.registry.activities), now, real, self.identity, self.lease_seconds)
@@ -136,6 +153,20 @@ class Worker:
                 self.activities.start(act, self.registry.activities[act.scheduled.attrs["activity_type"]])
                 return True
         return False
+
+    def _eager(self) -> tx.Eager | None:
+        """What this worker may claim in the transaction that creates it (nothing once stopping)."""
+        if self._stop:
+            return None
+        return tx.Eager(self.identity, time.time(), self.lease_seconds, self.registry.workflows, self.registry.activities,
+                        self.activities.max_concurrent - len(self.activities.running))
+
+    def _run_workflow_task(self, claim: tx.WorkflowClaim, stats: WorkStats, failed_here: set[int]) -> None:
+        """Run a claimed workflow task, then start the activities it scheduled and claimed eagerly."""
+        result = self.workflows.run(claim, self.clock.now_ms, self._eager())
+        self._report(result, stats, failed_here)
+        for act in result.activities:
+            self.activities.start(act, self.registry.activities[act.scheduled.attrs["activity_type"]])
 
     def _report(self, result: WorkflowTaskResult, stats: WorkStats, failed_here: set[int]) -> None:
         wid = result.claim.run.workflow_id
@@ -156,11 +187,13 @@ class Worker:
         else:
             log.debug("%s: workflow task done: %s", wid, ", ".join(c.describe() for c in result.commands) or "no new commands")
 
-    def _record(self, outcomes: list[AttemptOutcome], stats: WorkStats) -> None:
+    def _record(self, outcomes: list[AttemptOutcome], stats: WorkStats, failed_here: set[int], *,
+                eager_dispatch: bool = True) -> None:
         for o in outcomes:
             stats.activity_attempts += 1
+            eager = self._eager() if eager_dispatch else None
             status = tx.finish_activity(self.store, o.claim, self.clock.now_ms(), result=o.result, failure=o.failure,
-                                        timed_out=o.timed_out)
+                                        timed_out=o.timed_out, eager=eager)
             a, wid, n = o.claim.scheduled.attrs, o.claim.run.workflow_id, o.claim.attempt
             if status == "retry" and o.failure is not None:
                 log.info("%s: activity %s attempt %d failed: %s; will retry", wid, a["activity_type"], n,
@@ -170,6 +203,8 @@ class Worker:
                             status.replace("_", " "), n, describe_failure(o.failure))
             elif status == "dropped":
                 log.info("%s: dropped a late result of activity %s attempt %d (no longer current)", wid, a["activity_type"], n)
+            if eager is not None and eager.workflow is not None:  # the workflow task it scheduled, claimed with it
+                self._run_workflow_task(eager.workflow, stats, failed_here)
 
     def _renew_leases(self) -> None:
         real = time.time()

@@ -17,7 +17,8 @@ from ..commands import Command
 from ..divergence import NondeterminismError, WorkflowTaskError
 from ..history import OUTCOME_EVENTS, Event, parse_time
 from ..replay import catch_up, pending_outcomes
-from ..runtime import Execution, failure_of
+from ..runtime import Execution
+from ..sources import failure_of
 from . import transitions as tx
 from .registry import Registry
 from .store import Store
@@ -42,6 +43,7 @@ class WorkflowTaskResult:
     failure: dict[str, Any] | None = None
     retry_in: float | None = None                # seconds until a failed task runs again
     replayed: int = 0                            # history events replayed to rebuild the Execution
+    activities: list[tx.ActivityClaim] = field(default_factory=list)  # claimed eagerly: start them now
 
 
 class WorkflowTaskRunner:
@@ -50,7 +52,7 @@ class WorkflowTaskRunner:
         self.cache: collections.OrderedDict[str, _Sticky] = collections.OrderedDict()
         self.cache_size = cache_size
 
-    def run(self, claim: tx.WorkflowClaim, now_ms: Callable[[], int]) -> WorkflowTaskResult:
+    def run(self, claim: tx.WorkflowClaim, now_ms: Callable[[], int], eager: tx.Eager | None = None) -> WorkflowTaskResult:
         run_id = claim.run.run_id
         replayed = 0
         try:
@@ -66,7 +68,7 @@ class WorkflowTaskRunner:
                 return WorkflowTaskResult("lost", claim, failure=failure, replayed=replayed)
             return WorkflowTaskResult("failed", claim, failure=failure, retry_in=delay, replayed=replayed)
         try:
-            written = tx.complete_workflow_task(self.store, claim, commands, now_ms())
+            written = tx.complete_workflow_task(self.store, claim, commands, now_ms(), eager)
         except tx.LeaseLost:
             self.cache.pop(run_id, None)
             return WorkflowTaskResult("lost", claim, commands, replayed=replayed)
@@ -79,7 +81,8 @@ class WorkflowTaskRunner:
             self.cache.move_to_end(run_id)
             while len(self.cache) > self.cache_size:
                 self.cache.popitem(last=False)
-        return WorkflowTaskResult("completed", claim, commands, closed=closed, replayed=replayed)
+        return WorkflowTaskResult("completed", claim, commands, closed=closed, replayed=replayed,
+                                  activities=list(eager.activities) if eager is not None else [])
 
     def _prepare(self, claim: tx.WorkflowClaim) -> tuple[_Sticky, list[Event], int]:
         """The Execution, up to date with every completed task, and the outcomes for this one."""
