@@ -390,3 +390,106 @@ def test_a_long_running_virtual_clock_worker_retries_a_failed_workflow_task(db: 
     # the virtual clock jumped to each retry: backoff 1 s, then 2 s
     assert [s.timestamp - f.timestamp for f, s in zip(fails, starts[1:])] == [timedelta(seconds=1), timedelta(seconds=2)]
     assert replay(history, [raises_twice_then_completes], sandbox=None).status == "completed"
+
+
+# ---------------------------------------------------------------------------- eager dispatch, activity pool
+class _CountCommits:
+    """A stand-in fault injector that only counts the store's commits."""
+
+    def __init__(self) -> None:
+        self.commits = 0
+
+    def attach(self, engine: Engine) -> None: ...
+    def appended(self, run_id: str, events: object) -> None: ...
+    def before_activity(self, info: object) -> None: ...
+
+    def committed(self) -> None:
+        self.commits += 1
+
+
+def test_a_sequential_step_commits_twice_and_keeps_its_history_shape(db: Path, tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    e = engine(db, checks)
+    handle = e.start(checks.steps, {"steps": 20, "log": str(log)}, id="s")
+    counter = _CountCommits()
+    e.set_faults(counter)
+    assert handle.result() == list(range(20))
+    # per step: complete the workflow task, lease its activity, (record the activity's result
+    # + claim the workflow task it schedules); plus the first claim, the closing task and the
+    # worker's first lease renewal. Each commit is durable (WAL, synchronous=FULL).
+    assert counter.commits == 3 * 20 + 3
+    history = e.history("s")
+    assert [ev.type for ev in history.events[1:11]] == [
+        "WorkflowTaskScheduled", "WorkflowTaskStarted", "WorkflowTaskCompleted", "ActivityTaskScheduled",
+        "ActivityTaskStarted", "ActivityTaskCompleted", "WorkflowTaskScheduled", "WorkflowTaskStarted",
+        "WorkflowTaskCompleted", "ActivityTaskScheduled"]
+    assert e.store.tasks_of(handle.run_id) == []
+    assert replay(history, [checks]).status == "completed"
+    assert len(lines(log)) == 20
+
+
+def test_eager_claims_respect_free_activity_slots(db: Path, tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    e = engine(db, checks, max_concurrent_activities=2)
+    assert e.start(checks.fan_out, {"width": 5, "log": str(log), "sleep": 0.05}, id="f").result() == [0, 1, 2, 3, 4]
+    assert sorted(line.split()[1] for line in lines(log)) == ["0", "1", "2", "3", "4"]
+    assert all(line.split()[3] == "1" for line in lines(log))  # every activity ran once, on attempt 1
+
+
+def test_activities_this_worker_does_not_run_are_left_for_a_worker_that_does(db: Path, tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    workflows_only = engine(db, checks.steps)
+    workflows_only.start(checks.steps, {"steps": 1, "log": str(log)}, id="split")
+    workflows_only.work()
+    (task,) = workflows_only.store.tasks_of(workflows_only.get_handle("split").run_id)
+    assert task.kind == "activity" and task.lease_owner is None  # not leased by a worker that cannot run it
+    activities_only = engine(db, checks.record_step)
+    activities_only.work()
+    assert workflows_only.run_until_complete("split") == [0]
+
+
+def test_activity_threads_are_reused_and_info_is_per_attempt(db: Path, tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    e = engine(db, checks)
+    before = threading.active_count()
+    assert e.start(checks.steps, {"steps": 30, "log": str(log)}).result() == list(range(30))
+    assert threading.active_count() - before <= 2  # a pool, not a thread per attempt
+    keys = [line.split()[5] for line in lines(log)]
+    assert len(set(keys)) == 30  # activity.info() is each attempt's own
+
+
+def test_async_activities_run_on_a_reused_loop_and_their_leftover_tasks_are_cancelled() -> None:
+    import asyncio
+
+    from replaytest.engine.activity_task import _run_async
+
+    cancelled: list[str] = []
+
+    async def leaves_a_task() -> int:
+        async def forever() -> None:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                cancelled.append("yes")
+                raise
+        asyncio.get_running_loop().create_task(forever())
+        await asyncio.sleep(0)
+        return id(asyncio.get_running_loop())
+
+    first = _run_async(leaves_a_task())
+    assert cancelled == ["yes"]
+    assert _run_async(leaves_a_task()) == first and cancelled == ["yes", "yes"]
+
+
+def test_a_crash_right_after_scheduling_an_activity_does_not_count_an_attempt_as_lost() -> None:
+    from replaytest.faults import Crash, FaultPlan, run_under_plan
+
+    def run(plan: FaultPlan):  # type: ignore[no-untyped-def]
+        return run_under_plan(orders.process_order, ORDER, plan=plan, modules=[orders], workflow_id="o")
+
+    baseline = run(FaultPlan())
+    scheduled = next(e.id for e in baseline.history.events if e.type == "ActivityTaskScheduled")
+    crashed = run(FaultPlan(crash=Crash(scheduled)))
+    assert crashed.crashed_at == scheduled and crashed.result == baseline.result
+    started = next(e for e in crashed.history.events if e.type == "ActivityTaskStarted")
+    assert started.attrs["attempt"] == 1  # the activity never ran before the crash: attempt 1 runs on recovery

@@ -2,7 +2,10 @@
 attempt can be abandoned.
 
 Each attempt runs in a daemon thread of the runner's pool with ``activity.info()`` set; an
-``async def`` activity runs in that thread under ``asyncio.run``. Pool threads are reused
+``async def`` activity runs in that thread on the thread's own event loop (an
+``asyncio.Runner`` kept for the thread's life: what ``asyncio.run`` does, without creating
+and closing a loop per attempt; tasks an attempt leaves behind are cancelled when it
+returns, as ``asyncio.run`` would). Pool threads are reused
 (starting a thread per attempt cost more than a short activity) and exit after
 ``_IDLE_SECONDS`` without work; an attempt that finds no idle thread starts a new one, so an
 abandoned (timed-out) attempt that is still running never takes a slot from the next one. When an attempt outlives its
@@ -15,6 +18,7 @@ cancellation themselves (or run their real work in a subprocess).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import queue
 import threading
 import time
@@ -36,6 +40,36 @@ class AttemptOutcome:
 
 
 _IDLE_SECONDS = 30.0
+_local = threading.local()
+
+
+def _run_async(coro: Any) -> Any:
+    """``asyncio.run(coro)`` on this thread's persistent loop, in a copy of the current context."""
+    runner: asyncio.Runner | None = getattr(_local, "runner", None)
+    if runner is None:
+        runner = _local.runner = asyncio.Runner()
+    try:
+        return runner.run(coro, context=contextvars.copy_context())
+    finally:
+        try:
+            loop = runner.get_loop()
+            leftovers = asyncio.all_tasks(loop)
+            if leftovers:  # what asyncio.run does on exit: cancel them and let them finish
+                for task in leftovers:
+                    task.cancel()
+                loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
+        except Exception:  # noqa: BLE001 — a loop the activity broke: start a fresh one next time
+            _close_runner()
+
+
+def _close_runner() -> None:
+    runner = getattr(_local, "runner", None)
+    _local.runner = None
+    if runner is not None:
+        try:
+            runner.close()
+        except Exception:  # noqa: BLE001
+            pass
 
 
 class _PoolThread:
@@ -52,9 +86,12 @@ class _PoolThread:
                 job = self.jobs.get(timeout=_IDLE_SECONDS)
             except queue.Empty:
                 with self.pool.lock:
-                    if self in self.pool.idle:  # nobody picked this thread meanwhile: exit
+                    exiting = self in self.pool.idle  # nobody picked this thread meanwhile: exit
+                    if exiting:
                         self.pool.idle.remove(self)
-                        return
+                if exiting:
+                    _close_runner()
+                    return
                 job = self.jobs.get()  # picked just now: its job is on the way
             try:
                 job()
@@ -112,7 +149,7 @@ class ActivityRunner:
         try:
             if self.faults is not None:
                 self.faults.before_activity(info)  # may raise an injected failure or let virtual time pass
-            value = asyncio.run(defn.fn(*args)) if defn.is_async else defn.fn(*args)
+            value = _run_async(defn.fn(*args)) if defn.is_async else defn.fn(*args)
             outcome = AttemptOutcome(claim, result=to_payload(value, f"the result of activity {defn.name}"))
         except PayloadError as e:  # retrying cannot make a value JSON
             outcome = AttemptOutcome(claim, failure={"type": "PayloadError", "message": str(e), "non_retryable": True})

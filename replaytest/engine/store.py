@@ -284,6 +284,16 @@ class Store:
         rows = self._query(sql + " ORDER BY due_ms, task_id LIMIT 1", params)
         return _task(rows[0]) if rows else None
 
+    def any_runnable(self, workflow_types: Sequence[str], activity_types: Sequence[str], now_ms: int,
+                     real_now: float) -> bool:
+        """Is any timer due, or a workflow task / activity of these types runnable? One read
+        instead of one per kind, for the worker's common "nothing to do" turn."""
+        wf, act = list(workflow_types), list(activity_types)
+        sql = ("SELECT 1 FROM tasks WHERE due_ms <= ? AND (kind = 'timer' OR ((lease_expires IS NULL OR lease_expires < ?)"
+               f" AND ((kind = 'workflow' AND name IN ({','.join('?' * len(wf))}))"
+               f" OR (kind = 'activity' AND name IN ({','.join('?' * len(act))}))))) LIMIT 1")
+        return bool(self._query(sql, (now_ms, real_now, *wf, *act)))
+
     def renew_leases(self, owner: str, task_ids: Iterable[int], expires: float) -> None:
         ids = list(task_ids)
         if ids:

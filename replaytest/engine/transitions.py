@@ -59,8 +59,10 @@ class ActivityClaim:
 class Eager:
     """Eager dispatch: a worker that will run next the tasks a state change creates claims them
     in the same transaction that creates them (as Temporal's eager activity / workflow task
-    dispatch does), instead of committing them unclaimed and claiming them in a transaction
-    of their own. The claims made are left in ``workflow`` and ``activities``."""
+    dispatch does), instead of committing them unclaimed and searching for them in a
+    transaction of their own. The workflow task is claimed that way (``workflow``); activities
+    a completed workflow task scheduled are only noted (``activities``, not yet leased) and
+    leased next by ``claim_scheduled_activities``."""
 
     owner: str
     real_now: float
@@ -158,8 +160,9 @@ def claim_workflow_task(store: Store, types: Sequence[str], now_ms: int, real_no
 
 def complete_workflow_task(store: Store, claim: WorkflowClaim, commands: Sequence[Command], now_ms: int,
                            eager: Eager | None = None) -> list[Event]:
-    """Record the task's commands and derive their tasks (with ``eager``, claiming the
-    activities it may run, up to its free slots). Returns the events written."""
+    """Record the task's commands and derive their tasks (with ``eager``, noting in
+    ``eager.activities`` the activity tasks it may run, up to its free slots, for
+    ``claim_scheduled_activities``). Returns the events written."""
     with store.transaction():
         task = _held(store, claim.task_id, claim.owner)
         if task.started_event_id != claim.started.id:
@@ -171,13 +174,10 @@ def complete_workflow_task(store: Store, claim: WorkflowClaim, commands: Sequenc
         for e in written:
             if e.type == "ActivityTaskScheduled":
                 name = e.attrs["activity_type"]
+                task_id = store.add_task("activity", run_id, name, e.id, now_ms)
                 if (eager is not None and not closing and len(eager.activities) < eager.activity_slots
                         and name in eager.activity_types):
-                    task_id = store.add_task("activity", run_id, name, e.id, now_ms, lease_owner=eager.owner,
-                                             lease_expires=eager.real_now + eager.lease_seconds)
                     eager.activities.append(ActivityClaim(task_id, claim.run, e, 1, eager.owner, now_ms))
-                else:
-                    store.add_task("activity", run_id, name, e.id, now_ms)
             elif e.type == "TimerStarted":
                 store.add_task("timer", run_id, e.attrs["timer_id"], e.id, now_ms + round(e.attrs["duration"] * 1000))
             elif e.type in CLOSING_EVENTS:
@@ -208,6 +208,27 @@ def fail_workflow_task(store: Store, claim: WorkflowClaim, failure: dict[str, An
 
 
 # ---------------------------------------------------------------------------- activities
+def claim_scheduled_activities(store: Store, scheduled: Sequence[ActivityClaim], real_now: float,
+                               lease_seconds: float) -> list[ActivityClaim]:
+    """Lease activity tasks this worker has just scheduled (known ids, attempt 1), in one
+    transaction and without searching for them; those another worker took meanwhile are skipped.
+
+    Not folded into the transaction that scheduled them on purpose: a worker that dies after
+    that commit but before this one leaves them unleased, so the next worker runs attempt 1 —
+    no attempt is counted as lost for an activity that never started."""
+    if not scheduled:
+        return []
+    claimed = []
+    with store.transaction() as c:
+        for a in scheduled:
+            cur = c.execute("UPDATE tasks SET lease_owner = ?, lease_expires = ? WHERE task_id = ? AND attempt = 1 "
+                            "AND (lease_expires IS NULL OR lease_expires < ?)",
+                            (a.owner, real_now + lease_seconds, a.task_id, real_now))
+            if cur.rowcount == 1:
+                claimed.append(a)
+    return claimed
+
+
 def retry_delay(policy: dict[str, Any], attempt: int, failure: dict[str, Any]) -> float | None:
     """Seconds until the next attempt, or None when this failure is final."""
     if failure.get("non_retryable") or failure.get("type") in policy["non_retryable_error_types"]:

@@ -43,7 +43,7 @@ class WorkflowTaskResult:
     failure: dict[str, Any] | None = None
     retry_in: float | None = None                # seconds until a failed task runs again
     replayed: int = 0                            # history events replayed to rebuild the Execution
-    activities: list[tx.ActivityClaim] = field(default_factory=list)  # claimed eagerly: start them now
+    activities: list[tx.ActivityClaim] = field(default_factory=list)  # scheduled for this worker: lease, start
 
 
 class WorkflowTaskRunner:
