@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from replaytest import History, HistoryFormatError
 from replaytest.history import Event, format_time, schema, validate
@@ -111,7 +111,7 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(inputs=st.lists(json_values, max_size=3), results=st.lists(json_values, min_size=1, max_size=5), seed=st.integers(0, 2**62))
 def test_any_json_payloads_round_trip_through_a_saved_history(inputs, results, seed) -> None:
     t = format_time(__import__("datetime").datetime(2026, 1, 1, tzinfo=__import__("datetime").timezone.utc))
@@ -134,7 +134,7 @@ def _paths(doc, prefix=()):
         yield from _paths(v, prefix + (k,))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.data())
 def test_fast_validator_agrees_with_jsonschema_on_corrupted_histories(data) -> None:
     """The compiled fast path may only ever say what jsonschema says (it decides most loads)."""
