@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .definitions import ReplaytestError
-from .history import History, schema_text
+from .history import History, history_files, schema_text
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -294,15 +294,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.debug is not None or args.break_at or args.break_on:
         return _replay_debug(args)
     modules = [import_module(m) for m in args.module]
-    files: list[Path] = []
-    for given in map(Path, args.paths):
-        if given.is_dir():
-            found = sorted(given.rglob("*.json"))
-            if not found:
-                raise UsageError(f"no .json histories in {given}")
-            files += found
-        else:
-            files.append(given)
+    files = history_files(args.paths)
     failed = 0
     with session():  # one sandbox start for all the histories, not one each
         for path in files:

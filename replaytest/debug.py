@@ -16,7 +16,6 @@ How a stop lands in workflow code (and why not ``debugpy.breakpoint()``) is expl
 
 from __future__ import annotations
 
-import importlib
 import json
 import ipaddress
 import os
@@ -24,7 +23,6 @@ import sys
 import threading
 import types
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence, TextIO
 
 from .debug_vscode import CONFIG_NAME, LaunchJsonError, vscode_config, write_launch_json
@@ -418,31 +416,6 @@ def _stop_at_source(source: Any, module: str, stop: Callable[[types.FrameType], 
 
 
 # ---------------------------------------------------------------------------------- the command
-def _history_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
-    files: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            files.extend(sorted(q for q in p.rglob("*.json") if q.is_file()))
-        elif p.exists():
-            files.append(p)
-        else:
-            raise DebugError(f"{p}: no such file or directory")
-    if not files:
-        raise DebugError(f"no history files (*.json) in {', '.join(map(str, paths))}")
-    return files
-
-
-def _import(name: str) -> types.ModuleType:
-    try:
-        from .engine.registry import import_module  # one-line reasons for import failures
-    except ImportError:  # pragma: no cover
-        try:
-            return importlib.import_module(name)
-        except Exception as e:
-            raise DebugError(f"importing module {name!r} failed: {type(e).__name__}: {e}") from None
-    return import_module(name)
-
-
 def replay_with_debugger(paths: Sequence[str | os.PathLike[str]], modules: Sequence[str] = (),
                          options: DebugOptions | None = None, *, args_mismatch: str = "error",
                          sandbox: str | None = "strict", out: TextIO | None = None, err: TextIO | None = None,
@@ -456,7 +429,8 @@ def replay_with_debugger(paths: Sequence[str | os.PathLike[str]], modules: Seque
     (divergence, workflow task error, unknown workflow type), 2 nothing was replayed (bad
     options, unreadable history, import error, the debugger could not start or never came)."""
     from .divergence import NondeterminismError, WorkflowTaskError
-    from .history import History, HistoryFormatError
+    from .engine.registry import import_module
+    from .history import History, history_files
     from .replay import replay
 
     out = out or sys.stdout
@@ -464,11 +438,11 @@ def replay_with_debugger(paths: Sequence[str | os.PathLike[str]], modules: Seque
     options = options or DebugOptions(allow_remote_flag="--debug-allow-remote", timeout_flag="--debug-timeout")
     try:
         options.check()
-        histories = [History.load(p) for p in _history_files(paths)]
+        histories = [History.load(p) for p in history_files(paths)]
         if modules and "" not in sys.path and os.getcwd() not in sys.path:
             sys.path.insert(0, os.getcwd())  # `--module app.workflows` from the project directory
-        workflows = [_import(m) for m in modules]
-    except (ReplaytestError, HistoryFormatError) as e:
+        workflows = [import_module(m) for m in modules]
+    except ReplaytestError as e:  # a bad path or history, a module that does not import
         print(f"replaytest: {e}", file=err, flush=True)
         return 2
     say = announce or (lambda line: print(line, file=err, flush=True))

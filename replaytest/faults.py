@@ -281,7 +281,6 @@ def run_under_plan(workflow: Callable[..., Any], *args: Any, plan: FaultPlan | N
     ``recover(db_path, partial_run)``, if given, replaces the in-process recovery (e.g. a
     worker process); it is called with the database after the crashed worker's leases expired.
     """
-    global _last
     plan = plan or FaultPlan()
     modules = list(modules)
     defn = workflow_definition(workflow)

@@ -13,7 +13,9 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
+
+from .definitions import ReplaytestError
 
 FORMAT = "replaytest.history"
 VERSION = 1
@@ -41,7 +43,7 @@ OUTCOME_EVENTS = frozenset(
 CLOSING_EVENTS = frozenset({"WorkflowExecutionCompleted", "WorkflowExecutionFailed"})
 
 
-class HistoryFormatError(ValueError):
+class HistoryFormatError(ReplaytestError, ValueError):
     """A history file that cannot be used, with where and why in plain words."""
 
     def __init__(self, source: str, where: str, reason: str) -> None:
@@ -169,6 +171,21 @@ class History:
         tmp.write_text(self.to_json(), encoding="utf-8")
         tmp.replace(path)
         return path
+
+
+def history_files(paths: Sequence[str | Path]) -> list[Path]:
+    """The history files a user named: files as given, directories searched recursively for
+    ``*.json``. A missing file is kept, so that loading it reports it beside the others."""
+    files: list[Path] = []
+    for given in map(Path, paths):
+        if given.is_dir():
+            found = sorted(p for p in given.rglob("*.json") if p.is_file())
+            if not found:
+                raise HistoryFormatError(str(given), "", "no .json histories in this directory")
+            files += found
+        else:
+            files.append(given)
+    return files
 
 
 def schema() -> dict[str, Any]:

@@ -10,7 +10,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Sequence
 
-from .commands import Command, describe
+from .commands import Command
 from .definitions import ReplaytestError, WorkflowDefinition, collect
 from .divergence import WorkflowTaskError
 from .history import COMMAND_EVENTS, OUTCOME_EVENTS, Event, History
@@ -187,10 +187,6 @@ def _retry_failed_task(ex: Execution, task: WorkflowTask | None) -> list[Command
     if task is None:
         return []
     return _activate(ex, task, [], None)
-
-
-def describe_commands(commands: Sequence[Command]) -> list[str]:
-    return [describe(c.event_type, c.attrs) for c in commands]
 
 
 __all__ = ["replay", "ReplayResult", "UnknownWorkflowError", "WorkflowTaskError", "catch_up", "workflow_tasks", "pending_outcomes"]

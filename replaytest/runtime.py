@@ -285,10 +285,6 @@ class Execution:
         """
         if self.divergence is not None:
             raise self.divergence
-        if command.source is None and command.event_type not in _CLOSING:
-            # a task started by asyncio.gather has no workflow frame of its own on the
-            # stack: its line is where the main coroutine waits (the gather call)
-            command.source = user_source(sys._getframe(1)) or blocked_source(self.main)
         expected = self.expected
         if expected is not None and self.pos < len(expected):
             event = expected[self.pos]
@@ -296,7 +292,7 @@ class Execution:
             self.pos += 1
             return event
         if self.next_recorded is not None:
-            self._diverge("extra", self.next_recorded, command, command.source)
+            self._diverge("extra", self.next_recorded, command)
         self.new_commands.append(command)
         return None
 
@@ -314,28 +310,28 @@ class Execution:
         if same_kind and event.type == "ActivityTaskScheduled" and c["activity_type"] == e["activity_type"]:
             if c["input"] != e["input"]:
                 if self.args_mismatch == "error":
-                    self._diverge("activity_args", event, command, command.source)
+                    self._diverge("activity_args", event, command)
                 if self.args_mismatch == "warn":
                     self.warnings.append(
-                        f"event {event.id}: activity {c['activity_type']} arguments differ: history {e['input']!r}, code {c['input']!r} (at {command.source})")
+                        f"event {event.id}: activity {c['activity_type']} arguments differ: history {e['input']!r}, code {c['input']!r} (at {self._source_of(command)})")
             return
         if same_kind and event.type == "TimerStarted":
             if c["duration"] != e["duration"]:
-                self._diverge("timer_duration", event, command, command.source)
+                self._diverge("timer_duration", event, command)
             return
         if same_kind and event.type == "MarkerRecorded" and (c["marker_name"], c["marker_id"]) == (e["marker_name"], e["marker_id"]):
             return
         if same_kind and event.type == "WorkflowExecutionCompleted":
             if c["result"] != e["result"]:
-                self._diverge("result", event, command, command.source)
+                self._diverge("result", event, command)
             return
         if same_kind and event.type == "WorkflowExecutionFailed":
             cf, ef = c["failure"], e["failure"]
             if (cf["type"], cf["message"]) != (ef["type"], ef["message"]):
-                self._diverge("result", event, command, command.source)
+                self._diverge("result", event, command)
             return
         kind, detail = self._mismatch_kind(command, event)
-        self._diverge(kind, event, command, command.source, detail)
+        self._diverge(kind, event, command, detail=detail)
 
     def _mismatch_kind(self, command: Command, event: Event) -> tuple[str, str]:
         """Name the mismatch the way a person would, with a detail line where it helps."""
@@ -372,9 +368,23 @@ class Execution:
             detail = f"history delivered signal {delivered}, but the code is waiting for {', '.join(map(repr, waiting))}"
         self._diverge(kind, event, None, source, detail)
 
-    def _diverge(self, kind: str, event: Event | None, command: Command | None, source: Source | None, detail: str = "") -> None:
-        if source is None and command is not None and command.event_type in _CLOSING:
-            source = return_source(self.defn.fn)
+    def _source_of(self, command: Command) -> Source | None:
+        """Where the code issued ``command``: found only when a report needs it, so replay
+        does not walk the stack for every command. Called while the code that issued it is
+        still on the stack (inside ``issue``)."""
+        if command.source is None:
+            if command.event_type in _CLOSING:
+                command.source = return_source(self.defn.fn)
+            else:
+                # a task started by asyncio.gather has no workflow frame of its own on the
+                # stack: its line is where the main coroutine waits (the gather call)
+                command.source = user_source(sys._getframe(1)) or blocked_source(self.main)
+        return command.source
+
+    def _diverge(self, kind: str, event: Event | None, command: Command | None, source: Source | None = None,
+                 detail: str = "") -> None:
+        if source is None and command is not None:
+            source = self._source_of(command)
         err = NondeterminismError(Divergence(
             kind=kind, workflow_id=self.workflow_id, workflow_type=self.defn.name,
             event_id=event.id if event else None, event_type=event.type if event else None,
