@@ -79,7 +79,6 @@ def settings(config: pytest.Config) -> Settings:
         if s.import_errors:
             for name, err in s.import_errors.items():
                 warnings.warn(ReplayWarning(f"could not import replay module {name}: {err}"))
-        _register_with_sandbox(s)
         _hold_sandbox_session(config)
         config.stash[SETTINGS_KEY] = s
     return config.stash[SETTINGS_KEY]
@@ -94,18 +93,6 @@ def _hold_sandbox_session(config: pytest.Config) -> None:
     stack = contextlib.ExitStack()
     stack.enter_context(sandbox.session())
     config.add_cleanup(stack.close)
-
-
-def _register_with_sandbox(s: Settings) -> None:
-    """Let the sandbox see the modules' own ``from time import sleep`` bindings."""
-    if s.sandbox == "off" or not s.modules:
-        return
-    try:
-        from . import sandbox
-    except ImportError:
-        return
-    for module in s.modules:
-        sandbox.register_module(module)
 
 
 DEBUG_OBSERVER_KEY = pytest.StashKey[Any]()
