@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import linecache
 import logging
 import os
 import signal as signals
@@ -288,7 +287,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from .engine.registry import import_module
-    from .replay import replay
+    from .replay import replay, report_lines
     from .sandbox import session
 
     if args.debug is not None or args.break_at or args.break_on:
@@ -303,7 +302,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
                                      import_recorded=True)
             except Exception as e:  # noqa: BLE001 — a bad file or a failure: report it, replay the rest
                 result = e
-            ok, lines = replay_report(path, result)
+            ok, lines = report_lines(path, result)
             failed += not ok
             print("\n".join(lines))
     print(f"{len(files)} histor{'y' if len(files) == 1 else 'ies'} replayed: {len(files) - failed} ok, {failed} failed")
@@ -335,11 +334,6 @@ def cmd_vscode(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------- output
-def _code_line(failure: dict[str, Any]) -> str:
-    src = failure.get("source")
-    return linecache.getline(src["file"], src["line"]).strip() if src else ""
-
-
 def status_text(info: Any) -> str:
     """``running (task failing, attempt N)`` for a workflow whose task keeps failing."""
     if info.task_failure and info.task_attempt:
@@ -362,6 +356,7 @@ def workflow_table(infos: Sequence[Any]) -> list[str]:
 
 def timeline(info: Any, history: History, tasks: Sequence[Any]) -> list[str]:
     """One line per event (id, time, what happened); failures with their source line."""
+    from .replay import source_line
     from .commands import describe_event
     from .engine.clock import from_ms
     from .engine.errors import describe_failure
@@ -375,7 +370,7 @@ def timeline(info: Any, history: History, tasks: Sequence[Any]) -> list[str]:
         if failure:
             text = f"{e.type} {describe_failure(failure)}"
         lines.append(f"{e.id:>{width + 2}}  {e.time}  {text}")
-        if failure and (code := _code_line(failure)):
+        if failure and (code := source_line(failure)):
             lines.append(f"{'':>{width + 2}}  {'':24}      {code}")
     for t in tasks:
         what = {"workflow": f"workflow task (attempt {t.attempt})", "activity": f"activity {t.name} (attempt {t.attempt})",
@@ -383,22 +378,6 @@ def timeline(info: Any, history: History, tasks: Sequence[Any]) -> list[str]:
         held = f", running on {t.lease_owner}" if t.lease_owner else ""
         lines.append(f"pending: {what} due {format_time(from_ms(t.due_ms))}{held}")
     return lines
-
-
-def replay_report(path: Path, result: Any) -> tuple[bool, list[str]]:
-    """(ok, lines) for one replayed history: a summary, or the full failure message."""
-    from .divergence import NondeterminismError, WorkflowTaskError
-    from .replay import ReplayResult
-
-    if isinstance(result, ReplayResult):
-        return True, [f"ok    {path}: {result.summary()}"] + [f"      warning: {w}" for w in result.warnings]
-    if isinstance(result, NondeterminismError):
-        return False, [f"FAIL  {path}:"] + [f"      {line}" for line in str(result).splitlines()]
-    if isinstance(result, WorkflowTaskError):
-        code = _code_line(result.failure)
-        return False, [f"FAIL  {path}: {result}"] + ([f"          {code}"] if code else [])
-    text = str(result) if str(path) in str(result) else f"{path}: {type(result).__name__}: {result}"
-    return False, [f"FAIL  {text}"]
 
 
 COMMANDS = {"run": cmd_run, "start": cmd_start, "worker": cmd_worker, "signal": cmd_signal, "list": cmd_list,

@@ -16,7 +16,6 @@ How a stop lands in workflow code (and why not ``debugpy.breakpoint()``) is expl
 
 from __future__ import annotations
 
-import json
 import ipaddress
 import os
 import sys
@@ -431,7 +430,7 @@ def replay_with_debugger(paths: Sequence[str | os.PathLike[str]], modules: Seque
     from .divergence import NondeterminismError, WorkflowTaskError
     from .engine.registry import import_module
     from .history import History, history_files
-    from .replay import replay
+    from .replay import replay, report_lines
 
     out = out or sys.stdout
     err = err or sys.stderr
@@ -462,15 +461,12 @@ def replay_with_debugger(paths: Sequence[str | os.PathLike[str]], modules: Seque
             result = replay(history, workflows, args_mismatch=args_mismatch, sandbox=sandbox, observer=observer,
                             import_recorded=True)
         except (NondeterminismError, WorkflowTaskError, ReplaytestError) as e:
-            failed += 1
-            print(f"{history.source}: FAILED", file=out, flush=True)
-            print(str(e), file=err, flush=True)
+            result = e
+        ok, lines = report_lines(history.source, result)  # as `replaytest replay` without a debugger
+        failed += not ok
+        print("\n".join(lines), file=out, flush=True)
+        if not ok:
             continue
-        print(f"{history.source}: {result.summary()}", file=out, flush=True)
-        if result.status != "running":
-            print(f"  {'result' if result.status == 'completed' else 'failure'}: {json.dumps(result.output)}", file=out, flush=True)
-        for warning in result.warnings:
-            print(f"  warning: {warning}", file=out, flush=True)
         missed = [n for n in observer.unreached() if n <= len(history.events)]
         if missed:
             say(f"replaytest: --break-at {', '.join(map(str, missed))}: no workflow code received "

@@ -7,12 +7,14 @@ new worker, so the engine and the replayer can never disagree about a history.
 from __future__ import annotations
 
 import importlib
+import json
+import linecache
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Sequence
 
 from .commands import Command
 from .definitions import ReplaytestError, WorkflowDefinition, collect
-from .divergence import WorkflowTaskError
+from .divergence import NondeterminismError, WorkflowTaskError
 from .history import COMMAND_EVENTS, OUTCOME_EVENTS, Event, History
 from .runtime import Execution
 from .sources import blocked_source
@@ -187,6 +189,36 @@ def _retry_failed_task(ex: Execution, task: WorkflowTask | None) -> list[Command
     if task is None:
         return []
     return _activate(ex, task, [], None)
+
+
+def source_line(failure: dict[str, Any]) -> str:
+    """The recorded failure's line of workflow code, read back from the file."""
+    src = failure.get("source")
+    return linecache.getline(src["file"], src["line"]).strip() if src else ""
+
+
+def report_lines(path: Any, result: ReplayResult | BaseException) -> tuple[bool, list[str]]:
+    """(ok, lines) for one replayed history, as ``replaytest replay`` prints it (with or
+    without a debugger): a summary and the workflow's result, or the whole failure."""
+    if isinstance(result, ReplayResult):
+        lines = [f"ok    {path}: {result.summary()}"]
+        if result.status == "completed":
+            lines.append(f"      result: {_short(result.output)}")
+        elif result.status == "failed":
+            lines.append(f"      failure: {result.output.get('type')}: {result.output.get('message')}")
+        return True, lines + [f"      warning: {w}" for w in result.warnings]
+    if isinstance(result, NondeterminismError):
+        return False, [f"FAIL  {path}:"] + [f"      {line}" for line in str(result).splitlines()]
+    if isinstance(result, WorkflowTaskError):
+        code = source_line(result.failure)
+        return False, [f"FAIL  {path}: {result}"] + ([f"          {code}"] if code else [])
+    text = str(result) if str(path) in str(result) else f"{path}: {type(result).__name__}: {result}"
+    return False, [f"FAIL  {text}"]
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 __all__ = ["replay", "ReplayResult", "UnknownWorkflowError", "WorkflowTaskError", "catch_up", "workflow_tasks", "pending_outcomes"]

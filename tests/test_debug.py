@@ -228,8 +228,8 @@ def test_divergence_stops_at_the_divergent_line(tmp_path: Path, module: str, mar
             assert info["exceptionId"] == "NondeterminismError"
             client.continue_(stop["threadId"])
             assert_finished(d, 1)
-    assert "FAILED" in d.stdout
-    assert f"{path.relative_to(ROOT)}:{line}" in d.stderr  # the report, as without a debugger
+    assert "FAIL  " in d.stdout
+    assert f"{path.relative_to(ROOT)}:{line}" in d.stdout  # the report, as without a debugger
 
 
 def test_remote_bind_is_refused_without_the_flag(tmp_path: Path) -> None:
