@@ -20,8 +20,8 @@ def main() -> None:
     what, work, n = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
     sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
     from replaytest import Engine, sandbox
-    from replaytest.replay import catch_up
-    from replaytest.runtime import Execution
+    from replaytest.core.tasks import catch_up
+    from replaytest.core.execution import Execution
     from bench import workflows as W
     import gen_history
 

@@ -17,9 +17,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from replaytest._fastschema import compile_schema  # noqa: E402
+from replaytest.history._fastschema import compile_schema  # noqa: E402
 import gen_history  # noqa: E402
-from replaytest.history import _validator, schema  # noqa: E402
+from replaytest.history.schema import _validator, schema  # noqa: E402
 
 EVENT_TYPES = schema()["$defs"]["event"]["properties"]["type"]["enum"]
 ODD_VALUES = [None, True, False, 0, -1, 1, 1.0, 1.5, -0.5, 2**70, "", "x", "1", [], [1], {}, {"a": 1},

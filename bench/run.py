@@ -68,7 +68,7 @@ def fast_validators() -> dict[str, Any]:
 
     out: dict[str, Any] = {}
     try:
-        from replaytest._fastschema import compile_schema
+        from replaytest.history._fastschema import compile_schema
 
         out["fastschema"] = compile_schema(schema())
     except Exception as e:  # UnsupportedSchema after a schema change

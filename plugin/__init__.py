@@ -31,10 +31,14 @@ PATHS_KEY = pytest.StashKey[tuple[Path, ...]]()
 MARKED_FAILURE_KEY = pytest.StashKey[str]()
 
 
-class ReplayWarning(UserWarning):
-    """A replay went through but noticed something: arguments that differ under
-    ``--replay-args=warn``, sandbox violations under ``--replay-sandbox=warn``. Defined here
-    (not in the library) so ``-W error::replaytest_pytest.ReplayWarning`` costs nothing."""
+def __getattr__(name: str) -> Any:
+    # ReplayWarning lives in the library (which must never import this plugin); importing it
+    # only when asked keeps an unrelated session free of the library.
+    if name == "ReplayWarning":
+        from replaytest.report.result import ReplayWarning
+
+        return ReplayWarning
+    raise AttributeError(name)
 
 
 def pytest_addoption(parser: Parser) -> None:
@@ -49,7 +53,7 @@ def pytest_addoption(parser: Parser) -> None:
                          "tried when it is importable.")
     group.addoption("--replay-args", choices=ARGS_MODES, default=None, dest="replay_args",
                     help="activity arguments that differ from history: error (a nondeterminism "
-                         "failure, default), warn (a ReplayWarning) or ignore.")
+                         "failure; the default for replaytest histories), warn (a ReplayWarning) or ignore.")
     group.addoption("--replay-sandbox", choices=SANDBOX_MODES, default=None, dest="replay_sandbox",
                     help="I/O in workflow code during replay: strict (fails the item, default), warn "
                          "(a ReplayWarning) or off (not checked). Time and randomness stay "
@@ -64,13 +68,14 @@ def pytest_addoption(parser: Parser) -> None:
                        "`pytest` run that names no paths; --replay replaces them.")
     parser.addini("replay_modules", type="args", default=[],
                   help="modules whose workflows replay histories (like --replay-module).")
-    parser.addini("replay_args", default="error", help="default of --replay-args: error, warn or ignore.")
+    parser.addini("replay_args", default="", help="default of --replay-args: error, warn or ignore "
+                  "(unset: each history format's own default).")
     parser.addini("replay_sandbox", default="strict", help="default of --replay-sandbox: strict, warn or off.")
 
 
 def add_debugger_options(group: OptionGroup) -> None:
-    """The debugger's options. Their values reach the replay through
-    ``replaytest.pytest_support.debug_observer``; the server starts in pytest_sessionstart."""
+    """The debugger's options. The server starts in pytest_sessionstart
+    (``replaytest.pytest_support.start_debugger``); every replay then gets an observer."""
     group.addoption("--replay-debug", nargs="?", const="", default=None, metavar="HOST:PORT", dest="replay_debug",
                     help="start a debugpy server (default 127.0.0.1:5678; write --replay-debug=HOST:PORT to "
                          "change it), print how to attach, and wait for VS Code before replaying. "
@@ -112,7 +117,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "Items collected from --replay histories carry this marker too.")
     for name, allowed in (("replay_args", ARGS_MODES), ("replay_sandbox", SANDBOX_MODES)):
         value = config.getoption(name) or config.getini(name)
-        if value not in allowed:
+        if value and value not in allowed:
             raise pytest.UsageError(f"{name} = {value!r}: must be one of {', '.join(allowed)}")
     cli = [_absolute(config.invocation_params.dir / p) for p in config.getoption("replay_paths")]
     ini = [_absolute(p) for p in config.getini("replay_paths")]
@@ -172,7 +177,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> None:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    faults = sys.modules.get("replaytest.faults")  # only if some test ran a fault plan: no import here
+    faults = sys.modules.get("replaytest.testing.faults")  # only if some test ran a fault plan: no import here
     if faults is not None:
         faults.clear_last_run()
 
@@ -183,7 +188,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
     outcome = yield
     report = outcome.get_result()
     directory = item.config.getoption("replay_save_failures", None)
-    faults = sys.modules.get("replaytest.faults")
+    faults = sys.modules.get("replaytest.testing.faults")
     if directory and faults is not None and report.when == "call" and report.failed:
         run = faults.last_run()
         if run is not None:
@@ -208,7 +213,10 @@ def replayed(request: pytest.FixtureRequest) -> Any:
     """The ReplayResult of the history named by the test's ``@pytest.mark.replay(path)``."""
     from replaytest.pytest_support import replay_marked
 
-    return replay_marked(request)
+    result, failure = replay_marked(request)
+    if failure is not None:
+        request.node.stash[MARKED_FAILURE_KEY] = failure
+    return result
 
 
 @pytest.fixture
@@ -224,6 +232,6 @@ def check_recovery(tmp_path: Path) -> Any:
     """``replaytest.check_recovery`` saving the histories of broken crash points under tmp_path."""
     import functools
 
-    from replaytest.recovery import check_recovery as check
+    from replaytest.testing.recovery import check_recovery as check
 
     return functools.partial(check, save_dir=tmp_path / "recovery-failures")

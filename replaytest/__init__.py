@@ -10,9 +10,9 @@ from typing import Any
 
 from . import activity, workflow
 from .definitions import ActivityError, ApplicationError, PayloadError, ReplaytestError, RetryPolicy
-from .divergence import Divergence, NondeterminismError, WorkflowTaskError
+from .backends.native import replay
 from .history import Event, History, HistoryFormatError
-from .replay import ReplayResult, UnknownWorkflowError, replay
+from .report import Divergence, NondeterminismError, ReplayResult, UnknownWorkflowError, WorkflowTaskError
 
 __version__ = "0.1.0"
 
@@ -34,7 +34,7 @@ def __getattr__(name: str) -> Any:
 
         return SandboxViolation
     if name == "check_recovery":
-        from .recovery import check_recovery
+        from .testing.recovery import check_recovery
 
         return check_recovery
     raise AttributeError(f"module 'replaytest' has no attribute {name!r}")

@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, Callable, Iterator
 
-from . import commands as cmds
+from .core import commands as cmds
 from .definitions import ActivityError, RetryPolicy, activity_name, seconds, to_payload, workflow_defn
-from .runtime import current
+from .core.execution import current
 
 defn = workflow_defn
 
@@ -125,10 +125,10 @@ async def side_effect(fn: Callable[[], Any]) -> Any:
     without calling ``fn``. For small nondeterministic reads, not for real I/O."""
     ex = current()
     marker_id = ex.next_id("side_effect")
-    expected = ex.next_expected()
-    if expected is not None and expected.type == "MarkerRecorded" and expected.attrs.get("marker_name") == "side_effect":
+    recorded = ex.matcher.recorded_marker("side_effect")
+    if recorded is not None:
         ex.issue(cmds.record_marker("side_effect", marker_id))
-        return expected.attrs.get("value")
+        return recorded.attrs.get("value")
     if ex.replaying():
         # history has something else here: let the door report the divergence
         ex.issue(cmds.record_marker("side_effect", marker_id))
@@ -150,8 +150,7 @@ def patched(patch_id: str) -> bool:
     ex = current()
     if patch_id in ex.patches:
         return ex.patches[patch_id]
-    expected = ex.next_expected()
-    if expected is not None and expected.type == "MarkerRecorded" and expected.attrs == {"marker_name": "patch", "marker_id": patch_id}:
+    if ex.matcher.recorded_marker("patch", patch_id) is not None:
         ex.issue(cmds.record_marker("patch", patch_id))
         result = True
     elif ex.replaying():
@@ -167,8 +166,7 @@ def deprecate_patch(patch_id: str) -> None:
     """Mark a patch whose old path is gone: histories that recorded its marker still replay,
     new runs record nothing. Replace ``if patched(x): new() else: old()`` by this + ``new()``."""
     ex = current()
-    expected = ex.next_expected()
-    if expected is not None and expected.type == "MarkerRecorded" and expected.attrs == {"marker_name": "patch", "marker_id": patch_id}:
+    if ex.matcher.recorded_marker("patch", patch_id) is not None:
         ex.issue(cmds.record_marker("patch", patch_id))
     ex.patches[patch_id] = True
 

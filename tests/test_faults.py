@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from fixtures.recovery import bad
 from fixtures.workflows import onboarding, orders
 from replaytest import History, replay
-from replaytest import strategies as rs
-from replaytest.faults import (ActivityFault, Crash, FaultPlan, PlanReplayError, PlanRun, SignalAt, last_run,
+from replaytest.testing import strategies as rs
+from replaytest.testing.faults import (ActivityFault, Crash, FaultPlan, PlanReplayError, PlanRun, SignalAt, last_run,
                                run_under_plan)
 from tests.conftest import ROOT
 
@@ -171,7 +171,7 @@ def test_order_histories_under_any_fault_plan_replay_and_match_the_retry_policie
 def test_a_failing_example_s_history_is_saved_and_replays_as_a_regression_test(tmp_path: Path) -> None:
     (tmp_path / "test_prop.py").write_text(
         "from fixtures.workflows import orders\n"
-        "from replaytest.faults import ActivityFault, FaultPlan, run_under_plan\n"
+        "from replaytest.testing.faults import ActivityFault, FaultPlan, run_under_plan\n"
         "def test_charge_is_never_declined():\n"
         "    plan = FaultPlan((ActivityFault('charge_card', 1, 'non_retryable', 'CardDeclined'),))\n"
         f"    run = run_under_plan(orders.process_order, {ORDER!r}, plan=plan, modules=[orders])\n"

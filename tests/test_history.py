@@ -138,7 +138,7 @@ def _paths(doc, prefix=()):
 @given(st.data())
 def test_fast_validator_agrees_with_jsonschema_on_corrupted_histories(data) -> None:
     """The compiled fast path may only ever say what jsonschema says (it decides most loads)."""
-    from replaytest.history import _fast_validator, _validator
+    from replaytest.history.schema import _fast_validator, _validator
 
     doc = smoke_doc()
     for _ in range(data.draw(st.integers(1, 3))):

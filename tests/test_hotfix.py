@@ -14,7 +14,7 @@ from pathlib import Path
 from fixtures.hotfix import fixed
 from replaytest import Engine, replay
 from replaytest.engine import VirtualClock
-from replaytest.faults import T0
+from replaytest.testing.faults import T0
 from tests.conftest import ROOT
 
 BUG_LINE = next(n for n, line in enumerate((ROOT / "fixtures/hotfix/buggy.py").read_text().splitlines(), 1)

@@ -464,8 +464,4 @@ def test_plugin_is_cheap_when_unused(pytester: pytest.Pytester) -> None:
     pytester.makefile(".json", data='{"not": "a history"}')
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
-    timing = subprocess.run([sys.executable, "-X", "importtime", "-c", "import pytest, replaytest_pytest"],
-                            capture_output=True, text=True, check=True).stderr
-    own = re.search(r"import time:\s+\d+ \|\s+(\d+) \| replaytest_pytest$", timing, re.M)
-    assert own is not None, timing
-    assert int(own.group(1)) < 50_000  # µs; typically ~2 ms
+    # what importing the plugin costs is measured in the bench (`bench/run.py --only import`)

@@ -10,7 +10,7 @@ import pytest
 from fixtures.recovery import bad
 from fixtures.workflows import onboarding, orders, payments
 from replaytest import History, check_recovery
-from replaytest.recovery import RecoveryError
+from replaytest.testing.recovery import RecoveryError
 
 ORDER = {"id": "42", "email": "ada@example.com", "card": "4242-4242-4242-4242",
          "items": [{"sku": "tea", "price": 12.5, "qty": 2}]}

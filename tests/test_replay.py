@@ -14,7 +14,7 @@ from fixtures.broken import catalogue
 from replaytest import (Engine, History, NondeterminismError, ReplaytestError, UnknownWorkflowError, WorkflowTaskError,
                         replay, workflow)
 from replaytest.history import COMMAND_EVENTS
-from replaytest.replay import workflow_tasks
+from replaytest.core.tasks import workflow_tasks
 from tests import programs
 
 ROOT = Path(__file__).resolve().parents[1]

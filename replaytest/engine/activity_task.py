@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 from .. import activity
 from ..definitions import ActivityDefinition, PayloadError, to_payload
-from ..sources import failure_of
+from ..core.failures import failure_of
 from .transitions import ActivityClaim
 
 

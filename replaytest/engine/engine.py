@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from ..definitions import ReplaytestError, seconds, to_payload
 from ..history import History
-from ..sources import blocked_source
+from ..core.frames import blocked_source
 from . import transitions as tx
 from .clock import Clock, make_clock
 from .errors import EngineError, WorkflowBlockedError, WorkflowFailedError, WorkflowNotFoundError, describe_failure

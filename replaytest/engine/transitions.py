@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Container, Sequence
 
-from ..commands import Command
+from ..core.commands import Command
 from ..definitions import RetryPolicy
 from ..history import CLOSING_EVENTS, Event, format_time
 from .clock import from_ms

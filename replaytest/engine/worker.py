@@ -31,7 +31,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from ..commands import describe
+from ..history.describe import describe
 from . import transitions as tx
 from .activity_task import ActivityRunner, AttemptOutcome
 from .clock import Clock

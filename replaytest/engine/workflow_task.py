@@ -13,12 +13,12 @@ import collections
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ..commands import Command
-from ..divergence import NondeterminismError, WorkflowTaskError
+from ..core.commands import Command
+from ..report.divergence import NondeterminismError, WorkflowTaskError
 from ..history import OUTCOME_EVENTS, Event, parse_time
-from ..replay import catch_up, pending_outcomes
-from ..runtime import Execution
-from ..sources import failure_of
+from ..core.tasks import catch_up, pending_outcomes
+from ..core.execution import Execution
+from ..core.failures import failure_of
 from . import transitions as tx
 from .registry import Registry
 from .store import Store

@@ -35,9 +35,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from .activity import ActivityInfo
-from .definitions import ApplicationError, ReplaytestError, workflow_definition
-from .history import History
+from ..activity import ActivityInfo
+from ..definitions import ApplicationError, ReplaytestError, workflow_definition
+from ..history import History
 
 #: every engine run under a plan starts at this virtual time (stable histories)
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
@@ -301,8 +301,8 @@ def _run(workflow: Any, name: str, args: Sequence[Any], plan: FaultPlan, modules
          path: Path, wid: str, seed: int, check_replay: bool, sandbox: str | None,
          recover: Callable[[str, PlanRun], None] | None) -> PlanRun:
     global _last
-    from .engine import Engine, VirtualClock
-    from .replay import replay
+    from ..engine import Engine, VirtualClock
+    from ..backends.native import replay
 
     injector = FaultInjector(plan)
     engine = Engine(path, clock=VirtualClock(start=T0), sandbox=sandbox, faults=injector).register(*modules, workflow)
@@ -367,7 +367,7 @@ def _drive(engine: Any, wid: str, pending: list[SignalAt], start_ms: int) -> Non
 
 def activity_types(modules: Iterable[Any]) -> list[str]:
     """The activity type names defined in ``modules`` (for building plans)."""
-    from .definitions import collect
+    from ..definitions import collect
 
     _, activities = collect(modules)
     return sorted(activities)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .definitions import ReplaytestError
+from ..definitions import ReplaytestError
 
 CONFIG_NAME = "Attach to replaytest"
 

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from .definitions import ReplaytestError, workflow_definition
+from ..definitions import ReplaytestError, workflow_definition
 from .faults import COMPLETION_EVENTS, Crash, FaultPlan, PlanRun, SignalAt, run_under_plan
 
 DEFAULT_SAVE_DIR = ".replaytest/recovery-failures"
@@ -174,7 +174,7 @@ def _compare(baseline: PlanRun, run: PlanRun, modules: list[Any], workflow: Any,
         problems.append(f"activities with a recorded outcome {sorted(outcomes)} differ from {sorted(expected)}")
     problems += _executions(baseline, run, outcomes, observed)
     if not problems:
-        from .replay import replay
+        from ..backends.native import replay
 
         try:
             replay(run.history, [*modules, workflow])

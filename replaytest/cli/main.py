@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .definitions import ReplaytestError
-from .history import History, history_files, schema_text
+from ..definitions import ReplaytestError
+from ..history import History, schema_text
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -99,8 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="FILE_OR_DIR")
     p.add_argument("--module", action="append", default=[], metavar="M",
                    help="module with the workflows (default: the module each history names)")
-    p.add_argument("--args", choices=["error", "warn", "ignore"], default="error",
-                   help="what a changed activity argument is (default: error)")
+    p.add_argument("--args", choices=["error", "warn", "ignore"], default=None,
+                   help="what a changed activity argument is (default: error for replaytest histories)")
     p.add_argument("--sandbox", choices=["strict", "warn", "off"], default="strict",
                    help="I/O in workflow code: fail (strict, default), warn, or off; time and randomness "
                         "stay deterministic in every mode")
@@ -142,8 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _engine(args: argparse.Namespace, clock: str | None = None, must_exist: bool = True, **options: Any) -> Any:
     """The engine on ``--db``. Without ``clock``: the virtual clock if the database has run on
     one (so new events do not go back in time), else the real clock."""
-    from .engine import DEFAULT_DB, Engine
-    from .engine.store import Store
+    from ..engine import DEFAULT_DB, Engine
+    from ..engine.store import Store
 
     path = args.db or DEFAULT_DB
     exists = Path(path).exists()
@@ -159,7 +159,7 @@ def _engine(args: argparse.Namespace, clock: str | None = None, must_exist: bool
 
 
 def _start(engine: Any, args: argparse.Namespace) -> Any:
-    from .engine.registry import import_target
+    from ..modules import import_target
 
     fn = import_target(args.workflow)
     engine.register(sys.modules[fn.__module__])
@@ -180,7 +180,7 @@ def _setup_logging(level: int, with_time: bool = False) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .engine import WorkflowBlockedError, WorkflowFailedError
+    from ..engine import WorkflowBlockedError, WorkflowFailedError
 
     _setup_logging(logging.INFO if args.verbose else logging.WARNING)
     with _engine(args, clock="real" if args.real_time else "virtual", must_exist=False) as engine:
@@ -286,40 +286,20 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from .engine.registry import import_module
-    from .replay import replay, report_lines
-    from .sandbox import session
+    from .replay import replay_files
 
+    debug = None
     if args.debug is not None or args.break_at or args.break_on:
-        return _replay_debug(args)
-    modules = [import_module(m) for m in args.module]
-    files = history_files(args.paths)
-    failed = 0
-    with session():  # one sandbox start for all the histories, not one each
-        for path in files:
-            try:
-                result: Any = replay(History.load(path), modules, args_mismatch=args.args, sandbox=args.sandbox,
-                                     import_recorded=True)
-            except Exception as e:  # noqa: BLE001 — a bad file or a failure: report it, replay the rest
-                result = e
-            ok, lines = report_lines(path, result)
-            failed += not ok
-            print("\n".join(lines))
-    print(f"{len(files)} histor{'y' if len(files) == 1 else 'ies'} replayed: {len(files) - failed} ok, {failed} failed")
-    return EXIT_FAILED if failed else EXIT_OK
+        from ..debug import DebugOptions
 
-
-def _replay_debug(args: argparse.Namespace) -> int:
-    from .debug import DebugOptions, replay_with_debugger
-
-    options = DebugOptions.from_cli(args.debug, break_at=args.break_at, break_on=args.break_on,
-                                    allow_remote=args.debug_allow_remote, timeout=args.debug_timeout,
-                                    allow_remote_flag="--debug-allow-remote", timeout_flag="--debug-timeout")
-    return replay_with_debugger(args.paths, args.module, options, args_mismatch=args.args, sandbox=args.sandbox)
+        debug = DebugOptions.from_cli(args.debug, break_at=args.break_at, break_on=args.break_on,
+                                      allow_remote=args.debug_allow_remote, timeout=args.debug_timeout,
+                                      allow_remote_flag="--debug-allow-remote", timeout_flag="--debug-timeout")
+    return replay_files(args.paths, args.module, args_mismatch=args.args, sandbox=args.sandbox, debug=debug)
 
 
 def cmd_vscode(args: argparse.Namespace) -> int:
-    from .debug_vscode import CONFIG_NAME, vscode_config, write_launch_json
+    from ..debug.vscode import CONFIG_NAME, vscode_config, write_launch_json
 
     config = vscode_config(port=args.port)
     if args.print_only:
@@ -342,7 +322,7 @@ def status_text(info: Any) -> str:
 
 
 def workflow_table(infos: Sequence[Any]) -> list[str]:
-    from .engine.errors import describe_failure
+    from ..engine.errors import describe_failure
 
     rows = [("WORKFLOW ID", "TYPE", "STATUS", "STARTED", "EVENTS", "")]
     for i in infos:
@@ -356,11 +336,11 @@ def workflow_table(infos: Sequence[Any]) -> list[str]:
 
 def timeline(info: Any, history: History, tasks: Sequence[Any]) -> list[str]:
     """One line per event (id, time, what happened); failures with their source line."""
-    from .replay import source_line
-    from .commands import describe_event
-    from .engine.clock import from_ms
-    from .engine.errors import describe_failure
-    from .history import format_time
+    from ..report import source_line
+    from ..history.describe import describe_event
+    from ..engine.clock import from_ms
+    from ..engine.errors import describe_failure
+    from ..history import format_time
 
     lines = [f"{info.workflow_id} ({info.workflow_type}) {status_text(info)} — run {info.run_id}, {len(history)} events"]
     width = len(str(len(history)))

@@ -1,12 +1,10 @@
-"""The deterministic core that runs workflow code, live in the engine and on replay.
+"""One workflow run, live in the engine and on replay: the deterministic core.
 
-``WorkflowLoop`` is a tiny asyncio-compatible event loop: a FIFO of ready callbacks and
-nothing else — no clock, no I/O, no threads — so ``asyncio.gather``, tasks and futures work
-and always run in the same order. ``Execution`` is one workflow run: it wakes the code with
-outcome events (an activity finished, a timer fired, a signal came), runs the loop until
-every coroutine is blocked again (one *workflow task*), and collects the commands the code
-issued. On replay each command is matched against the recorded event the moment it is
-issued, and a mismatch is raised *inside* the workflow coroutine at the divergent ``await``.
+``Execution`` wakes the code with outcome events (an activity finished, a timer fired, a
+signal came), runs the workflow loop until every coroutine is blocked again (one *workflow
+task*), and collects the commands the code issued. On replay the :class:`Matcher` compares
+each command with the recorded event the moment it is issued, and a mismatch is raised
+*inside* the workflow coroutine at the divergent ``await``.
 """
 
 from __future__ import annotations
@@ -18,105 +16,33 @@ import contextvars
 import inspect
 import random
 import sys
+import types
+import typing
 from datetime import datetime
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Protocol, Sequence
 
+from ..definitions import ActivityError, ApplicationError, WorkflowDefinition, to_payload
+from ..history import CLOSING_EVENTS, Event
+from ..history.describe import describe_event
+from ..report.divergence import Divergence, NondeterminismError, WorkflowTaskError, timeline
+from ..report.source import Source
 from . import commands as cmds
-from .commands import Command, Source
-from .definitions import ActivityError, ApplicationError, WorkflowDefinition, to_payload
-from .divergence import Divergence, NondeterminismError, WorkflowTaskError, timeline
-from .sources import LIBRARY_DIRS as _LIBRARY_DIRS
-from .sources import blocked_source, exception_source, failure_of, return_source, source_at
-from .history import Event
+from .commands import Command
+from .failures import failure_of
+from .frames import blocked_source, exception_source, return_source, user_frame, user_source, user_tb_frames
+from .loop import WorkflowLoop
+from .matcher import ArgsMode, Matcher, Mismatch
+
+if TYPE_CHECKING:
+    from ..sandbox import SandboxMode
 
 
+class ReplayObserver(Protocol):
+    """What a debugger (``replaytest.debug``) is told while workflow code runs."""
 
-class WorkflowLoop(asyncio.AbstractEventLoop):
-    """Runs ready callbacks in FIFO order until none is left. Timers and I/O do not exist
-    here: durable waiting goes through workflow commands (``workflow.sleep``)."""
-
-    def __init__(self) -> None:
-        self._ready: collections.deque[asyncio.Handle] = collections.deque()
-        self._running = False
-        self.stop_requested = False
-
-    def call_soon(self, callback: Callable[..., Any], *args: Any, context: contextvars.Context | None = None) -> asyncio.Handle:
-        handle = asyncio.Handle(callback, args, self, context)
-        self._ready.append(handle)
-        return handle
-
-    call_soon_threadsafe = call_soon
-
-    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any, context: Any = None) -> asyncio.TimerHandle:
-        raise RuntimeError(
-            "asyncio.sleep(), asyncio.wait_for() and other asyncio timeouts are not durable inside a workflow; "
-            "use `await workflow.sleep(...)` or `workflow.wait_for_signal(..., timeout=...)`"
-        )
-
-    def call_at(self, when: float, callback: Callable[..., Any], *args: Any, context: Any = None) -> asyncio.TimerHandle:
-        return self.call_later(0, callback)
-
-    def time(self) -> float:
-        return 0.0
-
-    def create_future(self) -> asyncio.Future[Any]:
-        return asyncio.Future(loop=self)
-
-    def create_task(self, coro: Any, *, name: str | None = None, context: contextvars.Context | None = None) -> asyncio.Task[Any]:
-        return asyncio.Task(coro, loop=self, name=name, context=context)
-
-    def get_debug(self) -> bool:
-        return False
-
-    def is_running(self) -> bool:
-        return self._running
-
-    def is_closed(self) -> bool:
-        return False
-
-    def call_exception_handler(self, context: dict[str, Any]) -> None:
-        pass  # an un-awaited background task that failed: asyncio would only log it
-
-    def run_until_idle(self) -> None:
-        previous = asyncio.events._get_running_loop()
-        asyncio.events._set_running_loop(self)
-        self._running = True
-        try:
-            while self._ready and not self.stop_requested:
-                self._ready.popleft()._run()
-        finally:
-            self._running = False
-            asyncio.events._set_running_loop(previous)
-
-
-def user_source(frame: Any = None) -> Source | None:
-    """The innermost frame that is workflow code (not replaytest's, not asyncio's), looking
-    no further out than the workflow loop."""
-    f = frame or sys._getframe(1)
-    while f is not None:
-        if f.f_code is _RUN_UNTIL_IDLE:
-            return None
-        filename = f.f_code.co_filename
-        if not filename.startswith(_LIBRARY_DIRS) and not filename.startswith("<"):
-            return source_at(filename, f.f_lineno, f.f_code.co_name)
-        f = f.f_back
-    return None
-
-
-_RUN_UNTIL_IDLE = WorkflowLoop.run_until_idle.__code__
-
-
-def awaiting_frame(frame: Any) -> Any:
-    """The innermost workflow-code frame from ``frame`` outwards, within the workflow loop; None
-    when there is none: a ``workflow.*`` awaitable run as a task of its own (``asyncio.gather``)
-    is called from asyncio, and the workflow code that waits for it is suspended, not on the stack."""
-    f = frame
-    while f is not None and f.f_code is not _RUN_UNTIL_IDLE:
-        filename = f.f_code.co_filename
-        if not filename.startswith(_LIBRARY_DIRS) and not filename.startswith("<"):
-            return f
-        f = f.f_back
-    return None
+    def event_applied(self, execution: "Execution", event: Event) -> None: ...
+    def resumed(self, execution: "Execution", event: Event, frame: types.FrameType | None) -> None: ...
+    def divergence(self, execution: "Execution", error: NondeterminismError) -> None: ...
 
 
 _current: contextvars.ContextVar["Execution"] = contextvars.ContextVar("replaytest_execution")
@@ -133,12 +59,13 @@ class Execution:
     """One workflow run's in-memory state, rebuilt from history after any crash."""
 
     def __init__(self, defn: WorkflowDefinition, *, workflow_id: str, run_id: str, args: list[Any], seed: int,
-                 history: Sequence[Event] = (), args_mismatch: str = "error", sandbox: str | None = "strict",
-                 observer: Any = None, history_source: str = "") -> None:
+                 history: Sequence[Event] = (), args_mismatch: ArgsMode | str = ArgsMode.ERROR,
+                 sandbox: "SandboxMode | str | None" = "strict", observer: ReplayObserver | None = None,
+                 history_source: str = "") -> None:
         self.history_source = history_source  # the file, for reports
         self.defn, self.workflow_id, self.run_id, self.args, self.seed = defn, workflow_id, run_id, args, seed
         self.history = history            # for reports: the events this execution is matched against
-        self.args_mismatch = args_mismatch
+        self.matcher = Matcher(history, args_mismatch)
         self.sandbox_mode = sandbox       # None: no sandbox at all (time and `random` module untouched)
         self.observer = observer          # the debugger's hooks, when one is attached
         self.loop = WorkflowLoop()
@@ -159,11 +86,7 @@ class Execution:
         self.patches: dict[str, bool] = {}
         self.warnings: list[str] = []
         self.divergence: NondeterminismError | None = None
-        # per workflow task
-        self.expected: Sequence[Event] | None = None
-        self.pos = 0
-        self.next_recorded: Event | None = None
-        self.new_commands: list[Command] = []
+        self.new_commands: list[Command] = []  # per workflow task
 
     # ---------------------------------------------------------------- running a task
     def activate(self, outcomes: Sequence[Event], now: datetime, expected: Sequence[Event] | None = None,
@@ -176,8 +99,8 @@ class Execution:
         further command is a divergence, not a new step. Raises NondeterminismError or
         WorkflowTaskError.
         """
-        self.now, self.expected, self.pos = now, expected, 0
-        self.next_recorded, self.new_commands = next_recorded, []
+        self.now, self.new_commands = now, []
+        self.matcher.begin_task(expected, next_recorded)
         if self.main is None:
             self.main = self.context.run(self.loop.create_task, self.defn.fn(*self.args))
         for event in outcomes:
@@ -187,15 +110,15 @@ class Execution:
             raise self.divergence
         if self.main.done() and not self.closed:
             self._close()
-        if expected is not None and self.pos < len(expected):
-            self._missing(expected[self.pos])
+        if (unmatched := self.matcher.unmatched()) is not None:
+            self._missing(unmatched)
         return self.new_commands
 
     def _run_loop(self) -> None:
         if self.sandbox_mode is None:
             self.loop.run_until_idle()
             return
-        from . import sandbox
+        from .. import sandbox
 
         assert self.now is not None
         if self.sandbox_held:  # one block for the whole replay: only the clock moves per task
@@ -224,7 +147,7 @@ class Execution:
         if self.sandbox_mode is None:
             yield
             return
-        from . import sandbox
+        from .. import sandbox
 
         self._register_module(sandbox)
         with sandbox.workflow_code(start, self.rng, mode=self.sandbox_mode, on_violation=self._sandbox_warning):
@@ -272,7 +195,7 @@ class Execution:
             command = cmds.fail_workflow(failure_of(exc))
         else:
             src = exception_source(exc)
-            raise WorkflowTaskError(self.workflow_id, exc, src, failure_of(exc, src))
+            raise WorkflowTaskError(self.workflow_id, exc, src, failure_of(exc, src), user_tb_frames(exc))
         self.closed = True
         self.issue(command)
 
@@ -285,73 +208,18 @@ class Execution:
         """
         if self.divergence is not None:
             raise self.divergence
-        expected = self.expected
-        if expected is not None and self.pos < len(expected):
-            event = expected[self.pos]
-            self._compare(command, event)
-            self.pos += 1
-            return event
-        if self.next_recorded is not None:
-            self._diverge("extra", self.next_recorded, command)
-        self.new_commands.append(command)
-        return None
+        try:
+            event, warning = self.matcher.match(command)
+        except Mismatch as m:
+            self._diverge(m.kind, m.event, command, detail=m.detail)
+        if warning is not None:
+            self.warnings.append(f"{warning} (at {self._source_of(command)})")
+        if event is None:
+            self.new_commands.append(command)
+        return event
 
     def replaying(self) -> bool:
-        return self.expected is not None and (self.pos < len(self.expected) or self.next_recorded is not None)
-
-    def next_expected(self) -> Event | None:
-        if self.expected is not None and self.pos < len(self.expected):
-            return self.expected[self.pos]
-        return None
-
-    def _compare(self, command: Command, event: Event) -> None:
-        c, e = command.attrs, event.attrs
-        same_kind = command.event_type == event.type
-        if same_kind and event.type == "ActivityTaskScheduled" and c["activity_type"] == e["activity_type"]:
-            if c["input"] != e["input"]:
-                if self.args_mismatch == "error":
-                    self._diverge("activity_args", event, command)
-                if self.args_mismatch == "warn":
-                    self.warnings.append(
-                        f"event {event.id}: activity {c['activity_type']} arguments differ: history {e['input']!r}, code {c['input']!r} (at {self._source_of(command)})")
-            return
-        if same_kind and event.type == "TimerStarted":
-            if c["duration"] != e["duration"]:
-                self._diverge("timer_duration", event, command)
-            return
-        if same_kind and event.type == "MarkerRecorded" and (c["marker_name"], c["marker_id"]) == (e["marker_name"], e["marker_id"]):
-            return
-        if same_kind and event.type == "WorkflowExecutionCompleted":
-            if c["result"] != e["result"]:
-                self._diverge("result", event, command)
-            return
-        if same_kind and event.type == "WorkflowExecutionFailed":
-            cf, ef = c["failure"], e["failure"]
-            if (cf["type"], cf["message"]) != (ef["type"], ef["message"]):
-                self._diverge("result", event, command)
-            return
-        kind, detail = self._mismatch_kind(command, event)
-        self._diverge(kind, event, command, detail=detail)
-
-    def _mismatch_kind(self, command: Command, event: Event) -> tuple[str, str]:
-        """Name the mismatch the way a person would, with a detail line where it helps."""
-        if "patch" in (event.attrs.get("marker_name"), command.attrs.get("marker_name")):
-            return "patch", ""
-        if event.attrs.get("marker_name") == "side_effect":
-            return "side_effect", ""
-        if any(_same_identity(command, later) for later in (self.expected or [])[self.pos + 1:]):
-            return "order", ""
-        if command.event_type in _CLOSING:
-            return "missing", "the code finished where history recorded more steps"
-        if event.type in _CLOSING:
-            return "extra", ""
-        later = next((e for e in self.history[event.id : event.id + 500] if _same_identity(command, e)), None)
-        if later is not None:
-            return "missing", (f"history recorded the code's command later, at event {later.id}: "
-                               f"this step was removed, or moved after it")
-        if command.event_type == event.type == "ActivityTaskScheduled":
-            return "activity_type", ""
-        return "command", ""
+        return self.matcher.replaying()
 
     def _missing(self, event: Event) -> None:
         source = blocked_source(self.main)
@@ -373,7 +241,7 @@ class Execution:
         does not walk the stack for every command. Called while the code that issued it is
         still on the stack (inside ``issue``)."""
         if command.source is None:
-            if command.event_type in _CLOSING:
+            if command.event_type in CLOSING_EVENTS:
                 command.source = return_source(self.defn.fn)
             else:
                 # a task started by asyncio.gather has no workflow frame of its own on the
@@ -382,16 +250,17 @@ class Execution:
         return command.source
 
     def _diverge(self, kind: str, event: Event | None, command: Command | None, source: Source | None = None,
-                 detail: str = "") -> None:
+                 detail: str = "") -> "typing.NoReturn":
         if source is None and command is not None:
             source = self._source_of(command)
         err = NondeterminismError(Divergence(
             kind=kind, workflow_id=self.workflow_id, workflow_type=self.defn.name,
             event_id=event.id if event else None, event_type=event.type if event else None,
-            recorded=cmds.describe_event(event) if event else None,
+            recorded=describe_event(event) if event else None,
             issued=command.describe() if command else None, source=source, detail=detail,
             matched=(event.id - 1) if event else len(self.history),
-            timeline=timeline(self.history, event.id if event else None, mark="diverges here"),
+            timeline=timeline([(e.id, describe_event(e)) for e in self.history], event.id if event else None,
+                              mark="diverges here"),
             history_source=self.history_source,
         ))
         self.divergence = err
@@ -412,19 +281,6 @@ class Execution:
     def resumed(self, event: Event | None) -> None:
         """Called in workflow code right after an awaited outcome arrives (debugger hook).
         The observer gets the workflow frame that awaited it (the caller of the workflow.*
-        awaitable, or a workflow frame further out), or None (see :func:`awaiting_frame`)."""
+        awaitable, or a workflow frame further out), or None (see :func:`frames.user_frame`)."""
         if self.observer is not None and event is not None:
-            self.observer.resumed(self, event, awaiting_frame(sys._getframe(2)))
-
-
-_CLOSING = ("WorkflowExecutionCompleted", "WorkflowExecutionFailed")
-
-
-def _same_identity(command: Command, event: Event) -> bool:
-    if command.event_type != event.type:
-        return False
-    if event.type == "ActivityTaskScheduled":
-        return command.attrs["activity_type"] == event.attrs["activity_type"]
-    if event.type == "MarkerRecorded":
-        return (command.attrs["marker_name"], command.attrs["marker_id"]) == (event.attrs["marker_name"], event.attrs["marker_id"])
-    return event.type == "TimerStarted"
+            self.observer.resumed(self, event, user_frame(sys._getframe(2)))

@@ -30,7 +30,7 @@ from _pydevd_bundle.pydevd_filtering import ExcludeFilter  # noqa: E402
 def _hidden_dirs() -> list[str]:
     """replaytest's and its pytest plugin's directories: hidden from the user (justMyCode) even
     in an editable install, where they are not under site-packages and would count as "my code"."""
-    here = os.path.dirname(os.path.abspath(__file__))
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the replaytest package
     dirs = [here]
     plugin = sys.modules.get("replaytest_pytest")
     if plugin is not None and getattr(plugin, "__file__", None):

@@ -2,17 +2,19 @@
 
 A report is built from structured fields (:class:`Divergence`) so that tools — the pytest
 plugin, the debugger, a CI annotation — can use the pieces, and its message reads like a
-person explaining the problem rather than a debug dump.
+person explaining the problem rather than a debug dump. Nothing here knows a history format:
+a backend hands over events it has already described in one line each.
 """
 
 from __future__ import annotations
 
 import linecache
+import traceback
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from .commands import Source, describe_event
-from .history import Event
+from ..definitions import ReplaytestError
+from .source import Source
 
 #: kind → (short title, what to do about it)
 KINDS: dict[str, tuple[str, str]] = {
@@ -102,24 +104,37 @@ class WorkflowTaskError(Exception):
     """Workflow code raised (not an ApplicationError): the workflow *task* fails and is
     retried; the workflow itself goes on once the code is fixed."""
 
-    def __init__(self, workflow_id: str, error: BaseException, source: Source | None, failure: dict[str, Any]) -> None:
+    def __init__(self, workflow_id: str, error: BaseException, source: Source | None, failure: dict[str, Any],
+                 frames: Sequence[traceback.FrameSummary] = ()) -> None:
         self.workflow_id, self.error, self.source, self.failure = workflow_id, error, source, failure
+        self.frames = list(frames)        # the user's frames of the traceback, outermost first
         self.event_id: int | None = None  # the WorkflowTaskStarted of the task that raised, when replaying
+        self.history_note = ""            # what history recorded about this task, for the report
         where = f" at {source}" if source else ""
         super().__init__(f"workflow {workflow_id}: workflow code raised {type(error).__name__}: {error}{where}")
 
 
-def timeline(events: Sequence[Event], around: int | None, mark: str = "", before: int = 6, after: int = 3) -> list[str]:
-    """A few events around ``around`` (an event id), one line each, the divergent one marked."""
+class UnknownWorkflowError(ReplaytestError):
+    """The history's workflow type is not among the registered workflows."""
+
+
+class UnsupportedOption(ReplaytestError):
+    """An option that makes no sense for this history's backend: refused, never ignored."""
+
+
+def timeline(events: Sequence[tuple[int, str]], around: int | None, mark: str = "", before: int = 6,
+             after: int = 3) -> list[str]:
+    """A few events around ``around`` (an event id), one line each, the divergent one marked.
+    ``events`` are (event id, one-line description) pairs, ids 1..N in order."""
     if not events:
         return []
-    center = around if around is not None else events[-1].id + 1
+    center = around if around is not None else events[-1][0] + 1
     lo, hi = max(1, center - before), min(len(events), center + after)
     out = []
-    for e in events[lo - 1 : hi]:
-        arrow = "→" if e.id == around else " "
-        note = f"   ← {mark}" if e.id == around and mark else ""
-        out.append(f"{arrow} {e.id:>4}  {describe_event(e)}{note}")
+    for eid, text in events[lo - 1 : hi]:
+        arrow = "→" if eid == around else " "
+        note = f"   ← {mark}" if eid == around and mark else ""
+        out.append(f"{arrow} {eid:>4}  {text}{note}")
     if around is None:
         out.append(f"→ {center:>4}  (end of history)   ← {mark}" if mark else f"  {center:>4}  (end of history)")
     return out

@@ -1,0 +1,116 @@
+"""``replaytest replay PATH... [--module M] [--debug]``: one replay loop, with or without a
+debugger, through the backend seam — so every history format reads and reports the same.
+
+Each file is read and parsed once; the backend that claims it replays each history in it.
+One bad file or failing history is a ``FAIL`` line and the rest still replay. With a
+debugger the files are read (and the modules imported) before the server starts, so mistakes
+show before anyone attaches.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence, TextIO
+
+from ..backends import Entry, ReplaySettings, Sessions, backend_for, replay_entry
+from ..definitions import ReplaytestError
+from ..history import history_files, parse_json, read_bytes
+from ..modules import import_module
+from ..report import report_lines
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def replay_files(paths: Sequence[str | os.PathLike[str]], modules: Sequence[str] = (), *,
+                 args_mismatch: str | None = None, sandbox: str = "strict", debug: Any = None,
+                 out: TextIO | None = None, err: TextIO | None = None,
+                 announce: Callable[[str], None] | None = None) -> int:
+    """Replay every history in ``paths``; print one report per history to ``out``.
+
+    ``debug`` is a :class:`replaytest.debug.DebugOptions` to wait for an IDE first. Returns
+    0 when all replayed, 1 when some history failed, 2 when nothing could be replayed (bad
+    options or paths, a module that does not import, the debugger could not start)."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    say = announce or (lambda line: print(line, file=err, flush=True))
+    try:
+        if debug is not None:
+            debug.check()
+        files = history_files(paths)
+        if modules and "" not in sys.path and os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())  # `--module app.workflows` from the project directory
+        imported = [import_module(m) for m in modules]
+        docs = [_read(path) for path in files]
+    except ReplaytestError as e:
+        print(f"replaytest: error: {e}", file=err, flush=True)
+        return EXIT_USAGE
+    if debug is not None and any(isinstance(d, Exception) for _, d in docs):
+        bad = next(d for _, d in docs if isinstance(d, Exception))
+        print(f"replaytest: error: {bad}", file=err, flush=True)
+        return EXIT_USAGE
+    observers: list[Any] = []  # the debugger's observer of each replay, newest last
+    settings = ReplaySettings(imported, list(modules), args_mismatch=args_mismatch, sandbox=sandbox,
+                              project_dir=Path.cwd())
+    if debug is not None:
+        from ..debug import DebugError, make_observer, start
+
+        _warn_unreachable_breaks(debug.break_at, docs, say)
+        try:
+            start(debug, announce=say)
+        except DebugError as e:
+            print(f"replaytest: error: {e}", file=err, flush=True)
+            return EXIT_USAGE
+        settings.observer_factory = lambda: observers.append(make_observer(debug, announce=say)) or observers[-1]
+    total = failed = 0
+    with Sessions(settings) as sessions:
+        for path, doc in docs:
+            display = str(path)
+            entries: list[Entry | None] = [None] if isinstance(doc, Exception) else list(backend_for(doc).entries(path, doc))
+            for entry in entries:
+                total += 1
+                result: Any
+                if entry is None:
+                    result = doc
+                else:
+                    try:
+                        result = replay_entry(entry, doc, settings, sessions, display)
+                    except Exception as e:  # noqa: BLE001 — a bad file or a failure: report it, replay the rest
+                        result = e
+                ok, lines = report_lines(display, result)
+                failed += not ok
+                print("\n".join(lines), file=out, flush=True)
+                if ok and debug is not None:
+                    _report_missed_breaks(display, doc, say, observers)
+    print(f"{total} histor{'y' if total == 1 else 'ies'} replayed: {total - failed} ok, {failed} failed", file=out)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _read(path: Path) -> tuple[Path, Any]:
+    """(path, the parsed document) or (path, the HistoryFormatError saying why not)."""
+    try:
+        return path, parse_json(read_bytes(path), source=str(path))
+    except ReplaytestError as e:
+        return path, e
+
+
+def _event_count(doc: Any) -> int:
+    events = doc.get("events") if isinstance(doc, dict) else None
+    return len(events) if isinstance(events, list) else 0
+
+
+def _warn_unreachable_breaks(break_at: Sequence[int], docs: Sequence[tuple[Path, Any]], say: Callable[[str], None]) -> None:
+    longest = max((_event_count(d) for _, d in docs), default=0)
+    for n in break_at:
+        if n > longest:
+            say(f"replaytest: --break-at {n}: no history has that many events (the longest has {longest}); it will not stop")
+
+
+def _report_missed_breaks(display: str, doc: Any, say: Callable[[str], None], observers: list[Any]) -> None:
+    if not observers:
+        return
+    missed = [n for n in observers[-1].unreached() if n <= _event_count(doc)]
+    if missed:
+        say(f"replaytest: --break-at {', '.join(map(str, missed))}: no workflow code received "
+            f"{'that event' if len(missed) == 1 else 'those events'} in {display}, so it did not stop")

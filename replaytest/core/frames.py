@@ -1,0 +1,128 @@
+"""Places in the user's workflow code: which frames are the user's, where a command was
+issued, where code waits, where it raised or returns.
+
+:func:`is_user_file` is THE rule every report, the debugger and the sandbox use, so that two
+reports can never name different lines: a frame is the user's unless it is replaytest's own,
+the standard library's (asyncio included), an installed package's (site-packages: temporalio,
+debugpy, …) or code without a file (``<frozen …>``, ``<string>``). Reports name places
+relative to the working directory (for people) and keep the absolute path (for reading back).
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import functools
+import inspect
+import os
+import sysconfig
+import textwrap
+import traceback
+import types
+from typing import Any, Callable, Iterator
+
+from ..report.source import Source, _abspath, _display_path, display_path
+from .loop import RUN_UNTIL_IDLE
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+_NOT_USER = tuple(sorted({_PACKAGE_DIR, *(os.path.join(p, "") for key, d in sysconfig.get_paths().items()
+                                          if key in ("stdlib", "platstdlib", "purelib", "platlib")
+                                          for p in (d, os.path.realpath(d)))}))
+
+
+@functools.lru_cache(maxsize=4096)
+def is_user_file(filename: str) -> bool:
+    """True for the user's own code (see the module docstring for the one rule)."""
+    if filename.startswith("<") or filename.startswith(_NOT_USER):
+        return False
+    return f"{os.sep}site-packages{os.sep}" not in filename and f"{os.sep}dist-packages{os.sep}" not in filename
+
+
+def is_user_frame(frame: types.FrameType) -> bool:
+    return is_user_file(frame.f_code.co_filename)
+
+
+def user_frame(start: types.FrameType | None, *, require_loop: bool = False) -> types.FrameType | None:
+    """The innermost user frame from ``start`` outwards, looking no further than the workflow
+    loop. With ``require_loop``, None unless the loop is on the stack too (we were called from
+    workflow code, not from outside it)."""
+    found = None
+    f = start
+    while f is not None:
+        if f.f_code is RUN_UNTIL_IDLE:
+            return found
+        if found is None and is_user_frame(f):
+            if not require_loop:
+                return f
+            found = f
+        f = f.f_back
+    return None if require_loop else found
+
+
+def blocked_frame(task: asyncio.Task[Any] | None) -> types.FrameType | None:
+    """The deepest user frame of a suspended workflow coroutine: where it waits."""
+    if task is None or task.done():
+        return None
+    coro: Any = task.get_coro()
+    best = None
+    while coro is not None and getattr(coro, "cr_frame", None) is not None:
+        if is_user_frame(coro.cr_frame):
+            best = coro.cr_frame
+        coro = coro.cr_await
+    return best
+
+
+def source_at(filename: str, line: int, function: str) -> Source:
+    cwd = os.getcwd()  # both paths are cached per (file, working directory): ~1 µs, not ~30
+    return Source(_display_path(filename, cwd), line, function, path=_abspath(filename, cwd))
+
+
+def frame_source(frame: types.FrameType | None) -> Source | None:
+    return None if frame is None else source_at(frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name)
+
+
+def user_source(frame: types.FrameType | None) -> Source | None:
+    """Where the user's code is at ``frame`` or further out (within the workflow loop)."""
+    return frame_source(user_frame(frame))
+
+
+def blocked_source(task: asyncio.Task[Any] | None) -> Source | None:
+    """Where a suspended workflow coroutine is waiting."""
+    return frame_source(blocked_frame(task))
+
+
+def return_source(fn: Callable[..., Any]) -> Source | None:
+    """Where a workflow function returns: its one ``return`` statement, else its ``def``
+    line. Only computed for a report, so parsing the source here costs nothing on replay."""
+    code = fn.__code__
+    try:
+        lines, first = inspect.getsourcelines(fn)
+        tree = ast.parse(textwrap.dedent("".join(lines)))
+    except (OSError, SyntaxError):
+        return source_at(code.co_filename, code.co_firstlineno, fn.__name__)
+    func = next(n for n in ast.walk(tree) if isinstance(n, (ast.AsyncFunctionDef, ast.FunctionDef)))
+    returns = [n for n in _own_nodes(func) if isinstance(n, ast.Return)]
+    line = returns[0].lineno if len(returns) == 1 else func.lineno
+    return source_at(code.co_filename, first + line - 1, fn.__name__)
+
+
+def _own_nodes(func: ast.AST) -> Iterator[ast.AST]:
+    """Nodes of ``func`` excluding nested function bodies."""
+    for child in ast.iter_child_nodes(func):
+        yield child
+        if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            yield from _own_nodes(child)
+
+
+def exception_source(exc: BaseException) -> Source | None:
+    """The innermost user line in the exception's traceback."""
+    best = None
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        if is_user_frame(frame):
+            best = source_at(frame.f_code.co_filename, lineno, frame.f_code.co_name)
+    return best
+
+
+def user_tb_frames(exc: BaseException) -> list[traceback.FrameSummary]:
+    """The user's frames of an exception's traceback, outermost first (for reports)."""
+    return [fs for fs in traceback.extract_tb(exc.__traceback__) if is_user_file(fs.filename)]

@@ -1,0 +1,75 @@
+"""The workflow event loop: a FIFO of ready callbacks and nothing else.
+
+No clock, no I/O, no threads — so ``asyncio.gather``, tasks and futures work inside workflow
+code and always run in the same order, live and on replay. Durable waiting goes through
+workflow commands (``workflow.sleep``), never through the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextvars
+from typing import Any, Callable
+
+
+class WorkflowLoop(asyncio.AbstractEventLoop):
+    """Runs ready callbacks in FIFO order until none is left. Timers and I/O do not exist
+    here: durable waiting goes through workflow commands (``workflow.sleep``)."""
+
+    def __init__(self) -> None:
+        self._ready: collections.deque[asyncio.Handle] = collections.deque()
+        self._running = False
+        self.stop_requested = False
+
+    def call_soon(self, callback: Callable[..., Any], *args: Any, context: contextvars.Context | None = None) -> asyncio.Handle:
+        handle = asyncio.Handle(callback, args, self, context)
+        self._ready.append(handle)
+        return handle
+
+    call_soon_threadsafe = call_soon
+
+    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any, context: Any = None) -> asyncio.TimerHandle:
+        raise RuntimeError(
+            "asyncio.sleep(), asyncio.wait_for() and other asyncio timeouts are not durable inside a workflow; "
+            "use `await workflow.sleep(...)` or `workflow.wait_for_signal(..., timeout=...)`"
+        )
+
+    def call_at(self, when: float, callback: Callable[..., Any], *args: Any, context: Any = None) -> asyncio.TimerHandle:
+        return self.call_later(0, callback)
+
+    def time(self) -> float:
+        return 0.0
+
+    def create_future(self) -> asyncio.Future[Any]:
+        return asyncio.Future(loop=self)
+
+    def create_task(self, coro: Any, *, name: str | None = None, context: contextvars.Context | None = None) -> asyncio.Task[Any]:
+        return asyncio.Task(coro, loop=self, name=name, context=context)
+
+    def get_debug(self) -> bool:
+        return False
+
+    def is_running(self) -> bool:
+        return self._running
+
+    def is_closed(self) -> bool:
+        return False
+
+    def call_exception_handler(self, context: dict[str, Any]) -> None:
+        pass  # an un-awaited background task that failed: asyncio would only log it
+
+    def run_until_idle(self) -> None:
+        previous = asyncio.events._get_running_loop()
+        asyncio.events._set_running_loop(self)
+        self._running = True
+        try:
+            while self._ready and not self.stop_requested:
+                self._ready.popleft()._run()
+        finally:
+            self._running = False
+            asyncio.events._set_running_loop(previous)
+
+
+#: The loop's frame marks the outer edge of workflow code on a stack (see ``frames``).
+RUN_UNTIL_IDLE = WorkflowLoop.run_until_idle.__code__

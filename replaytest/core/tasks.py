@@ -1,0 +1,97 @@
+"""Splitting a history into workflow tasks, and catching an execution up with them.
+
+One rule, used by replay and by the engine's recovery: the engine rebuilds a workflow after a
+crash by running the same :func:`catch_up`, so the engine and the replayer cannot disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+from ..history import COMMAND_EVENTS, OUTCOME_EVENTS, Event
+from ..report.divergence import WorkflowTaskError
+from .commands import Command
+from .execution import Execution
+
+
+@dataclass
+class WorkflowTask:
+    """One recorded workflow task: the outcomes that woke it and the commands it issued."""
+
+    started: Event
+    outcomes: list[Event]
+    failed: bool
+    commands: list[Event]
+    next_event: Event | None   # what history recorded after the commands, if anything
+
+
+def workflow_tasks(events: Sequence[Event]) -> Iterator[WorkflowTask]:
+    """Split a history into workflow tasks. Outcomes that arrived while a task ran belong to
+    the next task; a failed task's outcomes are handed to its retry."""
+    pending: list[Event] = []
+    i, n = 1, len(events)
+    while i < n:
+        e = events[i]
+        if e.type in OUTCOME_EVENTS:
+            pending.append(e)
+            i += 1
+            continue
+        if e.type != "WorkflowTaskStarted":
+            i += 1
+            continue
+        j, deferred = i + 1, []
+        while j < n and events[j].type not in ("WorkflowTaskCompleted", "WorkflowTaskFailed"):
+            if events[j].type in OUTCOME_EVENTS:
+                deferred.append(events[j])
+            j += 1
+        if j == n:  # the worker died while running this task: nothing of it was recorded
+            return
+        if events[j].type == "WorkflowTaskFailed":
+            yield WorkflowTask(e, list(pending), True, [], events[j + 1] if j + 1 < n else None)
+            pending.extend(deferred)
+            i = j + 1
+            continue
+        k = j + 1
+        while k < n and events[k].type in COMMAND_EVENTS:
+            k += 1
+        yield WorkflowTask(e, pending, False, list(events[j + 1 : k]), events[k] if k < n else None)
+        pending, i = deferred, k
+
+
+def pending_outcomes(events: Sequence[Event]) -> list[Event]:
+    """Outcomes recorded after the last completed workflow task: what the next task gets."""
+    last_completed = 0
+    for e in events:
+        if e.type == "WorkflowTaskCompleted":
+            last_completed = e.attrs["started_event_id"]
+    return [e for e in events[last_completed:] if e.type in OUTCOME_EVENTS]
+
+
+def catch_up(ex: Execution, events: Sequence[Event]) -> WorkflowTask | None:
+    """Replay every completed workflow task of ``events`` into ``ex``. Returns the trailing
+    failed task, if the history ends in one (a workflow whose code keeps raising)."""
+    trailing: WorkflowTask | None = None
+    for task in workflow_tasks(events):
+        if task.failed:
+            trailing = task
+            continue
+        trailing = None
+        _activate(ex, task, task.commands, task.next_event)
+    return trailing
+
+
+def _activate(ex: Execution, task: WorkflowTask, expected: list[Event], next_recorded: Event | None) -> list[Command]:
+    try:
+        return ex.activate(task.outcomes, task.started.timestamp, expected=expected, next_recorded=next_recorded)
+    except WorkflowTaskError as e:
+        e.event_id = task.started.id  # the task whose code raised: events before it replayed
+        raise
+
+
+def retry_failed_task(ex: Execution, task: WorkflowTask | None) -> list[Command]:
+    """A history that ends in a failed workflow task: run that task again with the current
+    code. Still raising reproduces the failure (WorkflowTaskError); a fixed code goes on."""
+    if task is None:
+        return []
+    return _activate(ex, task, [], None)

@@ -1,0 +1,141 @@
+"""The native event history: events with ids 1..N, the source of truth for a workflow.
+
+A history is data. Building one from JSON validates it (``schema.py``) and checks that it is
+consistent (``consistency.py``); nothing in a history is ever executed or imported here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+from . import io
+from .consistency import check_consistency
+from .errors import HistoryFormatError
+from .schema import FORMAT, VERSION, validate
+
+#: Events matched, in order, against the commands workflow code issues.
+COMMAND_EVENTS = frozenset(
+    {
+        "ActivityTaskScheduled",
+        "TimerStarted",
+        "MarkerRecorded",
+        "WorkflowExecutionCompleted",
+        "WorkflowExecutionFailed",
+    }
+)
+#: Events that replay feeds back into workflow code; each wakes the next workflow task.
+OUTCOME_EVENTS = frozenset(
+    {
+        "ActivityTaskCompleted",
+        "ActivityTaskFailed",
+        "ActivityTaskTimedOut",
+        "TimerFired",
+        "WorkflowExecutionSignaled",
+    }
+)
+CLOSING_EVENTS = frozenset({"WorkflowExecutionCompleted", "WorkflowExecutionFailed"})
+
+
+def format_time(t: datetime) -> str:
+    """UTC, millisecond precision, ``Z`` suffix: what the schema accepts."""
+    t = t.astimezone(timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+def parse_time(s: str) -> datetime:
+    return datetime.fromisoformat(s.replace("Z", "+00:00"))
+
+
+@dataclass(slots=True)
+class Event:
+    id: int
+    time: str
+    type: str
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def timestamp(self) -> datetime:
+        return parse_time(self.time)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "time": self.time, "type": self.type, "attrs": self.attrs}
+
+
+class History:
+    """An event history; ``History.load(path)`` or ``History.from_json(text)``."""
+
+    def __init__(self, events: Iterable[Event], source: str = "<history>") -> None:
+        self.events: list[Event] = list(events)
+        self.source = source
+        if not self.events or self.events[0].type != "WorkflowExecutionStarted":
+            raise HistoryFormatError(source, "/events/0", "a history must start with WorkflowExecutionStarted")
+
+    # -- identity, read from the started event (the history is the one source of truth)
+    @property
+    def started(self) -> dict[str, Any]:
+        return self.events[0].attrs
+
+    @property
+    def workflow_id(self) -> str:
+        return self.started["workflow_id"]
+
+    @property
+    def run_id(self) -> str:
+        return self.started["run_id"]
+
+    @property
+    def workflow_type(self) -> str:
+        return self.started["workflow_type"]
+
+    @property
+    def status(self) -> str:
+        """completed, failed, or running (which includes a workflow whose task keeps failing)."""
+        last = self.events[-1].type
+        if last == "WorkflowExecutionCompleted":
+            return "completed"
+        if last == "WorkflowExecutionFailed":
+            return "failed"
+        return "running"
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def __repr__(self) -> str:
+        return f"<History {self.workflow_id} ({self.workflow_type}) {len(self.events)} events>"
+
+    # -- reading
+    @classmethod
+    def load(cls, path: str | Path) -> "History":
+        return cls.from_json(io.read_bytes(path), source=str(path))
+
+    @classmethod
+    def from_json(cls, text: str | bytes, source: str = "<history>") -> "History":
+        return cls.from_dict(io.parse_json(text, source), source=source)
+
+    @classmethod
+    def from_dict(cls, doc: Any, source: str = "<history>") -> "History":
+        """Validate ``doc`` against the schema and for consistency, then build the history."""
+        validate(doc, source)
+        check_consistency(doc["events"], source)
+        return cls([Event(e["id"], e["time"], e["type"], e["attrs"]) for e in doc["events"]], source=source)
+
+    # -- writing
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": FORMAT, "version": VERSION, "events": [e.to_dict() for e in self.events]}
+
+    def to_json(self) -> str:
+        lines = ",\n".join("  " + json.dumps(e.to_dict(), ensure_ascii=False, sort_keys=False) for e in self.events)
+        return f'{{"format": "{FORMAT}", "version": {VERSION}, "events": [\n{lines}\n]}}\n'
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(self.to_json(), encoding="utf-8")
+        tmp.replace(path)
+        return path
+

@@ -1,0 +1,154 @@
+"""History files as pytest items: one item per history, named after its workflow id.
+
+Every failure a user can cause (a bad file, an unknown workflow, a divergence, workflow code
+that raises) is reported as a failing item with replaytest's own message, never as a
+traceback through this module or a collection error that would stop other histories.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from ..backends import Entry, backend_for, replay_entry
+from ..definitions import ReplaytestError
+from ..history import HistoryFormatError, parse_json, read_bytes
+from ..report.divergence import NondeterminismError, UnknownWorkflowError, WorkflowTaskError
+from ..report.render import workflow_task_report
+from ..report.result import ReplayResult, ReplayWarning
+from ..report.source import display_path
+from .settings import sessions, settings
+
+#: Errors that are a verdict about the history or the workflow code, not a bug to trace.
+VERDICTS = (HistoryFormatError, NondeterminismError, WorkflowTaskError, ReplaytestError, ReplayWarning)
+
+
+class Replay:
+    """One replay of one history, remembered so its failure can be explained afterwards."""
+
+    def __init__(self, path: Path, config: pytest.Config, index: int = 0, **overrides: Any) -> None:
+        self.path, self.config, self.index, self.overrides = path, config, index, overrides
+        self.display = display_path(str(path))
+        self.workflow_type: str | None = None
+        self.result: ReplayResult | None = None
+
+    def run(self) -> ReplayResult:
+        __tracebackhide__ = True
+        s = settings(self.config)
+        if self.overrides:
+            workflows = list(self.overrides.pop("workflows", ()))
+            s = dataclasses.replace(s, extra_workflows=workflows, **self.overrides)
+        doc = parse_json(read_bytes(self.path, self.display), source=self.display)
+        entries = backend_for(doc).entries(self.path, doc)
+        entry = entries[self.index] if self.index < len(entries) else Entry(self.path, self.index, None, None, "native")
+        self.workflow_type = entry.workflow_type
+        self.result = replay_entry(entry, doc, s, sessions(self.config), self.display)
+        for message in self.result.warnings:
+            warnings.warn_explicit(ReplayWarning(f"{self.result.workflow_id}: {message}"), ReplayWarning,
+                                   self.display, 0)
+        return self.result
+
+    def properties(self, error: BaseException | None) -> list[tuple[str, Any]]:
+        """user_properties: what the summary line counts (also lands in JUnit XML and crosses
+        xdist with the report, so no process-global counter is needed)."""
+        if error is None and self.result is not None:
+            return [("replay_outcome", "passed"), ("replay_events", self.result.events_replayed)]
+        outcome = {NondeterminismError: "divergence", WorkflowTaskError: "workflow_task_error",
+                   UnknownWorkflowError: "unknown_workflow", HistoryFormatError: "invalid_history"}
+        kind = next((v for k, v in outcome.items() if isinstance(error, k)), "error")
+        events = 0
+        if isinstance(error, NondeterminismError):
+            events = error.divergence.matched
+        elif isinstance(error, WorkflowTaskError) and error.event_id:
+            events = error.event_id - 1
+        return [("replay_outcome", kind), ("replay_events", events)]
+
+    def explain(self, error: BaseException) -> str:
+        """The failure report for one of VERDICTS."""
+        if isinstance(error, WorkflowTaskError):
+            return workflow_task_report(error, self.workflow_type or "?")
+        if isinstance(error, HistoryFormatError):
+            return f"invalid history file {error}"
+        return str(error)
+
+
+class HistoryFile(pytest.File):
+    """One history JSON file; it yields one item per history in it, named after the workflow id."""
+
+    def collect(self) -> Iterator[pytest.Item]:
+        try:
+            doc = parse_json(read_bytes(self.path), source=str(self.path))
+            entries = backend_for(doc).entries(self.path, doc)
+        except Exception:  # a file that cannot be read still becomes an item: running it says why
+            entries = [Entry(self.path, 0, None, None, "native")]
+        seen: dict[str, int] = {}
+        for entry in entries:
+            name = (entry.workflow_id or self.path.stem).replace("::", ":")
+            seen[name] = seen.get(name, 0) + 1
+            if seen[name] > 1:
+                name = f"{name}[{seen[name]}]"
+            item = HistoryItem.from_parent(self, name=name)
+            item.index = entry.index
+            item.add_marker(pytest.mark.replay(str(self.path)))
+            if entry.workflow_type:
+                item.extra_keyword_matches.add(entry.workflow_type)  # -k order_flow selects by workflow type
+            yield item
+
+
+class HistoryItem(pytest.Item):
+    """Replays one history against the current workflow code."""
+
+    index = 0
+
+    def runtest(self) -> None:
+        __tracebackhide__ = True
+        self._replay = Replay(self.path, self.config, self.index)
+        error: BaseException | None = None
+        try:
+            self._replay.run()
+        except BaseException as e:
+            error = e
+            raise
+        finally:
+            self.user_properties.extend(self._replay.properties(error))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        replay_ = getattr(self, "_replay", None)
+        if replay_ is not None and isinstance(excinfo.value, VERDICTS):
+            return replay_.explain(excinfo.value)
+        return super().repr_failure(excinfo, style=style)  # a bug: show the whole traceback
+
+    def reportinfo(self) -> tuple[os.PathLike[str] | str, int | None, str]:
+        return self.path, None, f"replay {display_path(str(self.path))}::{self.name}"
+
+
+def replay_marked(request: pytest.FixtureRequest) -> tuple[ReplayResult | None, str | None]:
+    """Body of the ``replayed`` fixture: (the result, None) or (None, the failure report). A
+    failed replay fails the *test* (via the plugin's pytest_pyfunc_call) with the report,
+    rather than erroring its setup."""
+    node = request.node
+    marker = node.get_closest_marker("replay")
+    if marker is None or not marker.args:
+        pytest.fail("the `replayed` fixture needs @pytest.mark.replay(\"path/to/history.json\") on the test",
+                    pytrace=False)
+    path = Path(marker.args[0])
+    if not path.is_absolute():
+        path = request.config.rootpath / path
+    if not path.is_file():
+        pytest.fail(f"@pytest.mark.replay({marker.args[0]!r}): no history file at {path} "
+                    "(marker paths are relative to the rootdir)", pytrace=False)
+    r = Replay(path, request.config, **dict(marker.kwargs))
+    try:
+        result = r.run()
+    except VERDICTS as e:
+        node.user_properties.extend(r.properties(e))
+        return None, r.explain(e)
+    node.user_properties.extend(r.properties(None))
+    return result, None
+
+

@@ -1,0 +1,59 @@
+"""Reports as the CLI prints them (with or without a debugger): one function, one format."""
+
+from __future__ import annotations
+
+import linecache
+from typing import Any
+
+from .divergence import NondeterminismError, WorkflowTaskError
+from .result import ReplayResult
+from .source import display_path
+from .text import short_json
+
+
+def source_line(failure: dict[str, Any]) -> str:
+    """The recorded failure's line of workflow code, read back from the file."""
+    src = failure.get("source")
+    return linecache.getline(src["file"], src["line"]).strip() if src else ""
+
+
+def report_lines(path: Any, result: ReplayResult | BaseException) -> tuple[bool, list[str]]:
+    """(ok, lines) for one replayed history, as ``replaytest replay`` prints it (with or
+    without a debugger): a summary and the workflow's result, or the whole failure."""
+    if isinstance(result, ReplayResult):
+        lines = [f"ok    {path}: {result.summary()}"]
+        if result.status == "completed":
+            lines.append(f"      result: {short_json(result.output, 200)}")
+        elif result.status == "failed":
+            lines.append(f"      failure: {result.output.get('type')}: {result.output.get('message')}")
+        return True, lines + [f"      warning: {w}" for w in result.warnings]
+    if isinstance(result, NondeterminismError):
+        return False, [f"FAIL  {path}:"] + [f"      {line}" for line in str(result).splitlines()]
+    if isinstance(result, WorkflowTaskError):
+        code = source_line(result.failure)
+        return False, [f"FAIL  {path}: {result}"] + ([f"          {code}"] if code else [])
+    text = str(result) if str(path) in str(result) else f"{path}: {type(result).__name__}: {result}"
+    return False, [f"FAIL  {text}"]
+
+
+def workflow_task_report(error: WorkflowTaskError, workflow_type: str) -> str:
+    """The report of workflow code that raised: the user's line and a workflow-only traceback."""
+    exc = error.error
+    lines = [f"Workflow code raised in workflow {error.workflow_id} ({workflow_type}): {type(exc).__name__}: {exc}"]
+    frames = error.frames
+    if frames:  # the innermost line of *workflow* code, not of a library it called
+        fs = frames[-1]
+        lines.append(f"  at {display_path(fs.filename)}:{fs.lineno} in {fs.name}")
+        lines.append(f"      {(fs.line or '').strip()}")
+    elif error.source:
+        lines.append(f"  at {error.source}")
+    if error.history_note:
+        lines.append(f"  {error.history_note}")
+    if len(frames) > 1:  # one frame is the `at` line above
+        lines.append("  workflow code traceback (most recent call last):")
+        for fs in frames:
+            lines.append(f'    File "{display_path(fs.filename)}", line {fs.lineno}, in {fs.name}')
+            if fs.line:
+                lines.append(f"      {fs.line.strip()}")
+    return "\n".join(lines)
+

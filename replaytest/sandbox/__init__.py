@@ -1,0 +1,13 @@
+"""The sandbox: logical time, seeded randomness and flagged I/O for workflow code only.
+
+``sessions`` (the process-wide patches, one freezegun start), ``clock``, ``randomness`` and
+``audit`` (I/O). Used by the native backend and the engine; a session that replays only
+other platforms' histories never starts it.
+"""
+
+from .audit import SandboxViolation
+from .sessions import (SandboxMode, active, idle, move_to, register_module, session, unregister_module, unrestricted,
+                       workflow_code)
+
+__all__ = ["SandboxViolation", "SandboxMode", "session", "workflow_code", "active", "idle", "unrestricted",
+           "register_module", "unregister_module", "move_to"]
