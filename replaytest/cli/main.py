@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..definitions import ReplaytestError
-from ..history import History, schema_text
+from ..history import History, file_name_for, schema_text
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -272,8 +272,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         if args.id and args.status and args.id not in {i.workflow_id for i in engine.list(args.status)}:
             ids = []
         for workflow_id in ids:
-            safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in workflow_id)
-            path = engine.history(workflow_id).save(Path(args.output) / f"{safe}.json")
+            path = engine.history(workflow_id).save(Path(args.output) / file_name_for(workflow_id))
             print(path)
         if not ids:
             print(f"no workflows to export from {engine.path}", file=sys.stderr)

@@ -28,6 +28,7 @@ from typing import Any, Callable
 from .. import activity
 from ..definitions import ActivityDefinition, PayloadError, to_payload
 from ..core.failures import failure_of
+from .hooks import FaultHooks
 from .transitions import ActivityClaim
 
 
@@ -125,7 +126,7 @@ class ActivityRunner:
         self.running: dict[tuple[int, int], _Running] = {}
         self._done: queue.Queue[tuple[tuple[int, int], AttemptOutcome]] = queue.Queue()
         self._pool = _Pool()
-        self.faults: Any = None  # replaytest.faults.FaultInjector: sees (and may fail) each attempt before it runs
+        self.faults: FaultHooks | None = None  # sees (and may fail) each attempt before it runs
 
     @property
     def has_capacity(self) -> bool:

@@ -25,6 +25,7 @@ from ..history import History
 from ..core.frames import blocked_source
 from . import transitions as tx
 from .clock import Clock, make_clock
+from .hooks import FaultHooks
 from .errors import EngineError, WorkflowBlockedError, WorkflowFailedError, WorkflowNotFoundError, describe_failure
 from .registry import Registry
 from .store import Run, Store
@@ -108,7 +109,7 @@ class Engine:
 
     def __init__(self, path: str | Path = DEFAULT_DB, clock: Clock | str | None = None, *, sandbox: str | None = "strict",
                  lease_seconds: float = 30.0, poll_interval: float = 0.1, max_concurrent_activities: int = 8,
-                 faults: Any = None) -> None:
+                 faults: FaultHooks | None = None) -> None:
         if sandbox not in _SANDBOX_MODES:
             raise ReplaytestError(f"sandbox must be one of strict, warn, off or None, not {sandbox!r}")
         self.path = str(path)
@@ -121,8 +122,8 @@ class Engine:
         if faults is not None:
             self.set_faults(faults)
 
-    def set_faults(self, faults: Any) -> None:
-        """Inject faults (a ``replaytest.faults.FaultInjector``, or None to stop): it sees every
+    def set_faults(self, faults: FaultHooks | None) -> None:
+        """Inject faults (a ``replaytest.testing.faults.FaultInjector``, or None to stop): it sees every
         activity attempt before it runs and every event appended and committed."""
         self.store.faults = faults
         self.worker.activities.faults = faults

@@ -23,6 +23,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 from ..definitions import ReplaytestError
 from ..history import OUTCOME_EVENTS, Event
+from .hooks import FaultHooks
 from .errors import EngineError, WorkflowAlreadyRunningError
 
 SCHEMA_VERSION = "1"
@@ -125,7 +126,7 @@ class Store:
         except sqlite3.DatabaseError as e:
             raise ReplaytestError(f"cannot open the engine database {self.path}: {e}; pass another --db path") from None
         self._lock = threading.RLock()
-        self.faults: Any = None  # replaytest.faults.FaultInjector: sees appends and commits (crash simulation)
+        self.faults: FaultHooks | None = None  # sees appends and commits (crash simulation)
         self._check_version()
 
     def close(self) -> None:
@@ -270,6 +271,25 @@ class Store:
     def delete_task(self, task_id: int) -> None:
         with self.transaction() as c:
             c.execute("DELETE FROM tasks WHERE task_id = ?", (task_id,))
+
+    def lease_first_attempts(self, task_ids: Sequence[int], owner: str, real_now: float, lease_seconds: float) -> set[int]:
+        """Lease the first attempts among ``task_ids`` that nobody holds; the ids leased."""
+        leased = set()
+        with self.transaction() as c:
+            for task_id in task_ids:
+                cur = c.execute("UPDATE tasks SET lease_owner = ?, lease_expires = ? WHERE task_id = ? AND attempt = 1 "
+                                "AND (lease_expires IS NULL OR lease_expires < ?)",
+                                (owner, real_now + lease_seconds, task_id, real_now))
+                if cur.rowcount == 1:
+                    leased.add(task_id)
+        return leased
+
+    def due_timers(self, now_ms: int) -> list[tuple[int, str, str, int]]:
+        """(task id, run id, timer id, TimerStarted event id) of timers due by ``now_ms``, oldest first."""
+        with self.transaction() as c:
+            rows = c.execute("SELECT task_id, run_id, name, event_id FROM tasks WHERE kind = 'timer' AND due_ms <= ? "
+                             "ORDER BY due_ms, task_id", (now_ms,)).fetchall()
+        return [tuple(r) for r in rows]
 
     def find_runnable(self, kind: str, names: Iterable[str] | None, now_ms: int, real_now: float) -> Task | None:
         """The oldest due task of ``kind`` that nobody holds a live lease on. Call inside a

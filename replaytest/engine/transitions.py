@@ -218,15 +218,8 @@ def claim_scheduled_activities(store: Store, scheduled: Sequence[ActivityClaim],
     no attempt is counted as lost for an activity that never started."""
     if not scheduled:
         return []
-    claimed = []
-    with store.transaction() as c:
-        for a in scheduled:
-            cur = c.execute("UPDATE tasks SET lease_owner = ?, lease_expires = ? WHERE task_id = ? AND attempt = 1 "
-                            "AND (lease_expires IS NULL OR lease_expires < ?)",
-                            (a.owner, real_now + lease_seconds, a.task_id, real_now))
-            if cur.rowcount == 1:
-                claimed.append(a)
-    return claimed
+    leased = store.lease_first_attempts([a.task_id for a in scheduled], scheduled[0].owner, real_now, lease_seconds)
+    return [a for a in scheduled if a.task_id in leased]
 
 
 def retry_delay(policy: dict[str, Any], attempt: int, failure: dict[str, Any]) -> float | None:
@@ -297,9 +290,8 @@ def fire_due_timers(store: Store, now_ms: int) -> int:
     """Fire every timer due by ``now_ms``; returns how many fired."""
     if store.find_runnable("timer", None, now_ms, 0.0) is None:
         return 0
-    with store.transaction() as c:
-        rows = c.execute("SELECT task_id, run_id, name, event_id FROM tasks WHERE kind = 'timer' AND due_ms <= ? "
-                         "ORDER BY due_ms, task_id", (now_ms,)).fetchall()
+    with store.transaction():
+        rows = store.due_timers(now_ms)
         for task_id, run_id, timer_id, event_id in rows:
             run = store.run(run_id)
             assert run is not None

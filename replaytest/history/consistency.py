@@ -11,9 +11,7 @@ from datetime import datetime
 from typing import Any, Sequence
 
 from .errors import HistoryFormatError
-
-_ACTIVITY_OUTCOMES = ("ActivityTaskCompleted", "ActivityTaskFailed", "ActivityTaskTimedOut")
-_CLOSING = ("WorkflowExecutionCompleted", "WorkflowExecutionFailed")
+from .events import ACTIVITY_OUTCOMES, CLOSING_EVENTS
 
 
 def check_consistency(events: Sequence[dict[str, Any]], source: str) -> None:
@@ -38,7 +36,7 @@ def check_consistency(events: Sequence[dict[str, Any]], source: str) -> None:
             raise bad("a history must start with WorkflowExecutionStarted")
         if index > 0 and etype == "WorkflowExecutionStarted":
             raise bad("a second WorkflowExecutionStarted; a history holds one workflow run")
-        if index > 0 and events[index - 1]["type"] in _CLOSING:
+        if index > 0 and events[index - 1]["type"] in CLOSING_EVENTS:
             raise bad(f"recorded after the workflow closed at event {index}")
 
         def refers(key: str, expected: tuple[str, ...]) -> dict[str, Any]:
@@ -56,14 +54,14 @@ def check_consistency(events: Sequence[dict[str, Any]], source: str) -> None:
             if a["activity_id"] in activities:
                 raise bad(f"activity id {a['activity_id']} was already scheduled at event {activities[a['activity_id']]}")
             activities[a["activity_id"]] = eid
-        elif etype == "ActivityTaskStarted" or etype in _ACTIVITY_OUTCOMES:
+        elif etype == "ActivityTaskStarted" or etype in ACTIVITY_OUTCOMES:
             scheduled = refers("scheduled_event_id", ("ActivityTaskScheduled",))
             if scheduled["attrs"]["activity_id"] != a["activity_id"]:
                 raise bad(f"activity id {a['activity_id']} does not match event {scheduled['id']}'s "
                           f"activity id {scheduled['attrs']['activity_id']}")
             if a["activity_id"] in closed_activities:
                 raise bad(f"activity {a['activity_id']} already has an outcome")
-            if etype in _ACTIVITY_OUTCOMES:
+            if etype in ACTIVITY_OUTCOMES:
                 closed_activities.add(a["activity_id"])
         elif etype == "TimerStarted":
             if a["timer_id"] in timers:

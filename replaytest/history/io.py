@@ -6,7 +6,9 @@ and every problem is a :class:`HistoryFormatError` naming the file.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import urllib.parse
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -54,3 +56,16 @@ def history_files(paths: Sequence[str | Path]) -> list[Path]:
         else:
             files.append(given)
     return files
+
+
+def file_name_for(workflow_id: str, suffix: str = ".json") -> str:
+    """A file name for a workflow id that is safe on every file system and unique: characters
+    other than letters, digits and ``-._~`` are percent-encoded (``a/b`` → ``a%2Fb``), so
+    ``urllib.parse.unquote`` gives the id back. Very long ids keep a prefix and a hash."""
+    name = urllib.parse.quote(workflow_id.encode("utf-8", "surrogatepass"), safe="-_~.")
+    if name.startswith("."):
+        name = "%2E" + name[1:]  # never hidden, never "." or ".."
+    if len(name) > 200:
+        digest = hashlib.sha256(workflow_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        name = f"{name[:180]}-{digest}"
+    return name + suffix

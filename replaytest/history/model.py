@@ -15,30 +15,8 @@ from typing import Any, Iterable
 from . import io
 from .consistency import check_consistency
 from .errors import HistoryFormatError
+from .events import CLOSING_EVENTS, COMMAND_EVENTS, OUTCOME_EVENTS  # noqa: F401  (re-exported)
 from .schema import FORMAT, VERSION, validate
-
-#: Events matched, in order, against the commands workflow code issues.
-COMMAND_EVENTS = frozenset(
-    {
-        "ActivityTaskScheduled",
-        "TimerStarted",
-        "MarkerRecorded",
-        "WorkflowExecutionCompleted",
-        "WorkflowExecutionFailed",
-    }
-)
-#: Events that replay feeds back into workflow code; each wakes the next workflow task.
-OUTCOME_EVENTS = frozenset(
-    {
-        "ActivityTaskCompleted",
-        "ActivityTaskFailed",
-        "ActivityTaskTimedOut",
-        "TimerFired",
-        "WorkflowExecutionSignaled",
-    }
-)
-CLOSING_EVENTS = frozenset({"WorkflowExecutionCompleted", "WorkflowExecutionFailed"})
-
 
 def format_time(t: datetime) -> str:
     """UTC, millisecond precision, ``Z`` suffix: what the schema accepts."""

@@ -37,7 +37,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from ..activity import ActivityInfo
 from ..definitions import ApplicationError, ReplaytestError, workflow_definition
-from ..history import History
+from ..history import History, file_name_for
 
 #: every engine run under a plan starts at this virtual time (stable histories)
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
@@ -253,8 +253,7 @@ class PlanRun:
     def save(self, directory: str | Path) -> Path:
         """Write the history as DIR/<workflow-id>-<short hash>.json (a ``--replay`` test as is)."""
         digest = hashlib.sha256((self.plan.to_json() + self.history.to_json()).encode()).hexdigest()[:8]
-        safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in self.workflow_id)
-        return self.history.save(Path(directory) / f"{safe}-{digest}.json")
+        return self.history.save(Path(directory) / file_name_for(self.workflow_id, f"-{digest}.json"))
 
 
 _last: PlanRun | None = None
@@ -365,14 +364,6 @@ def _drive(engine: Any, wid: str, pending: list[SignalAt], start_ms: int) -> Non
     engine.work()
 
 
-def activity_types(modules: Iterable[Any]) -> list[str]:
-    """The activity type names defined in ``modules`` (for building plans)."""
-    from ..definitions import collect
-
-    _, activities = collect(modules)
-    return sorted(activities)
-
-
 __all__ = ["ActivityFault", "SignalAt", "Crash", "FaultPlan", "FaultInjector", "WorkerCrash", "InjectedTimeout",
            "ActivityExecution", "PlanRun", "PlanReplayError", "run_under_plan", "last_run", "clear_last_run",
-           "expire_leases", "activity_types", "T0"]
+           "expire_leases", "T0"]

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from ..definitions import ReplaytestError, workflow_definition
+from ..history import file_name_for
 from .faults import COMPLETION_EVENTS, Crash, FaultPlan, PlanRun, SignalAt, run_under_plan
 
 DEFAULT_SAVE_DIR = ".replaytest/recovery-failures"
@@ -122,7 +123,7 @@ def check_recovery(workflow: Callable[..., Any], *args: Any, modules: Iterable[A
             if save_dir is not None:
                 suffix = "-inside" if crash.in_activity_completion else ""
                 tag = "" if recover is None else "-fresh"
-                saved = run.history.save(Path(save_dir) / f"{_safe(wid)}-crash-{crash.after_event}{suffix}{tag}.json")
+                saved = run.history.save(Path(save_dir) / file_name_for(wid, f"-crash-{crash.after_event}{suffix}{tag}.json"))
             failures.append(CrashFailure(crash.after_event, crash.in_activity_completion, mode, problems, saved))
 
     fresh: list[int] = []
@@ -262,10 +263,6 @@ def _quiet_engine() -> Iterator[None]:
         yield
     finally:
         log.setLevel(level)
-
-
-def _safe(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "._-" else "_" for c in text)
 
 
 __all__ = ["check_recovery", "RecoveryError", "RecoveryReport", "CrashFailure"]
