@@ -112,7 +112,7 @@ def random() -> _random.Random:
     """The workflow's deterministic generator, seeded from history. Inside the sandbox the
     ``random`` module's functions draw from the same stream."""
     ex = current()
-    return _random._inst if ex.rng_in_module else ex.rng  # type: ignore[attr-defined]
+    return _random._inst if ex.rng_in_module else ex.rng
 
 
 def uuid4() -> _uuid.UUID:

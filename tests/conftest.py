@@ -27,3 +27,13 @@ def cli(db: Path):
             argv += ["--db", str(db)]
         return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     return run
+
+
+@pytest.fixture(autouse=True)
+def _inner_sessions_keep_their_order(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pytest-randomly shuffles this suite to prove its tests are order-independent; the
+    pytest sessions a test starts itself (pytester) keep their collection order, which their
+    expected output spells out."""
+    if "pytester" in request.fixturenames:
+        request.getfixturevalue("pytester")  # it clears PYTEST_ADDOPTS when it starts: set it after
+        monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:randomly")

@@ -147,7 +147,7 @@ def test_divergence_shows_the_structured_report_not_a_traceback(project: pytest.
         "FAILED histories/order-42.json::order-42 - Nondeterminism in workflow order-4*",
     ])
     out = result.stdout.str()
-    assert "Traceback" not in out and "pytest_support" not in out and "runtime.py" not in out
+    assert "Traceback" not in out and "pytest_support" not in out and "execution.py" not in out
 
 
 def test_workflow_task_error_shows_exception_line_and_workflow_traceback(project: pytest.Pytester) -> None:

@@ -86,6 +86,11 @@ class Backend(Protocol):
         replaying the entry reports what is wrong)."""
         ...
 
+    def validate(self, doc: Any, display: str) -> None:
+        """Raise HistoryFormatError (naming ``display`` and the event) if ``doc`` cannot be
+        replayed at all; lets a debug session refuse a bad file before waiting for the IDE."""
+        ...
+
     def session(self, settings: ReplaySettings) -> ContextManager[None]:
         """Held around all the replays of a run that use this backend."""
         ...
@@ -99,7 +104,7 @@ class Backend(Protocol):
 def get(name: str) -> Backend:
     """The backend called ``name`` (importing its module on first use)."""
     module = dict(BACKENDS)[name]
-    return importlib.import_module(module).BACKEND  # type: ignore[no-any-return]
+    return importlib.import_module(module).BACKEND
 
 
 def backend_for(doc: Any) -> Backend:
@@ -111,7 +116,7 @@ def backend_for(doc: Any) -> Backend:
         except ImportError:  # a backend not shipped in this build
             continue
         if name == "native" or backend.claims(doc):
-            return backend  # type: ignore[no-any-return]
+            return backend
     raise AssertionError("the native backend is always available")
 
 

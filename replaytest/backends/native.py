@@ -127,6 +127,9 @@ class NativeBackend:
         return [Entry(path, 0, wid if isinstance(wid, str) and wid else None,
                       wtype if isinstance(wtype, str) else None, self.name)]
 
+    def validate(self, doc: Any, display: str) -> None:
+        History.from_dict(doc, source=display)
+
     @contextlib.contextmanager
     def session(self, settings: ReplaySettings) -> Iterator[None]:
         from .. import sandbox  # "off" still makes time and randomness deterministic

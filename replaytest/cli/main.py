@@ -134,6 +134,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("replaytest: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `replaytest replay … | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error at exit
+        return EXIT_OK
     except SystemExit as e:  # --help
         return e.code if isinstance(e.code, int) else EXIT_OK
 

@@ -46,10 +46,15 @@ def replay_files(paths: Sequence[str | os.PathLike[str]], modules: Sequence[str]
     except ReplaytestError as e:
         print(f"replaytest: error: {e}", file=err, flush=True)
         return EXIT_USAGE
-    if debug is not None and any(isinstance(d, Exception) for _, d in docs):
-        bad = next(d for _, d in docs if isinstance(d, Exception))
-        print(f"replaytest: error: {bad}", file=err, flush=True)
-        return EXIT_USAGE
+    if debug is not None:  # refuse a bad file before anyone attaches
+        try:
+            for path, doc in docs:
+                if isinstance(doc, Exception):
+                    raise doc
+                backend_for(doc).validate(doc, str(path))
+        except ReplaytestError as e:
+            print(f"replaytest: error: {e}", file=err, flush=True)
+            return EXIT_USAGE
     observers: list[Any] = []  # the debugger's observer of each replay, newest last
     settings = ReplaySettings(imported, list(modules), args_mismatch=args_mismatch, sandbox=sandbox,
                               project_dir=Path.cwd())
@@ -62,7 +67,12 @@ def replay_files(paths: Sequence[str | os.PathLike[str]], modules: Sequence[str]
         except DebugError as e:
             print(f"replaytest: error: {e}", file=err, flush=True)
             return EXIT_USAGE
-        settings.observer_factory = lambda: observers.append(make_observer(debug, announce=say)) or observers[-1]
+
+        def observer() -> Any:
+            observers.append(make_observer(debug, announce=say))
+            return observers[-1]
+
+        settings.observer_factory = observer
     total = failed = 0
     with Sessions(settings) as sessions:
         for path, doc in docs:

@@ -68,7 +68,7 @@ class Execution:
         self.matcher = Matcher(history, args_mismatch)
         self.sandbox_mode = sandbox       # None: no sandbox at all (time and `random` module untouched)
         self.observer = observer          # the debugger's hooks, when one is attached
-        self.loop = WorkflowLoop()
+        self.loop = WorkflowLoop()  # type: ignore[abstract]  # implements what asyncio tasks and futures use
         self.rng = random.Random(seed)
         self.rng_in_module = False        # True while the sandbox holds our state in `random`
         self.module_registered = False
@@ -267,7 +267,7 @@ class Execution:
         self.loop.stop_requested = True
         for task in asyncio.all_tasks(self.loop):  # tasks that never started: no "never awaited" noise
             coro = task.get_coro()
-            if inspect.getcoroutinestate(coro) == inspect.CORO_CREATED:
+            if inspect.iscoroutine(coro) and inspect.getcoroutinestate(coro) == inspect.CORO_CREATED:
                 coro.close()
         if self.observer is not None:
             self.observer.divergence(self, err)

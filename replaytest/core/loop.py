@@ -22,20 +22,24 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         self._running = False
         self.stop_requested = False
 
-    def call_soon(self, callback: Callable[..., Any], *args: Any, context: contextvars.Context | None = None) -> asyncio.Handle:
+    # The signatures below are looser than typeshed's generic ones (mypy: override).
+    def call_soon(self, callback: Callable[..., Any], *args: Any,  # type: ignore[override]
+                  context: contextvars.Context | None = None) -> asyncio.Handle:
         handle = asyncio.Handle(callback, args, self, context)
         self._ready.append(handle)
         return handle
 
-    call_soon_threadsafe = call_soon
+    call_soon_threadsafe = call_soon  # type: ignore[assignment]
 
-    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any, context: Any = None) -> asyncio.TimerHandle:
+    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any,  # type: ignore[override]
+                   context: Any = None) -> asyncio.TimerHandle:
         raise RuntimeError(
             "asyncio.sleep(), asyncio.wait_for() and other asyncio timeouts are not durable inside a workflow; "
             "use `await workflow.sleep(...)` or `workflow.wait_for_signal(..., timeout=...)`"
         )
 
-    def call_at(self, when: float, callback: Callable[..., Any], *args: Any, context: Any = None) -> asyncio.TimerHandle:
+    def call_at(self, when: float, callback: Callable[..., Any], *args: Any,  # type: ignore[override]
+                context: Any = None) -> asyncio.TimerHandle:
         return self.call_later(0, callback)
 
     def time(self) -> float:

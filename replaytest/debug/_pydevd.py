@@ -33,7 +33,7 @@ def _hidden_dirs() -> list[str]:
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the replaytest package
     dirs = [here]
     plugin = sys.modules.get("replaytest_pytest")
-    if plugin is not None and getattr(plugin, "__file__", None):
+    if plugin is not None and plugin.__file__:
         dirs.append(os.path.dirname(os.path.abspath(plugin.__file__)))
     return dirs
 

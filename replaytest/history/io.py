@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import urllib.parse
 from pathlib import Path
 from typing import Any, Sequence
@@ -43,7 +44,7 @@ def parse_json(data: str | bytes, source: str = "<history>") -> Any:
         raise HistoryFormatError(source, f"line {e.lineno} column {e.colno}", f"invalid JSON: {e.msg}{hint}") from None
 
 
-def history_files(paths: Sequence[str | Path]) -> list[Path]:
+def history_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
     """The history files a user named: files as given, directories searched recursively for
     ``*.json``. A missing file is kept, so that loading it reports it beside the others."""
     files: list[Path] = []

@@ -13,7 +13,7 @@ def summary_line(stats: dict[str, list[Any]]) -> str:
         for rep in reports:
             if getattr(rep, "when", None) != "call":
                 continue
-            props = dict(p for p in rep.user_properties if isinstance(p, (tuple, list)) and len(p) == 2)
+            props = {p[0]: p[1] for p in rep.user_properties if isinstance(p, (tuple, list)) and len(p) == 2}
             if "replay_outcome" not in props:
                 continue
             counts[props["replay_outcome"]] = counts.get(props["replay_outcome"], 0) + 1

@@ -39,7 +39,7 @@ def logical_utc() -> datetime.datetime:
     return now
 
 
-def gated(cls: type, name: str, real: Callable[..., Any]) -> classmethod:  # type: ignore[type-arg]
+def gated(cls: type, name: str, real: Callable[..., Any]) -> classmethod:
     """FakeDatetime.now() & co. ignore freezegun's predicate: give them the real method outside."""
     fake = vars(cls)[name].__func__
 

@@ -18,7 +18,7 @@ REAL_URANDOM = os.urandom
 def urandom(size: int) -> bytes:
     """os.urandom (and so uuid4, secrets, SystemRandom): the workflow's generator in workflow code."""
     if get_ident() in STACKS:
-        return random._inst.randbytes(size)  # type: ignore[attr-defined]
+        return random._inst.randbytes(size)
     return REAL_URANDOM(size)
 
 

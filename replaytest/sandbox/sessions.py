@@ -98,7 +98,7 @@ def _install() -> None:
     freezer = freezegun.freeze_time(datetime.datetime(2000, 1, 1))  # never seen: see _logical_utc
     freezer.start()  # the one sys.modules scan of this session
     _undo.append(freezer.stop)
-    _fg.freeze_factories[-1] = clock.logical_utc
+    _fg.freeze_factories[-1] = clock.logical_utc  # type: ignore[call-overload]  # a plain callable serves too
     # Monotonic clocks stay real everywhere (asyncio, pytest, hypothesis, debugpy rely on them).
     clocks = {name: getattr(_fg, "real_" + name) for name in ("monotonic", "perf_counter", "monotonic_ns", "perf_counter_ns")}
     for name, real in clocks.items():
@@ -172,7 +172,7 @@ def workflow_code(now: datetime.datetime, rng: random.Random, *, mode: SandboxMo
             raise ValueError(f"workflow_code() needs a timezone-aware `now`, got {now!r}")
         now = now.astimezone(datetime.timezone.utc)
     ctx = Ctx(now.replace(tzinfo=None), rng, mode, on_violation, sys._getframe(2))
-    tid, inst = get_ident(), random._inst  # type: ignore[attr-defined]
+    tid, inst = get_ident(), random._inst
     spare = randomness.spares.pop() if randomness.spares else random.Random(0)
     _acquire()
     stack = STACKS.setdefault(tid, [])
