@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -149,5 +150,6 @@ def test_fast_validator_agrees_with_jsonschema_on_corrupted_histories(data) -> N
         if data.draw(st.booleans()) and isinstance(parent, dict):
             del parent[path[-1]]
         else:
-            parent[path[-1]] = data.draw(st.sampled_from(ODD))
+            # a copy: a shared [] or {} from ODD would carry one example's edits into the next
+            parent[path[-1]] = copy.deepcopy(data.draw(st.sampled_from(ODD)))
     assert _fast_validator()(doc) == _validator().is_valid(doc)

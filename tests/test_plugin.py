@@ -30,7 +30,7 @@ def _inner_session_options(pytester: pytest.Pytester, monkeypatch: pytest.Monkey
     # before the inner sessions, which pytest reports as "already imported so cannot be
     # rewritten" (a real session never does that); hypothesis's plugin would import hypothesis
     # at every inner session's end (seconds each, and not what is under test here).
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-W ignore::pytest.PytestAssertRewriteWarning -p no:hypothesispytest")
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-W ignore::pytest.PytestAssertRewriteWarning -p no:hypothesispytest -p no:randomly")
 
 
 @pytest.fixture
