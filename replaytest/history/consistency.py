@@ -21,58 +21,65 @@ def check_consistency(events: Sequence[dict[str, Any]], source: str) -> None:
     closed_activities: set[str] = set()
     timers: dict[str, int] = {}          # timer id → its TimerStarted event id
     fired: set[str] = set()
+    good_times: set[str] = set()         # most events share a time with the one before
+    previous = ""
     for index, e in enumerate(events):
-        where, eid, etype, a = f"/events/{index}", e["id"], e["type"], e["attrs"]
-
-        def bad(reason: str) -> HistoryFormatError:
-            return HistoryFormatError(source, where, f"event {eid} ({etype}): {reason}")
-
+        eid, etype, a, when = e["id"], e["type"], e["attrs"], e["time"]
         if eid != index + 1:
-            raise HistoryFormatError(source, f"{where}/id",
+            raise HistoryFormatError(source, f"/events/{index}/id",
                                      f"event ids must run 1, 2, 3, …; found {eid} at position {index + 1}")
-        if not _valid_time(e["time"]):
-            raise bad(f"time {e['time']!r} is not a real UTC time")
-        if index == 0 and etype != "WorkflowExecutionStarted":
-            raise bad("a history must start with WorkflowExecutionStarted")
-        if index > 0 and etype == "WorkflowExecutionStarted":
-            raise bad("a second WorkflowExecutionStarted; a history holds one workflow run")
-        if index > 0 and events[index - 1]["type"] in CLOSING_EVENTS:
-            raise bad(f"recorded after the workflow closed at event {index}")
-
-        def refers(key: str, expected: tuple[str, ...]) -> dict[str, Any]:
-            target = by_id.get(a[key])
-            if target is None or target["type"] not in expected:
-                what = " or ".join(expected)
-                raise bad(f"{key} {a[key]} does not name an earlier {what} event")
-            return target
-
+        if when not in good_times:
+            if not _valid_time(when):
+                raise _bad(source, index, e, f"time {when!r} is not a real UTC time")
+            good_times.add(when)
+        if index == 0:
+            if etype != "WorkflowExecutionStarted":
+                raise _bad(source, index, e, "a history must start with WorkflowExecutionStarted")
+        elif etype == "WorkflowExecutionStarted":
+            raise _bad(source, index, e, "a second WorkflowExecutionStarted; a history holds one workflow run")
+        elif previous in CLOSING_EVENTS:
+            raise _bad(source, index, e, f"recorded after the workflow closed at event {index}")
         if etype == "WorkflowTaskStarted":
-            refers("scheduled_event_id", ("WorkflowTaskScheduled",))
-        elif etype in ("WorkflowTaskCompleted", "WorkflowTaskFailed"):
-            refers("started_event_id", ("WorkflowTaskStarted",))
+            _refers(source, index, e, by_id, "scheduled_event_id", "WorkflowTaskScheduled")
+        elif etype == "WorkflowTaskCompleted" or etype == "WorkflowTaskFailed":
+            _refers(source, index, e, by_id, "started_event_id", "WorkflowTaskStarted")
         elif etype == "ActivityTaskScheduled":
             if a["activity_id"] in activities:
-                raise bad(f"activity id {a['activity_id']} was already scheduled at event {activities[a['activity_id']]}")
+                raise _bad(source, index, e, f"activity id {a['activity_id']} was already scheduled at event "
+                                             f"{activities[a['activity_id']]}")
             activities[a["activity_id"]] = eid
         elif etype == "ActivityTaskStarted" or etype in ACTIVITY_OUTCOMES:
-            scheduled = refers("scheduled_event_id", ("ActivityTaskScheduled",))
+            scheduled = _refers(source, index, e, by_id, "scheduled_event_id", "ActivityTaskScheduled")
             if scheduled["attrs"]["activity_id"] != a["activity_id"]:
-                raise bad(f"activity id {a['activity_id']} does not match event {scheduled['id']}'s "
-                          f"activity id {scheduled['attrs']['activity_id']}")
+                raise _bad(source, index, e, f"activity id {a['activity_id']} does not match event {scheduled['id']}'s "
+                                             f"activity id {scheduled['attrs']['activity_id']}")
             if a["activity_id"] in closed_activities:
-                raise bad(f"activity {a['activity_id']} already has an outcome")
+                raise _bad(source, index, e, f"activity {a['activity_id']} already has an outcome")
             if etype in ACTIVITY_OUTCOMES:
                 closed_activities.add(a["activity_id"])
         elif etype == "TimerStarted":
             if a["timer_id"] in timers:
-                raise bad(f"timer id {a['timer_id']} was already started at event {timers[a['timer_id']]}")
+                raise _bad(source, index, e, f"timer id {a['timer_id']} was already started at event {timers[a['timer_id']]}")
             timers[a["timer_id"]] = eid
         elif etype == "TimerFired":
-            started = refers("started_event_id", ("TimerStarted",))
+            started = _refers(source, index, e, by_id, "started_event_id", "TimerStarted")
             if started["attrs"]["timer_id"] != a["timer_id"] or a["timer_id"] in fired:
-                raise bad(f"timer {a['timer_id']} was not started at event {started['id']} or already fired")
+                raise _bad(source, index, e, f"timer {a['timer_id']} was not started at event {started['id']} or already fired")
             fired.add(a["timer_id"])
         by_id[eid] = e
+        previous = etype
+
+
+def _bad(source: str, index: int, e: dict[str, Any], reason: str) -> HistoryFormatError:
+    return HistoryFormatError(source, f"/events/{index}", f"event {e['id']} ({e['type']}): {reason}")
+
+
+def _refers(source: str, index: int, e: dict[str, Any], by_id: dict[int, dict[str, Any]], key: str,
+            expected: str) -> dict[str, Any]:
+    target = by_id.get(e["attrs"][key])
+    if target is None or target["type"] != expected:
+        raise _bad(source, index, e, f"{key} {e['attrs'][key]} does not name an earlier {expected} event")
+    return target
 
 
 def _valid_time(text: str) -> bool:
@@ -81,6 +88,7 @@ def _valid_time(text: str) -> bool:
     if not text.isascii() or text != text.strip():
         return False
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).year >= 1
+        datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return False
+    return True
