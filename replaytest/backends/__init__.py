@@ -15,6 +15,7 @@ a session with only native histories never imports temporalio or the AWS SDK.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import types
 from dataclasses import dataclass, field
@@ -103,21 +104,32 @@ class Backend(Protocol):
 
 def get(name: str) -> Backend:
     """The backend called ``name`` (importing its module on first use)."""
-    module = dict(BACKENDS)[name]
-    return importlib.import_module(module).BACKEND
+    backend = _load(dict(BACKENDS)[name])
+    if backend is None:
+        raise LookupError(f"the {name} backend is not available in this installation")
+    return backend
 
 
 def backend_for(doc: Any) -> Backend:
     """The backend whose format ``doc`` is; the native backend when none claims it (its
     schema validation then says precisely why the document is not a history)."""
     for name, module in BACKENDS:
-        try:
-            backend = importlib.import_module(module).BACKEND
-        except ImportError:  # a backend not shipped in this build
-            continue
-        if name == "native" or backend.claims(doc):
+        backend = _load(module)
+        if backend is not None and (name == "native" or backend.claims(doc)):
             return backend
     raise AssertionError("the native backend is always available")
+
+
+@functools.lru_cache(maxsize=None)
+def _load(module: str) -> Backend | None:
+    """A backend module's BACKEND; None for a backend missing from this installation. Cached:
+    a failed import searches sys.path again every time, and this runs once per history file."""
+    try:
+        return importlib.import_module(module).BACKEND
+    except ModuleNotFoundError as e:
+        if e.name is not None and module.startswith(e.name):
+            return None
+        raise
 
 
 class Sessions:
