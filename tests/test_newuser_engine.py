@@ -203,6 +203,9 @@ def test_the_wheel_builds_without_warnings_and_holds_every_package(tmp_path: Pat
     assert "deprecated" not in built.stderr and "BuildBackendWarning" not in built.stderr, built.stderr
     (wheel,) = tmp_path.glob("replaytest-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"replaytest/schema/history-v1.json", "replaytest/engine/store.py", "replaytest_pytest/__init__.py"} <= names
+    assert {"replaytest/history/history-v1.json", "replaytest_pytest/__init__.py"} <= names
+    # every package of the source tree is in the wheel (pyproject lists them: a new one must be added there)
+    packages = {str(p.relative_to(ROOT)) for p in (ROOT / "replaytest").rglob("__init__.py")}
+    assert packages <= names, f"missing from [tool.setuptools] packages: {sorted(packages - names)}"
     metadata = next(n for n in names if n.endswith("METADATA"))
     assert "License-Expression: MIT" in zipfile.ZipFile(wheel).read(metadata).decode()
