@@ -244,6 +244,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
         log.info("worker %s on %s (%s clock): workflows %s; activities %s", engine.worker.identity, engine.path,
                  "virtual" if args.virtual_clock else "real", ", ".join(sorted(engine.registry.workflows)) or "none",
                  ", ".join(sorted(engine.registry.activities)) or "none")
+        if args.until_idle and not args.virtual_clock:
+            engine.worker.waiting_hint = "--until-idle waits for it (Ctrl-C stops; --virtual-clock would skip ahead)"
         _install_stop_handlers(engine)
         stats = engine.work(until_idle=True) if args.until_idle else engine.run_worker()
         running = engine.list("running")

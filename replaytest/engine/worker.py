@@ -79,6 +79,7 @@ class Worker:
         self._types_cache: tuple[list[str], list[str]] = ([], [])
         self._runs: Collection[str] | None = None
         self._told: tuple[int, int] | None = None   # the task (id, due) last logged as waited for
+        self.waiting_hint = ""  # appended to that log line (the CLI says what --until-idle does)
 
     def stop(self) -> None:
         """Finish the activities in flight, claim nothing new, and return (signal-safe)."""
@@ -171,7 +172,7 @@ class Worker:
         wid = f"{run.workflow_id} ({run.workflow_type})" if run else task.run_id
         ahead = (task.due_ms - self.clock.now_ms()) / 1000
         in_ = f" (in {_human(ahead)})" if ahead > 0 and not task.lease_owner else ""
-        log.info("%s: waiting for %s, %s%s", wid, what, when, in_)
+        log.info("%s: waiting for %s, %s%s%s", wid, what, when, in_, f"; {self.waiting_hint}" if self.waiting_hint else "")
 
     def _types(self) -> tuple[list[str], list[str]]:
         """The registered workflow and activity types (re-listed when something is registered)."""
