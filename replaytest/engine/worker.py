@@ -108,8 +108,8 @@ class Worker:
         stats, failed_here = WorkStats(), set[int]()
         self._stop = False
         with self._sandbox_session():
+            self._catch_up_clock()
             while True:
-                self._catch_up_clock()
                 self._record(self.activities.collect(), stats, failed_here)
                 self._renew_leases()
                 if self._stop or (stop_when is not None and stop_when()):
@@ -125,6 +125,7 @@ class Worker:
                 if (held := self.store.leased_elsewhere(self.identity, time.time(), self._runs)) is not None:
                     self._tell_waiting(held, f"running on {held.lease_owner}")
                     time.sleep(self.poll_interval)  # another worker's task may produce work for us
+                    self._catch_up_clock()
                     continue
                 # Retries of workflow tasks that failed during this call: a call that returns when
                 # idle (until_idle, engine.sleep) does not wait or skip ahead for them — the code
@@ -152,6 +153,7 @@ class Worker:
                     self._tell_waiting(next_task, f"due {format_time(from_ms(next_task.due_ms))}")
                 wait = self.poll_interval if due is None else (due - self.clock.now_ms()) / 1000
                 time.sleep(max(0.0, min(self.poll_interval, wait)))
+                self._catch_up_clock()  # others may have moved our runs on meanwhile
         return stats
 
     def _catch_up_clock(self) -> None:
