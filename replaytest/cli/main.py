@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import os
+import shlex
 import signal as signals
 import sys
 from pathlib import Path
@@ -290,7 +291,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         others = [r.run_id for r in engine.runs(args.id) if r.run_id != info.run_id]
         if others:  # ids reused under --id-reuse-policy: say the other runs exist and how to reach them
             lines[0] += (f"; {len(others)} {'other' if args.run else 'older'} run{'s' if len(others) > 1 else ''}: "
-                         + ", ".join(others) + f" (`replaytest show {args.id} --run RUN_ID`)")
+                         + ", ".join(others) + f" (`replaytest show {shlex.quote(args.id)} --run RUN_ID`)")
         for line in lines:
             print(line)
     return EXIT_OK

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 from ..definitions import ApplicationError, ReplaytestError
@@ -37,7 +38,7 @@ class WorkflowIdReuseError(EngineError):
             f"workflow id {workflow_id!r} was already used by a run that {status} ({workflow_type}, run {run_id}); "
             f"the id reuse policy is {policy}{only_failed}. Start with another id, or allow a new run under this id: "
             f"--id-reuse-policy allow-duplicate (Python: id_reuse_policy='allow_duplicate'); "
-            f"older runs stay readable with `replaytest show {workflow_id} --run RUN_ID`")
+            f"older runs stay readable with `replaytest show {shlex.quote(workflow_id)} --run RUN_ID`")
 
 
 class WorkflowNotFoundError(EngineError):
