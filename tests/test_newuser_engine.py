@@ -14,6 +14,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fixtures.workflows import engine_checks as checks
 from fixtures.workflows import onboarding, orders
@@ -86,8 +88,28 @@ def test_cli_runs_after_a_30_day_sleep_start_today(cli, db: Path) -> None:  # ty
     later = cli("run", f"{NW}:what_time", "--id", "later")
     assert later.returncode == 0, later.stderr
     assert near_now(datetime.fromisoformat(json.loads(later.stdout)))
-    worker = cli("worker", "--module", NW, "--until-idle")
-    assert worker.returncode == 0 and "ahead" not in worker.stderr
+    worker = cli("worker", "--module", NW, "--until-idle")          # nothing of theirs is pending or ahead
+    assert worker.returncode == 0 and "ahead" not in worker.stderr and "waiting" not in worker.stderr
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=10**7), min_size=1, max_size=12))
+def test_a_runs_event_times_never_go_back(offsets: list[int]) -> None:
+    """Whatever clock appends (a virtual one a month ahead, then a real one), a history's times are monotonic."""
+    from replaytest.engine import transitions as tx
+    from replaytest.engine.clock import from_ms
+    from replaytest.engine.store import Store
+    from replaytest.history import format_time
+
+    store = Store(":memory:")
+    base = 1_800_000_000_000
+    tx.start_run(store, workflow_id="w", run_id="r", workflow_type="t", module="m:t", args=[], seed=1, now_ms=base)
+    for ms in offsets:
+        store.append("r", format_time(from_ms(base + ms)), [("WorkflowExecutionSignaled", {"signal_name": "s", "payload": ms})])
+    times = [e.time for e in store.events("r")]
+    assert times == sorted(times)
+    assert times[-1] == format_time(from_ms(base + max(offsets)))
+    store.close()
 
 
 def test_a_run_keeps_its_own_timeline_when_signalled_on_the_real_clock(cli, db: Path) -> None:  # type: ignore[no-untyped-def]
