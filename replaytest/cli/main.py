@@ -201,11 +201,9 @@ def _setup_logging(level: int, with_time: bool = False) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from ..engine import WorkflowBlockedError, WorkflowFailedError
-
     from datetime import datetime, timezone
 
-    from ..engine import VirtualClock
+    from ..engine import VirtualClock, WorkflowBlockedError, WorkflowFailedError
 
     _setup_logging(logging.INFO if args.verbose else logging.WARNING)
     # a virtual clock of this run's own, from now: other workflows' timelines do not move it
