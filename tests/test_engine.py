@@ -51,14 +51,16 @@ def test_order_runs_to_completion_with_a_valid_replayable_history(db: Path) -> N
     assert replay(history, [orders]).output == result                   # sandboxed replay agrees
 
 
-def test_a_running_workflow_id_cannot_be_started_twice_but_a_closed_one_can(db: Path) -> None:
+def test_a_running_workflow_id_cannot_be_started_twice_and_a_closed_one_only_when_allowed(db: Path) -> None:
     e = engine(db, checks)
     first = e.start(checks.wait_signals, {"count": 1}, id="w")
     with pytest.raises(WorkflowAlreadyRunningError, match="already running"):
-        e.start(checks.wait_signals, {"count": 1}, id="w")
+        e.start(checks.wait_signals, {"count": 1}, id="w", id_reuse_policy="allow_duplicate")
     e.signal("w", "go", 1)
     assert first.result() == [1]
-    second = e.start(checks.wait_signals, {"count": 1}, id="w")
+    with pytest.raises(EngineError, match="already used by a run that completed"):
+        e.start(checks.wait_signals, {"count": 1}, id="w")
+    second = e.start(checks.wait_signals, {"count": 1}, id="w", id_reuse_policy="allow_duplicate")
     assert second.run_id != first.run_id and e.history("w").run_id == second.run_id
 
 
@@ -328,11 +330,16 @@ def test_the_strict_sandbox_fails_the_task_and_none_lets_it_run(db: Path, tmp_pa
     assert lenient.start(checks.sleeps_for_real, 0.0).result() == "slept"
 
 
-def test_the_virtual_clock_is_persisted_across_engines(db: Path) -> None:
+def test_a_new_virtual_clock_continues_the_running_workflows_not_the_closed_ones(db: Path) -> None:
     e = engine(db, checks)
     e.start(checks.long_sleep, 10).result()
-    again = Engine(db, clock="virtual")
+    assert abs(Engine(db, clock="virtual").now() - datetime.now(timezone.utc)) < timedelta(hours=1)  # closed: forgotten
+    waiting = e.start(checks.wait_signals, {"count": 1, "timeout": 3 * 86400})
+    e.sleep(timedelta(days=1))  # nothing happens in that day: the run's timeline stays where it was
+    again = Engine(db, clock="virtual").register(checks)  # a restarted worker continues the running one
     assert again.now() == T0 + timedelta(days=10)
+    assert again.run_until_complete(waiting.id) == ["timeout"]
+    assert again.history(waiting.id).events[-1].timestamp == T0 + timedelta(days=13)
 
 
 def test_run_worker_in_a_thread_while_the_caller_waits_for_a_result(db: Path) -> None:

@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import os
+import shlex
 import signal as signals
 import sys
 from pathlib import Path
@@ -43,8 +44,27 @@ def _db_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", default=None, metavar="PATH", help="engine database (default: .replaytest/engine.db)")
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("replaytest")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "unknown (not installed)"
+
+
+_REUSE_POLICIES = ["reject-duplicate", "allow-duplicate", "allow-duplicate-failed-only"]
+
+
+def _id_reuse_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--id-reuse-policy", choices=_REUSE_POLICIES, default="reject-duplicate", metavar="POLICY",
+                   help="when --id names a finished workflow: reject-duplicate (default), allow-duplicate (a new run), "
+                        "allow-duplicate-failed-only")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="replaytest", description="Deterministic replay testing for Python durable workflows.")
+    parser.add_argument("--version", action="version", version=f"replaytest {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("run", help="start a workflow and work until it finishes (virtual clock); print its result")
@@ -53,12 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--id", help="workflow id (default: TYPE-<random>)")
     p.add_argument("--real-time", action="store_true", help="wait out timers and retries on the real clock")
     p.add_argument("-v", "--verbose", action="store_true", help="log every retry and workflow close")
+    _id_reuse_option(p)
     _db_option(p)
 
     p = sub.add_parser("start", help="start a workflow for a worker to run")
     p.add_argument("workflow", metavar="MODULE:WORKFLOW")
     p.add_argument("--input", action="append", default=[], metavar="JSON", help="one workflow argument; repeat for more")
     p.add_argument("--id", required=True, help="workflow id")
+    _id_reuse_option(p)
     _db_option(p)
 
     p = sub.add_parser("worker", help="run workflows and activities from the given modules")
@@ -83,14 +105,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("show", help="print a workflow's history as a timeline")
     p.add_argument("id")
+    p.add_argument("--run", metavar="RUN_ID", help="an older run of this id (a unique prefix will do; default: the newest)")
     _db_option(p)
 
-    p = sub.add_parser("export", help="write histories as JSON files (DIR/<workflow-id>.json)")
+    p = sub.add_parser("export", help="write histories as JSON files (DIR/<workflow-id>.json, or one FILE.json)")
     p.add_argument("id", nargs="?")
     p.add_argument("--all", action="store_true", help="every workflow (see --status)")
     p.add_argument("--status", choices=["running", "completed", "failed"],
                    help="failed includes running workflows whose workflow task keeps failing")
-    p.add_argument("-o", "--output", required=True, metavar="DIR")
+    p.add_argument("--run", metavar="RUN_ID", help="with an ID: an older run of it (a unique prefix will do)")
+    p.add_argument("-o", "--output", required=True, metavar="DIR|FILE.json",
+                   help="a directory, or (with an ID) a file name ending in .json")
+    p.add_argument("--force", action="store_true", help="overwrite an existing -o FILE.json")
     _db_option(p)
 
     sub.add_parser("schema", help="print the JSON Schema of the history format")
@@ -142,22 +168,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 # ---------------------------------------------------------------------------- engine commands
-def _engine(args: argparse.Namespace, clock: str | None = None, must_exist: bool = True, **options: Any) -> Any:
-    """The engine on ``--db``. Without ``clock``: the virtual clock if the database has run on
-    one (so new events do not go back in time), else the real clock."""
+def _engine(args: argparse.Namespace, clock: Any = "real", must_exist: bool = True, **options: Any) -> Any:
+    """The engine on ``--db`` (real clock by default: a run a virtual clock moved ahead keeps its
+    own timeline, since the store never records an event earlier than a run's last one)."""
     from ..engine import DEFAULT_DB, Engine
-    from ..engine.store import Store
 
     path = args.db or DEFAULT_DB
-    exists = Path(path).exists()
-    if must_exist and not exists:
+    if must_exist and not Path(path).exists():
         raise UsageError(f"no engine database at {path}; start a workflow first (`replaytest run ...`) or pass --db PATH")
-    if clock is None:
-        clock = "real"
-        if exists:
-            store = Store(path)
-            clock = "virtual" if store.get_meta("virtual_now_ms") else "real"
-            store.close()
     return Engine(path, clock=clock, **options)
 
 
@@ -174,7 +192,7 @@ def _start(engine: Any, args: argparse.Namespace) -> Any:
         if params:
             raise UsageError(f"workflow {args.workflow} takes {', '.join(p.name for p in params)}: "
                              f"pass each argument as --input JSON")
-    return engine.start(fn, *inputs, id=args.id)
+    return engine.start(fn, *inputs, id=args.id, id_reuse_policy=args.id_reuse_policy)
 
 
 def _setup_logging(level: int, with_time: bool = False) -> None:
@@ -183,10 +201,14 @@ def _setup_logging(level: int, with_time: bool = False) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from ..engine import WorkflowBlockedError, WorkflowFailedError
+    from datetime import datetime, timezone
+
+    from ..engine import VirtualClock, WorkflowBlockedError, WorkflowFailedError
 
     _setup_logging(logging.INFO if args.verbose else logging.WARNING)
-    with _engine(args, clock="real" if args.real_time else "virtual", must_exist=False) as engine:
+    # a virtual clock of this run's own, from now: other workflows' timelines do not move it
+    clock = "real" if args.real_time else VirtualClock(start=datetime.now(timezone.utc))
+    with _engine(args, clock=clock, must_exist=False) as engine:
         handle = _start(engine, args)
         try:
             result = handle.result()
@@ -210,6 +232,9 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    if not (args.lease_seconds > 0 and args.lease_seconds != float("inf")):  # also rejects nan
+        raise UsageError(f"--lease-seconds must be a positive number of seconds, not {args.lease_seconds:g} "
+                         "(how long a claimed task stays this worker's without renewal; default 30)")
     _setup_logging(logging.WARNING if args.quiet else logging.INFO, with_time=True)
     with _engine(args, clock="virtual" if args.virtual_clock else "real", must_exist=False,
                  lease_seconds=args.lease_seconds) as engine:
@@ -218,10 +243,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
         log.info("worker %s on %s (%s clock): workflows %s; activities %s", engine.worker.identity, engine.path,
                  "virtual" if args.virtual_clock else "real", ", ".join(sorted(engine.registry.workflows)) or "none",
                  ", ".join(sorted(engine.registry.activities)) or "none")
-        ahead = int(engine.store.get_meta("virtual_now_ms") or 0) - engine.clock.now_ms()
-        if not args.virtual_clock and ahead > 1000:
-            log.warning("this database ran on a virtual clock that is %.0f s ahead of real time; timers and retries "
-                        "due on it will wait that long — pass --virtual-clock to keep skipping ahead", ahead / 1000)
+        if args.until_idle and not args.virtual_clock:
+            engine.worker.waiting_hint = "--until-idle waits for it (Ctrl-C stops; --virtual-clock would skip ahead)"
         _install_stop_handlers(engine)
         stats = engine.work(until_idle=True) if args.until_idle else engine.run_worker()
         running = engine.list("running")
@@ -261,8 +284,13 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     with _engine(args) as engine:
-        info = engine.describe(args.id)
-        for line in timeline(info, engine.history(args.id), engine.store.tasks_of(info.run_id)):
+        info = engine.describe(args.id, args.run)
+        lines = timeline(info, engine.history(args.id, info.run_id), engine.store.tasks_of(info.run_id))
+        others = [r.run_id for r in engine.runs(args.id) if r.run_id != info.run_id]
+        if others:  # ids reused under --id-reuse-policy: say the other runs exist and how to reach them
+            lines[0] += (f"; {len(others)} {'other' if args.run else 'older'} run{'s' if len(others) > 1 else ''}: "
+                         + ", ".join(others) + f" (`replaytest show {shlex.quote(args.id)} --run RUN_ID`)")
+        for line in lines:
             print(line)
     return EXIT_OK
 
@@ -270,16 +298,31 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     if bool(args.id) == bool(args.all or (args.status and not args.id)):  # --status alone means all with it
         raise UsageError("export needs a workflow ID or --all (or --status alone; not an ID with --all)")
+    if args.run and not args.id:
+        raise UsageError("export --run needs the workflow ID the run belongs to")
     with _engine(args) as engine:
         ids = [args.id] if args.id else [i.workflow_id for i in engine.list(args.status)]
         if args.id and args.status and args.id not in {i.workflow_id for i in engine.list(args.status)}:
             ids = []
+        one_file = bool(args.id) and args.output.endswith(".json") and not Path(args.output).is_dir()
         for workflow_id in ids:
-            path = engine.history(workflow_id).save(Path(args.output) / file_name_for(workflow_id))
-            print(path)
+            target = Path(args.output) if one_file else Path(args.output) / file_name_for(workflow_id)
+            print(_save(engine.history(workflow_id, args.run), target, args.output, force=args.force or not one_file))
         if not ids:
             print(f"no workflows to export from {engine.path}", file=sys.stderr)
     return EXIT_OK
+
+
+def _save(history: History, target: Path, output: str, force: bool) -> Path:
+    """Write one exported history; a file in the way or a path that cannot be written is one line."""
+    if target.exists() and not force:
+        raise UsageError(f"{target} already exists; pass --force to overwrite it, or choose another -o")
+    if Path(output).exists() and not Path(output).is_dir() and target != Path(output):
+        raise UsageError(f"-o {output} is a file, not a directory; name a new FILE.json to export one history to it")
+    try:
+        return history.save(target)
+    except OSError as e:
+        raise UsageError(f"cannot write {output}: {e.strerror or e}; choose another -o") from None
 
 
 def cmd_schema(args: argparse.Namespace) -> int:

@@ -10,8 +10,11 @@ Two clocks:
 * :class:`VirtualClock` — stands still while work is runnable and *jumps* to the next due
   timer or retry when nothing else can run (like trio's ``MockClock(autojump_threshold=0)``
   or Temporal's time-skipping test server). A 30-day sleep completes in milliseconds. Its
-  time is kept in the database, so a restarted ``replaytest run`` (or a second process on
-  the same file) continues from where the last one stopped instead of going back in time.
+  time belongs to the engine that holds it (one ``replaytest run``, one test), never to the
+  database: it starts where the *running* workflows have got to (so a restarted worker
+  continues their timelines) or at the real time; closed workflows never move it. A workflow
+  a virtual clock moved ahead keeps its own timeline: the store never records an event
+  earlier than the run's last one, and a worker working only that run catches up with it.
 
 Leases are never measured on these clocks: they are about whether a *process* is alive, so
 they use real time (``time.time()``) whichever engine clock is in use.
@@ -21,13 +24,12 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from ..definitions import ReplaytestError
-from ..history import format_time
+from ..history import format_time, parse_time
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_META_KEY = "virtual_now_ms"
 
 
 def to_ms(t: datetime) -> int:
@@ -40,11 +42,11 @@ def from_ms(ms: int) -> datetime:
     return _EPOCH + timedelta(milliseconds=ms)
 
 
-class MetaStore(Protocol):
-    """The part of the store a virtual clock persists its time in."""
+@runtime_checkable
+class TimelineStore(Protocol):
+    """What a virtual clock asks the store when it starts: where the running workflows are."""
 
-    def get_meta(self, key: str) -> str | None: ...
-    def raise_meta_int(self, key: str, value: int) -> int: ...
+    def last_event_time(self) -> str | None: ...
 
 
 class Clock:
@@ -52,11 +54,8 @@ class Clock:
 
     virtual = False
 
-    def attach(self, store: MetaStore) -> None:
+    def attach(self, store: object) -> None:
         """Called once by the engine with its store."""
-
-    def sync(self) -> None:
-        """Pick up a time another process may have advanced to."""
 
     def now_ms(self) -> int:
         raise NotImplementedError
@@ -77,10 +76,11 @@ class RealClock(Clock):
 
 
 class VirtualClock(Clock):
-    """A clock that moves only when told to (``advance_to``), persisted in the database.
+    """A clock that moves only when told to (``advance_to``), held in memory by one engine.
 
-    ``start`` is used for a database that has no virtual time yet (default: the real time
-    when the engine first opened it); a fixed ``start`` makes exported histories stable.
+    It starts at ``start``, or else where the database's *running* workflows have got to (a
+    restarted worker continues their timelines), or else at the real time; a fixed ``start``
+    makes exported histories stable. Closed workflows never move it.
     """
 
     virtual = True
@@ -88,21 +88,14 @@ class VirtualClock(Clock):
     def __init__(self, start: datetime | None = None) -> None:
         self._start = to_ms(start) if start is not None else None
         self._now: int | None = None
-        self._store: MetaStore | None = None
 
-    def attach(self, store: MetaStore) -> None:
-        self._store = store
-        stored = store.get_meta(_META_KEY)
-        if stored is not None and self._start is None:
-            self._now = int(stored)  # continue where the last run on this database stopped
-        else:
-            self._now = store.raise_meta_int(_META_KEY, self._start if self._start is not None else int(time.time() * 1000))
-
-    def sync(self) -> None:
-        if self._store is not None:
-            value = self._store.get_meta(_META_KEY)
-            if value is not None and self._now is not None:
-                self._now = max(self._now, int(value))
+    def attach(self, store: object) -> None:
+        if self._start is not None:
+            self._now = self._start
+            return
+        # where the running workflows' timelines have got to, so a restarted worker continues them
+        last = store.last_event_time() if isinstance(store, TimelineStore) else None
+        self._now = to_ms(parse_time(last)) if last else int(time.time() * 1000)
 
     def now_ms(self) -> int:
         if self._now is None:
@@ -110,11 +103,10 @@ class VirtualClock(Clock):
         return self._now
 
     def advance_to(self, ms: int) -> None:
-        """Jump forward to ``ms`` (never back); persisted at once."""
-        if self._now is None or self._store is None:
+        """Jump forward to ``ms`` (never back)."""
+        if self._now is None:
             raise ReplaytestError("the virtual clock is not attached to an engine yet")
-        if ms > self._now:
-            self._now = self._store.raise_meta_int(_META_KEY, ms)
+        self._now = max(self._now, ms)
 
 
 def make_clock(clock: Clock | str | None) -> Clock:

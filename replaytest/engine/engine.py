@@ -12,6 +12,7 @@ Engines, in any number of processes, may share one database file.
 from __future__ import annotations
 
 import inspect
+import math
 import secrets
 import time
 import uuid
@@ -73,7 +74,7 @@ class WorkflowHandle:
         self.engine.signal(self.id, name, payload)
 
     def result(self, timeout: float | None = None) -> Any:
-        """Run this engine's worker until the workflow closes; return its result.
+        """Run this engine's worker on this workflow only until it closes; return its result.
 
         Raises WorkflowFailedError (an ApplicationError) if it failed. Without ``timeout``,
         raises WorkflowBlockedError as soon as nothing can run (it waits for a signal, or its
@@ -89,16 +90,17 @@ class WorkflowHandle:
         worker = self.engine.worker
         while True:
             if self._run().status == "running" and not worker.busy:
-                worker.run(until_idle=True, stop_when=done)
+                worker.run(until_idle=True, stop_when=done, runs=(self.run_id,))
             run = self._run()
             if run.status == "completed":
                 return self.engine.store.event(run.run_id, run.last_event_id).attrs["result"]
             if run.status == "failed":
                 raise WorkflowFailedError(self.id, self.engine.store.event(run.run_id, run.last_event_id).attrs["failure"])
             if deadline is None and not worker.busy:
-                raise WorkflowBlockedError(self.id, self.engine.blocked_reason(self.id))
+                raise WorkflowBlockedError(self.id, self.engine.blocked_reason(self.id, self.run_id))
             if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"workflow {self.id} did not finish within {timeout:g}s: {self.engine.blocked_reason(self.id)}")
+                raise TimeoutError(f"workflow {self.id} did not finish within {timeout:g}s: "
+                                   f"{self.engine.blocked_reason(self.id, self.run_id)}")
             time.sleep(worker.poll_interval)  # another thread runs the worker, or we wait for others
 
 
@@ -112,6 +114,9 @@ class Engine:
                  faults: FaultHooks | None = None) -> None:
         if sandbox not in _SANDBOX_MODES:
             raise ReplaytestError(f"sandbox must be one of strict, warn, off or None, not {sandbox!r}")
+        if not (isinstance(lease_seconds, (int, float)) and math.isfinite(lease_seconds) and lease_seconds > 0):
+            raise EngineError(f"lease_seconds must be a positive number of seconds, not {lease_seconds!r} "
+                              "(how long a claimed task stays this worker's without renewal)")
         self.path = str(path)
         self.store = Store(self.path)
         self.clock = make_clock(clock)
@@ -149,9 +154,17 @@ class Engine:
 
     # ------------------------------------------------------------------ client side
     def start(self, workflow: Callable[..., Any] | str, *args: Any, id: str | None = None, seed: int | None = None,
-              run_id: str | None = None) -> WorkflowHandle:
+              run_id: str | None = None, id_reuse_policy: str = "reject_duplicate") -> WorkflowHandle:
         """Start a workflow (a @workflow.defn function, a registered type name or
-        "module:function"). ``seed`` and ``run_id`` are for reproducible fixtures."""
+        "module:function"). ``seed`` and ``run_id`` are for reproducible fixtures.
+
+        An id that is running cannot be started again. An id whose last run has closed is
+        refused too unless ``id_reuse_policy`` allows it: ``"allow_duplicate"`` (a new run,
+        of any type) or ``"allow_duplicate_failed_only"`` (only after a failed run); as in
+        Temporal, hyphens may stand for underscores."""
+        policy = id_reuse_policy.replace("-", "_") if isinstance(id_reuse_policy, str) else id_reuse_policy
+        if policy not in tx.ID_REUSE_POLICIES:
+            raise EngineError(f"id_reuse_policy must be one of {', '.join(tx.ID_REUSE_POLICIES)}, not {id_reuse_policy!r}")
         defn = self.registry.workflow(workflow)
         signature = inspect.signature(defn.fn)
         try:
@@ -161,10 +174,9 @@ class Engine:
             raise EngineError(f"workflow {defn.name}({params}) cannot be started with {len(args)} argument(s): {e}") from None
         payload = to_payload(list(args), f"the input of workflow {defn.name}")
         workflow_id = id or f"{defn.name}-{uuid.uuid4().hex[:8]}"
-        self.clock.sync()  # another engine on this database may have moved a virtual clock on
         run = tx.start_run(self.store, workflow_id=workflow_id, run_id=run_id or uuid.uuid4().hex, workflow_type=defn.name,
                            module=defn.module, args=payload, seed=seed if seed is not None else secrets.randbits(63),
-                           now_ms=self.clock.now_ms())
+                           now_ms=self.clock.now_ms(), id_reuse_policy=policy)
         return WorkflowHandle(self, workflow_id, run.run_id)
 
     def get_handle(self, workflow_id: str) -> WorkflowHandle:
@@ -173,13 +185,19 @@ class Engine:
 
     def signal(self, workflow_id: str, name: str, payload: Any = None) -> None:
         """Deliver a signal: recorded as WorkflowExecutionSignaled, wakes the workflow."""
-        self.clock.sync()
         tx.signal(self.store, workflow_id, name, to_payload(payload, f"the payload of signal {name!r}"), self.clock.now_ms())
 
     def history(self, workflow_id: str, run_id: str | None = None) -> History:
-        run = self.store.run(run_id) if run_id else self._latest(workflow_id)
-        assert run is not None
+        """The history of ``workflow_id``'s newest run, or of ``run_id`` (a unique prefix will do)."""
+        run = self._run_of(workflow_id, run_id)
         return History(self.store.events(run.run_id), source=f"{workflow_id} in {self.path}")
+
+    def runs(self, workflow_id: str) -> list[WorkflowInfo]:
+        """Every run of ``workflow_id``, oldest first (ids are reused only as ``id_reuse_policy`` allows)."""
+        runs = self.store.runs_of(workflow_id)
+        if not runs:
+            raise WorkflowNotFoundError(workflow_id, self.path)
+        return [self._info(r) for r in runs]
 
     def list(self, status: str | None = None) -> list[WorkflowInfo]:
         if status not in (None, "running", "completed", "failed"):
@@ -188,8 +206,21 @@ class Engine:
             return [i for i in map(self._info, self.store.latest_runs()) if i.status == "failed" or i.task_failure]
         return [self._info(run) for run in self.store.latest_runs(status)]
 
-    def describe(self, workflow_id: str) -> WorkflowInfo:
-        return self._info(self._latest(workflow_id))
+    def describe(self, workflow_id: str, run_id: str | None = None) -> WorkflowInfo:
+        return self._info(self._run_of(workflow_id, run_id))
+
+    def _run_of(self, workflow_id: str, run_id: str | None) -> Run:
+        if not run_id:
+            return self._latest(workflow_id)
+        runs = self.store.runs_of(workflow_id)
+        if not runs:
+            raise WorkflowNotFoundError(workflow_id, self.path)
+        matches = [r for r in runs if r.run_id == run_id] or [r for r in runs if r.run_id.startswith(run_id)]
+        if len(matches) != 1:
+            known = ", ".join(r.run_id for r in runs)
+            what = "several runs starting with" if matches else "no run"
+            raise EngineError(f"workflow {workflow_id} has {what} {run_id!r}; its runs, oldest first: {known}")
+        return matches[0]
 
     def _latest(self, workflow_id: str) -> Run:
         run = self.store.latest_run(workflow_id)
@@ -203,9 +234,9 @@ class Engine:
         return WorkflowInfo(run.workflow_id, run.run_id, run.workflow_type, run.status, run.started_at, run.closed_at,
                             run.last_event_id, failure, task.attempt if failure and task else None)
 
-    def blocked_reason(self, workflow_id: str) -> str:
+    def blocked_reason(self, workflow_id: str, run_id: str | None = None) -> str:
         """Why a running workflow is not making progress on this worker, in plain words."""
-        run = self._latest(workflow_id)
+        run = self._run_of(workflow_id, run_id)
         tasks = self.store.tasks_of(run.run_id)
         for t in tasks:
             if t.kind == "workflow" and t.last_failure:
@@ -228,8 +259,8 @@ class Engine:
 
     # ------------------------------------------------------------------ worker side
     def work(self, until_idle: bool = True) -> WorkStats:
-        """Run the worker here; with ``until_idle``, return once nothing is runnable or due
-        (skipping ahead on a virtual clock). Returns what was done."""
+        """Run the worker here, for every workflow in the database; with ``until_idle``, return
+        once nothing is runnable or due (skipping ahead on a virtual clock). Returns what was done."""
         return self.worker.run(until_idle=until_idle)
 
     def run_worker(self) -> WorkStats:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 from ..definitions import ApplicationError, ReplaytestError
@@ -24,6 +25,20 @@ class WorkflowAlreadyRunningError(EngineError):
         self.workflow_id = workflow_id
         super().__init__(f"workflow id {workflow_id!r} is already running; wait for it to finish "
                          "(`replaytest worker --until-idle`) or start with another id")
+
+
+class WorkflowIdReuseError(EngineError):
+    """The workflow id already has a closed run and the id reuse policy forbids another
+    (by default: a workflow id names one piece of business work, done once)."""
+
+    def __init__(self, workflow_id: str, status: str, workflow_type: str, run_id: str, policy: str) -> None:
+        self.workflow_id, self.status, self.run_id, self.policy = workflow_id, status, run_id, policy
+        only_failed = " (which allows a new run only after a failed one)" if policy == "allow_duplicate_failed_only" else ""
+        super().__init__(
+            f"workflow id {workflow_id!r} was already used by a run that {status} ({workflow_type}, run {run_id}); "
+            f"the id reuse policy is {policy}{only_failed}. Start with another id, or allow a new run under this id: "
+            f"--id-reuse-policy allow-duplicate (Python: id_reuse_policy='allow_duplicate'); "
+            f"older runs stay readable with `replaytest show {shlex.quote(workflow_id)} --run RUN_ID`")
 
 
 class WorkflowNotFoundError(EngineError):

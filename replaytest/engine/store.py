@@ -19,7 +19,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Collection, Iterable, Iterator, Sequence
 
 from ..definitions import ReplaytestError
 from ..history import OUTCOME_EVENTS, Event
@@ -99,6 +99,14 @@ class Task:
 
 _RUN_COLS = "run_id, workflow_id, workflow_type, status, started_at, closed_at, last_event_id"
 _TASK_COLS = "task_id, kind, run_id, name, event_id, due_ms, attempt, started_event_id, lease_owner, lease_expires, last_failure"
+
+
+def _in_runs(runs: Collection[str] | None) -> tuple[str, list[str]]:
+    """The SQL condition (and its parameters) limiting a query to ``runs``; none for None."""
+    if runs is None:
+        return "", []
+    ids = list(runs)
+    return f" AND run_id IN ({','.join('?' * len(ids))})", ids
 
 
 def _task(row: Sequence[Any]) -> Task:
@@ -199,6 +207,11 @@ class Store:
         rows = self._query(f"SELECT {_RUN_COLS} FROM runs WHERE workflow_id = ? ORDER BY seq DESC LIMIT 1", (workflow_id,))
         return Run(*rows[0]) if rows else None
 
+    def runs_of(self, workflow_id: str) -> list[Run]:
+        """Every run of ``workflow_id``, oldest first."""
+        return [Run(*row) for row in self._query(f"SELECT {_RUN_COLS} FROM runs WHERE workflow_id = ? ORDER BY seq",
+                                                 (workflow_id,))]
+
     def latest_runs(self, status: str | None = None) -> list[Run]:
         """The newest run of every workflow id, oldest workflow first."""
         sql = (f"SELECT {_RUN_COLS} FROM runs r WHERE seq = (SELECT MAX(seq) FROM runs WHERE workflow_id = r.workflow_id)"
@@ -212,9 +225,15 @@ class Store:
 
     # ------------------------------------------------------------------ events
     def append(self, run_id: str, time: str, items: Sequence[tuple[str, dict[str, Any]]]) -> list[Event]:
-        """Append events (type, attrs) at ``time``; ids continue the run's history."""
+        """Append events (type, attrs) at ``time``; ids continue the run's history. A run's
+        time never goes back: a ``time`` before its last event's (a real-clock client
+        signalling a run a virtual clock moved ahead) is recorded as that event's time."""
         with self.transaction() as c:
-            (last,) = c.execute("SELECT last_event_id FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            last, last_time = c.execute("SELECT r.last_event_id, e.time FROM runs r LEFT JOIN events e "
+                                        "ON e.run_id = r.run_id AND e.id = r.last_event_id WHERE r.run_id = ?",
+                                        (run_id,)).fetchone()
+            if last_time is not None and last_time > time:  # same fixed-width UTC format: compares as text
+                time = last_time
             events = [Event(last + i + 1, time, type_, attrs) for i, (type_, attrs) in enumerate(items)]
             c.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?)",
                           [(run_id, e.id, e.time, e.type, json.dumps(e.attrs, ensure_ascii=False)) for e in events])
@@ -231,6 +250,18 @@ class Store:
     def event(self, run_id: str, event_id: int) -> Event:
         (event,) = self.events(run_id, event_id - 1, event_id)
         return event
+
+    def last_event_time(self, runs: Collection[str] | None = None) -> str | None:
+        """Where the timelines of ``runs`` (default: every running run) have got to: the time
+        of the newest of their last events."""
+        if runs is None:
+            where, ids = "r.status = 'running'", []
+        else:
+            ids = list(runs)
+            where = f"r.run_id IN ({','.join('?' * len(ids))})"
+        rows = self._query("SELECT MAX(e.time) FROM runs r JOIN events e ON e.run_id = r.run_id AND e.id = r.last_event_id"
+                           f" WHERE {where}", ids)
+        return rows[0][0] if rows else None
 
     def has_outcome_after(self, run_id: str, event_id: int) -> bool:
         marks = ",".join("?" * len(OUTCOME_EVENTS))
@@ -284,19 +315,23 @@ class Store:
                     leased.add(task_id)
         return leased
 
-    def due_timers(self, now_ms: int) -> list[tuple[int, str, str, int]]:
-        """(task id, run id, timer id, TimerStarted event id) of timers due by ``now_ms``, oldest first."""
+    def due_timers(self, now_ms: int, runs: Collection[str] | None = None) -> list[tuple[int, str, str, int]]:
+        """(task id, run id, timer id, TimerStarted event id) of timers due by ``now_ms`` (of
+        ``runs``, when given), oldest first."""
+        cond, ids = _in_runs(runs)
         with self.transaction() as c:
-            rows = c.execute("SELECT task_id, run_id, name, event_id FROM tasks WHERE kind = 'timer' AND due_ms <= ? "
-                             "ORDER BY due_ms, task_id", (now_ms,)).fetchall()
+            rows = c.execute("SELECT task_id, run_id, name, event_id FROM tasks WHERE kind = 'timer' AND due_ms <= ?"
+                             f"{cond} ORDER BY due_ms, task_id", (now_ms, *ids)).fetchall()
         return [tuple(r) for r in rows]
 
-    def find_runnable(self, kind: str, names: Iterable[str] | None, now_ms: int, real_now: float) -> Task | None:
-        """The oldest due task of ``kind`` that nobody holds a live lease on. Call inside a
-        transaction and lease it there, so two workers never get the same one."""
+    def find_runnable(self, kind: str, names: Iterable[str] | None, now_ms: int, real_now: float,
+                      runs: Collection[str] | None = None) -> Task | None:
+        """The oldest due task of ``kind`` (of ``runs``, when given) that nobody holds a live
+        lease on. Call inside a transaction and lease it there, so two workers never get the same one."""
+        cond, ids = _in_runs(runs)
         sql = (f"SELECT {_TASK_COLS} FROM tasks WHERE kind = ? AND due_ms <= ? "
-               "AND (lease_expires IS NULL OR lease_expires < ?)")
-        params: list[Any] = [kind, now_ms, real_now]
+               f"AND (lease_expires IS NULL OR lease_expires < ?){cond}")
+        params: list[Any] = [kind, now_ms, real_now, *ids]
         if names is not None:
             names = list(names)
             sql += f" AND name IN ({','.join('?' * len(names))})"
@@ -305,14 +340,15 @@ class Store:
         return _task(rows[0]) if rows else None
 
     def any_runnable(self, workflow_types: Sequence[str], activity_types: Sequence[str], now_ms: int,
-                     real_now: float) -> bool:
-        """Is any timer due, or a workflow task / activity of these types runnable? One read
-        instead of one per kind, for the worker's common "nothing to do" turn."""
+                     real_now: float, runs: Collection[str] | None = None) -> bool:
+        """Is any timer due, or a workflow task / activity of these types runnable (of ``runs``,
+        when given)? One read instead of one per kind, for the worker's common "nothing to do" turn."""
         wf, act = list(workflow_types), list(activity_types)
+        cond, ids = _in_runs(runs)
         sql = ("SELECT 1 FROM tasks WHERE due_ms <= ? AND (kind = 'timer' OR ((lease_expires IS NULL OR lease_expires < ?)"
                f" AND ((kind = 'workflow' AND name IN ({','.join('?' * len(wf))}))"
-               f" OR (kind = 'activity' AND name IN ({','.join('?' * len(act))}))))) LIMIT 1")
-        return bool(self._query(sql, (now_ms, real_now, *wf, *act)))
+               f" OR (kind = 'activity' AND name IN ({','.join('?' * len(act))}))))){cond} LIMIT 1")
+        return bool(self._query(sql, (now_ms, real_now, *wf, *act, *ids)))
 
     def renew_leases(self, owner: str, task_ids: Iterable[int], expires: float) -> None:
         ids = list(task_ids)
@@ -321,18 +357,28 @@ class Store:
                 c.execute(f"UPDATE tasks SET lease_expires = ? WHERE lease_owner = ? AND task_id IN ({','.join('?' * len(ids))})",
                           (expires, owner, *ids))
 
-    def leased_elsewhere(self, owner: str, real_now: float) -> bool:
-        """Is another live worker holding a task (whose outcome may make more work)?"""
-        return bool(self._query("SELECT 1 FROM tasks WHERE lease_expires >= ? AND lease_owner != ? LIMIT 1",
-                                (real_now, owner)))
+    def leased_elsewhere(self, owner: str, real_now: float, runs: Collection[str] | None = None) -> Task | None:
+        """A task another live worker holds (whose outcome may make more work), of ``runs`` when given."""
+        cond, ids = _in_runs(runs)
+        rows = self._query(f"SELECT {_TASK_COLS} FROM tasks WHERE lease_expires >= ? AND lease_owner != ?{cond} LIMIT 1",
+                           (real_now, owner, *ids))
+        return _task(rows[0]) if rows else None
 
-    def next_due(self, workflow_types: Iterable[str], activity_types: Iterable[str], exclude: Iterable[int] = ()) -> int | None:
-        """The earliest due time of a task this worker could run (timers: any worker)."""
+    def next_due_task(self, workflow_types: Iterable[str], activity_types: Iterable[str], exclude: Iterable[int] = (),
+                      runs: Collection[str] | None = None) -> Task | None:
+        """The task due first that this worker could run (timers: any worker), of ``runs`` when given."""
         wf, act, ex = list(workflow_types), list(activity_types), list(exclude)
-        sql = (f"SELECT MIN(due_ms) FROM tasks WHERE (kind = 'timer'"
+        cond, ids = _in_runs(runs)
+        sql = (f"SELECT {_TASK_COLS} FROM tasks WHERE (kind = 'timer'"
                f" OR (kind = 'workflow' AND name IN ({','.join('?' * len(wf))}))"
                f" OR (kind = 'activity' AND name IN ({','.join('?' * len(act))})))"
-               f" AND task_id NOT IN ({','.join('?' * len(ex))})")
-        (value,) = self._query(sql, (*wf, *act, *ex))[0]
-        return value
+               f" AND task_id NOT IN ({','.join('?' * len(ex))}){cond} ORDER BY due_ms, task_id LIMIT 1")
+        rows = self._query(sql, (*wf, *act, *ex, *ids))
+        return _task(rows[0]) if rows else None
+
+    def next_due(self, workflow_types: Iterable[str], activity_types: Iterable[str], exclude: Iterable[int] = (),
+                 runs: Collection[str] | None = None) -> int | None:
+        """The earliest due time of a task this worker could run (timers: any worker)."""
+        task = self.next_due_task(workflow_types, activity_types, exclude, runs)
+        return task.due_ms if task else None
 

@@ -18,17 +18,20 @@ Each function is one transaction. The rules in one place:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Container, Sequence
+from typing import Any, Collection, Container, Sequence
 
 from ..core.commands import Command
 from ..definitions import RetryPolicy
-from ..history import CLOSING_EVENTS, Event, format_time
-from .clock import from_ms
-from .errors import EngineError, WorkflowNotFoundError
+from ..history import CLOSING_EVENTS, Event, format_time, parse_time
+from .clock import from_ms, to_ms
+from .errors import EngineError, WorkflowIdReuseError, WorkflowNotFoundError
 from .store import Run, Store, Task
 
 #: backoff of a failing workflow task: 1 s, 2 s, 4 s, … capped at 100 s
 WORKFLOW_TASK_RETRY = RetryPolicy(initial_interval=1.0, backoff_coefficient=2.0, maximum_interval=100.0)
+
+#: what starting a workflow id that already has a closed run does (Temporal's WorkflowIdReusePolicy)
+ID_REUSE_POLICIES = ("reject_duplicate", "allow_duplicate", "allow_duplicate_failed_only")
 
 
 class LeaseLost(Exception):
@@ -80,8 +83,14 @@ def _t(ms: int) -> str:
 
 # ---------------------------------------------------------------------------- runs and signals
 def start_run(store: Store, *, workflow_id: str, run_id: str, workflow_type: str, module: str, args: list[Any],
-              seed: int, now_ms: int) -> Run:
+              seed: int, now_ms: int, id_reuse_policy: str = "reject_duplicate") -> Run:
     with store.transaction():
+        previous = store.latest_run(workflow_id)
+        if previous is not None and previous.status != "running" and not (
+                id_reuse_policy == "allow_duplicate"
+                or (id_reuse_policy == "allow_duplicate_failed_only" and previous.status == "failed")):
+            raise WorkflowIdReuseError(workflow_id, previous.status, previous.workflow_type, previous.run_id,
+                                       id_reuse_policy)
         run = Run(run_id, workflow_id, workflow_type, "running", _t(now_ms), None, 0)
         store.insert_run(run)
         store.append(run_id, _t(now_ms), [("WorkflowExecutionStarted", {
@@ -132,11 +141,11 @@ def _held(store: Store, task_id: int, owner: str) -> Task:
 
 # ---------------------------------------------------------------------------- workflow tasks
 def claim_workflow_task(store: Store, types: Sequence[str], now_ms: int, real_now: float, owner: str,
-                        lease_seconds: float) -> WorkflowClaim | None:
-    if store.find_runnable("workflow", types, now_ms, real_now) is None:
+                        lease_seconds: float, runs: Collection[str] | None = None) -> WorkflowClaim | None:
+    if store.find_runnable("workflow", types, now_ms, real_now, runs) is None:
         return None  # the common idle case, answered without taking the write lock
     with store.transaction():
-        task = store.find_runnable("workflow", types, now_ms, real_now)
+        task = store.find_runnable("workflow", types, now_ms, real_now, runs)
         if task is None:
             return None
         run = store.run(task.run_id)
@@ -178,8 +187,9 @@ def complete_workflow_task(store: Store, claim: WorkflowClaim, commands: Sequenc
                 if (eager is not None and not closing and len(eager.activities) < eager.activity_slots
                         and name in eager.activity_types):
                     eager.activities.append(ActivityClaim(task_id, claim.run, e, 1, eager.owner, now_ms))
-            elif e.type == "TimerStarted":
-                store.add_task("timer", run_id, e.attrs["timer_id"], e.id, now_ms + round(e.attrs["duration"] * 1000))
+            elif e.type == "TimerStarted":  # due after the recorded start (later than now_ms if the run's time is ahead)
+                started = max(now_ms, to_ms(parse_time(e.time)))
+                store.add_task("timer", run_id, e.attrs["timer_id"], e.id, started + round(e.attrs["duration"] * 1000))
             elif e.type in CLOSING_EVENTS:
                 store.close_run(run_id, "completed" if e.type == "WorkflowExecutionCompleted" else "failed", time)
                 if eager is not None:
@@ -232,11 +242,11 @@ def retry_delay(policy: dict[str, Any], attempt: int, failure: dict[str, Any]) -
 
 
 def claim_activity(store: Store, types: Sequence[str], now_ms: int, real_now: float, owner: str,
-                   lease_seconds: float) -> ActivityClaim | None:
-    if store.find_runnable("activity", types, now_ms, real_now) is None:
+                   lease_seconds: float, runs: Collection[str] | None = None) -> ActivityClaim | None:
+    if store.find_runnable("activity", types, now_ms, real_now, runs) is None:
         return None
     with store.transaction():
-        while (task := store.find_runnable("activity", types, now_ms, real_now)) is not None:
+        while (task := store.find_runnable("activity", types, now_ms, real_now, runs)) is not None:
             run = store.run(task.run_id)
             assert run is not None
             scheduled = store.event(run.run_id, task.event_id)
@@ -286,12 +296,12 @@ def _final(store: Store, run: Run, task: Task, scheduled: Event, outcome: str, f
 
 
 # ---------------------------------------------------------------------------- timers
-def fire_due_timers(store: Store, now_ms: int) -> int:
-    """Fire every timer due by ``now_ms``; returns how many fired."""
-    if store.find_runnable("timer", None, now_ms, 0.0) is None:
+def fire_due_timers(store: Store, now_ms: int, runs: Collection[str] | None = None) -> int:
+    """Fire every timer due by ``now_ms`` (of ``runs``, when given); returns how many fired."""
+    if store.find_runnable("timer", None, now_ms, 0.0, runs) is None:
         return 0
     with store.transaction():
-        rows = store.due_timers(now_ms)
+        rows = store.due_timers(now_ms, runs)
         for task_id, run_id, timer_id, event_id in rows:
             run = store.run(run_id)
             assert run is not None

@@ -12,6 +12,10 @@ scheduled (that this worker runs, up to its free slots) are leased by id in the 
 transaction and started — no polling reads in between. A sequential workflow step is three
 durable commits instead of four (see ``transitions.Eager``).
 
+A worker may be limited to some runs (``runs``: ``handle.result()`` and ``replaytest run``
+work their own workflow only): it then claims, fires and skips time for nothing else, and a
+virtual clock first catches up with where those runs' own timelines have got to.
+
 A workflow task that failed during this call is not a reason to wait or skip ahead: the code
 would most likely raise again, so ``until_idle`` returns and reports the run as stuck. A
 worker started later (with fixed code) retries it; a worker running until stopped retries it
@@ -29,15 +33,16 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Collection, Iterator
 
 from ..history.describe import describe
+from ..history import format_time, parse_time
 from . import transitions as tx
 from .activity_task import ActivityRunner, AttemptOutcome
-from .clock import Clock
+from .clock import Clock, from_ms, to_ms
 from .errors import EngineError, describe_failure
 from .registry import Registry
-from .store import Store
+from .store import Store, Task
 from .workflow_task import WorkflowTaskResult, WorkflowTaskRunner
 
 log = logging.getLogger("replaytest.engine")
@@ -72,21 +77,27 @@ class Worker:
         self._running = threading.Lock()
         self._types_key: tuple[int, int] | None = None
         self._types_cache: tuple[list[str], list[str]] = ([], [])
+        self._runs: Collection[str] | None = None
+        self._told: tuple[int, int] | None = None   # the task (id, due) last logged as waited for
+        self.waiting_hint = ""  # appended to that log line (the CLI says what --until-idle does)
 
     def stop(self) -> None:
         """Finish the activities in flight, claim nothing new, and return (signal-safe)."""
         self._stop = True
 
     def run(self, *, until_idle: bool = False, stop_when: Callable[[], bool] | None = None,
-            skip_until_ms: int | None = None) -> WorkStats:
+            skip_until_ms: int | None = None, runs: Collection[str] | None = None) -> WorkStats:
         """Work until stopped; with ``until_idle``, until nothing is runnable or due (but
-        failing workflow tasks); with ``skip_until_ms`` (virtual clock), not past that time."""
+        failing workflow tasks); with ``skip_until_ms`` (virtual clock), not past that time;
+        with ``runs`` (run ids), on those runs only."""
         if not self._running.acquire(blocking=False):
             raise EngineError("this engine's worker is already running (in another thread); "
                               "use a second Engine on the same database for a second worker")
+        self._runs, self._told = (None if runs is None else frozenset(runs)), None
         try:
             return self._loop(until_idle, stop_when, skip_until_ms)
         finally:
+            self._runs = None
             self._running.release()
 
     @property
@@ -97,8 +108,8 @@ class Worker:
         stats, failed_here = WorkStats(), set[int]()
         self._stop = False
         with self._sandbox_session():
+            self._catch_up_clock()
             while True:
-                self.clock.sync()
                 self._record(self.activities.collect(), stats, failed_here)
                 self._renew_leases()
                 if self._stop or (stop_when is not None and stop_when()):
@@ -111,15 +122,19 @@ class Worker:
                 if self.activities.running:
                     self._record(self.activities.collect(wait=self.poll_interval), stats, failed_here)
                     continue
-                if self.store.leased_elsewhere(self.identity, time.time()):
+                if (held := self.store.leased_elsewhere(self.identity, time.time(), self._runs)) is not None:
+                    self._tell_waiting(held, f"running on {held.lease_owner}")
                     time.sleep(self.poll_interval)  # another worker's task may produce work for us
+                    self._catch_up_clock()
                     continue
                 # Retries of workflow tasks that failed during this call: a call that returns when
                 # idle (until_idle, engine.sleep) does not wait or skip ahead for them — the code
                 # would most likely raise again. A worker running until stopped retries them on
                 # their backoff schedule, on a virtual clock too (it jumps to the retry).
                 skip_failed = until_idle or skip_until_ms is not None
-                due = self.store.next_due(self.registry.workflows, self.registry.activities, failed_here if skip_failed else ())
+                next_task = self.store.next_due_task(self.registry.workflows, self.registry.activities,
+                                                     failed_here if skip_failed else (), self._runs)
+                due = next_task.due_ms if next_task else None
                 if skip_until_ms is not None and (due is None or due > skip_until_ms):
                     self.clock.advance_to(skip_until_ms)
                     break
@@ -130,14 +145,36 @@ class Worker:
                         # pace a workflow task that keeps failing in real time, so a poisoned
                         # workflow cannot spin at CPU speed, and stop() / other workers get a turn
                         time.sleep(self.poll_interval)
-                        self.clock.sync()
                         if self._stop or (stop_when is not None and stop_when()):
                             continue
                     self.clock.advance_to(due)
                     continue
+                if next_task is not None:
+                    self._tell_waiting(next_task, f"due {format_time(from_ms(next_task.due_ms))}")
                 wait = self.poll_interval if due is None else (due - self.clock.now_ms()) / 1000
                 time.sleep(max(0.0, min(self.poll_interval, wait)))
+                self._catch_up_clock()  # others may have moved our runs on meanwhile
         return stats
+
+    def _catch_up_clock(self) -> None:
+        """A virtual clock working some runs only starts where their timelines have got to."""
+        if self.clock.virtual and self._runs:
+            last = self.store.last_event_time(self._runs)
+            if last is not None:
+                self.clock.advance_to(to_ms(parse_time(last)))
+
+    def _tell_waiting(self, task: Task, when: str) -> None:
+        """Log, once per task, what this worker waits for (a real-clock worker may wait days)."""
+        if self._told == (task.task_id, task.due_ms):
+            return
+        self._told = (task.task_id, task.due_ms)
+        run = self.store.run(task.run_id)
+        what = {"timer": f"timer {task.name}", "activity": f"activity {task.name} (attempt {task.attempt})",
+                "workflow": f"workflow task (attempt {task.attempt})"}[task.kind]
+        wid = f"{run.workflow_id} ({run.workflow_type})" if run else task.run_id
+        ahead = (task.due_ms - self.clock.now_ms()) / 1000
+        in_ = f" (in {_human(ahead)})" if ahead > 0 and not task.lease_owner else ""
+        log.info("%s: waiting for %s, %s%s%s", wid, what, when, in_, f"; {self.waiting_hint}" if self.waiting_hint else "")
 
     def _types(self) -> tuple[list[str], list[str]]:
         """The registered workflow and activity types (re-listed when something is registered)."""
@@ -149,7 +186,7 @@ class Worker:
 
     def _only_failed_due(self, due: int, failed_here: set[int]) -> bool:
         """Is the earliest due task (at ``due``) only the retry of a workflow task that failed here?"""
-        other = self.store.next_due(self.registry.workflows, self.registry.activities, failed_here)
+        other = self.store.next_due(self.registry.workflows, self.registry.activities, failed_here, self._runs)
         return other is None or other > due
 
     def _step(self, stats: WorkStats, failed_here: set[int]) -> bool:
@@ -158,18 +195,19 @@ class Worker:
         workflow_types, activity_types = self._types()
         if not self.activities.has_capacity:
             activity_types = []
-        if not self.store.any_runnable(workflow_types, activity_types, now, real):
+        if not self.store.any_runnable(workflow_types, activity_types, now, real, self._runs):
             return False
-        fired = tx.fire_due_timers(self.store, now)
+        fired = tx.fire_due_timers(self.store, now, self._runs)
         if fired:
             stats.timers_fired += fired
             return True
-        claim = tx.claim_workflow_task(self.store, workflow_types, now, real, self.identity, self.lease_seconds)
+        claim = tx.claim_workflow_task(self.store, workflow_types, now, real, self.identity, self.lease_seconds,
+                                       self._runs)
         if claim is not None:
             self._run_workflow_task(claim, stats, failed_here)
             return True
         if activity_types:
-            act = tx.claim_activity(self.store, activity_types, now, real, self.identity, self.lease_seconds)
+            act = tx.claim_activity(self.store, activity_types, now, real, self.identity, self.lease_seconds, self._runs)
             if act is not None:
                 self.activities.start(act, self.registry.activities[act.scheduled.attrs["activity_type"]])
                 return True
@@ -245,3 +283,15 @@ class Worker:
             sandbox.register_module(module)
         with sandbox.session():
             yield
+
+
+def _human(seconds: float) -> str:
+    """``1.5s``, ``18m``, ``2d 3h``: how long a wait is, at a glance."""
+    if seconds < 60:
+        return f"{seconds:.3g}s"
+    minutes, hours, days = seconds / 60, seconds / 3600, int(seconds // 86400)
+    if minutes < 60:
+        return f"{minutes:.0f}m"
+    if hours < 24:
+        return f"{hours:.1f}h"
+    return f"{days}d {int(seconds % 86400 // 3600)}h"
