@@ -419,10 +419,12 @@ def test_demo_prints_shell_quoted_commands() -> None:
     script = (ROOT / "scripts" / "demo.sh").read_text()
     functions = "\n".join(line for line in script.splitlines() if re.match(r"(show|run)\(\)", line))
     argv = ["replaytest", "run", "m:wf", "--input", '{"id": "1001", "note": "it\'s $5"}', "--id", "a b"]
-    done = subprocess.run(["bash", "-c", functions + '\nshow "$@"', "bash", *argv], capture_output=True, text=True,
-                          env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}, timeout=30)
-    line = done.stdout.strip()
-    assert line.startswith("$ ") and shlex.split(line[2:]) == argv, line
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    for call, shown in (("show", argv), ("run", ["true", *argv])):  # `run` prints, then runs
+        done = subprocess.run(["bash", "-c", f'{functions}\n{call} "$@"', "bash", *shown],
+                              capture_output=True, text=True, env=env, timeout=30)
+        line = done.stdout.strip()
+        assert done.returncode == 0 and line.startswith("$ ") and shlex.split(line[2:]) == shown, line
 
 
 def replaytest_commands() -> Iterator[tuple[str, str]]:
