@@ -358,7 +358,7 @@ def test_registering_two_workflows_of_one_type_warns(two_packages: pytest.Pytest
     assert app.__name__ in str(caught[0].message) and saas.__name__ in str(caught[0].message)
     history = History.load(record(two_packages.path, "app.orders", "process_order", {"cents": 1}))
     with pytest.warns(UserWarning, match="process_order"):
-        replay(history, [app, saas])
+        replay(history, [saas, app])  # the later one (app, which recorded it) replays
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         replay(history, [app, app.process_order])  # the same definition twice is no conflict
@@ -456,11 +456,13 @@ def test_cli_hints_are_shell_quoted(tmp_path: Path) -> None:
     done = cli(tmp_path, "run", "shop:triage", "--input", json.dumps(ORDER), "--id", odd, "--db", "e.db")
     assert done.returncode == 0, done.stderr
     hint = re.search(r"`(replaytest show [^`]*)`", done.stderr)
-    assert hint and shlex.split(hint.group(1)) == ["replaytest", "show", odd], done.stderr
+    assert hint and shlex.split(hint.group(1)) == ["replaytest", "show", odd, "--db", "e.db"], done.stderr
+    pasted = cli(tmp_path, *shlex.split(hint.group(1))[1:])
+    assert pasted.returncode == 0 and pasted.stdout.startswith(f"{odd} (triage) completed"), pasted.stderr
     done = cli(tmp_path, "start", "shop:triage", "--input", json.dumps(ORDER), "--id", "o 2", "--db", "e.db")
     hint = re.search(r"`(replaytest worker [^`]*)`", done.stdout)
-    assert hint and shlex.split(hint.group(1))[:3] == ["replaytest", "worker", "--module"], done.stdout
-    assert shlex.split(hint.group(1))[3] == "shop", done.stdout  # the module to run, not a placeholder
+    # the module to run, not a placeholder
+    assert hint and shlex.split(hint.group(1)) == ["replaytest", "worker", "--module", "shop", "--db", "e.db"], done.stdout
 
 
 # ---------------------------------------------------------------- 15. docs
@@ -488,7 +490,7 @@ def test_cli_md_synopsis_lists_every_command_and_replay_option() -> None:
 
 
 def test_every_divergence_kind_is_in_the_kinds_table() -> None:
-    from replaytest.divergence import KINDS
+    from replaytest.report import KINDS
 
     page = (DOCS / "nondeterminism-reports.md").read_text()
     for kind, (title, _) in KINDS.items():
@@ -508,4 +510,4 @@ def test_pytest_says_when_a_break_at_event_is_never_received(tmp_path: Path, eve
                   command=pytest_args) as d:
         with d.attach():
             assert d.finish() == 0, d.stdout + d.stderr
-    assert f"--replay-break-at {event}" in d.stderr and "did not stop" in d.stderr, d.stderr
+    assert f"replaytest: --replay-break-at {event}: " in d.stdout and "so it did not stop" in d.stdout, d.stdout
