@@ -27,7 +27,7 @@ import pytest
 import jsonschema  # noqa: F401
 import replaytest.pytest_support  # noqa: F401
 import replaytest.sandbox  # noqa: F401
-from replaytest import Engine, History, NondeterminismError, WorkflowTaskError, replay
+from replaytest import DuplicateWorkflowWarning, Engine, History, NondeterminismError, WorkflowTaskError, replay
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -247,6 +247,18 @@ def test_an_http_call_in_warn_mode_is_one_warning(shop: Path, http_server: str) 
     assert "os.environ[" not in warning  # no environment variable names
 
 
+def test_warnings_before_a_workflow_task_error_are_in_its_report(shop: Path) -> None:
+    history = History.load(record(shop, "shop", "fetch", ORDER))
+    edit(shop / "shop.py", *HTTP_CALL)  # warn mode lets the call go to a closed port: URLError
+    with pytest.raises(WorkflowTaskError) as info:
+        replay(history, [load(shop / "shop.py")], sandbox="warn")
+    assert type(info.value.error).__name__ == "URLError"
+    assert len(info.value.warnings) == 1 and "urllib.request.urlopen" in info.value.warnings[0]
+    done = cli(shop, "replay", "histories/fetch.json", "--module", "shop", "--sandbox", "warn")
+    assert "URLError" in done.stdout and "warning before the failure: sandbox: workflow code called urllib.request.urlopen" \
+        in done.stdout, done.stdout
+
+
 def test_the_cli_reports_an_http_call_at_the_users_line(shop: Path) -> None:
     record(shop, "shop", "fetch", ORDER)
     edit(shop / "shop.py", *HTTP_CALL)
@@ -352,12 +364,12 @@ def test_the_report_says_the_history_names_another_module(two_packages: pytest.P
 
 def test_registering_two_workflows_of_one_type_warns(two_packages: pytest.Pytester) -> None:
     app, saas = load(two_packages.path / "app" / "orders.py"), load(two_packages.path / "saas" / "orders.py")
-    with pytest.warns(UserWarning, match=r"process_order.*defined twice|two workflows.*process_order") as caught:
+    with pytest.warns(DuplicateWorkflowWarning, match=r"two workflows of type 'process_order'") as caught:
         with Engine(two_packages.path / "e.db") as engine:
             engine.register(app, saas)
     assert app.__name__ in str(caught[0].message) and saas.__name__ in str(caught[0].message)
     history = History.load(record(two_packages.path, "app.orders", "process_order", {"cents": 1}))
-    with pytest.warns(UserWarning, match="process_order"):
+    with pytest.warns(DuplicateWorkflowWarning, match="process_order"):
         replay(history, [saas, app])  # the later one (app, which recorded it) replays
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -82,6 +82,7 @@ def replay(history: History | str, workflows: Iterable[Any] = (), *, args_mismat
     except WorkflowTaskError as e:
         e.history_note = _task_failure_note(history.events)
         e.notes.extend(_module_note(history, defn))
+        e.warnings.extend(ex.warnings)
         raise
     except NondeterminismError as e:
         e.divergence.notes.extend(_module_note(history, defn))
@@ -104,9 +105,7 @@ def _module_note(history: History, defn: WorkflowDefinition) -> list[str]:
     recorded = history.started.get("workflow_module")
     if not recorded or recorded == defn.module:
         return []
-    return [f"the history was recorded by {recorded}, but it replayed with {defn.module} (workflow type "
-            f"{history.workflow_type!r} from the modules given: --replay-module / replay_modules / --module / "
-            "workflows=[...]); if that is the wrong one, name the recorded module instead"]
+    return [f"the history was recorded by {recorded}; this replay used {defn.module}, from the modules you named"]
 
 
 def _task_failure_note(events: Sequence[Event]) -> str:
