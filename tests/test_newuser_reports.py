@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 # Imported up front so in-process pytester runs find them loaded (as in test_plugin.py).
 import jsonschema  # noqa: F401
@@ -523,3 +525,21 @@ def test_pytest_says_when_a_break_at_event_is_never_received(tmp_path: Path, eve
         with d.attach():
             assert d.finish() == 0, d.stdout + d.stderr
     assert f"replaytest: --replay-break-at {event}: " in d.stdout and "so it did not stop" in d.stdout, d.stdout
+
+
+# ---------------------------------------------------------------- the JSON diff behind item 5
+json_values = st.recursive(st.none() | st.booleans() | st.integers(-3, 3) | st.text(max_size=3),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner, max_size=3),
+                           max_leaves=10)
+
+
+@given(json_values, json_values)
+def test_json_differences_are_empty_exactly_when_equal_and_reordering_keeps_the_value(a: Any, b: Any) -> None:
+    from replaytest.report import jsondiff
+
+    found = jsondiff.differences(a, b)
+    assert (found == []) == (a == b)
+    assert jsondiff.differing_first(a, b) == a  # same content, only the key order changes
+    assert bool(jsondiff.summary(a, b)) == bool(found)
+    if found and isinstance(a, dict) and isinstance(b, dict):  # a key path, never "the whole value"
+        assert found[0][0] != "" and "as a whole" not in jsondiff.summary(a, b)

@@ -79,7 +79,9 @@ class Execution:
         self.context = contextvars.copy_context()
         self.context.run(_current.set, self)
         self.main: asyncio.Task[Any] | None = None
-        self.main_frame = None
+        # The main coroutine's frame, held so a report can name the line it returned or raised
+        # from: a finished coroutine's frame object keeps its last line (CPython 3.11+).
+        self.main_frame: types.FrameType | None = None
         self.closed = False
         self.counters: collections.Counter[str] = collections.Counter()
         self.activities: dict[str, tuple[asyncio.Future[Any], str]] = {}
@@ -107,9 +109,7 @@ class Execution:
         self.matcher.begin_task(expected, next_recorded)
         if self.main is None:
             coro = self.defn.fn(*self.args)
-            # Held so a report can name the line the coroutine returned or raised from: a
-            # finished coroutine's frame object keeps its last line (CPython 3.11+).
-            self.main_frame: types.FrameType | None = getattr(coro, "cr_frame", None)
+            self.main_frame = getattr(coro, "cr_frame", None)
             self.main = self.context.run(self.loop.create_task, coro)
         for event in outcomes:
             self._apply(event)
@@ -255,8 +255,8 @@ class Execution:
         if command.source is None:
             if command.event_type in CLOSING_EVENTS:  # the `return` (or `raise`) that ran
                 frame = self.main_frame
-                done = self.main is not None and self.main.done() and frame is not None and frame.f_lineno
-                command.source = frame_source(frame) if done else return_source(self.defn.fn)
+                finished = self.main is not None and self.main.done() and frame is not None and bool(frame.f_lineno)
+                command.source = frame_source(frame) if finished else return_source(self.defn.fn)
             else:
                 # a task started by asyncio.gather has no workflow frame of its own on the
                 # stack: its line is where the main coroutine waits (the gather call)

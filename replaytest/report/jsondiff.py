@@ -18,7 +18,8 @@ def differences(recorded: Any, issued: Any, path: str = "") -> list[tuple[str, A
     if isinstance(recorded, dict) and isinstance(issued, dict):
         out: list[tuple[str, Any, Any]] = []
         for key in [*recorded, *(k for k in issued if k not in recorded)]:
-            sub = f"{path}.{key}" if path else str(key)
+            name = str(key) if str(key) else '""'
+            sub = f"{path}.{name}" if path else name
             out += differences(recorded.get(key, ABSENT), issued.get(key, ABSENT), sub)
         return out
     if isinstance(recorded, list) and isinstance(issued, list) and len(recorded) == len(issued):
@@ -31,14 +32,14 @@ def differing_first(value: Any, other: Any) -> Any:
     shortened rendering shows the difference."""
     if not (isinstance(value, dict) and isinstance(other, dict)):
         return value
-    differ = [k for k in value if differences(value[k], other.get(k, ABSENT))]
-    differ += [k for k in value if k not in other and k not in differ]
+    differ = [k for k in value if differences(value[k], other.get(k, ABSENT))]  # a key other lacks differs too
     ordered = {k: differing_first(value[k], other.get(k)) for k in differ}
     ordered.update((k, v) for k, v in value.items() if k not in ordered)
     return ordered
 
 
 def show(value: Any, limit: int = 40) -> str:
+    """One value of a difference, short."""
     return "(absent)" if value is ABSENT else short_json(value, limit)
 
 
