@@ -40,7 +40,11 @@ def settings(config: pytest.Config) -> ReplaySettings:
             from ..debug import make_observer
 
             observers = config.stash.setdefault(OBSERVERS_KEY, [])
-            s.observer_factory = lambda: observers.append(make_observer(options, announce=_announce)) or observers[-1]
+
+            def observe() -> Any:  # kept, so report_missed_breaks can ask it afterwards
+                observers.append(make_observer(options, announce=_announce))
+                return observers[-1]
+            s.observer_factory = observe
         config.stash[SETTINGS_KEY] = s
     return config.stash[SETTINGS_KEY]
 
