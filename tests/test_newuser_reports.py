@@ -308,7 +308,8 @@ def test_warnings_collected_before_a_divergence_are_in_its_report(shop: Path) ->
 def _inner_session_options(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     if "pytester" in request.fixturenames:  # as in test_plugin.py
         request.getfixturevalue("pytester")
-        monkeypatch.setenv("PYTEST_ADDOPTS", "-W ignore::pytest.PytestAssertRewriteWarning -p no:hypothesispytest")
+        monkeypatch.setenv("PYTEST_ADDOPTS", "-W ignore::pytest.PytestAssertRewriteWarning -p no:hypothesispytest "
+                                             "-p no:randomly")
 
 
 @pytest.fixture
