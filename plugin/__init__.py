@@ -205,8 +205,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Generator[None, A
         run = faults.last_run()
         if run is not None:
             path = run.save(Path(item.config.invocation_params.dir) / directory)
+            command = shlex.join(["pytest", "--replay", str(path)])  # pastes unchanged, whatever the path
             report.sections.append(("replaytest", f"history of the failing run under {run.plan.to_json()} "
-                                                  f"saved to {path}; replay it with `pytest --replay {shlex.quote(str(path))}`"))
+                                                  f"saved to {path}; replay it with `{command}`"))
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
