@@ -360,6 +360,18 @@ def test_the_report_says_the_history_names_another_module(two_packages: pytest.P
     assert "saas.orders:process_order" in text and "app.orders:process_order" in text, text
 
 
+def test_two_replay_modules_of_one_type_warn_in_pytest(two_packages: pytest.Pytester) -> None:
+    record(two_packages.path, "app.orders", "process_order", {"cents": 1}, workflow_id="order-1")
+    args = ("--replay", "histories", "--replay-module", "saas.orders", "--replay-module", "app.orders")
+    result = two_packages.runpytest(*args)
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(["*DuplicateWorkflowWarning: two workflows of type 'process_order': saas.orders:process_order "
+                                 "and app.orders:process_order; the later one, app.orders:process_order, is used*"])
+    result = two_packages.runpytest(*args, "-W", "error::replaytest.DuplicateWorkflowWarning")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["two workflows of type 'process_order': *"])  # the message, not a traceback
+
+
 def test_registering_two_workflows_of_one_type_warns(two_packages: pytest.Pytester) -> None:
     app, saas = load(two_packages.path / "app" / "orders.py"), load(two_packages.path / "saas" / "orders.py")
     with pytest.warns(DuplicateWorkflowWarning, match=r"two workflows of type 'process_order'") as caught:

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 import pytest
 
 from ..backends import Entry, backend_for, replay_entry
-from ..definitions import ReplaytestError
+from ..definitions import DuplicateWorkflowWarning, ReplaytestError
 from ..history import HistoryFormatError, parse_json, read_bytes
 from ..report.divergence import NondeterminismError, UnknownWorkflowError, WorkflowTaskError
 from ..report.render import workflow_task_report
@@ -25,7 +25,8 @@ from ..report.source import display_path
 from .settings import module_errors, report_missed_breaks, sessions, settings
 
 #: Errors that are a verdict about the history or the workflow code, not a bug to trace.
-VERDICTS = (HistoryFormatError, NondeterminismError, WorkflowTaskError, ReplaytestError, ReplayWarning)
+VERDICTS = (HistoryFormatError, NondeterminismError, WorkflowTaskError, ReplaytestError, ReplayWarning,
+            DuplicateWorkflowWarning)  # the warnings: raised under -W error
 
 
 class Replay:
