@@ -11,6 +11,7 @@ history or uses a fixture.
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generator, Iterator
@@ -27,6 +28,8 @@ SANDBOX_MODES = ("strict", "warn", "off")
 
 #: Absolute history paths (files or directories) this session treats as histories.
 PATHS_KEY = pytest.StashKey[tuple[Path, ...]]()
+#: --replay paths (as typed) under which there is no history file at all.
+EMPTY_KEY = pytest.StashKey[list[str]]()
 #: The message a ``replayed`` fixture failed with, raised when the test body would run.
 MARKED_FAILURE_KEY = pytest.StashKey[str]()
 
@@ -127,7 +130,16 @@ def pytest_configure(config: pytest.Config) -> None:
     # pytest hands pytest_collect_file un-resolved absolute paths; match symlinked spellings too
     roots = cli + ini + [p.resolve() for p in cli + ini]
     config.stash[PATHS_KEY] = tuple(dict.fromkeys(roots))
+    config.stash[EMPTY_KEY] = [typed for typed, path in zip(config.getoption("replay_paths"), cli)
+                               if not _has_json(path)]
     _add_collection_args(config, cli, [p for p in ini if p.exists()])
+
+
+def _has_json(path: Path) -> bool:
+    """A history file at or under ``path`` (stops at the first one found)."""
+    if path.is_file():
+        return path.suffix == ".json"
+    return next(path.rglob("*.json"), None) is not None
 
 
 def _absolute(path: Path | str) -> Path:
@@ -193,11 +205,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Generator[None, A
         run = faults.last_run()
         if run is not None:
             path = run.save(Path(item.config.invocation_params.dir) / directory)
+            command = shlex.join(["pytest", "--replay", str(path)])  # pastes unchanged, whatever the path
             report.sections.append(("replaytest", f"history of the failing run under {run.plan.to_json()} "
-                                                  f"saved to {path}; replay it with `pytest --replay {path}`"))
+                                                  f"saved to {path}; replay it with `{command}`"))
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for typed in terminalreporter.config.stash.get(EMPTY_KEY, []):  # else pytest only says "no tests ran"
+        terminalreporter.write_line(f"replaytest: no history files (*.json) found under {typed}")
+    if "replaytest.pytest_support" in sys.modules:  # something was replayed: its notes (e.g. --replay-break-at)
+        for line in sys.modules["replaytest.pytest_support"].end_notes(terminalreporter.config):
+            terminalreporter.write_line(line)
     stats = terminalreporter.stats
     if not any(p[0] == "replay_outcome" for reports in stats.values() for r in reports
                if getattr(r, "when", None) == "call" for p in getattr(r, "user_properties", ())):

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from . import activity, workflow
-from .definitions import ActivityError, ApplicationError, PayloadError, ReplaytestError, RetryPolicy
+from .definitions import (ActivityError, ApplicationError, DuplicateWorkflowWarning, PayloadError, ReplaytestError,
+                          RetryPolicy)
 from .backends.native import replay
 from .history import Event, History, HistoryFormatError
 from .report import Divergence, NondeterminismError, ReplayResult, UnknownWorkflowError, WorkflowTaskError
@@ -20,6 +21,7 @@ __all__ = [
     "workflow", "activity", "RetryPolicy", "ApplicationError", "ActivityError", "ReplaytestError", "PayloadError",
     "History", "Event", "HistoryFormatError", "replay", "ReplayResult", "NondeterminismError", "Divergence",
     "WorkflowTaskError", "UnknownWorkflowError", "Engine", "SandboxViolation", "check_recovery",
+    "DuplicateWorkflowWarning",
 ]
 
 

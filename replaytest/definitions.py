@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import json
 import types
+import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any, Callable, Iterable
@@ -154,6 +155,22 @@ def activity_name(obj: Any) -> str:
     return d.name
 
 
+class DuplicateWorkflowWarning(UserWarning):
+    """Two different functions register one workflow type: the later one is used."""
+
+
+def add_workflow(workflows: dict[str, WorkflowDefinition], defn: WorkflowDefinition) -> None:
+    """Register ``defn`` by type name, warning when another module's function already has it
+    (``app.orders`` and ``saas.orders`` both defining ``process_order``): which one replays a
+    history must never be a silent accident of registration order."""
+    old = workflows.get(defn.name)
+    if old is not None and old.fn.__module__ != defn.fn.__module__:  # one file's versions are deliberate
+        warnings.warn(DuplicateWorkflowWarning(
+            f"two workflows of type {defn.name!r}: {old.module} and {defn.module}; the later one, {defn.module}, "
+            f"is used. Register only one, or give one another name with @workflow.defn(name=...)"), stacklevel=3)
+    workflows[defn.name] = defn
+
+
 def collect(items: Iterable[Any]) -> tuple[dict[str, WorkflowDefinition], dict[str, ActivityDefinition]]:
     """Workflows and activities from functions and/or modules (every decorated member)."""
     workflows: dict[str, WorkflowDefinition] = {}
@@ -163,7 +180,7 @@ def collect(items: Iterable[Any]) -> tuple[dict[str, WorkflowDefinition], dict[s
         found = False
         for m in members:
             if (w := workflow_definition(m)) is not None:
-                workflows[w.name] = w
+                add_workflow(workflows, w)
                 found = True
             if (a := activity_definition(m)) is not None:
                 activities[a.name] = a

@@ -11,8 +11,10 @@ rm -rf "$OUT"
 mkdir -p "$OUT"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-show() { printf '$ %s\n' "$*"; }
-run()  { show "$*"; "$@"; }
+# Commands are printed shell-quoted (shlex.join), so each one pastes into a shell unchanged.
+show() { printf '$ %s\n' "$(python -c 'import shlex, sys; print(shlex.join(sys.argv[1:]))' "$@")"; }
+show_line() { printf '$ %s\n' "$1"; }  # a line of shell syntax (process substitution), shown as written
+run()  { show "$@"; "$@"; }
 
 ORDER='{"id": "1001", "email": "ada@example.com", "card": "4242-4242-4242-4242", "items": [{"sku": "tea-sencha", "price": 12.5, "qty": 2}, {"sku": "mug", "price": 9.99, "qty": 1}]}'
 DECLINED='{"id": "1002", "email": "bob@example.com", "card": "4000-0000-0000-0002", "items": [{"sku": "mug", "price": 9.99, "qty": 1}]}'
@@ -42,10 +44,12 @@ step "4. Replay the current code against every history: the CI check"
 run pytest -p no:cacheprovider --replay "$OUT/histories" -v
 
 step "5. A code change that breaks workflows in flight: the confirmation email moved before the charge"
-fn() { sed -n '/^async def process_order/,$p' "$1"; }
-show "diff -u <(fn fixtures/workflows/orders.py) <(fn fixtures/broken/orders_v2.py)   # the process_order functions"
-diff -u --label fixtures/workflows/orders.py --label fixtures/broken/orders_v2.py \
-  <(fn fixtures/workflows/orders.py) <(fn fixtures/broken/orders_v2.py) || true
+# the process_order functions of both versions (shell syntax: shown as written, pastes into bash)
+DIFF="diff -u --label fixtures/workflows/orders.py --label fixtures/broken/orders_v2.py \
+<(sed -n '/^async def process_order/,\$p' fixtures/workflows/orders.py) \
+<(sed -n '/^async def process_order/,\$p' fixtures/broken/orders_v2.py)"
+show_line "$DIFF"
+bash -c "$DIFF" || true
 show pytest -p no:cacheprovider --replay "$OUT/histories/order-1001.json" --replay-module fixtures.broken.orders_v2
 if pytest -p no:cacheprovider --replay "$OUT/histories/order-1001.json" --replay-module fixtures.broken.orders_v2; then
   echo "demo: the broken version replayed cleanly; it should have been caught" >&2; exit 1

@@ -53,6 +53,8 @@ def test_start_signal_worker_list_show(cli, db: Path) -> None:  # type: ignore[n
     assert 'WorkflowExecutionCompleted result={"user": "u7", "outcome": "cancelled"' in shown[-1]
 
 
+# registers the buggy `process_order` next to orders.py's (for its activities): on purpose
+@pytest.mark.filterwarnings("ignore::replaytest.DuplicateWorkflowWarning")
 def test_show_and_list_explain_a_failing_workflow_task(cli, db: Path) -> None:  # type: ignore[no-untyped-def]
     buggy = Engine(db, clock="virtual").register(engine_checks.process_order_before_hotfix, orders)
     gift = json.loads(ORDER) | {"items": [{"sku": "gift", "price": 25.0, "qty": 1, "gift_card": True}]}

@@ -212,14 +212,12 @@ def test_unknown_workflow_fails_its_item_and_lists_what_is_registered(project: p
     unknown = recorded.replace('"workflow_type": "checkout"', '"workflow_type": "refund"').replace(
         "order_workflows:checkout", "refunds:refund").replace("order-42", "refund-1")
     (project.path / "histories" / "refund-1.json").write_text(unknown)
-    result = project.runpytest("--replay", "histories", "--replay-module", "order_workflows",
-                               "--replay-module", "no_such_module")
+    result = project.runpytest("--replay", "histories", "--replay-module", "order_workflows")
     result.assert_outcomes(passed=3, failed=2)
     result.stdout.fnmatch_lines([
         "*_ replay histories/refund-1.json::refund-1 _*",
         "histories/refund-1.json: workflow type 'refund' is not registered (registered: checkout, discount, greet); *",
-        "  searched replay modules (--replay-module / replay_modules): order_workflows, no_such_module",
-        "  could not import replay module no_such_module: ModuleNotFoundError: No module named 'no_such_module'",
+        "  searched replay modules (--replay-module / replay_modules): order_workflows",
         "  the history names refunds:refund, which is not importable here (ModuleNotFoundError: *",
         "replaytest: 4 histories replayed (73 events), 0 divergences, 1 workflow task error, 1 unknown workflow",
     ])

@@ -19,7 +19,7 @@ from ..core.tasks import catch_up, retry_failed_task
 from ..definitions import ReplaytestError, WorkflowDefinition, collect
 from ..history import Event, History
 from ..history.schema import FORMAT
-from ..report.divergence import UnknownWorkflowError, WorkflowTaskError
+from ..report.divergence import NondeterminismError, UnknownWorkflowError, WorkflowTaskError
 from ..report.result import ReplayResult
 from . import Entry, ReplaySettings
 
@@ -81,6 +81,11 @@ def replay(history: History | str, workflows: Iterable[Any] = (), *, args_mismat
             new = retry_failed_task(ex, trailing)
     except WorkflowTaskError as e:
         e.history_note = _task_failure_note(history.events)
+        e.notes.extend(_module_note(history, defn))
+        e.warnings.extend(ex.warnings)
+        raise
+    except NondeterminismError as e:
+        e.divergence.notes.extend(_module_note(history, defn))
         raise
     last = history.events[-1]
     status = history.status
@@ -92,6 +97,15 @@ def replay(history: History | str, workflows: Iterable[Any] = (), *, args_mismat
     waiting = blocked_source(ex.main)
     return ReplayResult(history.workflow_id, history.workflow_type, status, output, len(history.events),
                         ex.warnings, str(waiting) if waiting else None, [c.describe() for c in new])
+
+
+def _module_note(history: History, defn: WorkflowDefinition) -> list[str]:
+    """When the code that replayed is not the function the history names (two modules define
+    the workflow type, or it moved), say so: a failure may only mean the wrong one was used."""
+    recorded = history.started.get("workflow_module")
+    if not recorded or recorded == defn.module:
+        return []
+    return [f"the history was recorded by {recorded}; this replay used {defn.module}, from the modules you named"]
 
 
 def _task_failure_note(events: Sequence[Event]) -> str:

@@ -220,15 +220,23 @@ def cmd_run(args: argparse.Namespace) -> int:
             return EXIT_FAILED
         print(json.dumps(result, indent=2, ensure_ascii=False))
         print(f"{handle.id}: completed ({len(handle.history())} events); "
-              f"`replaytest show {handle.id}` prints its history", file=sys.stderr)
+              f"`{_command('show', handle.id, db=args.db)}` prints its history", file=sys.stderr)
     return EXIT_OK
 
 
 def cmd_start(args: argparse.Namespace) -> int:
     with _engine(args, must_exist=False) as engine:
         handle = _start(engine, args)
-        print(f"started {handle.id} (run {handle.run_id}); run it with `replaytest worker --module MODULE`")
+        module = args.workflow.partition(":")[0]  # MODULE:WORKFLOW as the user typed it
+        print(f"started {handle.id} (run {handle.run_id}); run it with "
+              f"`{_command('worker', '--module', module, db=args.db)}`")
     return EXIT_OK
+
+
+def _command(*argv: str, db: str | None = None) -> str:
+    """A replaytest command line for a hint, shell-quoted so it pastes unchanged (ids may hold
+    spaces, slashes, quotes), with the --db the user gave."""
+    return shlex.join(["replaytest", *argv, *(["--db", db] if db else [])])
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

@@ -23,13 +23,15 @@ from typing import TYPE_CHECKING, Any, Iterator, Protocol, Sequence
 
 from ..definitions import ActivityError, ApplicationError, WorkflowDefinition, to_payload
 from ..history import CLOSING_EVENTS, Event
-from ..history.describe import describe_event
+from ..history.describe import describe, describe_event
+from ..report import jsondiff
 from ..report.divergence import Divergence, NondeterminismError, WorkflowTaskError, timeline
 from ..report.source import Source
 from . import commands as cmds
 from .commands import Command
 from .failures import failure_of
-from .frames import blocked_source, exception_source, return_source, user_frame, user_source, user_tb_frames
+from .frames import (blocked_source, exception_source, frame_source, return_source, user_frame, user_source,
+                     user_tb_frames)
 from .loop import WorkflowLoop
 from .matcher import ArgsMode, Matcher, Mismatch
 
@@ -77,6 +79,9 @@ class Execution:
         self.context = contextvars.copy_context()
         self.context.run(_current.set, self)
         self.main: asyncio.Task[Any] | None = None
+        # The main coroutine's frame, held so a report can name the line it returned or raised
+        # from: a finished coroutine's frame object keeps its last line (CPython 3.11+).
+        self.main_frame: types.FrameType | None = None
         self.closed = False
         self.counters: collections.Counter[str] = collections.Counter()
         self.activities: dict[str, tuple[asyncio.Future[Any], str]] = {}
@@ -85,6 +90,7 @@ class Execution:
         self.signal_waiters: dict[str, collections.deque[asyncio.Future[Any]]] = collections.defaultdict(collections.deque)
         self.patches: dict[str, bool] = {}
         self.warnings: list[str] = []
+        self.sandbox_flagged: set[Any] = set()  # violations already warned about
         self.divergence: NondeterminismError | None = None
         self.new_commands: list[Command] = []  # per workflow task
 
@@ -102,7 +108,9 @@ class Execution:
         self.now, self.new_commands = now, []
         self.matcher.begin_task(expected, next_recorded)
         if self.main is None:
-            self.main = self.context.run(self.loop.create_task, self.defn.fn(*self.args))
+            coro = self.defn.fn(*self.args)
+            self.main_frame = getattr(coro, "cr_frame", None)
+            self.main = self.context.run(self.loop.create_task, coro)
         for event in outcomes:
             self._apply(event)
         self._run_loop()
@@ -157,8 +165,12 @@ class Execution:
             finally:
                 self.sandbox_held = self.rng_in_module = False
 
-    def _sandbox_warning(self, violation: Exception) -> None:
-        self.warnings.append(f"sandbox: {violation}")
+    def _sandbox_warning(self, violation: Any) -> None:
+        """Warn mode: one warning per place and call (see SandboxViolation.key)."""
+        key = getattr(violation, "key", str(violation))
+        if key not in self.sandbox_flagged:
+            self.sandbox_flagged.add(key)
+            self.warnings.append(f"sandbox: {violation}")
 
     def _apply(self, event: Event) -> None:
         a = event.attrs
@@ -241,8 +253,10 @@ class Execution:
         does not walk the stack for every command. Called while the code that issued it is
         still on the stack (inside ``issue``)."""
         if command.source is None:
-            if command.event_type in CLOSING_EVENTS:
-                command.source = return_source(self.defn.fn)
+            if command.event_type in CLOSING_EVENTS:  # the `return` (or `raise`) that ran
+                frame = self.main_frame
+                finished = self.main is not None and self.main.done() and frame is not None and bool(frame.f_lineno)
+                command.source = frame_source(frame) if finished else return_source(self.defn.fn)
             else:
                 # a task started by asyncio.gather has no workflow frame of its own on the
                 # stack: its line is where the main coroutine waits (the gather call)
@@ -253,15 +267,18 @@ class Execution:
                  detail: str = "") -> "typing.NoReturn":
         if source is None and command is not None:
             source = self._source_of(command)
+        recorded = describe_event(event) if event else None
+        issued = command.describe() if command else None
+        if kind == "result" and event is not None and command is not None and "result" in event.attrs:
+            recorded, issued, detail = _result_lines(event.attrs["result"], command.attrs["result"])
         err = NondeterminismError(Divergence(
             kind=kind, workflow_id=self.workflow_id, workflow_type=self.defn.name,
             event_id=event.id if event else None, event_type=event.type if event else None,
-            recorded=describe_event(event) if event else None,
-            issued=command.describe() if command else None, source=source, detail=detail,
+            recorded=recorded, issued=issued, source=source, detail=detail,
             matched=(event.id - 1) if event else len(self.history),
             timeline=timeline([(e.id, describe_event(e)) for e in self.history], event.id if event else None,
                               mark="diverges here"),
-            history_source=self.history_source,
+            history_source=self.history_source, warnings=list(self.warnings),
         ))
         self.divergence = err
         self.loop.stop_requested = True
@@ -284,3 +301,11 @@ class Execution:
         awaitable, or a workflow frame further out), or None (see :func:`frames.user_frame`)."""
         if self.observer is not None and event is not None:
             self.observer.resumed(self, event, user_frame(sys._getframe(2)))
+
+
+def _result_lines(recorded: Any, issued: Any) -> tuple[str, str, str]:
+    """The two results with the keys that differ first (one line each would otherwise be cut
+    at the same place and read the same), and a line naming where they differ."""
+    def line(value: Any, other: Any) -> str:
+        return describe("WorkflowExecutionCompleted", {"result": jsondiff.differing_first(value, other)})
+    return line(recorded, issued), line(issued, recorded), jsondiff.summary(recorded, issued)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import inspect
 import math
 import secrets
+import shlex
 import time
 import uuid
 from dataclasses import dataclass
@@ -253,7 +254,7 @@ class Engine:
             at = f" at {where}" if where else ""
             if signals:
                 return (f"it waits for signal {', '.join(map(repr, signals))}{at}; send it with engine.signal() "
-                        f"or `replaytest signal {workflow_id} NAME --payload JSON`")
+                        f"or `{shlex.join(['replaytest', 'signal', workflow_id, signals[0]])} --payload JSON`")
             return f"it is waiting{at} and nothing it waits for is scheduled"
         return "nothing it waits for is scheduled (a signal, perhaps)"
 

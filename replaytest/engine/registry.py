@@ -12,7 +12,7 @@ import types
 from typing import Any, Callable
 
 from ..modules import import_module, import_target
-from ..definitions import ActivityDefinition, WorkflowDefinition, collect, workflow_definition
+from ..definitions import ActivityDefinition, WorkflowDefinition, add_workflow, collect, workflow_definition
 from .errors import EngineError
 
 
@@ -31,7 +31,8 @@ class Registry:
                 item = import_target(item) if ":" in item else import_module(item)
             resolved.append(item)
         workflows, activities = collect(resolved)
-        self.workflows.update(workflows)
+        for defn in workflows.values():
+            add_workflow(self.workflows, defn)  # warns when another module already has the type
         self.activities.update(activities)
         added = []
         for item in resolved:

@@ -7,8 +7,8 @@ The library never imports the plugin; the plugin imports this package lazily.
 
 from .fixtures import ENGINE_START, make_engine
 from .items import VERDICTS, HistoryFile, HistoryItem, Replay, replay_marked
-from .settings import settings, start_debugger
+from .settings import end_notes, settings, start_debugger
 from .summary import summary_line
 
 __all__ = ["HistoryFile", "HistoryItem", "Replay", "VERDICTS", "replay_marked", "settings", "start_debugger",
-           "make_engine", "ENGINE_START", "summary_line"]
+           "end_notes", "make_engine", "ENGINE_START", "summary_line"]

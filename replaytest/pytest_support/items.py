@@ -16,16 +16,17 @@ from typing import Any, Iterator
 import pytest
 
 from ..backends import Entry, backend_for, replay_entry
-from ..definitions import ReplaytestError
+from ..definitions import DuplicateWorkflowWarning, ReplaytestError
 from ..history import HistoryFormatError, parse_json, read_bytes
 from ..report.divergence import NondeterminismError, UnknownWorkflowError, WorkflowTaskError
 from ..report.render import workflow_task_report
 from ..report.result import ReplayResult, ReplayWarning
 from ..report.source import display_path
-from .settings import sessions, settings
+from .settings import module_errors, report_missed_breaks, sessions, settings
 
 #: Errors that are a verdict about the history or the workflow code, not a bug to trace.
-VERDICTS = (HistoryFormatError, NondeterminismError, WorkflowTaskError, ReplaytestError, ReplayWarning)
+VERDICTS = (HistoryFormatError, NondeterminismError, WorkflowTaskError, ReplaytestError, ReplayWarning,
+            DuplicateWorkflowWarning)  # the warnings: raised under -W error
 
 
 class Replay:
@@ -40,6 +41,8 @@ class Replay:
     def run(self) -> ReplayResult:
         __tracebackhide__ = True
         s = settings(self.config)
+        if failure := module_errors(self.config):
+            raise ReplaytestError(failure)
         if self.overrides:
             workflows = list(self.overrides.pop("workflows", ()))
             s = dataclasses.replace(s, extra_workflows=workflows, **self.overrides)
@@ -48,6 +51,7 @@ class Replay:
         entry = entries[self.index] if self.index < len(entries) else Entry(self.path, self.index, None, None, "native")
         self.workflow_type = entry.workflow_type
         self.result = replay_entry(entry, doc, s, sessions(self.config), self.display)
+        report_missed_breaks(self.config, self.display, self.result.events_replayed)
         for message in self.result.warnings:
             warnings.warn_explicit(ReplayWarning(f"{self.result.workflow_id}: {message}"), ReplayWarning,
                                    self.display, 0)

@@ -6,18 +6,18 @@ from __future__ import annotations
 import importlib
 import linecache
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ..backends import ReplaySettings, Sessions
-from ..report.result import ReplayWarning
 
 SETTINGS_KEY = pytest.StashKey[ReplaySettings]()
 SESSIONS_KEY = pytest.StashKey[Sessions]()
 DEBUG_OPTIONS_KEY = pytest.StashKey[Any]()
+OBSERVERS_KEY = pytest.StashKey[list[Any]]()  # the debugger's observer of each replay, newest last
+NOTES_KEY = pytest.StashKey[list[str]]()      # lines for the end of the session
 
 
 def settings(config: pytest.Config) -> ReplaySettings:
@@ -33,17 +33,50 @@ def settings(config: pytest.Config) -> ReplaySettings:
         for name in names:
             try:
                 s.modules.append(importlib.import_module(name))
-            except Exception as e:  # a broken module fails the items that need it, not the session
+            except Exception as e:  # fails every item (see module_errors), not the session
                 s.import_errors[name] = f"{type(e).__name__}: {e}"
-        for name, err in s.import_errors.items():
-            warnings.warn(ReplayWarning(f"could not import replay module {name}: {err}"))
         options = config.stash.get(DEBUG_OPTIONS_KEY, None)
         if options is not None:
             from ..debug import make_observer
 
-            s.observer_factory = lambda: make_observer(options, announce=_announce)
+            observers = config.stash.setdefault(OBSERVERS_KEY, [])
+
+            def observe() -> Any:  # kept, so report_missed_breaks can ask it afterwards
+                observers.append(make_observer(options, announce=_announce))
+                return observers[-1]
+            s.observer_factory = observe
         config.stash[SETTINGS_KEY] = s
     return config.stash[SETTINGS_KEY]
+
+
+def module_errors(config: pytest.Config) -> str:
+    """The modules the user named that do not import, as one failure for every item: replaying
+    with other code instead (the module a history recorded) would hide a typo."""
+    s = settings(config)
+    typed = set(config.getoption("replay_modules"))
+    lines = [f"{'--replay-module' if name in typed else 'replay_modules (ini)'} {name}: cannot import it: {err}"
+             for name, err in s.import_errors.items()]
+    if lines:
+        lines.append("  fix the module name (or its import error); no history is replayed with other code instead")
+    return "\n".join(lines)
+
+
+def report_missed_breaks(config: pytest.Config, display: str, events: int) -> None:
+    """--replay-break-at N that the last replay never stopped at: say so, as the CLI does,
+    instead of finishing as if the debugger had nothing to show."""
+    observers = config.stash.get(OBSERVERS_KEY, [])
+    if not observers:
+        return
+    for n in observers[-1].unreached():
+        why = (f"{display} has only {events} events" if n > events
+               else f"no workflow code received event {n} in {display}")
+        # said at the end of the session: output during an item is captured (and hidden when it passes)
+        config.stash.setdefault(NOTES_KEY, []).append(f"replaytest: --replay-break-at {n}: {why}, so it did not stop")
+
+
+def end_notes(config: pytest.Config) -> list[str]:
+    """Lines for the end of the session (see report_missed_breaks)."""
+    return config.stash.get(NOTES_KEY, [])
 
 
 def sessions(config: pytest.Config) -> Sessions:

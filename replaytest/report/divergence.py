@@ -46,6 +46,8 @@ class Divergence:
     matched: int = 0                # events before event_id that matched
     timeline: list[str] = field(default_factory=list)
     history_source: str = ""
+    warnings: list[str] = field(default_factory=list)  # collected before the divergence (warn modes)
+    notes: list[str] = field(default_factory=list)     # what else the reader should know (which module replayed)
 
     @property
     def title(self) -> str:
@@ -62,6 +64,10 @@ class Divergence:
         lines.append(f"  code issued:      {self.issued or '(nothing: the code is waiting)'}")
         if self.detail:
             lines.append(f"  {self.detail}")
+        lines.extend(f"  note: {note}" for note in self.notes)
+        if self.warnings:
+            lines.append("  warnings before the divergence:")
+            lines.extend(f"    {w}" for w in self.warnings)
         if self.history_source and not self.history_source.startswith("<"):
             lines.append(f"  history file: {self.history_source}")
         if self.source:
@@ -82,7 +88,8 @@ class Divergence:
             "kind": self.kind, "workflow_id": self.workflow_id, "workflow_type": self.workflow_type,
             "event_id": self.event_id, "event_type": self.event_type, "recorded": self.recorded,
             "issued": self.issued, "source": self.source.to_dict() if self.source else None,
-            "detail": self.detail, "history": self.history_source,
+            "detail": self.detail, "history": self.history_source, "warnings": list(self.warnings),
+            "notes": list(self.notes),
         }
 
 
@@ -93,6 +100,9 @@ class NondeterminismError(Exception):
     def __init__(self, divergence: Divergence) -> None:
         self.divergence = divergence
         super().__init__(divergence.message())
+
+    def __str__(self) -> str:  # the report as it is now: a backend may add notes after raising
+        return self.divergence.message()
 
     def __getattr__(self, name: str) -> Any:  # error.event_id, error.recorded, error.source, …
         if name == "divergence":
@@ -110,6 +120,8 @@ class WorkflowTaskError(Exception):
         self.frames = list(frames)        # the user's frames of the traceback, outermost first
         self.event_id: int | None = None  # the WorkflowTaskStarted of the task that raised, when replaying
         self.history_note = ""            # what history recorded about this task, for the report
+        self.notes: list[str] = []        # what else the reader should know (which module replayed)
+        self.warnings: list[str] = []     # collected before it raised (warn modes)
         where = f" at {source}" if source else ""
         super().__init__(f"workflow {workflow_id}: workflow code raised {type(error).__name__}: {error}{where}")
 

@@ -31,7 +31,9 @@ def report_lines(path: Any, result: ReplayResult | BaseException) -> tuple[bool,
         return False, [f"FAIL  {path}:"] + [f"      {line}" for line in str(result).splitlines()]
     if isinstance(result, WorkflowTaskError):
         code = source_line(result.failure)
-        return False, [f"FAIL  {path}: {result}"] + ([f"          {code}"] if code else [])
+        return False, ([f"FAIL  {path}: {result}"] + ([f"          {code}"] if code else [])
+                       + [f"      note: {note}" for note in result.notes]
+                       + [f"      warning before the failure: {w}" for w in result.warnings])
     text = str(result) if str(path) in str(result) else f"{path}: {type(result).__name__}: {result}"
     return False, [f"FAIL  {text}"]
 
@@ -49,6 +51,10 @@ def workflow_task_report(error: WorkflowTaskError, workflow_type: str) -> str:
         lines.append(f"  at {error.source}")
     if error.history_note:
         lines.append(f"  {error.history_note}")
+    lines.extend(f"  note: {note}" for note in error.notes)
+    if error.warnings:
+        lines.append("  warnings before the failure:")
+        lines.extend(f"    {w}" for w in error.warnings)
     if len(frames) > 1:  # one frame is the `at` line above
         lines.append("  workflow code traceback (most recent call last):")
         for fs in frames:

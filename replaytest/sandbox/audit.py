@@ -45,18 +45,45 @@ _OWN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
 class SandboxViolation(Exception):
-    """Raised (strict mode) when workflow code does I/O or other nondeterminism."""
+    """Raised (strict mode) when workflow code does I/O or other nondeterminism.
 
-    def __init__(self, call: str, filename: str | None = None, lineno: int | None = None) -> None:
-        self.call, self.filename, self.lineno = call, filename, lineno
+    ``call`` is the operation that was caught (``socket.connect``); ``via`` the library
+    function the workflow line called that did it (``urllib.request.urlopen``), if any: that
+    call is what the user wrote and what the report names first."""
+
+    def __init__(self, call: str, filename: str | None = None, lineno: int | None = None,
+                 via: str | None = None) -> None:
+        self.call, self.filename, self.lineno, self.via = call, filename, lineno, via
         shown = filename and filename.removeprefix(os.path.join(os.getcwd(), ""))  # as editors and CI show it
         where = f"{shown}:{lineno}" if shown else "an unknown location"
-        super().__init__(f"workflow code called {call} at {where} — workflows must be deterministic; "
+        what = f"{via}() at {where} (inside it: {call})" if via else f"{call} at {where}"
+        super().__init__(f"workflow code called {what} — workflows must be deterministic; "
                          "do I/O in an activity, or wrap it in `with workflow.unsafe.sandbox_unrestricted():` "
                          "if you are sure it is safe")
 
+    @property
+    def key(self) -> tuple[str | None, int | None, str]:
+        """One place and what the user called there: the many operations inside one library
+        call (urlopen reads the environment, resolves, connects) are one violation."""
+        return self.filename, self.lineno, self.via or self.call
+
     def __reduce__(self) -> tuple[Any, ...]:
-        return type(self), (self.call, self.filename, self.lineno)
+        return type(self), (self.call, self.filename, self.lineno, self.via)
+
+
+#: Library modules that only forward a call (``os.environ.get`` runs Mapping.get): not named
+#: as what the workflow called.
+_PLUMBING = ("_collections_abc", "collections.abc")
+
+
+def _called(frame: types.FrameType | None) -> str | None:
+    """``module.function`` of the library frame a workflow line called, for the report."""
+    if frame is None:
+        return None
+    module = frame.f_globals.get("__name__") or ""
+    if not module or module in _PLUMBING:
+        return None
+    return f"{module}.{getattr(frame.f_code, 'co_qualname', frame.f_code.co_name)}"
 
 
 def flag(call: str, frame: types.FrameType | None) -> None:
@@ -66,7 +93,7 @@ def flag(call: str, frame: types.FrameType | None) -> None:
     ctx = ACTIVE.get(tid)
     if ctx is None or ctx.mode == "off":
         return
-    site = fallback = None
+    site = fallback = library = via = None
     f = frame
     while f is not None:  # from the call outwards, up to the frame that entered workflow_code()
         filename = f.f_code.co_filename
@@ -76,14 +103,17 @@ def flag(call: str, frame: types.FrameType | None) -> None:
         if not filename.startswith(_OWN_DIR):
             fallback = fallback or f
             if site is None and is_user_file(filename):
-                site = f
+                site, via = f, _called(library)
+            elif site is None:
+                library = f  # the outermost library frame so far: what the user's line called
         if f is ctx.entry:
             break
         f = f.f_back
     site = site or fallback
     del ACTIVE[tid]  # the handler runs unsandboxed and cannot re-enter _flag
     try:
-        violation = SandboxViolation(call, site.f_code.co_filename if site else None, site.f_lineno if site else None)
+        violation = SandboxViolation(call, site.f_code.co_filename if site else None, site.f_lineno if site else None,
+                                     via)
         if ctx.mode == "strict":
             raise violation
         if ctx.on_violation is not None:

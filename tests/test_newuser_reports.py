@@ -1,0 +1,454 @@
+"""What a new user trips over in reports, the pytest plugin and CLI hints (issue 12, items 5–10,
+12, 14; the docs are in test_docs_paste.py). Every test records a real history with the embedded engine (in a subprocess, as a
+user's `replaytest run` would), edits the workflow code as a developer would, and replays
+through the public API, the `replaytest` command or a real pytest session (pytester)."""
+
+from __future__ import annotations
+
+import http.server
+import importlib.util
+import json
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import threading
+import types
+import warnings
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+# Imported up front so in-process pytester runs find them loaded (as in test_plugin.py).
+import jsonschema  # noqa: F401
+import replaytest.pytest_support  # noqa: F401
+import replaytest.sandbox  # noqa: F401
+from replaytest import DuplicateWorkflowWarning, Engine, History, NondeterminismError, WorkflowTaskError, replay
+
+
+SHOP = '''\
+import urllib.request
+from replaytest import activity, workflow
+
+URL = "http://127.0.0.1:9/"
+
+
+@activity.defn
+def charge(order: dict) -> dict:
+    return {"id": "ch_1", "cents": order["cents"]}
+
+
+@activity.defn
+def email(to: str) -> str:
+    return "sent"
+
+
+@activity.defn
+def sms(to: str) -> str:
+    return "sent"
+
+
+@workflow.defn
+async def summary(order: dict) -> dict:
+    receipt = await workflow.execute_activity(charge, order)
+    return {"order": order["id"], "status": "charged", "cents": order["cents"], "charge": receipt,
+            "items": ["tea", "mug", "cup"], "note": "thank you for your order, see you soon", "currency": "EUR"}
+
+
+@workflow.defn
+async def triage(order: dict) -> str:
+    await workflow.execute_activity(charge, order)
+    if order["cents"] > 100000:
+        return "big"
+    if order["cents"] > 1000:
+        return "medium"  # RETURN-MEDIUM
+    return "small"
+
+
+@workflow.defn
+async def notify(order: dict) -> str:
+    await workflow.execute_activity(charge, order)
+    await workflow.execute_activity(email, "ada@example.com")
+    return "done"
+
+
+@workflow.defn
+async def fetch(order: dict) -> str:
+    await workflow.execute_activity(charge, order)
+    return "done"  # FETCH
+'''
+
+ORDER = {"id": "1", "cents": 7750}
+
+RECORD = """\
+import importlib, json, sys
+sys.path.insert(0, ".")
+from replaytest import Engine
+module_name, fn_name, workflow_id, args, out = sys.argv[1:6]
+module = importlib.import_module(module_name)
+with Engine(out + ".db", clock="virtual") as engine:
+    engine.register(module)
+    handle = engine.start(getattr(module, fn_name), *json.loads(args), id=workflow_id)
+    handle.result()
+    handle.history().save(out)
+"""
+
+
+def record(project: Path, module: str, fn: str, *args: Any, workflow_id: str | None = None,
+           out: str = "histories") -> Path:
+    """Run ``module:fn`` on a fresh engine in a subprocess (as `replaytest run` would) and save
+    its history under ``project/out``."""
+    workflow_id = workflow_id or fn
+    path = project / out / f"{workflow_id}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run([sys.executable, "-c", RECORD, module, fn, workflow_id, json.dumps(list(args)), str(path)],
+                          cwd=project, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return path
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new))
+    shutil.rmtree(path.parent / "__pycache__", ignore_errors=True)
+
+
+_loaded = 0
+
+
+def load(path: Path) -> types.ModuleType:
+    """Import the (edited) file under a name of its own, so tests never share a module."""
+    global _loaded
+    _loaded += 1
+    name = f"_newuser_{path.stem}_{_loaded}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def line_of(path: Path, marker: str) -> int:
+    return next(n for n, text in enumerate(path.read_text().splitlines(), 1) if text.rstrip().endswith(f"# {marker}"))
+
+
+def cli(project: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "replaytest", *args], cwd=project, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Path:
+    (tmp_path / "shop.py").write_text(SHOP)
+    return tmp_path
+
+
+@pytest.fixture
+def http_server() -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1, for workflow code that (wrongly) calls one."""
+    class Quiet(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def report_field(message: str, label: str) -> str:
+    return next(line for line in message.splitlines() if line.strip().startswith(label))
+
+
+# ---------------------------------------------------------------- 5. a different workflow result
+def test_a_different_result_shows_where_the_json_differs(shop: Path) -> None:
+    history = History.load(record(shop, "shop", "summary", ORDER))
+    edit(shop / "shop.py", '"currency": "EUR"}', '"currency": "USD"}')
+    with pytest.raises(NondeterminismError) as info:
+        replay(history, [load(shop / "shop.py")])
+    err = info.value
+    assert err.kind == "result"
+    message = str(err)
+    recorded, issued = report_field(message, "history recorded:"), report_field(message, "code issued:")
+    assert recorded.split(":", 1)[1].strip() != issued.split(":", 1)[1].strip(), message  # not two identical truncated lines
+    assert '"EUR"' in recorded and '"USD"' in issued, message          # the differing key comes first
+    diff = [line for line in message.splitlines() if "currency" in line and "EUR" in line and "USD" in line]
+    assert diff, message                                                # a line names the key and both values
+    assert "status" not in diff[0] and "cents" not in diff[0]          # only what differs
+
+
+def test_a_different_nested_result_names_the_path(shop: Path) -> None:
+    history = History.load(record(shop, "shop", "summary", ORDER))
+    edit(shop / "shop.py", '"items": ["tea", "mug", "cup"]', '"items": ["tea", "cup", "cup"]')
+    with pytest.raises(NondeterminismError) as info:
+        replay(history, [load(shop / "shop.py")])
+    message = str(info.value)
+    assert any("items[1]" in line and '"mug"' in line and '"cup"' in line for line in message.splitlines()), message
+
+
+# ---------------------------------------------------------------- 6. the `return` that ran
+def test_with_several_returns_the_report_points_at_the_return_that_ran(shop: Path) -> None:
+    history = History.load(record(shop, "shop", "triage", ORDER))
+    edit(shop / "shop.py", 'return "medium"', 'return "mid"')
+    with pytest.raises(NondeterminismError) as info:
+        replay(history, [load(shop / "shop.py")])
+    err = info.value
+    assert err.kind == "result"
+    assert err.source is not None and err.source.line == line_of(shop / "shop.py", "RETURN-MEDIUM")
+    assert 'return "mid"' in str(err)
+
+
+# ---------------------------------------------------------------- 7. HTTP in workflow code
+HTTP_CALL = ('    return "done"  # FETCH', '    urllib.request.urlopen(URL, timeout=5)  # FETCH-HTTP\n    return "done"')
+
+
+def test_an_http_call_is_reported_as_the_call_at_the_users_line(shop: Path) -> None:
+    history = History.load(record(shop, "shop", "fetch", ORDER))
+    edit(shop / "shop.py", *HTTP_CALL)
+    with pytest.raises(WorkflowTaskError) as info:
+        replay(history, [load(shop / "shop.py")])
+    err = info.value
+    line = line_of(shop / "shop.py", "FETCH-HTTP")
+    message = str(err)
+    assert "workflow code called urllib.request.urlopen" in message, message
+    assert err.source is not None and (Path(err.source.file).name, err.source.line) == ("shop.py", line), message
+    assert "urllib/request.py" not in message and "getproxies" not in message, message  # no stdlib `at` line
+
+
+def test_an_http_call_in_warn_mode_is_one_warning(shop: Path, http_server: str) -> None:
+    history = History.load(record(shop, "shop", "fetch", ORDER))
+    edit(shop / "shop.py", *HTTP_CALL)
+    module = load(shop / "shop.py")
+    module.URL = http_server  # the call goes through (warn mode lets it)
+    result = replay(history, [module], sandbox="warn")
+    assert result.status == "completed"
+    assert len(result.warnings) == 1, result.warnings
+    (warning,) = result.warnings
+    assert "urllib.request.urlopen" in warning and f"shop.py:{line_of(shop / 'shop.py', 'FETCH-HTTP')}" in warning
+    assert "os.environ[" not in warning  # no environment variable names
+
+
+def test_warnings_before_a_workflow_task_error_are_in_its_report(shop: Path) -> None:
+    history = History.load(record(shop, "shop", "fetch", ORDER))
+    edit(shop / "shop.py", *HTTP_CALL)  # warn mode lets the call go to a closed port: URLError
+    with pytest.raises(WorkflowTaskError) as info:
+        replay(history, [load(shop / "shop.py")], sandbox="warn")
+    assert type(info.value.error).__name__ == "URLError"
+    assert len(info.value.warnings) == 1 and "urllib.request.urlopen" in info.value.warnings[0]
+    done = cli(shop, "replay", "histories/fetch.json", "--module", "shop", "--sandbox", "warn")
+    assert "URLError" in done.stdout and "warning before the failure: sandbox: workflow code called urllib.request.urlopen" \
+        in done.stdout, done.stdout
+
+
+def test_the_cli_reports_an_http_call_at_the_users_line(shop: Path) -> None:
+    record(shop, "shop", "fetch", ORDER)
+    edit(shop / "shop.py", *HTTP_CALL)
+    done = cli(shop, "replay", "histories/fetch.json", "--module", "shop")
+    assert done.returncode == 1, done.stdout + done.stderr
+    line = line_of(shop / "shop.py", "FETCH-HTTP")
+    assert "urllib.request.urlopen" in done.stdout and f"shop.py:{line}" in done.stdout, done.stdout
+    assert "urllib/request.py" not in done.stdout and "iter(os.environ) at" not in done.stdout, done.stdout
+
+
+def test_the_engine_records_an_http_call_at_the_users_line(shop: Path) -> None:
+    edit(shop / "shop.py", *HTTP_CALL)
+    module = load(shop / "shop.py")
+    with Engine(shop / "live.db", clock="virtual", sandbox="strict") as engine:
+        engine.register(module)
+        engine.start(module.fetch, ORDER, id="fetch-live")
+        engine.work(until_idle=True)
+        failure = engine.describe("fetch-live").task_failure
+    assert failure is not None
+    assert failure["source"]["line"] == line_of(shop / "shop.py", "FETCH-HTTP"), failure
+    assert failure["source"]["file"].endswith("shop.py"), failure
+    assert "urllib.request.urlopen" in failure["message"], failure
+
+
+# ---------------------------------------------------------------- 8. warnings before a divergence
+ARGS_THEN_ACTIVITY = [('await workflow.execute_activity(charge, order)\n    await workflow.execute_activity(email',
+                       'await workflow.execute_activity(charge, {**order, "coupon": None})\n'
+                       '    await workflow.execute_activity(email'),
+                      ('execute_activity(email, "ada@example.com")', 'execute_activity(sms, "ada@example.com")')]
+
+
+def test_warnings_collected_before_a_divergence_are_in_its_report(shop: Path) -> None:
+    history = History.load(record(shop, "shop", "notify", ORDER))
+    for old, new in ARGS_THEN_ACTIVITY:
+        edit(shop / "shop.py", old, new)
+    with pytest.raises(NondeterminismError) as info:
+        replay(history, [load(shop / "shop.py")], args_mismatch="warn")
+    message = str(info.value)
+    assert info.value.kind == "activity_type"
+    assert "activity charge arguments differ" in message and '"coupon"' in message.replace("'", '"'), message
+    assert message.index("arguments differ") > message.index("history recorded:")  # part of the report
+
+
+@pytest.fixture(autouse=True)
+def _inner_session_options(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if "pytester" in request.fixturenames:  # as in test_plugin.py
+        request.getfixturevalue("pytester")
+        monkeypatch.setenv("PYTEST_ADDOPTS", "-W ignore::pytest.PytestAssertRewriteWarning -p no:hypothesispytest "
+                                             "-p no:randomly")
+
+
+@pytest.fixture
+def shop_project(pytester: pytest.Pytester) -> pytest.Pytester:
+    (pytester.path / "shop.py").write_text(SHOP)
+    pytester.syspathinsert()
+    return pytester
+
+
+@pytest.mark.parametrize("extra", [[], ["-W", "error::replaytest_pytest.ReplayWarning"]])
+def test_pytest_shows_the_args_warning_in_the_failure_report(shop_project: pytest.Pytester, extra: list[str]) -> None:
+    record(shop_project.path, "shop", "notify", ORDER)
+    for old, new in ARGS_THEN_ACTIVITY:
+        edit(shop_project.path / "shop.py", old, new)
+    result = shop_project.runpytest("--replay", "histories", "--replay-args=warn", *extra)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*at history event 11: a different activity",
+                                 "*activity charge arguments differ*"])
+
+
+# ---------------------------------------------------------------- 9. two modules, one workflow type
+ORDERS = '''\
+from replaytest import activity, workflow
+
+
+@activity.defn
+def charge(cents: int) -> str:
+    return "ch"
+
+
+@workflow.defn
+async def process_order(order: dict) -> str:
+    return await workflow.execute_activity(charge, {field})
+'''
+
+
+@pytest.fixture
+def two_packages(pytester: pytest.Pytester) -> pytest.Pytester:
+    for package, field in (("app", 'order["cents"]'), ("saas", 'order["total_cents"]')):
+        (pytester.path / package).mkdir()
+        (pytester.path / package / "__init__.py").write_text("")
+        (pytester.path / package / "orders.py").write_text(ORDERS.format(field=field))
+    pytester.syspathinsert()
+    return pytester
+
+
+def test_the_report_says_the_history_names_another_module(two_packages: pytest.Pytester) -> None:
+    record(two_packages.path, "saas.orders", "process_order", {"total_cents": 100}, workflow_id="order-1")
+    result = two_packages.runpytest("--replay", "histories", "--replay-module", "app.orders")
+    result.assert_outcomes(failed=1)
+    text = result.stdout.str()
+    assert "KeyError" in text
+    assert "saas.orders:process_order" in text and "app.orders:process_order" in text, text
+
+
+def test_two_replay_modules_of_one_type_warn_in_pytest(two_packages: pytest.Pytester) -> None:
+    record(two_packages.path, "app.orders", "process_order", {"cents": 1}, workflow_id="order-1")
+    args = ("--replay", "histories", "--replay-module", "saas.orders", "--replay-module", "app.orders")
+    result = two_packages.runpytest(*args)
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(["*DuplicateWorkflowWarning: two workflows of type 'process_order': saas.orders:process_order "
+                                 "and app.orders:process_order; the later one, app.orders:process_order, is used*"])
+    result = two_packages.runpytest(*args, "-W", "error::replaytest.DuplicateWorkflowWarning")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["two workflows of type 'process_order': *"])  # the message, not a traceback
+
+
+def test_registering_two_workflows_of_one_type_warns(two_packages: pytest.Pytester) -> None:
+    app, saas = load(two_packages.path / "app" / "orders.py"), load(two_packages.path / "saas" / "orders.py")
+    with pytest.warns(DuplicateWorkflowWarning, match=r"two workflows of type 'process_order'") as caught:
+        with Engine(two_packages.path / "e.db") as engine:
+            engine.register(app, saas)
+    assert app.__name__ in str(caught[0].message) and saas.__name__ in str(caught[0].message)
+    history = History.load(record(two_packages.path, "app.orders", "process_order", {"cents": 1}))
+    with pytest.warns(DuplicateWorkflowWarning, match="process_order"):
+        replay(history, [saas, app])  # the later one (app, which recorded it) replays
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        replay(history, [app, app.process_order])  # the same definition twice is no conflict
+
+
+# ---------------------------------------------------------------- 12. mistyped module, empty dir
+def test_a_mistyped_replay_module_fails_loudly(shop_project: pytest.Pytester) -> None:
+    record(shop_project.path, "shop", "notify", ORDER)
+    result = shop_project.runpytest("--replay", "histories", "--replay-module", "shpo")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*--replay-module shpo*No module named 'shpo'*"])
+
+
+def test_an_empty_replay_directory_says_no_histories_were_found(pytester: pytest.Pytester) -> None:
+    pytester.mkdir("emptydir")
+    result = pytester.runpytest("--replay", "emptydir")
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+    result.stdout.fnmatch_lines(["*no history files (*.json) found under emptydir*"])
+
+
+# ---------------------------------------------------------------- 10. --replay-break-at that never stops
+@pytest.mark.parametrize("event", ["28", "999"])
+def test_pytest_says_when_a_break_at_event_is_never_received(tmp_path: Path, event: str) -> None:
+    """Event 28 is the WorkflowTaskScheduled after the last timer fired (like the quickstart's
+    13 of 16): no workflow code receives it; 999 is past the end of the 31-event history."""
+    from tests.test_debug import HISTORY, debuggee
+
+    pytest_args = ("-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", "-q")
+    with debuggee(tmp_path, "--replay", str(HISTORY), "--replay-module", "tests.data.debug.shop",
+                  "--replay-debug=127.0.0.1:0", "--replay-debug-timeout", "30", "--replay-break-at", event,
+                  command=pytest_args) as d:
+        with d.attach():
+            assert d.finish() == 0, d.stdout + d.stderr
+    assert f"replaytest: --replay-break-at {event}: " in d.stdout and "so it did not stop" in d.stdout, d.stdout
+
+
+
+
+def test_cli_hints_are_shell_quoted(tmp_path: Path) -> None:
+    (tmp_path / "shop.py").write_text(SHOP)
+    odd = "weird id/with:chars"
+    done = cli(tmp_path, "run", "shop:triage", "--input", json.dumps(ORDER), "--id", odd, "--db", "e.db")
+    assert done.returncode == 0, done.stderr
+    hint = re.search(r"`(replaytest show [^`]*)`", done.stderr)
+    assert hint and shlex.split(hint.group(1)) == ["replaytest", "show", odd, "--db", "e.db"], done.stderr
+    pasted = cli(tmp_path, *shlex.split(hint.group(1))[1:])
+    assert pasted.returncode == 0 and pasted.stdout.startswith(f"{odd} (triage) completed"), pasted.stderr
+    done = cli(tmp_path, "start", "shop:triage", "--input", json.dumps(ORDER), "--id", "o 2", "--db", "e.db")
+    hint = re.search(r"`(replaytest worker [^`]*)`", done.stdout)
+    # the module to run, not a placeholder
+    assert hint and shlex.split(hint.group(1)) == ["replaytest", "worker", "--module", "shop", "--db", "e.db"], done.stdout
+
+
+
+
+# ---------------------------------------------------------------- the JSON diff behind item 5
+json_values = st.recursive(st.none() | st.booleans() | st.integers(-3, 3) | st.text(max_size=3),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner, max_size=3),
+                           max_leaves=10)
+
+
+@given(json_values, json_values)
+def test_json_differences_are_empty_exactly_when_equal_and_reordering_keeps_the_value(a: Any, b: Any) -> None:
+    from replaytest.report import jsondiff
+
+    found = jsondiff.differences(a, b)
+    assert (found == []) == (a == b)
+    assert jsondiff.differing_first(a, b) == a  # same content, only the key order changes
+    assert bool(jsondiff.summary(a, b)) == bool(found)
+    if found and isinstance(a, dict) and isinstance(b, dict):  # a key path, never "the whole value"
+        assert found[0][0] != "" and "as a whole" not in jsondiff.summary(a, b)
