@@ -1,0 +1,73 @@
+"""The AWS Lambda durable functions backend: replay an exported execution history offline.
+
+This module only sniffs and names histories; it never imports the AWS SDK (``replay`` does,
+when a history is actually replayed), so a session without AWS histories pays nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from . import history as _history
+
+__all__ = ["BACKEND", "AwsBackend", "Entry"]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """Mirror of the seam's Entry (replaytest.backends.Entry once the seam lands)."""
+
+    path: Path
+    index: int
+    workflow_id: str | None
+    workflow_type: str | None
+    backend: str
+
+
+class AwsBackend:
+    name = "aws"
+
+    def claims(self, doc: Any) -> bool:
+        return _history.looks_like(doc)
+
+    def entries(self, path: Path, doc: Any) -> list[Entry]:
+        """One entry per execution in the file: named after the execution (its name, else the
+        tail of its ARN, else the file's stem), typed by the Lambda function when known."""
+        out = []
+        executions = _history.split_executions(doc)
+        for index, execution in enumerate(executions):
+            name, function = _peek(execution)
+            if name is None:
+                name = path.stem if len(executions) == 1 else f"{path.stem}-{index}"
+            out.append(Entry(path, index, name, function, self.name))
+        return out
+
+    @contextlib.contextmanager
+    def session(self, settings: Any) -> Iterator[None]:
+        yield
+
+    def replay(self, entry: Entry, doc: Any, settings: Any, *, display: str | None = None) -> Any:
+        from .replay import replay_document  # imports the SDK
+
+        return replay_document(doc, entry.index, settings, source=display or str(entry.path),
+                               fallback_name=entry.workflow_id)
+
+
+def _peek(execution: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(execution name, function name) without validating the whole document."""
+    events = execution.get("Events") or []
+    first = events[0] if events and isinstance(events[0], dict) else {}
+    arn = execution.get("DurableExecutionArn") if isinstance(execution.get("DurableExecutionArn"), str) else None
+    name = first.get("Name") if first.get("EventType") == "ExecutionStarted" else None
+    if not isinstance(name, str) or not name:
+        name = arn.rstrip("/").rsplit("/", 2)[-2] if arn and arn.count("/") >= 2 else None
+    function = execution.get("FunctionName")
+    if not isinstance(function, str):
+        function = _history.function_from_arn(arn)
+    return name, function
+
+
+BACKEND = AwsBackend()

@@ -1,0 +1,101 @@
+"""Which Python handler replays a history. The history names the Lambda function, never the
+Python code, so the user says it (``--replay-handler [FUNCTION=]MODULE:ATTR``), or a replay
+module holds exactly one ``@durable_execution`` handler.
+
+Recognising a handler does not import the SDK: ``@durable_execution`` returns a function named
+``wrapper`` defined in the SDK's ``execution.py`` that keeps the user's function in
+``__wrapped__``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import types
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+from ._compat import UnknownWorkflowError
+
+_SDK_PACKAGE = "aws_durable_execution_sdk_python"
+
+
+def is_durable_handler(obj: Any) -> bool:
+    code = getattr(obj, "__code__", None)
+    return (callable(obj) and code is not None and code.co_name == "wrapper"
+            and _SDK_PACKAGE in code.co_filename.replace("\\", "/").split("/")
+            and callable(getattr(obj, "__wrapped__", None)))
+
+
+@dataclass(frozen=True)
+class HandlerSpec:
+    function: str | None   # the Lambda function this spec is for; None: every AWS history
+    module: str
+    attr: str
+
+    @classmethod
+    def parse(cls, text: str) -> "HandlerSpec":
+        function, _, target = text.strip().rpartition("=")
+        module, sep, attr = target.partition(":")
+        if not sep or not module or not attr:
+            raise UnknownWorkflowError(f"--replay-handler {text!r}: expected [FUNCTION=]MODULE:ATTR, "
+                                       "e.g. orders=app.handlers:handler")
+        return cls(function or None, module, attr)
+
+    def __str__(self) -> str:
+        return (f"{self.function}=" if self.function else "") + f"{self.module}:{self.attr}"
+
+    def load(self) -> Callable[..., Any]:
+        try:
+            obj: Any = importlib.import_module(self.module)
+        except ImportError as e:
+            raise UnknownWorkflowError(f"--replay-handler {self}: cannot import {self.module}: {e}") from None
+        for part in self.attr.split("."):
+            try:
+                obj = getattr(obj, part)
+            except AttributeError:
+                raise UnknownWorkflowError(f"--replay-handler {self}: {self.module} has no attribute {self.attr!r}") from None
+        if not is_durable_handler(obj):
+            raise UnknownWorkflowError(f"--replay-handler {self}: {self.module}:{self.attr} is not a function "
+                                       "decorated with @durable_execution")
+        return obj  # type: ignore[no-any-return]
+
+
+def handlers_in(modules: Iterable[types.ModuleType]) -> list[tuple[str, Callable[..., Any]]]:
+    """(``module:name``, handler) for every durable handler defined at a module's top level."""
+    found, seen = [], set()
+    for module in modules:
+        for name, value in vars(module).items():
+            if is_durable_handler(value) and id(value) not in seen:
+                seen.add(id(value))
+                found.append((f"{module.__name__}:{name}", value))
+    return found
+
+
+def resolve(function: str | None, specs: Iterable[str], modules: Iterable[types.ModuleType], source: str) -> Callable[..., Any]:
+    """The handler for a history of Lambda function ``function`` (None when the export does not
+    say), or UnknownWorkflowError that lists what was tried and found."""
+    parsed = [HandlerSpec.parse(s) for s in specs]
+    for candidates in ([p for p in parsed if function and p.function == function],
+                       [p for p in parsed if p.function is None]):
+        if len(candidates) > 1:
+            raise UnknownWorkflowError(f"{source}: several --replay-handler options apply "
+                                       f"({', '.join(map(str, candidates))}); keep one, or prefix each with FUNCTION=")
+        if candidates:
+            return candidates[0].load()
+    modules = list(modules)
+    found = handlers_in(modules)
+    if len(found) == 1:
+        return found[0][1]
+    what = f"Lambda function {function!r}" if function else "this execution (the export names no function)"
+    tried = ""
+    if parsed:
+        tried = f"; --replay-handler options given apply to other functions ({', '.join(map(str, parsed))})"
+    if found:
+        listing = ", ".join(name for name, _ in found)
+        raise UnknownWorkflowError(f"{source}: no handler chosen for {what}{tried}; the replay modules hold several "
+                                   f"durable handlers ({listing}): pick one with --replay-handler "
+                                   f"[FUNCTION=]MODULE:ATTR (ini: replay_handlers)")
+    searched = ", ".join(m.__name__ for m in modules) or "none given"
+    raise UnknownWorkflowError(f"{source}: no handler for {what}{tried}; no @durable_execution handler in the replay "
+                               f"modules ({searched}): name it with --replay-handler [FUNCTION=]MODULE:ATTR "
+                               f"(ini: replay_handlers) or --replay-module MODULE")

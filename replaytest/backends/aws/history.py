@@ -1,0 +1,341 @@
+"""An exported AWS Lambda durable execution history, read without the AWS SDK.
+
+``aws lambda get-durable-execution-history`` (boto3 ``get_durable_execution_history``, the
+testing SDK's ``get_execution_history().to_dict()``) gives ``{"Events": [...]}``: one event per
+state change of an *operation* (a step, a wait, a callback, a child context, a chained invoke,
+the execution itself), named by the operation's ``Id``. This module checks such a document,
+reads its timestamps in either form (epoch seconds from the API, ISO strings from the CLI) and
+folds the events into the operations they describe, so that collection, reports and replay
+share one reading of the file. It imports nothing of the SDK: a session that only collects
+AWS histories never loads it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from ._compat import HistoryFormatError
+
+#: event type → (operation type, operation status after the event)
+EVENT_TYPES: dict[str, tuple[str | None, str | None]] = {
+    "ExecutionStarted": ("EXECUTION", "STARTED"),
+    "ExecutionSucceeded": ("EXECUTION", "SUCCEEDED"),
+    "ExecutionFailed": ("EXECUTION", "FAILED"),
+    "ExecutionTimedOut": ("EXECUTION", "TIMED_OUT"),
+    "ExecutionStopped": ("EXECUTION", "STOPPED"),
+    "StepStarted": ("STEP", "STARTED"),
+    "StepSucceeded": ("STEP", "SUCCEEDED"),
+    "StepFailed": ("STEP", "FAILED"),          # PENDING when a retry is scheduled (see fold)
+    "WaitStarted": ("WAIT", "STARTED"),
+    "WaitSucceeded": ("WAIT", "SUCCEEDED"),
+    "WaitCancelled": ("WAIT", "CANCELLED"),
+    "CallbackStarted": ("CALLBACK", "STARTED"),
+    "CallbackSucceeded": ("CALLBACK", "SUCCEEDED"),
+    "CallbackFailed": ("CALLBACK", "FAILED"),
+    "CallbackTimedOut": ("CALLBACK", "TIMED_OUT"),
+    "ContextStarted": ("CONTEXT", "STARTED"),
+    "ContextSucceeded": ("CONTEXT", "SUCCEEDED"),
+    "ContextFailed": ("CONTEXT", "FAILED"),
+    "ChainedInvokeStarted": ("CHAINED_INVOKE", "STARTED"),
+    "ChainedInvokeSucceeded": ("CHAINED_INVOKE", "SUCCEEDED"),
+    "ChainedInvokeFailed": ("CHAINED_INVOKE", "FAILED"),
+    "ChainedInvokeTimedOut": ("CHAINED_INVOKE", "TIMED_OUT"),
+    "ChainedInvokeStopped": ("CHAINED_INVOKE", "STOPPED"),
+    "ChainedInvokeCancelled": ("CHAINED_INVOKE", "CANCELLED"),
+    "InvocationCompleted": (None, None),
+}
+TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED", "CANCELLED"})
+#: the execution statuses a finished history ends in
+FINISHED = {"ExecutionSucceeded": "SUCCEEDED", "ExecutionFailed": "FAILED", "ExecutionTimedOut": "TIMED_OUT",
+            "ExecutionStopped": "STOPPED"}
+
+
+def looks_like(doc: Any) -> bool:
+    """The cheap content sniff: an object whose ``Events`` list holds ``EventType``/``EventId``
+    events (or is empty), or a list of such objects (pages, or several executions)."""
+    if isinstance(doc, list):
+        return bool(doc) and all(looks_like(d) for d in doc) and all(isinstance(d, dict) for d in doc)
+    if not isinstance(doc, dict) or not isinstance(doc.get("Events"), list):
+        return False
+    first = doc["Events"][0] if doc["Events"] else None
+    return first is None or (isinstance(first, dict) and "EventType" in first and "EventId" in first)
+
+
+def split_executions(doc: Any) -> list[dict[str, Any]]:
+    """One ``{"Events": [...]}`` per execution. A list of pages is joined into one execution
+    (a page that does not start with ``ExecutionStarted`` continues the one before it)."""
+    if isinstance(doc, dict):
+        return [doc]
+    executions: list[dict[str, Any]] = []
+    for page in doc:
+        events = page.get("Events") or []
+        starts = bool(events) and isinstance(events[0], dict) and events[0].get("EventType") == "ExecutionStarted"
+        if executions and not starts:
+            prev = executions[-1]
+            executions[-1] = {**prev, **{k: v for k, v in page.items() if k != "Events"},
+                              "Events": prev["Events"] + events}
+            if "NextMarker" not in page:
+                executions[-1].pop("NextMarker", None)
+        else:
+            executions.append(dict(page))
+    return executions
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """Epoch seconds (the API's wire format; milliseconds are recognised by size) or an ISO
+    8601 string (AWS CLI v2, ``str(datetime)`` from the testing SDK) → aware UTC datetime."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a timestamp: {value!r}")
+    if isinstance(value, (int, float)):
+        seconds = value / 1000 if value > 1e11 else value
+        return datetime.fromtimestamp(seconds, tz=timezone.utc)
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return parse_timestamp(float(text))
+        except ValueError:
+            pass
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    raise ValueError(f"not a timestamp: {value!r}")
+
+
+@dataclass
+class AwsEvent:
+    id: int
+    type: str
+    time: datetime
+    op_id: str | None
+    name: str | None
+    parent_id: str | None
+    sub_type: str | None
+    details: dict[str, Any]
+
+    def payload(self, key: str = "Result") -> tuple[Any, bool]:
+        """(payload, truncated) of the event's ``Result``/``Input``/``Error`` field."""
+        box = self.details.get(key) or {}
+        return box.get("Payload"), bool(box.get("Truncated"))
+
+
+@dataclass
+class RecordedOp:
+    """One operation as history left it: identity, status, timestamps, result or error."""
+
+    id: str
+    type: str
+    sub_type: str | None
+    name: str | None
+    parent_id: str | None
+    status: str
+    events: list[AwsEvent] = field(default_factory=list)
+    start: datetime | None = None
+    end: datetime | None = None
+    result: str | None = None
+    error: dict[str, Any] | None = None
+    attempt: int = 0
+    retry_delay: float | None = None     # set while a failed step waits for its next attempt
+    wait_seconds: float | None = None
+    scheduled_end: datetime | None = None
+    callback_id: str | None = None
+    callback_timeouts: tuple[Any, Any] = (None, None)
+    invoke_function: str | None = None
+    invoke_input: str | None = None
+
+    @property
+    def first_event(self) -> AwsEvent:
+        return self.events[0]
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    def label(self) -> str:
+        """``step 'reserve'`` / ``wait 'cool-off'`` / ``child context 'sub'`` for reports."""
+        return op_label(self.type, self.sub_type, self.name)
+
+
+_KIND_WORDS = {"Step": "step", "Wait": "wait", "Callback": "callback", "RunInChildContext": "child context",
+               "Map": "map", "MapIteration": "map iteration", "Parallel": "parallel",
+               "ParallelBranch": "parallel branch", "WaitForCallback": "wait_for_callback",
+               "WaitForCondition": "wait_for_condition", "ChainedInvoke": "invoke"}
+
+
+def op_label(op_type: str, sub_type: str | None, name: str | None) -> str:
+    word = _KIND_WORDS.get(sub_type or "", (sub_type or op_type).lower())
+    return f"{word} {name!r}" if name else f"{word} (unnamed)"
+
+
+@dataclass
+class AwsHistory:
+    source: str
+    events: list[AwsEvent]
+    execution: RecordedOp
+    ops: dict[str, RecordedOp]               # every operation but the execution, in first-event order
+    status: str                              # RUNNING or a FINISHED value
+    arn: str | None = None
+    function_name: str | None = None
+    sdk_version: str | None = None
+
+    @property
+    def execution_name(self) -> str | None:
+        return self.execution.name
+
+    @property
+    def input_payload(self) -> str | None:
+        return self.execution.events[0].payload("Input")[0]
+
+    @property
+    def finished(self) -> bool:
+        return self.status != "RUNNING"
+
+    def children(self, parent_id: str | None) -> list[RecordedOp]:
+        return [op for op in self.ops.values() if op.parent_id == parent_id]
+
+
+def function_from_arn(arn: str | None) -> str | None:
+    """``arn:aws:lambda:REGION:ACCOUNT:function:NAME:VERSION/durable-execution/...`` → NAME."""
+    if not arn or ":function:" not in arn:
+        return None
+    return arn.split(":function:", 1)[1].split("/", 1)[0].split(":", 1)[0] or None
+
+
+def load(doc: dict[str, Any], source: str) -> AwsHistory:
+    """Check and fold one execution's document. Raises HistoryFormatError naming the file and
+    the event for anything replay could not trust."""
+
+    def bad(where: str, reason: str) -> HistoryFormatError:
+        return HistoryFormatError(source, where, reason)
+
+    raw = doc.get("Events")
+    if not isinstance(raw, list):
+        raise bad("", "not an AWS durable execution history: no \"Events\" list")
+    if not raw:
+        raise bad("", "the export has no events (was it fetched with the right --durable-execution-arn?)")
+    if doc.get("NextMarker"):
+        raise bad("", "the export stops at a page boundary (it has a NextMarker): fetch every page and join their "
+                      "Events, e.g. `aws lambda get-durable-execution-history --include-execution-data ...` "
+                      "without --max-items, or a list of the pages in one file")
+    events: list[AwsEvent] = []
+    for index, e in enumerate(raw):
+        where = f"event {index + 1}"
+        if not isinstance(e, dict):
+            raise bad(where, f"expected an object, found {type(e).__name__}")
+        etype = e.get("EventType")
+        if etype not in EVENT_TYPES:
+            raise bad(where, f"unknown EventType {etype!r}" if etype else "missing EventType")
+        if not isinstance(e.get("EventId"), int):
+            raise bad(where, f"{etype}: missing or non-integer EventId")
+        where = f"event {e['EventId']} ({etype})"
+        try:
+            when = parse_timestamp(e.get("EventTimestamp"))
+        except (ValueError, OverflowError, OSError):
+            raise bad(where, f"EventTimestamp {e.get('EventTimestamp')!r} is neither epoch seconds nor an ISO 8601 time") from None
+        op_id = e.get("Id")
+        if EVENT_TYPES[etype][0] is not None and not isinstance(op_id, str):
+            raise bad(where, "missing the operation Id")
+        details = e.get(f"{etype}Details") or {}
+        if not isinstance(details, dict):
+            raise bad(where, f"{etype}Details is not an object")
+        events.append(AwsEvent(e["EventId"], etype, when, op_id, e.get("Name"), e.get("ParentId"),
+                               e.get("SubType"), details))
+    if events[0].type != "ExecutionStarted":
+        raise bad("event 1", f"a history starts with ExecutionStarted, this one with {events[0].type} "
+                             "(is the first page missing?)")
+    for prev, cur in zip(events, events[1:]):
+        if cur.id <= prev.id:
+            raise bad(f"event {cur.id} ({cur.type})", f"EventId goes back from {prev.id}: pages joined out of order?")
+    execution, ops = _fold(events, bad)
+    status = FINISHED.get(events[-1].type, "RUNNING")
+    for e in events:
+        if e.type in FINISHED and e is not events[-1]:
+            raise bad(f"event {e.id} ({e.type})", "events after the execution finished")
+    arn = doc.get("DurableExecutionArn") if isinstance(doc.get("DurableExecutionArn"), str) else None
+    function = doc.get("FunctionName") if isinstance(doc.get("FunctionName"), str) else function_from_arn(arn)
+    sdk = doc.get("SdkVersion") if isinstance(doc.get("SdkVersion"), str) else None
+    return AwsHistory(source, events, execution, ops, status, arn, function, sdk)
+
+
+def _fold(events: list[AwsEvent], bad: Any) -> tuple[RecordedOp, dict[str, RecordedOp]]:
+    ops: dict[str, RecordedOp] = {}
+    execution: RecordedOp | None = None
+    for e in events:
+        op_type, status = EVENT_TYPES[e.type]
+        if op_type is None:
+            continue
+        assert e.op_id is not None and status is not None
+        op = execution if op_type == "EXECUTION" else ops.get(e.op_id)
+        if op is None:
+            op = RecordedOp(e.op_id, op_type, e.sub_type or None, e.name, e.parent_id, status, start=e.time)
+            if op_type == "EXECUTION":
+                execution = op
+            else:
+                if e.parent_id and e.parent_id not in ops:
+                    raise bad(f"event {e.id} ({e.type})", f"ParentId {e.parent_id} names no earlier operation")
+                ops[e.op_id] = op
+        elif op.type != op_type:
+            raise bad(f"event {e.id} ({e.type})", f"operation {e.op_id} was a {op.type}, this event makes it a {op_type}")
+        op.events.append(e)
+        op.status = status
+        op.name = op.name or e.name
+        op.sub_type = op.sub_type or e.sub_type or None
+        if status in TERMINAL:
+            op.end = e.time
+        d = e.details
+        if e.type.endswith("Succeeded"):
+            op.result = e.payload("Result")[0]
+        if e.type.endswith(("Failed", "TimedOut", "Stopped")) and isinstance((d.get("Error") or {}).get("Payload"), dict):
+            op.error = d["Error"]["Payload"]
+        if e.type == "StepStarted":
+            op.retry_delay = None
+        if e.type in ("StepSucceeded", "StepFailed") and isinstance(d.get("RetryDetails"), dict):
+            retry = d["RetryDetails"]
+            op.attempt = int(retry.get("CurrentAttempt") or 0)
+            delay = retry.get("NextAttemptDelaySeconds")
+            if e.type == "StepFailed" and isinstance(delay, (int, float)) and delay > 0:
+                op.status, op.retry_delay, op.end = "PENDING", float(delay), None
+        if e.type == "WaitStarted":
+            op.wait_seconds = d.get("Duration")
+            if d.get("ScheduledEndTimestamp") is not None:
+                try:
+                    op.scheduled_end = parse_timestamp(d["ScheduledEndTimestamp"])
+                except (ValueError, OverflowError, OSError):
+                    raise bad(f"event {e.id} ({e.type})", "ScheduledEndTimestamp is not a timestamp") from None
+        if e.type == "CallbackStarted":
+            op.callback_id = d.get("CallbackId")
+            op.callback_timeouts = (d.get("Timeout"), d.get("HeartbeatTimeout"))
+        if e.type == "ChainedInvokeStarted":
+            op.invoke_function = d.get("FunctionName")
+            op.invoke_input = (d.get("Input") or {}).get("Payload")
+    if execution is None:
+        raise bad("", "no ExecutionStarted event")
+    return execution, ops
+
+
+def short(value: Any, limit: int = 60) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def describe(e: AwsEvent) -> str:
+    """One line per event for timelines: type, operation, and what it carried."""
+    what = op_label(EVENT_TYPES[e.type][0] or "", e.sub_type, e.name) if e.op_id and e.type[:9] != "Execution" else ""
+    text = f"{e.type} {what}".rstrip()
+    d = e.details
+    if e.type.endswith("Succeeded") and "Result" in d:
+        payload, truncated = e.payload("Result")
+        text += f" → {short(payload)}" + (" (truncated)" if truncated else "")
+    elif (err := (d.get("Error") or {}).get("Payload")) and isinstance(err, dict):
+        text += f" {err.get('ErrorType')}: {short(err.get('ErrorMessage'), 80)}"
+        retry = d.get("RetryDetails") or {}
+        if retry.get("NextAttemptDelaySeconds"):
+            text += f" (attempt {retry.get('CurrentAttempt')}, retry in {retry['NextAttemptDelaySeconds']}s)"
+    elif e.type == "WaitStarted" and d.get("Duration") is not None:
+        text += f" for {d['Duration']}s"
+    elif e.type == "ExecutionStarted":
+        text += f" {e.name or ''} input={short(e.payload('Input')[0])}"
+    return text

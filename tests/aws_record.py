@@ -1,0 +1,75 @@
+"""Record real AWS durable execution histories with the testing SDK's local runner, in the
+Lambda API's wire format (the shape ``get_durable_execution_history`` returns: ``Events`` with
+PascalCase fields, timestamps as epoch seconds), plus the ARN a real export would be fetched
+with (the local runner has no real one).
+
+Run as a script to regenerate the committed fixtures in tests/data/aws/:
+    python -m tests.aws_record
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+FIXTURES = Path(__file__).parent / "data" / "aws"
+ACCOUNT = "123456789012"
+
+
+def wire(value: Any) -> Any:
+    """datetime → epoch seconds (float), recursively: what botocore puts on the wire."""
+    if isinstance(value, datetime.datetime):
+        return round(value.timestamp(), 3)
+    if isinstance(value, dict):
+        return {k: wire(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [wire(v) for v in value]
+    return value
+
+
+def record(handler: Callable[..., Any], payload: Any, *, function: str, name: str, wait: float = 20,
+           skip_time: bool = True, callback_result: str | None = None) -> dict[str, Any]:
+    """Run ``handler`` to completion (or for ``wait`` seconds when it does not finish) and
+    return its whole history, every page joined."""
+    from aws_durable_execution_sdk_python import __about__
+    from aws_durable_execution_sdk_python_testing.runner import DurableFunctionTestRunner
+
+    with DurableFunctionTestRunner(handler, skip_time=skip_time) as runner:
+        arn = runner.run_async(input=json.dumps(payload), execution_timeout=300, function_name=function,
+                               execution_name=name)
+        if callback_result is not None:
+            callback_id = runner.wait_for_callback(arn, timeout=10)
+            runner.send_callback_success(callback_id, callback_result.encode())
+        try:
+            runner.wait_for_result(arn, timeout=int(wait))
+        except TimeoutError:
+            pass  # an execution still running (suspended on a wait, a callback, a retry)
+        events: list[Any] = []
+        marker = None
+        while True:  # get_execution_history returns one page (100 events): page through it
+            page = runner._executor.get_execution_history(arn, include_execution_data=True, marker=marker) \
+                if marker else runner.get_execution_history(arn, include_execution_data=True)
+            events.extend(page.to_dict()["Events"])
+            marker = page.next_marker
+            if not marker:
+                break
+    execution_id = events[0]["Id"]
+    real_arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{function}:$LATEST/durable-execution/{name}/{execution_id}"
+    return {"DurableExecutionArn": real_arn, "SdkVersion": __about__.__version__, "Events": wire(events)}
+
+
+def save(doc: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).parent))
+    from aws_handlers import FIXTURE_RECIPES  # noqa: E402
+
+    for file_name, recipe in FIXTURE_RECIPES.items():
+        save(recipe(), FIXTURES / file_name)
+        print("recorded", FIXTURES / file_name)
