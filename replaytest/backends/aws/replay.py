@@ -259,7 +259,7 @@ class Run:
                 source = self.last_source
                 after = f"{self.history.ops[op.parent_id].label()} ends"
             return divergence("missing", self.history, self.workflow_type, op.first_event, op.label(),
-                              None, source, f"{after} without reaching it; the SDK alone reports success")
+                              f"(nothing: {after} first)", source, f"{after} without reaching it; the SDK alone reports success")
         return None
 
 

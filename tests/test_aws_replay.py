@@ -1,0 +1,306 @@
+"""Replaying recorded AWS Lambda durable execution histories against edited handler code.
+
+The fixtures in tests/data/aws/ were recorded with the testing SDK's local runner from the
+handlers in tests/aws_handlers/ (``python -m tests.aws_record``). Each test writes an edited
+copy of a handler, replays the recorded history against it, and checks the verdict: its kind
+AND the handler line it names.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import importlib.util
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("aws_durable_execution_sdk_python")
+
+from replaytest.backends.aws import history as aws_history  # noqa: E402
+from replaytest.backends.aws.replay import replay_history  # noqa: E402
+from replaytest.divergence import NondeterminismError, WorkflowTaskError  # noqa: E402
+
+HANDLERS = Path(__file__).parent / "aws_handlers"
+FIXTURES = Path(__file__).parent / "data" / "aws"
+_ids = itertools.count()
+
+
+def fixture(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+def variant(tmp_path: Path, base: str, *edits: tuple[str, str]) -> tuple[Any, Path]:
+    """A copy of tests/aws_handlers/<base>.py with ``edits`` applied, imported under a fresh name."""
+    text = (HANDLERS / f"{base}.py").read_text()
+    for old, new in edits:
+        assert old in text, f"edit target not in {base}.py: {old!r}"
+        text = text.replace(old, new, 1)
+    name = f"aws_variant_{base}_{next(_ids)}"
+    path = tmp_path / f"{name}.py"
+    path.write_text(text)
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module, path
+
+
+def line_of(path: Path, text: str) -> int:
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if text in line)
+
+
+def replay(doc: dict[str, Any], module: Any, **kwargs: Any) -> Any:
+    return replay_history(aws_history.load(doc, "history.json"), module.handler, **kwargs)
+
+
+def diverges(doc: dict[str, Any], module: Any, **kwargs: Any) -> Any:
+    with pytest.raises(NondeterminismError) as info:
+        replay(doc, module, **kwargs)
+    return info.value
+
+
+def base(tmp_path: Path, name: str) -> tuple[Any, Path]:
+    return variant(tmp_path, name)
+
+
+# ---- unchanged code replays ------------------------------------------------------------------------
+@pytest.mark.parametrize("history, handler, status", [
+    ("order-1", "orders", "completed"), ("batch-1", "batch", "completed"), ("trip-1", "saga", "completed"),
+    ("greet-1", "clock", "completed"), ("invoice-1", "broken", "failed"), ("approve-1", "waiting", "running"),
+])
+def test_unchanged_code_replays_its_history(tmp_path, history, handler, status):
+    module, _ = base(tmp_path, handler)
+    result = replay(fixture(history), module)
+    assert (result.status, result.warnings, result.new_commands) == (status, [], [])
+
+
+def test_the_replayed_result_is_the_recorded_one(tmp_path):
+    module, _ = base(tmp_path, "orders")
+    result = replay(fixture("order-1"), module)
+    assert result.output == {"reserved": {"reserved": "book"}, "paid": {"charged": 42},
+                             "shipped": ["label-1", "pickup-1"]}
+    assert result.workflow_id == "order-1" and result.workflow_type == "orders"
+
+
+# ---- what the SDK itself reports (identity at the same position), with our line -------------------
+def test_a_renamed_step_names_the_line_that_issued_it(tmp_path):
+    module, path = variant(tmp_path, "orders", ('name="charge"', 'name="bill"'))
+    err = diverges(fixture("order-1"), module)
+    assert err.kind == "command"
+    assert (err.source.path, err.source.line) == (str(path), line_of(path, 'name="bill"'))
+    assert err.recorded == "step 'charge'" and err.issued == "step 'bill'"
+    assert err.event_type == "StepStarted"
+    assert any("diverges here" in line and "charge" in line for line in err.timeline)
+    assert "name 'charge' → 'bill'" in str(err)
+
+
+def test_reordered_operations(tmp_path):
+    module, path = variant(tmp_path, "orders", (
+        '    context.wait(Duration.from_seconds(5), name="cool-off")\n'
+        '    paid = context.step(lambda _: {"charged": 42}, name="charge")\n',
+        '    paid = context.step(lambda _: {"charged": 42}, name="charge")\n'
+        '    context.wait(Duration.from_seconds(5), name="cool-off")\n'))
+    err = diverges(fixture("order-1"), module)
+    assert err.kind == "order"
+    assert err.source.line == line_of(path, 'name="charge"')
+    assert (err.recorded, err.issued) == ("wait 'cool-off'", "step 'charge'")
+
+
+def test_a_wait_turned_into_a_step(tmp_path):
+    module, path = variant(tmp_path, "orders", ('context.wait(Duration.from_seconds(5), name="cool-off")',
+                                                'context.step(lambda _: None, name="cool-off")'))
+    err = diverges(fixture("order-1"), module)
+    assert err.kind == "command"
+    assert err.source.line == line_of(path, 'name="cool-off"')
+    assert "type WAIT → STEP" in err.detail
+
+
+def test_a_step_added_in_the_middle(tmp_path):
+    module, path = variant(tmp_path, "orders", (
+        '    context.wait(', '    context.step(lambda _: "audited", name="audit")\n    context.wait('))
+    err = diverges(fixture("order-1"), module)
+    assert err.kind == "command"
+    assert err.source.line == line_of(path, 'name="audit"')
+    assert (err.recorded, err.issued) == ("wait 'cool-off'", "step 'audit'")
+
+
+# ---- what the SDK misses ----------------------------------------------------------------------------
+def test_a_step_added_at_the_end_stops_before_its_body_runs(tmp_path):
+    module, path = variant(tmp_path, "orders", (
+        '    return {"reserved": reserved', '    context.step(lambda _: RAN.append("thank-you"), name="thank-you")\n'
+                                            '    return {"reserved": reserved'),
+                           ('@durable_step', 'RAN: list = []\n\n\n@durable_step'))
+    err = diverges(fixture("order-1"), module)
+    assert err.kind == "extra"
+    assert err.source.line == line_of(path, 'name="thank-you"')
+    assert err.issued == "step 'thank-you'"
+    assert module.RAN == []  # the SDK alone would have run it for real
+
+
+def test_the_last_step_removed(tmp_path):
+    module, path = variant(tmp_path, "orders", ('    context.step(lambda _: "sent", name="notify")\n', ''))
+    err = diverges(fixture("order-1"), module)
+    assert err.kind == "missing"
+    assert err.recorded == "step 'notify'" and err.issued == "(nothing: the handler returns first)"
+    assert err.source.line == line_of(path, "return {\"reserved\": reserved")  # where the handler now returns
+    assert "no longer reached" in "\n".join(err.timeline)
+
+
+def test_a_rename_inside_a_completed_child_context(tmp_path):
+    module, path = variant(tmp_path, "orders", ('name="book-pickup"', 'name="schedule-pickup"'))
+    err = diverges(fixture("order-1"), module)
+    assert err.kind == "command"
+    assert (err.source.line, err.source.function) == (line_of(path, 'name="schedule-pickup"'), "ship")
+    assert err.recorded == "step 'book-pickup'"
+
+
+def test_a_rename_inside_map_iterations(tmp_path):
+    module, path = variant(tmp_path, "batch", ('name=f"double-{index}"', 'name=f"twice-{index}"'))
+    err = diverges(fixture("batch-1"), module)
+    assert err.kind == "command"
+    assert (err.source.line, err.source.function) == (line_of(path, 'name=f"twice-{index}"'), "double")
+    assert (err.recorded, err.issued) == ("step 'double-0'", "step 'twice-0'")
+
+
+def test_swapped_parallel_branches(tmp_path):
+    module, path = variant(tmp_path, "batch", ("[left, right]", "[right, left]"))
+    err = diverges(fixture("batch-1"), module)
+    assert err.kind == "command"
+    assert (err.source.line, err.source.function) == (line_of(path, 'name="right-step"'), "right")
+    assert (err.recorded, err.issued) == ("step 'left-step'", "step 'right-step'")
+
+
+def test_reversed_compensation_order_inside_a_child_context(tmp_path):
+    module, path = variant(tmp_path, "saga", ('["cancel-hotel", "cancel-car"]', '["cancel-car", "cancel-hotel"]'))
+    err = diverges(fixture("trip-1"), module)
+    assert err.kind == "order"
+    assert (err.source.line, err.source.function) == (line_of(path, "name=undo"), "book")
+    assert (err.recorded, err.issued) == ("step 'cancel-hotel'", "step 'cancel-car'")
+
+
+# ---- changes that are not divergences ---------------------------------------------------------------
+def test_a_changed_argument_passes_with_a_warning(tmp_path):
+    module, path = variant(tmp_path, "orders", ("Duration.from_seconds(5)", "Duration.from_seconds(10)"))
+    result = replay(fixture("order-1"), module)
+    assert result.status == "completed"
+    assert len(result.warnings) == 1 and "wait 'cool-off': recorded seconds 5, the code now passes 10" in result.warnings[0]
+    assert f":{line_of(path, 'from_seconds(10)')}" in result.warnings[0]
+
+
+def test_a_changed_argument_fails_with_args_error(tmp_path):
+    module, path = variant(tmp_path, "orders", ("Duration.from_seconds(5)", "Duration.from_seconds(10)"))
+    err = diverges(fixture("order-1"), module, args_mismatch="error")
+    assert err.kind == "args"
+    assert err.source.line == line_of(path, "from_seconds(10)")
+
+
+def test_a_pure_refactor_passes(tmp_path):
+    module, _ = variant(tmp_path, "orders", (
+        '    paid = context.step(lambda _: {"charged": 42}, name="charge")\n',
+        '    paid = take_payment(context)\n'), (
+        '@durable_execution',
+        'def take_payment(context: DurableContext) -> dict:\n'
+        '    return context.step(lambda _: {"charged": 42}, name="charge")\n\n\n@durable_execution'))
+    assert replay(fixture("order-1"), module).status == "completed"
+
+
+def test_a_failed_execution_replays_its_failure(tmp_path):
+    module, _ = base(tmp_path, "broken")
+    result = replay(fixture("invoice-1"), module)
+    assert result.status == "failed" and result.output["ErrorType"] == "KeyError"
+
+
+def test_a_bug_fix_for_a_failed_execution_passes(tmp_path):
+    module, path = variant(tmp_path, "broken", ('item["price"] * 2', 'item.get("price", 0) * 2'))
+    result = replay(fixture("invoice-1"), module)
+    assert result.status == "failed"
+    assert len(result.new_commands) == 1 and result.new_commands[0].startswith("step 'invoice' at ")
+    assert result.new_commands[0].endswith(f":{line_of(path, 'invoice = ')} in handler")
+
+
+# ---- executions still running -----------------------------------------------------------------------
+def test_a_step_still_failing_on_its_pending_retry_fails_at_the_handler_line(tmp_path):
+    module, path = base(tmp_path, "flaky")
+    with pytest.raises(WorkflowTaskError) as info:
+        replay(fixture("pay-1"), module)
+    err = info.value
+    assert isinstance(err.error, ZeroDivisionError)
+    assert (err.source.line, err.source.function) == (line_of(path, "cents / 0"), "charge")
+
+
+def test_the_fixed_step_passes_on_its_pending_retry(tmp_path):
+    module, path = variant(tmp_path, "flaky", ("cents / 0", "cents"))
+    result = replay(fixture("pay-1"), module)
+    assert result.status == "running"
+    assert len(result.new_commands) == 1 and result.new_commands[0].startswith("step 'email-receipt' at ")
+
+
+def test_the_sdk_conversion_would_have_called_the_pending_retry_a_final_failure():
+    """Why we fold events ourselves: NextAttemptDelaySeconds > 0 means the step is retrying."""
+    h = aws_history.load(fixture("pay-1"), "pay-1.json")
+    charge = next(op for op in h.ops.values() if op.name == "charge")
+    assert (charge.status, charge.retry_delay, charge.attempt) == ("PENDING", 60.0, 1)
+
+
+def test_a_history_suspended_on_a_callback_replays_up_to_where_it_stands(tmp_path):
+    module, path = base(tmp_path, "waiting")
+    result = replay(fixture("approve-1"), module)
+    assert result.status == "running"
+    assert result.waiting.endswith(f":{line_of(path, 'callback.result()')} in handler")
+
+
+# ---- the clock ----------------------------------------------------------------------------------------
+def shifted(doc: dict[str, Any], hours: float) -> dict[str, Any]:
+    out = copy.deepcopy(doc)
+    for e in out["Events"]:
+        e["EventTimestamp"] += hours * 3600
+        for details in (v for k, v in e.items() if k.endswith("Details")):
+            if "ScheduledEndTimestamp" in details:
+                details["ScheduledEndTimestamp"] += hours * 3600
+    return out
+
+
+def test_the_clock_branch_is_decided_by_the_recorded_time(tmp_path):
+    module, path = base(tmp_path, "clock")
+    doc = fixture("greet-1")
+    assert replay(doc, module).status == "completed"
+    err = diverges(shifted(doc, 12), module)  # the same history, as if recorded at the other half of the day
+    assert err.kind == "command"
+    assert err.source.line in (line_of(path, 'name="morning"'), line_of(path, 'name="afternoon"'))
+
+
+def test_a_clock_branch_that_adds_an_operation_is_reported_at_its_line(tmp_path):
+    doc = shifted(fixture("greet-1"), -24)  # recorded yesterday
+    start = aws_history.parse_timestamp(doc["Events"][0]["EventTimestamp"])
+    edit = ("    return greeting", "    if datetime.datetime.now(datetime.timezone.utc) > CUTOFF:\n"
+            "        context.step(lambda _: 'late', name='late-fee')\n    return greeting")
+    before = (start - datetime.timedelta(minutes=1)).isoformat()
+    module, path = variant(tmp_path, "clock", edit, ("import datetime\n", f"import datetime\nCUTOFF = datetime.datetime.fromisoformat({before!r})\n"))
+    err = diverges(doc, module)
+    assert err.kind == "extra" and err.source.line == line_of(path, "name='late-fee'")
+    after = (start + datetime.timedelta(hours=1)).isoformat()  # already past in real time, not at the recorded time
+    module, _ = variant(tmp_path, "clock", edit, ("import datetime\n", f"import datetime\nCUTOFF = datetime.datetime.fromisoformat({after!r})\n"))
+    assert replay(doc, module).status == "completed"
+
+
+# ---- the sandbox ----------------------------------------------------------------------------------------
+def test_io_in_handler_code_outside_steps_is_flagged(tmp_path):
+    from replaytest.sandbox import SandboxViolation
+
+    module, path = variant(tmp_path, "orders", ('    context.step(lambda _: "sent"', '    open(__file__).close()\n'
+                                                                                    '    context.step(lambda _: "sent"'))
+    with pytest.raises(SandboxViolation) as info:
+        replay(fixture("order-1"), module)
+    assert (info.value.filename, info.value.lineno) == (str(path), line_of(path, "open(__file__)"))
+    result = replay(fixture("order-1"), module, sandbox="warn")
+    assert len(result.warnings) == 1 and "open(" in result.warnings[0]
+    assert replay(fixture("order-1"), module, sandbox="off").warnings == []
+
+
+def test_io_inside_a_step_body_is_allowed(tmp_path):
+    module, _ = variant(tmp_path, "flaky", ("cents / 0", "cents / (1 + len(open(__file__).read(0)))"))
+    assert replay(fixture("pay-1"), module).status == "running"
