@@ -22,7 +22,7 @@ pytest.importorskip("aws_durable_execution_sdk_python")
 
 from replaytest.backends.aws import history as aws_history  # noqa: E402
 from replaytest.backends.aws.replay import replay_history  # noqa: E402
-from replaytest.divergence import NondeterminismError, WorkflowTaskError  # noqa: E402
+from replaytest import NondeterminismError, WorkflowTaskError  # noqa: E402
 
 HANDLERS = Path(__file__).parent / "aws_handlers"
 FIXTURES = Path(__file__).parent / "data" / "aws"

@@ -7,24 +7,13 @@ when a history is actually replayed), so a session without AWS histories pays no
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from .. import Entry, ReplaySettings
 from . import history as _history
 
-__all__ = ["BACKEND", "AwsBackend", "Entry"]
-
-
-@dataclass(frozen=True)
-class Entry:
-    """Mirror of the seam's Entry (replaytest.backends.Entry once the seam lands)."""
-
-    path: Path
-    index: int
-    workflow_id: str | None
-    workflow_type: str | None
-    backend: str
+__all__ = ["BACKEND", "AwsBackend"]
 
 
 class AwsBackend:
@@ -46,14 +35,20 @@ class AwsBackend:
         return out
 
     @contextlib.contextmanager
-    def session(self, settings: Any) -> Iterator[None]:
-        yield
+    def session(self, settings: ReplaySettings) -> Iterator[None]:
+        """One sandbox session for the run (one freezegun start), as the native backend holds."""
+        if str(settings.sandbox) == "off":
+            yield
+            return
+        from ... import sandbox
 
-    def replay(self, entry: Entry, doc: Any, settings: Any, *, display: str | None = None) -> Any:
+        with sandbox.session():
+            yield
+
+    def replay(self, entry: Entry, doc: Any, settings: ReplaySettings, *, display: str) -> Any:
         from .replay import replay_document  # imports the SDK
 
-        return replay_document(doc, entry.index, settings, source=display or str(entry.path),
-                               fallback_name=entry.workflow_id)
+        return replay_document(doc, entry.index, settings, source=display, fallback_name=entry.workflow_id)
 
 
 def _peek(execution: dict[str, Any]) -> tuple[str | None, str | None]:
