@@ -54,6 +54,12 @@ def pytest_addoption(parser: Parser) -> None:
                     help="import MODULE and replay histories with the workflows it defines (repeatable; "
                          "added to the replay_modules ini list). The module a history records is also "
                          "tried when it is importable.")
+    group.addoption("--replay-handler", action="append", default=[], metavar="[FUNCTION=]MODULE:ATTR",
+                    dest="replay_handlers",
+                    help="the @durable_execution handler that replays AWS Lambda durable execution histories "
+                         "(repeatable; added to the replay_handlers ini list). With FUNCTION= only for "
+                         "histories of that Lambda function; without, for every AWS history. Unset: the one "
+                         "durable handler in the --replay-module modules.")
     group.addoption("--replay-args", choices=ARGS_MODES, default=None, dest="replay_args",
                     help="activity arguments that differ from history: error (a nondeterminism "
                          "failure; the default for replaytest histories), warn (a ReplayWarning) or ignore.")
@@ -71,6 +77,8 @@ def pytest_addoption(parser: Parser) -> None:
                        "`pytest` run that names no paths; --replay replaces them.")
     parser.addini("replay_modules", type="args", default=[],
                   help="modules whose workflows replay histories (like --replay-module).")
+    parser.addini("replay_handlers", type="args", default=[],
+                  help="AWS durable handlers as [FUNCTION=]MODULE:ATTR (like --replay-handler).")
     parser.addini("replay_args", default="", help="default of --replay-args: error, warn or ignore "
                   "(unset: each history format's own default).")
     parser.addini("replay_sandbox", default="strict", help="default of --replay-sandbox: strict, warn or off.")

@@ -125,8 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="FILE_OR_DIR")
     p.add_argument("--module", action="append", default=[], metavar="M",
                    help="module with the workflows (default: the module each history names)")
+    p.add_argument("--handler", action="append", default=[], metavar="[FUNCTION=]MODULE:ATTR",
+                   help="the @durable_execution handler for AWS Lambda durable histories (repeatable; "
+                        "FUNCTION= limits it to that Lambda function's histories)")
     p.add_argument("--args", choices=["error", "warn", "ignore"], default=None,
-                   help="what a changed activity argument is (default: error for replaytest histories)")
+                   help="what a changed activity argument is (default: error for replaytest histories, "
+                        "warn for AWS histories)")
     p.add_argument("--sandbox", choices=["strict", "warn", "off"], default="strict",
                    help="I/O in workflow code: fail (strict, default), warn, or off; time and randomness "
                         "stay deterministic in every mode")
@@ -348,7 +352,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         debug = DebugOptions.from_cli(args.debug, break_at=args.break_at, break_on=args.break_on,
                                       allow_remote=args.debug_allow_remote, timeout=args.debug_timeout,
                                       allow_remote_flag="--debug-allow-remote", timeout_flag="--debug-timeout")
-    return replay_files(args.paths, args.module, args_mismatch=args.args, sandbox=args.sandbox, debug=debug)
+    return replay_files(args.paths, args.module, args_mismatch=args.args, sandbox=args.sandbox, debug=debug,
+                        handlers=args.handler)
 
 
 def cmd_vscode(args: argparse.Namespace) -> int:

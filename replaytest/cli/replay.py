@@ -25,6 +25,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 def replay_files(paths: Sequence[str | os.PathLike[str]], modules: Sequence[str] = (), *,
                  args_mismatch: str | None = None, sandbox: str = "strict", debug: Any = None,
+                 handlers: Sequence[str] = (),
                  out: TextIO | None = None, err: TextIO | None = None,
                  announce: Callable[[str], None] | None = None) -> int:
     """Replay every history in ``paths``; print one report per history to ``out``.
@@ -57,7 +58,7 @@ def replay_files(paths: Sequence[str | os.PathLike[str]], modules: Sequence[str]
             return EXIT_USAGE
     observers: list[Any] = []  # the debugger's observer of each replay, newest last
     settings = ReplaySettings(imported, list(modules), args_mismatch=args_mismatch, sandbox=sandbox,
-                              project_dir=Path.cwd())
+                              project_dir=Path.cwd(), handlers=list(handlers))
     if debug is not None:
         from ..debug import DebugError, make_observer, start
 
