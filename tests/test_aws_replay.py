@@ -304,3 +304,13 @@ def test_io_in_handler_code_outside_steps_is_flagged(tmp_path):
 def test_io_inside_a_step_body_is_allowed(tmp_path):
     module, _ = variant(tmp_path, "flaky", ("cents / 0", "cents / (1 + len(open(__file__).read(0)))"))
     assert replay(fixture("pay-1"), module).status == "running"
+
+
+def test_an_export_with_iso_timestamps_replays_the_same(tmp_path):
+    from tests.test_aws_history import iso
+
+    module, path = variant(tmp_path, "orders", ('name="charge"', 'name="bill"'))
+    for doc in (fixture("order-1"), iso(fixture("order-1"), "zulu")):
+        assert diverges(doc, module).source.line == line_of(path, 'name="bill"')
+    module, _ = base(tmp_path, "orders")
+    assert replay(iso(fixture("order-1"), "offset"), module).status == "completed"

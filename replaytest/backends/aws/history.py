@@ -321,6 +321,31 @@ def short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+_TAGS = frozenset("nsifbuldmtx") | {"by"}
+
+
+def _unwrap(value: Any) -> Any:
+    """The SDK's typed envelope (``{"t": "m", "v": {...}}``) → the plain value, for reading."""
+    if isinstance(value, dict) and set(value) == {"t", "v"} and value["t"] in _TAGS:
+        inner = value["v"]
+        if isinstance(inner, dict):
+            return {k: _unwrap(v) for k, v in inner.items()}
+        if isinstance(inner, list):
+            return [_unwrap(v) for v in inner]
+        return inner
+    return value
+
+
+def readable(payload: Any) -> Any:
+    """A recorded payload as people read it: parsed JSON, the SDK's envelope unwrapped."""
+    if isinstance(payload, str):
+        try:
+            return _unwrap(json.loads(payload))
+        except ValueError:
+            return payload
+    return payload
+
+
 def describe(e: AwsEvent) -> str:
     """One line per event for timelines: type, operation, and what it carried."""
     what = op_label(EVENT_TYPES[e.type][0] or "", e.sub_type, e.name) if e.op_id and e.type[:9] != "Execution" else ""
@@ -328,7 +353,7 @@ def describe(e: AwsEvent) -> str:
     d = e.details
     if e.type.endswith("Succeeded") and "Result" in d:
         payload, truncated = e.payload("Result")
-        text += f" → {short(payload)}" + (" (truncated)" if truncated else "")
+        text += f" → {short(readable(payload))}" + (" (truncated)" if truncated else "")
     elif (err := (d.get("Error") or {}).get("Payload")) and isinstance(err, dict):
         text += f" {err.get('ErrorType')}: {short(err.get('ErrorMessage'), 80)}"
         retry = d.get("RetryDetails") or {}
@@ -337,5 +362,5 @@ def describe(e: AwsEvent) -> str:
     elif e.type == "WaitStarted" and d.get("Duration") is not None:
         text += f" for {d['Duration']}s"
     elif e.type == "ExecutionStarted":
-        text += f" {e.name or ''} input={short(e.payload('Input')[0])}"
+        text += f" {e.name or ''} input={short(readable(e.payload('Input')[0]))}"
     return text

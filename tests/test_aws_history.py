@@ -1,0 +1,149 @@
+"""Reading AWS Lambda durable execution exports: sniffing by content, naming, both timestamp
+forms, pages, and one clear line for an export replay cannot use. None of this imports the SDK."""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from replaytest.backends import backend_for
+from replaytest.backends.aws import BACKEND
+from replaytest.backends.aws import history as aws_history
+from replaytest.history.errors import HistoryFormatError
+
+FIXTURES = Path(__file__).parent / "data" / "aws"
+NATIVE = Path(__file__).parent / "data" / "smoke-w1.json"
+
+
+def fixture(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+def iso(doc: dict[str, Any], style: str) -> dict[str, Any]:
+    """The same export with ISO timestamps (AWS CLI v2 prints them like this)."""
+    out = copy.deepcopy(doc)
+
+    def fmt(seconds: float) -> str:
+        t = datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
+        return t.isoformat() if style == "offset" else t.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    for e in out["Events"]:
+        e["EventTimestamp"] = fmt(e["EventTimestamp"])
+        for details in (v for k, v in e.items() if k.endswith("Details")):
+            if "ScheduledEndTimestamp" in details:
+                details["ScheduledEndTimestamp"] = fmt(details["ScheduledEndTimestamp"])
+    return out
+
+
+def test_exports_are_claimed_by_content():
+    assert backend_for(fixture("order-1")).name == "aws"
+    assert backend_for(json.loads(NATIVE.read_text())).name == "native"
+    temporal_like = {"events": [{"eventId": "1", "eventType": "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"}]}
+    assert not BACKEND.claims(temporal_like)
+    assert BACKEND.claims([fixture("order-1"), fixture("trip-1")])
+    assert not BACKEND.claims({"Events": [{"type": "x"}]})
+
+
+def test_entries_are_named_by_execution_and_typed_by_function(tmp_path):
+    [entry] = BACKEND.entries(tmp_path / "x.json", fixture("order-1"))
+    assert (entry.workflow_id, entry.workflow_type, entry.backend, entry.index) == ("order-1", "orders", "aws", 0)
+    doc = fixture("order-1")
+    del doc["Events"][0]["Name"]
+    assert BACKEND.entries(tmp_path / "x.json", doc)[0].workflow_id == "order-1"  # the ARN's tail
+    del doc["DurableExecutionArn"]
+    [entry] = BACKEND.entries(tmp_path / "saved-export.json", doc)
+    assert (entry.workflow_id, entry.workflow_type) == ("saved-export", None)  # the file's stem
+    doc["FunctionName"] = "orders"
+    assert BACKEND.entries(tmp_path / "x.json", doc)[0].workflow_type == "orders"
+
+
+@pytest.mark.parametrize("style", ["offset", "zulu"])
+def test_iso_timestamps_read_as_the_epoch_seconds_they_stand_for(style):
+    wire = aws_history.load(fixture("order-1"), "a.json")
+    cli = aws_history.load(iso(fixture("order-1"), style), "b.json")
+    assert [abs((a.time - b.time).total_seconds()) < 0.001 for a, b in zip(wire.events, cli.events)] == [True] * len(wire.events)
+    assert [op.scheduled_end is not None for op in cli.ops.values() if op.type == "WAIT"] == [True]
+
+
+def test_timestamp_forms():
+    t = aws_history.parse_timestamp
+    assert t(1795765231.5) == t(1795765231500) == t("2026-11-27T07:40:31.5Z") == t("2026-11-27 07:40:31.500+00:00")
+    with pytest.raises(ValueError):
+        t(True)
+
+
+def test_pages_are_joined_and_executions_kept_apart(tmp_path):
+    doc = fixture("order-1")
+    events = doc["Events"]
+    pages = [{"Events": events[:7], "NextMarker": "7"}, {"Events": events[7:]}]
+    [joined] = aws_history.split_executions(pages)
+    assert joined["Events"] == events and "NextMarker" not in joined
+    assert len(aws_history.load(joined, "pages.json").events) == len(events)
+    two = BACKEND.entries(tmp_path / "both.json", [fixture("order-1"), fixture("trip-1")])
+    assert [(e.index, e.workflow_id) for e in two] == [(0, "order-1"), (1, "trip-1")]
+
+
+def one_line_error(doc: Any) -> str:
+    with pytest.raises(HistoryFormatError) as info:
+        aws_history.load(doc, "exports/order-1.json")
+    text = str(info.value)
+    assert "\n" not in text and text.startswith("exports/order-1.json")
+    return text
+
+
+def test_an_export_cut_at_a_page_boundary_says_so():
+    doc = fixture("order-1")
+    doc["Events"] = doc["Events"][:7]
+    doc["NextMarker"] = "8"
+    assert "NextMarker" in one_line_error(doc)
+
+
+def test_an_export_missing_its_first_page_says_so():
+    doc = fixture("order-1")
+    doc["Events"] = doc["Events"][5:]
+    assert "starts with ExecutionStarted" in one_line_error(doc)
+
+
+def test_malformed_events_name_the_event():
+    doc = fixture("order-1")
+    doc["Events"][3]["EventTimestamp"] = "yesterday"
+    assert "event 4 (WaitStarted): EventTimestamp 'yesterday'" in one_line_error(doc)
+    doc = fixture("order-1")
+    del doc["Events"][2]["Id"]
+    assert "event 3 (StepSucceeded): missing the operation Id" in one_line_error(doc)
+    doc = fixture("order-1")
+    doc["Events"][4]["EventType"] = "Teleported"
+    assert "event 5: unknown EventType 'Teleported'" in one_line_error(doc)
+    assert "no events" in one_line_error({"Events": []})
+
+
+def test_operations_fold_from_events():
+    h = aws_history.load(fixture("order-1"), "order-1.json")
+    assert [(op.label(), op.status, op.parent_id is None) for op in h.ops.values()] == [
+        ("step 'reserve'", "SUCCEEDED", True), ("wait 'cool-off'", "SUCCEEDED", True),
+        ("step 'charge'", "SUCCEEDED", True), ("child context 'ship'", "SUCCEEDED", True),
+        ("step 'print-label'", "SUCCEEDED", False), ("step 'book-pickup'", "SUCCEEDED", False),
+        ("step 'notify'", "SUCCEEDED", True)]
+    assert h.status == "SUCCEEDED" and h.function_name == "orders" and h.sdk_version
+    assert aws_history.readable(h.ops[next(iter(h.ops))].result) == {"reserved": "book"}
+
+
+def test_reading_and_naming_exports_imports_no_sdk():
+    code = ("import json, sys\n"
+            "from pathlib import Path\n"
+            "from replaytest.backends import backend_for\n"
+            "from replaytest.backends.aws import history\n"
+            f"doc = json.loads(Path({str(FIXTURES / 'order-1.json')!r}).read_text())\n"
+            "backend = backend_for(doc)\n"
+            "assert backend.name == 'aws'\n"
+            "backend.entries(Path('x.json'), doc)\n"
+            "history.load(doc, 'x.json')\n"
+            "print(sorted(m for m in sys.modules if m.startswith('aws_durable')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

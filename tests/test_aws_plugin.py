@@ -1,0 +1,128 @@
+"""AWS Lambda durable histories through `pytest --replay` and `replaytest replay`: real pytest
+sessions (pytester) over histories recorded with the testing SDK (tests/data/aws/)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("aws_durable_execution_sdk_python")
+
+import replaytest.pytest_support  # noqa: E402,F401  (loaded once, not per inner session)
+import replaytest.sandbox  # noqa: E402,F401
+
+DATA = Path(__file__).parent / "data"
+HANDLERS = Path(__file__).parent / "aws_handlers"
+
+
+@pytest.fixture(autouse=True)
+def _inner_session_options(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-W ignore::pytest.PytestAssertRewriteWarning -p no:hypothesispytest")
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A Lambda project: its handler module and exported histories."""
+    (pytester.path / "histories").mkdir()
+    for name in ("order-1", "trip-1"):
+        shutil.copy(DATA / "aws" / f"{name}.json", pytester.path / "histories")
+    shutil.copy(HANDLERS / "orders.py", pytester.path / "orders.py")
+    shutil.copy(HANDLERS / "saga.py", pytester.path / "trips.py")
+    pytester.syspathinsert()
+    return pytester
+
+
+def edit(pytester: pytest.Pytester, file: str, old: str, new: str) -> int:
+    """Edit the handler as a developer would; returns the edited line's number."""
+    path = pytester.path / file
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1))
+    shutil.rmtree(pytester.path / "__pycache__", ignore_errors=True)
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if new.strip() in line)
+
+
+HANDLER_OPTIONS = ["--replay-handler", "orders=orders:handler", "--replay-handler", "trips=trips:handler"]
+
+
+def test_unchanged_handlers_pass(project):
+    result = project.runpytest("--replay", "histories", *HANDLER_OPTIONS, "-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*histories/order-1.json::order-1 PASSED*", "*histories/trip-1.json::trip-1 PASSED*"])
+
+
+def test_a_rename_fails_its_item_at_the_handler_line(project):
+    line = edit(project, "orders.py", 'name="charge"', 'name="bill"')
+    result = project.runpytest("--replay", "histories", *HANDLER_OPTIONS)
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*a different operation*", "*history recorded: step 'charge'*",
+                                 "*code issued:      step 'bill'*", f"*at orders.py:{line} in handler*"])
+
+
+def test_k_selects_by_function(project):
+    result = project.runpytest("--replay", "histories", *HANDLER_OPTIONS, "-k", "trips")
+    result.assert_outcomes(passed=1, deselected=1)
+
+
+def test_a_changed_argument_is_a_replay_warning(project):
+    edit(project, "orders.py", "Duration.from_seconds(5)", "Duration.from_seconds(10)")
+    result = project.runpytest("--replay", "histories/order-1.json", "--replay-handler", "orders:handler")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*ReplayWarning*wait 'cool-off': recorded seconds 5, the code now passes 10*"])
+    result = project.runpytest("--replay", "histories/order-1.json", "--replay-handler", "orders:handler",
+                               "--replay-args", "error")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*different operation arguments*"])
+
+
+def test_the_one_durable_handler_of_a_replay_module_is_used(project):
+    project.runpytest("--replay", "histories/order-1.json", "--replay-module", "orders").assert_outcomes(passed=1)
+
+
+def test_without_a_handler_the_item_fails_listing_what_was_found(project):
+    result = project.runpytest("--replay", "histories/order-1.json", "--replay-module", "orders",
+                               "--replay-module", "trips")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*no handler chosen for Lambda function 'orders'*several durable handlers "
+                                 "(orders:handler, trips:handler)*--replay-handler*"])
+
+
+def test_handlers_from_the_ini_file(project):
+    project.makeini("[pytest]\nreplay_handlers =\n    orders=orders:handler\n    trips=trips:handler\n")
+    project.runpytest("--replay", "histories").assert_outcomes(passed=2)
+
+
+def test_a_truncated_export_fails_its_item_in_one_line(project):
+    text = (project.path / "histories" / "order-1.json").read_text()
+    (project.path / "histories" / "order-1.json").write_text(text.replace('"EventType": "ExecutionStarted"',
+                                                                          '"EventType": "ExecutionStarting"'))
+    result = project.runpytest("--replay", "histories/order-1.json", *HANDLER_OPTIONS)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*histories/order-1.json: event 1: unknown EventType 'ExecutionStarting'*"])
+
+
+def test_a_session_with_only_native_histories_imports_nothing_of_the_aws_sdk(pytester):
+    shutil.copy(DATA / "smoke-w1.json", pytester.path)
+    shutil.copy(DATA / "smoke_workflows.py", pytester.path)
+    pytester.makeconftest("import sys\n"
+                          "def pytest_sessionfinish(session):\n"
+                          "    loaded = sorted(m for m in sys.modules if m.startswith('aws_durable'))\n"
+                          "    print('AWS-MODULES', loaded)\n")
+    result = pytester.runpytest_subprocess("--replay", "smoke-w1.json", "--replay-module", "smoke_workflows", "-s",
+                                           "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*AWS-MODULES []"])
+
+
+def test_the_cli_replays_an_export(project):
+    edit(project, "trips.py", '["cancel-hotel", "cancel-car"]', '["cancel-car", "cancel-hotel"]')
+    out = subprocess.run([sys.executable, "-m", "replaytest", "replay", "histories", "--handler",
+                          "orders=orders:handler", "--handler", "trips=trips:handler"],
+                         cwd=project.path, capture_output=True, text=True)
+    assert out.returncode == 1, out.stderr
+    assert "ok    histories/order-1.json: order-1 (orders): 18 events replayed, completed" in out.stdout
+    assert "operations in a different order" in out.stdout and "at trips.py:23 in book" in out.stdout
