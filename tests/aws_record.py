@@ -31,13 +31,16 @@ def wire(value: Any) -> Any:
 
 
 def record(handler: Callable[..., Any], payload: Any, *, function: str, name: str, wait: float = 20,
-           skip_time: bool = True, callback_result: str | None = None) -> dict[str, Any]:
+           skip_time: bool = True, callback_result: str | None = None,
+           targets: dict[str, Callable[..., Any]] | None = None) -> dict[str, Any]:
     """Run ``handler`` to completion (or for ``wait`` seconds when it does not finish) and
     return its whole history, every page joined."""
     from aws_durable_execution_sdk_python import __about__
     from aws_durable_execution_sdk_python_testing.runner import DurableFunctionTestRunner
 
     with DurableFunctionTestRunner(handler, skip_time=skip_time) as runner:
+        for target, fn in (targets or {}).items():  # chained-invoke targets (plain functions)
+            runner.register_function(target, fn)
         arn = runner.run_async(input=json.dumps(payload), execution_timeout=300, function_name=function,
                                execution_name=name)
         if callback_result is not None:

@@ -71,6 +71,7 @@ def base(tmp_path: Path, name: str) -> tuple[Any, Path]:
 @pytest.mark.parametrize("history, handler, status", [
     ("order-1", "orders", "completed"), ("batch-1", "batch", "completed"), ("trip-1", "saga", "completed"),
     ("greet-1", "clock", "completed"), ("invoice-1", "broken", "failed"), ("approve-1", "waiting", "running"),
+    ("sink-1", "kitchen", "completed"),
 ])
 def test_unchanged_code_replays_its_history(tmp_path, history, handler, status):
     module, _ = base(tmp_path, handler)
@@ -164,6 +165,19 @@ def test_a_rename_inside_map_iterations(tmp_path):
     assert err.kind == "command"
     assert (err.source.line, err.source.function) == (line_of(path, 'name=f"twice-{index}"'), "double")
     assert (err.recorded, err.issued) == ("step 'double-0'", "step 'twice-0'")
+
+
+def test_a_rename_inside_a_flat_map(tmp_path):
+    module, path = variant(tmp_path, "kitchen", ('name=f"add-{i}"', 'name=f"plus-{i}"'))
+    err = diverges(fixture("sink-1"), module)
+    assert err.kind == "command" and err.source.line == line_of(path, 'name=f"plus-{i}"')
+    assert (err.recorded, err.issued) == ("step 'add-0'", "step 'plus-0'")
+
+
+def test_a_rename_inside_a_failed_child_context_that_the_handler_caught(tmp_path):
+    module, path = variant(tmp_path, "kitchen", ('name="half-done"', 'name="halfway"'))
+    err = diverges(fixture("sink-1"), module)
+    assert err.kind == "command" and (err.source.line, err.source.function) == (line_of(path, 'name="halfway"'), "failing_child")
 
 
 def test_swapped_parallel_branches(tmp_path):

@@ -51,7 +51,14 @@ def _waiting() -> dict[str, Any]:
     return record(waiting.handler, {"user": "ada"}, function="approvals", name="approve-1", skip_time=False, wait=3)
 
 
+def _kitchen() -> dict[str, Any]:
+    from tests.aws_record import record
+    from . import kitchen
+    return record(kitchen.handler, {"sku": "x-1"}, function="kitchen", name="sink-1", callback_result='"yes"',
+                  targets={"pricing": lambda event, context: {"price": 12}})
+
+
 FIXTURE_RECIPES: dict[str, Callable[[], dict[str, Any]]] = {
     "order-1.json": _orders, "batch-1.json": _batch, "trip-1.json": _saga, "greet-1.json": _clock,
-    "pay-1.json": _flaky, "invoice-1.json": _broken, "approve-1.json": _waiting,
+    "pay-1.json": _flaky, "invoice-1.json": _broken, "approve-1.json": _waiting, "sink-1.json": _kitchen,
 }

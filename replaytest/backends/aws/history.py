@@ -296,7 +296,7 @@ def _fold(events: list[AwsEvent], bad: Any) -> tuple[RecordedOp, dict[str, Recor
             retry = d["RetryDetails"]
             op.attempt = int(retry.get("CurrentAttempt") or 0)
             delay = retry.get("NextAttemptDelaySeconds")
-            if e.type == "StepFailed" and isinstance(delay, (int, float)) and delay > 0:
+            if isinstance(delay, (int, float)) and delay > 0:  # a retry, or wait_for_condition's next poll
                 op.status, op.retry_delay, op.end = "PENDING", float(delay), None
         if e.type == "WaitStarted":
             op.wait_seconds = d.get("Duration")
@@ -321,7 +321,7 @@ def short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-_TAGS = frozenset("nsifbuldmtx") | {"by"}
+_TAGS = frozenset("nsifbuldmtx") | {"by", "br"}
 
 
 def _unwrap(value: Any) -> Any:

@@ -18,6 +18,7 @@ calls AWS.
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
@@ -29,7 +30,7 @@ from aws_durable_execution_sdk_python.lambda_service import (CallbackDetails, Ch
                                                              OperationAction, OperationStatus, OperationType,
                                                              OperationUpdate, StateOutput, StepDetails, WaitDetails)
 
-from .history import AwsHistory, RecordedOp
+from .history import AwsHistory, RecordedOp, readable
 
 #: child-context subtypes whose code we re-run even when history recorded them FAILED
 _RERUN_FAILED = {"RunInChildContext", "WaitForCallback", None}
@@ -54,7 +55,8 @@ def to_operation(op: RecordedOp) -> Operation:
                                    error=_error(op.error))
     elif op.type == "CONTEXT":
         if status == "SUCCEEDED":
-            context = ContextDetails(replay_children=True, result=op.result)
+            result = _batch_summary(op) if op.sub_type in ("Map", "Parallel") else op.result
+            context = ContextDetails(replay_children=True, result=result)
         elif status == "FAILED" and op.sub_type in _RERUN_FAILED:
             status = "STARTED"
         else:
@@ -65,6 +67,19 @@ def to_operation(op: RecordedOp) -> Operation:
                      parent_id=op.parent_id, name=op.name, sub_type=op.sub_type, start_timestamp=op.start,
                      end_timestamp=op.end, step_details=step, wait_details=wait, callback_details=callback,
                      context_details=context, chained_invoke_details=invoke)
+
+
+def _batch_summary(op: RecordedOp) -> str | None:
+    """A map/parallel result as the summary the SDK writes when it replays children: the
+    completion record (how many branches started, which stayed STARTED, why it completed),
+    without which the SDK cannot rebuild a FLAT batch from its children."""
+    batch = readable(op.result)
+    if not isinstance(batch, dict) or "totalCount" in batch or not isinstance(batch.get("all"), list):
+        return op.result
+    items = [i for i in batch["all"] if isinstance(i, dict)]
+    return json.dumps({"type": "MapResult" if op.sub_type == "Map" else "ParallelResult",
+                       "totalCount": len(items), "completionReason": batch.get("completionReason"),
+                       "startedIndexes": [i.get("index") for i in items if i.get("status") == "STARTED"]})
 
 
 def initial_operations(history: AwsHistory) -> list[Operation]:

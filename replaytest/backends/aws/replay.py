@@ -80,6 +80,10 @@ def _innermost_user_source(exc: BaseException) -> Source | None:
     return best
 
 
+def _user_frames(exc: BaseException) -> list[traceback.FrameSummary]:
+    return [f for f in traceback.extract_tb(exc.__traceback__) if is_user_file(f.filename)]
+
+
 def _user_source(start: Any) -> Source | None:
     """The innermost frame of the user's code from ``start`` outwards: the handler line that
     called ``context.step``/``wait``/… (the SDK's and replaytest's own frames are skipped)."""
@@ -256,7 +260,7 @@ class Run:
                 source = return_source(self.user_fn)
                 after = "the handler returns"
             else:
-                source = self.last_source
+                source = self.visited.get(op.parent_id) or self.last_source
                 after = f"{self.history.ops[op.parent_id].label()} ends"
             return divergence("missing", self.history, self.workflow_type, op.first_event, op.label(),
                               f"(nothing: {after} first)", source, f"{after} without reaching it; the SDK alone reports success")
@@ -399,18 +403,21 @@ def _verdict(rt: Run, output: dict[str, Any] | None, client: RecordingClient) ->
                                              rec.label() if rec else None, None, exception_source(err), str(err)))
     if rt.step_failures:
         rec, exc = rt.step_failures[-1]
-        src = exception_source(exc)
-        failed = WorkflowTaskError(name, exc, src, {"type": type(exc).__name__, "message": str(exc)})
+        failed = WorkflowTaskError(name, exc, exception_source(exc), {"type": type(exc).__name__, "message": str(exc)},
+                                   frames=_user_frames(exc))
         failed.event_id = rec.events[-1].id
+        failed.history_note = (f"history recorded {rec.label()} failing with a retry pending (event "
+                               f"{rec.events[-1].id}); re-run on replay, it still fails")
         raise failed
     status = output.get("Status") if output else None
-    if rt.frontier is None and (missing := rt.missing()) is not None:
-        raise NondeterminismError(missing)
     if status == "FAILED" and h.status != "FAILED" and err is not None:
         # the code now fails where history recorded it going on
-        src = exception_source(err)
-        failed = WorkflowTaskError(name, err, src, {"type": type(err).__name__, "message": str(err)})
+        failed = WorkflowTaskError(name, err, exception_source(err), {"type": type(err).__name__, "message": str(err)},
+                                   frames=_user_frames(err))
+        failed.history_note = f"history recorded the execution {h.status.lower()}"
         raise failed
+    if rt.frontier is None and (missing := rt.missing()) is not None:
+        raise NondeterminismError(missing)
     if status == "SUCCEEDED" and h.status == "SUCCEEDED" and not rt.frontier:
         _compare_result(rt, output)
     result_status = {"SUCCEEDED": "completed", "FAILED": "failed"}.get(h.status, "running")
