@@ -71,7 +71,7 @@ def base(tmp_path: Path, name: str) -> tuple[Any, Path]:
 @pytest.mark.parametrize("history, handler, status", [
     ("order-1", "orders", "completed"), ("batch-1", "batch", "completed"), ("trip-1", "saga", "completed"),
     ("greet-1", "clock", "completed"), ("invoice-1", "broken", "failed"), ("approve-1", "waiting", "running"),
-    ("sink-1", "kitchen", "completed"),
+    ("sink-1", "kitchen", "completed"), ("remind-1", "fanout", "running"),
 ])
 def test_unchanged_code_replays_its_history(tmp_path, history, handler, status):
     module, _ = base(tmp_path, handler)
@@ -178,6 +178,12 @@ def test_a_rename_inside_a_failed_child_context_that_the_handler_caught(tmp_path
     module, path = variant(tmp_path, "kitchen", ('name="half-done"', 'name="halfway"'))
     err = diverges(fixture("sink-1"), module)
     assert err.kind == "command" and (err.source.line, err.source.function) == (line_of(path, 'name="halfway"'), "failing_child")
+
+
+def test_a_rename_inside_a_map_still_running_its_items_in_threads(tmp_path):
+    module, path = variant(tmp_path, "fanout", ('name=f"queue-{index}"', 'name=f"enqueue-{index}"'))
+    err = diverges(fixture("remind-1"), module)
+    assert err.kind == "command" and (err.source.line, err.source.function) == (line_of(path, "enqueue-"), "remind")
 
 
 def test_swapped_parallel_branches(tmp_path):

@@ -58,7 +58,14 @@ def _kitchen() -> dict[str, Any]:
                   targets={"pricing": lambda event, context: {"price": 12}})
 
 
+def _fanout() -> dict[str, Any]:
+    from tests.aws_record import record
+    from . import fanout
+    return record(fanout.handler, {"users": ["ada", "bob"]}, function="reminders", name="remind-1", skip_time=False,
+                  wait=3)
+
+
 FIXTURE_RECIPES: dict[str, Callable[[], dict[str, Any]]] = {
     "order-1.json": _orders, "batch-1.json": _batch, "trip-1.json": _saga, "greet-1.json": _clock,
-    "pay-1.json": _flaky, "invoice-1.json": _broken, "approve-1.json": _waiting, "sink-1.json": _kitchen,
+    "pay-1.json": _flaky, "invoice-1.json": _broken, "approve-1.json": _waiting, "sink-1.json": _kitchen, "remind-1.json": _fanout,
 }
