@@ -46,6 +46,8 @@ EVENT_TYPES: dict[str, tuple[str | None, str | None]] = {
     "ChainedInvokeStopped": ("CHAINED_INVOKE", "STOPPED"),
     "ChainedInvokeCancelled": ("CHAINED_INVOKE", "CANCELLED"),
     "InvocationCompleted": (None, None),
+    "ExecutionPaused": (None, None),
+    "ExecutionResumed": (None, None),
 }
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED", "CANCELLED"})
 #: the execution statuses a finished history ends in
@@ -243,6 +245,8 @@ def load(doc: dict[str, Any], source: str) -> AwsHistory:
             raise bad(where, f"{etype}Details is not an object")
         events.append(AwsEvent(e["EventId"], etype, when, op_id, e.get("Name"), e.get("ParentId"),
                                e.get("SubType"), details))
+    if len(events) > 1 and all(a.id > b.id for a, b in zip(events, events[1:])):
+        events.reverse()  # exported with --reverse-order
     if events[0].type != "ExecutionStarted":
         raise bad("event 1", f"a history starts with ExecutionStarted, this one with {events[0].type} "
                              "(is the first page missing?)")
