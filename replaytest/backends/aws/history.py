@@ -357,7 +357,7 @@ def describe(e: AwsEvent) -> str:
     d = e.details
     if e.type.endswith("Succeeded") and "Result" in d:
         payload, truncated = e.payload("Result")
-        text += f" → {short(readable(payload))}" + (" (truncated)" if truncated else "")
+        text += f" → {short(json.dumps(readable(payload), ensure_ascii=False, default=str))}" + (" (truncated)" if truncated else "")
     elif (err := (d.get("Error") or {}).get("Payload")) and isinstance(err, dict):
         text += f" {err.get('ErrorType')}: {short(err.get('ErrorMessage'), 80)}"
         retry = d.get("RetryDetails") or {}
@@ -366,5 +366,5 @@ def describe(e: AwsEvent) -> str:
     elif e.type == "WaitStarted" and d.get("Duration") is not None:
         text += f" for {d['Duration']}s"
     elif e.type == "ExecutionStarted":
-        text += f" {e.name or ''} input={short(readable(e.payload('Input')[0]))}"
+        text += f" {e.name or ''} input={short(json.dumps(readable(e.payload('Input')[0]), ensure_ascii=False, default=str))}"
     return text
