@@ -107,7 +107,7 @@ def _read(path: Path) -> tuple[Path, Any]:
 
 
 def _event_count(doc: Any) -> int:
-    events = doc.get("events") if isinstance(doc, dict) else None
+    events = doc.get("events", doc.get("Events")) if isinstance(doc, dict) else None  # native / AWS
     return len(events) if isinstance(events, list) else 0
 
 

@@ -37,7 +37,7 @@ class AwsBackend:
     @contextlib.contextmanager
     def session(self, settings: ReplaySettings) -> Iterator[None]:
         """One sandbox session for the run (one freezegun start), as the native backend holds."""
-        if str(settings.sandbox) == "off":
+        if getattr(settings.sandbox, "value", settings.sandbox) == "off":
             yield
             return
         from ... import sandbox

@@ -84,6 +84,13 @@ def _user_frames(exc: BaseException) -> list[traceback.FrameSummary]:
     return [f for f in traceback.extract_tb(exc.__traceback__) if is_user_file(f.filename)]
 
 
+def _user_frame(start: Any) -> Any:
+    f = start
+    while f is not None and not is_user_file(f.f_code.co_filename):
+        f = f.f_back
+    return f
+
+
 def _user_source(start: Any) -> Source | None:
     """The innermost frame of the user's code from ``start`` outwards: the handler line that
     called ``context.step``/``wait``/… (the SDK's and replaytest's own frames are skipped)."""
@@ -99,7 +106,7 @@ class Run:
     """Everything one replay learns: what the code issued, where, and the verdict."""
 
     def __init__(self, history: AwsHistory, user_fn: Callable[..., Any], workflow_type: str, args_mode: str,
-                 sandbox_mode: str) -> None:
+                 sandbox_mode: str, observer: Any = None) -> None:
         self.history, self.user_fn, self.workflow_type = history, user_fn, workflow_type
         self.args_mode, self.sandbox_mode = args_mode, sandbox_mode
         self.visited: dict[str, Source | None] = {}
@@ -117,6 +124,10 @@ class Run:
         self.rng = random.Random(seed)
         self.pending_args: threading.local = threading.local()
         self._sb = sandbox_module() if sandbox_mode != "off" else None
+        self.returned_op: str | None = None
+        self.observer = observer
+        if observer is not None:
+            observer._track(self)  # a fresh replay for the debugger's bookkeeping
 
     # ---- the sandbox around handler code ------------------------------------------------------
     @contextmanager
@@ -178,6 +189,7 @@ class Run:
             self._compare_args(rec, args, issued, source)
 
     def after(self, op_id: str) -> None:
+        self.returned_op = op_id
         rec = self.history.ops.get(op_id)
         if rec is not None and (rec.end or rec.start):
             self.now = rec.end or rec.start  # type: ignore[assignment]
@@ -247,8 +259,45 @@ class Run:
                               "arguments are not part of an operation's identity: the SDK alone replays this silently"))
 
     def _fail(self, d: Any) -> None:
+        if self.stop is None and self.observer is not None and self.observer.break_on_divergence:
+            frame = _user_frame(sys._getframe(1))
+            if frame is not None:
+                self.observer._stop(frame, "divergence", d.event_id, error=NondeterminismError(d),
+                                    extra={"replaytest_divergence": d})
         self.stop = self.stop or d
         raise _Stop
+
+    # ---- the debugger: --break-at N stops where handler code receives operation N's outcome ------
+    def returned(self, start: Any) -> None:
+        obs, rec = self.observer, self.history.ops.get(self.returned_op or "")
+        if obs is None or rec is None or self.stop is not None or not obs.break_at:
+            return
+        self.returned_op = None
+        last = rec.events[-1].id
+        due = [n for n in obs.break_at if n <= last and n not in obs._reached]
+        frame = _user_frame(start)
+        if not due or frame is None:
+            return
+        obs._reached.update(due)
+        event = next((e for e in rec.events if e.id == max(due)), rec.events[-1])
+        asked = ", ".join(map(str, due))
+        note = (f"--break-at {asked}: event {event.id} ({event.type}) was applied; the handler code receives "
+                f"{rec.label()} here")
+        view = {"id": event.id, "type": event.type, "time": event.time.isoformat(), "operation": rec.label(),
+                "status": rec.status, "result": _history.readable(rec.result), "error": rec.error}
+        obs._stop(frame, f"break-at {asked}", event.id, extra={"replaytest_event": view, "replaytest_break": note})
+
+    def diverged_after_return(self, d: Any) -> None:
+        """--break-on divergence for a divergence found after the handler returned (a dropped
+        operation, another result): stop in a stand-in frame at the reported line."""
+        if self.observer is None or not self.observer.break_on_divergence or d.source is None:
+            return
+        from ...debug.observer import _stop_at_source
+
+        obs = self.observer
+        _stop_at_source(d.source, getattr(self.user_fn, "__module__", "handler"),
+                        lambda frame: obs._stop(frame, "divergence", d.event_id, error=NondeterminismError(d),
+                                                extra={"replaytest_divergence": d}))
 
     # ---- after the handler ---------------------------------------------------------------------
     def missing(self) -> Any:
@@ -300,6 +349,8 @@ class ReplayContext(DurableContext):
                 return fn(*args, **kwargs)
         finally:
             rt.sync_clock()
+            if rt.observer is not None:
+                rt.returned(sys._getframe(1))
 
     def step(self, func: Callable[..., Any], name: str | None = None, config: Any = None) -> Any:
         rt, step_name = self._rt, self._resolve_step_name(name, func)
@@ -348,12 +399,12 @@ class ReplayContext(DurableContext):
 
 
 def replay_history(history: AwsHistory, handler: Callable[..., Any], *, args_mismatch: str | None = "warn",
-                   sandbox: str = "strict", workflow_type: str | None = None) -> ReplayResult:
+                   sandbox: str = "strict", workflow_type: str | None = None, observer: Any = None) -> ReplayResult:
     """Replay ``history`` with ``handler`` (a ``@durable_execution`` function). Returns a
     ReplayResult or raises NondeterminismError / WorkflowTaskError / SandboxViolation."""
     user_fn = handler.__wrapped__
     wtype = workflow_type or history.function_name or getattr(user_fn, "__name__", "handler")
-    rt = Run(history, user_fn, wtype, args_mismatch or "warn", sandbox)
+    rt = Run(history, user_fn, wtype, _mode(args_mismatch or "warn"), _mode(sandbox), observer)
 
     def entry(event: Any, context: DurableContext) -> Any:
         context.__class__ = ReplayContext
@@ -417,6 +468,7 @@ def _verdict(rt: Run, output: dict[str, Any] | None, client: RecordingClient) ->
         failed.history_note = f"history recorded the execution {h.status.lower()}"
         raise failed
     if rt.frontier is None and (missing := rt.missing()) is not None:
+        rt.diverged_after_return(missing)
         raise NondeterminismError(missing)
     if status == "SUCCEEDED" and h.status == "SUCCEEDED" and not rt.frontier:
         _compare_result(rt, output)
@@ -437,6 +489,11 @@ def _verdict(rt: Run, output: dict[str, Any] | None, client: RecordingClient) ->
     return ReplayResult(name, rt.workflow_type, result_status, out, len(h.events), rt.warnings, waiting, new)  # type: ignore[arg-type]
 
 
+def _mode(value: Any) -> str:
+    """An option's value whether given as a string or as replaytest's str-valued enums."""
+    return str(getattr(value, "value", value))
+
+
 def _loads(payload: Any) -> Any:
     try:
         return json.loads(payload) if isinstance(payload, str) else payload
@@ -451,9 +508,11 @@ def _compare_result(rt: Run, output: dict[str, Any] | None) -> None:
         return
     recorded, now = _loads(payload), _loads(output.get("Result"))
     if recorded != now:
-        raise NondeterminismError(divergence(
-            "result", h, rt.workflow_type, h.events[-1], _history.short(recorded, 120), _history.short(now, 120),
-            return_source(rt.user_fn), "every operation matched; only the returned value differs"))
+        d = divergence("result", h, rt.workflow_type, h.events[-1], _history.short(recorded, 120),
+                       _history.short(now, 120), return_source(rt.user_fn),
+                       "every operation matched; only the returned value differs")
+        rt.diverged_after_return(d)
+        raise NondeterminismError(d)
 
 
 def replay_document(doc: Any, index: int, settings: Any, *, source: str, fallback_name: str | None = None) -> ReplayResult:
@@ -464,9 +523,11 @@ def replay_document(doc: Any, index: int, settings: Any, *, source: str, fallbac
         history.execution.name = fallback_name
     handler = _handlers.resolve(history.function_name, getattr(settings, "handlers", None) or [],
                                 getattr(settings, "modules", None) or [], source)
-    sandbox = str(getattr(settings, "sandbox", "strict") or "strict")
+    sandbox = _mode(getattr(settings, "sandbox", "strict") or "strict")
     sandbox = {"on": "strict"}.get(sandbox, sandbox)
-    return replay_history(history, handler, args_mismatch=getattr(settings, "args_mismatch", None), sandbox=sandbox)
+    factory = getattr(settings, "observer_factory", None)
+    return replay_history(history, handler, args_mismatch=getattr(settings, "args_mismatch", None), sandbox=sandbox,
+                          observer=factory() if factory else None)
 
 
 __all__ = ["replay_history", "replay_document", "ReplayContext", "SDK_VERSION"]
