@@ -10,8 +10,6 @@ records; that is what replaying on the service does with the same history.
 
 from __future__ import annotations
 
-import datetime
-import json
 import logging
 import sys
 import tempfile

@@ -1,0 +1,274 @@
+"""What one replay of an AWS history learns while the handler runs: every operation the code
+issues is checked here against the operation history recorded at its id, BEFORE the SDK runs
+it; the verdict (a divergence, where the history stands, a sandbox violation) is kept here
+until the handler is done. Also the debugger's stops in handler code.
+
+Nothing here imports the SDK: :mod:`.context` calls :meth:`Run.before` / :meth:`Run.after`
+from the SDK's operation hook.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import random
+import sys
+import threading
+import traceback
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, Callable, Iterator
+
+from . import history as _history
+from ._compat import NondeterminismError, Source, is_user_file, return_source, sandbox_module, source_at
+from .history import AwsHistory, RecordedOp, op_label
+from .verdicts import divergence
+
+
+class _Stop(BaseException):
+    """Ends the replay now. A BaseException: the SDK turns every Exception from handler code
+    into a FAILED execution, but lets this through to us."""
+
+
+def _innermost_user_source(exc: BaseException) -> Source | None:
+    best = None
+    for frame, line in traceback.walk_tb(exc.__traceback__):
+        if is_user_file(frame.f_code.co_filename):
+            best = source_at(frame.f_code.co_filename, line, frame.f_code.co_name)
+    return best
+
+
+def _user_frames(exc: BaseException) -> list[traceback.FrameSummary]:
+    return [f for f in traceback.extract_tb(exc.__traceback__) if is_user_file(f.filename)]
+
+
+def _user_frame(start: Any) -> Any:
+    f = start
+    while f is not None and not is_user_file(f.f_code.co_filename):
+        f = f.f_back
+    return f
+
+
+def _user_source(start: Any) -> Source | None:
+    """The innermost frame of the user's code from ``start`` outwards: the handler line that
+    called ``context.step``/``wait``/… (the SDK's and replaytest's own frames are skipped)."""
+    f = start
+    while f is not None:
+        if is_user_file(f.f_code.co_filename):
+            return source_at(f.f_code.co_filename, f.f_lineno, f.f_code.co_name)
+        f = f.f_back
+    return None
+
+
+class Run:
+    """Everything one replay learns: what the code issued, where, and the verdict."""
+
+    def __init__(self, history: AwsHistory, user_fn: Callable[..., Any], workflow_type: str, args_mode: str,
+                 sandbox_mode: str, observer: Any = None) -> None:
+        self.history, self.user_fn, self.workflow_type = history, user_fn, workflow_type
+        self.args_mode, self.sandbox_mode = args_mode, sandbox_mode
+        self.visited: dict[str, Source | None] = {}
+        self.entered: set[str | None] = {None}          # contexts whose code ran (None: the handler)
+        self.last_source: Source | None = None
+        self.stop: Any = None                           # AwsDivergence | SandboxViolation | frontier str
+        self.frontier: str | None = None
+        self.waiting_at: Source | None = None
+        self.step_failures: list[tuple[RecordedOp, BaseException]] = []
+        self.handler_error: BaseException | None = None
+        self.suspended_at: Source | None = None
+        self.warnings: list[str] = []
+        self.now: datetime = history.execution.start or history.events[0].time
+        seed = int.from_bytes(hashlib.sha256(history.execution.id.encode()).digest()[:8], "big")
+        self.rng = random.Random(seed)
+        self.pending_args: threading.local = threading.local()
+        self._sb = sandbox_module() if sandbox_mode != "off" else None
+        self.returned_op: str | None = None
+        self.observer = observer
+        if observer is not None:
+            observer._track(self)  # a fresh replay for the debugger's bookkeeping
+
+    # ---- the sandbox around handler code ------------------------------------------------------
+    @contextmanager
+    def unrestricted(self) -> Iterator[None]:
+        if self._sb is None:
+            yield
+            return
+        with self._sb.unrestricted():
+            yield
+
+    def sync_clock(self) -> None:
+        if self._sb is not None and self._sb.active():
+            self._sb.move_to(self.now)
+
+    def sandboxed(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """``fn`` (handler code the SDK calls: a child context's body, a map function, a parallel
+        branch) run under the sandbox, at the current recorded time."""
+        if self._sb is None:
+            return fn
+        sb = self._sb
+
+        @functools.wraps(fn)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            with sb.workflow_code(self.now, self.rng, mode="warn", on_violation=self.violation):
+                return fn(*args, **kwargs)
+        return run
+
+    def violation(self, v: Exception) -> None:
+        if self.sandbox_mode == "strict":
+            self.stop = self.stop or v
+            raise _Stop
+        self.warnings.append(f"sandbox: {v}")
+
+    # ---- the operation hook --------------------------------------------------------------------
+    def before(self, op_id: str, op_type: str, sub_type: str | None, name: str | None, parent_id: str | None,
+               source: Source | None) -> None:
+        """Check the operation the code is about to issue against history; raise _Stop when the
+        replay must end before the SDK runs it."""
+        if self.stop is not None:
+            raise _Stop
+        self.last_source = source
+        issued = op_label(op_type, sub_type, name)
+        rec = self.history.ops.get(op_id)
+        args = getattr(self.pending_args, "value", None)
+        self.pending_args.value = None
+        if rec is None:
+            self._new_operation(issued, parent_id, source)
+        assert rec is not None
+        same = (rec.type, rec.sub_type, rec.name or None) == (op_type, sub_type, name or None)
+        if not same or (rec.parent_id or None) != (parent_id or None):
+            self._mismatch(rec, op_type, sub_type, name, parent_id, issued, source)
+        self.visited[op_id] = source
+        if rec.type == "STEP" and rec.status == "STARTED":
+            # the step was running when history was exported: its body would run now
+            self.frontier = f"{issued} (running when the history was exported) at {source}"
+            self.waiting_at = source
+            raise _Stop
+        if args is not None:
+            self._compare_args(rec, args, issued, source)
+
+    def after(self, op_id: str) -> None:
+        self.returned_op = op_id
+        rec = self.history.ops.get(op_id)
+        if rec is not None and (rec.end or rec.start):
+            self.now = rec.end or rec.start  # type: ignore[assignment]
+
+    def _new_operation(self, issued: str, parent_id: str | None, source: Source | None) -> None:
+        h = self.history
+        parent = h.ops.get(parent_id) if parent_id else None
+        parent_status = parent.status if parent is not None else ("STARTED" if not h.finished else h.status)
+        siblings = h.children(parent_id)
+        all_reached = all(op.id in self.visited for op in siblings)
+        if parent_status not in _history.TERMINAL or (parent_status == "FAILED" and all_reached):
+            # where history stands: the next invocation would do this (a running execution), or
+            # the code now gets past the point where the recorded execution failed
+            self.frontier = f"{issued} at {source}" if source else issued
+            self.stop = self.frontier
+            raise _Stop
+        last = siblings[-1] if siblings else parent
+        where = f"inside {parent.label()}" if parent is not None else "in the handler"
+        recorded = (f"nothing more {where} after {last.label()}" if last is not None and last is not parent
+                    else f"nothing {where}")
+        event = None
+        if parent is not None and parent.events[-1].type.endswith(("Succeeded", "Failed")):
+            event = parent.events[-1]
+        elif parent is None and h.finished:
+            event = h.events[-1]
+        self._fail(divergence("extra", h, self.workflow_type, event, recorded, issued, source,
+                              "the SDK would run this operation's body for real on replay; replaytest stopped before it"))
+
+    def _mismatch(self, rec: RecordedOp, op_type: str, sub_type: str | None, name: str | None,
+                  parent_id: str | None, issued: str, source: Source | None) -> None:
+        diffs = []
+        if rec.type != op_type:
+            diffs.append(f"type {rec.type} → {op_type}")
+        if rec.sub_type != sub_type:
+            diffs.append(f"subtype {rec.sub_type} → {sub_type}")
+        if (rec.name or None) != (name or None):
+            diffs.append(f"name {rec.name!r} → {name!r}")
+        if (rec.parent_id or None) != (parent_id or None):
+            diffs.append("parent context differs")
+        later = next((op for op in self.history.children(rec.parent_id)
+                      if op.id not in self.visited and op.id != rec.id
+                      and (op.type, op.sub_type, op.name or None) == (op_type, sub_type, name or None)), None)
+        kind = "order" if later is not None else "command"
+        detail = f"operation {rec.id[:12]}… differs: {', '.join(diffs)} (the SDK: NonDeterministicExecutionError)"
+        if later is not None:
+            detail += f"; history recorded {issued} later, at event {later.first_event.id}"
+        self._fail(divergence(kind, self.history, self.workflow_type, rec.first_event, rec.label(), issued, source,
+                              detail))
+
+    def _compare_args(self, rec: RecordedOp, args: tuple[str, Any], issued: str, source: Source | None) -> None:
+        what, value = args
+        recorded: Any = None
+        if what == "wait":
+            recorded = rec.wait_seconds
+        elif what == "invoke":
+            recorded = rec.invoke_function
+        if recorded is None or recorded == value or self.args_mode == "ignore":
+            return
+        text = {"wait": "seconds", "invoke": "function"}[what]
+        line = f"{issued}: recorded {text} {recorded!r}, the code now passes {value!r}"
+        if self.args_mode == "warn":
+            self.warnings.append(f"{self.history.execution_name}: event {rec.first_event.id}: {line}"
+                                 + (f" at {source}" if source else ""))
+            return
+        self._fail(divergence("args", self.history, self.workflow_type, rec.first_event,
+                              f"{rec.label()} with {text} {recorded!r}", f"{issued} with {text} {value!r}", source,
+                              "arguments are not part of an operation's identity: the SDK alone replays this silently"))
+
+    def _fail(self, d: Any) -> None:
+        if self.stop is None and self.observer is not None and self.observer.break_on_divergence:
+            frame = _user_frame(sys._getframe(1))
+            if frame is not None:
+                self.observer._stop(frame, "divergence", d.event_id, error=NondeterminismError(d),
+                                    extra={"replaytest_divergence": d})
+        self.stop = self.stop or d
+        raise _Stop
+
+    # ---- the debugger: --break-at N stops where handler code receives operation N's outcome ------
+    def returned(self, start: Any) -> None:
+        obs, rec = self.observer, self.history.ops.get(self.returned_op or "")
+        if obs is None or rec is None or self.stop is not None or not obs.break_at:
+            return
+        self.returned_op = None
+        last = rec.events[-1].id
+        due = [n for n in obs.break_at if n <= last and n not in obs._reached]
+        frame = _user_frame(start)
+        if not due or frame is None:
+            return
+        obs._reached.update(due)
+        event = next((e for e in rec.events if e.id == max(due)), rec.events[-1])
+        asked = ", ".join(map(str, due))
+        note = (f"--break-at {asked}: event {event.id} ({event.type}) was applied; the handler code receives "
+                f"{rec.label()} here")
+        view = {"id": event.id, "type": event.type, "time": event.time.isoformat(), "operation": rec.label(),
+                "status": rec.status, "result": _history.readable(rec.result), "error": rec.error}
+        obs._stop(frame, f"break-at {asked}", event.id, extra={"replaytest_event": view, "replaytest_break": note})
+
+    def diverged_after_return(self, d: Any) -> None:
+        """--break-on divergence for a divergence found after the handler returned (a dropped
+        operation, another result): stop in a stand-in frame at the reported line."""
+        if self.observer is None or not self.observer.break_on_divergence or d.source is None:
+            return
+        from ...debug.observer import _stop_at_source
+
+        obs = self.observer
+        _stop_at_source(d.source, getattr(self.user_fn, "__module__", "handler"),
+                        lambda frame: obs._stop(frame, "divergence", d.event_id, error=NondeterminismError(d),
+                                                extra={"replaytest_divergence": d}))
+
+    # ---- after the handler ---------------------------------------------------------------------
+    def missing(self) -> Any:
+        """The first recorded operation the code no longer reached, as a divergence."""
+        for op in self.history.ops.values():
+            if op.id in self.visited or op.parent_id not in self.entered:
+                continue
+            if op.parent_id is None:
+                source = return_source(self.user_fn)
+                after = "the handler returns"
+            else:
+                source = self.visited.get(op.parent_id) or self.last_source
+                after = f"{self.history.ops[op.parent_id].label()} ends"
+            return divergence("missing", self.history, self.workflow_type, op.first_event, op.label(),
+                              f"(nothing: {after} first)", source, f"{after} without reaching it; the SDK alone reports success")
+        return None
