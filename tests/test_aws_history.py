@@ -169,3 +169,31 @@ def test_the_boto3_export_in_the_docs_reads_back(tmp_path):
     exported = aws_history.load(json.loads(path.read_text()), str(path))
     original = aws_history.load(wire, "fixture")
     assert [(e.id, e.type, e.time) for e in exported.events] == [(e.id, e.type, e.time) for e in original.events]
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+ALL = [json.loads(p.read_text()) for p in sorted(FIXTURES.glob("*.json"))]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(ALL), st.data())
+def test_any_paging_and_any_mix_of_timestamp_forms_reads_the_same(doc, data):
+    """However an export was paged and whichever timestamp form each event carries, it folds
+    into the same operations at the same times."""
+    events = copy.deepcopy(doc["Events"])
+    cuts = sorted(data.draw(st.sets(st.integers(1, len(events) - 1), max_size=4)))
+    for e in events:
+        form = data.draw(st.sampled_from(["seconds", "millis", "iso", "iso-z", "str-seconds"]))
+        t = e["EventTimestamp"]
+        dt = datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
+        e["EventTimestamp"] = {"seconds": t, "millis": round(t * 1000), "iso": dt.isoformat(),
+                               "iso-z": dt.isoformat().replace("+00:00", "Z"), "str-seconds": repr(t)}[form]
+    bounds = [0, *cuts, len(events)]
+    pages = [{"Events": events[a:b]} for a, b in zip(bounds, bounds[1:])]
+    [joined] = aws_history.split_executions(pages)
+    got, want = aws_history.load(joined, "paged.json"), aws_history.load(doc, "whole.json")
+    assert [(e.id, e.type, round(e.time.timestamp(), 3)) for e in got.events] == \
+        [(e.id, e.type, round(e.time.timestamp(), 3)) for e in want.events]
+    assert [(o.id, o.status, o.name, o.parent_id) for o in got.ops.values()] == \
+        [(o.id, o.status, o.name, o.parent_id) for o in want.ops.values()]

@@ -334,3 +334,14 @@ def test_an_export_with_iso_timestamps_replays_the_same(tmp_path):
         assert diverges(doc, module).source.line == line_of(path, 'name="bill"')
     module, _ = base(tmp_path, "orders")
     assert replay(iso(fixture("order-1"), "offset"), module).status == "completed"
+
+
+def test_truncated_payloads_and_another_sdk_major_are_warned_about(tmp_path):
+    module, _ = base(tmp_path, "orders")
+    doc = fixture("order-1")
+    doc["Events"][2]["StepSucceededDetails"]["Result"]["Truncated"] = True  # reserve's result
+    doc["SdkVersion"] = "2.4.0"
+    result = replay(doc, module)
+    assert result.status == "completed" and len(result.warnings) == 2
+    assert "truncated recorded payloads of step 'reserve'" in result.warnings[0]
+    assert "recorded with aws-durable-execution-sdk-python 2.4.0" in result.warnings[1]

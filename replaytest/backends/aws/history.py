@@ -147,6 +147,7 @@ class RecordedOp:
     callback_timeouts: tuple[Any, Any] = (None, None)
     invoke_function: str | None = None
     invoke_input: str | None = None
+    truncated: bool = False              # the API cut this operation's recorded result or error
 
     @property
     def first_event(self) -> AwsEvent:
@@ -190,6 +191,20 @@ class AwsHistory:
     @property
     def input_payload(self) -> str | None:
         return self.execution.events[0].payload("Input")[0]
+
+    def caveats(self, installed_sdk: str) -> list[str]:
+        """What makes this replay less than exact, said once per replay as warnings."""
+        notes = []
+        cut = [op.label() for op in self.ops.values() if op.truncated and op.type != "CONTEXT"]
+        if self.execution.truncated:
+            cut.insert(0, "the execution's input")
+        if cut:
+            notes.append(f"{self.execution_name}: the API truncated recorded payloads of {', '.join(cut[:3])}"
+                         f"{' and more' if len(cut) > 3 else ''}; replay hands the handler what the export holds")
+        if self.sdk_version and self.sdk_version.split(".")[0] != installed_sdk.split(".")[0]:
+            notes.append(f"{self.execution_name}: recorded with aws-durable-execution-sdk-python {self.sdk_version}, "
+                         f"replayed with {installed_sdk}: operation ids may differ between major versions")
+        return notes
 
     @property
     def finished(self) -> bool:
@@ -290,6 +305,8 @@ def _fold(events: list[AwsEvent], bad: Any) -> tuple[RecordedOp, dict[str, Recor
         if status in TERMINAL:
             op.end = e.time
         d = e.details
+        if any((d.get(k) or {}).get("Truncated") for k in ("Result", "Error", "Input")):
+            op.truncated = True
         if e.type.endswith("Succeeded"):
             op.result = e.payload("Result")[0]
         if e.type.endswith(("Failed", "TimedOut", "Stopped")) and isinstance((d.get("Error") or {}).get("Payload"), dict):

@@ -47,6 +47,7 @@ def replay_history(history: AwsHistory, handler: Callable[..., Any], *, args_mis
     user_fn = handler.__wrapped__
     wtype = workflow_type or history.function_name or getattr(user_fn, "__name__", "handler")
     rt = Run(history, user_fn, wtype, _mode(args_mismatch or "warn"), _mode(sandbox), observer)
+    rt.warnings.extend(history.caveats(SDK_VERSION))
 
     def entry(event: Any, context: DurableContext) -> Any:
         context.__class__ = ReplayContext
