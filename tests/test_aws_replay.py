@@ -345,3 +345,20 @@ def test_truncated_payloads_and_another_sdk_major_are_warned_about(tmp_path):
     assert result.status == "completed" and len(result.warnings) == 2
     assert "truncated recorded payloads of step 'reserve'" in result.warnings[0]
     assert "recorded with aws-durable-execution-sdk-python 2.4.0" in result.warnings[1]
+
+
+def test_what_only_the_sdk_checks_is_still_reported_with_the_handler_line(tmp_path):
+    """Map iterations are allocated by the SDK itself (not through the context's operation
+    hook); a renamed iteration is caught by the SDK's NonDeterministicExecutionError, which
+    replay turns into the same structured report."""
+    module, path = variant(tmp_path, "batch", (
+        'context.map(event["items"], double, name="double-all")',
+        'context.map(event["items"], double, name="double-all", '
+        'config=MapConfig(item_namer=lambda item, i: f"item-{item}"))'),
+        ("from aws_durable_execution_sdk_python import DurableContext, durable_execution",
+         "from aws_durable_execution_sdk_python import DurableContext, durable_execution\n"
+         "from aws_durable_execution_sdk_python.config import MapConfig"))
+    err = diverges(fixture("batch-1"), module)
+    assert err.kind == "command" and (err.recorded, err.issued) == ("map iteration 'map-item-0'", "map iteration 'item-1'")
+    assert err.source.line == line_of(path, "item_namer=")
+    assert "name checkpoint='map-item-0' current='item-1'" in err.detail

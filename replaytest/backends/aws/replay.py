@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any, Callable
 
 from aws_durable_execution_sdk_python import __about__ as sdk_about
@@ -101,8 +102,12 @@ def _verdict(rt: Run, output: dict[str, Any] | None, client: RecordingClient) ->
     err = rt.handler_error
     if isinstance(err, NonDeterministicExecutionError):      # the SDK saw what our hook did not
         rec = h.ops.get(err.step_id or "")
+        issued = None
+        if rec is not None and (m := re.search(r"name checkpoint=.*? current=('.*?'|None)", str(err))):
+            issued = _history.op_label(rec.type, rec.sub_type, m.group(1).strip("'") if m.group(1) != "None" else None)
         raise NondeterminismError(divergence("command", h, rt.workflow_type, rec.first_event if rec else None,
-                                             rec.label() if rec else None, None, exception_source(err), str(err)))
+                                             rec.label() if rec else None, issued, exception_source(err),
+                                             f"the SDK: {err}"))
     if rt.step_failures:
         rec, exc = rt.step_failures[-1]
         failed = WorkflowTaskError(name, exc, exception_source(exc), {"type": type(exc).__name__, "message": str(exc)},
