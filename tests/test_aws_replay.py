@@ -362,3 +362,20 @@ def test_what_only_the_sdk_checks_is_still_reported_with_the_handler_line(tmp_pa
     assert err.kind == "command" and (err.recorded, err.issued) == ("map iteration 'map-item-0'", "map iteration 'item-1'")
     assert err.source.line == line_of(path, "item_namer=")
     assert "name checkpoint='map-item-0' current='item-1'" in err.detail
+
+
+def test_a_history_longer_than_one_page_is_recorded_whole_and_replays(tmp_path):
+    """The testing SDK's get_execution_history returns 100 events a page: the recorder pages."""
+    from tests.aws_record import record
+
+    path = tmp_path / "many_steps.py"
+    path.write_text("from aws_durable_execution_sdk_python import DurableContext, durable_execution\n\n\n"
+                    "@durable_execution\n"
+                    "def handler(event: dict, context: DurableContext) -> int:\n"
+                    "    return sum(context.step(lambda _, i=i: i, name=f'n-{i}') for i in range(70))\n")
+    spec = importlib.util.spec_from_file_location("many_steps", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    doc = record(module.handler, {}, function="counter", name="count-1")
+    assert len(doc["Events"]) > 140 and doc["Events"][-1]["EventType"] == "ExecutionSucceeded"
+    assert replay(doc, module).output == sum(range(70))
