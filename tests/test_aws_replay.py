@@ -79,9 +79,11 @@ def test_unchanged_code_replays_its_history(tmp_path, history, handler, status):
     assert (result.status, result.warnings, result.new_commands) == (status, [], [])
 
 
-def test_the_replayed_result_is_the_recorded_one(tmp_path):
-    module, _ = base(tmp_path, "orders")
+def test_the_replayed_result_is_the_recorded_one_and_no_recorded_step_body_runs(tmp_path):
+    module, _ = variant(tmp_path, "orders", ('    return {"reserved": item}', '    RAN.append(item)\n    return {"reserved": item}'),
+                        ('@durable_step', 'RAN: list = []\n\n\n@durable_step'))
     result = replay(fixture("order-1"), module)
+    assert module.RAN == []
     assert result.output == {"reserved": {"reserved": "book"}, "paid": {"charged": 42},
                              "shipped": ["label-1", "pickup-1"]}
     assert result.workflow_id == "order-1" and result.workflow_type == "orders"
