@@ -381,3 +381,17 @@ def test_a_history_longer_than_one_page_is_recorded_whole_and_replays(tmp_path):
     doc = record(module.handler, {}, function="counter", name="count-1")
     assert len(doc["Events"]) > 140 and doc["Events"][-1]["EventType"] == "ExecutionSucceeded"
     assert replay(doc, module).output == sum(range(70))
+
+
+@pytest.mark.parametrize("handler, history, anchor", [
+    ("orders", "order-1", '    label = ctx.step('),          # a child context's body
+    ("batch", "batch-1", '    return ctx.step(lambda _: item * 2'),  # a map function, replayed in the handler's thread
+    ("fanout", "remind-1", '    ctx.step(lambda _: f"queued'),  # a map item still running: the SDK's branch thread
+])
+def test_io_in_child_contexts_and_map_functions_is_flagged_at_its_line(tmp_path, handler, history, anchor):
+    from replaytest.sandbox import SandboxViolation
+
+    module, path = variant(tmp_path, handler, (anchor, "    open(__file__).close()\n" + anchor))
+    with pytest.raises(SandboxViolation) as info:
+        replay(fixture(history), module)
+    assert (info.value.filename, info.value.lineno) == (str(path), line_of(path, "open(__file__)"))
