@@ -197,3 +197,11 @@ def test_any_paging_and_any_mix_of_timestamp_forms_reads_the_same(doc, data):
         [(e.id, e.type, round(e.time.timestamp(), 3)) for e in want.events]
     assert [(o.id, o.status, o.name, o.parent_id) for o in got.ops.values()] == \
         [(o.id, o.status, o.name, o.parent_id) for o in want.ops.values()]
+
+
+def test_validate_refuses_a_bad_export_before_a_debugger_attaches():
+    BACKEND.validate(fixture("order-1"), "order-1.json")
+    doc = fixture("order-1")
+    doc["NextMarker"] = "9"
+    with pytest.raises(HistoryFormatError, match="order-1.json: the export stops at a page boundary"):
+        BACKEND.validate(doc, "order-1.json")

@@ -21,7 +21,8 @@ HANDLERS = Path(__file__).parent / "aws_handlers"
 
 @pytest.fixture(autouse=True)
 def _inner_session_options(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-W ignore::pytest.PytestAssertRewriteWarning -p no:hypothesispytest")
+    # as in test_plugin.py: no assert-rewrite noise, no hypothesis plugin, items in file order
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-W ignore::pytest.PytestAssertRewriteWarning -p no:hypothesispytest -p no:randomly")
 
 
 @pytest.fixture

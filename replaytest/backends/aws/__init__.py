@@ -34,6 +34,11 @@ class AwsBackend:
             out.append(Entry(path, index, name, function, self.name))
         return out
 
+    def validate(self, doc: Any, display: str) -> None:
+        """Every execution in ``doc`` must load (HistoryFormatError otherwise); no SDK needed."""
+        for execution in _history.split_executions(doc):
+            _history.load(execution, display)
+
     @contextlib.contextmanager
     def session(self, settings: ReplaySettings) -> Iterator[None]:
         """One sandbox session for the run (one freezegun start), as the native backend holds."""

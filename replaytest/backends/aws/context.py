@@ -93,7 +93,7 @@ class ReplayContext(DurableContext):
 
     def wait(self, duration: Any, name: str | None = None) -> None:
         self._rt.pending_args.value = ("wait", duration.to_seconds())
-        return self._call(super().wait, duration, name)  # type: ignore[no-any-return]
+        self._call(super().wait, duration, name)
 
     def invoke(self, function_name: str, payload: Any, name: str | None = None, config: Any = None) -> Any:
         self._rt.pending_args.value = ("invoke", function_name)

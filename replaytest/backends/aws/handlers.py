@@ -57,7 +57,7 @@ class HandlerSpec:
         if not is_durable_handler(obj):
             raise UnknownWorkflowError(f"--replay-handler {self}: {self.module}:{self.attr} is not a function "
                                        "decorated with @durable_execution")
-        return obj  # type: ignore[no-any-return]
+        return obj
 
 
 def handlers_in(modules: Iterable[types.ModuleType]) -> list[tuple[str, Callable[..., Any]]]:

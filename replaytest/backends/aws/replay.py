@@ -46,8 +46,8 @@ def replay_history(history: AwsHistory, handler: Callable[..., Any], *, args_mis
                    sandbox: str = "strict", workflow_type: str | None = None, observer: Any = None) -> ReplayResult:
     """Replay ``history`` with ``handler`` (a ``@durable_execution`` function). Returns a
     ReplayResult or raises NondeterminismError / WorkflowTaskError / SandboxViolation."""
-    user_fn = handler.__wrapped__
-    wtype = workflow_type or history.function_name or getattr(user_fn, "__name__", "handler")
+    user_fn: Callable[..., Any] = getattr(handler, "__wrapped__")
+    wtype = str(workflow_type or history.function_name or getattr(user_fn, "__name__", "handler"))
     rt = Run(history, user_fn, wtype, _mode(args_mismatch or "warn"), _mode(sandbox), observer)
     rt.warnings.extend(history.caveats(SDK_VERSION))
 
@@ -79,7 +79,8 @@ def replay_history(history: AwsHistory, handler: Callable[..., Any], *, args_mis
     if poll is not None:
         sdk_state._STOP_SIGNAL_POLL_SECONDS = min(poll, 0.005)
     try:
-        output = dict(durable_execution(entry)(invocation, _LambdaContext(function_name=history.function_name or "replay")))
+        lambda_context: Any = _LambdaContext(function_name=history.function_name or "replay")
+        output = dict(durable_execution(entry)(invocation, lambda_context))
     except _Stop:
         pass
     finally:
@@ -142,7 +143,7 @@ def _verdict(rt: Run, output: dict[str, Any] | None, client: RecordingClient) ->
     elif rt.waiting_at is not None:
         waiting = str(rt.waiting_at)
     new = [rt.frontier] if rt.frontier and rt.waiting_at is None else []
-    return ReplayResult(name, rt.workflow_type, result_status, out, len(h.events), rt.warnings, waiting, new)  # type: ignore[arg-type]
+    return ReplayResult(name, rt.workflow_type, result_status, out, len(h.events), rt.warnings, waiting, new)
 
 
 def _mode(value: Any) -> str:
