@@ -73,7 +73,8 @@ def test_a_changed_argument_is_a_replay_warning(project):
     edit(project, "orders.py", "Duration.from_seconds(5)", "Duration.from_seconds(10)")
     result = project.runpytest("--replay", "histories/order-1.json", "--replay-handler", "orders:handler")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*ReplayWarning*wait 'cool-off': recorded seconds 5, the code now passes 10*"])
+    result.stdout.fnmatch_lines(["*ReplayWarning: order-1: event 4: wait 'cool-off': recorded seconds 5, the code now "
+                                 "passes 10 at orders.py:21 in handler"])
     result = project.runpytest("--replay", "histories/order-1.json", "--replay-handler", "orders:handler",
                                "--replay-args", "error")
     result.assert_outcomes(failed=1)
@@ -90,6 +91,18 @@ def test_without_a_handler_the_item_fails_listing_what_was_found(project):
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*no handler chosen for Lambda function 'orders'*several durable handlers "
                                  "(orders:handler, trips:handler)*--replay-handler*"])
+
+
+def test_the_replay_marker_takes_the_handler(project):
+    project.makepyfile(test_orders="""
+        import pytest
+        import orders
+
+        @pytest.mark.replay("histories/order-1.json", workflows=[orders.handler])
+        def test_order_replays(replayed):
+            assert replayed.status == "completed" and replayed.output["paid"] == {"charged": 42}
+    """)
+    project.runpytest("test_orders.py").assert_outcomes(passed=1)
 
 
 def test_handlers_from_the_ini_file(project):

@@ -60,10 +60,18 @@ class HandlerSpec:
         return obj
 
 
-def handlers_in(modules: Iterable[types.ModuleType]) -> list[tuple[str, Callable[..., Any]]]:
-    """(``module:name``, handler) for every durable handler defined at a module's top level."""
+def handlers_in(modules: Iterable[Any]) -> list[tuple[str, Callable[..., Any]]]:
+    """(``module:name``, handler) for every durable handler defined at a module's top level
+    (a handler given directly, as in ``@pytest.mark.replay(..., workflows=[handler])``, counts too)."""
     found, seen = [], set()
     for module in modules:
+        if is_durable_handler(module):
+            if id(module) not in seen:
+                seen.add(id(module))
+                found.append((f"{module.__module__}:{module.__name__}", module))
+            continue
+        if not isinstance(module, types.ModuleType):
+            continue
         for name, value in vars(module).items():
             if is_durable_handler(value) and id(value) not in seen:
                 seen.add(id(value))
@@ -71,7 +79,7 @@ def handlers_in(modules: Iterable[types.ModuleType]) -> list[tuple[str, Callable
     return found
 
 
-def resolve(function: str | None, specs: Iterable[str], modules: Iterable[types.ModuleType], source: str) -> Callable[..., Any]:
+def resolve(function: str | None, specs: Iterable[str], modules: Iterable[Any], source: str) -> Callable[..., Any]:
     """The handler for a history of Lambda function ``function`` (None when the export does not
     say), or UnknownWorkflowError that lists what was tried and found."""
     parsed = [HandlerSpec.parse(s) for s in specs]
@@ -95,7 +103,7 @@ def resolve(function: str | None, specs: Iterable[str], modules: Iterable[types.
         raise UnknownWorkflowError(f"{source}: no handler chosen for {what}{tried}; the replay modules hold several "
                                    f"durable handlers ({listing}): pick one with --replay-handler "
                                    f"[FUNCTION=]MODULE:ATTR (ini: replay_handlers)")
-    searched = ", ".join(m.__name__ for m in modules) or "none given"
+    searched = ", ".join(getattr(m, "__name__", repr(m)) for m in modules) or "none given"
     raise UnknownWorkflowError(f"{source}: no handler for {what}{tried}; no @durable_execution handler in the replay "
                                f"modules ({searched}): name it with --replay-handler [FUNCTION=]MODULE:ATTR "
                                f"(ini: replay_handlers) or --replay-module MODULE")

@@ -199,10 +199,10 @@ class AwsHistory:
         if self.execution.truncated:
             cut.insert(0, "the execution's input")
         if cut:
-            notes.append(f"{self.execution_name}: the API truncated recorded payloads of {', '.join(cut[:3])}"
+            notes.append(f"the API truncated recorded payloads of {', '.join(cut[:3])}"
                          f"{' and more' if len(cut) > 3 else ''}; replay hands the handler what the export holds")
         if self.sdk_version and self.sdk_version.split(".")[0] != installed_sdk.split(".")[0]:
-            notes.append(f"{self.execution_name}: recorded with aws-durable-execution-sdk-python {self.sdk_version}, "
+            notes.append(f"recorded with aws-durable-execution-sdk-python {self.sdk_version}, "
                          f"replayed with {installed_sdk}: operation ids may differ between major versions")
         return notes
 

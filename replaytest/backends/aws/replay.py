@@ -179,7 +179,8 @@ def replay_document(doc: Any, index: int, settings: Any, *, source: str, fallbac
     if history.execution.name is None and fallback_name:
         history.execution.name = fallback_name
     handler = _handlers.resolve(history.function_name, getattr(settings, "handlers", None) or [],
-                                getattr(settings, "modules", None) or [], source)
+                                [*(getattr(settings, "modules", None) or []),
+                                 *(getattr(settings, "extra_workflows", None) or [])], source)
     sandbox = _mode(getattr(settings, "sandbox", "strict") or "strict")
     sandbox = {"on": "strict"}.get(sandbox, sandbox)
     factory = getattr(settings, "observer_factory", None)

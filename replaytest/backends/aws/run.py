@@ -209,7 +209,7 @@ class Run:
         text = {"wait": "seconds", "invoke": "function"}[what]
         line = f"{issued}: recorded {text} {recorded!r}, the code now passes {value!r}"
         if self.args_mode == "warn":
-            self.warnings.append(f"{self.history.execution_name}: event {rec.first_event.id}: {line}"
+            self.warnings.append(f"event {rec.first_event.id}: {line}"
                                  + (f" at {source}" if source else ""))
             return
         self._fail(divergence("args", self.history, self.workflow_type, rec.first_event,
