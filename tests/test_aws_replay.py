@@ -395,3 +395,21 @@ def test_io_in_child_contexts_and_map_functions_is_flagged_at_its_line(tmp_path,
     with pytest.raises(SandboxViolation) as info:
         replay(fixture(history), module)
     assert (info.value.filename, info.value.lineno) == (str(path), line_of(path, "open(__file__)"))
+
+
+def test_handler_code_reads_the_recorded_time_and_seeded_randomness(tmp_path):
+    module, _ = variant(tmp_path, "clock",
+                        ("import datetime\n", "import datetime\nimport random\nimport time\n\nSEEN: list = []\n"),
+                        ("    hour = ", "    SEEN.append((time.time(), random.random()))\n    hour = "),
+                        ("    return greeting", "    SEEN.append((datetime.datetime.now(datetime.timezone.utc).timestamp(), "
+                                                "random.random()))\n    return greeting"))
+    doc = fixture("greet-1")
+    events = doc["Events"]
+    started = events[0]["EventTimestamp"]
+    logged = next(e["EventTimestamp"] for e in events if e["EventType"] == "StepSucceeded" and e["Name"] == "log")
+    replay(doc, module)
+    first = list(module.SEEN)
+    assert [round(t, 3) for t, _ in first] == [started, logged]  # the execution's start, then the last step's end
+    module.SEEN.clear()
+    replay(doc, module)
+    assert module.SEEN == first  # randomness seeded from the execution
