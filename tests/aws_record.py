@@ -9,33 +9,21 @@ Run as a script to regenerate the committed fixtures in tests/data/aws/:
 
 from __future__ import annotations
 
-import datetime
 import json
 import sys
 from pathlib import Path
 from typing import Any, Callable
 
+from replaytest.backends.aws.export import from_test_runner, save
+
 FIXTURES = Path(__file__).parent / "data" / "aws"
-ACCOUNT = "123456789012"
-
-
-def wire(value: Any) -> Any:
-    """datetime → epoch seconds (float), recursively: what botocore puts on the wire."""
-    if isinstance(value, datetime.datetime):
-        return round(value.timestamp(), 3)
-    if isinstance(value, dict):
-        return {k: wire(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [wire(v) for v in value]
-    return value
 
 
 def record(handler: Callable[..., Any], payload: Any, *, function: str, name: str, wait: float = 20,
            skip_time: bool = True, callback_result: str | None = None,
            targets: dict[str, Callable[..., Any]] | None = None) -> dict[str, Any]:
     """Run ``handler`` to completion (or for ``wait`` seconds when it does not finish) and
-    return its whole history, every page joined."""
-    from aws_durable_execution_sdk_python import __about__
+    return its whole history, every page joined (replaytest.backends.aws.export)."""
     from aws_durable_execution_sdk_python_testing.runner import DurableFunctionTestRunner
 
     with DurableFunctionTestRunner(handler, skip_time=skip_time) as runner:
@@ -50,23 +38,7 @@ def record(handler: Callable[..., Any], payload: Any, *, function: str, name: st
             runner.wait_for_result(arn, timeout=int(wait))
         except TimeoutError:
             pass  # an execution still running (suspended on a wait, a callback, a retry)
-        events: list[Any] = []
-        marker = None
-        while True:  # get_execution_history returns one page (100 events): page through it
-            page = runner._executor.get_execution_history(arn, include_execution_data=True, marker=marker) \
-                if marker else runner.get_execution_history(arn, include_execution_data=True)
-            events.extend(page.to_dict()["Events"])
-            marker = page.next_marker
-            if not marker:
-                break
-    execution_id = events[0]["Id"]
-    real_arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{function}:$LATEST/durable-execution/{name}/{execution_id}"
-    return {"DurableExecutionArn": real_arn, "SdkVersion": __about__.__version__, "Events": wire(events)}
-
-
-def save(doc: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, indent=1) + "\n")
+        return from_test_runner(runner, arn, function=function, name=name)
 
 
 if __name__ == "__main__":

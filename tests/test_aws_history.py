@@ -205,3 +205,61 @@ def test_validate_refuses_a_bad_export_before_a_debugger_attaches():
     doc["NextMarker"] = "9"
     with pytest.raises(HistoryFormatError, match="order-1.json: the export stops at a page boundary"):
         BACKEND.validate(doc, "order-1.json")
+
+
+def test_exporting_from_the_service_joins_every_page_in_wire_format(tmp_path):
+    """export.from_service through a real botocore client whose HTTP layer is botocore's own
+    Stubber: two pages of GetDurableExecutionHistory, parsed responses with datetimes."""
+    botocore_session = pytest.importorskip("botocore.session")
+    from botocore.stub import Stubber
+
+    from replaytest.backends.aws import export
+
+    wire = fixture("order-1")
+    client = botocore_session.get_session().create_client("lambda", region_name="us-east-1",
+                                                           aws_access_key_id="x", aws_secret_access_key="y")
+
+    def parsed(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        out = copy.deepcopy(events)
+        for e in out:
+            e["EventTimestamp"] = datetime.datetime.fromtimestamp(e["EventTimestamp"], datetime.timezone.utc)
+            for details in (v for k, v in e.items() if k.endswith("Details")):
+                if "ScheduledEndTimestamp" in details:
+                    details["ScheduledEndTimestamp"] = datetime.datetime.fromtimestamp(
+                        details["ScheduledEndTimestamp"], datetime.timezone.utc)
+        return out
+    arn = wire["DurableExecutionArn"]
+    with Stubber(client) as stub:
+        stub.add_response("get_durable_execution_history", {"Events": parsed(wire["Events"][:10]), "NextMarker": "10"},
+                          {"DurableExecutionArn": arn, "IncludeExecutionData": True})
+        stub.add_response("get_durable_execution_history", {"Events": parsed(wire["Events"][10:])},
+                          {"DurableExecutionArn": arn, "IncludeExecutionData": True, "Marker": "10"})
+        doc = export.from_service(client, arn, sdk_version="3.0.0")
+        stub.assert_no_pending_responses()
+    path = export.save(doc, tmp_path / "order-1.json")
+    reread = json.loads(path.read_text())
+    assert reread == {"DurableExecutionArn": arn, "SdkVersion": "3.0.0", "Events": wire["Events"]}
+    assert BACKEND.entries(path, reread)[0].workflow_type == "orders"
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in FIXTURES.glob("*.json")))
+def test_fixtures_have_the_shape_of_the_lambda_api(name):
+    """Every recorded fixture passes botocore's model of GetDurableExecutionHistory's output
+    (field names, required members, types), timestamps as the epoch seconds the API sends."""
+    botocore_session = pytest.importorskip("botocore.session")
+    from botocore.validate import ParamValidator
+
+    doc = fixture(name)
+    client = botocore_session.get_session().create_client("lambda", region_name="us-east-1",
+                                                           aws_access_key_id="x", aws_secret_access_key="y")
+    shape = client.meta.service_model.operation_model("GetDurableExecutionHistory").output_shape
+    events = copy.deepcopy(doc["Events"])
+    for e in events:
+        assert isinstance(e["EventTimestamp"], float | int)
+        e["EventTimestamp"] = datetime.datetime.fromtimestamp(e["EventTimestamp"], datetime.timezone.utc)
+        for details in (v for k, v in e.items() if k.endswith("Details")):
+            if "ScheduledEndTimestamp" in details:
+                details["ScheduledEndTimestamp"] = datetime.datetime.fromtimestamp(
+                    details["ScheduledEndTimestamp"], datetime.timezone.utc)
+    report = ParamValidator().validate({"Events": events}, shape)
+    assert not report.has_errors(), report.generate_report()
