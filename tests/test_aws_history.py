@@ -149,28 +149,6 @@ def test_reading_and_naming_exports_imports_no_sdk():
     assert out.stdout.strip() == "[]"
 
 
-def test_the_boto3_export_in_the_docs_reads_back(tmp_path):
-    """docs/aws-lambda-durable.md's boto3 snippet: botocore parses the API's JSON into datetimes,
-    the snippet writes them back as epoch seconds; the file must replay-load like the fixture."""
-    botocore_session = pytest.importorskip("botocore.session")
-    from botocore.parsers import create_parser
-
-    wire = fixture("order-1")
-    client = botocore_session.get_session().create_client("lambda", region_name="us-east-1",
-                                                           aws_access_key_id="x", aws_secret_access_key="y")
-    model = client.meta.service_model.operation_model("GetDurableExecutionHistory")
-    body = json.dumps({"Events": wire["Events"]}).encode()
-    parsed = create_parser("rest-json").parse({"status_code": 200, "headers": {}, "body": body}, model.output_shape)
-    assert isinstance(parsed["Events"][0]["EventTimestamp"], datetime.datetime)
-    path = tmp_path / "order-1.json"
-    with open(path, "w") as f:  # the snippet, verbatim but for the source of the events
-        json.dump({"DurableExecutionArn": wire["DurableExecutionArn"], "SdkVersion": "3.0.0",
-                   "Events": parsed["Events"]}, f, default=lambda t: t.timestamp(), indent=1)
-    exported = aws_history.load(json.loads(path.read_text()), str(path))
-    original = aws_history.load(wire, "fixture")
-    assert [(e.id, e.type, e.time) for e in exported.events] == [(e.id, e.type, e.time) for e in original.events]
-
-
 from hypothesis import given, settings, strategies as st  # noqa: E402
 
 ALL = [json.loads(p.read_text()) for p in sorted(FIXTURES.glob("*.json"))]

@@ -233,10 +233,10 @@ def load(doc: dict[str, Any], source: str) -> AwsHistory:
         raise bad("", "not an AWS durable execution history: no \"Events\" list")
     if not raw:
         raise bad("", "the export has no events (was it fetched with the right --durable-execution-arn?)")
-    if doc.get("NextMarker"):
-        raise bad("", "the export stops at a page boundary (it has a NextMarker): fetch every page and join their "
-                      "Events, e.g. `aws lambda get-durable-execution-history --include-execution-data ...` "
-                      "without --max-items, or a list of the pages in one file")
+    if doc.get("NextMarker") or doc.get("NextToken"):  # the API's / the AWS CLI's (--max-items)
+        raise bad("", "the export stops at a page boundary (it has a NextMarker/NextToken): fetch every page and "
+                      "join their Events, e.g. `aws lambda get-durable-execution-history --include-execution-data "
+                      "...` without --max-items, or a list of the pages in one file")
     events: list[AwsEvent] = []
     for index, e in enumerate(raw):
         where = f"event {index + 1}"
