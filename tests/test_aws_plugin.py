@@ -38,13 +38,14 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
 
 
 def edit(pytester: pytest.Pytester, file: str, old: str, new: str) -> int:
-    """Edit the handler as a developer would; returns the edited line's number."""
+    """Edit the handler as a developer would; returns the number of the edit's first line."""
     path = pytester.path / file
     text = path.read_text()
     assert old in text, old
     path.write_text(text.replace(old, new, 1))
     shutil.rmtree(pytester.path / "__pycache__", ignore_errors=True)
-    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if new.strip() in line)
+    first = new.strip().splitlines()[0] if new.strip() else ""
+    return next((i for i, line in enumerate(path.read_text().splitlines(), 1) if first and first in line), 0)
 
 
 HANDLER_OPTIONS = ["--replay-handler", "orders=orders:handler", "--replay-handler", "trips=trips:handler"]
@@ -62,6 +63,25 @@ def test_a_rename_fails_its_item_at_the_handler_line(project):
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*a different operation*", "*history recorded: step 'charge'*",
                                  "*code issued:      step 'bill'*", f"*at orders.py:{line} in handler*"])
+
+
+@pytest.mark.parametrize("file, old, new, title, marker", [
+    ("orders.py", '    context.step(lambda _: "sent", name="notify")\n', "", "a recorded operation the code no longer reaches",
+     'return {"reserved": reserved'),
+    ("orders.py", '    return {"reserved": reserved', '    context.step(lambda _: 1, name="extra")\n    return {"reserved": reserved',
+     "an operation the history does not have", 'name="extra"'),
+    ("orders.py", 'context.wait(Duration.from_seconds(5), name="cool-off")', 'context.step(lambda _: 0, name="cool-off")',
+     "a different operation", 'name="cool-off"'),
+    ("orders.py", 'name="book-pickup"', 'name="schedule-pickup"', "a different operation", "schedule-pickup"),
+    ("trips.py", '["cancel-hotel", "cancel-car"]', '["cancel-car", "cancel-hotel"]', "operations in a different order",
+     "name=undo"),
+])
+def test_each_kind_of_edit_fails_its_item_at_the_handler_line(project, file, old, new, title, marker):
+    edit(project, file, old, new)
+    at = next(i for i, text in enumerate((project.path / file).read_text().splitlines(), 1) if marker in text)
+    result = project.runpytest("--replay", "histories", *HANDLER_OPTIONS)
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([f"*: {title}", f"*at {file}:{at} in *"])
 
 
 def test_k_selects_by_function(project):
