@@ -413,3 +413,13 @@ def test_handler_code_reads_the_recorded_time_and_seeded_randomness(tmp_path):
     module.SEEN.clear()
     replay(doc, module)
     assert module.SEEN == first  # randomness seeded from the execution
+
+
+def test_a_history_suspended_on_a_wait_replays_up_to_it(tmp_path):
+    module, path = base(tmp_path, "orders")
+    doc = fixture("order-1")
+    doc["Events"] = doc["Events"][:5]  # exported during the cooling-off wait: WaitStarted, InvocationCompleted
+    result = replay(doc, module)
+    assert result.status == "running" and result.new_commands == []
+    wait_line = line_of(path, 'name="cool-off"')
+    assert result.waiting.endswith(f":{wait_line} in handler")
