@@ -89,3 +89,17 @@ def test_break_on_divergence_stops_at_the_divergent_handler_line(tmp_path):
             client.continue_(stop["threadId"])
             assert_finished(d, 1)
     assert "a different operation" in d.stdout
+
+
+def test_break_on_divergence_for_a_dropped_step_stops_at_the_return(tmp_path):
+    edited = tmp_path / "short_orders.py"
+    edited.write_text(ORDERS.read_text().replace('    context.step(lambda _: "sent", name="notify")\n', ""))
+    with replaying(tmp_path, "short_orders:handler", "--break-on", "divergence", path=tmp_path) as d:
+        with d.attach() as client:
+            stop = client.stopped()
+            assert stop["reason"] == "exception" and stop["text"] == "NondeterminismError"
+            frame, _ = top(client, stop)
+            assert (frame["source"]["path"], frame["line"]) == (str(edited), line(edited, 'return {"reserved"'))
+            assert client.evaluate("replaytest_divergence.kind", frame["id"]) == "'missing'"
+            client.continue_(stop["threadId"])
+            assert_finished(d, 1)

@@ -15,6 +15,7 @@ import random
 import sys
 import threading
 import traceback
+import types
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Callable, Iterator
@@ -250,12 +251,10 @@ class Run:
         operation, another result): stop in a stand-in frame at the reported line."""
         if self.observer is None or not self.observer.break_on_divergence or d.source is None:
             return
-        from ...debug.observer import _stop_at_source
-
-        obs = self.observer
-        _stop_at_source(d.source, getattr(self.user_fn, "__module__", "handler"),
-                        lambda frame: obs._stop(frame, "divergence", d.event_id, error=NondeterminismError(d),
-                                                extra={"replaytest_divergence": d}))
+        # The observer's own path for "no frame of the code is left": it stops at the report's
+        # source through a stand-in frame, given what it asks of an execution.
+        done = types.SimpleNamespace(main=None, defn=types.SimpleNamespace(fn=self.user_fn))
+        self.observer.divergence(done, NondeterminismError(d))
 
     # ---- after the handler ---------------------------------------------------------------------
     def missing(self) -> Any:
