@@ -99,7 +99,7 @@ def test_break_on_divergence_for_a_dropped_step_stops_at_the_return(tmp_path):
             stop = client.stopped()
             assert stop["reason"] == "exception" and stop["text"] == "NondeterminismError"
             frame, _ = top(client, stop)
-            assert (frame["source"]["path"], frame["line"]) == (str(edited), line(edited, 'return {"reserved"'))
+            assert (frame["source"]["path"], frame["line"]) == (str(edited), line(edited, 'return {"reserved": reserved'))
             assert client.evaluate("replaytest_divergence.kind", frame["id"]) == "'missing'"
             client.continue_(stop["threadId"])
             assert_finished(d, 1)
