@@ -10,6 +10,7 @@ import contextlib
 from pathlib import Path
 from typing import Any, Iterator
 
+from ...definitions import ReplaytestError
 from .. import Entry, ReplaySettings
 from . import history as _history
 
@@ -51,7 +52,13 @@ class AwsBackend:
             yield
 
     def replay(self, entry: Entry, doc: Any, settings: ReplaySettings, *, display: str) -> Any:
-        from .replay import replay_document  # imports the SDK
+        try:
+            from .replay import replay_document  # imports the SDK
+        except ImportError as e:
+            if "aws_durable_execution_sdk_python" not in str(e):
+                raise
+            raise ReplaytestError(f"{display}: replaying an AWS Lambda durable execution needs the SDK it runs on: "
+                                  "pip install 'replaytest[aws]' (aws-durable-execution-sdk-python)") from None
 
         return replay_document(doc, entry.index, settings, source=display, fallback_name=entry.workflow_id)
 
