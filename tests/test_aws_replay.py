@@ -423,3 +423,12 @@ def test_a_history_suspended_on_a_wait_replays_up_to_it(tmp_path):
     assert result.status == "running" and result.new_commands == []
     wait_line = line_of(path, 'name="cool-off"')
     assert result.waiting.endswith(f":{wait_line} in handler")
+
+
+def test_a_step_added_at_the_end_of_a_completed_child_context(tmp_path):
+    module, path = variant(tmp_path, "orders", ("    return [label, pickup]",
+                                                '    ctx.step(lambda _: "insured", name="insure")\n    return [label, pickup]'))
+    err = diverges(fixture("order-1"), module)
+    assert err.kind == "extra" and (err.source.line, err.source.function) == (line_of(path, 'name="insure"'), "ship")
+    assert err.recorded == "nothing more inside child context 'ship' after step 'book-pickup'"
+    assert err.event_type == "ContextSucceeded"
