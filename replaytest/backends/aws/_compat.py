@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...core.frames import exception_source, is_user_file, return_source, source_at
+from ...core.frames import exception_source, is_user_file, return_source, source_at, user_tb_frames
 from ...definitions import ReplaytestError
 from ...history.errors import HistoryFormatError
 from ...report import (KINDS, Divergence, NondeterminismError, ReplayResult, Source, UnknownWorkflowError,
@@ -20,4 +20,4 @@ def sandbox_module() -> Any:
 
 __all__ = ["Source", "ReplaytestError", "KINDS", "Divergence", "NondeterminismError", "WorkflowTaskError",
            "HistoryFormatError", "ReplayResult", "UnknownWorkflowError", "UnsupportedOption", "exception_source",
-           "return_source", "source_at", "is_user_file", "sandbox_module"]
+           "return_source", "source_at", "is_user_file", "sandbox_module", "user_tb_frames"]

@@ -32,11 +32,12 @@ from aws_durable_execution_sdk_python.execution import (DurableExecutionInvocati
 
 from . import handlers as _handlers
 from . import history as _history
-from ._compat import NondeterminismError, ReplayResult, WorkflowTaskError, exception_source, return_source
+from ._compat import (NondeterminismError, ReplayResult, WorkflowTaskError, exception_source, return_source,
+                      user_tb_frames)
 from .context import ReplayContext, _LambdaContext
 from .history import AwsHistory
 from .operations import RecordingClient, initial_operations
-from .run import Run, _innermost_user_source, _Stop, _user_frames
+from .run import Run, _Stop
 from .verdicts import divergence
 
 SDK_VERSION = sdk_about.__version__
@@ -57,7 +58,7 @@ def replay_history(history: AwsHistory, handler: Callable[..., Any], *, args_mis
         try:
             return rt.sandboxed(user_fn)(event, context)
         except SuspendExecution as e:
-            rt.suspended_at = _innermost_user_source(e)
+            rt.suspended_at = exception_source(e)
             raise
         except Exception as e:
             rt.handler_error = e
@@ -112,7 +113,7 @@ def _verdict(rt: Run, output: dict[str, Any] | None, client: RecordingClient) ->
     if rt.step_failures:
         rec, exc = rt.step_failures[-1]
         failed = WorkflowTaskError(name, exc, exception_source(exc), {"type": type(exc).__name__, "message": str(exc)},
-                                   frames=_user_frames(exc))
+                                   frames=user_tb_frames(exc))
         failed.event_id = rec.events[-1].id
         failed.history_note = (f"history recorded {rec.label()} failing with a retry pending (event "
                                f"{rec.events[-1].id}); re-run on replay, it still fails")
@@ -121,7 +122,7 @@ def _verdict(rt: Run, output: dict[str, Any] | None, client: RecordingClient) ->
     if status == "FAILED" and h.status != "FAILED" and err is not None:
         # the code now fails where history recorded it going on
         failed = WorkflowTaskError(name, err, exception_source(err), {"type": type(err).__name__, "message": str(err)},
-                                   frames=_user_frames(err))
+                                   frames=user_tb_frames(err))
         failed.history_note = f"history recorded the execution {h.status.lower()}"
         raise failed
     if rt.frontier is None and (missing := rt.missing()) is not None:

@@ -14,7 +14,6 @@ import hashlib
 import random
 import sys
 import threading
-import traceback
 import types
 from contextlib import contextmanager
 from datetime import datetime
@@ -31,19 +30,9 @@ class _Stop(BaseException):
     into a FAILED execution, but lets this through to us."""
 
 
-def _innermost_user_source(exc: BaseException) -> Source | None:
-    best = None
-    for frame, line in traceback.walk_tb(exc.__traceback__):
-        if is_user_file(frame.f_code.co_filename):
-            best = source_at(frame.f_code.co_filename, line, frame.f_code.co_name)
-    return best
-
-
-def _user_frames(exc: BaseException) -> list[traceback.FrameSummary]:
-    return [f for f in traceback.extract_tb(exc.__traceback__) if is_user_file(f.filename)]
-
-
 def _user_frame(start: Any) -> Any:
+    """The innermost frame of the user's code from ``start`` outwards: the handler line that
+    called ``context.step``/``wait``/… (the SDK's and replaytest's own frames are skipped)."""
     f = start
     while f is not None and not is_user_file(f.f_code.co_filename):
         f = f.f_back
@@ -51,14 +40,8 @@ def _user_frame(start: Any) -> Any:
 
 
 def _user_source(start: Any) -> Source | None:
-    """The innermost frame of the user's code from ``start`` outwards: the handler line that
-    called ``context.step``/``wait``/… (the SDK's and replaytest's own frames are skipped)."""
-    f = start
-    while f is not None:
-        if is_user_file(f.f_code.co_filename):
-            return source_at(f.f_code.co_filename, f.f_lineno, f.f_code.co_name)
-        f = f.f_back
-    return None
+    f = _user_frame(start)
+    return source_at(f.f_code.co_filename, f.f_lineno, f.f_code.co_name) if f is not None else None
 
 
 class Run:
