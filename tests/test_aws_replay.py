@@ -315,9 +315,12 @@ def test_io_in_handler_code_outside_steps_is_flagged(tmp_path):
 
     module, path = variant(tmp_path, "orders", ('    context.step(lambda _: "sent"', '    open(__file__).close()\n'
                                                                                     '    context.step(lambda _: "sent"'))
-    with pytest.raises(SandboxViolation) as info:
+    with pytest.raises(WorkflowTaskError) as info:
         replay(fixture("order-1"), module)
-    assert (info.value.filename, info.value.lineno) == (str(path), line_of(path, "open(__file__)"))
+    violation = info.value.error
+    assert isinstance(violation, SandboxViolation)
+    assert (violation.filename, violation.lineno) == (str(path), line_of(path, "open(__file__)"))
+    assert (info.value.source.path, info.value.source.line) == (str(path), line_of(path, "open(__file__)"))
     result = replay(fixture("order-1"), module, sandbox="warn")
     assert len(result.warnings) == 1 and "open(" in result.warnings[0]
     assert replay(fixture("order-1"), module, sandbox="off").warnings == []
@@ -392,9 +395,10 @@ def test_io_in_child_contexts_and_map_functions_is_flagged_at_its_line(tmp_path,
     from replaytest.sandbox import SandboxViolation
 
     module, path = variant(tmp_path, handler, (anchor, "    open(__file__).close()\n" + anchor))
-    with pytest.raises(SandboxViolation) as info:
+    with pytest.raises(WorkflowTaskError) as info:
         replay(fixture(history), module)
-    assert (info.value.filename, info.value.lineno) == (str(path), line_of(path, "open(__file__)"))
+    assert isinstance(info.value.error, SandboxViolation)
+    assert (info.value.source.path, info.value.source.line) == (str(path), line_of(path, "open(__file__)"))
 
 
 def test_handler_code_reads_the_recorded_time_and_seeded_randomness(tmp_path):

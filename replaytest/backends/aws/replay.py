@@ -95,7 +95,11 @@ def _verdict(rt: Run, output: dict[str, Any] | None, client: RecordingClient) ->
     h = rt.history
     name = h.execution_name or "execution"
     if isinstance(rt.stop, Exception):                       # a sandbox violation in strict mode
-        raise rt.stop
+        failed = WorkflowTaskError(name, rt.stop, rt.violation_at, {"type": type(rt.stop).__name__,
+                                                                     "message": str(rt.stop)},
+                                   frames=rt.violation_frames)
+        failed.history_note = "handler code outside steps must not do I/O (--replay-sandbox=warn reports it instead)"
+        raise failed
     if rt.stop is not None and not isinstance(rt.stop, str):  # a divergence
         rt.stop.detail = "; ".join(filter(None, [rt.stop.detail, *rt.warnings]))
         raise NondeterminismError(rt.stop)

@@ -14,6 +14,7 @@ import hashlib
 import random
 import sys
 import threading
+import traceback
 import types
 from contextlib import contextmanager
 from datetime import datetime
@@ -60,6 +61,8 @@ class Run:
         self.step_failures: list[tuple[RecordedOp, BaseException]] = []
         self.handler_error: BaseException | None = None
         self.suspended_at: Source | None = None
+        self.violation_at: Source | None = None
+        self.violation_frames: list[traceback.FrameSummary] = []
         self.warnings: list[str] = []
         self.now: datetime = history.execution.start or history.events[0].time
         seed = int.from_bytes(hashlib.sha256(history.execution.id.encode()).digest()[:8], "big")
@@ -99,7 +102,11 @@ class Run:
 
     def violation(self, v: Exception) -> None:
         if self.sandbox_mode == "strict":
-            self.stop = self.stop or v
+            if self.stop is None:
+                self.stop = v
+                self.violation_at = _user_source(sys._getframe(1))
+                self.violation_frames = [fs for fs in traceback.extract_stack(sys._getframe(1))
+                                         if is_user_file(fs.filename)]
             raise _Stop
         self.warnings.append(f"sandbox: {v}")
 
