@@ -98,7 +98,8 @@ def _verdict(rt: Run, output: dict[str, Any] | None, client: RecordingClient) ->
         failed = WorkflowTaskError(name, rt.stop, rt.violation_at, {"type": type(rt.stop).__name__,
                                                                      "message": str(rt.stop)},
                                    frames=rt.violation_frames)
-        failed.history_note = "handler code outside steps must not do I/O (--replay-sandbox=warn reports it instead)"
+        failed.history_note = ("in a Lambda durable handler, do I/O inside a context.step: handler code outside "
+                               "steps is replayed (--replay-sandbox=warn reports this instead of failing)")
         raise failed
     if rt.stop is not None and not isinstance(rt.stop, str):  # a divergence
         rt.stop.detail = "; ".join(filter(None, [rt.stop.detail, *rt.warnings]))
