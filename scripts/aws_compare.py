@@ -82,7 +82,7 @@ def ours(doc: dict, module: object) -> str:
     if result.new_commands:
         text += f", next: {result.new_commands[0].split(' at ')[0]}"
     if result.warnings:
-        text += f", warning: {result.warnings[0].split(': ', 2)[-1].split(' at ')[0]}"
+        text += f", warning: {result.warnings[0].split(': ', 1)[-1].split(' at ')[0]}"
     return text
 
 
