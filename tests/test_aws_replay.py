@@ -436,3 +436,20 @@ def test_a_step_added_at_the_end_of_a_completed_child_context(tmp_path):
     assert err.kind == "extra" and (err.source.line, err.source.function) == (line_of(path, 'name="insure"'), "ship")
     assert err.recorded == "nothing more inside child context 'ship' after step 'book-pickup'"
     assert err.event_type == "ContextSucceeded"
+
+
+def test_a_failed_execution_that_now_fails_otherwise_passes_with_a_warning(tmp_path):
+    module, _ = variant(tmp_path, "broken", ('item["price"] * 2', 'int(item["sku"])'))
+    result = replay(fixture("invoice-1"), module)
+    assert result.status == "failed"
+    assert result.warnings == ["history recorded the execution failing with KeyError; the code now fails with ValueError"]
+
+
+def test_a_running_history_whose_code_now_completes_says_so(tmp_path):
+    module, _ = variant(tmp_path, "orders")
+    doc = fixture("order-1")
+    doc["Events"] = [e for e in doc["Events"] if e["EventType"] != "ExecutionSucceeded"]  # exported just before the end
+    result = replay(doc, module)
+    assert result.status == "running"
+    assert len(result.new_commands) == 1
+    assert result.new_commands[0].startswith('the execution completes with {"reserved": {"reserved": "book"}, "paid"')

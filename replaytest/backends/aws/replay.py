@@ -149,6 +149,13 @@ def _verdict(rt: Run, output: dict[str, Any] | None, client: RecordingClient) ->
     elif rt.waiting_at is not None:
         waiting = str(rt.waiting_at)
     new = [rt.frontier] if rt.frontier and rt.waiting_at is None else []
+    if status == "SUCCEEDED" and h.status == "RUNNING" and not new and output is not None:
+        new = [f"the execution completes with {_history.short(_loads(output.get('Result')), 80)}"]
+    if status == "FAILED" and h.status == "FAILED" and output is not None and isinstance(out, dict):
+        now_type = (output.get("Error") or {}).get("ErrorType")
+        if now_type and out.get("ErrorType") and now_type != out["ErrorType"]:
+            rt.warnings.append(f"history recorded the execution failing with {out['ErrorType']}; the code now fails "
+                               f"with {now_type}")
     return ReplayResult(name, rt.workflow_type, result_status, out, len(h.events), rt.warnings, waiting, new)
 
 
