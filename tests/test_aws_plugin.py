@@ -160,3 +160,11 @@ def test_the_cli_replays_an_export(project):
     assert out.returncode == 1, out.stderr
     assert "ok    histories/order-1.json: order-1 (orders): 18 events replayed, completed" in out.stdout
     assert "operations in a different order" in out.stdout and "at trips.py:23 in book" in out.stdout
+
+
+def test_a_replay_module_that_does_not_import_is_named_in_the_failure(project):
+    (project.path / "broken_handlers.py").write_text("raise RuntimeError('no config in CI')\n")
+    result = project.runpytest("--replay", "histories/order-1.json", "--replay-module", "broken_handlers")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*no handler for Lambda function 'orders'*",
+                                 "*could not import replay module broken_handlers: RuntimeError: no config in CI*"])
