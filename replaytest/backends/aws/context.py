@@ -71,6 +71,7 @@ class ReplayContext(DurableContext):
             with rt.unrestricted():
                 return fn(*args, **kwargs)
         finally:
+            rt.pending_args.value = None  # consumed by the hook; never left for the next operation
             rt.sync_clock()
             if rt.observer is not None:
                 rt.returned(sys._getframe(1))
