@@ -453,3 +453,16 @@ def test_a_running_history_whose_code_now_completes_says_so(tmp_path):
     assert result.status == "running"
     assert len(result.new_commands) == 1
     assert result.new_commands[0].startswith('the execution completes with {"reserved": {"reserved": "book"}, "paid"')
+
+
+@pytest.mark.parametrize("ending", ["ExecutionTimedOut", "ExecutionStopped"])
+def test_an_execution_that_timed_out_or_was_stopped_replays_to_where_it_stood(tmp_path, ending):
+    module, path = base(tmp_path, "waiting")
+    doc = fixture("approve-1")
+    last = doc["Events"][-1]
+    doc["Events"].append({"EventType": ending, "EventTimestamp": last["EventTimestamp"] + 300,
+                          "EventId": last["EventId"] + 1, "Id": doc["Events"][0]["Id"], "Name": "approve-1",
+                          f"{ending}Details": {"Error": {"Payload": {"ErrorMessage": "ended", "ErrorType": ending}}}})
+    result = replay(doc, module)
+    assert (result.status, result.output["ErrorType"]) == ("failed", ending)
+    assert result.waiting.endswith(f":{line_of(path, 'callback.result()')} in handler")

@@ -135,7 +135,8 @@ def _verdict(rt: Run, output: dict[str, Any] | None, client: RecordingClient) ->
         raise NondeterminismError(missing)
     if status == "SUCCEEDED" and h.status == "SUCCEEDED" and not rt.frontier:
         _compare_result(rt, output)
-    result_status = {"SUCCEEDED": "completed", "FAILED": "failed"}.get(h.status, "running")
+    # a timed-out or stopped execution is over without completing: "failed" for the summary
+    result_status = {"SUCCEEDED": "completed", "RUNNING": "running"}.get(h.status, "failed")
     out: Any = None
     if h.status == "SUCCEEDED":
         payload = h.events[-1].payload("Result")[0]

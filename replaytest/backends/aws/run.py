@@ -149,7 +149,8 @@ class Run:
         parent_status = parent.status if parent is not None else ("STARTED" if not h.finished else h.status)
         siblings = h.children(parent_id)
         all_reached = all(op.id in self.visited for op in siblings)
-        if parent_status not in _history.TERMINAL or (parent_status == "FAILED" and all_reached):
+        ended_short = parent_status == "FAILED" or (parent is None and parent_status in ("TIMED_OUT", "STOPPED"))
+        if parent_status not in _history.TERMINAL or (ended_short and all_reached):
             # where history stands: the next invocation would do this (a running execution), or
             # the code now gets past the point where the recorded execution failed
             self.frontier = f"{issued} at {source}" if source else issued
