@@ -166,5 +166,4 @@ def test_a_replay_module_that_does_not_import_is_named_in_the_failure(project):
     (project.path / "broken_handlers.py").write_text("raise RuntimeError('no config in CI')\n")
     result = project.runpytest("--replay", "histories/order-1.json", "--replay-module", "broken_handlers")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*no handler for Lambda function 'orders'*",
-                                 "*could not import replay module broken_handlers: RuntimeError: no config in CI*"])
+    result.stdout.fnmatch_lines(["*--replay-module broken_handlers: cannot import it: RuntimeError: no config in CI*"])

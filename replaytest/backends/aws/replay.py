@@ -32,8 +32,8 @@ from aws_durable_execution_sdk_python.execution import (DurableExecutionInvocati
 
 from . import handlers as _handlers
 from . import history as _history
-from ._compat import (NondeterminismError, ReplayResult, UnknownWorkflowError, WorkflowTaskError, exception_source,
-                      return_source, user_tb_frames)
+from ._compat import (NondeterminismError, ReplayResult, WorkflowTaskError, exception_source, return_source,
+                      user_tb_frames)
 from .context import ReplayContext, _LambdaContext
 from .history import AwsHistory
 from .operations import RecordingClient, initial_operations
@@ -192,16 +192,9 @@ def replay_document(doc: Any, index: int, settings: Any, *, source: str, fallbac
     history = _history.load(execution, source)
     if history.execution.name is None and fallback_name:
         history.execution.name = fallback_name
-    try:
-        handler = _handlers.resolve(history.function_name, getattr(settings, "handlers", None) or [],
-                                    [*(getattr(settings, "modules", None) or []),
-                                     *(getattr(settings, "extra_workflows", None) or [])], source)
-    except UnknownWorkflowError as e:
-        broken = [f"could not import replay module {name}: {err}"
-                  for name, err in (getattr(settings, "import_errors", None) or {}).items()]
-        if not broken:
-            raise
-        raise UnknownWorkflowError("\n".join([str(e), *broken])) from None
+    handler = _handlers.resolve(history.function_name, getattr(settings, "handlers", None) or [],
+                                [*(getattr(settings, "modules", None) or []),
+                                 *(getattr(settings, "extra_workflows", None) or [])], source)
     sandbox = _mode(getattr(settings, "sandbox", "strict") or "strict")
     sandbox = {"on": "strict"}.get(sandbox, sandbox)
     factory = getattr(settings, "observer_factory", None)
