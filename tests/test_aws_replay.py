@@ -466,3 +466,11 @@ def test_an_execution_that_timed_out_or_was_stopped_replays_to_where_it_stood(tm
     result = replay(doc, module)
     assert (result.status, result.output["ErrorType"]) == ("failed", ending)
     assert result.waiting.endswith(f":{line_of(path, 'callback.result()')} in handler")
+
+
+def test_warnings_before_a_divergence_are_in_its_report(tmp_path):
+    module, _ = variant(tmp_path, "orders", ("Duration.from_seconds(5)", "Duration.from_seconds(10)"),
+                        ('name="book-pickup"', 'name="schedule-pickup"'))
+    err = diverges(fixture("order-1"), module)
+    assert err.kind == "command" and len(err.divergence.warnings) == 1
+    assert "warnings before the divergence:" in str(err) and "recorded seconds 5" in str(err)

@@ -92,6 +92,18 @@ def replay_history(history: AwsHistory, handler: Callable[..., Any], *, args_mis
 
 
 def _verdict(rt: Run, output: dict[str, Any] | None, client: RecordingClient) -> ReplayResult:
+    """The ReplayResult, or the verdict raised, with the warnings collected before it."""
+    try:
+        return _judge(rt, output, client)
+    except (NondeterminismError, WorkflowTaskError) as e:
+        target = e.divergence if isinstance(e, NondeterminismError) else e
+        target.warnings = list(rt.warnings)
+        if isinstance(e, NondeterminismError):
+            raise NondeterminismError(e.divergence) from None  # the message includes the warnings
+        raise
+
+
+def _judge(rt: Run, output: dict[str, Any] | None, client: RecordingClient) -> ReplayResult:
     h = rt.history
     name = h.execution_name or "execution"
     if isinstance(rt.stop, Exception):                       # a sandbox violation in strict mode
@@ -102,7 +114,6 @@ def _verdict(rt: Run, output: dict[str, Any] | None, client: RecordingClient) ->
                                "steps is replayed (--replay-sandbox=warn reports this instead of failing)")
         raise failed
     if rt.stop is not None and not isinstance(rt.stop, str):  # a divergence
-        rt.stop.detail = "; ".join(filter(None, [rt.stop.detail, *rt.warnings]))
         raise NondeterminismError(rt.stop)
     if isinstance(rt.stop, str) and rt.stop.startswith("internal:"):
         raise RuntimeError(rt.stop)
