@@ -1,0 +1,352 @@
+"""Hostile and careless history files (issue 14, items 3-8): one bad input never stops the
+others, and every bad input ends in one of replaytest's verdicts -- replayed, a divergence, a
+workflow task error, an unknown workflow, or an invalid-history error that names the file and
+the event -- never an internal exception, a traceback or a hang."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import replaytest
+import replaytest.pytest_support  # noqa: F401  (loaded up front for in-process pytester runs)
+from fixtures.workflows import onboarding, orders, payments
+from replaytest import History, HistoryFormatError, NondeterminismError, ReplayResult, WorkflowTaskError
+from tests.conftest import ROOT
+
+HISTORIES = ROOT / "fixtures" / "histories"
+PLUGIN_DATA = ROOT / "tests" / "data" / "plugin"
+WORKFLOWS = [orders, onboarding, payments]
+SURROGATE = "\ud800"
+VERDICTS = (ReplayResult, HistoryFormatError, NondeterminismError, WorkflowTaskError, replaytest.UnknownWorkflowError)
+
+
+def doc_of(name: str = "order-42") -> dict[str, Any]:
+    return json.loads((HISTORIES / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def write(path: Path, doc: dict[str, Any] | bytes | str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(doc, dict):
+        doc = json.dumps(doc)  # ensure_ascii: a lone surrogate is written as the escape \ud800
+    path.write_bytes(doc if isinstance(doc, bytes) else doc.encode("utf-8"))
+    return path
+
+
+def insert(doc: dict[str, Any], index: int, event_type: str, attrs: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` with a new event at position ``index``; ids and references renumbered."""
+    events = doc["events"]
+    shift = {e["id"]: (e["id"] + 1 if e["id"] > index else e["id"]) for e in events}
+    for e in events:
+        e["id"] = shift[e["id"]]
+        for key in ("scheduled_event_id", "started_event_id"):
+            if key in e["attrs"] and e["attrs"][key] in shift:
+                e["attrs"][key] = shift[e["attrs"][key]]
+    events.insert(index, {"id": index + 1, "time": events[0]["time"], "type": event_type, "attrs": attrs})
+    return doc
+
+
+def verdict(path: Path) -> BaseException | ReplayResult:
+    """Load and replay through the public API; what it ends in."""
+    try:
+        return replaytest.replay(History.load(path), WORKFLOWS)
+    except Exception as e:  # noqa: BLE001 — what kind of exception is the point
+        return e
+
+
+def cli(*args: str, cwd: Path = ROOT, timeout: float = 120, env: dict[str, str] | None = None
+        ) -> subprocess.CompletedProcess[str]:
+    full = dict(os.environ, PYTHONPATH=str(ROOT), **(env or {}))
+    full.pop("PYTEST_ADDOPTS", None)
+    return subprocess.run([sys.executable, "-m", "replaytest", *args], cwd=cwd, env=full, capture_output=True,
+                          encoding="utf-8", errors="backslashreplace", timeout=timeout)
+
+
+MODULES = ["--module", "fixtures.workflows.orders", "--module", "fixtures.workflows.onboarding",
+           "--module", "fixtures.workflows.payments"]
+
+
+# ---------------------------------------------------------------- items 3-4: ids that are not text
+def surrogate_histories(directory: Path) -> None:
+    recorded = json.loads((PLUGIN_DATA / "histories" / "order-42.json").read_text(encoding="utf-8"))
+    write(directory / "a-good.json", recorded)
+    lone = copy.deepcopy(recorded)
+    lone["events"][0]["attrs"]["workflow_id"] = SURROGATE
+    write(directory / "b-surrogate.json", lone)
+    raw = json.dumps(recorded).encode().replace(b'"workflow_id": "order-42"', b'"workflow_id": "order-\xff\xfe"')
+    write(directory / "c-raw.json", raw)
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-W ignore::pytest.PytestAssertRewriteWarning -p no:hypothesispytest")
+    shutil.copy(PLUGIN_DATA / "order_workflows.py", pytester.path)
+    pytester.syspathinsert()
+    surrogate_histories(pytester.path / "histories")
+    return pytester
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one-process", "xdist"])
+def test_pytest_survives_ids_that_are_not_text(project: pytest.Pytester, workers: list[str]) -> None:
+    result = project.runpytest_subprocess("--replay", "histories", "-v", "-p", "no:cacheprovider", *workers)
+    out = result.stdout.str() + result.stderr.str()
+    assert "INTERNALERROR" not in out and "Traceback" not in out, out
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*histories/b-surrogate.json::\\ud800 PASSED*"])
+    result.stdout.fnmatch_lines(["*invalid history file histories/c-raw.json: byte *: the file is not UTF-8 text*"])
+
+
+def test_cli_replays_every_file_after_an_id_that_is_not_text(tmp_path: Path) -> None:
+    surrogate_histories(tmp_path)
+    shutil.copy(PLUGIN_DATA / "order_workflows.py", tmp_path)
+    for order in (["b-surrogate.json", "a-good.json"], ["c-raw.json", "b-surrogate.json", "a-good.json"]):
+        done = cli("replay", *order, "--module", "order_workflows", cwd=tmp_path)
+        assert "Traceback" not in done.stdout + done.stderr, done.stderr
+        assert done.stdout.rstrip().endswith(f"{len(order)} histories replayed: 2 ok, {len(order) - 2} failed"), done.stdout
+        assert "ok    b-surrogate.json: \\ud800 (checkout)" in done.stdout
+
+
+# ---------------------------------------------------------------- item 5: impossible histories
+def _schedule_id(doc: dict[str, Any]) -> int:
+    return next(e["id"] for e in doc["events"] if e["type"] == "ActivityTaskScheduled")
+
+
+IMPOSSIBLE: dict[str, Any] = {
+    "completed-never-scheduled-activity": (lambda d: insert(d, 7, "ActivityTaskCompleted",
+                                           {"activity_id": "99", "scheduled_event_id": 99, "result": 1}), "/events/7"),
+    "failed-never-scheduled-activity": (lambda d: insert(d, 7, "ActivityTaskFailed", {
+        "activity_id": "99", "scheduled_event_id": 99, "failure": {"type": "X", "message": "m"}}), "/events/7"),
+    "fired-never-started-timer": (lambda d: insert(d, 7, "TimerFired", {"timer_id": "99", "started_event_id": 99}),
+                                  "/events/7"),
+    "outcome-names-another-activity": (lambda d: d["events"][6]["attrs"].update(activity_id="2") or d, "/events/6"),
+    "reference-to-no-event": (lambda d: d["events"][5]["attrs"].update(scheduled_event_id=999) or d, "/events/5"),
+    "reference-to-wrong-kind": (lambda d: d["events"][6]["attrs"].update(scheduled_event_id=2) or d, "/events/6"),
+    "task-completed-never-started": (lambda d: d["events"][3]["attrs"].update(started_event_id=77) or d, "/events/3"),
+    "only-started-and-completed": (lambda d: {**d, "events": [d["events"][0], {**d["events"][-1], "id": 2}]},
+                                   "/events/1"),
+    "second-started": (lambda d: insert(d, 4, "WorkflowExecutionStarted", copy.deepcopy(d["events"][0]["attrs"])),
+                       "/events/4"),
+    "closing-not-last": (lambda d: insert(d, 22, "WorkflowExecutionCompleted", {"result": None}), "/events/22"),
+    "command-outside-a-task": (lambda d: insert(d, 2, "TimerStarted", {"timer_id": "1", "duration": 1.0}), "/events/2"),
+    "time-trailing-newline": (lambda d: d["events"][4].update(time="2026-01-05T09:00:00.000Z\n") or d, "/events/4/time"),
+    "time-non-ascii-digits": (lambda d: d["events"][4].update(time="\u0662\u0660\u0662\u0666-01-05T09:00:00.000Z") or d,
+                              "/events/4/time"),
+    "time-year-0000": (lambda d: d["events"][4].update(time="0000-01-05T09:00:00.000Z") or d, "/events/4/time"),
+    "time-month-13": (lambda d: d["events"][4].update(time="2026-13-05T09:00:00.000Z") or d, "/events/4/time"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(IMPOSSIBLE))
+def test_an_impossible_history_is_an_invalid_history_naming_the_event(tmp_path: Path, case: str) -> None:
+    mutate, where = IMPOSSIBLE[case]
+    path = write(tmp_path / f"{case}.json", mutate(doc_of()))
+    error = verdict(path)
+    assert isinstance(error, HistoryFormatError), repr(error)
+    assert error.where.startswith(where) and str(path) in str(error), str(error)
+
+
+@pytest.mark.parametrize("inputs", [[], [1, 2], [None, None, None]])
+def test_input_that_does_not_fit_the_workflow_is_an_invalid_history(tmp_path: Path, inputs: list[Any]) -> None:
+    doc = doc_of()
+    doc["events"][0]["attrs"]["input"] = inputs
+    error = verdict(write(tmp_path / "h.json", doc))
+    assert isinstance(error, HistoryFormatError), repr(error)
+    assert error.where == "/events/0/attrs/input" and "process_order" in str(error)
+
+
+@pytest.mark.parametrize("old, new, where", [
+    ('"initial_interval": 1.0', '"initial_interval": NaN', "line 6"),
+    ('"start_to_close_timeout": 10.0', '"start_to_close_timeout": Infinity', "line 6"),
+    ('"backoff_coefficient": 2.0', '"backoff_coefficient": -Infinity', "line 6"),
+    ('"workflow_type": "process_order"', '"workflow_type": "shadow", "workflow_type": "process_order"', "/events/0/attrs"),
+    ('"result": 34.99', '"result": 1, "result": 34.99', "/events/6/attrs"),
+])
+def test_json_that_python_accepts_but_json_does_not_is_an_invalid_history(tmp_path: Path, old: str, new: str,
+                                                                          where: str) -> None:
+    text = (HISTORIES / "order-42.json").read_text(encoding="utf-8")
+    assert old in text
+    error = verdict(write(tmp_path / "h.json", text.replace(old, new, 1)))
+    assert isinstance(error, HistoryFormatError), repr(error)
+    assert error.where.startswith(where), str(error)
+
+
+def test_cli_and_pytest_report_an_impossible_history_in_one_line(tmp_path: Path, pytester: pytest.Pytester,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    bad = write(tmp_path / "bad.json", IMPOSSIBLE["completed-never-scheduled-activity"][0](doc_of()))
+    done = cli("replay", str(bad), str(HISTORIES / "order-42.json"), *MODULES)
+    assert "Traceback" not in done.stdout + done.stderr and "KeyError" not in done.stdout
+    assert f"FAIL  {bad}: /events/7" in done.stdout and "2 histories replayed: 1 ok, 1 failed" in done.stdout
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest")
+    shutil.copy(bad, pytester.path / "bad.json")
+    result = pytester.runpytest("--replay", "bad.json", "--replay-module", "fixtures.workflows.orders")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["invalid history file bad.json: /events/7*",
+                                 "replaytest: 0 histories replayed (0 events), 0 divergences, 1 invalid history file"])
+    assert "KeyError" not in result.stdout.str()
+
+
+# ---------------------------------------------------------------- item 5: the property
+ATTRS: dict[str, Any] = {
+    "WorkflowTaskScheduled": st.fixed_dictionaries({"attempt": st.integers(1, 3)}),
+    "WorkflowTaskStarted": st.fixed_dictionaries({"scheduled_event_id": st.integers(1, 40)}),
+    "WorkflowTaskCompleted": st.fixed_dictionaries({"started_event_id": st.integers(1, 40)}),
+    "WorkflowTaskFailed": st.fixed_dictionaries({"started_event_id": st.integers(1, 40),
+                                                 "failure": st.just({"type": "E", "message": "m"})}),
+    "ActivityTaskScheduled": st.fixed_dictionaries({
+        "activity_id": st.sampled_from(["1", "2", "3", "99"]),
+        "activity_type": st.sampled_from(["calculate_total", "charge_card", "send_confirmation", "nope"]),
+        "input": st.lists(st.none() | st.integers() | st.just({"card": "4242", "amount": 1.0, "order_id": "42"}), max_size=2),
+        "retry_policy": st.just({"initial_interval": 1.0, "backoff_coefficient": 2.0, "maximum_interval": 100.0,
+                                 "maximum_attempts": 0, "non_retryable_error_types": []})}),
+    "ActivityTaskStarted": st.fixed_dictionaries({"activity_id": st.sampled_from(["1", "2", "99"]),
+                                                 "scheduled_event_id": st.integers(1, 40), "attempt": st.integers(1, 3)}),
+    "ActivityTaskCompleted": st.fixed_dictionaries({"activity_id": st.sampled_from(["1", "2", "3", "99"]),
+                                                   "scheduled_event_id": st.integers(1, 40),
+                                                   "result": st.none() | st.integers() | st.floats(allow_nan=False) | st.text()}),
+    "ActivityTaskFailed": st.fixed_dictionaries({"activity_id": st.sampled_from(["1", "2", "99"]),
+                                                "scheduled_event_id": st.integers(1, 40),
+                                                "failure": st.just({"type": "CardDeclined", "message": "no"})}),
+    "TimerStarted": st.fixed_dictionaries({"timer_id": st.sampled_from(["1", "2"]), "duration": st.floats(0, 1e6)}),
+    "TimerFired": st.fixed_dictionaries({"timer_id": st.sampled_from(["1", "2", "99"]),
+                                        "started_event_id": st.integers(1, 40)}),
+    "MarkerRecorded": st.fixed_dictionaries({"marker_name": st.sampled_from(["side_effect", "patch"]),
+                                            "marker_id": st.sampled_from(["1", "2", "fix-1"]),
+                                            "value": st.none() | st.integers() | st.booleans()}),
+    "WorkflowExecutionSignaled": st.fixed_dictionaries({"signal_name": st.sampled_from(["approve", "x", SURROGATE]),
+                                                       "payload": st.none() | st.integers()}),
+    "WorkflowExecutionCompleted": st.fixed_dictionaries({"result": st.none() | st.integers()}),
+    "WorkflowExecutionFailed": st.fixed_dictionaries({"failure": st.just({"type": "E", "message": "m"})}),
+}
+
+
+@st.composite
+def event_sequences(draw: st.DrawFn) -> dict[str, Any]:
+    """A recorded history with events dropped, repeated, replaced or added: mostly near a real
+    history (so replay gets deep), sometimes far from any."""
+    doc = doc_of(draw(st.sampled_from(["order-42", "order-43", "order-44", "onboarding-7", "payment-3"])))
+    events = doc["events"]
+    for _ in range(draw(st.integers(0, 4))):
+        op = draw(st.sampled_from(["drop", "dup", "new", "attrs"]))
+        i = draw(st.integers(1, len(events)))
+        if op == "drop" and i < len(events):
+            del events[i]
+        elif op == "dup":
+            events.insert(i, copy.deepcopy(events[draw(st.integers(0, len(events) - 1))]))
+        elif op == "new":
+            kind = draw(st.sampled_from(sorted(ATTRS)))
+            events.insert(i, {"id": 0, "time": events[0]["time"], "type": kind, "attrs": draw(ATTRS[kind])})
+        elif op == "attrs" and i < len(events) and events[i]["type"] in ATTRS:
+            events[i]["attrs"] = draw(ATTRS[events[i]["type"]])
+    if draw(st.booleans()):
+        events[0]["attrs"]["input"] = draw(st.lists(st.none() | st.integers() | st.just({}), max_size=2))
+    for n, e in enumerate(events, start=1):
+        e["id"] = n
+    return doc
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(doc=event_sequences())
+def test_any_event_sequence_ends_in_a_verdict(doc: dict[str, Any]) -> None:
+    try:
+        result: object = replaytest.replay(History.from_json(json.dumps(doc), source="generated.json"), WORKFLOWS,
+                                           sandbox="off")
+    except VERDICTS as e:
+        result = e
+    assert isinstance(result, VERDICTS)
+
+
+# ---------------------------------------------------------------- item 6: what json.loads refuses
+@pytest.mark.parametrize("text, where", [
+    ("[" * 5000 + "]" * 5000, "line 1 column"),
+    ('{"format": "replaytest.history", "version": 1, "events": ' + "[" * 100000, "line 1 column"),
+    (json.dumps(doc_of()).replace('"seed": 42', '"seed": ' + "9" * 5000), "line 1 column"),
+    (json.dumps(doc_of()).replace('"result": 34.99', '"result": ' + "[" * 900 + "]" * 900), ""),
+])
+def test_nesting_and_huge_numbers_are_invalid_histories(tmp_path: Path, text: str, where: str) -> None:
+    path = write(tmp_path / "h.json", text)
+    error = verdict(path)
+    assert isinstance(error, VERDICTS), repr(error)
+    if isinstance(error, HistoryFormatError):
+        assert error.where.startswith(where) and str(path) in str(error)
+    done = cli("replay", str(path), *MODULES)
+    assert "Traceback" not in done.stderr and "RecursionError" not in done.stdout and "ValueError" not in done.stdout
+
+
+# ---------------------------------------------------------------- item 7: the first error, at once
+def test_a_file_of_many_invalid_events_reports_the_first(tmp_path: Path) -> None:
+    doc = doc_of()
+    good = doc["events"][1]
+    doc["events"] = [doc["events"][0]] + [dict(good, id=n, type="Bogus") for n in range(2, 20_002)]
+    doc["events"][7]["attrs"] = "not an object"  # a later, different error: not the one reported
+    error = verdict(write(tmp_path / "h.json", doc))
+    assert isinstance(error, HistoryFormatError)
+    assert error.where == "/events/1/type" and "Bogus" in error.reason, str(error)
+
+
+# ---------------------------------------------------------------- item 8: not a file, too big
+@contextlib.contextmanager
+def hang_guard(seconds: int) -> Iterator[None]:
+    """Turn a hang into a failure (a read that never returns), not a stuck suite."""
+    def expire(signum: int, frame: Any) -> None:
+        raise TimeoutError(f"still blocked after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _limit_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))  # an unbounded read of /dev/zero stops at 1 GB
+
+
+def test_a_fifo_and_a_device_are_refused_not_read(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)
+    with hang_guard(20), pytest.raises(HistoryFormatError, match="not a regular file"):
+        History.load(fifo)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("PYTEST_ADDOPTS", None)
+    done = subprocess.run([sys.executable, "-m", "replaytest", "replay", str(fifo), "/dev/zero",
+                           str(HISTORIES / "order-42.json"), *MODULES], cwd=ROOT, env=env, capture_output=True,
+                          encoding="utf-8", errors="replace", timeout=60, preexec_fn=_limit_memory)
+    assert f"FAIL  {fifo}: not a regular file" in done.stdout and "FAIL  /dev/zero: not a regular file" in done.stdout
+    assert "3 histories replayed: 1 ok, 2 failed" in done.stdout
+
+
+def test_a_fifo_under_a_replay_directory_fails_alone(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest")
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    (pytester.path / "h").mkdir()
+    shutil.copy(HISTORIES / "order-42.json", pytester.path / "h")
+    os.mkfifo(pytester.path / "h" / "pipe.json")
+    result = pytester.runpytest_subprocess("--replay", "h", "--replay-module", "fixtures.workflows.orders",
+                                           "-p", "no:cacheprovider", timeout=120)
+    assert result.ret in (0, 1) and "INTERNALERROR" not in result.stdout.str()
+    assert result.parseoutcomes().get("passed") == 1
+
+
+def test_a_history_over_the_size_limit_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = HISTORIES / "order-42.json"
+    monkeypatch.setenv("REPLAYTEST_MAX_HISTORY_MB", "0.001")
+    with pytest.raises(HistoryFormatError, match="REPLAYTEST_MAX_HISTORY_MB"):
+        History.load(path)
+    monkeypatch.setenv("REPLAYTEST_MAX_HISTORY_MB", "1")
+    assert len(History.load(path)) == 23
+    done = cli("replay", str(path), *MODULES, env={"REPLAYTEST_MAX_HISTORY_MB": "0.001"})
+    assert done.returncode == 1 and "larger than the limit" in done.stdout and "Traceback" not in done.stderr

@@ -1,0 +1,195 @@
+"""What a history may make replaytest do (issue 14, items 1-2): it is data. Replaying it never
+imports a module it names unless that module is the user's own code, and nothing it contains
+can forge a line of a report.
+
+Probe modules write a marker file when imported: the marker is the proof, not the output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import replaytest.pytest_support  # noqa: F401  (loaded up front for in-process pytester runs)
+from tests.conftest import ROOT
+
+ORDER_42 = ROOT / "fixtures" / "histories" / "order-42.json"
+PLUGIN_DATA = ROOT / "tests" / "data" / "plugin"
+FORGED = "ok    forged.json: everything replayed"
+
+
+def history(**started: Any) -> dict[str, Any]:
+    """order-42 with the started event's attributes changed."""
+    doc = json.loads(ORDER_42.read_text(encoding="utf-8"))
+    doc["events"][0]["attrs"].update(started)
+    return doc
+
+
+def write(path: Path, doc: dict[str, Any]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc), encoding="utf-8")  # ensure_ascii: lone surrogates become \ud800 escapes
+    return path
+
+
+def probe(directory: Path, module: str, marker: Path) -> None:
+    """``module`` (dotted: a package tree) whose every level records its import in ``marker``."""
+    parts = module.split(".")
+    code = f"import pathlib\npathlib.Path({str(marker)!r}).open('a').write({module!r} + '\\n')\n"
+    for depth in range(1, len(parts)):
+        package = directory.joinpath(*parts[:depth])
+        package.mkdir(parents=True, exist_ok=True)
+        (package / "__init__.py").write_text(code)
+    directory.joinpath(*parts[:-1]).mkdir(parents=True, exist_ok=True)
+    directory.joinpath(*parts[:-1], parts[-1] + ".py").write_text(code)
+
+
+def replay_cli(*args: str, cwd: Path, pythonpath: list[Path] = ()) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(map(str, [ROOT, *pythonpath])))
+    env.pop("PYTEST_ADDOPTS", None)
+    return subprocess.run([sys.executable, "-m", "replaytest", "replay", *args], cwd=cwd, env=env, capture_output=True,
+                          encoding="utf-8", errors="replace", timeout=120)
+
+
+# ---------------------------------------------------------------- item 1: imports (CLI)
+def test_cli_with_module_never_imports_the_module_a_history_names(tmp_path: Path) -> None:
+    project, marker = tmp_path / "project", tmp_path / "imported.txt"
+    probe(project, "probe_here", marker)  # even the project's own module: the user named theirs
+    h = write(project / "h.json", history(workflow_type="nope", workflow_module="probe_here:x"))
+    done = replay_cli(str(h), "--module", "fixtures.workflows.orders", cwd=project)
+    assert not marker.exists(), "replay imported a module the history named"
+    assert done.returncode == 1 and "Traceback" not in done.stdout + done.stderr
+    assert "workflow type 'nope' is not registered" in done.stdout
+    assert "the history names probe_here:x" in done.stdout and "--module probe_here" in done.stdout
+
+
+@pytest.mark.parametrize("module", ["probe_away", "probe_pkg.sub"])
+def test_cli_without_module_does_not_import_a_module_outside_the_project(tmp_path: Path, module: str) -> None:
+    project, elsewhere, marker = tmp_path / "project", tmp_path / "elsewhere", tmp_path / "imported.txt"
+    project.mkdir()
+    probe(elsewhere, module, marker)  # importable through PYTHONPATH, but not the project's code
+    h = write(project / "h.json", history(workflow_type="nope", workflow_module=f"{module}:x"))
+    done = replay_cli(str(h), cwd=project, pythonpath=[elsewhere])
+    assert not marker.exists(), "replay imported a module from outside the project"
+    assert done.returncode == 1 and "Traceback" not in done.stdout + done.stderr
+    assert f"the history names {module}:x" in done.stdout and f"--module {module}" in done.stdout
+
+
+@pytest.mark.parametrize("named", ["this:x", "unittest.__main__:x", "antigravity:x"])
+def test_cli_never_imports_the_standard_library_for_a_history(tmp_path: Path, named: str) -> None:
+    h = write(tmp_path / "h.json", history(workflow_type="nope", workflow_module=named))
+    good = write(tmp_path / "z-good.json", history())
+    done = replay_cli(str(h), str(good), "--module", "fixtures.workflows.orders", cwd=tmp_path)
+    assert "Zen of Python" not in done.stdout and "Ran 0 tests" not in done.stderr
+    assert done.stdout.rstrip().endswith("2 histories replayed: 1 ok, 1 failed"), done.stdout + done.stderr
+    done = replay_cli(str(h), cwd=tmp_path)  # no --module: the stdlib is not the project either
+    assert "Zen of Python" not in done.stdout and "Ran 0 tests" not in done.stderr
+    assert done.returncode == 1 and f"the history names {named}" in done.stdout
+
+
+def test_cli_without_module_imports_the_projects_own_recorded_module(tmp_path: Path) -> None:
+    shutil.copy(PLUGIN_DATA / "order_workflows.py", tmp_path)
+    shutil.copy(PLUGIN_DATA / "histories" / "order-42.json", tmp_path)
+    done = replay_cli("order-42.json", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("ok    order-42.json: order-42 (checkout)")
+
+
+# ---------------------------------------------------------------- item 1: imports (pytest)
+@pytest.fixture(autouse=True)
+def _inner_session_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-W ignore::pytest.PytestAssertRewriteWarning -p no:hypothesispytest")
+
+
+def test_pytest_with_replay_module_never_imports_the_module_a_history_names(pytester: pytest.Pytester) -> None:
+    marker = pytester.path.parent / f"{pytester.path.name}-imported.txt"
+    probe(pytester.path, "probe_named", marker)
+    shutil.copy(PLUGIN_DATA / "order_workflows.py", pytester.path)
+    pytester.syspathinsert()
+    write(pytester.path / "histories" / "x.json", history(workflow_type="nope", workflow_module="probe_named:x"))
+    result = pytester.runpytest("--replay", "histories", "--replay-module", "order_workflows")
+    assert not marker.exists(), "replay imported a module the history named"
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*the history names probe_named:x*", "*--replay-module probe_named*"])
+
+
+def test_pytest_without_replay_module_imports_only_the_projects_code(pytester: pytest.Pytester) -> None:
+    outside = pytester.path.parent / f"{pytester.path.name}-elsewhere"
+    marker = pytester.path.parent / f"{pytester.path.name}-imported.txt"
+    probe(outside, "probe_outside", marker)
+    pytester.syspathinsert(outside)
+    pytester.syspathinsert()
+    shutil.copy(PLUGIN_DATA / "order_workflows.py", pytester.path)
+    shutil.copy(PLUGIN_DATA / "histories" / "order-42.json", pytester.path / "order-42.json")
+    write(pytester.path / "h" / "x.json", history(workflow_type="nope", workflow_module="probe_outside:x"))
+    write(pytester.path / "h" / "zen.json", history(workflow_id="zen", workflow_type="nope", workflow_module="this:x"))
+    shutil.move(pytester.path / "order-42.json", pytester.path / "h" / "order-42.json")
+    result = pytester.runpytest("--replay", "h", "-v")
+    assert not marker.exists(), "replay imported a module from outside the rootdir"
+    assert "Zen of Python" not in result.stdout.str()
+    result.assert_outcomes(passed=1, failed=2)  # order-42's recorded module is the project's own
+    result.stdout.fnmatch_lines(["*the history names probe_outside:x*", "*--replay-module probe_outside*"])
+
+
+# ---------------------------------------------------------------- item 2: forged lines
+NASTY_IDS = ["order-42\n" + FORGED, "order-42\r" + FORGED, "order-42\x1b[2K\x1b[1G" + FORGED, "order-42\u2028" + FORGED,
+             "order-42\x85" + FORGED]
+
+
+@pytest.mark.parametrize("wid", NASTY_IDS, ids=["newline", "return", "ansi", "line-separator", "nel"])
+def test_cli_report_escapes_control_characters_in_ids(tmp_path: Path, wid: str) -> None:
+    h = write(tmp_path / "h.json", history(workflow_id=wid))
+    done = replay_cli(str(h), "--module", "fixtures.workflows.orders", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert not any(line.startswith("ok    forged") for line in lines), done.stdout
+    assert all(c not in done.stdout for c in "\r\x1b\u2028\x85"), repr(done.stdout)
+    assert lines[0].startswith(f"ok    {h}: order-42\\") and FORGED in lines[0]
+
+
+def test_cli_report_escapes_payloads_and_types(tmp_path: Path) -> None:
+    doc = json.loads((ROOT / "fixtures" / "histories" / "order-43.json").read_text(encoding="utf-8"))
+    doc["events"][-1]["attrs"]["failure"]["message"] = "declined\n" + FORGED
+    doc["events"][-1]["attrs"]["failure"]["type"] = "CardDeclined\x1b[31m"
+    h = write(tmp_path / "h.json", doc)
+    done = replay_cli(str(h), "--module", "fixtures.workflows.orders", cwd=tmp_path)
+    assert not any(line.startswith("ok    forged") for line in done.stdout.splitlines()), done.stdout
+    assert "\x1b" not in done.stdout and "declined\\n" + FORGED in done.stdout
+
+
+def test_list_and_show_escape_workflow_ids(tmp_path: Path) -> None:
+    from fixtures.workflows import orders
+    from replaytest import Engine
+
+    db = tmp_path / "engine.db"
+    engine = Engine(db)
+    try:
+        engine.start(orders.process_order, {"id": "1", "email": "a@b", "card": "4242", "items": []}, id="x\n" + FORGED)
+    finally:
+        engine.close()
+    for command in (["list"], ["show", "x\n" + FORGED]):
+        done = subprocess.run([sys.executable, "-m", "replaytest", *command, "--db", str(db)], cwd=ROOT,
+                              capture_output=True, encoding="utf-8", errors="replace", timeout=60)
+        assert not any(line.startswith("ok    forged") for line in done.stdout.splitlines()), done.stdout
+
+
+def test_pytest_item_names_and_junit_escape_control_characters(pytester: pytest.Pytester) -> None:
+    shutil.copy(PLUGIN_DATA / "order_workflows.py", pytester.path)
+    pytester.syspathinsert()
+    recorded = json.loads((PLUGIN_DATA / "histories" / "order-42.json").read_text(encoding="utf-8"))
+    recorded["events"][0]["attrs"]["workflow_id"] = "order-42\nPASSED " + FORGED + "\x1b[31m"
+    write(pytester.path / "h" / "order.json", recorded)
+    result = pytester.runpytest("--replay", "h", "-v", "--junitxml=out.xml")
+    result.assert_outcomes(passed=1)
+    out = result.stdout.str()
+    assert "\x1b[31m" not in out and not any(line.startswith("PASSED ok") for line in out.splitlines())
+    result.stdout.fnmatch_lines(["h/order.json::order-42\\nPASSED ok    forged.json*\\x1b[31m PASSED*"])
+    case = next(ET.parse(pytester.path / "out.xml").iter("testcase"))
+    assert "\n" not in case.get("name", "") and "\x1b" not in case.get("name", "")
