@@ -4,7 +4,10 @@ with every failure turned into one line that says why."""
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import sysconfig
 import types
+from pathlib import Path
 from typing import Any
 
 from .definitions import ReplaytestError
@@ -40,3 +43,41 @@ def import_target(spec: str) -> Any:
         except AttributeError:
             raise ModuleImportError(f"module {module_name!r} has no {attr!r}") from None
     return obj
+
+
+# ---------------------------------------------------------------- modules a history names
+def project_origin(module: str, project_dir: Path) -> tuple[Path | None, str]:
+    """Where ``module``'s top-level package lives if it is the project's own code, without
+    executing anything: ``(path, "")`` when it lies under ``project_dir`` and outside the
+    standard library and installed packages, else ``(None, why not)``.
+
+    Only the top-level name is looked up (``importlib.util.find_spec`` of a dotted name would
+    import, i.e. run, its parent packages). A module found elsewhere on sys.path (through
+    PYTHONPATH, say) is not the project's, even if importable."""
+    top = module.split(".", 1)[0]
+    if not module or not all(part.isidentifier() for part in module.split(".")):
+        return None, "not a module name"
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError) as e:
+        return None, f"not importable here ({type(e).__name__}: {e})"
+    if spec is None:
+        return None, "not importable here"
+    places = [spec.origin] if spec.origin and spec.has_location else list(spec.submodule_search_locations or [])
+    if not places:
+        return None, f"{top} is built into Python, not the project's code"
+    where = Path(places[0]).resolve()
+    if _installed(where):
+        return None, f"found at {where}: the standard library or an installed package, not the project's code"
+    try:
+        where.relative_to(Path(project_dir).resolve())
+    except ValueError:
+        return None, f"found at {where}, outside the project ({Path(project_dir).resolve()})"
+    return where, ""
+
+
+def _installed(path: Path) -> bool:
+    if any(part in ("site-packages", "dist-packages") for part in path.parts):
+        return True
+    roots = {sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+    return any(path.is_relative_to(Path(root).resolve()) for root in roots if root)

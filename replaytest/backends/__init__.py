@@ -63,6 +63,7 @@ class ReplaySettings:
     handlers: list[str] = field(default_factory=list)               # AWS: [FUNCTION=]MODULE:ATTR
     observer_factory: Callable[[], Any] | None = None               # set when a debugger is attached
     extra_workflows: list[Any] = field(default_factory=list)        # workflows=[...] of a marker
+    module_flag: str = "--module"        # how the user names a module here, for reports
 
     def describe_search(self) -> list[str]:
         """Where replay looked for workflow code, for reports of an unknown workflow type."""

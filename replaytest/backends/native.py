@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import inspect
+import sys
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -17,10 +19,12 @@ from ..core.frames import blocked_source
 from ..core.matcher import ArgsMode
 from ..core.tasks import catch_up, retry_failed_task
 from ..definitions import ReplaytestError, WorkflowDefinition, collect
-from ..history import Event, History
+from ..history import Event, History, HistoryFormatError
+from ..modules import project_origin
 from ..history.schema import FORMAT
 from ..report.divergence import NondeterminismError, UnknownWorkflowError, WorkflowTaskError
 from ..report.result import ReplayResult
+from ..report.text import safe, safe_lines
 from . import Entry, ReplaySettings
 
 
@@ -29,29 +33,34 @@ def registry(workflows: Iterable[Any]) -> dict[str, WorkflowDefinition]:
     return found
 
 
-def resolve(history: History, workflows: dict[str, WorkflowDefinition], import_recorded: bool = False) -> WorkflowDefinition:
-    """The definition to replay ``history`` with; optionally import the module the history
-    names (``module:function``) when the type is not registered and the module is importable."""
+def resolve(history: History, workflows: dict[str, WorkflowDefinition], import_recorded: bool = False,
+            project_dir: Path | None = None) -> WorkflowDefinition:
+    """The definition to replay ``history`` with. With ``import_recorded``, when the type is not
+    registered, the module the history names (``module:function``) is imported -- but only if
+    it is the project's own code (see :func:`replaytest.modules.project_origin`): a history is
+    data and must never make replay run a module of the standard library, an installed package
+    or anything else found on sys.path."""
     defn = workflows.get(history.workflow_type)
-    if defn is None and import_recorded and (where := history.started.get("workflow_module")):
-        module_name = where.split(":", 1)[0]
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            module = None
-        if module is not None:
-            defn = registry([module]).get(history.workflow_type)
+    recorded = history.started.get("workflow_module")
+    if defn is None and import_recorded and recorded:
+        module_name = recorded.split(":", 1)[0]
+        where, _ = project_origin(module_name, project_dir or Path.cwd())
+        if where is not None:
+            try:
+                defn = registry([importlib.import_module(module_name)]).get(history.workflow_type)
+            except Exception:  # noqa: BLE001 — the project's module is broken: said in the report
+                defn = None
     if defn is None:
         known = ", ".join(sorted(workflows)) or "none"
-        raise UnknownWorkflowError(
+        raise UnknownWorkflowError(safe(
             f"{history.source}: workflow type {history.workflow_type!r} is not registered (registered: {known}); "
-            "pass its module with --replay-module / workflows=[...]")
+            "pass its module with --replay-module / workflows=[...]"))
     return defn
 
 
 def replay(history: History | str, workflows: Iterable[Any] = (), *, args_mismatch: ArgsMode | str = "error",
            sandbox: str | None = "strict", observer: ReplayObserver | None = None,
-           import_recorded: bool = False) -> ReplayResult:
+           import_recorded: bool = False, project_dir: Path | None = None) -> ReplayResult:
     """Replay ``history`` against the current workflow code.
 
     Raises NondeterminismError at the first divergence, WorkflowTaskError when the code
@@ -64,8 +73,9 @@ def replay(history: History | str, workflows: Iterable[Any] = (), *, args_mismat
         args_mismatch = ArgsMode(args_mismatch)
     except ValueError:
         raise ReplaytestError(f"args_mismatch must be error, warn or ignore, not {args_mismatch!r}") from None
-    defn = resolve(history, registry(workflows), import_recorded)
+    defn = resolve(history, registry(workflows), import_recorded, project_dir)
     started = history.started
+    check_input(history, defn)
     ex = Execution(defn, workflow_id=started["workflow_id"], run_id=started["run_id"], args=started["input"],
                    seed=started["seed"], history=history.events, args_mismatch=args_mismatch, sandbox=sandbox,
                    observer=observer, history_source=history.source)
@@ -97,6 +107,22 @@ def replay(history: History | str, workflows: Iterable[Any] = (), *, args_mismat
     waiting = blocked_source(ex.main)
     return ReplayResult(history.workflow_id, history.workflow_type, status, output, len(history.events),
                         ex.warnings, str(waiting) if waiting else None, [c.describe() for c in new])
+
+
+def check_input(history: History, defn: WorkflowDefinition) -> None:
+    """The recorded input must fit the workflow function: a history whose input cannot even be
+    passed to it is not a history of this workflow (an invalid history, not a crash)."""
+    try:
+        signature = inspect.signature(defn.fn)
+    except (TypeError, ValueError):
+        return  # a callable without a signature: let the call decide
+    args = history.started["input"]
+    try:
+        signature.bind(*args)
+    except TypeError as e:
+        raise HistoryFormatError(history.source, "/events/0/attrs/input",
+                                 f"the recorded input ({len(args)} argument{'s' if len(args) != 1 else ''}) does not "
+                                 f"fit {defn.name}{signature}: {e}") from None
 
 
 def _module_note(history: History, defn: WorkflowDefinition) -> list[str]:
@@ -154,30 +180,43 @@ class NativeBackend:
     def replay(self, entry: Entry, doc: Any, settings: ReplaySettings, *, display: str) -> ReplayResult:
         history = History.from_dict(doc, source=display)
         observer = settings.observer_factory() if settings.observer_factory else None
+        named = bool(settings.module_names or settings.modules or settings.extra_workflows)
         try:
             return replay(history, [*settings.modules, *settings.extra_workflows],
                           args_mismatch=settings.args_mismatch or ArgsMode.ERROR, sandbox=settings.sandbox,
-                          observer=observer, import_recorded=True)
+                          observer=observer, import_recorded=not named, project_dir=settings.project_dir)
         except UnknownWorkflowError as e:
             raise UnknownWorkflowError(_unknown_workflow(e, history, settings)) from None
 
 
 def _unknown_workflow(error: UnknownWorkflowError, history: History, settings: ReplaySettings) -> str:
+    """The report of an unknown workflow type: where replay looked, and what the module the
+    history names is -- found without importing it (a history never chooses code to run)."""
     lines = [str(error)]
     lines += ["  " + line for line in settings.describe_search()]
     recorded = history.started.get("workflow_module")
-    if recorded:
-        module = recorded.split(":", 1)[0]
-        try:
-            importlib.import_module(module)
-            lines.append(f"  the history names {recorded}; that module imports but defines no workflow "
-                         f"{history.workflow_type!r}")
-        except Exception as e:
-            lines.append(f"  the history names {recorded}, which is not importable here "
-                         f"({type(e).__name__}: {e}); is the project on sys.path (pytest ini `pythonpath = .`)?")
-    else:
+    flag = settings.module_flag
+    if not recorded:
         lines.append("  the history records no workflow_module to try")
-    return "\n".join(lines)
+        return safe_lines(lines)
+    module = recorded.split(":", 1)[0]
+    where, why_not = project_origin(module, settings.project_dir)
+    if settings.module_names or settings.modules or settings.extra_workflows:
+        lines.append(f"  the history names {recorded}; replaytest never imports a module a history names when you "
+                     f"name the modules yourself: if it is your code, add {flag} {module}")
+    elif where is None and why_not.startswith("not importable"):
+        lines.append(f"  the history names {recorded}, which is {why_not}; is the project on sys.path "
+                     f"(pytest ini `pythonpath = .`)? or pass its module with {flag} {module}")
+    elif where is None:
+        lines.append(f"  the history names {recorded}, {why_not}: replaytest imports only the project's own "
+                     f"modules for a history; if you trust it, pass {flag} {module}")
+    elif module in sys.modules:
+        lines.append(f"  the history names {recorded}; that module imports but defines no workflow "
+                     f"{history.workflow_type!r}")
+    else:
+        lines.append(f"  the history names {recorded} ({where}), which did not import; "
+                     f"check it with {flag} {module}")
+    return safe_lines(lines)
 
 
 BACKEND = NativeBackend()

@@ -381,13 +381,15 @@ def status_text(info: Any) -> str:
 
 def workflow_table(infos: Sequence[Any]) -> list[str]:
     from ..engine.errors import describe_failure
+    from ..report.text import safe
 
     rows = [("WORKFLOW ID", "TYPE", "STATUS", "STARTED", "EVENTS", "")]
     for i in infos:
         note = ""
         if i.task_failure:
             note = describe_failure(i.task_failure)  # the status column already says the task is failing
-        rows.append((i.workflow_id, i.workflow_type, status_text(i), i.started_at, str(i.events), note))
+        # ids and failures are anyone's text: one escaped line per workflow, never a forged row
+        rows.append((safe(i.workflow_id), safe(i.workflow_type), status_text(i), i.started_at, str(i.events), safe(note)))
     widths = [max(len(r[c]) for r in rows) for c in range(5)]
     return ["  ".join(r[c].ljust(widths[c]) for c in range(5)).rstrip() + (f"  {r[5]}" if r[5] else "") for r in rows]
 
@@ -399,6 +401,7 @@ def timeline(info: Any, history: History, tasks: Sequence[Any]) -> list[str]:
     from ..engine.clock import from_ms
     from ..engine.errors import describe_failure
     from ..history import format_time
+    from ..report.text import safe
 
     lines = [f"{info.workflow_id} ({info.workflow_type}) {status_text(info)} — run {info.run_id}, {len(history)} events"]
     width = len(str(len(history)))
@@ -415,7 +418,7 @@ def timeline(info: Any, history: History, tasks: Sequence[Any]) -> list[str]:
                 "timer": f"timer {t.name}"}[t.kind]
         held = f", running on {t.lease_owner}" if t.lease_owner else ""
         lines.append(f"pending: {what} due {format_time(from_ms(t.due_ms))}{held}")
-    return lines
+    return [safe(line) for line in lines]  # ids and payloads are anyone's text: never a forged line
 
 
 COMMANDS = {"run": cmd_run, "start": cmd_start, "worker": cmd_worker, "signal": cmd_signal, "list": cmd_list,

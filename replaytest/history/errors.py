@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..definitions import ReplaytestError
+from ..report.text import safe
 
 
 class HistoryFormatError(ReplaytestError, ValueError):
@@ -11,4 +12,4 @@ class HistoryFormatError(ReplaytestError, ValueError):
     def __init__(self, source: str, where: str, reason: str) -> None:
         self.source, self.where, self.reason = source, where, reason
         place = f"{source}: {where}" if where else source
-        super().__init__(f"{place}: {reason}")
+        super().__init__(safe(f"{place}: {reason}"))  # a reason may quote the file's content

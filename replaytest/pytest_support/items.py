@@ -22,6 +22,7 @@ from ..report.divergence import NondeterminismError, UnknownWorkflowError, Workf
 from ..report.render import workflow_task_report
 from ..report.result import ReplayResult, ReplayWarning
 from ..report.source import display_path
+from ..report.text import safe
 from .settings import module_errors, report_missed_breaks, sessions, settings
 
 #: Errors that are a verdict about the history or the workflow code, not a bug to trace.
@@ -78,7 +79,7 @@ class Replay:
             return workflow_task_report(error, self.workflow_type or "?")
         if isinstance(error, HistoryFormatError):
             return f"invalid history file {error}"
-        return str(error)
+        return "\n".join(safe(line) for line in str(error).split("\n"))
 
 
 class HistoryFile(pytest.File):
@@ -92,7 +93,9 @@ class HistoryFile(pytest.File):
             entries = [Entry(self.path, 0, None, None, "native")]
         seen: dict[str, int] = {}
         for entry in entries:
-            name = (entry.workflow_id or self.path.stem).replace("::", ":")
+            # an item name is a node id, an env var (PYTEST_CURRENT_TEST), JUnit XML and xdist
+            # traffic: escape what cannot be printed or encoded (a lone surrogate, a newline)
+            name = safe(entry.workflow_id or self.path.stem).replace("::", ":")
             seen[name] = seen.get(name, 0) + 1
             if seen[name] > 1:
                 name = f"{name}[{seen[name]}]"

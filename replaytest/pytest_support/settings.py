@@ -29,7 +29,7 @@ def settings(config: pytest.Config) -> ReplaySettings:
         s = ReplaySettings(module_names=names,
                            args_mismatch=config.getoption("replay_args") or config.getini("replay_args") or None,
                            sandbox=config.getoption("replay_sandbox") or config.getini("replay_sandbox"),
-                           project_dir=Path(config.rootpath),
+                           project_dir=Path(config.rootpath), module_flag="--replay-module",
                            handlers=list(dict.fromkeys([*config.getini("replay_handlers"),
                                                         *config.getoption("replay_handlers")])))
         for name in names:

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 from ..definitions import ReplaytestError
 from .source import Source
+from .text import safe, safe_lines
 
 #: kind → (short title, what to do about it)
 KINDS: dict[str, tuple[str, str]] = {
@@ -81,7 +82,7 @@ class Divergence:
             lines.extend("    " + t for t in self.timeline)
         if self.advice:
             lines.append(f"  What to do: {self.advice}.")
-        return "\n".join(lines)
+        return safe_lines(lines)  # ids, payloads and notes come from the history: one line each
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -123,7 +124,7 @@ class WorkflowTaskError(Exception):
         self.notes: list[str] = []        # what else the reader should know (which module replayed)
         self.warnings: list[str] = []     # collected before it raised (warn modes)
         where = f" at {source}" if source else ""
-        super().__init__(f"workflow {workflow_id}: workflow code raised {type(error).__name__}: {error}{where}")
+        super().__init__(safe(f"workflow {workflow_id}: workflow code raised {type(error).__name__}: {error}{where}"))
 
 
 class UnknownWorkflowError(ReplaytestError):

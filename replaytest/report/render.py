@@ -5,10 +5,11 @@ from __future__ import annotations
 import linecache
 from typing import Any
 
+from ..definitions import ReplaytestError
 from .divergence import NondeterminismError, WorkflowTaskError
 from .result import ReplayResult
 from .source import display_path
-from .text import short_json
+from .text import safe, safe_lines, short_json
 
 
 def source_line(failure: dict[str, Any]) -> str:
@@ -20,6 +21,13 @@ def source_line(failure: dict[str, Any]) -> str:
 def report_lines(path: Any, result: ReplayResult | BaseException) -> tuple[bool, list[str]]:
     """(ok, lines) for one replayed history, as ``replaytest replay`` prints it (with or
     without a debugger): a summary and the workflow's result, or the whole failure."""
+    ok, lines = _report_lines(path, result)
+    # Every field may come from the history (ids, payloads, failure messages): escape each line
+    # so none can break into a second, forged one (our own line breaks are list items).
+    return ok, [safe(line) for line in lines]
+
+
+def _report_lines(path: Any, result: ReplayResult | BaseException) -> tuple[bool, list[str]]:
     if isinstance(result, ReplayResult):
         lines = [f"ok    {path}: {result.summary()}"]
         if result.status == "completed":
@@ -28,14 +36,18 @@ def report_lines(path: Any, result: ReplayResult | BaseException) -> tuple[bool,
             lines.append(f"      failure: {result.output.get('type')}: {result.output.get('message')}")
         return True, lines + [f"      warning: {w}" for w in result.warnings]
     if isinstance(result, NondeterminismError):
-        return False, [f"FAIL  {path}:"] + [f"      {line}" for line in str(result).splitlines()]
+        return False, [f"FAIL  {path}:"] + [f"      {line}" for line in str(result).split("\n")]
     if isinstance(result, WorkflowTaskError):
         code = source_line(result.failure)
         return False, ([f"FAIL  {path}: {result}"] + ([f"          {code}"] if code else [])
                        + [f"      note: {note}" for note in result.notes]
                        + [f"      warning before the failure: {w}" for w in result.warnings])
-    text = str(result) if str(path) in str(result) else f"{path}: {type(result).__name__}: {result}"
-    return False, [f"FAIL  {text}"]
+    if isinstance(result, ReplaytestError):
+        text = str(result) if str(path) in str(result) else f"{path}: {result}"
+        return False, f"FAIL  {text}".split("\n")
+    # not a verdict: a bug in replaytest (or a backend). Say so in one line, never a traceback.
+    return False, [f"FAIL  {path}: internal error in replaytest ({type(result).__name__}: {result}); "
+                   "please report it with this history file"]
 
 
 def workflow_task_report(error: WorkflowTaskError, workflow_type: str) -> str:
@@ -61,5 +73,5 @@ def workflow_task_report(error: WorkflowTaskError, workflow_type: str) -> str:
             lines.append(f'    File "{display_path(fs.filename)}", line {fs.lineno}, in {fs.name}')
             if fs.line:
                 lines.append(f"      {fs.line.strip()}")
-    return "\n".join(lines)
+    return safe_lines(lines)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .text import safe
+
 
 @dataclass
 class ReplayResult:
@@ -25,7 +27,7 @@ class ReplayResult:
             s += "; next the code would issue " + ", ".join(self.new_commands[:3])
         if self.warnings:
             s += f"; {len(self.warnings)} warning(s)"
-        return s
+        return safe(s)
 
 
 class ReplayWarning(UserWarning):

@@ -1,4 +1,5 @@
-"""Small text helpers every report uses: short JSON for one-line descriptions."""
+"""Small text helpers every report uses: short JSON for one-line descriptions, and ``safe``
+for anything a history or workflow code put into a line we print."""
 
 from __future__ import annotations
 
@@ -6,7 +7,27 @@ import json
 from typing import Any
 
 
+def safe(text: str) -> str:
+    """``text`` with every character that could break or restyle a line escaped: newlines and
+    other line separators (``\\r``, ``\\x85``, ``\\u2028``), terminal escape sequences, other
+    control characters, and lone surrogates (which no encoder can print). A workflow id
+    ``"a\\nFAIL x"`` prints as ``a\\nFAIL x`` on one line, so a history can never forge a line
+    of a report, a pytest item name or JUnit output."""
+    if text.isprintable() and text.isascii():
+        return text  # the common case, without a per-character loop
+    return "".join(c if c.isprintable() and not 0xD800 <= ord(c) <= 0xDFFF else _escape(c) for c in text)
+
+
+def _escape(c: str) -> str:
+    return repr(c)[1:-1] if c not in "'\"" else c
+
+
+def safe_lines(lines: list[str]) -> str:
+    """Join report lines, each made safe first: a field with a newline stays on its line."""
+    return "\n".join(safe(line) for line in lines)
+
+
 def short_json(value: Any, limit: int = 60) -> str:
-    """``value`` as JSON, cut to ``limit`` characters with an ellipsis."""
-    text = json.dumps(value, ensure_ascii=False)
+    """``value`` as JSON on one safe line, cut to ``limit`` characters with an ellipsis."""
+    text = safe(json.dumps(value, ensure_ascii=False))
     return text if len(text) <= limit else text[: limit - 1] + "…"
