@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, Sequence
 
 from .errors import HistoryFormatError
-from .events import ACTIVITY_OUTCOMES, CLOSING_EVENTS
+from .events import ACTIVITY_OUTCOMES, CLOSING_EVENTS, COMMAND_EVENTS
 
 
 def check_consistency(events: Sequence[dict[str, Any]], source: str) -> None:
@@ -39,6 +39,9 @@ def check_consistency(events: Sequence[dict[str, Any]], source: str) -> None:
             raise _bad(source, index, e, "a second WorkflowExecutionStarted; a history holds one workflow run")
         elif previous in CLOSING_EVENTS:
             raise _bad(source, index, e, f"recorded after the workflow closed at event {index}")
+        if etype in COMMAND_EVENTS and previous != "WorkflowTaskCompleted" and previous not in COMMAND_EVENTS:
+            raise _bad(source, index, e, "a command outside a workflow task: workflow code issues commands only in a "
+                                         "completed workflow task, so one must come right after WorkflowTaskCompleted")
         if etype == "WorkflowTaskStarted":
             _refers(source, index, e, by_id, "scheduled_event_id", "WorkflowTaskScheduled")
         elif etype == "WorkflowTaskCompleted" or etype == "WorkflowTaskFailed":

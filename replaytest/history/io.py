@@ -6,9 +6,13 @@ and every problem is a :class:`HistoryFormatError` naming the file.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
+import re
+import stat
+import sys
 import urllib.parse
 from pathlib import Path
 from typing import Any, Sequence
@@ -16,17 +20,60 @@ from typing import Any, Sequence
 from .errors import HistoryFormatError
 
 
-def read_bytes(path: str | Path, source: str | None = None) -> bytes:
-    """The file's bytes, or a HistoryFormatError naming it (missing, unreadable, a directory)."""
-    path = Path(path)
+#: The largest history file read, in MB (``REPLAYTEST_MAX_HISTORY_MB`` overrides it): far above
+#: any real history (10,000 events are ~3 MB), far below what would exhaust memory.
+DEFAULT_MAX_MB = 256.0
+MAX_MB_ENV = "REPLAYTEST_MAX_HISTORY_MB"
+
+
+def max_history_bytes() -> int:
+    text = os.environ.get(MAX_MB_ENV, "")
     try:
-        return path.read_bytes()
+        mb = float(text) if text else DEFAULT_MAX_MB
+    except ValueError:
+        mb = DEFAULT_MAX_MB
+    return int(mb * 1024 * 1024) if mb > 0 and mb == mb else int(DEFAULT_MAX_MB * 1024 * 1024)
+
+
+def read_bytes(path: str | Path, source: str | None = None) -> bytes:
+    """The file's bytes, or a HistoryFormatError naming it: missing, unreadable, not a regular
+    file (a FIFO would block forever, /dev/zero never ends), or larger than the size limit."""
+    path, name = Path(path), source or str(path)
+    try:  # O_NONBLOCK: opening a FIFO returns at once; fstat then says what was opened
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as e:
-        raise HistoryFormatError(source or str(path), "", f"cannot read the file ({e.strerror})") from None
+        raise HistoryFormatError(name, "", f"cannot read the file ({e.strerror})") from None
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise HistoryFormatError(name, "", f"not a regular file ({_kind(info.st_mode)}); a history is a JSON file")
+        limit = max_history_bytes()
+        data = f.read(limit + 1) if info.st_size <= limit else b""
+        if info.st_size > limit or len(data) > limit:
+            size = max(info.st_size, len(data)) / 1024 / 1024
+            raise HistoryFormatError(name, "", f"the file is {size:.1f} MB, larger than the limit of "
+                                     f"{limit / 1024 / 1024:g} MB for a history; if it really is one, raise the "
+                                     f"limit with {MAX_MB_ENV}=<MB>")
+        return data
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a file"
 
 
 def parse_json(data: str | bytes, source: str = "<history>") -> Any:
-    """JSON text or UTF-8 bytes → the document; never evaluates anything."""
+    """JSON text or UTF-8 bytes → the document; never evaluates anything. Stricter than
+    ``json.loads`` where JSON readers disagree: NaN and Infinity are not JSON, a key given twice
+    in one object is refused (another reader would see the other value), and nesting or
+    numbers too large for Python are a HistoryFormatError, not a crash."""
     text = data
     if isinstance(text, bytes):
         if b"\x00" in text[:4096]:
@@ -37,11 +84,91 @@ def parse_json(data: str | bytes, source: str = "<history>") -> Any:
             raise HistoryFormatError(source, f"byte {e.start}", "the file is not UTF-8 text") from None
     if not text.strip():
         raise HistoryFormatError(source, "", "the file is empty; export a history with `replaytest export ID -o DIR`")
+    duplicates: list[_Duplicated] = []
     try:
-        return json.loads(text)
+        doc = json.loads(text, parse_constant=_no_constant, object_pairs_hook=functools.partial(_object, duplicates))
     except json.JSONDecodeError as e:
         hint = " (the file looks truncated)" if e.pos >= len(text.rstrip()) else ""
         raise HistoryFormatError(source, f"line {e.lineno} column {e.colno}", f"invalid JSON: {e.msg}{hint}") from None
+    except _NotJSON as e:
+        raise HistoryFormatError(source, _where(text, _CONSTANT), f"invalid JSON: {e} (JSON has no NaN or Infinity)") from None
+    except RecursionError:
+        raise HistoryFormatError(source, _where(text, _DEEP), "lists and objects nested too deeply to read "
+                                 f"(Python reads fewer than {sys.getrecursionlimit()} levels)") from None
+    except ValueError:  # Python refuses integers of more than sys.get_int_max_str_digits() digits
+        raise HistoryFormatError(source, _where(text, _HUGE), f"an integer of more than {_MAX_DIGITS} digits, too "
+                                 "large to read") from None
+    if duplicates:
+        pointer, key = _find_duplicate(doc)
+        raise HistoryFormatError(source, pointer or "top level", f"key {key!r} appears twice in one object; JSON "
+                                 "readers disagree on which value wins, so replaytest refuses to guess")
+    return doc
+
+
+class _NotJSON(ValueError):
+    pass
+
+
+class _Duplicated(dict):  # type: ignore[type-arg]
+    """An object in which a key appeared twice (kept to find where, then refused)."""
+
+    duplicate = ""
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotJSON(f"{name} is not a number")
+
+
+def _object(duplicates: list[_Duplicated], pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    d = dict(pairs)
+    if len(d) == len(pairs):
+        return d
+    flagged = _Duplicated(d)
+    seen: set[str] = set()
+    flagged.duplicate = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+    duplicates.append(flagged)
+    return flagged
+
+
+def _find_duplicate(doc: Any, path: str = "") -> tuple[str, str]:
+    """The JSON pointer and key of the first object (in document order) with a repeated key."""
+    stack: list[tuple[Any, str]] = [(doc, path)]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, _Duplicated):
+            return where, node.duplicate
+        children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        stack.extend(reversed([(v, f"{where}/{k}") for k, v in children]))
+    return "", ""
+
+
+#: Tokens located only when reading failed (strings are matched first, so text inside them never counts).
+_CONSTANT = re.compile(r'"(?:[^"\\]|\\.)*"|(-?Infinity|NaN)')
+_MAX_DIGITS = getattr(sys, "get_int_max_str_digits", lambda: 4300)()
+_HUGE = re.compile(r'"(?:[^"\\]|\\.)*"|(-?[0-9]{%d,})' % (_MAX_DIGITS + 1))
+_DEEP = re.compile(r'"(?:[^"\\]|\\.)*"|([\[{])|[\]}]')
+
+
+def _where(text: str, pattern: re.Pattern[str]) -> str:
+    """``line L column C`` of the first match of ``pattern``'s group 1 (for _DEEP: the
+    bracket that goes deeper than Python reads), or "" if it cannot be found."""
+    depth, limit = 0, max(sys.getrecursionlimit() - 50, 1)
+    for m in pattern.finditer(text):
+        if pattern is _DEEP:
+            if m.group(0) in "[{":
+                depth += 1
+                if depth < limit:
+                    continue
+            elif m.group(0) in "]}":
+                depth -= 1
+                continue
+            else:
+                continue
+        elif m.group(1) is None:
+            continue
+        line = text.count("\n", 0, m.start()) + 1
+        return f"line {line} column {m.start() - (text.rfind(chr(10), 0, m.start()) + 1) + 1}"
+    return ""
 
 
 def history_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:

@@ -67,9 +67,16 @@ def validate(doc: Any, source: str = "<history>") -> None:
 
 
 def _first_error(doc: Any) -> Any:
+    """The first problem in document order (what the docs promise), found without validating
+    the rest: jsonschema yields errors lazily, event by event, so a file of 200,000 bad events
+    costs one event's worth of errors, not all of them."""
     import jsonschema
 
-    errors = list(_validator().iter_errors(doc))
+    errors = []
+    for error in _validator().iter_errors(doc):
+        if errors and list(error.absolute_path)[:2] != list(errors[0].absolute_path)[:2]:
+            break  # the next event's problems: not the first one's
+        errors.append(error)
     if not errors:
         return None
     best = jsonschema.exceptions.best_match(errors)
