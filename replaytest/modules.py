@@ -62,7 +62,7 @@ def project_origin(module: str, project_dir: Path) -> tuple[Path | None, str]:
     except (ImportError, ValueError) as e:
         return None, f"not importable here ({type(e).__name__}: {e})"
     if spec is None:
-        return None, "not importable here"
+        return None, f"not importable here (no module named {top!r})"
     places = [spec.origin] if spec.origin and spec.has_location else list(spec.submodule_search_locations or [])
     if not places:
         return None, f"{top} is built into Python, not the project's code"

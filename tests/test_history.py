@@ -117,6 +117,8 @@ json_values = st.recursive(
 def test_any_json_payloads_round_trip_through_a_saved_history(inputs, results, seed) -> None:
     t = format_time(__import__("datetime").datetime(2026, 1, 1, tzinfo=__import__("datetime").timezone.utc))
     events = [Event(1, t, "WorkflowExecutionStarted", {"workflow_type": "w", "workflow_id": "id", "run_id": "r", "input": inputs, "seed": seed})]
+    events += [Event(2, t, "WorkflowTaskScheduled", {"attempt": 1}), Event(3, t, "WorkflowTaskStarted", {"scheduled_event_id": 2}),
+               Event(4, t, "WorkflowTaskCompleted", {"started_event_id": 3})]  # markers are commands of a task
     for i, r in enumerate(results, start=1):
         events.append(Event(len(events) + 1, t, "MarkerRecorded", {"marker_name": "side_effect", "marker_id": str(i), "value": r}))
     h = History(events)
