@@ -65,14 +65,14 @@ def project_origin(module: str, project_dir: Path) -> tuple[Path | None, str]:
         return None, f"not importable here (no module named {top!r})"
     places = [spec.origin] if spec.origin and spec.has_location else list(spec.submodule_search_locations or [])
     if not places:
-        return None, f"{top} is built into Python, not the project's code"
+        return None, "built into Python"
     where = Path(places[0]).resolve()
     if _installed(where):
-        return None, f"found at {where}: the standard library or an installed package, not the project's code"
+        return None, f"in the standard library or an installed package ({where})"
     try:
         where.relative_to(Path(project_dir).resolve())
     except ValueError:
-        return None, f"found at {where}, outside the project ({Path(project_dir).resolve()})"
+        return None, f"outside the project {Path(project_dir).resolve()} ({where})"
     return where, ""
 
 

@@ -208,8 +208,8 @@ def _unknown_workflow(error: UnknownWorkflowError, history: History, settings: R
         lines.append(f"  the history names {recorded}, which is {why_not}; is the project on sys.path "
                      f"(pytest ini `pythonpath = .`)? or pass its module with {flag} {module}")
     elif where is None:
-        lines.append(f"  the history names {recorded}, {why_not}: replaytest imports only the project's own "
-                     f"modules for a history; if you trust it, pass {flag} {module}")
+        lines.append(f"  the history names {recorded}, which is {why_not}; replaytest imports only the project's "
+                     f"own modules for a history: if you trust it, pass {flag} {module}")
     elif module in sys.modules:
         lines.append(f"  the history names {recorded}; that module imports but defines no workflow "
                      f"{history.workflow_type!r}")
