@@ -109,7 +109,7 @@ class _NotJSON(ValueError):
     pass
 
 
-class _Duplicated(dict):  # type: ignore[type-arg]
+class _Duplicated(dict[str, Any]):
     """An object in which a key appeared twice (kept to find where, then refused)."""
 
     duplicate = ""

@@ -72,7 +72,7 @@ def _first_error(doc: Any) -> Any:
     costs one event's worth of errors, not all of them."""
     import jsonschema
 
-    errors = []
+    errors: list[Any] = []
     for error in _validator().iter_errors(doc):
         if errors and list(error.absolute_path)[:2] != list(errors[0].absolute_path)[:2]:
             break  # the next event's problems: not the first one's

@@ -54,7 +54,7 @@ class Replay:
         self.result = replay_entry(entry, doc, s, sessions(self.config), self.display)
         report_missed_breaks(self.config, self.display, self.result.events_replayed)
         for message in self.result.warnings:
-            warnings.warn_explicit(ReplayWarning(f"{self.result.workflow_id}: {message}"), ReplayWarning,
+            warnings.warn_explicit(ReplayWarning(safe(f"{self.result.workflow_id}: {message}")), ReplayWarning,
                                    self.display, 0)
         return self.result
 
