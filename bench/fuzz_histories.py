@@ -344,7 +344,11 @@ def main() -> int:
     ap.add_argument("--xdist", action="store_true", help="pytest surface with -n 2")
     ap.add_argument("--show", type=int, default=5, help="examples to print per surface")
     ap.add_argument("--keep", metavar="DIR", help="write the inputs here and keep them")
+    ap.add_argument("--root", type=Path, help="the replaytest checkout to test (default: this one); run with "
+                                              "that checkout's python, e.g. /path/.venv/bin/python")
     args = ap.parse_args()
+    global ROOT
+    ROOT = (args.root or ROOT).resolve()
     sys.path.insert(0, str(ROOT))
     inputs = generate(args.n, args.seed)
     with tempfile.TemporaryDirectory() as tmp:
