@@ -232,6 +232,12 @@ ATTRS: dict[str, Any] = {
 }
 
 
+PAYLOADS = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+                        | st.text(max_size=8) | st.just({"type": "E", "message": "m"}),
+                        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+                        max_leaves=8)
+
+
 @st.composite
 def event_sequences(draw: st.DrawFn) -> dict[str, Any]:
     """A recorded history with events dropped, repeated, replaced or added: mostly near a real
@@ -239,9 +245,16 @@ def event_sequences(draw: st.DrawFn) -> dict[str, Any]:
     doc = doc_of(draw(st.sampled_from(["order-42", "order-43", "order-44", "onboarding-7", "payment-3"])))
     events = doc["events"]
     for _ in range(draw(st.integers(0, 4))):
-        op = draw(st.sampled_from(["drop", "dup", "new", "attrs"]))
+        op = draw(st.sampled_from(["drop", "dup", "new", "attrs", "truncate", "payload", "payload"]))
         i = draw(st.integers(1, len(events)))
-        if op == "drop" and i < len(events):
+        if op == "truncate":  # a workflow still running (or a worker that died mid-task)
+            del events[i:]
+        elif op == "payload":  # same structure, other recorded values: replay goes deep
+            e = events[i - 1]
+            key = next((k for k in ("result", "input", "payload", "value", "failure") if k in e["attrs"]), None)
+            if key is not None:
+                e["attrs"][key] = draw(PAYLOADS if key != "input" else st.lists(PAYLOADS, max_size=2))
+        elif op == "drop" and i < len(events):
             del events[i]
         elif op == "dup":
             events.insert(i, copy.deepcopy(events[draw(st.integers(0, len(events) - 1))]))
