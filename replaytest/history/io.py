@@ -6,7 +6,6 @@ and every problem is a :class:`HistoryFormatError` naming the file.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
@@ -84,25 +83,23 @@ def parse_json(data: str | bytes, source: str = "<history>") -> Any:
             raise HistoryFormatError(source, f"byte {e.start}", "the file is not UTF-8 text") from None
     if not text.strip():
         raise HistoryFormatError(source, "", "the file is empty; export a history with `replaytest export ID -o DIR`")
-    duplicates: list[_Duplicated] = []
     try:
-        doc = json.loads(text, parse_constant=_no_constant, object_pairs_hook=functools.partial(_object, duplicates))
+        return json.loads(text, parse_constant=_no_constant, object_pairs_hook=_object)
     except json.JSONDecodeError as e:
         hint = " (the file looks truncated)" if e.pos >= len(text.rstrip()) else ""
         raise HistoryFormatError(source, f"line {e.lineno} column {e.colno}", f"invalid JSON: {e.msg}{hint}") from None
     except _NotJSON as e:
         raise HistoryFormatError(source, _where(text, _CONSTANT), f"invalid JSON: {e} (JSON has no NaN or Infinity)") from None
+    except _DuplicateKey:  # read again, keeping the objects with a repeated key, to say where
+        pointer, key = _find_duplicate(json.loads(text, object_pairs_hook=_flag_duplicates))
+        raise HistoryFormatError(source, pointer or "top level", f"key {key!r} appears twice in one object; JSON "
+                                 "readers disagree on which value wins, so replaytest refuses to guess") from None
     except RecursionError:
         raise HistoryFormatError(source, _where(text, _DEEP), "lists and objects nested too deeply to read "
                                  f"(Python reads fewer than {sys.getrecursionlimit()} levels)") from None
     except ValueError:  # Python refuses integers of more than sys.get_int_max_str_digits() digits
         raise HistoryFormatError(source, _where(text, _HUGE), f"an integer of more than {_MAX_DIGITS} digits, too "
                                  "large to read") from None
-    if duplicates:
-        pointer, key = _find_duplicate(doc)
-        raise HistoryFormatError(source, pointer or "top level", f"key {key!r} appears twice in one object; JSON "
-                                 "readers disagree on which value wins, so replaytest refuses to guess")
-    return doc
 
 
 class _NotJSON(ValueError):
@@ -119,14 +116,24 @@ def _no_constant(name: str) -> Any:
     raise _NotJSON(f"{name} is not a number")
 
 
-def _object(duplicates: list[_Duplicated], pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    d = dict(pairs)  # the hot path of every load: one dict and one comparison per object
+    if len(d) != len(pairs):
+        raise _DuplicateKey()
+    return d
+
+
+def _flag_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     d = dict(pairs)
     if len(d) == len(pairs):
         return d
     flagged = _Duplicated(d)
     seen: set[str] = set()
     flagged.duplicate = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
-    duplicates.append(flagged)
     return flagged
 
 
