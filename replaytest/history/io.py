@@ -50,8 +50,8 @@ def read_bytes(path: str | Path, source: str | None = None) -> bytes:
         data = f.read(limit + 1) if info.st_size <= limit else b""
         if info.st_size > limit or len(data) > limit:
             size = max(info.st_size, len(data)) / 1024 / 1024
-            raise HistoryFormatError(name, "", f"the file is {size:.1f} MB, larger than the limit of "
-                                     f"{limit / 1024 / 1024:g} MB for a history; if it really is one, raise the "
+            raise HistoryFormatError(name, "", f"the file is {size:.3g} MB, larger than the limit of "
+                                     f"{limit / 1024 / 1024:.3g} MB for a history; if it really is one, raise the "
                                      f"limit with {MAX_MB_ENV}=<MB>")
         return data
 
