@@ -288,6 +288,8 @@ def test_any_event_sequence_ends_in_a_verdict(doc: dict[str, Any]) -> None:
     ('{"format": "replaytest.history", "version": 1, "events": ' + "[" * 100000, "line 1 column"),
     (json.dumps(doc_of()).replace('"seed": 42', '"seed": ' + "9" * 5000), "line 1 column"),
     (json.dumps(doc_of()).replace('"result": 34.99', '"result": ' + "[" * 900 + "]" * 900), ""),
+    (json.dumps(doc_of()).replace('"seed": 42', '"seed": 1, "seed": 42').replace('"result": 34.99',
+                                                                               '"result": ' + "[" * 5000), ""),
 ])
 def test_nesting_and_huge_numbers_are_invalid_histories(tmp_path: Path, text: str, where: str) -> None:
     path = write(tmp_path / "h.json", text)

@@ -90,9 +90,13 @@ def parse_json(data: str | bytes, source: str = "<history>") -> Any:
         raise HistoryFormatError(source, f"line {e.lineno} column {e.colno}", f"invalid JSON: {e.msg}{hint}") from None
     except _NotJSON as e:
         raise HistoryFormatError(source, _where(text, _CONSTANT), f"invalid JSON: {e} (JSON has no NaN or Infinity)") from None
-    except _DuplicateKey:  # read again, keeping the objects with a repeated key, to say where
-        pointer, key = _find_duplicate(json.loads(text, object_pairs_hook=_flag_duplicates))
-        raise HistoryFormatError(source, pointer or "top level", f"key {key!r} appears twice in one object; JSON "
+    except _DuplicateKey as e:  # read again, keeping the objects with a repeated key, to say where
+        try:
+            pointer, key = _find_duplicate(json.loads(text, object_pairs_hook=_flag_duplicates))
+            where = pointer or "top level"
+        except (ValueError, RecursionError):  # the file has other problems too: name the key alone
+            where, key = "", e.args[0]
+        raise HistoryFormatError(source, where, f"key {key!r} appears twice in one object; JSON "
                                  "readers disagree on which value wins, so replaytest refuses to guess") from None
     except RecursionError:
         raise HistoryFormatError(source, _where(text, _DEEP), "lists and objects nested too deeply to read "
@@ -123,7 +127,8 @@ class _DuplicateKey(ValueError):
 def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     d = dict(pairs)  # the hot path of every load: one dict and one comparison per object
     if len(d) != len(pairs):
-        raise _DuplicateKey()
+        seen: set[str] = set()
+        raise _DuplicateKey(next(k for k, _ in pairs if k in seen or seen.add(k)))  # type: ignore[func-returns-value]
     return d
 
 
