@@ -68,7 +68,10 @@ class ReplaySettings:
     def describe_search(self) -> list[str]:
         """Where replay looked for workflow code, for reports of an unknown workflow type."""
         lines = []
-        if self.module_names:
+        if self.module_flag != "--replay-module":  # the CLI
+            lines.append(f"searched the modules given with {self.module_flag}: " + ", ".join(self.module_names)
+                         if self.module_names else f"no modules given with {self.module_flag}")
+        elif self.module_names:
             lines.append("searched replay modules (--replay-module / replay_modules): " + ", ".join(self.module_names))
         else:
             lines.append("no replay modules configured (--replay-module / replay_modules)")

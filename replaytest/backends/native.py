@@ -192,10 +192,13 @@ class NativeBackend:
 def _unknown_workflow(error: UnknownWorkflowError, history: History, settings: ReplaySettings) -> str:
     """The report of an unknown workflow type: where replay looked, and what the module the
     history names is -- found without importing it (a history never chooses code to run)."""
-    lines = [str(error)]
+    flag = settings.module_flag
+    first = str(error)
+    if flag != "--replay-module":  # the CLI names its own option
+        first = first.replace("--replay-module / workflows=[...]", flag)
+    lines = [first]
     lines += ["  " + line for line in settings.describe_search()]
     recorded = history.started.get("workflow_module")
-    flag = settings.module_flag
     if not recorded:
         lines.append("  the history records no workflow_module to try")
         return safe_lines(lines)
