@@ -26,4 +26,14 @@ def failure_of(exc: BaseException, source: Source | None = None) -> dict[str, An
     if stack:  # paths relative to the project, as in `source`: histories get committed
         stack = stack.replace(os.getcwd() + os.sep, "")
         f["stack"] = stack
-    return f
+    return {k: storable_text(v) if isinstance(v, str) else v for k, v in f.items()}
+
+
+def storable_text(text: str) -> str:
+    """``text`` with lone surrogates written as ``\\udXXX`` escapes: an exception's message is
+    for people, and must not stop the history that records it from being stored as UTF-8."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -52,6 +52,18 @@ class WorkflowInfo:
     task_attempt: int | None = None
 
 
+def _text(value: str, what: str) -> str:
+    """``value`` if SQLite can store it as UTF-8 text; else one clear EngineError."""
+    if not isinstance(value, str):
+        raise EngineError(f"{what} must be a string, not {value!r}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise EngineError(f"{what} {value!r} is not valid Unicode (it contains a lone surrogate); "
+                          "ids and names are stored as UTF-8 text") from None
+    return value
+
+
 class WorkflowHandle:
     def __init__(self, engine: "Engine", workflow_id: str, run_id: str) -> None:
         self.engine, self.id, self.run_id = engine, workflow_id, run_id
@@ -174,7 +186,9 @@ class Engine:
             params = ", ".join(signature.parameters)
             raise EngineError(f"workflow {defn.name}({params}) cannot be started with {len(args)} argument(s): {e}") from None
         payload = to_payload(list(args), f"the input of workflow {defn.name}")
-        workflow_id = id or f"{defn.name}-{uuid.uuid4().hex[:8]}"
+        workflow_id = _text(id, "workflow id") if id else f"{defn.name}-{uuid.uuid4().hex[:8]}"
+        if run_id is not None:
+            _text(run_id, "run id")
         run = tx.start_run(self.store, workflow_id=workflow_id, run_id=run_id or uuid.uuid4().hex, workflow_type=defn.name,
                            module=defn.module, args=payload, seed=seed if seed is not None else secrets.randbits(63),
                            now_ms=self.clock.now_ms(), id_reuse_policy=policy)
@@ -186,7 +200,9 @@ class Engine:
 
     def signal(self, workflow_id: str, name: str, payload: Any = None) -> None:
         """Deliver a signal: recorded as WorkflowExecutionSignaled, wakes the workflow."""
-        tx.signal(self.store, workflow_id, name, to_payload(payload, f"the payload of signal {name!r}"), self.clock.now_ms())
+        _text(name, "signal name")
+        payload = to_payload(payload, f"the payload of signal {name!r}")
+        tx.signal(self.store, workflow_id, name, payload, self.clock.now_ms())
 
     def history(self, workflow_id: str, run_id: str | None = None) -> History:
         """The history of ``workflow_id``'s newest run, or of ``run_id`` (a unique prefix will do)."""

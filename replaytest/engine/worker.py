@@ -40,7 +40,8 @@ from ..history import format_time, parse_time
 from . import transitions as tx
 from .activity_task import ActivityRunner, AttemptOutcome
 from .clock import Clock, from_ms, to_ms
-from .errors import EngineError, describe_failure
+from ..sources import storable_text
+from .errors import DatabaseError, EngineError, describe_failure
 from .registry import Registry
 from .store import Store, Task
 from .workflow_task import WorkflowTaskResult, WorkflowTaskRunner
@@ -251,9 +252,18 @@ class Worker:
         for o in outcomes:
             stats.activity_attempts += 1
             eager = self._eager() if eager_dispatch else None
-            status = tx.finish_activity(self.store, o.claim, self.clock.now_ms(), result=o.result, failure=o.failure,
-                                        timed_out=o.timed_out, eager=eager)
             a, wid, n = o.claim.scheduled.attrs, o.claim.run.workflow_id, o.claim.attempt
+            try:
+                status = tx.finish_activity(self.store, o.claim, self.clock.now_ms(), result=o.result, failure=o.failure,
+                                            timed_out=o.timed_out, eager=eager)
+            except DatabaseError:
+                raise
+            except Exception as err:  # noqa: BLE001 — this attempt's data cannot be stored: fail the activity, not the worker
+                o = AttemptOutcome(o.claim, failure={"type": type(err).__name__, "non_retryable": True, "attempt": n,
+                                                     "message": storable_text(f"the engine could not record attempt {n} "
+                                                                              f"of activity {a['activity_type']}: {err}")})
+                eager = self._eager() if eager_dispatch else None
+                status = tx.finish_activity(self.store, o.claim, self.clock.now_ms(), failure=o.failure, eager=eager)
             if status == "retry" and o.failure is not None:
                 log.info("%s: activity %s attempt %d failed: %s; will retry", wid, a["activity_type"], n,
                          describe_failure(o.failure))
