@@ -131,11 +131,13 @@ def replaytest(*args: str, env: dict[str, str] | None = None, timeout: float = 6
 
 
 def one_clear_line(proc: subprocess.CompletedProcess[str], *words: str) -> None:
-    lines = proc.stderr.strip().splitlines()
+    """Exit 2, no traceback, one error line with ``words`` (a worker logs its start before it)."""
+    errors = [line for line in proc.stderr.splitlines() if "error" in line.lower()]
     assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr and len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and len(errors) == 1, proc.stderr
+    assert errors[0].startswith("replaytest: error: ")
     for word in words:
-        assert word in lines[0], lines[0]
+        assert word in errors[0], errors[0]
 
 
 def engine_db(db: Path, count: int = 30) -> Path:
@@ -164,7 +166,9 @@ def test_a_damaged_database_is_one_line_naming_it(db: Path, command: tuple[str, 
 def test_a_read_only_database_is_one_line_naming_it(db: Path) -> None:
     import os
 
-    engine_db(db, 1)
+    engine_db(db, 2)
+    with Engine(db).register(hostile) as e:
+        e.start(hostile.wait_for_go, id="waiting")  # a workflow task for the worker to claim
     db.chmod(0o444)
     immutable = False
     if os.geteuid() == 0:  # root writes read-only files: make it immutable instead
@@ -173,7 +177,7 @@ def test_a_read_only_database_is_one_line_naming_it(db: Path) -> None:
             pytest.skip("running as root without chattr: cannot make a file read-only")
     try:
         assert replaytest("list", "--db", str(db)).returncode == 0  # reading is fine
-        for command in COMMANDS[2:5]:
+        for command in [COMMANDS[2], ("signal", "waiting", "go"), COMMANDS[4]]:
             one_clear_line(replaytest(*command, "--db", str(db)), str(db), "read-only")
     finally:
         if immutable:
@@ -242,8 +246,9 @@ def test_commands_print_one_line_while_another_process_holds_the_write_lock(db: 
         e.start(hostile.wait_for_go, id="waiting")
     holder = hold_write_lock(db)
     try:
+        # (a running worker waits for the lock instead: see the next test)
         for command in [("start", f"{MODULE}:fine", "--id", "x"), ("signal", "waiting", "go"),
-                        ("worker", "--module", MODULE, "--until-idle")]:
+                        ("run", f"{MODULE}:fine", "--id", "y")]:
             one_clear_line(replaytest(*command, "--db", str(db), env=LOCKED), str(db), "locked", "0.2")
     finally:
         holder.rollback()

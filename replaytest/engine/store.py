@@ -14,6 +14,8 @@ processes. This module knows SQL, not workflow semantics (see ``transitions.py``
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -23,8 +25,8 @@ from typing import Any, Collection, Iterable, Iterator, Sequence
 
 from ..definitions import ReplaytestError
 from ..history import OUTCOME_EVENTS, Event
+from .errors import DatabaseError, DatabaseLockedError, EngineError, WorkflowAlreadyRunningError
 from .hooks import FaultHooks
-from .errors import EngineError, WorkflowAlreadyRunningError
 
 SCHEMA_VERSION = "1"
 
@@ -116,26 +118,104 @@ def _task(row: Sequence[Any]) -> Task:
     return t
 
 
-class Store:
-    """One connection to the engine database, safe to share between threads."""
+DEFAULT_LOCK_TIMEOUT = 30.0
 
-    def __init__(self, path: str | Path) -> None:
+
+def lock_timeout_from_env() -> float:
+    """``REPLAYTEST_LOCK_TIMEOUT`` (seconds to wait for another process's write lock), default 30."""
+    text = os.environ.get("REPLAYTEST_LOCK_TIMEOUT")
+    if not text:
+        return DEFAULT_LOCK_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 86400:
+        raise ReplaytestError(f"REPLAYTEST_LOCK_TIMEOUT must be a number of seconds from 0 to 86400, not {text!r}")
+    return value
+
+
+class Store:
+    """One connection to the engine database, safe to share between threads.
+
+    Every SQLite failure leaves it as a :class:`DatabaseError` naming the file (locked past
+    ``lock_timeout``, damaged, read-only, not a replaytest database): a fault of the database,
+    never of a workflow."""
+
+    def __init__(self, path: str | Path, lock_timeout: float | None = None) -> None:
         self.path = str(path)
+        self.lock_timeout = lock_timeout_from_env() if lock_timeout is None else lock_timeout
+        self.initialised_empty = False  # True when this opened a 0-byte file (or an empty SQLite file) and made it ours
         in_memory = self.path == ":memory:" or self.path.startswith("file::memory:")
         if not in_memory:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self._prepare_path()
+        self._existed = not in_memory and os.path.exists(self.path)
+        conn = None
         try:
-            self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
-            self.conn.execute("PRAGMA busy_timeout = 30000")
+            conn = self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                               timeout=self.lock_timeout)
+            self.conn.execute(f"PRAGMA busy_timeout = {int(self.lock_timeout * 1000)}")
             if not in_memory:
+                self._refuse_foreign()  # before anything below changes the file
                 self.conn.execute("PRAGMA journal_mode = WAL")
             self.conn.execute("PRAGMA synchronous = FULL")
             self.conn.executescript(_SCHEMA)  # idempotent; each statement commits on its own
-        except sqlite3.DatabaseError as e:
-            raise ReplaytestError(f"cannot open the engine database {self.path}: {e}; pass another --db path") from None
+        except sqlite3.Error as e:
+            if conn is not None:
+                conn.close()
+            raise self._fault(e) from None
+        except DatabaseError:
+            if conn is not None:
+                conn.close()
+            raise
+        if self.initialised_empty:
+            logging.getLogger("replaytest.engine").warning(
+                "initialising the empty file %s as a replaytest engine database", self.path)
         self._lock = threading.RLock()
         self.faults: FaultHooks | None = None  # sees appends and commits (crash simulation)
         self._check_version()
+
+    def _prepare_path(self) -> None:
+        """Create the database's directory, or say in one line why it cannot be."""
+        path = Path(self.path)
+        if path.is_dir():
+            raise DatabaseError(f"the engine database path {self.path} is a directory; pass a file path with --db")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+            reason = f"{blocker} is not a directory" if blocker is not None else (e.strerror or str(e))
+            raise DatabaseError(f"cannot create the directory for the engine database {self.path}: {reason}; "
+                                "pass another --db path") from None
+
+    def _refuse_foreign(self) -> None:
+        """Refuse a database that has tables but not ours: never add tables to someone else's
+        file or switch it to WAL. An empty file (or SQLite file without tables) is made ours."""
+        tables = [row[0] for row in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        if not tables:
+            self.initialised_empty = self._existed  # a file someone made, empty: say that we use it
+            return
+        if "meta" in tables and self.conn.execute("SELECT 1 FROM meta WHERE key = 'schema_version'").fetchone():
+            return
+        shown = ", ".join(sorted(t for t in tables if not t.startswith("sqlite_"))[:6]) or ", ".join(tables)
+        raise DatabaseError(f"{self.path} is not a replaytest engine database (it has other tables: {shown}); "
+                            "refusing to change it — pass another --db path")
+
+    def _fault(self, e: sqlite3.Error) -> DatabaseError:
+        """One line for an SQLite failure, naming the file and what to do."""
+        text = str(e)
+        low = text.lower()
+        if "locked" in low or "busy" in low:
+            return DatabaseLockedError(
+                f"the engine database {self.path} is locked by another process (waited {self.lock_timeout:g} s for "
+                "its write lock); try again when that process is done, or set REPLAYTEST_LOCK_TIMEOUT to wait longer")
+        if "readonly" in low or "read-only" in low:
+            return DatabaseError(f"the engine database {self.path} is read-only ({text}); make the file and its "
+                                 "directory writable, or pass another --db path (listing and exporting still work)")
+        if "malformed" in low or "not a database" in low or isinstance(e, sqlite3.DatabaseError) and "corrupt" in low:
+            return DatabaseError(f"the engine database {self.path} is damaged or not an SQLite file ({text}); "
+                                 "restore it from a backup or pass another --db path")
+        return DatabaseError(f"the engine database {self.path} cannot be used: {text}; pass another --db path")
 
     def close(self) -> None:
         with self._lock:
@@ -150,19 +230,33 @@ class Store:
             if self.conn.in_transaction:
                 yield self.conn
                 return
-            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as e:
+                raise self._fault(e) from None
             try:
                 yield self.conn
-            except BaseException:
-                self.conn.execute("ROLLBACK")
+            except BaseException as e:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                if isinstance(e, sqlite3.Error):
+                    raise self._fault(e) from None
                 raise
-            self.conn.execute("COMMIT")
+            try:
+                self.conn.execute("COMMIT")
+            except sqlite3.Error as e:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise self._fault(e) from None
             if self.faults is not None:
                 self.faults.committed()  # may raise WorkerCrash: the worker dies right after this commit
 
     def _query(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
         with self._lock:
-            return self.conn.execute(sql, tuple(params)).fetchall()
+            try:
+                return self.conn.execute(sql, tuple(params)).fetchall()
+            except sqlite3.Error as e:
+                raise self._fault(e) from None
 
     def _check_version(self) -> None:
         version = self.get_meta("schema_version")
