@@ -289,3 +289,27 @@ def test_a_running_worker_waits_out_a_held_write_lock_and_says_so(db: Path) -> N
     assert worker.returncode == 0, err
     assert "Traceback" not in err
     assert f"the engine database {db} is locked by another process" in err and "retrying in" in err
+
+
+# ---------------------------------------------------------------------------- 12: export file names
+def test_export_all_gives_every_id_its_own_reversible_file(db: Path, tmp_path: Path) -> None:
+    import urllib.parse
+
+    from replaytest import History
+
+    ids = ["a/b", "a_b", "a:b", "a%2Fb", "../up", ".", "..", ".hidden", "x" * 300, "x" * 300 + "y", "é ü/\\*?"]
+    with Engine(db, clock="virtual").register(hostile) as e:
+        for workflow_id in ids:
+            e.start(hostile.fine, id=workflow_id)
+        e.work()
+    out = tmp_path / "out"
+    proc = replaytest("export", "--all", "-o", str(out), "--db", str(db))
+    assert proc.returncode == 0, proc.stderr
+    files = sorted(out.iterdir())
+    assert len(files) == len(ids) and all(f.parent == out for f in files)  # nothing lost, nothing outside
+    assert sorted(History.load(f).workflow_id for f in files) == sorted(ids)
+    for f in files:
+        name = f.name[:-len(".json")]
+        if len(name) < 180:  # short names are the id, percent-encoded
+            assert urllib.parse.unquote(name) == History.load(f).workflow_id
+        assert not name.startswith(".")
