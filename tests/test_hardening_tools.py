@@ -58,3 +58,96 @@ def test_missing():
 ''')
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
+
+
+# ---------------------------------------------------------------------------- 14: replaytest vscode
+def vscode(cwd, *args: str):  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "replaytest", "vscode", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=60)
+
+
+OTHER = '{\n    "version": "0.2.0",\n    // mine\n    "configurations": [{"name": "Other", "type": "python"}]\n}\n'
+
+
+def configurations(path) -> list:  # type: ignore[no-untyped-def]
+    from replaytest.debug.vscode import _Parser
+
+    return _Parser(path.read_text()).document().value["configurations"]
+
+
+def test_vscode_writes_through_a_symlink_to_the_shared_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    shared = tmp_path / "shared" / "launch.json"
+    shared.parent.mkdir()
+    shared.write_text(OTHER)
+    (tmp_path / ".vscode").mkdir()
+    link = tmp_path / ".vscode" / "launch.json"
+    link.symlink_to(shared)
+    proc = vscode(tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert link.is_symlink() and link.resolve() == shared.resolve()
+    assert [c["name"] for c in configurations(shared)] == ["Other", "Attach to replaytest"]
+    assert "// mine" in shared.read_text()
+
+
+def test_vscode_keeps_a_hard_link_and_the_file_mode(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    launch = tmp_path / ".vscode" / "launch.json"
+    launch.parent.mkdir()
+    launch.write_text(OTHER)
+    launch.chmod(0o640)
+    other_name = tmp_path / "backup-launch.json"
+    os.link(launch, other_name)
+    proc = vscode(tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert launch.stat().st_ino == other_name.stat().st_ino and launch.stat().st_nlink == 2
+    assert [c["name"] for c in configurations(other_name)] == ["Other", "Attach to replaytest"]
+    assert launch.stat().st_mode & 0o777 == 0o640
+
+
+def test_vscode_refuses_a_read_only_launch_json(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    launch = tmp_path / ".vscode" / "launch.json"
+    launch.parent.mkdir()
+    launch.write_text(OTHER)
+    launch.chmod(0o444)
+    proc = vscode(tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "read-only" in proc.stderr and "launch.json" in proc.stderr
+    assert launch.read_text() == OTHER and launch.stat().st_mode & 0o777 == 0o444
+
+
+def test_vscode_refuses_a_dangling_symlink_that_points_outside_vscode(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / ".vscode").mkdir()
+    outside = tmp_path / "elsewhere" / "launch.json"
+    outside.parent.mkdir()
+    (tmp_path / ".vscode" / "launch.json").symlink_to(outside)
+    proc = vscode(tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "symlink" in proc.stderr and str(outside) in proc.stderr
+    assert not outside.exists()
+
+
+def test_vscode_refuses_deep_nesting_with_a_clear_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    launch = tmp_path / ".vscode" / "launch.json"
+    launch.parent.mkdir()
+    deep = '{"version": "0.2.0", "x": ' + "[" * 5000 + "]" * 5000 + ', "configurations": []}'
+    launch.write_text(deep)
+    proc = vscode(tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "RecursionError" not in proc.stderr
+    assert "nested too deeply" in proc.stderr
+    assert launch.read_text() == deep
+
+
+def test_vscode_keeps_custom_keys_of_an_existing_attach_entry(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    launch = tmp_path / ".vscode" / "launch.json"
+    launch.parent.mkdir()
+    launch.write_text('{"version": "0.2.0", "configurations": [{"name": "Attach to replaytest", "type": "debugpy", '
+                      '"request": "attach", "connect": {"host": "127.0.0.1", "port": 5678}, '
+                      '"env": {"A": "1"}, "subProcess": false}]}')
+    proc = vscode(tmp_path, "--port", "5679")
+    assert proc.returncode == 0, proc.stderr
+    (entry,) = configurations(launch)
+    assert entry["connect"]["port"] == 5679 and entry["env"] == {"A": "1"} and entry["subProcess"] is False
