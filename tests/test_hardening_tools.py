@@ -151,3 +151,42 @@ def test_vscode_keeps_custom_keys_of_an_existing_attach_entry(tmp_path) -> None:
     assert proc.returncode == 0, proc.stderr
     (entry,) = configurations(launch)
     assert entry["connect"]["port"] == 5679 and entry["env"] == {"A": "1"} and entry["subProcess"] is False
+
+
+# ---------------------------------------------------------------------------- 15: --replay outside the project
+def _project_with_outside_histories(pytester: pytest.Pytester) -> str:
+    """pytester.path is the project (pytest.ini names its workflow module); the history lies in
+    a sibling directory and names a module that does not exist, so only the ini can replay it."""
+    import json
+    import subprocess
+    import sys
+
+    pytester.path.joinpath("flows.py").write_text(FLOW)
+    pytester.path.joinpath("pytest.ini").write_text("[pytest]\nreplay_modules = flows\n")
+    outside = pytester.path.parent / f"{pytester.path.name}-histories"
+    outside.mkdir()
+    db = pytester.path / "engine.db"
+    for args in (["run", "flows:total", "--input", "2", "--id", "t1"], ["export", "t1", "-o", str(outside)]):
+        done = subprocess.run([sys.executable, "-m", "replaytest", *args, "--db", str(db)], cwd=pytester.path,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+    history = outside / "t1.json"
+    doc = json.loads(history.read_text())
+    doc["events"][0]["attrs"]["workflow_module"] = "not_here:total"
+    history.write_text(json.dumps(doc))
+    return f"../{outside.name}"
+
+
+def test_replay_dir_outside_the_project_warns_that_the_ini_was_not_read(pytester: pytest.Pytester) -> None:
+    rel = _project_with_outside_histories(pytester)
+    result = pytester.runpytest_subprocess("--replay", rel, "-p", "no:cacheprovider")
+    text = result.stdout.str()
+    assert "pytest.ini was not read" in text, text
+    assert f"--replay={rel}" in text
+
+
+def test_replay_equals_dir_outside_the_project_keeps_the_ini(pytester: pytest.Pytester) -> None:
+    rel = _project_with_outside_histories(pytester)
+    result = pytester.runpytest_subprocess(f"--replay={rel}", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert "was not read" not in result.stdout.str()
