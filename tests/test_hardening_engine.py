@@ -56,6 +56,28 @@ def test_an_impossible_duration_fails_its_workflow_task_at_the_users_line(db: Pa
     assert info.task_failure["source"]["file"].endswith("hostile.py")
 
 
+def test_sleeping_century_after_century_stops_before_the_year_9999(db: Path) -> None:
+    """The virtual clock jumps a century per timer; the timer that would end past the last time a
+    history can hold fails its workflow task instead of moving the clock there (and killing
+    every worker on the database)."""
+    e = run_beside_fine(db, "centuries")
+    assert e.describe("fine").status == "completed"
+    info = e.describe("hostile")
+    assert info.task_failure is not None and "after the year 9999" in info.task_failure["message"]
+    assert info.task_failure["source"]["line"] == line_of("centuries")
+    assert e.now().year < 9999 and len(e.list()) == 2  # the clock stays usable
+    with pytest.raises(EngineError, match="year 9999"):
+        e.sleep(hostile.CENTURY)
+
+
+def test_an_activity_retried_century_after_century_fails_for_good_before_the_year_9999(db: Path) -> None:
+    e = run_beside_fine(db, "retries_for_centuries")
+    history = e.history("hostile")
+    assert e.describe("fine").status == "completed" and history.status == "failed"
+    (failed,) = [ev for ev in history.events if ev.type == "ActivityTaskFailed"]
+    assert "not retried: the next attempt would be due after the year 9999" in failed.attrs["failure"]["message"]
+
+
 def test_retry_delay_never_overflows_however_many_attempts() -> None:
     assert RetryPolicy().delay(5000) == 100.0
     assert RetryPolicy(initial_interval=0.5, backoff_coefficient=3, maximum_interval=7).delay(10**6) == 7.0

@@ -26,7 +26,7 @@ from ..definitions import ReplaytestError, seconds, to_payload
 from ..history import History
 from ..core.frames import blocked_source
 from . import transitions as tx
-from .clock import Clock, make_clock
+from .clock import LAST_DUE_MS, Clock, make_clock
 from .hooks import FaultHooks
 from .errors import EngineError, WorkflowBlockedError, WorkflowFailedError, WorkflowNotFoundError, describe_failure
 from .registry import Registry
@@ -296,7 +296,9 @@ class Engine:
         there (like Temporal's time-skipping ``env.sleep``)."""
         if not self.clock.virtual:
             raise EngineError("engine.sleep() needs a virtual clock: Engine(..., clock='virtual')")
-        until = self.clock.now_ms() + round((seconds(duration, "duration") or 0.0) * 1000)
+        until = self.clock.now_ms() + round((seconds(duration, "engine.sleep duration") or 0.0) * 1000)
+        if until > LAST_DUE_MS:
+            raise EngineError(f"engine.sleep({duration!r}) from {self.clock.describe()} would pass the year 9999")
         return self.worker.run(until_idle=True, skip_until_ms=until)
 
     def now(self) -> datetime:
