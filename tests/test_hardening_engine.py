@@ -114,6 +114,20 @@ def test_text_that_is_not_unicode_fails_only_its_workflow(db: Path, workflow: st
     json.dumps(e.history("hostile").to_dict(), ensure_ascii=False).encode("utf-8")  # the history stays exportable
 
 
+def test_a_value_too_big_for_sqlite_fails_only_its_workflow(db: Path) -> None:
+    """SQLite refuses values over its length limit (1 GB by default; 10 kB here): DataError is
+    the value's fault, not the database's, so only that workflow's task fails."""
+    e = Engine(db, clock="virtual").register(hostile)
+    e.store.conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 10_000)
+    e.start(hostile.returns_big, id="hostile")
+    e.start(hostile.fine, id="fine")
+    e.work()
+    assert e.describe("fine").status == "completed"
+    info = e.describe("hostile")
+    assert info.task_failure is not None and info.task_failure["type"] == "DataError"
+    assert "could not record this workflow task's commands (WorkflowExecutionCompleted result=" in info.task_failure["message"]
+
+
 def test_an_activity_result_that_is_not_unicode_fails_the_activity_not_the_worker(db: Path) -> None:
     e = run_beside_fine(db, "activity_returns_surrogate")
     assert e.describe("fine").status == "completed"

@@ -121,6 +121,11 @@ def _task(row: Sequence[Any]) -> Task:
 DEFAULT_LOCK_TIMEOUT = 30.0
 
 
+def _of_the_database(e: BaseException) -> bool:
+    """A failure of the file (locked, read-only, damaged, disk full, I/O), not of a value written."""
+    return isinstance(e, sqlite3.OperationalError) or type(e) is sqlite3.DatabaseError
+
+
 def lock_timeout_from_env() -> float:
     """``REPLAYTEST_LOCK_TIMEOUT`` (seconds to wait for another process's write lock), default 30."""
     text = os.environ.get("REPLAYTEST_LOCK_TIMEOUT")
@@ -239,9 +244,9 @@ class Store:
             except BaseException as e:
                 if self.conn.in_transaction:
                     self.conn.execute("ROLLBACK")
-                if isinstance(e, sqlite3.Error):
-                    raise self._fault(e) from None
-                raise
+                if _of_the_database(e):
+                    raise self._fault(e) from None  # type: ignore[arg-type]
+                raise  # e.g. DataError (a value too big): the data's fault, for the caller to pin on its workflow
             try:
                 self.conn.execute("COMMIT")
             except sqlite3.Error as e:
@@ -256,7 +261,9 @@ class Store:
             try:
                 return self.conn.execute(sql, tuple(params)).fetchall()
             except sqlite3.Error as e:
-                raise self._fault(e) from None
+                if _of_the_database(e):
+                    raise self._fault(e) from None
+                raise
 
     def _check_version(self) -> None:
         version = self.get_meta("schema_version")
