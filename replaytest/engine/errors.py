@@ -74,3 +74,8 @@ class DatabaseError(EngineError):
 class DatabaseLockedError(DatabaseError):
     """Another process held the database's write lock longer than the lock timeout; a worker
     waits and tries again, a command reports it."""
+
+    def __init__(self, path: str, waited: float) -> None:
+        self.path, self.waited = path, waited
+        super().__init__(f"the engine database {path} is locked by another process (waited {waited:g} s for its "
+                         "write lock); try again when that process is done, or set REPLAYTEST_LOCK_TIMEOUT to wait longer")

@@ -211,9 +211,7 @@ class Store:
         text = str(e)
         low = text.lower()
         if "locked" in low or "busy" in low:
-            return DatabaseLockedError(
-                f"the engine database {self.path} is locked by another process (waited {self.lock_timeout:g} s for "
-                "its write lock); try again when that process is done, or set REPLAYTEST_LOCK_TIMEOUT to wait longer")
+            return DatabaseLockedError(self.path, self.lock_timeout)
         if "readonly" in low or "read-only" in low:
             return DatabaseError(f"the engine database {self.path} is read-only ({text}); make the file and its "
                                  "directory writable, or pass another --db path (listing and exporting still work)")

@@ -110,7 +110,7 @@ class Worker:
     def _loop(self, until_idle: bool, stop_when: Callable[[], bool] | None, skip_until_ms: int | None) -> WorkStats:
         stats, failed_here = WorkStats(), set[int]()
         self._stop = False
-        waits = 0
+        waits, last_locked = 0, 0.0
         with self._sandbox_session():
             while True:
                 try:
@@ -124,9 +124,13 @@ class Worker:
                                     "again once their leases expire", e, len(self._outcomes))
                         self._outcomes.clear()
                         return stats
+                    if time.monotonic() - last_locked > self.store.lock_timeout + 2 * _LOCKED_MAX_PAUSE:
+                        waits = 0  # a new spell of locking: start the backoff again
+                    last_locked = time.monotonic()
                     pause = min(_LOCKED_MAX_PAUSE, self.poll_interval * 2 ** min(waits, 16))
                     waits += 1
-                    log.warning("%s; retrying in %gs (attempt %d)", e, pause, waits)
+                    log.warning("the engine database %s is locked by another process (waited %g s for its write "
+                                "lock); retrying in %gs (attempt %d)", e.path, e.waited, pause, waits)
                     until = time.monotonic() + pause
                     while not self._stop and time.monotonic() < until:
                         time.sleep(min(self.poll_interval, max(0.0, until - time.monotonic())))
