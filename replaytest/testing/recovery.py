@@ -115,7 +115,7 @@ def check_recovery(workflow: Callable[..., Any], *args: Any, modules: Iterable[A
     baseline = run_under_plan(workflow, *args, **common)  # type: ignore[arg-type]
     if baseline.status == "running":  # every crash point would "recover" to the same stall: say why instead
         raise ReplaytestError(f"check_recovery({defn.name}): {defn.name} did not finish without a crash: "
-                              f"{baseline.blocked}; pass the modules with its workflows and activities as modules=[...]")
+                              f"{baseline.blocked} (check_recovery registers the workflow's own module; pass others as modules=[...])")
     n = len(baseline.history)
     points = [k for k in dict.fromkeys(baseline.commit_points) if 2 < k < n]
     windows = [e.id for e in baseline.history.events if e.type in COMPLETION_EVENTS]
