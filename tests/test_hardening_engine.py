@@ -150,6 +150,17 @@ def test_a_signal_payload_that_is_not_unicode_is_refused(db: Path) -> None:
     assert e.get_handle("w").result() == "still works"
 
 
+@pytest.mark.parametrize("command", [("signal", "x\udcff", "go"), ("show", "x\udcff"), ("export", "x\udcff", "-o", "out"),
+                                     ("signal", "w", "go\udcff"), ("start", f"{MODULE}:fine", "--id", "x\udcff")],
+                         ids=["signal-id", "show", "export", "signal-name", "start"])
+def test_ids_from_bytes_that_are_not_utf8_are_one_line(cli, db: Path, command: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
+    """A shell passes arbitrary bytes; Python decodes b"x\xff" as "x\udcff" (surrogateescape)."""
+    assert cli("start", f"{MODULE}:wait_for_go", "--id", "w").returncode == 0
+    proc = cli(*command)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "is not valid Unicode" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
 def test_cli_signal_with_a_lone_surrogate_is_one_line(cli, db: Path) -> None:  # type: ignore[no-untyped-def]
     assert cli("start", f"{MODULE}:wait_for_go", "--id", "w").returncode == 0
     proc = cli("signal", "w", "go", "--payload", '{"text": "\\ud800"}')

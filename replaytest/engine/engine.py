@@ -200,6 +200,7 @@ class Engine:
 
     def signal(self, workflow_id: str, name: str, payload: Any = None) -> None:
         """Deliver a signal: recorded as WorkflowExecutionSignaled, wakes the workflow."""
+        _text(workflow_id, "workflow id")
         _text(name, "signal name")
         payload = to_payload(payload, f"the payload of signal {name!r}")
         tx.signal(self.store, workflow_id, name, payload, self.clock.now_ms())
@@ -240,7 +241,7 @@ class Engine:
         return matches[0]
 
     def _latest(self, workflow_id: str) -> Run:
-        run = self.store.latest_run(workflow_id)
+        run = self.store.latest_run(_text(workflow_id, "workflow id"))
         if run is None:
             raise WorkflowNotFoundError(workflow_id, self.path)
         return run
