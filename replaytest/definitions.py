@@ -33,8 +33,9 @@ def to_payload(value: Any, what: str) -> Any:
     so a lone surrogate (``"\\ud800"``, e.g. from ``os.fsdecode`` of bad bytes) is refused here,
     where the value is issued, instead of failing later where it is stored."""
     try:
-        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
-        text.encode("utf-8")
+        text = json.dumps(value, allow_nan=False)
+        if "\\ud" in text:  # a character outside the BMP (a valid pair) or a lone surrogate: tell them apart
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
         return json.loads(text)
     except UnicodeEncodeError as e:
         bad = e.object[e.start:e.end]

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Collection, Container, Sequence
 
 from ..core.commands import Command
-from ..definitions import RetryPolicy
+from ..definitions import ReplaytestError, RetryPolicy
 from ..history import CLOSING_EVENTS, Event, format_time, parse_time
 from .clock import LAST_DUE_MS, from_ms, to_ms
 from .errors import EngineError, WorkflowIdReuseError, WorkflowNotFoundError
@@ -247,7 +247,10 @@ def retry_delay(policy: dict[str, Any], attempt: int, failure: dict[str, Any]) -
         return None
     if policy["maximum_attempts"] and attempt >= policy["maximum_attempts"]:
         return None
-    return RetryPolicy.from_dict(policy).delay(attempt)
+    try:
+        return RetryPolicy.from_dict(policy).delay(attempt)
+    except (ReplaytestError, TypeError, ValueError):
+        return None  # a policy this version refuses (stored by an older one, e.g. a coefficient < 1): no retry
 
 
 def claim_activity(store: Store, types: Sequence[str], now_ms: int, real_now: float, owner: str,
