@@ -190,3 +190,13 @@ def test_replay_equals_dir_outside_the_project_keeps_the_ini(pytester: pytest.Py
     result = pytester.runpytest_subprocess(f"--replay={rel}", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
     assert "was not read" not in result.stdout.str()
+
+
+def test_vscode_refuses_a_launch_json_that_is_not_a_regular_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    (tmp_path / ".vscode").mkdir()
+    os.mkfifo(tmp_path / ".vscode" / "launch.json")  # reading it would wait forever
+    proc = vscode(tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "is not a regular file" in proc.stderr
