@@ -260,6 +260,17 @@ def test_a_database_that_is_not_ours_is_refused_untouched(tmp_path: Path) -> Non
         Engine(other)
 
 
+def test_processes_creating_one_database_at_once_all_open_it(tmp_path: Path) -> None:
+    """The refusal of foreign databases must not see a database another process is creating."""
+    for trial in range(4):
+        db = tmp_path / f"race-{trial}" / "engine.db"
+        procs = [subprocess.Popen([sys.executable, "-c", f"from replaytest.engine import Engine; Engine({str(db)!r}).close()"],
+                                  cwd=ROOT, stderr=subprocess.PIPE, text=True) for _ in range(5)]
+        for proc in procs:
+            _, err = proc.communicate(timeout=60)
+            assert proc.returncode == 0, err
+
+
 def test_a_file_that_is_not_sqlite_is_refused(tmp_path: Path) -> None:
     notes = tmp_path / "notes.db"
     notes.write_text("these are my notes\n" * 100)
