@@ -262,13 +262,24 @@ def test_a_database_that_is_not_ours_is_refused_untouched(tmp_path: Path) -> Non
 
 def test_processes_creating_one_database_at_once_all_open_it(tmp_path: Path) -> None:
     """The refusal of foreign databases must not see a database another process is creating."""
-    for trial in range(4):
+    for trial in range(6):
         db = tmp_path / f"race-{trial}" / "engine.db"
         procs = [subprocess.Popen([sys.executable, "-c", f"from replaytest.engine import Engine; Engine({str(db)!r}).close()"],
                                   cwd=ROOT, stderr=subprocess.PIPE, text=True) for _ in range(5)]
         for proc in procs:
             _, err = proc.communicate(timeout=60)
             assert proc.returncode == 0, err
+
+
+def test_a_database_caught_half_created_is_ours(db: Path) -> None:
+    """What another process's first open leaves for an instant: our tables, no schema version yet."""
+    engine_db(db, 1)
+    conn = sqlite3.connect(db)
+    conn.execute("DELETE FROM meta WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    with Engine(db) as e:
+        assert e.describe("w0").status == "completed"
 
 
 def test_a_file_that_is_not_sqlite_is_refused(tmp_path: Path) -> None:
