@@ -119,6 +119,7 @@ def _task(row: Sequence[Any]) -> Task:
 
 
 DEFAULT_LOCK_TIMEOUT = 30.0
+_OUR_TABLES = {"meta", "runs", "events", "tasks", "sqlite_sequence"}
 
 
 def _of_the_database(e: BaseException) -> bool:
@@ -160,11 +161,15 @@ class Store:
             conn = self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                                timeout=self.lock_timeout)
             self.conn.execute(f"PRAGMA busy_timeout = {int(self.lock_timeout * 1000)}")
+            fresh = in_memory or self._refuse_foreign()  # before anything below changes the file
             if not in_memory:
-                self._refuse_foreign()  # before anything below changes the file
                 self.conn.execute("PRAGMA journal_mode = WAL")
             self.conn.execute("PRAGMA synchronous = FULL")
-            self.conn.executescript(_SCHEMA)  # idempotent; each statement commits on its own
+            if fresh:  # all tables and the version in one transaction: no other process sees half a schema
+                self.conn.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} INSERT OR IGNORE INTO meta VALUES "
+                                        f"('schema_version', '{SCHEMA_VERSION}'); COMMIT;")
+            else:
+                self.conn.executescript(_SCHEMA)  # idempotent: adds what an older file of this version lacks
         except sqlite3.Error as e:
             if conn is not None:
                 conn.close()
@@ -193,15 +198,18 @@ class Store:
             raise DatabaseError(f"cannot create the directory for the engine database {self.path}: {reason}; "
                                 "pass another --db path") from None
 
-    def _refuse_foreign(self) -> None:
+    def _refuse_foreign(self) -> bool:
         """Refuse a database that has tables but not ours: never add tables to someone else's
-        file or switch it to WAL. An empty file (or SQLite file without tables) is made ours."""
+        file or switch it to WAL. An empty file (or SQLite file without tables) is made ours:
+        returns True for one with no tables yet."""
         tables = [row[0] for row in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         if not tables:
             self.initialised_empty = self._existed  # a file someone made, empty: say that we use it
-            return
+            return True
         if "meta" in tables and self.conn.execute("SELECT 1 FROM meta WHERE key = 'schema_version'").fetchone():
-            return
+            return False
+        if "meta" in tables and set(tables) <= _OUR_TABLES:
+            return False  # ours, caught while an older version was creating it (its version row comes next)
         shown = ", ".join(sorted(t for t in tables if not t.startswith("sqlite_"))[:6]) or ", ".join(tables)
         raise DatabaseError(f"{self.path} is not a replaytest engine database (it has other tables: {shown}); "
                             "refusing to change it — pass another --db path")
