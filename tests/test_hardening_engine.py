@@ -78,6 +78,15 @@ def test_an_activity_retried_century_after_century_fails_for_good_before_the_yea
     assert "not retried: the next attempt would be due after the year 9999" in failed.attrs["failure"]["message"]
 
 
+def test_sys_exit_in_workflow_code_fails_its_task_not_the_worker(db: Path) -> None:
+    e = run_beside_fine(db, "exits")
+    assert e.describe("fine").status == "completed"
+    info = e.describe("hostile")
+    assert info.task_failure is not None and info.task_failure["type"] == "SystemExit"
+    assert "a workflow cannot stop the worker" in info.task_failure["message"]
+    assert info.task_failure["source"]["line"] == line_of("exits")
+
+
 def test_retry_delay_never_overflows_however_many_attempts() -> None:
     assert RetryPolicy().delay(5000) == 100.0
     assert RetryPolicy(initial_interval=0.5, backoff_coefficient=3, maximum_interval=7).delay(10**6) == 7.0
