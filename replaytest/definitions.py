@@ -51,6 +51,14 @@ def to_payload(value: Any, what: str) -> Any:
         ) from None
 
 
+def _finite(value: int | float) -> bool:
+    """A finite number that is also a float (an int of 400 digits is neither a duration nor a factor)."""
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
 #: the longest duration a timer, timeout or retry interval may have: 100 years. Longer ones
 #: (or infinity) have no due time the engine can store, and no workflow means them.
 MAX_SECONDS = 100 * 365 * 86400.0
@@ -64,7 +72,7 @@ def seconds(value: timedelta | float | int | None, what: str) -> float | None:
         value = value.total_seconds()
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
         raise ReplaytestError(f"{what} must be a timedelta or a number of seconds ≥ 0, not {value!r}")
-    if not math.isfinite(value):
+    if not _finite(value):
         raise ReplaytestError(f"{what} must be a finite number of seconds, not {value!r}")
     if value > MAX_SECONDS:
         raise ReplaytestError(f"{what} must be at most 100 years ({MAX_SECONDS:.0f} s), not {value!r}")
@@ -88,7 +96,7 @@ class RetryPolicy:
         d["initial_interval"] = seconds(self.initial_interval, "RetryPolicy initial_interval")
         d["maximum_interval"] = seconds(self.maximum_interval, "RetryPolicy maximum_interval")
         coefficient = self.backoff_coefficient
-        if (not isinstance(coefficient, (int, float)) or isinstance(coefficient, bool) or not math.isfinite(coefficient)
+        if (not isinstance(coefficient, (int, float)) or isinstance(coefficient, bool) or not _finite(coefficient)
                 or coefficient < 1):
             raise ReplaytestError(f"RetryPolicy backoff_coefficient must be a finite number ≥ 1, not {coefficient!r}")
         attempts = self.maximum_attempts
