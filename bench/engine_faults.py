@@ -92,8 +92,10 @@ def database_faults() -> tuple[int, int]:
             tracebacks += "Traceback" in done.stderr
             print(f"  {label:13} {command[0]:7} exit {done.returncode}  "
                   f"{'TRACEBACK' if 'Traceback' in done.stderr else done.stderr.strip().splitlines()[-1][:90] if done.stderr.strip() else ''}")
-    print(f"  the foreign database afterwards: tables {sorted(r[0] for r in sqlite3.connect(foreign).execute(
-        'SELECT name FROM sqlite_master WHERE type = \'table\''))}")
+    check = sqlite3.connect(foreign)
+    tables = sorted(row[0] for row in check.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))
+    check.close()
+    print(f"  the foreign database afterwards has tables {tables}")
     holder = sqlite3.connect(good, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     try:
