@@ -25,7 +25,8 @@ from typing import Any, Collection, Iterable, Iterator, Sequence
 
 from ..definitions import ReplaytestError
 from ..history import OUTCOME_EVENTS, Event
-from .errors import DatabaseError, DatabaseLockedError, EngineError, WorkflowAlreadyRunningError
+from .dbfaults import fault, lock_timeout_from_env, of_the_database, prepare_path
+from .errors import DatabaseError, EngineError, WorkflowAlreadyRunningError
 from .hooks import FaultHooks
 
 SCHEMA_VERSION = "1"
@@ -118,27 +119,7 @@ def _task(row: Sequence[Any]) -> Task:
     return t
 
 
-DEFAULT_LOCK_TIMEOUT = 30.0
 _OUR_TABLES = {"meta", "runs", "events", "tasks", "sqlite_sequence"}
-
-
-def _of_the_database(e: BaseException) -> bool:
-    """A failure of the file (locked, read-only, damaged, disk full, I/O), not of a value written."""
-    return isinstance(e, sqlite3.OperationalError) or type(e) is sqlite3.DatabaseError
-
-
-def lock_timeout_from_env() -> float:
-    """``REPLAYTEST_LOCK_TIMEOUT`` (seconds to wait for another process's write lock), default 30."""
-    text = os.environ.get("REPLAYTEST_LOCK_TIMEOUT")
-    if not text:
-        return DEFAULT_LOCK_TIMEOUT
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 86400:
-        raise ReplaytestError(f"REPLAYTEST_LOCK_TIMEOUT must be a number of seconds from 0 to 86400, not {text!r}")
-    return value
 
 
 class Store:
@@ -154,7 +135,7 @@ class Store:
         self.initialised_empty = False  # True when this opened a 0-byte file (or an empty SQLite file) and made it ours
         in_memory = self.path == ":memory:" or self.path.startswith("file::memory:")
         if not in_memory:
-            self._prepare_path()
+            prepare_path(self.path)
         self._existed = not in_memory and os.path.exists(self.path)
         conn = None
         try:
@@ -185,19 +166,6 @@ class Store:
         self.faults: FaultHooks | None = None  # sees appends and commits (crash simulation)
         self._check_version()
 
-    def _prepare_path(self) -> None:
-        """Create the database's directory, or say in one line why it cannot be."""
-        path = Path(self.path)
-        if path.is_dir():
-            raise DatabaseError(f"the engine database path {self.path} is a directory; pass a file path with --db")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
-            reason = f"{blocker} is not a directory" if blocker is not None else (e.strerror or str(e))
-            raise DatabaseError(f"cannot create the directory for the engine database {self.path}: {reason}; "
-                                "pass another --db path") from None
-
     def _refuse_foreign(self) -> bool:
         """Refuse a database that has tables but not ours: never add tables to someone else's
         file or switch it to WAL. An empty file (or SQLite file without tables) is made ours:
@@ -215,18 +183,7 @@ class Store:
                             "refusing to change it — pass another --db path")
 
     def _fault(self, e: sqlite3.Error) -> DatabaseError:
-        """One line for an SQLite failure, naming the file and what to do."""
-        text = str(e)
-        low = text.lower()
-        if "locked" in low or "busy" in low:
-            return DatabaseLockedError(self.path, self.lock_timeout)
-        if "readonly" in low or "read-only" in low:
-            return DatabaseError(f"the engine database {self.path} is read-only ({text}); make the file and its "
-                                 "directory writable, or pass another --db path (listing and exporting still work)")
-        if "malformed" in low or "not a database" in low or isinstance(e, sqlite3.DatabaseError) and "corrupt" in low:
-            return DatabaseError(f"the engine database {self.path} is damaged or not an SQLite file ({text}); "
-                                 "restore it from a backup or pass another --db path")
-        return DatabaseError(f"the engine database {self.path} cannot be used: {text}; pass another --db path")
+        return fault(self.path, e, self.lock_timeout)
 
     def close(self) -> None:
         with self._lock:
@@ -250,7 +207,7 @@ class Store:
             except BaseException as e:
                 if self.conn.in_transaction:
                     self.conn.execute("ROLLBACK")
-                if _of_the_database(e):
+                if of_the_database(e):
                     raise self._fault(e) from None  # type: ignore[arg-type]
                 raise  # e.g. DataError (a value too big): the data's fault, for the caller to pin on its workflow
             try:
@@ -267,7 +224,7 @@ class Store:
             try:
                 return self.conn.execute(sql, tuple(params)).fetchall()
             except sqlite3.Error as e:
-                if _of_the_database(e):
+                if of_the_database(e):
                     raise self._fault(e) from None
                 raise
 
