@@ -90,6 +90,20 @@ def test_sys_exit_in_workflow_code_fails_its_task_not_the_worker(db: Path) -> No
     assert info.task_failure["source"]["line"] == line_of("exits")
 
 
+def test_sys_exit_in_workflow_code_does_not_end_a_replay_run(db: Path, tmp_path: Path) -> None:
+    with Engine(db, clock="virtual").register(hostile) as e:
+        e.start(hostile.exits_on, 0, id="a-exits").result()
+        e.start(hostile.exits_on, 0, id="b-fine").result()
+        doc = e.history("a-exits").to_dict()
+        e.history("b-fine").save(tmp_path / "h" / "b-fine.json")
+    doc["events"][0]["attrs"]["input"] = [3]  # the same history, but now the code calls sys.exit(3)
+    (tmp_path / "h" / "a-exits.json").write_text(json.dumps(doc))
+    proc = replaytest("replay", str(tmp_path / "h"), "--module", MODULE)
+    assert proc.returncode == 1, proc.stderr
+    assert "2 histories replayed: 1 ok, 1 failed" in proc.stdout
+    assert f"SystemExit" in proc.stdout and f"hostile.py:{line_of('exits_on')}" in proc.stdout
+
+
 def test_retry_delay_never_overflows_however_many_attempts() -> None:
     assert RetryPolicy().delay(5000) == 100.0
     assert RetryPolicy(initial_interval=0.5, backoff_coefficient=3, maximum_interval=7).delay(10**6) == 7.0

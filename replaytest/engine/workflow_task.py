@@ -62,13 +62,10 @@ class WorkflowTaskRunner:
         except DatabaseError:
             self.cache.pop(run_id, None)
             raise  # the database, not this workflow
-        except (Exception, SystemExit) as err:  # NondeterminismError, WorkflowTaskError, a bug, even sys.exit()
+        except Exception as err:  # NondeterminismError, WorkflowTaskError (sys.exit() too), or a bug
             self.cache.pop(run_id, None)  # the code raised part-way: its state cannot be trusted
             failure = err.failure if isinstance(err, WorkflowTaskError) else failure_of(
                 err, err.divergence.source if isinstance(err, NondeterminismError) else None)
-            if isinstance(err, SystemExit):  # workflow code does not get to end the worker process
-                failure["message"] = (f"workflow code raised SystemExit({err.code!r}) (sys.exit?); a workflow cannot "
-                                      "stop the worker — return or raise an exception instead")
             try:
                 delay = tx.fail_workflow_task(self.store, claim, failure, now_ms())
             except tx.LeaseLost:
