@@ -42,6 +42,16 @@ def test_total_recovers():
     result.assert_outcomes(passed=1)
 
 
+def test_run_under_plan_registers_the_workflows_own_module() -> None:
+    from fixtures.workflows import orders
+    from replaytest.testing.faults import run_under_plan
+
+    order = {"id": "42", "email": "ada@example.com", "card": "4242-4242-4242-4242",
+             "items": [{"sku": "tea", "price": 12.5, "qty": 2}]}
+    run = run_under_plan(orders.process_order, order)  # no modules=: its activities live beside it
+    assert run.status == "completed", run.blocked
+
+
 def test_check_recovery_says_why_the_reference_run_did_not_finish(pytester: pytest.Pytester) -> None:
     pytester.path.joinpath("myflow.py").write_text(FLOW)
     pytester.path.joinpath("test_flow.py").write_text('''
