@@ -199,6 +199,22 @@ def test_an_activity_result_that_is_not_unicode_fails_the_activity_not_the_worke
     assert "lone surrogate" in failed[0].attrs["failure"]["message"]
 
 
+def test_an_activity_exception_whose_str_raises_still_fails_the_attempt(db: Path) -> None:
+    """Before, the pool thread died describing it: the attempt never reported back and
+    ``work()`` waited for it forever."""
+    import threading
+
+    e = Engine(db, clock="virtual").register(hostile)
+    e.start(hostile.activity_raises_unprintable, id="hostile")
+    e.start(hostile.fine, id="fine")
+    worker = threading.Thread(target=e.work, daemon=True)
+    worker.start()
+    worker.join(timeout=60)  # a deadlock detector, not a timing assertion: it takes well under a second
+    assert not worker.is_alive(), "work() is still waiting for an attempt that will never report back"
+    assert e.describe("fine").status == "completed"
+    assert e.get_handle("hostile").result() == "caught Unprintable: <its __str__ raised RuntimeError>"
+
+
 def test_a_signal_payload_that_is_not_unicode_is_refused(db: Path) -> None:
     e = Engine(db, clock="virtual").register(hostile)
     e.start(hostile.wait_for_go, id="w")

@@ -18,7 +18,7 @@ def failure_of(exc: BaseException, source: Source | None = None) -> dict[str, An
     elif isinstance(exc, ActivityError):  # the activity's own failure, and which activity it was
         f = {"type": exc.type, "message": f"activity {exc.activity_type} failed: {exc.message}"}
     else:
-        f = {"type": type(exc).__name__, "message": str(exc)}
+        f = {"type": type(exc).__name__, "message": _message(exc)}
     source = source or exception_source(exc)
     if source is not None:
         f["source"] = {"file": source.file, "line": source.line, "function": source.function}
@@ -27,6 +27,14 @@ def failure_of(exc: BaseException, source: Source | None = None) -> dict[str, An
         stack = stack.replace(os.getcwd() + os.sep, "")
         f["stack"] = stack
     return {k: storable_text(v) if isinstance(v, str) else v for k, v in f.items()}
+
+
+def _message(exc: BaseException) -> str:
+    """``str(exc)``, even for an exception whose ``__str__`` raises (user code can do anything)."""
+    try:
+        return str(exc)
+    except Exception as e:  # noqa: BLE001
+        return f"<its __str__ raised {type(e).__name__}>"
 
 
 def storable_text(text: str) -> str:
