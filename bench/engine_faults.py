@@ -16,6 +16,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,7 +27,7 @@ sys.path[:0] = PATH.split(os.pathsep)  # the checkout under test (PYTHONPATH) fi
 
 HOSTILE = ["sleep_forever", "sleep_1e300", "huge_retry_interval", "huge_timeout", "nan_backoff", "surrogate_patch_id",
            "raises_surrogate", "returns_surrogate_value", "activity_returns_surrogate", "centuries",
-           "retries_for_centuries", "returns_big", "exits"]
+           "retries_for_centuries", "returns_big", "exits", "activity_raises_unprintable"]
 MODULE = "hostile_probe"
 
 
@@ -42,12 +43,25 @@ def hostile_workflows() -> int:
             e.store.conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 10_000)  # what a 1 GB value meets by default
         e.start(getattr(hostile, name), id="hostile")
         e.start(hostile.fine, id="fine")
-        try:
-            e.work()
-            outcome = f"worker survived; fine {e.describe('fine').status}"
-        except BaseException as x:  # noqa: BLE001 — that is the finding
+        error: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                e.work()
+            except BaseException as x:  # noqa: BLE001 — that is the finding
+                error.append(x)
+
+        worker = threading.Thread(target=work, daemon=True)
+        worker.start()
+        worker.join(timeout=30)
+        if worker.is_alive():
             died += 1
-            outcome = f"WORKER DIED: {type(x).__name__}"
+            outcome = "WORKER HUNG (work() did not return in 30 s)"
+        elif error:
+            died += 1
+            outcome = f"WORKER DIED: {type(error[0]).__name__}"
+        else:
+            outcome = f"worker survived; fine {e.describe('fine').status}"
         print(f"  {name:28} {outcome}")
     return died
 
@@ -119,7 +133,7 @@ def main() -> None:
 
     print(f"replaytest from {Path(replaytest.__file__).parent}")
     died = hostile_workflows()
-    print(f"hostile workflows that killed the worker: {died}/{len(HOSTILE)}")
+    print(f"hostile workflows that killed or hung the worker: {died}/{len(HOSTILE)}")
     tracebacks, probes = database_faults()
     print(f"database/CLI probes ending in a traceback: {tracebacks}/{probes}")
 
