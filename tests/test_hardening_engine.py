@@ -190,6 +190,18 @@ def test_a_value_too_big_for_sqlite_fails_only_its_workflow(db: Path) -> None:
     assert "could not record this workflow task's commands (WorkflowExecutionCompleted result=" in info.task_failure["message"]
 
 
+def test_an_activity_result_too_big_for_sqlite_fails_that_activity(db: Path) -> None:
+    e = Engine(db, clock="virtual").register(hostile)
+    e.store.conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 10_000)
+    e.start(hostile.activity_returns_big, id="hostile")
+    e.start(hostile.fine, id="fine")
+    e.work()
+    assert e.describe("fine").status == "completed"
+    assert e.get_handle("hostile").result() == "caught DataError"
+    (failed,) = [ev for ev in e.history("hostile").events if ev.type == "ActivityTaskFailed"]
+    assert "the engine could not record attempt 1 of activity big" in failed.attrs["failure"]["message"]
+
+
 def test_an_activity_result_that_is_not_unicode_fails_the_activity_not_the_worker(db: Path) -> None:
     e = run_beside_fine(db, "activity_returns_surrogate")
     assert e.describe("fine").status == "completed"
