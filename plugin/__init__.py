@@ -135,6 +135,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for path in cli:
         if not path.exists():
             raise pytest.UsageError(f"--replay {path}: no such file or directory")
+    _warn_if_the_project_ini_was_skipped(config, cli)
     # pytest hands pytest_collect_file un-resolved absolute paths; match symlinked spellings too
     roots = cli + ini + [p.resolve() for p in cli + ini]
     config.stash[PATHS_KEY] = tuple(dict.fromkeys(roots))
@@ -148,6 +149,44 @@ def _has_json(path: Path) -> bool:
     if path.is_file():
         return path.suffix == ".json"
     return next(path.rglob("*.json"), None) is not None
+
+
+#: where pytest looks for its configuration, and the section a shared file must have
+_INI_FILES = (("pytest.toml", ""), (".pytest.toml", ""), ("pytest.ini", ""), (".pytest.ini", ""),
+              ("pyproject.toml", "[tool.pytest"), ("tox.ini", "[pytest]"), ("setup.cfg", "[tool:pytest]"))
+
+
+def _project_ini(start: Path) -> Path | None:
+    """The ini file pytest would read for a run in ``start`` that names no paths."""
+    for directory in (start, *start.parents):
+        for name, section in _INI_FILES:
+            candidate = directory / name
+            try:
+                if candidate.is_file() and (not section or section in candidate.read_text(encoding="utf-8")):
+                    return candidate
+            except (OSError, UnicodeDecodeError):
+                continue
+    return None
+
+
+def _warn_if_the_project_ini_was_skipped(config: pytest.Config, cli: list[Path]) -> None:
+    """``pytest --replay ../histories``: pytest reads its ini before this plugin is loaded, so it
+    takes ``../histories`` for a test path, moves rootdir to the common ancestor and skips the
+    project's ini (replay_modules and all). ``--replay=../histories`` does not; say so."""
+    if not cli or config.getoption("inifilename", None) or config.getoption("rootdir", None):
+        return  # the user chose the configuration
+    expected = _project_ini(Path(config.invocation_params.dir))
+    if expected is None or config.inipath == expected:
+        return
+    outside = [p for p in cli if not p.is_relative_to(expected.parent)]
+    if not outside:
+        return
+    raw = next((v for v in config.getoption("replay_paths") if _absolute(config.invocation_params.dir / v) == outside[0]),
+               str(outside[0]))
+    config.issue_config_time_warning(pytest.PytestConfigWarning(
+        f"--replay {raw} lies outside the project, and pytest took it for a test path before replaytest was "
+        f"loaded: rootdir moved to {config.rootpath} and {expected} was not read (replay_modules and the other "
+        f"settings in it are ignored). Write --replay={raw} (with '='), or pass -c {expected}."), stacklevel=2)
 
 
 def _absolute(path: Path | str) -> Path:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import types
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -26,9 +27,23 @@ class PayloadError(ReplaytestError, TypeError):
 
 
 def to_payload(value: Any, what: str) -> Any:
-    """Round-trip ``value`` through JSON so live code sees what replay will see."""
+    """Round-trip ``value`` through JSON so live code sees what replay will see.
+
+    The text must also be valid Unicode: histories are UTF-8 files and SQLite stores UTF-8,
+    so a lone surrogate (``"\\ud800"``, e.g. from ``os.fsdecode`` of bad bytes) is refused here,
+    where the value is issued, instead of failing later where it is stored."""
     try:
-        return json.loads(json.dumps(value, allow_nan=False))
+        text = json.dumps(value, allow_nan=False)
+        if "\\ud" in text:  # a character outside the BMP (a valid pair) or a lone surrogate: tell them apart
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        return json.loads(text)
+    except UnicodeEncodeError as e:
+        bad = e.object[e.start:e.end]
+        raise PayloadError(
+            f"{what} contains a lone surrogate ({bad!r}, not valid Unicode); payloads are stored as UTF-8 "
+            "JSON text, so decode bytes with errors='replace' or pass them as base64") from None
+    except RecursionError:
+        raise PayloadError(f"{what} is nested too deeply to store as JSON") from None
     except (TypeError, ValueError) as e:
         raise PayloadError(
             f"{what} is not plain JSON ({e}); payloads are stored in the history as JSON, "
@@ -36,13 +51,31 @@ def to_payload(value: Any, what: str) -> Any:
         ) from None
 
 
+def _finite(value: int | float) -> bool:
+    """A finite number that is also a float (an int of 400 digits is neither a duration nor a factor)."""
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
+#: the longest duration a timer, timeout or retry interval may have: 100 years. Longer ones
+#: (or infinity) have no due time the engine can store, and no workflow means them.
+MAX_SECONDS = 100 * 365 * 86400.0
+
+
 def seconds(value: timedelta | float | int | None, what: str) -> float | None:
+    """A duration in seconds, checked where the user passes it (so a bad one fails at that line)."""
     if value is None:
         return None
     if isinstance(value, timedelta):
         value = value.total_seconds()
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
         raise ReplaytestError(f"{what} must be a timedelta or a number of seconds ≥ 0, not {value!r}")
+    if not _finite(value):
+        raise ReplaytestError(f"{what} must be a finite number of seconds, not {value!r}")
+    if value > MAX_SECONDS:
+        raise ReplaytestError(f"{what} must be at most 100 years ({MAX_SECONDS:.0f} s), not {value!r}")
     return float(value)
 
 
@@ -58,9 +91,17 @@ class RetryPolicy:
     non_retryable_error_types: list[str] | tuple[str, ...] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        """The policy as history stores it, validated (called where the activity is scheduled)."""
         d = asdict(self)
-        d["initial_interval"] = seconds(self.initial_interval, "initial_interval")
-        d["maximum_interval"] = seconds(self.maximum_interval, "maximum_interval")
+        d["initial_interval"] = seconds(self.initial_interval, "RetryPolicy initial_interval")
+        d["maximum_interval"] = seconds(self.maximum_interval, "RetryPolicy maximum_interval")
+        coefficient = self.backoff_coefficient
+        if (not isinstance(coefficient, (int, float)) or isinstance(coefficient, bool) or not _finite(coefficient)
+                or coefficient < 1):
+            raise ReplaytestError(f"RetryPolicy backoff_coefficient must be a finite number ≥ 1, not {coefficient!r}")
+        attempts = self.maximum_attempts
+        if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 0:
+            raise ReplaytestError(f"RetryPolicy maximum_attempts must be an integer ≥ 0 (0: unlimited), not {attempts!r}")
         d["non_retryable_error_types"] = list(self.non_retryable_error_types)
         return d
 
@@ -71,7 +112,14 @@ class RetryPolicy:
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
         d = self.to_dict()
-        return min(d["initial_interval"] * d["backoff_coefficient"] ** (attempt - 1), d["maximum_interval"])
+        initial, cap = d["initial_interval"], d["maximum_interval"]
+        if initial == 0:
+            return 0.0
+        try:  # float power: an int coefficient would build a huge integer; past ~1,000 attempts it overflows
+            grown = initial * float(d["backoff_coefficient"]) ** (attempt - 1)
+        except OverflowError:
+            grown = math.inf
+        return min(grown, cap)
 
 
 class ApplicationError(Exception):

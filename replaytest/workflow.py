@@ -11,12 +11,12 @@ import asyncio
 import random as _random
 import uuid as _uuid
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 from typing import Any, Callable, Iterator
 
 from .core import commands as cmds
-from .definitions import ActivityError, RetryPolicy, activity_name, seconds, to_payload, workflow_defn
+from .definitions import ActivityError, ReplaytestError, RetryPolicy, activity_name, seconds, to_payload, workflow_defn
 from .core.execution import current
 
 defn = workflow_defn
@@ -61,12 +61,19 @@ def _retry_policy_dict(retry_policy: RetryPolicy | None) -> dict[str, Any]:
 async def sleep(duration: timedelta | float) -> None:
     """A durable timer: survives worker restarts; skipped instantly on a virtual clock."""
     ex = current()
-    fut = _start_timer(ex, seconds(duration, "workflow.sleep duration") or 0.0)
+    fut = _start_timer(ex, seconds(duration, "workflow.sleep duration") or 0.0, "workflow.sleep")
     _, event = await fut
     ex.resumed(event)
 
 
-def _start_timer(ex: Any, duration: float) -> asyncio.Future[Any]:
+#: no timer may end after this: history times end with the year 9999
+_LAST_DUE = datetime(9999, 1, 1, tzinfo=timezone.utc)
+
+
+def _start_timer(ex: Any, duration: float, what: str) -> asyncio.Future[Any]:
+    if ex.now is not None and duration > (_LAST_DUE - ex.now).total_seconds():
+        raise ReplaytestError(f"{what} of {duration:g} s from {ex.now:%Y-%m-%d} would end after the year 9999, "
+                              "past the last time a history can record")
     command = cmds.start_timer(ex.next_id("timer"), duration)
     fut = ex.loop.create_future()
     ex.timers[command.attrs["timer_id"]] = fut
@@ -90,7 +97,7 @@ async def wait_for_signal(name: str, timeout: timedelta | float | None = None) -
         payload, event = await waiter
         ex.resumed(event)
         return payload
-    timer = _start_timer(ex, seconds(timeout, "wait_for_signal timeout") or 0.0)
+    timer = _start_timer(ex, seconds(timeout, "wait_for_signal timeout") or 0.0, "wait_for_signal timeout")
     await asyncio.wait([waiter, timer], return_when=asyncio.FIRST_COMPLETED)
     if waiter.done():
         payload, event = waiter.result()

@@ -363,7 +363,7 @@ def test_the_database_is_a_durable_wal_file(db: Path, tmp_path: Path) -> None:
     assert e.store.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL: commits survive a power cut
     not_a_db = tmp_path / "notes.db"
     not_a_db.write_text("these are my notes\n" * 100)
-    with pytest.raises(ReplaytestError, match="cannot open the engine database .*notes.db"):
+    with pytest.raises(ReplaytestError, match="the engine database .*notes.db is damaged or not an SQLite file"):
         Engine(not_a_db)
 
 

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..definitions import ReplaytestError
+from ..definitions import ReplaytestError, to_payload
 from ..history import History, file_name_for, schema_text
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -34,10 +34,11 @@ class _Parser(argparse.ArgumentParser):
 
 def _json_arg(text: str, option: str) -> Any:
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError as e:
         raise UsageError(f"{option} is not valid JSON ({e.msg} at column {e.colno}): {text!r}; "
                          f"quote it for the shell, e.g. {option} '{{\"id\": 42}}'") from None
+    return to_payload(value, option)  # e.g. "\\ud800": valid JSON, but not text a history can hold
 
 
 def _db_option(p: argparse.ArgumentParser) -> None:

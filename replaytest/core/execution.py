@@ -207,7 +207,11 @@ class Execution:
             command = cmds.fail_workflow(failure_of(exc))
         else:
             src = exception_source(exc)
-            raise WorkflowTaskError(self.workflow_id, exc, src, failure_of(exc, src), user_tb_frames(exc))
+            failure = failure_of(exc, src)
+            if isinstance(exc, SystemExit):  # workflow code does not get to end the worker or the replay run
+                failure["message"] = (f"workflow code raised SystemExit({exc.code!r}) (sys.exit?); a workflow cannot "
+                                      "stop the worker — return or raise an exception instead")
+            raise WorkflowTaskError(self.workflow_id, exc, src, failure, user_tb_frames(exc))
         self.closed = True
         self.issue(command)
 

@@ -18,7 +18,7 @@ def failure_of(exc: BaseException, source: Source | None = None) -> dict[str, An
     elif isinstance(exc, ActivityError):  # the activity's own failure, and which activity it was
         f = {"type": exc.type, "message": f"activity {exc.activity_type} failed: {exc.message}"}
     else:
-        f = {"type": type(exc).__name__, "message": str(exc)}
+        f = {"type": type(exc).__name__, "message": _message(exc)}
     source = source or exception_source(exc)
     if source is not None:
         f["source"] = {"file": source.file, "line": source.line, "function": source.function}
@@ -26,4 +26,22 @@ def failure_of(exc: BaseException, source: Source | None = None) -> dict[str, An
     if stack:  # paths relative to the project, as in `source`: histories get committed
         stack = stack.replace(os.getcwd() + os.sep, "")
         f["stack"] = stack
-    return f
+    return {k: storable_text(v) if isinstance(v, str) else v for k, v in f.items()}
+
+
+def _message(exc: BaseException) -> str:
+    """``str(exc)``, even for an exception whose ``__str__`` raises (user code can do anything)."""
+    try:
+        return str(exc)
+    except Exception as e:  # noqa: BLE001
+        return f"<its __str__ raised {type(e).__name__}>"
+
+
+def storable_text(text: str) -> str:
+    """``text`` with lone surrogates written as ``\\udXXX`` escapes: an exception's message is
+    for people, and must not stop the history that records it from being stored as UTF-8."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -69,7 +69,10 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         self._running = True
         try:
             while self._ready and not self.stop_requested:
-                self._ready.popleft()._run()
+                try:
+                    self._ready.popleft()._run()
+                except SystemExit:
+                    pass  # sys.exit() in workflow code: asyncio set it on the task, which fails like any other bug
         finally:
             self._running = False
             asyncio.events._set_running_loop(previous)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,22 +59,51 @@ def write_launch_json(path: str | os.PathLike[str] = ".vscode/launch.json", conf
     a configuration with the same name is replaced. Returns "created", "added" or "replaced".
     Raises LaunchJsonError, leaving the file as it was, when it cannot be merged safely."""
     config = config if config is not None else vscode_config(host, port)
-    p = Path(path)
+    p = _target(Path(path))
     if not p.exists():
         p.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps({"version": "0.2.0", "configurations": [config]}, indent=4) + "\n"
         p.write_text(text, encoding="utf-8")
         return "created"
+    if not p.is_file():
+        raise LaunchJsonError(f"{p} is not a regular file; it was left unchanged. Add this configuration to "
+                              f"your launch.json by hand:\n{_dump(config)}")
+    info = p.stat()
+    if not info.st_mode & stat.S_IWUSR:
+        raise LaunchJsonError(f"{p} is read-only; it was left unchanged. Make it writable and run again, or add "
+                              f"this configuration by hand:\n{_dump(config)}")
     try:
         original = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise LaunchJsonError(f"{p}: cannot read it ({e}); add the configuration by hand:\n{_dump(config)}") from None
     new_text, action = merge_launch_json(original, config, source=str(p))
     if new_text != original:
-        tmp = p.with_name(p.name + ".replaytest-tmp")
-        tmp.write_text(new_text, encoding="utf-8")
-        os.replace(tmp, p)
+        if info.st_nlink > 1:  # a hard link: replacing the file would split it from its other names
+            with open(p, "r+", encoding="utf-8", newline="") as f:
+                f.write(new_text)
+                f.truncate()
+        else:  # atomically, with the file's own mode
+            tmp = p.with_name(p.name + ".replaytest-tmp")
+            tmp.write_text(new_text, encoding="utf-8", newline="")
+            os.chmod(tmp, stat.S_IMODE(info.st_mode))
+            os.replace(tmp, p)
     return action
+
+
+def _target(p: Path) -> Path:
+    """The file to write: through symlinks (a shared launch.json stays shared). A dangling link
+    is followed only to a file inside the link's own directory (.vscode): creating a file
+    wherever a stray link points is not ours to do."""
+    if not p.is_symlink():
+        return p
+    target = Path(os.path.realpath(p))
+    if target.exists():
+        return target
+    inside = Path(os.path.realpath(p.parent))
+    if target.parent != inside:
+        raise LaunchJsonError(f"{p} is a symlink to {os.readlink(p)} ({target}), which does not exist and lies outside "
+                              f"{p.parent}; it was left unchanged. Fix or remove the link and run again")
+    return target
 
 
 def merge_launch_json(text: str, config: dict[str, Any], source: str = "launch.json") -> tuple[str, str]:
@@ -85,6 +115,8 @@ def merge_launch_json(text: str, config: dict[str, Any], source: str = "launch.j
         root = _Parser(text).document()
     except ValueError as e:
         raise refuse(f"cannot be parsed safely ({e})") from None
+    except RecursionError:
+        raise refuse("it is nested too deeply to be parsed safely") from None
     if root.kind != "object":
         raise refuse("the top level is not a JSON object")
     before = root.value
@@ -107,6 +139,8 @@ def merge_launch_json(text: str, config: dict[str, Any], source: str = "launch.j
         newline = _newline(text)
         if same:
             node = same[0]
+            config = {**node.value, **config}  # keep what the user added (env, subProcess, ...): we set only ours
+            body = _dump(config)
             indent = _line_indent(text, node.start)
             new_text = text[:node.start] + _indent(body, indent, newline).lstrip() + text[node.end:]
             action = "replaced"
@@ -125,7 +159,7 @@ def merge_launch_json(text: str, config: dict[str, Any], source: str = "launch.j
     # Check the result before anything is written: the same document plus (or with) our config.
     try:
         after = _Parser(new_text).document().value
-    except ValueError as e:  # pragma: no cover - would be a bug in the editing above
+    except (ValueError, RecursionError) as e:  # pragma: no cover - would be a bug in the editing above
         raise refuse(f"merging would produce invalid JSON ({e})") from None
     expected = dict(before)
     old = [c for c in before.get("configurations", []) if not (isinstance(c, dict) and c.get("name") == name)]

@@ -156,7 +156,11 @@ class ActivityRunner:
             outcome = AttemptOutcome(claim, failure={"type": "PayloadError", "message": str(e), "non_retryable": True})
         except BaseException as e:  # noqa: BLE001 — any exception fails this attempt
             timed_out = bool(getattr(e, "injected_timeout", False))  # a fault plan's pretend timeout
-            outcome = AttemptOutcome(claim, failure=failure_of(e), timed_out=timed_out)
+            try:
+                failure = failure_of(e)
+            except Exception as err:  # noqa: BLE001 — describing it failed: the attempt must still report back
+                failure = {"type": type(e).__name__, "message": f"<could not describe it: {type(err).__name__}>"}
+            outcome = AttemptOutcome(claim, failure=failure, timed_out=timed_out)
         if outcome.failure is not None:
             outcome.failure.setdefault("attempt", claim.attempt)
         self._done.put((key, outcome))

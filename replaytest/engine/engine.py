@@ -26,7 +26,7 @@ from ..definitions import ReplaytestError, seconds, to_payload
 from ..history import History
 from ..core.frames import blocked_source
 from . import transitions as tx
-from .clock import Clock, make_clock
+from .clock import LAST_DUE_MS, Clock, make_clock
 from .hooks import FaultHooks
 from .errors import EngineError, WorkflowBlockedError, WorkflowFailedError, WorkflowNotFoundError, describe_failure
 from .registry import Registry
@@ -50,6 +50,18 @@ class WorkflowInfo:
     events: int
     task_failure: dict[str, Any] | None = None   # the failure of a workflow task that keeps failing
     task_attempt: int | None = None
+
+
+def _text(value: str, what: str) -> str:
+    """``value`` if SQLite can store it as UTF-8 text; else one clear EngineError."""
+    if not isinstance(value, str):
+        raise EngineError(f"{what} must be a string, not {value!r}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise EngineError(f"{what} {value!r} is not valid Unicode (it contains a lone surrogate); "
+                          "ids and names are stored as UTF-8 text") from None
+    return value
 
 
 class WorkflowHandle:
@@ -174,7 +186,9 @@ class Engine:
             params = ", ".join(signature.parameters)
             raise EngineError(f"workflow {defn.name}({params}) cannot be started with {len(args)} argument(s): {e}") from None
         payload = to_payload(list(args), f"the input of workflow {defn.name}")
-        workflow_id = id or f"{defn.name}-{uuid.uuid4().hex[:8]}"
+        workflow_id = _text(id, "workflow id") if id else f"{defn.name}-{uuid.uuid4().hex[:8]}"
+        if run_id is not None:
+            _text(run_id, "run id")
         run = tx.start_run(self.store, workflow_id=workflow_id, run_id=run_id or uuid.uuid4().hex, workflow_type=defn.name,
                            module=defn.module, args=payload, seed=seed if seed is not None else secrets.randbits(63),
                            now_ms=self.clock.now_ms(), id_reuse_policy=policy)
@@ -186,7 +200,10 @@ class Engine:
 
     def signal(self, workflow_id: str, name: str, payload: Any = None) -> None:
         """Deliver a signal: recorded as WorkflowExecutionSignaled, wakes the workflow."""
-        tx.signal(self.store, workflow_id, name, to_payload(payload, f"the payload of signal {name!r}"), self.clock.now_ms())
+        _text(workflow_id, "workflow id")
+        _text(name, "signal name")
+        payload = to_payload(payload, f"the payload of signal {name!r}")
+        tx.signal(self.store, workflow_id, name, payload, self.clock.now_ms())
 
     def history(self, workflow_id: str, run_id: str | None = None) -> History:
         """The history of ``workflow_id``'s newest run, or of ``run_id`` (a unique prefix will do)."""
@@ -224,7 +241,7 @@ class Engine:
         return matches[0]
 
     def _latest(self, workflow_id: str) -> Run:
-        run = self.store.latest_run(workflow_id)
+        run = self.store.latest_run(_text(workflow_id, "workflow id"))
         if run is None:
             raise WorkflowNotFoundError(workflow_id, self.path)
         return run
@@ -280,7 +297,9 @@ class Engine:
         there (like Temporal's time-skipping ``env.sleep``)."""
         if not self.clock.virtual:
             raise EngineError("engine.sleep() needs a virtual clock: Engine(..., clock='virtual')")
-        until = self.clock.now_ms() + round((seconds(duration, "duration") or 0.0) * 1000)
+        until = self.clock.now_ms() + round((seconds(duration, "engine.sleep duration") or 0.0) * 1000)
+        if until > LAST_DUE_MS:
+            raise EngineError(f"engine.sleep({duration!r}) from {self.clock.describe()} would pass the year 9999")
         return self.worker.run(until_idle=True, skip_until_ms=until)
 
     def now(self) -> datetime:

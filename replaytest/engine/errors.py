@@ -65,3 +65,17 @@ class WorkflowBlockedError(EngineError):
     def __init__(self, workflow_id: str, reason: str) -> None:
         self.workflow_id, self.reason = workflow_id, reason
         super().__init__(f"workflow {workflow_id} cannot make progress: {reason}")
+
+
+class DatabaseError(EngineError):
+    """The engine database itself failed (malformed, read-only, not ours): not a workflow's fault."""
+
+
+class DatabaseLockedError(DatabaseError):
+    """Another process held the database's write lock longer than the lock timeout; a worker
+    waits and tries again, a command reports it."""
+
+    def __init__(self, path: str, waited: float) -> None:
+        self.path, self.waited = path, waited
+        super().__init__(f"the engine database {path} is locked by another process (waited {waited:g} s for its "
+                         "write lock); try again when that process is done, or set REPLAYTEST_LOCK_TIMEOUT to wait longer")

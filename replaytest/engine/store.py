@@ -14,6 +14,8 @@ processes. This module knows SQL, not workflow semantics (see ``transitions.py``
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -23,8 +25,9 @@ from typing import Any, Collection, Iterable, Iterator, Sequence
 
 from ..definitions import ReplaytestError
 from ..history import OUTCOME_EVENTS, Event
+from .dbfaults import fault, lock_timeout_from_env, of_the_database, prepare_path
+from .errors import DatabaseError, EngineError, WorkflowAlreadyRunningError
 from .hooks import FaultHooks
-from .errors import EngineError, WorkflowAlreadyRunningError
 
 SCHEMA_VERSION = "1"
 
@@ -116,26 +119,71 @@ def _task(row: Sequence[Any]) -> Task:
     return t
 
 
-class Store:
-    """One connection to the engine database, safe to share between threads."""
+_OUR_TABLES = {"meta", "runs", "events", "tasks", "sqlite_sequence"}
 
-    def __init__(self, path: str | Path) -> None:
+
+class Store:
+    """One connection to the engine database, safe to share between threads.
+
+    Every SQLite failure leaves it as a :class:`DatabaseError` naming the file (locked past
+    ``lock_timeout``, damaged, read-only, not a replaytest database): a fault of the database,
+    never of a workflow."""
+
+    def __init__(self, path: str | Path, lock_timeout: float | None = None) -> None:
         self.path = str(path)
+        self.lock_timeout = lock_timeout_from_env() if lock_timeout is None else lock_timeout
+        self.initialised_empty = False  # True when this opened a 0-byte file (or an empty SQLite file) and made it ours
         in_memory = self.path == ":memory:" or self.path.startswith("file::memory:")
         if not in_memory:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            prepare_path(self.path)
+        self._existed = not in_memory and os.path.exists(self.path)
+        conn = None
         try:
-            self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
-            self.conn.execute("PRAGMA busy_timeout = 30000")
+            conn = self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                               timeout=self.lock_timeout)
+            self.conn.execute(f"PRAGMA busy_timeout = {int(self.lock_timeout * 1000)}")
+            fresh = in_memory or self._refuse_foreign()  # before anything below changes the file
             if not in_memory:
                 self.conn.execute("PRAGMA journal_mode = WAL")
             self.conn.execute("PRAGMA synchronous = FULL")
-            self.conn.executescript(_SCHEMA)  # idempotent; each statement commits on its own
-        except sqlite3.DatabaseError as e:
-            raise ReplaytestError(f"cannot open the engine database {self.path}: {e}; pass another --db path") from None
+            if fresh:  # all tables and the version in one transaction: no other process sees half a schema
+                self.conn.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} INSERT OR IGNORE INTO meta VALUES "
+                                        f"('schema_version', '{SCHEMA_VERSION}'); COMMIT;")
+            else:
+                self.conn.executescript(_SCHEMA)  # idempotent: adds what an older file of this version lacks
+        except sqlite3.Error as e:
+            if conn is not None:
+                conn.close()
+            raise self._fault(e) from None
+        except DatabaseError:
+            if conn is not None:
+                conn.close()
+            raise
+        if self.initialised_empty:
+            logging.getLogger("replaytest.engine").warning(
+                "initialising the empty file %s as a replaytest engine database", self.path)
         self._lock = threading.RLock()
         self.faults: FaultHooks | None = None  # sees appends and commits (crash simulation)
         self._check_version()
+
+    def _refuse_foreign(self) -> bool:
+        """Refuse a database that has tables but not ours: never add tables to someone else's
+        file or switch it to WAL. An empty file (or SQLite file without tables) is made ours:
+        returns True for one with no tables yet."""
+        tables = [row[0] for row in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        if not tables:
+            self.initialised_empty = self._existed  # a file someone made, empty: say that we use it
+            return True
+        if "meta" in tables and self.conn.execute("SELECT 1 FROM meta WHERE key = 'schema_version'").fetchone():
+            return False
+        if "meta" in tables and set(tables) <= _OUR_TABLES:
+            return False  # ours, caught while an older version was creating it (its version row comes next)
+        shown = ", ".join(sorted(t for t in tables if not t.startswith("sqlite_"))[:6]) or ", ".join(tables)
+        raise DatabaseError(f"{self.path} is not a replaytest engine database (it has other tables: {shown}); "
+                            "refusing to change it — pass another --db path")
+
+    def _fault(self, e: sqlite3.Error) -> DatabaseError:
+        return fault(self.path, e, self.lock_timeout)
 
     def close(self) -> None:
         with self._lock:
@@ -150,19 +198,35 @@ class Store:
             if self.conn.in_transaction:
                 yield self.conn
                 return
-            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as e:
+                raise self._fault(e) from None
             try:
                 yield self.conn
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            self.conn.execute("COMMIT")
+            except BaseException as e:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                if of_the_database(e):
+                    raise self._fault(e) from None  # type: ignore[arg-type]
+                raise  # e.g. DataError (a value too big): the data's fault, for the caller to pin on its workflow
+            try:
+                self.conn.execute("COMMIT")
+            except sqlite3.Error as e:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise self._fault(e) from None
             if self.faults is not None:
                 self.faults.committed()  # may raise WorkerCrash: the worker dies right after this commit
 
     def _query(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
         with self._lock:
-            return self.conn.execute(sql, tuple(params)).fetchall()
+            try:
+                return self.conn.execute(sql, tuple(params)).fetchall()
+            except sqlite3.Error as e:
+                if of_the_database(e):
+                    raise self._fault(e) from None
+                raise
 
     def _check_version(self) -> None:
         version = self.get_meta("schema_version")

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any, Collection, Container, Sequence
 
 from ..core.commands import Command
-from ..definitions import RetryPolicy
+from ..definitions import ReplaytestError, RetryPolicy
 from ..history import CLOSING_EVENTS, Event, format_time, parse_time
-from .clock import from_ms, to_ms
+from .clock import LAST_DUE_MS, from_ms, to_ms
 from .errors import EngineError, WorkflowIdReuseError, WorkflowNotFoundError
 from .store import Run, Store, Task
 
@@ -75,6 +75,15 @@ class Eager:
     activity_slots: int = 0
     workflow: WorkflowClaim | None = None
     activities: list[ActivityClaim] = field(default_factory=list)
+
+
+def _due(now_ms: int, seconds: float, what: str) -> int:
+    """``now_ms + seconds`` as a due time, refused past ``LAST_DUE_MS`` (``workflow.sleep``
+    checks the same where it is called; this keeps any other path from scheduling it)."""
+    due = now_ms + round(seconds * 1000)
+    if due > LAST_DUE_MS:
+        raise EngineError(f"a {what} of {seconds:g} s from {_t(now_ms)} would be due after the year 9999")
+    return due
 
 
 def _t(ms: int) -> str:
@@ -189,7 +198,7 @@ def complete_workflow_task(store: Store, claim: WorkflowClaim, commands: Sequenc
                     eager.activities.append(ActivityClaim(task_id, claim.run, e, 1, eager.owner, now_ms))
             elif e.type == "TimerStarted":  # due after the recorded start (later than now_ms if the run's time is ahead)
                 started = max(now_ms, to_ms(parse_time(e.time)))
-                store.add_task("timer", run_id, e.attrs["timer_id"], e.id, started + round(e.attrs["duration"] * 1000))
+                store.add_task("timer", run_id, e.attrs["timer_id"], e.id, _due(started, e.attrs["duration"], "timer"))
             elif e.type in CLOSING_EVENTS:
                 store.close_run(run_id, "completed" if e.type == "WorkflowExecutionCompleted" else "failed", time)
                 if eager is not None:
@@ -238,7 +247,10 @@ def retry_delay(policy: dict[str, Any], attempt: int, failure: dict[str, Any]) -
         return None
     if policy["maximum_attempts"] and attempt >= policy["maximum_attempts"]:
         return None
-    return RetryPolicy.from_dict(policy).delay(attempt)
+    try:
+        return RetryPolicy.from_dict(policy).delay(attempt)
+    except (ReplaytestError, TypeError, ValueError):
+        return None  # a policy this version refuses (stored by an older one, e.g. a coefficient < 1): no retry
 
 
 def claim_activity(store: Store, types: Sequence[str], now_ms: int, real_now: float, owner: str,
@@ -276,6 +288,10 @@ def finish_activity(store: Store, claim: ActivityClaim, now_ms: int, *, result: 
                    eager=eager)
             return "completed"
         delay = retry_delay(claim.scheduled.attrs["retry_policy"], claim.attempt, failure)
+        if delay is not None and now_ms + delay * 1000 > LAST_DUE_MS:
+            delay = None  # the next attempt would fall after the year 9999: this failure is final
+            failure = {**failure, "message": f"{failure.get('message', '')} (not retried: the next attempt would be "
+                                                f"due after the year 9999)"}
         if delay is None:
             kind = "ActivityTaskTimedOut" if timed_out else "ActivityTaskFailed"
             _final(store, claim.run, task, claim.scheduled, kind, failure, claim.started_ms, now_ms, eager=eager)

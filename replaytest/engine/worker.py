@@ -40,12 +40,14 @@ from ..history import format_time, parse_time
 from . import transitions as tx
 from .activity_task import ActivityRunner, AttemptOutcome
 from .clock import Clock, from_ms, to_ms
-from .errors import EngineError, describe_failure
+from ..core.failures import storable_text
+from .errors import DatabaseError, DatabaseLockedError, EngineError, describe_failure
 from .registry import Registry
 from .store import Store, Task
 from .workflow_task import WorkflowTaskResult, WorkflowTaskRunner
 
 log = logging.getLogger("replaytest.engine")
+_LOCKED_MAX_PAUSE = 30.0  # seconds between tries while another process holds the write lock
 
 
 @dataclass
@@ -73,6 +75,7 @@ class Worker:
         self.workflows = WorkflowTaskRunner(store, registry, sandbox)
         self.activities = ActivityRunner(max_concurrent_activities)
         self._stop = False
+        self._outcomes: list[AttemptOutcome] = []  # finished attempts not recorded yet
         self._renewed = 0.0
         self._running = threading.Lock()
         self._types_key: tuple[int, int] | None = None
@@ -107,54 +110,80 @@ class Worker:
     def _loop(self, until_idle: bool, stop_when: Callable[[], bool] | None, skip_until_ms: int | None) -> WorkStats:
         stats, failed_here = WorkStats(), set[int]()
         self._stop = False
+        waits, last_locked = 0, 0.0
         with self._sandbox_session():
-            self._catch_up_clock()
             while True:
-                self._record(self.activities.collect(), stats, failed_here)
-                self._renew_leases()
-                if self._stop or (stop_when is not None and stop_when()):
-                    if not self.activities.running:
-                        break
-                    self._record(self.activities.collect(wait=self.poll_interval), stats, failed_here, eager_dispatch=False)
-                    continue
-                if self._step(stats, failed_here):
-                    continue
-                if self.activities.running:
-                    self._record(self.activities.collect(wait=self.poll_interval), stats, failed_here)
-                    continue
-                if (held := self.store.leased_elsewhere(self.identity, time.time(), self._runs)) is not None:
-                    self._tell_waiting(held, f"running on {held.lease_owner}")
-                    time.sleep(self.poll_interval)  # another worker's task may produce work for us
-                    self._catch_up_clock()
-                    continue
-                # Retries of workflow tasks that failed during this call: a call that returns when
-                # idle (until_idle, engine.sleep) does not wait or skip ahead for them — the code
-                # would most likely raise again. A worker running until stopped retries them on
-                # their backoff schedule, on a virtual clock too (it jumps to the retry).
-                skip_failed = until_idle or skip_until_ms is not None
-                next_task = self.store.next_due_task(self.registry.workflows, self.registry.activities,
-                                                     failed_here if skip_failed else (), self._runs)
-                due = next_task.due_ms if next_task else None
-                if skip_until_ms is not None and (due is None or due > skip_until_ms):
-                    self.clock.advance_to(skip_until_ms)
+                try:
+                    self._turns(stats, failed_here, until_idle, stop_when, skip_until_ms)
+                    return stats
+                except DatabaseLockedError as e:
+                    # another process holds the write lock for longer than the lock timeout (a long
+                    # backup, a `sqlite3` shell left in a transaction): wait and try again, and say so
+                    if self._stop:
+                        log.warning("%s; stopping without recording %d activity outcome(s): their attempts run "
+                                    "again once their leases expire", e, len(self._outcomes))
+                        self._outcomes.clear()
+                        return stats
+                    if time.monotonic() - last_locked > self.store.lock_timeout + 2 * _LOCKED_MAX_PAUSE:
+                        waits = 0  # a new spell of locking: start the backoff again
+                    last_locked = time.monotonic()
+                    pause = min(_LOCKED_MAX_PAUSE, self.poll_interval * 2 ** min(waits, 16))
+                    waits += 1
+                    log.warning("the engine database %s is locked by another process (waited %g s for its write "
+                                "lock); retrying in %gs (attempt %d)", e.path, e.waited, pause, waits)
+                    until = time.monotonic() + pause
+                    while not self._stop and time.monotonic() < until:
+                        time.sleep(min(self.poll_interval, max(0.0, until - time.monotonic())))
+
+    def _turns(self, stats: WorkStats, failed_here: set[int], until_idle: bool, stop_when: Callable[[], bool] | None,
+               skip_until_ms: int | None) -> None:
+        """The worker loop proper; returns when done (see ``run``)."""
+        self._catch_up_clock()
+        while True:
+            self._record(self.activities.collect(), stats, failed_here)
+            self._renew_leases()
+            if self._stop or (stop_when is not None and stop_when()):
+                if not self.activities.running:
                     break
-                if due is None and until_idle:
-                    break
-                if due is not None and self.clock.virtual:
-                    if not skip_failed and failed_here and self._only_failed_due(due, failed_here):
-                        # pace a workflow task that keeps failing in real time, so a poisoned
-                        # workflow cannot spin at CPU speed, and stop() / other workers get a turn
-                        time.sleep(self.poll_interval)
-                        if self._stop or (stop_when is not None and stop_when()):
-                            continue
-                    self.clock.advance_to(due)
-                    continue
-                if next_task is not None:
-                    self._tell_waiting(next_task, f"due {format_time(from_ms(next_task.due_ms))}")
-                wait = self.poll_interval if due is None else (due - self.clock.now_ms()) / 1000
-                time.sleep(max(0.0, min(self.poll_interval, wait)))
-                self._catch_up_clock()  # others may have moved our runs on meanwhile
-        return stats
+                self._record(self.activities.collect(wait=self.poll_interval), stats, failed_here, eager_dispatch=False)
+                continue
+            if self._step(stats, failed_here):
+                continue
+            if self.activities.running:
+                self._record(self.activities.collect(wait=self.poll_interval), stats, failed_here)
+                continue
+            if (held := self.store.leased_elsewhere(self.identity, time.time(), self._runs)) is not None:
+                self._tell_waiting(held, f"running on {held.lease_owner}")
+                time.sleep(self.poll_interval)  # another worker's task may produce work for us
+                self._catch_up_clock()
+                continue
+            # Retries of workflow tasks that failed during this call: a call that returns when
+            # idle (until_idle, engine.sleep) does not wait or skip ahead for them — the code
+            # would most likely raise again. A worker running until stopped retries them on
+            # their backoff schedule, on a virtual clock too (it jumps to the retry).
+            skip_failed = until_idle or skip_until_ms is not None
+            next_task = self.store.next_due_task(self.registry.workflows, self.registry.activities,
+                                                 failed_here if skip_failed else (), self._runs)
+            due = next_task.due_ms if next_task else None
+            if skip_until_ms is not None and (due is None or due > skip_until_ms):
+                self.clock.advance_to(skip_until_ms)
+                break
+            if due is None and until_idle:
+                break
+            if due is not None and self.clock.virtual:
+                if not skip_failed and failed_here and self._only_failed_due(due, failed_here):
+                    # pace a workflow task that keeps failing in real time, so a poisoned
+                    # workflow cannot spin at CPU speed, and stop() / other workers get a turn
+                    time.sleep(self.poll_interval)
+                    if self._stop or (stop_when is not None and stop_when()):
+                        continue
+                self.clock.advance_to(due)
+                continue
+            if next_task is not None:
+                self._tell_waiting(next_task, f"due {format_time(from_ms(next_task.due_ms))}")
+            wait = self.poll_interval if due is None else (due - self.clock.now_ms()) / 1000
+            time.sleep(max(0.0, min(self.poll_interval, wait)))
+            self._catch_up_clock()  # others may have moved our runs on meanwhile
 
     def _catch_up_clock(self) -> None:
         """A virtual clock working some runs only starts where their timelines have got to."""
@@ -248,12 +277,22 @@ class Worker:
 
     def _record(self, outcomes: list[AttemptOutcome], stats: WorkStats, failed_here: set[int], *,
                 eager_dispatch: bool = True) -> None:
-        for o in outcomes:
-            stats.activity_attempts += 1
+        self._outcomes.extend(outcomes)  # recorded one by one: those a locked database refuses wait here
+        while self._outcomes:
+            o = self._outcomes[0]
             eager = self._eager() if eager_dispatch else None
-            status = tx.finish_activity(self.store, o.claim, self.clock.now_ms(), result=o.result, failure=o.failure,
-                                        timed_out=o.timed_out, eager=eager)
             a, wid, n = o.claim.scheduled.attrs, o.claim.run.workflow_id, o.claim.attempt
+            try:
+                status = tx.finish_activity(self.store, o.claim, self.clock.now_ms(), result=o.result, failure=o.failure,
+                                            timed_out=o.timed_out, eager=eager)
+            except DatabaseError:
+                raise
+            except Exception as err:  # noqa: BLE001 — this attempt's data cannot be stored: fail the activity, not the worker
+                o = AttemptOutcome(o.claim, failure={"type": type(err).__name__, "non_retryable": True, "attempt": n,
+                                                     "message": storable_text(f"the engine could not record attempt {n} "
+                                                                              f"of activity {a['activity_type']}: {err}")})
+                eager = self._eager() if eager_dispatch else None
+                status = tx.finish_activity(self.store, o.claim, self.clock.now_ms(), failure=o.failure, eager=eager)
             if status == "retry" and o.failure is not None:
                 log.info("%s: activity %s attempt %d failed: %s; will retry", wid, a["activity_type"], n,
                          describe_failure(o.failure))
@@ -262,6 +301,8 @@ class Worker:
                             status.replace("_", " "), n, describe_failure(o.failure))
             elif status == "dropped":
                 log.info("%s: dropped a late result of activity %s attempt %d (no longer current)", wid, a["activity_type"], n)
+            self._outcomes.pop(0)
+            stats.activity_attempts += 1
             if eager is not None and eager.workflow is not None:  # the workflow task it scheduled, claimed with it
                 self._run_workflow_task(eager.workflow, stats, failed_here)
 

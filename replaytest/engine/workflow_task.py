@@ -18,8 +18,9 @@ from ..report.divergence import NondeterminismError, WorkflowTaskError
 from ..history import OUTCOME_EVENTS, Event, parse_time
 from ..core.tasks import catch_up, pending_outcomes
 from ..core.execution import Execution
-from ..core.failures import failure_of
+from ..core.failures import failure_of, storable_text
 from . import transitions as tx
+from .errors import DatabaseError
 from .registry import Registry
 from .store import Store
 
@@ -58,7 +59,10 @@ class WorkflowTaskRunner:
         try:
             sticky, outcomes, replayed = self._prepare(claim)
             commands = sticky.ex.activate(outcomes, parse_time(claim.started.time))
-        except Exception as err:  # NondeterminismError, WorkflowTaskError, or a bug such as a bad argument count
+        except DatabaseError:
+            self.cache.pop(run_id, None)
+            raise  # the database, not this workflow
+        except Exception as err:  # NondeterminismError, WorkflowTaskError (sys.exit() too), or a bug
             self.cache.pop(run_id, None)  # the code raised part-way: its state cannot be trusted
             failure = err.failure if isinstance(err, WorkflowTaskError) else failure_of(
                 err, err.divergence.source if isinstance(err, NondeterminismError) else None)
@@ -72,6 +76,20 @@ class WorkflowTaskRunner:
         except tx.LeaseLost:
             self.cache.pop(run_id, None)
             return WorkflowTaskResult("lost", claim, commands, replayed=replayed)
+        except DatabaseError:
+            raise  # the database, not this workflow: the worker waits and retries
+        except Exception as err:  # noqa: BLE001 — this workflow's data, not the worker's fault: fail only its task
+            if eager is not None:
+                eager.activities.clear()
+            what = "; ".join(c.describe() for c in commands)
+            failure = {"type": type(err).__name__,
+                       "message": f"the engine could not record this workflow task's commands ({what}): {err}"}
+            failure = {k: storable_text(v) for k, v in failure.items()}
+            try:
+                delay = tx.fail_workflow_task(self.store, claim, failure, now_ms())
+            except tx.LeaseLost:
+                return WorkflowTaskResult("lost", claim, failure=failure, replayed=replayed)
+            return WorkflowTaskResult("failed", claim, failure=failure, retry_in=delay, replayed=replayed)
         closed = _CLOSED.get(written[-1].type)
         if closed:
             self.cache.pop(run_id, None)

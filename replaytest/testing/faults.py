@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import tempfile
 import threading
 from dataclasses import asdict, dataclass, field
@@ -282,6 +283,9 @@ def run_under_plan(workflow: Callable[..., Any], *args: Any, plan: FaultPlan | N
     """
     plan = plan or FaultPlan()
     modules = list(modules)
+    own = sys.modules.get(workflow.__module__)
+    if own is not None and own not in modules:
+        modules.append(own)  # its own activities, as a worker started with its module would have them
     defn = workflow_definition(workflow)
     if defn is None:
         raise ReplaytestError(f"{workflow!r} is not a workflow (@workflow.defn)")

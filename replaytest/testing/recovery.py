@@ -107,9 +107,15 @@ def check_recovery(workflow: Callable[..., Any], *args: Any, modules: Iterable[A
         raise ReplaytestError(f"{workflow!r} is not a workflow (@workflow.defn)")
     began = time.perf_counter()
     modules, signals = list(modules), list(signals)
+    own = sys.modules.get(workflow.__module__)
+    if own is not None and own not in modules:
+        modules.append(own)  # the workflow's own activities, as a worker started with its module would have
     wid = workflow_id or f"{defn.name}-recovery"
     common = dict(modules=modules, signals=signals, workflow_id=wid, sandbox=sandbox, check_replay=False)
     baseline = run_under_plan(workflow, *args, **common)  # type: ignore[arg-type]
+    if baseline.status == "running":  # every crash point would "recover" to the same stall: say why instead
+        raise ReplaytestError(f"check_recovery({defn.name}): {defn.name} did not finish without a crash: "
+                              f"{baseline.blocked} (check_recovery registers the workflow's own module; pass others as modules=[...])")
     n = len(baseline.history)
     points = [k for k in dict.fromkeys(baseline.commit_points) if 2 < k < n]
     windows = [e.id for e in baseline.history.events if e.type in COMPLETION_EVENTS]
@@ -231,8 +237,10 @@ def _masked(run: PlanRun) -> Any:
 # ---------------------------------------------------------------------------- fresh processes
 def _process_recovery(modules: list[str], hash_seed: int, timeout: float) -> Callable[[str, PlanRun], None]:
     def recover(db: str, partial: PlanRun) -> None:
-        env = {**os.environ, "PYTHONHASHSEED": str(hash_seed),
-               "PYTHONPATH": os.pathsep.join([os.getcwd(), *filter(None, [os.environ.get("PYTHONPATH")])])}
+        # the import path of this process (pytest's rootdir insertion included), so the worker
+        # imports the very modules this process did
+        path = [os.getcwd(), *(p for p in sys.path if p and os.path.isdir(p))]
+        env = {**os.environ, "PYTHONHASHSEED": str(hash_seed), "PYTHONPATH": os.pathsep.join(dict.fromkeys(path))}
         argv = [sys.executable, "-m", "replaytest", "worker", "--db", db, "--until-idle", "--virtual-clock", "-q"]
         for m in modules:
             argv += ["--module", m]
