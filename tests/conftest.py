@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import subprocess
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -37,3 +39,37 @@ def _inner_sessions_keep_their_order(request: pytest.FixtureRequest, monkeypatch
     if "pytester" in request.fixturenames:
         request.getfixturevalue("pytester")  # it clears PYTEST_ADDOPTS when it starts: set it after
         monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:randomly")
+
+
+@pytest.fixture(scope="session")
+def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A real Temporal dev server for this test process (see tests/temporal_server.py);
+    errors, never skips, when it cannot start."""
+    from tests import temporal_server as server
+
+    running = server.start(tmp_path_factory.mktemp("temporal-server"))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="session")
+def temporal_histories(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Temporal fixture histories (tests/temporal_recording.py), recorded once per test
+    run with a real worker and shared by xdist workers: ``DIR/cli/<id>.json`` and
+    ``DIR/client/<id>.json``. Treat as read-only; copy before editing."""
+    from tests import temporal_recording, temporal_server
+
+    shared = tmp_path_factory.getbasetemp().parent  # common to all xdist workers of this run
+    out = shared / "temporal-histories"
+    with open(shared / "temporal-histories.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / "done").exists():
+            server = temporal_server.start(shared / "temporal-recording-server")
+            try:
+                temporal_recording.record(server.address, out)
+            finally:
+                server.stop()
+            (out / "done").write_text("ok")
+    return out

@@ -1,0 +1,131 @@
+"""The Temporal backend: histories exported from a Temporal server, replayed with the user's
+temporalio workflows through temporalio's own Replayer.
+
+This module only sniffs and peeks (``claims``, ``entries``, ``problem``) and imports nothing of
+temporalio, so collecting files costs nothing for projects that do not use Temporal. The
+replay itself lives in ``.replay`` and loads temporalio on first use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ContextManager
+
+from .events import event_type, is_decoded_payload
+
+if TYPE_CHECKING:
+    from .settings import ReplaySettings
+
+name = "temporal"
+
+#: What a user should export: said whenever a file is not a usable Temporal history.
+EXPORTS = ("export it with `temporal workflow show --workflow-id ID -o json > ID.json`, "
+           "`replaytest pull`, or `(await handle.fetch_history()).to_json()`")
+
+_STARTED = "workflowExecutionStartedEventAttributes"
+
+
+def _first_event(history: Any) -> dict[str, Any] | None:
+    if not isinstance(history, dict):
+        return None
+    events = history.get("events")
+    if not isinstance(events, list) or not events or not isinstance(events[0], dict):
+        return None
+    return events[0]
+
+
+def _is_history(history: Any) -> bool:
+    first = _first_event(history)
+    if first is None:
+        return False
+    return _STARTED in first or event_type(first.get("eventType")) == "WorkflowExecutionStarted"
+
+
+def _histories(doc: Any) -> list[Any] | None:
+    """The histories in ``doc``: one for an export, several for a JSON list of exports."""
+    if isinstance(doc, dict):
+        return [doc] if _is_history(doc) else None
+    if isinstance(doc, list) and doc and all(_is_history(h) for h in doc):
+        return doc
+    return None
+
+
+def claims(doc: Any) -> bool:
+    """A Temporal export: ``{"events": [...]}`` starting with WorkflowExecutionStarted (either
+    event-type spelling), or a JSON list of such histories."""
+    return _histories(doc) is not None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One replayable history in a file (mirrors ``replaytest.backends.Entry``)."""
+
+    path: Path
+    index: int
+    workflow_id: str | None
+    workflow_type: str | None
+    backend: str = name
+
+
+def started_attributes(history: Any) -> dict[str, Any]:
+    first = _first_event(history) or {}
+    attrs = first.get(_STARTED)
+    return attrs if isinstance(attrs, dict) else {}
+
+
+def workflow_id_of(history: Any, path: Path, index: int, count: int) -> str:
+    """The started event's ``workflowId`` (recent servers record it), else the file name."""
+    wid = started_attributes(history).get("workflowId")
+    if isinstance(wid, str) and wid:
+        return wid
+    return path.stem if count == 1 else f"{path.stem}[{index}]"
+
+
+def workflow_type_of(history: Any) -> str | None:
+    wtype = (started_attributes(history).get("workflowType") or {}).get("name")
+    return wtype if isinstance(wtype, str) and wtype else None
+
+
+def entries(path: Path, doc: Any) -> list[Entry]:
+    histories = _histories(doc) or []
+    return [Entry(path, i, workflow_id_of(h, path, i, len(histories)), workflow_type_of(h))
+            for i, h in enumerate(histories)]
+
+
+def history_at(doc: Any, index: int) -> dict[str, Any]:
+    histories = _histories(doc) or []
+    return histories[index]
+
+
+def problem(history: Any) -> str | None:
+    """Why this Temporal-looking history cannot be replayed, in one line, or None.
+
+    Catches the Web UI's "decoded" download, whose payloads are plain JSON values the
+    Replayer cannot read back into protobuf."""
+    for raw in (history.get("events") or [])[:50]:
+        for key, attrs in raw.items():
+            if not key.endswith("EventAttributes") or not isinstance(attrs, dict):
+                continue
+            for field in ("input", "result", "details"):
+                container = attrs.get(field)
+                payloads = container.get("payloads") if isinstance(container, dict) else None
+                if isinstance(payloads, list) and any(is_decoded_payload(p) for p in payloads):
+                    return ("this is a Temporal Web UI download with decoded payloads, which cannot be replayed; "
+                            "download the history with encoded payloads (the Web UI's raw/encoded JSON) or "
+                            + EXPORTS)
+    return None
+
+
+def session(settings: ReplaySettings) -> ContextManager[None]:
+    """Held for a whole run: the long-lived replay worker stops when it ends."""
+    from .replay import session as _session
+
+    return _session(settings)
+
+
+def replay(entry: Entry, doc: Any, settings: ReplaySettings) -> Any:
+    """Replay one history entry; returns a ReplayResult or raises a verdict."""
+    from .replay import replay as _replay
+
+    return _replay(entry, doc, settings)

@@ -1,0 +1,203 @@
+"""What the workflow code did during a replay, and where: every command it issued (with the
+user's source line, taken when the command was made) and any exception that failed a
+workflow task.
+
+Activities and child workflows are seen through temporalio's public outbound interceptor.
+Timers (``workflow.sleep``, ``asyncio.sleep``, timeouts) and ``workflow.patched()`` have no
+interceptor hook: the capture wraps the workflow instance's ``_timer_impl`` and
+``workflow_patch`` methods, the narrowest places every such call passes through. Those
+names are private to temporalio, so pyproject pins temporalio to the tested range and
+``tests/test_temporal_capture.py`` checks they still exist.
+
+Code here runs inside temporalio's workflow sandbox: it only touches objects created
+outside it (no imports, no file access at call time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import sysconfig
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import temporalio
+import temporalio.exceptions
+import temporalio.workflow
+from temporalio import workflow
+from temporalio.worker import (ExecuteWorkflowInput, HandleSignalInput, Interceptor, StartActivityInput,
+                               StartChildWorkflowInput, StartLocalActivityInput, WorkflowInboundInterceptor,
+                               WorkflowInterceptorClassInput, WorkflowOutboundInterceptor)
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) + os.sep
+_LIBRARY_PREFIXES = (
+    os.path.dirname(os.path.abspath(temporalio.__file__)) + os.sep,
+    _PACKAGE_DIR,
+    os.path.dirname(asyncio.__file__) + os.sep,
+)
+_STDLIB = tuple({sysconfig.get_paths()[k] + os.sep for k in ("stdlib", "platstdlib")})
+
+
+def is_user_file(filename: str) -> bool:
+    """Workflow code: not temporalio, replaytest, asyncio or the standard library."""
+    if filename.startswith("<") or filename.startswith(_LIBRARY_PREFIXES):
+        return False
+    if filename.startswith(_STDLIB) and "-packages" not in filename:
+        return False
+    return True
+
+
+Frame = tuple[str, int, str]  # (filename, line, function)
+
+
+def user_frame(depth: int = 2) -> Frame | None:
+    """The innermost frame of workflow code on the current stack."""
+    f: Any = sys._getframe(depth)
+    while f is not None:
+        code = f.f_code
+        if is_user_file(code.co_filename):
+            return (code.co_filename, f.f_lineno, code.co_name)
+        f = f.f_back
+    return None
+
+
+@dataclass
+class Issued:
+    """One command the code issued. ``task`` is the history length when it was issued: the
+    event id of the WorkflowTaskStarted whose task it belongs to."""
+
+    kind: str                # activity | local_activity | timer | child | patch | signal | complete | fail | continue_as_new
+    task: int
+    name: str | None = None  # activity type, child type, patch id, signal name
+    args: tuple[Any, ...] = ()
+    seconds: float | None = None      # timers
+    target: str | None = None         # child workflow id, signalled workflow id
+    deprecated: bool = False          # patches
+    frame: Frame | None = None
+
+
+@dataclass
+class Capture:
+    """Everything one workflow run did during its replay."""
+
+    workflow_id: str
+    issued: list[Issued] = field(default_factory=list)
+    error: BaseException | None = None
+    error_task: int | None = None
+    patches_seen: set[str] = field(default_factory=set)
+
+
+_lock = threading.Lock()
+_captures: dict[str, Capture] = {}
+
+
+def take(workflow_id: str) -> Capture | None:
+    """The capture of the run just replayed for ``workflow_id`` (removed from the registry)."""
+    with _lock:
+        return _captures.pop(workflow_id, None)
+
+
+def _task() -> int:
+    try:
+        return workflow.info().get_current_history_length()
+    except Exception:
+        return 0
+
+
+def _runtime_instance() -> Any:
+    return temporalio.workflow._Runtime.current()
+
+
+class _Outbound(WorkflowOutboundInterceptor):
+    def __init__(self, next: WorkflowOutboundInterceptor, capture: Capture) -> None:
+        super().__init__(next)
+        self._capture = capture
+
+    def start_activity(self, input: StartActivityInput) -> workflow.ActivityHandle[Any]:
+        self._capture.issued.append(Issued("activity", _task(), input.activity, tuple(input.args), frame=user_frame()))
+        return super().start_activity(input)
+
+    def start_local_activity(self, input: StartLocalActivityInput) -> workflow.ActivityHandle[Any]:
+        self._capture.issued.append(Issued("local_activity", _task(), input.activity, tuple(input.args),
+                                           frame=user_frame()))
+        return super().start_local_activity(input)
+
+    async def start_child_workflow(self, input: StartChildWorkflowInput) -> workflow.ChildWorkflowHandle[Any, Any]:
+        self._capture.issued.append(Issued("child", _task(), input.workflow, tuple(input.args), target=input.id,
+                                           frame=user_frame()))
+        return await super().start_child_workflow(input)
+
+
+class _Inbound(WorkflowInboundInterceptor):
+    def init(self, outbound: WorkflowOutboundInterceptor) -> None:
+        # workflow.info() is not available yet during init: register on first entry
+        capture = Capture("")
+        self._capture = capture
+        _hook_instance(_runtime_instance(), capture)
+        super().init(_Outbound(outbound, capture))
+
+    def _register(self) -> None:
+        if not self._capture.workflow_id:
+            self._capture.workflow_id = workflow.info().workflow_id
+            with _lock:
+                _captures[self._capture.workflow_id] = self._capture
+
+    async def execute_workflow(self, input: ExecuteWorkflowInput) -> Any:
+        self._register()
+        try:
+            result = await super().execute_workflow(input)
+        except BaseException as e:
+            self._record_exit(e)
+            raise
+        self._capture.issued.append(Issued("complete", _task(), args=(result,), frame=None))
+        return result
+
+    async def handle_signal(self, input: HandleSignalInput) -> None:
+        self._register()
+        try:
+            await super().handle_signal(input)
+        except BaseException as e:
+            self._record_exit(e)
+            raise
+
+    def _record_exit(self, e: BaseException) -> None:
+        if isinstance(e, (asyncio.CancelledError, temporalio.exceptions.CancelledError)):
+            return
+        if isinstance(e, workflow.ContinueAsNewError):
+            self._capture.issued.append(Issued("continue_as_new", _task(), frame=user_frame(3)))
+        elif isinstance(e, (temporalio.exceptions.FailureError, asyncio.TimeoutError)):
+            self._capture.issued.append(Issued("fail", _task(), args=(str(e),)))
+        elif type(e).__name__ == "_WorkflowBeingEvictedError":  # temporalio tearing the run down
+            return
+        elif self._capture.error is None:
+            self._capture.error, self._capture.error_task = e, _task()
+
+
+def _hook_instance(instance: Any, capture: Capture) -> None:
+    """Wrap this workflow instance's timer and patch entry points (see the module doc)."""
+    timer_impl: Callable[..., Any] = instance._timer_impl
+    patch: Callable[..., bool] = instance.workflow_patch
+
+    def _timer_impl(delay: float, *args: Any, **kwargs: Any) -> Any:
+        capture.issued.append(Issued("timer", _task(), seconds=float(delay), frame=user_frame()))
+        return timer_impl(delay, *args, **kwargs)
+
+    def workflow_patch(id: str, *, deprecated: bool, **kwargs: Any) -> bool:
+        used = patch(id, deprecated=deprecated, **kwargs)
+        if id not in capture.patches_seen:  # only the first call per id issues a marker
+            capture.patches_seen.add(id)
+            if used:
+                capture.issued.append(Issued("patch", _task(), id, deprecated=deprecated, frame=user_frame()))
+        return used
+
+    instance._timer_impl = _timer_impl
+    instance.workflow_patch = workflow_patch
+
+
+class CaptureInterceptor(Interceptor):
+    """Passed to the Replayer: records each replayed run into the registry above."""
+
+    def workflow_interceptor_class(self, input: WorkflowInterceptorClassInput) -> type[WorkflowInboundInterceptor]:
+        return _Inbound

@@ -1,0 +1,209 @@
+"""Explain a replay: line up the commands history recorded, workflow task by workflow task,
+with the commands the code issued (see ``capture``), and find the first place they part.
+
+temporalio gives the verdict; this gives the *where* and *what*: the history event, both
+sides decoded, and the user's source line. It also checks what Temporal does not: activity
+inputs and timer durations (reported as warnings or, with ``--replay-args=error``, as a
+divergence).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from .events import TEvent, args_text, decode_payloads, describe, patch_of, seconds, show_duration
+
+#: history command event → the capture kind it records
+_COMMAND_KINDS = {
+    "ActivityTaskScheduled": "activity",
+    "TimerStarted": "timer",
+    "StartChildWorkflowExecutionInitiated": "child",
+    "WorkflowExecutionCompleted": "complete",
+    "WorkflowExecutionFailed": "fail",
+    "WorkflowExecutionContinuedAsNew": "continue_as_new",
+}
+#: kinds not compared (temporalio checks them; we do not capture them precisely)
+_UNCOMPARED = {"local_activity", "signal"}
+
+
+@dataclass
+class Recorded:
+    event: TEvent
+    kind: str
+    name: str | None = None
+    args: list[Any] = field(default_factory=list)
+    seconds: float | None = None
+    target: str | None = None
+    deprecated: bool = False
+
+
+def recorded_command(e: TEvent) -> Recorded | None:
+    a = e.attrs
+    if e.type == "MarkerRecorded":
+        p = patch_of(e)
+        return Recorded(e, "patch", p[0], deprecated=p[1]) if p else None
+    kind = _COMMAND_KINDS.get(e.type)
+    if kind == "activity":
+        return Recorded(e, kind, (a.get("activityType") or {}).get("name"), decode_payloads(a.get("input")))
+    if kind == "timer":
+        return Recorded(e, kind, seconds=seconds(a.get("startToFireTimeout")))
+    if kind == "child":
+        return Recorded(e, kind, (a.get("workflowType") or {}).get("name"), decode_payloads(a.get("input")),
+                        target=a.get("workflowId"))
+    return Recorded(e, kind) if kind else None
+
+
+@dataclass
+class Task:
+    """A completed workflow task: its WorkflowTaskStarted id and the commands it recorded."""
+
+    started: int
+    completed: TEvent
+    commands: list[Recorded]
+    next_event: TEvent | None  # what history recorded after its commands
+
+
+def recorded_tasks(events: Sequence[TEvent]) -> list[Task]:
+    tasks: list[Task] = []
+    by_completed: dict[int, Task] = {}
+    for i, e in enumerate(events):
+        if e.type == "WorkflowTaskCompleted":
+            started = int(e.attrs.get("startedEventId") or e.id - 1)
+            task = Task(started, e, [], None)
+            tasks.append(task)
+            by_completed[e.id] = task
+            continue
+        owner = by_completed.get(int(e.attrs.get("workflowTaskCompletedEventId") or 0))
+        if owner is not None:
+            cmd = recorded_command(e)
+            if cmd is not None:
+                owner.commands.append(cmd)
+        elif tasks and tasks[-1].next_event is None and e.id > tasks[-1].completed.id and e.type not in (
+                "WorkflowTaskScheduled",):
+            tasks[-1].next_event = e
+    return tasks
+
+
+@dataclass
+class Finding:
+    kind: str                 # a KINDS key of the report
+    event: TEvent | None
+    recorded: str | None
+    issued: str | None
+    issued_cmd: Any = None    # capture.Issued
+    detail: str = ""
+    matched: int = 0          # events before the finding that matched
+
+
+def _same(r: Recorded, i: Any) -> bool:
+    if r.kind != i.kind:
+        return False
+    if r.kind == "activity":
+        return r.name == i.name
+    if r.kind == "child":
+        return r.target == i.target and r.name == i.name
+    if r.kind == "patch":
+        return r.name == i.name
+    return True
+
+
+def describe_issued(i: Any, to_json: Callable[[Sequence[Any]], list[Any]]) -> str:
+    if i.kind in ("activity", "local_activity"):
+        return f"ActivityTaskScheduled {i.name}({args_text(to_json(i.args))})"
+    if i.kind == "timer":
+        return f"TimerStarted for {show_duration(i.seconds)}"
+    if i.kind == "child":
+        return f"StartChildWorkflowExecutionInitiated {i.name}({args_text(to_json(i.args))}) id={i.target}"
+    if i.kind == "patch":
+        return f"MarkerRecorded patch {i.name!r}"
+    if i.kind == "complete":
+        return f"WorkflowExecutionCompleted → {args_text(to_json(i.args))}"
+    if i.kind == "fail":
+        return f"WorkflowExecutionFailed {i.args[0] if i.args else ''}"
+    return i.kind
+
+
+def compare(events: Sequence[TEvent], issued: Sequence[Any], to_json: Callable[[Sequence[Any]], list[Any]],
+            check_args: bool) -> tuple[Finding | None, list[Finding]]:
+    """(first divergence or None, argument/duration differences seen before it).
+
+    With ``check_args`` an argument difference is itself the divergence; otherwise each is
+    returned as a warning and the comparison goes on."""
+    tasks = recorded_tasks(events)
+    by_task: dict[int, list[Any]] = {}
+    for i in issued:
+        if i.kind not in _UNCOMPARED:
+            by_task.setdefault(i.task, []).append(i)
+    later_names = {}  # activity/child name → first event id recording it (for "order")
+    for t in tasks:
+        for r in t.commands:
+            if r.name and r.kind in ("activity", "child", "patch"):
+                later_names.setdefault((r.kind, r.name, r.target), r.event.id)
+    warnings: list[Finding] = []
+    for t in tasks:
+        recorded = [r for r in t.commands]
+        code = by_task.get(t.started, [])
+        ri = ci = 0
+        while ri < len(recorded) or ci < len(code):
+            r = recorded[ri] if ri < len(recorded) else None
+            c = code[ci] if ci < len(code) else None
+            if r is not None and r.kind == "patch" and r.deprecated and (c is None or not _same(r, c)):
+                ri += 1  # a deprecated patch may be dropped from the code
+                continue
+            matched = (r.event.id - 1) if r else t.completed.id
+            if r is None:
+                nxt = t.next_event
+                detail = ""
+                recorded_text = "no further command in this workflow task: the workflow waited"
+                if nxt is not None:
+                    recorded_text += f"; next came {describe(nxt)} (event {nxt.id})"
+                    if nxt.type == "WorkflowExecutionSignaled":
+                        detail = (f"history shows the workflow waiting here until the signal "
+                                  f"{nxt.attrs.get('signalName')!r} arrived; the code no longer waits for it")
+                return Finding("extra", nxt or t.completed, recorded_text, describe_issued(c, to_json), c, detail,
+                               matched), warnings
+            if c is None:
+                kind = "patch" if r.kind == "patch" else "missing"
+                return Finding(kind, r.event, describe(r.event), None, code[-1] if code else None,
+                               "the code no longer issues this command here", matched), warnings
+            if not _same(r, c):
+                kind, detail = _mismatch_kind(r, c, later_names)
+                return Finding(kind, r.event, describe(r.event), describe_issued(c, to_json), c, detail,
+                               matched), warnings
+            diff = _args_difference(r, c, to_json)
+            if diff is not None:
+                f = Finding(diff, r.event, describe(r.event), describe_issued(c, to_json), c, "", matched)
+                if check_args:
+                    return f, warnings
+                warnings.append(f)
+            ri += 1
+            ci += 1
+    return None, warnings
+
+
+def _mismatch_kind(r: Recorded, c: Any, later: dict[tuple[Any, ...], int]) -> tuple[str, str]:
+    if r.kind == "patch" or c.kind == "patch":
+        return "patch", ""
+    if r.kind == "child" and c.kind == "child":
+        if r.name == c.name:
+            return "child_workflow", f"child workflow id {r.target!r} recorded, {c.target!r} issued"
+        return "command", ""
+    where = later.get((c.kind, c.name, c.target if c.kind == "child" else None))
+    if where is not None and where > r.event.id:
+        return "order", f"history records {c.name} later, at event {where}"
+    if r.kind == "activity" and c.kind == "activity":
+        hint = "" if where else f"{c.name} appears nowhere in this history: a new or renamed activity"
+        return "activity_type", hint
+    return "command", ""
+
+
+def _args_difference(r: Recorded, c: Any, to_json: Callable[[Sequence[Any]], list[Any]]) -> str | None:
+    if r.kind == "activity":
+        issued = to_json(c.args)
+        if any(isinstance(v, str) and type(v).__name__ == "Undecodable" for v in r.args):
+            return None  # cannot compare what we cannot decode
+        return "activity_args" if issued != r.args else None
+    if r.kind == "timer" and r.seconds is not None and c.seconds is not None:
+        return "timer_duration" if abs(r.seconds - c.seconds) > 1e-6 else None
+    return None

@@ -1,0 +1,216 @@
+"""Temporal history JSON read as data: event types in either spelling, int64 ids given as
+strings, base64 JSON payloads decoded for people, one line per event.
+
+Works on the parsed JSON of an export (``temporal workflow show -o json`` or
+``WorkflowHistory.to_json()``) and imports nothing of temporalio, so collection, reports and
+timelines stay cheap and never run anything a history names.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+_ENUM_PREFIX = "EVENT_TYPE_"
+
+
+def event_type(raw: Any) -> str:
+    """``EVENT_TYPE_ACTIVITY_TASK_SCHEDULED`` or ``ActivityTaskScheduled`` → ``ActivityTaskScheduled``."""
+    if not isinstance(raw, str):
+        return ""
+    if raw.startswith(_ENUM_PREFIX):
+        return "".join(part.capitalize() for part in raw[len(_ENUM_PREFIX):].split("_"))
+    return raw
+
+
+def attributes_key(pascal: str) -> str:
+    """``ActivityTaskScheduled`` → ``activityTaskScheduledEventAttributes``."""
+    return pascal[:1].lower() + pascal[1:] + "EventAttributes"
+
+
+def as_int(value: Any) -> int | None:
+    """int64 fields arrive as strings in proto JSON."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class TEvent:
+    """One history event: id, type (PascalCase) and its attributes object."""
+
+    id: int
+    type: str
+    attrs: dict[str, Any]
+
+
+def events_of(doc: dict[str, Any]) -> list[TEvent]:
+    out = []
+    for raw in doc.get("events") or []:
+        if not isinstance(raw, dict):
+            continue
+        etype = event_type(raw.get("eventType"))
+        attrs = raw.get(attributes_key(etype)) if etype else None
+        if not isinstance(attrs, dict):  # find it by suffix (an unknown or missing eventType)
+            attrs = next((v for k, v in raw.items() if k.endswith("EventAttributes") and isinstance(v, dict)), {})
+        out.append(TEvent(as_int(raw.get("eventId")) or len(out) + 1, etype, attrs))
+    return out
+
+
+# ---------------------------------------------------------------- payloads
+class Undecodable(str):
+    """A payload we cannot show as JSON (binary, protobuf, encrypted by a codec)."""
+
+
+def _b64(text: Any) -> bytes | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def decode_payload(payload: Any) -> Any:
+    """A JSON value, or an :class:`Undecodable` naming the encoding."""
+    if not isinstance(payload, dict):
+        return Undecodable("<not a payload>")
+    meta = payload.get("metadata") or {}
+    encoding = (_b64(meta.get("encoding")) or b"").decode("utf-8", "replace")
+    data = _b64(payload.get("data", "")) if payload.get("data") is not None else b""
+    if encoding == "binary/null":
+        return None
+    if encoding == "json/plain" and data is not None:
+        try:
+            return json.loads(data)
+        except ValueError:
+            pass
+    return Undecodable(f"<{encoding or 'unknown'} payload>")
+
+
+def decode_payloads(container: Any) -> list[Any]:
+    """``{"payloads": [...]}`` → decoded values (an empty list when absent)."""
+    if not isinstance(container, dict):
+        return []
+    return [decode_payload(p) for p in container.get("payloads") or []]
+
+
+def is_decoded_payload(payload: Any) -> bool:
+    """True for a payload a Web UI "decoded" download wrote out: a bare value, or one whose
+    ``data``/``metadata.encoding`` are not base64."""
+    if not isinstance(payload, dict) or not {"metadata", "data"} >= set(payload):
+        return True
+    enc = (payload.get("metadata") or {}).get("encoding")
+    if enc is not None and _b64(enc) is None:
+        return True
+    return payload.get("data") is not None and _b64(payload.get("data")) is None
+
+
+def show(value: Any, limit: int = 60) -> str:
+    if isinstance(value, Undecodable):
+        return str(value)
+    s = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def args_text(values: Sequence[Any]) -> str:
+    return ", ".join(show(v) for v in values)
+
+
+# ---------------------------------------------------------------- durations
+_DURATION = re.compile(r"^(-?\d+(?:\.\d+)?)s$")
+
+
+def seconds(text: Any) -> float | None:
+    """Proto JSON duration ``"1.500s"`` → 1.5."""
+    m = _DURATION.match(text) if isinstance(text, str) else None
+    return float(m.group(1)) if m else None
+
+
+def show_duration(s: float | None) -> str:
+    if s is None:
+        return "?"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s >= size and s % size == 0:
+            return f"{int(s // size)}{unit}"
+    return f"{s:g}s"
+
+
+# ---------------------------------------------------------------- one line per event
+def patch_of(e: TEvent) -> tuple[str, bool] | None:
+    """(patch id, deprecated) for a ``core_patch`` marker."""
+    if e.type != "MarkerRecorded" or e.attrs.get("markerName") != "core_patch":
+        return None
+    details = e.attrs.get("details") or {}
+    data = details.get("patch-data") or details.get("patch_data") or {}
+    values = decode_payloads(data)
+    if values and isinstance(values[0], dict):
+        return str(values[0].get("id")), bool(values[0].get("deprecated"))
+    return "?", False
+
+
+def describe(e: TEvent) -> str:
+    """One readable line: the type and what matters, payloads decoded."""
+    a, t = e.attrs, e.type
+    if t == "WorkflowExecutionStarted":
+        return f"{t} {(a.get('workflowType') or {}).get('name')}({args_text(decode_payloads(a.get('input')))})"
+    if t == "ActivityTaskScheduled":
+        return f"{t} {(a.get('activityType') or {}).get('name')}({args_text(decode_payloads(a.get('input')))})"
+    if t == "ActivityTaskCompleted":
+        return f"{t} → {args_text(decode_payloads(a.get('result')))}"
+    if t in ("ActivityTaskFailed", "WorkflowExecutionFailed", "ChildWorkflowExecutionFailed"):
+        f = a.get("failure") or {}
+        return f"{t} {f.get('message', '')}"
+    if t == "WorkflowTaskFailed":
+        f = a.get("failure") or {}
+        kind = (f.get("applicationFailureInfo") or {}).get("type") or a.get("cause", "")
+        return f"{t} {kind}: {f.get('message', '')}".rstrip(": ")
+    if t == "TimerStarted":
+        return f"{t} timer {a.get('timerId')} for {show_duration(seconds(a.get('startToFireTimeout')))}"
+    if t in ("TimerFired", "TimerCanceled"):
+        return f"{t} timer {a.get('timerId')}"
+    if t == "StartChildWorkflowExecutionInitiated":
+        return (f"{t} {(a.get('workflowType') or {}).get('name')}({args_text(decode_payloads(a.get('input')))}) "
+                f"id={a.get('workflowId')}")
+    if t in ("ChildWorkflowExecutionStarted", "ChildWorkflowExecutionCompleted"):
+        wid = (a.get("workflowExecution") or {}).get("workflowId")
+        res = f" → {args_text(decode_payloads(a.get('result')))}" if "result" in a else ""
+        return f"{t} id={wid}{res}"
+    if t == "MarkerRecorded":
+        p = patch_of(e)
+        if p:
+            return f"{t} patch {p[0]!r}" + (" (deprecated)" if p[1] else "")
+        return f"{t} {a.get('markerName')}"
+    if t == "WorkflowExecutionSignaled":
+        values = decode_payloads(a.get("input"))
+        return f"{t} {a.get('signalName')!r}" + (f" {args_text(values)}" if values else "")
+    if t == "WorkflowExecutionCompleted":
+        return f"{t} → {args_text(decode_payloads(a.get('result')))}"
+    if t == "SignalExternalWorkflowExecutionInitiated":
+        wid = (a.get("workflowExecution") or {}).get("workflowId")
+        return f"{t} {a.get('signalName')!r} to {wid}"
+    if t == "WorkflowTaskScheduled" and (as_int(a.get("attempt")) or 1) > 1:
+        return f"{t} attempt {a.get('attempt')}"
+    return t or "(unknown event)"
+
+
+def timeline(events: Sequence[TEvent], around: int | None, mark: str = "", before: int = 6, after: int = 3) -> list[str]:
+    """A few events around event id ``around``, one line each, the divergent one marked."""
+    if not events:
+        return []
+    ids = [e.id for e in events]
+    center = around if around is not None else ids[-1] + 1
+    pos = next((i for i, eid in enumerate(ids) if eid >= center), len(ids))
+    lines = []
+    for e in events[max(0, pos - before): pos + after + 1]:
+        here = e.id == around
+        note = f"   ← {mark}" if here and mark else ""
+        lines.append(f"{'→' if here else ' '} {e.id:>4}  {describe(e)}{note}")
+    if around is None or around > ids[-1]:
+        lines.append(f"→ {center:>4}  (end of history)" + (f"   ← {mark}" if mark else ""))
+    return lines

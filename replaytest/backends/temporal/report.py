@@ -1,0 +1,147 @@
+"""Temporal verdicts in replaytest's report shapes: a :class:`TemporalDivergence` (the
+native Divergence plus temporalio's own message, shown last, and earlier warnings) and a
+:class:`TemporalTaskError` for workflow code that raised."""
+
+from __future__ import annotations
+
+import linecache
+import re
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from replaytest.divergence import KINDS, Divergence, WorkflowTaskError
+from replaytest.sources import display_path, source_at
+
+from .capture import Frame, is_user_file
+from .events import TEvent, timeline
+
+#: Temporal-only kinds, on top of the native ones
+TEMPORAL_KINDS: dict[str, tuple[str, str]] = {
+    "child_workflow": ("a different child workflow id", "keep the recorded child workflow id for workflows in "
+                       "flight (ids often derive from workflow input or workflow.info()), or guard the change with "
+                       "workflow.patched()"),
+    "patch": ("a patch marker mismatch", "history and code disagree about a workflow.patched() call: keep every "
+              "patched() call that histories in flight recorded, and retire one with workflow.deprecate_patch() "
+              "once no such history is running"),
+    "activity_args": ("different activity arguments", "Temporal does not check activity inputs, so workflows in "
+                      "flight would take the new values; if that is intended run with --replay-args=warn, "
+                      "otherwise restore them or guard the change with workflow.patched()"),
+    "timer_duration": ("a different timer duration", "Temporal keeps the recorded duration for timers already "
+                       "started; if that is intended run with --replay-args=warn, otherwise guard the change with "
+                       "workflow.patched()"),
+}
+
+_CORE_MESSAGE = re.compile(r'message: "((?:[^"\\]|\\.)*)"')
+
+
+def temporal_message(error: BaseException | None) -> str:
+    """The readable part of temporalio's failure text (Core wraps it in a Rust debug dump)."""
+    text = str(error or "")
+    m = _CORE_MESSAGE.search(text)
+    return m.group(1).replace('\\"', '"') if m else text.strip()
+
+
+def source_of(frame: Frame | None) -> Any:
+    if frame is None:
+        return None
+    src = source_at(*frame)
+    code = linecache.getline(frame[0], frame[1]).strip()
+    return type(src)(src.file, src.line, src.function, code, src.path)
+
+
+@dataclass
+class TemporalDivergence(Divergence):
+    original: str = ""                      # temporalio's message, shown last
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return (TEMPORAL_KINDS.get(self.kind) or KINDS.get(self.kind) or (self.kind, ""))[0]
+
+    @property
+    def advice(self) -> str:
+        return (TEMPORAL_KINDS.get(self.kind) or KINDS.get(self.kind) or ("", ""))[1]
+
+    def message(self) -> str:
+        lines = [super().message()]
+        lines.extend(f"  earlier warning: {w}" for w in self.warnings)
+        if self.original:
+            lines.append(f"  temporalio: {self.original}")
+        return "\n".join(lines)
+
+
+def _workflow_frames(exc: BaseException) -> list[traceback.FrameSummary]:
+    return [fs for fs in traceback.extract_tb(exc.__traceback__) if is_user_file(fs.filename)]
+
+
+def _trailing_failures(events: Sequence[TEvent]) -> list[TEvent]:
+    failed: list[TEvent] = []
+    for e in events:
+        if e.type == "WorkflowTaskCompleted":
+            failed = []
+        elif e.type == "WorkflowTaskFailed":
+            failed.append(e)
+    return failed
+
+
+class TemporalTaskError(WorkflowTaskError):
+    """Workflow code raised while replaying a Temporal history: the workflow task fails (and
+    Temporal would retry it forever). ``str()`` is the whole report."""
+
+    def __init__(self, workflow_id: str, workflow_type: str, error: BaseException, task: int | None,
+                 events: Sequence[TEvent], history_source: str, original: str = "") -> None:
+        frames = _workflow_frames(error)
+        last = frames[-1] if frames else None
+        source = source_of((last.filename, last.lineno or 0, last.name)) if last else None
+        super().__init__(workflow_id, error, source, {"type": type(error).__name__, "message": str(error)})
+        self.event_id = task
+        self.workflow_type = workflow_type
+        self.report = self._report(workflow_type, error, task, events, frames, history_source, original)
+        self.args = (self.report,)
+
+    def __str__(self) -> str:
+        return self.report
+
+    def _report(self, workflow_type: str, exc: BaseException, task: int | None, events: Sequence[TEvent],
+                frames: list[traceback.FrameSummary], history_source: str, original: str) -> str:
+        at = ""
+        if task:
+            kind = next((e.type for e in events if e.id == task), None)
+            at = (f" in the workflow task started at history event {task}" if kind == "WorkflowTaskStarted"
+                  else f" in the workflow task retried after history event {task}")
+        lines = [f"Workflow code raised in workflow {self.workflow_id} ({workflow_type}){at}: "
+                 f"{type(exc).__name__}: {exc}"]
+        if self.source:
+            lines.append(f"  at {self.source}")
+            if self.source.code:
+                lines.append(f"      {self.source.code}")
+        if type(exc).__name__ == "RestrictedWorkflowAccessError":
+            lines.append("  Temporal's workflow sandbox forbids this call in workflow code: use workflow.now(), "
+                         "workflow.random() or workflow.uuid4(), or move the work into an activity.")
+        failed = _trailing_failures(events)
+        last_task = max((e.id for e in events if e.type == "WorkflowTaskStarted"), default=0)
+        if failed and (task is None or task >= failed[-1].id - 1 or task == last_task):
+            f = failed[-1].attrs.get("failure") or {}
+            ftype = (f.get("applicationFailureInfo") or {}).get("type", "")
+            lines.append(f"  history ends in {len(failed)} failed workflow task(s), last recorded as "
+                         f"{ftype + ': ' if ftype else ''}{f.get('message', '')}; the current code still raises. "
+                         "Temporal retries this task until the code is fixed: fix it and replay again, a fixed "
+                         "version lets the workflow go on.")
+        else:
+            lines.append("  history recorded this workflow task as completed: the current code raises where the "
+                         "recorded code did not.")
+        if history_source:
+            lines.append(f"  history file: {history_source}")
+        if len(frames) > 1:
+            lines.append("  workflow code traceback (most recent call last):")
+            for fs in frames:
+                lines.append(f'    File "{display_path(fs.filename)}", line {fs.lineno}, in {fs.name}')
+                if fs.line:
+                    lines.append(f"      {fs.line.strip()}")
+        if task:
+            lines.append("  timeline:")
+            lines.extend("    " + t for t in timeline(events, task, "raised in this workflow task"))
+        if original:
+            lines.append(f"  temporalio: {original}")
+        return "\n".join(lines)

@@ -1,0 +1,77 @@
+"""Record the Temporal fixture histories with a real worker against a real dev server, and
+export each one the two ways Temporal users do: ``temporal workflow show -o json`` (the CLI)
+and ``(await handle.fetch_history()).to_json()`` (the Python client).
+
+Writes ``OUT/cli/<workflow-id>.json`` and ``OUT/client/<workflow-id>.json`` for
+``order-1`` (OrderWorkflow: activities, a signal, a patch, a timer, a child), ``ship-1`` (its
+child) and ``coupon-1`` (CouponWorkflow, stuck: its second workflow task keeps failing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import uuid
+from pathlib import Path
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.worker import Worker
+
+from fixtures.temporal import activities, coupon_buggy, orders
+from tests.temporal_server import temporal_cli
+
+ORDER = {"id": "1", "items": ["tv-55", "hdmi"], "amount": 649.0}
+COUPON = {"id": "7", "coupon": "WELCOME5", "amount": 120.0}
+IDS = ("order-1", "ship-1", "coupon-1")
+
+
+async def _wait_for(handle: WorkflowHandle, predicate, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        history = await handle.fetch_history()
+        if predicate([e for e in history.events]):
+            return
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"workflow {handle.id} did not reach the expected state")
+
+
+def _charged_and_waiting(events) -> bool:  # type: ignore[no-untyped-def]
+    # both activities completed and the workflow task after them completed: it waits for the signal
+    completed = [i for i, e in enumerate(events) if e.HasField("activity_task_completed_event_attributes")]
+    return len(completed) >= 2 and any(e.HasField("workflow_task_completed_event_attributes")
+                                       for e in events[completed[1]:])
+
+
+def _task_failed(events) -> bool:  # type: ignore[no-untyped-def]
+    return any(e.HasField("workflow_task_failed_event_attributes") for e in events)
+
+
+async def _record(address: str, out: Path) -> None:
+    client = await Client.connect(address)
+    queue = f"fixtures-{uuid.uuid4().hex[:8]}"
+    async with Worker(client, task_queue=queue, workflows=[orders.OrderWorkflow, orders.ShippingWorkflow,
+                                                           coupon_buggy.CouponWorkflow], activities=activities.ALL):
+        order = await client.start_workflow(orders.OrderWorkflow.run, ORDER, id="order-1", task_queue=queue)
+        coupon = await client.start_workflow(coupon_buggy.CouponWorkflow.run, COUPON, id="coupon-1", task_queue=queue)
+        await _wait_for(order, _charged_and_waiting)
+        await order.signal(orders.OrderWorkflow.approve)
+        await order.result()
+        await _wait_for(coupon, _task_failed)
+        handles = {"order-1": order, "ship-1": client.get_workflow_handle("ship-1"), "coupon-1": coupon}
+        (out / "client").mkdir(parents=True, exist_ok=True)
+        for wid, handle in handles.items():
+            (out / "client" / f"{wid}.json").write_text((await handle.fetch_history()).to_json())
+        (out / "cli").mkdir(parents=True, exist_ok=True)
+        for wid in handles:
+            shown = subprocess.run([temporal_cli(), "workflow", "show", "--workflow-id", wid, "-o", "json",
+                                    "--address", address], capture_output=True, text=True, timeout=60, check=True)
+            json.loads(shown.stdout)
+            (out / "cli" / f"{wid}.json").write_text(shown.stdout)
+        await coupon.terminate("recorded")
+
+
+def record(address: str, out: Path) -> Path:
+    asyncio.run(_record(address, out))
+    return out
