@@ -16,6 +16,7 @@ from typing import Any, Iterator, Sequence
 
 import temporalio.converter
 import temporalio.workflow
+from temporalio.api.enums.v1 import EventType
 from google.protobuf import json_format
 from temporalio.client import WorkflowHistory
 
@@ -33,6 +34,7 @@ from .runner import close_all, worker_for
 from .settings import ReplaySettings
 
 _ARG_KINDS = ("activity_args", "timer_duration")
+_KNOWN_TYPES = {"".join(p.capitalize() for p in k[len("EVENT_TYPE_"):].split("_")) for k in EventType.keys()} - {""}
 
 
 @contextlib.contextmanager
@@ -103,6 +105,10 @@ def replay(entry: Entry, doc: Any, settings: ReplaySettings) -> ReplayResult:
         raise UnknownWorkflowError(
             f"{source}: Temporal workflow type {workflow_type!r} is not registered (registered @workflow.defn "
             f"classes: {known}; searched: {searched}); pass the module that defines it with --replay-module")
+    events = events_of(history_doc)
+    for e in events:
+        if e.type not in _KNOWN_TYPES:
+            raise HistoryFormatError(source, f"event {e.id}", f"unknown event type {e.type or '(none)'!r}; {EXPORTS}")
     try:
         history = WorkflowHistory.from_json(workflow_id, json.dumps(history_doc))
     except (ValueError, json_format.ParseError) as e:
@@ -110,7 +116,6 @@ def replay(entry: Entry, doc: Any, settings: ReplaySettings) -> ReplayResult:
     worker = worker_for(list(workflows.values()), sandboxed=settings.sandbox != "off")
     outcome = worker.replay(history)
     capture = take(workflow_id) or Capture(workflow_id)
-    events = events_of(history_doc)
     return _verdict(outcome.replay_failure, capture, events, settings, workflow_id, workflow_type, source)
 
 
@@ -122,6 +127,8 @@ def _verdict(failure: BaseException | None, capture: Capture, events: list[TEven
     original = temporal_message(failure) if failure is not None else ""
     if isinstance(failure, temporalio.workflow.NondeterminismError):
         raise NondeterminismError(_divergence(finding, failure, events, workflow_id, workflow_type, source, warnings))
+    if failure is not None and capture.error is None and original.startswith("Fatal error"):
+        raise HistoryFormatError(source, "", f"temporalio cannot replay this history: {_short(original)}")
     if failure is not None or capture.error is not None:
         error = capture.error or RuntimeError(original)
         if failure is None:
@@ -138,6 +145,11 @@ def _verdict(failure: BaseException | None, capture: Capture, events: list[TEven
     elif last is not None and status == "failed":
         output = last.attrs.get("failure")
     return ReplayResult(workflow_id, workflow_type, status, output, len(events), warnings)
+
+
+def _short(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _warning(f: Finding) -> str:
