@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
+from replaytest.backends import ReplaySettings
 from replaytest.backends import temporal as backend
-from replaytest.backends.temporal.settings import ReplaySettings
-from replaytest.divergence import NondeterminismError
 from replaytest.history import HistoryFormatError
-from replaytest.replay import ReplayResult, UnknownWorkflowError
+from replaytest.report.divergence import NondeterminismError, UnknownWorkflowError
+from replaytest.report.result import ReplayResult
 from tests.conftest import ROOT
 
 VARIANTS = ROOT / "fixtures" / "temporal" / "variants"
@@ -31,16 +31,14 @@ def line_of(path: Path, text: str) -> int:
     return next(n for n, line in enumerate(path.read_text().splitlines(), 1) if text in line)
 
 
-def replay(path: Path, module: str, args: str = "warn", sandbox: str = "on", doc: Any = None) -> Any:
+def replay(path: Path, module: str, args: str | None = None, sandbox: str = "strict", doc: Any = None) -> Any:
     """Replay every entry of ``path`` with ``module``'s workflows; the result or the verdict."""
-    from replaytest.backends.temporal.replay import replay as run
-
     doc = json.loads(path.read_text()) if doc is None else doc
     assert backend.claims(doc), path
     [entry] = backend.entries(path, doc)
-    settings = ReplaySettings([importlib.import_module(module)], [module], args, sandbox)
+    settings = ReplaySettings([importlib.import_module(module)], [module], args_mismatch=args, sandbox=sandbox)
     try:
-        return run(entry, doc, settings)
+        return backend.BACKEND.replay(entry, doc, settings, display=str(path))
     except Exception as e:  # the verdicts are what these tests look at
         return e
 
@@ -169,10 +167,9 @@ def test_a_json_list_of_histories_gives_one_entry_each(temporal_histories: Path,
     entries = backend.entries(path, docs)
     assert [(e.index, e.workflow_id, e.workflow_type) for e in entries] == [
         (0, "order-1", "OrderWorkflow"), (1, "ship-1", "ShippingWorkflow")]
-    from replaytest.backends.temporal.replay import replay as run
-
     settings = ReplaySettings([importlib.import_module("fixtures.temporal.orders")], ["fixtures.temporal.orders"])
-    assert [run(e, docs, settings).status for e in entries] == ["completed", "completed"]
+    assert [backend.BACKEND.replay(e, docs, settings, display="batch.json").status for e in entries] == [
+        "completed", "completed"]
 
 
 def _decoded(doc: Any) -> Any:

@@ -37,6 +37,8 @@ def _report_lines(path: Any, result: ReplayResult | BaseException) -> tuple[bool
         return True, lines + [f"      warning: {w}" for w in result.warnings]
     if isinstance(result, NondeterminismError):
         return False, [f"FAIL  {path}:"] + [f"      {line}" for line in str(result).split("\n")]
+    if isinstance(result, WorkflowTaskError) and getattr(result, "report", ""):  # a backend's full report
+        return False, [f"FAIL  {path}:"] + [f"      {line}" for line in result.report.split("\n")]
     if isinstance(result, WorkflowTaskError):
         code = source_line(result.failure)
         return False, ([f"FAIL  {path}: {result}"] + ([f"          {code}"] if code else [])
@@ -52,6 +54,8 @@ def _report_lines(path: Any, result: ReplayResult | BaseException) -> tuple[bool
 
 def workflow_task_report(error: WorkflowTaskError, workflow_type: str) -> str:
     """The report of workflow code that raised: the user's line and a workflow-only traceback."""
+    if getattr(error, "report", ""):  # a backend that wrote the whole report (Temporal)
+        return str(error.report)
     exc = error.error
     lines = [f"Workflow code raised in workflow {error.workflow_id} ({workflow_type}): {type(exc).__name__}: {exc}"]
     frames = error.frames

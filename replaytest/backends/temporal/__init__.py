@@ -8,16 +8,16 @@ replay itself lives in ``.replay`` and loads temporalio on first use.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ContextManager
 
+from .. import Entry, ReplaySettings
 from .events import event_type, is_decoded_payload
 
 if TYPE_CHECKING:
-    from .settings import ReplaySettings
+    from ...report.result import ReplayResult
 
-name = "temporal"
+NAME = "temporal"
 
 #: What a user should export: said whenever a file is not a usable Temporal history.
 EXPORTS = ("export it with `temporal workflow show --workflow-id ID -o json > ID.json`, "
@@ -57,17 +57,6 @@ def claims(doc: Any) -> bool:
     return _histories(doc) is not None
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One replayable history in a file (mirrors ``replaytest.backends.Entry``)."""
-
-    path: Path
-    index: int
-    workflow_id: str | None
-    workflow_type: str | None
-    backend: str = name
-
-
 def started_attributes(history: Any) -> dict[str, Any]:
     first = _first_event(history) or {}
     attrs = first.get(_STARTED)
@@ -89,7 +78,7 @@ def workflow_type_of(history: Any) -> str | None:
 
 def entries(path: Path, doc: Any) -> list[Entry]:
     histories = _histories(doc) or []
-    return [Entry(path, i, workflow_id_of(h, path, i, len(histories)), workflow_type_of(h))
+    return [Entry(path, i, workflow_id_of(h, path, i, len(histories)), workflow_type_of(h), NAME)
             for i, h in enumerate(histories)]
 
 
@@ -117,15 +106,28 @@ def problem(history: Any) -> str | None:
     return None
 
 
-def session(settings: ReplaySettings) -> ContextManager[None]:
-    """Held for a whole run: the long-lived replay worker stops when it ends."""
-    from .replay import session as _session
+class TemporalBackend:
+    """The seam's Backend for Temporal histories (see ``replaytest.backends``)."""
 
-    return _session(settings)
+    name = NAME
+
+    def claims(self, doc: Any) -> bool:
+        return claims(doc)
+
+    def entries(self, path: Path, doc: Any) -> list[Entry]:
+        return entries(path, doc)
+
+    def session(self, settings: ReplaySettings) -> ContextManager[None]:
+        """Held for a whole run: the long-lived replay workers stop when it ends. Never our
+        freezegun sandbox: temporalio has its own."""
+        from .replay import session
+
+        return session(settings)
+
+    def replay(self, entry: Entry, doc: Any, settings: ReplaySettings, *, display: str) -> ReplayResult:
+        from .replay import replay
+
+        return replay(entry, doc, settings, display=display)
 
 
-def replay(entry: Entry, doc: Any, settings: ReplaySettings) -> Any:
-    """Replay one history entry; returns a ReplayResult or raises a verdict."""
-    from .replay import replay as _replay
-
-    return _replay(entry, doc, settings)
+BACKEND = TemporalBackend()

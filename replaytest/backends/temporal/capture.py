@@ -16,14 +16,11 @@ outside it (no imports, no file access at call time).
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
-import sysconfig
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import temporalio
 import temporalio.exceptions
 import temporalio.workflow
 from temporalio import workflow
@@ -31,23 +28,7 @@ from temporalio.worker import (ExecuteWorkflowInput, HandleSignalInput, Intercep
                                StartChildWorkflowInput, StartLocalActivityInput, WorkflowInboundInterceptor,
                                WorkflowInterceptorClassInput, WorkflowOutboundInterceptor)
 
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) + os.sep
-_LIBRARY_PREFIXES = (
-    os.path.dirname(os.path.abspath(temporalio.__file__)) + os.sep,
-    _PACKAGE_DIR,
-    os.path.dirname(asyncio.__file__) + os.sep,
-)
-_STDLIB = tuple({sysconfig.get_paths()[k] + os.sep for k in ("stdlib", "platstdlib")})
-
-
-def is_user_file(filename: str) -> bool:
-    """Workflow code: not temporalio, replaytest, asyncio or the standard library."""
-    if filename.startswith("<") or filename.startswith(_LIBRARY_PREFIXES):
-        return False
-    if filename.startswith(_STDLIB) and "-packages" not in filename:
-        return False
-    return True
-
+from ...core.frames import is_user_file
 
 Frame = tuple[str, int, str]  # (filename, line, function)
 

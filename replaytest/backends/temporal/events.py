@@ -197,20 +197,3 @@ def describe(e: TEvent) -> str:
     if t == "WorkflowTaskScheduled" and (as_int(a.get("attempt")) or 1) > 1:
         return f"{t} attempt {a.get('attempt')}"
     return t or "(unknown event)"
-
-
-def timeline(events: Sequence[TEvent], around: int | None, mark: str = "", before: int = 6, after: int = 3) -> list[str]:
-    """A few events around event id ``around``, one line each, the divergent one marked."""
-    if not events:
-        return []
-    ids = [e.id for e in events]
-    center = around if around is not None else ids[-1] + 1
-    pos = next((i for i, eid in enumerate(ids) if eid >= center), len(ids))
-    lines = []
-    for e in events[max(0, pos - before): pos + after + 1]:
-        here = e.id == around
-        note = f"   ← {mark}" if here and mark else ""
-        lines.append(f"{'→' if here else ' '} {e.id:>4}  {describe(e)}{note}")
-    if around is None or around > ids[-1]:
-        lines.append(f"→ {center:>4}  (end of history)" + (f"   ← {mark}" if mark else ""))
-    return lines

@@ -20,18 +20,16 @@ from temporalio.api.enums.v1 import EventType
 from google.protobuf import json_format
 from temporalio.client import WorkflowHistory
 
-from replaytest.divergence import NondeterminismError
-from replaytest.history import HistoryFormatError
-from replaytest.replay import ReplayResult, UnknownWorkflowError
-from replaytest.sources import display_path
-
-from . import EXPORTS, Entry, history_at, problem, workflow_id_of, workflow_type_of
+from ...history import HistoryFormatError
+from ...report.divergence import NondeterminismError, UnknownWorkflowError, UnsupportedOption
+from ...report.result import ReplayResult
+from .. import Entry, ReplaySettings
+from . import EXPORTS, history_at, problem, workflow_id_of, workflow_type_of
 from .capture import Capture, take
 from .compare import Finding, compare
-from .events import TEvent, Undecodable, decode_payloads, events_of, timeline
-from .report import TemporalDivergence, TemporalTaskError, source_of, temporal_message
+from .events import TEvent, Undecodable, decode_payloads, events_of
+from .report import TemporalDivergence, TemporalTaskError, event_timeline, source_of, temporal_message
 from .runner import close_all, worker_for
-from .settings import ReplaySettings
 
 _ARG_KINDS = ("activity_args", "timer_duration")
 _KNOWN_TYPES = {"".join(p.capitalize() for p in k[len("EVENT_TYPE_"):].split("_")) for k in EventType.keys()} - {""}
@@ -39,19 +37,21 @@ _KNOWN_TYPES = {"".join(p.capitalize() for p in k[len("EVENT_TYPE_"):].split("_"
 
 @contextlib.contextmanager
 def session(settings: ReplaySettings) -> Iterator[None]:
-    """Nothing to start up front (the worker starts with the first history); stop the
-    replay workers at the end. Never our freezegun sandbox: temporalio has its own."""
+    """Nothing to start up front (a worker starts with the first history); stop the replay
+    workers at the end."""
     try:
         yield
     finally:
         close_all()
 
 
-def workflow_classes(modules: Sequence[ModuleType]) -> dict[str, type]:
-    """``@workflow.defn`` classes of ``modules`` by workflow type name (first one wins)."""
+def workflow_classes(sources: Sequence[ModuleType | type]) -> dict[str, type]:
+    """``@workflow.defn`` classes (given, or found in modules) by workflow type name; the
+    first one of a name wins."""
     found: dict[str, type] = {}
-    for module in modules:
-        for value in list(vars(module).values()):
+    for source in sources:
+        values = [source] if isinstance(source, type) else list(vars(source).values())
+        for value in values:
             if isinstance(value, type):
                 defn = temporalio.workflow._Definition.from_class(value)
                 if defn is not None and defn.name is not None:
@@ -79,32 +79,40 @@ def to_json(args: Sequence[Any]) -> list[Any]:
     return out
 
 
-def _source_name(entry: Entry, count: int) -> str:
-    name = display_path(str(entry.path))
-    return f"{name}[{entry.index}]" if count > 1 else name
-
-
 _STATUS = {"WorkflowExecutionCompleted": "completed", "WorkflowExecutionFailed": "failed",
            "WorkflowExecutionContinuedAsNew": "continued_as_new", "WorkflowExecutionTerminated": "terminated",
            "WorkflowExecutionTimedOut": "timed_out", "WorkflowExecutionCanceled": "canceled"}
 
 
-def replay(entry: Entry, doc: Any, settings: ReplaySettings) -> ReplayResult:
+def args_mode(settings: ReplaySettings) -> str:
+    """Temporal tolerates changed activity inputs and timer durations: warn unless told."""
+    return str(getattr(settings.args_mismatch, "value", settings.args_mismatch) or "warn")
+
+
+def replay(entry: Entry, doc: Any, settings: ReplaySettings, *, display: str) -> ReplayResult:
     history_doc = history_at(doc, entry.index)
     count = len(doc) if isinstance(doc, list) else 1
-    source = _source_name(entry, count)
+    source = f"{display}[{entry.index}]" if count > 1 else display
+    sandbox = str(getattr(settings.sandbox, "value", settings.sandbox))
+    if sandbox == "warn":
+        raise UnsupportedOption(f"{source}: --replay-sandbox=warn does not apply to Temporal histories: temporalio's "
+                                "sandbox either forbids a call or is off; use --replay-sandbox=strict (the default, "
+                                "temporalio's sandboxed runner) or off (its unsandboxed runner)")
+    if settings.observer_factory is not None:
+        raise UnsupportedOption(f"{source}: the replay debugger does not support Temporal histories yet; "
+                                "replay them without --replay-debug / --replay-break-at / --replay-break-on")
     why = problem(history_doc)
     if why:
         raise HistoryFormatError(source, "", why)
     workflow_id = workflow_id_of(history_doc, Path(entry.path), entry.index, count)
     workflow_type = workflow_type_of(history_doc) or "?"
-    workflows = workflow_classes(settings.modules)
+    workflows = workflow_classes([*settings.modules, *settings.extra_workflows])
     if workflow_type not in workflows:
         known = ", ".join(sorted(workflows)) or "none"
-        searched = ", ".join(settings.module_names) or "no modules given"
-        raise UnknownWorkflowError(
+        raise UnknownWorkflowError("\n".join([
             f"{source}: Temporal workflow type {workflow_type!r} is not registered (registered @workflow.defn "
-            f"classes: {known}; searched: {searched}); pass the module that defines it with --replay-module")
+            f"classes: {known}); pass the module that defines it with --replay-module / replay_modules",
+            *("  " + line for line in settings.describe_search())]))
     events = events_of(history_doc)
     for e in events:
         if e.type not in _KNOWN_TYPES:
@@ -113,7 +121,7 @@ def replay(entry: Entry, doc: Any, settings: ReplaySettings) -> ReplayResult:
         history = WorkflowHistory.from_json(workflow_id, json.dumps(history_doc))
     except (ValueError, json_format.ParseError) as e:
         raise HistoryFormatError(source, "", f"temporalio cannot read this history ({e}); {EXPORTS}") from None
-    worker = worker_for(list(workflows.values()), sandboxed=settings.sandbox != "off")
+    worker = worker_for(list(workflows.values()), sandboxed=sandbox != "off")
     outcome = worker.replay(history)
     capture = take(workflow_id) or Capture(workflow_id)
     return _verdict(outcome.replay_failure, capture, events, settings, workflow_id, workflow_type, source)
@@ -121,9 +129,9 @@ def replay(entry: Entry, doc: Any, settings: ReplaySettings) -> ReplayResult:
 
 def _verdict(failure: BaseException | None, capture: Capture, events: list[TEvent], settings: ReplaySettings,
              workflow_id: str, workflow_type: str, source: str) -> ReplayResult:
-    check_args = settings.args_mismatch == "error"
-    finding, arg_findings = compare(events, capture.issued, to_json, check_args)
-    warnings = [] if settings.args_mismatch == "ignore" else [_warning(f) for f in arg_findings]
+    mode = args_mode(settings)
+    finding, arg_findings = compare(events, capture.issued, to_json, mode == "error")
+    warnings = [] if mode == "ignore" else [_warning(f) for f in arg_findings]
     original = temporal_message(failure) if failure is not None else ""
     if isinstance(failure, temporalio.workflow.NondeterminismError):
         raise NondeterminismError(_divergence(finding, failure, events, workflow_id, workflow_type, source, warnings))
@@ -183,4 +191,4 @@ def _event_id_in(message: str) -> int | None:
 
 
 def _timeline(events: list[TEvent], event_id: int | None) -> list[str]:
-    return timeline(events, event_id, "diverges here")
+    return event_timeline(events, event_id, "diverges here")

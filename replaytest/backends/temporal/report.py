@@ -10,11 +10,12 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from replaytest.divergence import KINDS, Divergence, WorkflowTaskError
-from replaytest.sources import display_path, source_at
+from ...core.frames import is_user_file, source_at
+from ...report.divergence import KINDS, Divergence, WorkflowTaskError, timeline
+from ...report.source import Source, display_path
+from .events import TEvent, describe
 
-from .capture import Frame, is_user_file
-from .events import TEvent, timeline
+Frame = tuple[str, int, str]
 
 #: Temporal-only kinds, on top of the native ones
 TEMPORAL_KINDS: dict[str, tuple[str, str]] = {
@@ -42,12 +43,15 @@ def temporal_message(error: BaseException | None) -> str:
     return m.group(1).replace('\\"', '"') if m else text.strip()
 
 
-def source_of(frame: Frame | None) -> Any:
+def source_of(frame: Frame | None) -> Source | None:
     if frame is None:
         return None
     src = source_at(*frame)
-    code = linecache.getline(frame[0], frame[1]).strip()
-    return type(src)(src.file, src.line, src.function, code, src.path)
+    return Source(src.file, src.line, src.function, linecache.getline(frame[0], frame[1]).strip(), src.path)
+
+
+def event_timeline(events: Sequence[TEvent], around: int | None, mark: str) -> list[str]:
+    return timeline([(e.id, describe(e)) for e in events], around, mark)
 
 
 @dataclass
@@ -94,7 +98,7 @@ class TemporalTaskError(WorkflowTaskError):
         frames = _workflow_frames(error)
         last = frames[-1] if frames else None
         source = source_of((last.filename, last.lineno or 0, last.name)) if last else None
-        super().__init__(workflow_id, error, source, {"type": type(error).__name__, "message": str(error)})
+        super().__init__(workflow_id, error, source, {"type": type(error).__name__, "message": str(error)}, frames)
         self.event_id = task
         self.workflow_type = workflow_type
         self.report = self._report(workflow_type, error, task, events, frames, history_source, original)
@@ -141,7 +145,7 @@ class TemporalTaskError(WorkflowTaskError):
                     lines.append(f"      {fs.line.strip()}")
         if task:
             lines.append("  timeline:")
-            lines.extend("    " + t for t in timeline(events, task, "raised in this workflow task"))
+            lines.extend("    " + t for t in event_timeline(events, task, "raised in this workflow task"))
         if original:
             lines.append(f"  temporalio: {original}")
         return "\n".join(lines)
