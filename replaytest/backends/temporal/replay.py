@@ -7,9 +7,11 @@ Imports temporalio: only loaded once a Temporal history is replayed.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Iterator, Sequence
@@ -25,11 +27,11 @@ from ...report.divergence import NondeterminismError, UnknownWorkflowError, Unsu
 from ...report.result import ReplayResult
 from .. import Entry, ReplaySettings
 from . import EXPORTS, history_at, problem, workflow_id_of, workflow_type_of
-from .capture import Capture, take
+from .capture import Capture
 from .compare import Finding, compare
 from .events import TEvent, Undecodable, decode_payloads, events_of
 from .report import TemporalDivergence, TemporalTaskError, event_timeline, source_of, temporal_message
-from .runner import close_all, worker_for
+from .runner import Outcome, close_all, worker_for
 
 _ARG_KINDS = ("activity_args", "timer_duration")
 _KNOWN_TYPES = {"".join(p.capitalize() for p in k[len("EVENT_TYPE_"):].split("_")) for k in EventType.keys()} - {""}
@@ -42,6 +44,7 @@ def session(settings: ReplaySettings) -> Iterator[None]:
     try:
         yield
     finally:
+        _early.clear()
         close_all()
 
 
@@ -89,7 +92,23 @@ def args_mode(settings: ReplaySettings) -> str:
     return str(getattr(settings.args_mismatch, "value", settings.args_mismatch) or "warn")
 
 
-def replay(entry: Entry, doc: Any, settings: ReplaySettings, *, display: str) -> ReplayResult:
+@dataclass
+class _Started:
+    """A history handed to the replay worker: what its verdict needs, and its future."""
+
+    source: str
+    workflow_id: str
+    workflow_type: str
+    events: list[TEvent]
+    future: concurrent.futures.Future[Outcome]
+
+
+#: histories queued ahead of their turn (see :func:`prefetch`), by (path, index, settings)
+_early: dict[tuple[str, int, int], _Started] = {}
+
+
+def _start(entry: Entry, doc: Any, settings: ReplaySettings, display: str) -> _Started:
+    """Check the history and queue it on the replay worker (raising a verdict for a bad one)."""
     history_doc = history_at(doc, entry.index)
     count = len(doc) if isinstance(doc, list) else 1
     source = f"{display}[{entry.index}]" if count > 1 else display
@@ -122,9 +141,26 @@ def replay(entry: Entry, doc: Any, settings: ReplaySettings, *, display: str) ->
     except (ValueError, json_format.ParseError) as e:
         raise HistoryFormatError(source, "", f"temporalio cannot read this history ({e}); {EXPORTS}") from None
     worker = worker_for(list(workflows.values()), sandboxed=sandbox != "off")
-    outcome = worker.replay(history)
-    capture = take(workflow_id) or Capture(workflow_id)
-    return _verdict(outcome.replay_failure, capture, events, settings, workflow_id, workflow_type, source)
+    return _Started(source, workflow_id, workflow_type, events, worker.submit(history))
+
+
+def prefetch(entry: Entry, doc: Any, settings: ReplaySettings, *, display: str) -> None:
+    """Queue a history before its turn, so the worker replays it while pytest finishes the
+    previous item; :func:`replay` then only waits. A history that would fail to start is
+    left for :func:`replay` to report."""
+    key = (str(entry.path), entry.index, id(settings))
+    if key not in _early:
+        try:
+            _early[key] = _start(entry, doc, settings, display)
+        except Exception:
+            pass
+
+
+def replay(entry: Entry, doc: Any, settings: ReplaySettings, *, display: str) -> ReplayResult:
+    started = _early.pop((str(entry.path), entry.index, id(settings)), None) or _start(entry, doc, settings, display)
+    outcome, capture = started.future.result()
+    return _verdict(outcome.replay_failure, capture, started.events, settings, started.workflow_id,
+                    started.workflow_type, started.source)
 
 
 def _verdict(failure: BaseException | None, capture: Capture, events: list[TEvent], settings: ReplaySettings,

@@ -22,7 +22,7 @@ from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, Telemetr
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, WorkflowReplayResult
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from .capture import CaptureInterceptor
+from .capture import Capture, CaptureInterceptor, take
 
 THREAD_PREFIX = "replaytest-temporal"
 
@@ -52,10 +52,13 @@ for _name in ("temporalio.worker._workflow_instance", "temporalio.worker._workfl
     logging.getLogger(_name).addFilter(_FILTER)
 
 
+Outcome = tuple[WorkflowReplayResult, Capture]
+
+
 @dataclass
 class _Job:
     history: WorkflowHistory
-    future: concurrent.futures.Future[WorkflowReplayResult]
+    future: concurrent.futures.Future[Outcome]
 
 
 class ReplayWorker:
@@ -85,8 +88,12 @@ class ReplayWorker:
             self._loop.run_until_complete(self._main())
         except BaseException as e:  # the worker died: fail whoever waits, refuse new work
             self._broken = e
-            if self._current is not None and not self._current.future.done():
-                self._current.future.set_exception(e)
+            waiting = [self._current] if self._current is not None else []
+            while self._queue is not None and not self._queue.empty():
+                waiting.append(self._queue.get_nowait())
+            for job in waiting:
+                if job is not None and not job.future.done():
+                    job.future.set_exception(e)
         finally:
             self._ready.set()
             self._loop.close()
@@ -107,21 +114,26 @@ class ReplayWorker:
         async with self._replayer.workflow_replay_iterator(feed()) as results:
             async for result in results:
                 job, self._current = self._current, None
-                if job is not None:
-                    job.future.set_result(result)
+                if job is not None:  # runs are replayed one at a time: its capture is complete now
+                    capture = take(job.history.workflow_id) or Capture(job.history.workflow_id)
+                    job.future.set_result((result, capture))
 
     @property
     def alive(self) -> bool:
         return self._broken is None and self._thread.is_alive()
 
-    def replay(self, history: WorkflowHistory) -> WorkflowReplayResult:
-        """Replay one history on the worker thread; block until its result."""
+    def submit(self, history: WorkflowHistory) -> concurrent.futures.Future[Outcome]:
+        """Queue one history; the worker replays queued histories in order."""
         if not self.alive:
             raise RuntimeError(f"the Temporal replay worker stopped: {self._broken!r}")
         job = _Job(history, concurrent.futures.Future())
         assert self._queue is not None
         self._loop.call_soon_threadsafe(self._queue.put_nowait, job)
-        return job.future.result()
+        return job.future
+
+    def replay(self, history: WorkflowHistory) -> Outcome:
+        """Replay one history on the worker thread; block until its result and capture."""
+        return self.submit(history).result()
 
     def close(self) -> None:
         if self._thread.is_alive() and self._queue is not None:
