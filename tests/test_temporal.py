@@ -196,6 +196,11 @@ def test_garbage_is_not_claimed_and_a_broken_export_gets_one_line(order: Path) -
     for garbage in ({"foo": 1}, [1, 2], {"events": []}, {"events": [{"type": "WorkflowExecutionStarted"}]}, "x"):
         assert not backend.claims(garbage)
     doc = json.loads(order.read_text())
+    doc["events"].reverse()  # what an old Web UI download did
+    error = replay(order, "fixtures.temporal.orders", doc=doc)
+    assert isinstance(error, HistoryFormatError), error
+    assert "does not start with WorkflowExecutionStarted (its first event is WorkflowExecutionCompleted)" in str(error)
+    doc = json.loads(order.read_text())
     doc["events"][4]["eventType"] = "EVENT_TYPE_NOT_A_THING"
     error = replay(order, "fixtures.temporal.orders", doc=doc)
     assert isinstance(error, HistoryFormatError), error

@@ -178,6 +178,12 @@ class NativeBackend:
             yield
 
     def replay(self, entry: Entry, doc: Any, settings: ReplaySettings, *, display: str) -> ReplayResult:
+        if not (isinstance(doc, dict) and ("format" in doc or "events" in doc)):  # no backend's format at all
+            from ..history import HistoryFormatError
+
+            raise HistoryFormatError(display, "", "not a workflow history: export one with `replaytest export` "
+                                     "(replaytest's engine) or `temporal workflow show --workflow-id ID -o json` "
+                                     "(Temporal)")
         history = History.from_dict(doc, source=display)
         observer = settings.observer_factory() if settings.observer_factory else None
         named = bool(settings.module_names or settings.modules or settings.extra_workflows)

@@ -42,18 +42,25 @@ def _is_history(history: Any) -> bool:
     return _STARTED in first or event_type(first.get("eventType")) == "WorkflowExecutionStarted"
 
 
+def _temporal_looking(history: Any) -> bool:
+    """Events in Temporal's JSON shape, whatever comes first (a partial or reversed export)."""
+    first = _first_event(history)
+    return first is not None and ("eventType" in first or any(k.endswith("EventAttributes") for k in first))
+
+
 def _histories(doc: Any) -> list[Any] | None:
     """The histories in ``doc``: one for an export, several for a JSON list of exports."""
     if isinstance(doc, dict):
-        return [doc] if _is_history(doc) else None
-    if isinstance(doc, list) and doc and all(_is_history(h) for h in doc):
+        return [doc] if _temporal_looking(doc) else None
+    if isinstance(doc, list) and doc and all(_temporal_looking(h) for h in doc):
         return doc
     return None
 
 
 def claims(doc: Any) -> bool:
-    """A Temporal export: ``{"events": [...]}`` starting with WorkflowExecutionStarted (either
-    event-type spelling), or a JSON list of such histories."""
+    """A Temporal export: ``{"events": [...]}`` of Temporal-shaped events (either event-type
+    spelling), or a JSON list of such histories. One that does not start with
+    WorkflowExecutionStarted is still claimed, so that replaying it says what is wrong."""
     return _histories(doc) is not None
 
 
@@ -90,8 +97,12 @@ def history_at(doc: Any, index: int) -> dict[str, Any]:
 def problem(history: Any) -> str | None:
     """Why this Temporal-looking history cannot be replayed, in one line, or None.
 
-    Catches the Web UI's "decoded" download, whose payloads are plain JSON values the
-    Replayer cannot read back into protobuf."""
+    Catches a partial or reversed event list, and the Web UI's "decoded" download, whose
+    payloads are plain JSON values the Replayer cannot read back into protobuf."""
+    if not _is_history(history):
+        first = _first_event(history) or {}
+        return (f"a Temporal event list that does not start with WorkflowExecutionStarted (its first event is "
+                f"{event_type(first.get('eventType')) or 'unnamed'}): not a whole history in order; " + EXPORTS)
     for raw in (history.get("events") or [])[:50]:
         for key, attrs in raw.items():
             if not key.endswith("EventAttributes") or not isinstance(attrs, dict):

@@ -1,0 +1,151 @@
+"""``pytest --replay`` on Temporal histories, end to end: real pytest sessions (pytester) over
+histories a real worker recorded on a real dev server (tests/temporal_recording.py)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# Loaded up front: pytester drops modules an in-process run imported, and temporalio (a Rust
+# extension with a process-wide runtime) must not be imported twice.
+import fixtures.temporal.coupon_buggy  # noqa: F401
+import fixtures.temporal.coupon_fixed  # noqa: F401
+import fixtures.temporal.orders  # noqa: F401
+import fixtures.temporal.variants.args  # noqa: F401
+import fixtures.temporal.variants.reordered  # noqa: F401
+import replaytest.backends.temporal.replay  # noqa: F401
+import replaytest.pytest_support  # noqa: F401
+from tests.conftest import ROOT
+
+
+@pytest.fixture(autouse=True)
+def _inner_session_options(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-W ignore::pytest.PytestAssertRewriteWarning -p no:hypothesispytest")
+
+
+@pytest.fixture
+def histories(pytester: pytest.Pytester, temporal_histories: Path) -> Path:
+    """The CLI exports of order-1, ship-1 and coupon-1 in the pytester project's histories/."""
+    out = pytester.path / "histories"
+    shutil.copytree(temporal_histories / "cli", out)
+    return out
+
+
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest("--replay", "histories", "-p", "no:cacheprovider", *args)
+
+
+def test_unchanged_code_passes_every_history(pytester: pytest.Pytester, histories: Path) -> None:
+    result = run(pytester, "--replay-module", "fixtures.temporal.orders", "--replay-module",
+                 "fixtures.temporal.coupon_fixed", "-v")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["*histories/coupon-1.json::coupon-1 PASSED*", "*histories/order-1.json::order-1 PASSED*",
+                                 "*histories/ship-1.json::ship-1 PASSED*",
+                                 "replaytest: 3 histories replayed (*events), 0 divergences"])
+
+
+def test_a_reordered_workflow_fails_with_the_report_and_the_source_line(pytester: pytest.Pytester,
+                                                                       histories: Path) -> None:
+    result = run(pytester, "--replay-module", "fixtures.temporal.variants.reordered", "-k", "OrderWorkflow")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*replay histories/order-1.json::order-1*",
+        "Nondeterminism in workflow order-1 (OrderWorkflow) at history event 5: commands in a different order",
+        "  history recorded: ActivityTaskScheduled reserve_stock(\"1\", ?\"tv-55\", \"hdmi\"?)",
+        "  code issued:      ActivityTaskScheduled charge_card(\"1\", 649.0)",
+        "*fixtures/temporal/variants/reordered.py:28 in run",
+        "*→    5  ActivityTaskScheduled reserve_stock*diverges here",
+        "  temporalio: ?TMPRL1100? Nondeterminism error: Activity type of scheduled event 'reserve_stock'*",
+        "replaytest: 1 history replayed (4 events), 1 divergence",
+    ])
+
+
+def test_k_selects_by_workflow_type_and_the_stuck_workflow_fails_until_fixed(pytester: pytest.Pytester,
+                                                                            histories: Path) -> None:
+    buggy = run(pytester, "--replay-module", "fixtures.temporal.coupon_buggy", "-k", "CouponWorkflow")
+    buggy.assert_outcomes(failed=1)
+    buggy.stdout.fnmatch_lines(["Workflow code raised in workflow coupon-1 (CouponWorkflow)*KeyError: 'quantity'",
+                                "*fixtures/temporal/coupon_buggy.py:21 in run",
+                                "*history ends in 2 failed workflow task(s)*",
+                                "*1 workflow task error*"])
+    run(pytester, "--replay-module", "fixtures.temporal.coupon_fixed", "-k", "CouponWorkflow").assert_outcomes(passed=1)
+
+
+def test_changed_activity_arguments_warn_by_default_and_fail_with_replay_args_error(pytester: pytest.Pytester,
+                                                                                   histories: Path) -> None:
+    warned = run(pytester, "--replay-module", "fixtures.temporal.variants.args", "-k", "order")
+    warned.assert_outcomes(passed=1, warnings=1)
+    warned.stdout.fnmatch_lines(["*ReplayWarning: order-1: activity arguments differ from history event 11*"])
+    failed = run(pytester, "--replay-module", "fixtures.temporal.variants.args", "-k", "order", "--replay-args=error")
+    failed.assert_outcomes(failed=1)
+    failed.stdout.fnmatch_lines(["*at history event 11: different activity arguments"])
+
+
+def test_a_json_list_of_histories_is_one_item_each(pytester: pytest.Pytester, histories: Path) -> None:
+    docs = [json.loads((histories / f"{wid}.json").read_text()) for wid in ("order-1", "ship-1")]
+    shutil.rmtree(histories)
+    histories.mkdir()
+    (histories / "batch.json").write_text(json.dumps(docs))
+    result = run(pytester, "--replay-module", "fixtures.temporal.orders", "-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*batch.json::order-1 PASSED*", "*batch.json::ship-1 PASSED*"])
+
+
+def test_unusable_files_fail_with_one_line_each(pytester: pytest.Pytester, histories: Path) -> None:
+    doc = json.loads((histories / "order-1.json").read_text())
+
+    def decode(node):  # type: ignore[no-untyped-def]
+        if isinstance(node, dict):
+            if isinstance(node.get("payloads"), list):
+                return {"payloads": [json.loads(base64.b64decode(p["data"])) for p in node["payloads"]]}
+            return {k: decode(v) for k, v in node.items()}
+        return [decode(v) for v in node] if isinstance(node, list) else node
+
+    (histories / "order-1.json").write_text(json.dumps(decode(doc)))
+    (histories / "garbage.json").write_text(json.dumps({"hello": "world"}))
+    result = run(pytester, "--replay-module", "fixtures.temporal.orders", "-k", "order or garbage")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines([
+        "invalid history file histories/garbage.json: not a workflow history: export one with `replaytest export`*"
+        "`temporal workflow show --workflow-id ID -o json` (Temporal)",
+        "invalid history file histories/order-1.json: this is a Temporal Web UI download with decoded payloads*",
+    ])
+    assert "Traceback" not in result.stdout.str()
+
+
+PROBE = '''
+import json, sys
+def pytest_sessionfinish(session):
+    heavy = sorted({m.split(".")[0] if not m.startswith("replaytest.") else ".".join(m.split(".")[:2])
+                    for m in sys.modules if m.split(".")[0] in ("temporalio", "freezegun", "replaytest")})
+    open("modules.json", "w").write(json.dumps(heavy))
+'''
+
+
+def _modules_after(tmp_path: Path, *args: str) -> list[str]:
+    (tmp_path / "conftest.py").write_text(PROBE)
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
+                           *args], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads((tmp_path / "modules.json").read_text())
+
+
+def test_a_temporal_only_session_never_starts_the_freezegun_sandbox(tmp_path: Path, temporal_histories: Path) -> None:
+    shutil.copytree(temporal_histories / "cli", tmp_path / "histories")
+    loaded = _modules_after(tmp_path, "--replay", "histories", "--replay-module", "fixtures.temporal.orders",
+                            "-k", "not coupon")
+    assert "temporalio" in loaded and "freezegun" not in loaded, loaded
+    assert "replaytest.sandbox" not in loaded, loaded
+
+
+def test_an_unrelated_session_imports_neither_temporalio_nor_replaytests_heavy_modules(tmp_path: Path) -> None:
+    (tmp_path / "test_plain.py").write_text("def test_one():\n    assert 1\n")
+    loaded = _modules_after(tmp_path, "test_plain.py")
+    assert loaded == [], loaded
