@@ -146,6 +146,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--debug-timeout", default=None, metavar="SECONDS",
                    help="give up when no debugger attaches within SECONDS (default: wait forever)")
 
+    p = sub.add_parser("pull", help="write histories from a Temporal server to DIR/<workflow-id>.json "
+                                    "(needs replaytest[temporal])")
+    p.add_argument("-o", "--out", required=True, metavar="DIR", help="directory for the history files")
+    p.add_argument("--address", default=None, metavar="HOST:PORT",
+                   help="the Temporal frontend (default: TEMPORAL_ADDRESS / the Temporal config file, else "
+                        "localhost:7233); TLS and API key come from TEMPORAL_TLS* / TEMPORAL_API_KEY")
+    p.add_argument("--namespace", default=None, help="namespace (default: TEMPORAL_NAMESPACE, else default)")
+    p.add_argument("--query", default=None, metavar="QUERY",
+                   help="visibility query, e.g. 'ExecutionStatus=\"Failed\"' (default: every execution)")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="at most N executions")
+    p.add_argument("--overwrite", action="store_true", help="replace existing files (default: keep them)")
+
     p = sub.add_parser("vscode", help='add an "Attach to replaytest" configuration to .vscode/launch.json')
     p.add_argument("--print", action="store_true", dest="print_only", help="print the configuration; write nothing")
     p.add_argument("--path", default=".vscode/launch.json", help="the launch.json to merge into")
@@ -357,6 +369,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
                         handlers=args.handler)
 
 
+def cmd_pull(args: argparse.Namespace) -> int:
+    try:
+        from ..backends.temporal.pull import main as pull
+    except ImportError:
+        raise UsageError("`replaytest pull` needs temporalio: pip install 'replaytest[temporal]'") from None
+    return pull(args.out, args.address, args.namespace, args.query, args.limit, args.overwrite)
+
+
 def cmd_vscode(args: argparse.Namespace) -> int:
     from ..debug.vscode import CONFIG_NAME, vscode_config, write_launch_json
 
@@ -424,4 +444,4 @@ def timeline(info: Any, history: History, tasks: Sequence[Any]) -> list[str]:
 
 COMMANDS = {"run": cmd_run, "start": cmd_start, "worker": cmd_worker, "signal": cmd_signal, "list": cmd_list,
             "show": cmd_show, "export": cmd_export, "schema": cmd_schema, "replay": cmd_replay,
-            "vscode": cmd_vscode}
+            "pull": cmd_pull, "vscode": cmd_vscode}

@@ -8,6 +8,7 @@ replay itself lives in ``.replay`` and loads temporalio on first use.
 
 from __future__ import annotations
 
+import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ContextManager
 
@@ -75,7 +76,8 @@ def workflow_id_of(history: Any, path: Path, index: int, count: int) -> str:
     wid = started_attributes(history).get("workflowId")
     if isinstance(wid, str) and wid:
         return wid
-    return path.stem if count == 1 else f"{path.stem}[{index}]"
+    stem = urllib.parse.unquote(path.stem)  # file names percent-encode ids (history.io.file_name_for)
+    return stem if count == 1 else f"{stem}[{index}]"
 
 
 def workflow_type_of(history: Any) -> str | None:
