@@ -32,8 +32,6 @@ PATHS_KEY = pytest.StashKey[tuple[Path, ...]]()
 EMPTY_KEY = pytest.StashKey[list[str]]()
 #: The message a ``replayed`` fixture failed with, raised when the test body would run.
 MARKED_FAILURE_KEY = pytest.StashKey[str]()
-#: The item this process runs after an item: a backend may start replaying it early.
-NEXT_ITEM_KEY = pytest.StashKey["pytest.Item | None"]()
 
 
 def __getattr__(name: str) -> Any:
@@ -235,11 +233,6 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> None:
     failure = pyfuncitem.stash.get(MARKED_FAILURE_KEY, None)
     if failure is not None:
         pytest.fail(failure, pytrace=False)
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> None:
-    item.stash[NEXT_ITEM_KEY] = nextitem  # what runs next here (xdist included): see HistoryItem.runtest
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -114,12 +114,6 @@ class HistoryItem(pytest.Item):
 
     def runtest(self) -> None:
         __tracebackhide__ = True
-        from replaytest_pytest import NEXT_ITEM_KEY
-
-        nxt = self.stash.get(NEXT_ITEM_KEY, None)
-        if isinstance(nxt, HistoryItem):  # queue this history, then the next: the backend replays the
-            prefetch(self)                # next one while pytest reports this one
-            prefetch(nxt)
         self._replay = Replay(self.path, self.config, self.index)
         error: BaseException | None = None
         try:
@@ -138,27 +132,6 @@ class HistoryItem(pytest.Item):
 
     def reportinfo(self) -> tuple[os.PathLike[str] | str, int | None, str]:
         return self.path, None, f"replay {display_path(str(self.path))}::{self.name}"
-
-
-def prefetch(item: HistoryItem) -> None:
-    """Let a backend that can (``prefetch``) start replaying ``item``'s history before its turn.
-    Best effort: any problem is reported when the item itself runs."""
-    try:
-        s = settings(item.config)
-        if s.observer_factory is not None:  # a debugger sees replays in item order
-            return
-        display = display_path(str(item.path))
-        doc = parse_json(read_bytes(item.path, display), source=display)
-        backend = backend_for(doc)
-        early = getattr(backend, "prefetch", None)
-        if early is None:
-            return
-        entries = backend.entries(item.path, doc)
-        if item.index < len(entries):
-            sessions(item.config).ensure(backend)
-            early(entries[item.index], doc, s, display=display)
-    except Exception:
-        pass
 
 
 def replay_marked(request: pytest.FixtureRequest) -> tuple[ReplayResult | None, str | None]:

@@ -142,12 +142,5 @@ class TemporalBackend:
 
         return replay(entry, doc, settings, display=display)
 
-    def prefetch(self, entry: Entry, doc: Any, settings: ReplaySettings, *, display: str) -> None:
-        """Optional seam extension: start replaying ``entry`` before its turn (pytest calls it
-        for the item that runs next, so the replay overlaps pytest's own per-item work)."""
-        from .replay import prefetch
-
-        prefetch(entry, doc, settings, display=display)
-
 
 BACKEND = TemporalBackend()

@@ -7,7 +7,6 @@ Imports temporalio: only loaded once a Temporal history is replayed.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import json
 import re
@@ -31,7 +30,7 @@ from .capture import Capture
 from .compare import Finding, compare
 from .events import TEvent, Undecodable, decode_payloads, events_of
 from .report import TemporalDivergence, TemporalTaskError, event_timeline, source_of, temporal_message
-from .runner import Outcome, close_all, worker_for
+from .runner import Pending, close_all, worker_for
 
 _ARG_KINDS = ("activity_args", "timer_duration")
 _KNOWN_TYPES = {"".join(p.capitalize() for p in k[len("EVENT_TYPE_"):].split("_")) for k in EventType.keys()} - {""}
@@ -44,7 +43,6 @@ def session(settings: ReplaySettings) -> Iterator[None]:
     try:
         yield
     finally:
-        _early.clear()
         close_all()
 
 
@@ -100,11 +98,7 @@ class _Started:
     workflow_id: str
     workflow_type: str
     events: list[TEvent]
-    future: concurrent.futures.Future[Outcome]
-
-
-#: histories queued ahead of their turn (see :func:`prefetch`), by (path, index, settings)
-_early: dict[tuple[str, int, int], _Started] = {}
+    future: Pending
 
 
 def _start(entry: Entry, doc: Any, settings: ReplaySettings, display: str) -> _Started:
@@ -144,20 +138,8 @@ def _start(entry: Entry, doc: Any, settings: ReplaySettings, display: str) -> _S
     return _Started(source, workflow_id, workflow_type, events, worker.submit(history))
 
 
-def prefetch(entry: Entry, doc: Any, settings: ReplaySettings, *, display: str) -> None:
-    """Queue a history before its turn, so the worker replays it while pytest finishes the
-    previous item; :func:`replay` then only waits. A history that would fail to start is
-    left for :func:`replay` to report."""
-    key = (str(entry.path), entry.index, id(settings))
-    if key not in _early:
-        try:
-            _early[key] = _start(entry, doc, settings, display)
-        except Exception:
-            pass
-
-
 def replay(entry: Entry, doc: Any, settings: ReplaySettings, *, display: str) -> ReplayResult:
-    started = _early.pop((str(entry.path), entry.index, id(settings)), None) or _start(entry, doc, settings, display)
+    started = _start(entry, doc, settings, display)
     outcome, capture = started.future.result()
     return _verdict(outcome.replay_failure, capture, started.events, settings, started.workflow_id,
                     started.workflow_type, started.source)

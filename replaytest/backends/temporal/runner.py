@@ -3,14 +3,15 @@
 ``Replayer.replay_workflow`` builds and tears down a Core replay worker per call (~16 ms for a
 small history); ``workflow_replay_iterator`` keeps one worker for a stream of histories
 (~10 ms each). pytest hands us histories one item at a time, so the stream is an async
-generator fed from a queue by a background thread with its own event loop: each item pushes
-its history and blocks until its result comes back. One worker per (workflow classes,
-sandbox) per process, stopped when the session ends.
+generator fed from a queue: each item queues its history and runs the worker's private event
+loop until its result comes back. One worker per (workflow classes, sandbox) per process,
+stopped when the session ends.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import logging
 import threading
@@ -38,70 +39,79 @@ def _quiet_runtime() -> Runtime:
     return _runtime
 
 
-class _OurThreads(logging.Filter):
+_inside = threading.local()  # set while this thread runs a replay worker's loop
+
+
+class _OurReplays(logging.Filter):
     """Drop temporalio's "Failed activation" log records emitted while *we* replay (our
     report has them); the user's own workers keep logging as configured."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not record.threadName.startswith(THREAD_PREFIX)
+        return not (record.threadName.startswith(THREAD_PREFIX) or getattr(_inside, "on", False))
 
 
-_FILTER = _OurThreads()
+_FILTER = _OurReplays()
 for _name in ("temporalio.worker._workflow_instance", "temporalio.worker._workflow", "temporalio.workflow",
               "temporalio.worker.workflow_sandbox._restrictions"):
     logging.getLogger(_name).addFilter(_FILTER)
 
 
-Outcome = tuple[WorkflowReplayResult, Capture]
-
-
 @dataclass
 class _Job:
     history: WorkflowHistory
-    future: concurrent.futures.Future[Outcome]
+    future: asyncio.Future[Outcome]
+
+
+class Pending:
+    """A queued history; :meth:`result` runs the worker until its replay is done."""
+
+    def __init__(self, worker: ReplayWorker, future: asyncio.Future[Outcome]) -> None:
+        self._worker, self._future = worker, future
+
+    def result(self) -> Outcome:
+        return self._worker._wait(self._future)
 
 
 class ReplayWorker:
-    """One Replayer over ``workflows``, replaying histories pushed with :meth:`replay`."""
+    """One Replayer over ``workflows``, replaying the histories queued with :meth:`submit`.
+
+    Its event loop runs in the caller's thread, and only while a caller waits for a result:
+    no second thread competes for the GIL between replays, and nothing runs when no test is
+    replaying. (From inside a running event loop, a helper thread runs it instead.) Workflow
+    activations run on temporalio's task executor, so its deadlock detector still works."""
 
     def __init__(self, workflows: Sequence[type], sandboxed: bool = True, debug_mode: bool = False) -> None:
         self.workflows = list(workflows)
         self.sandboxed = sandboxed
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=THREAD_PREFIX)
+        runner = SandboxedWorkflowRunner() if sandboxed else UnsandboxedWorkflowRunner()
+        self._replayer = Replayer(workflows=self.workflows, workflow_runner=runner,
+                                  interceptors=[CaptureInterceptor()], runtime=_quiet_runtime(),
+                                  debug_mode=debug_mode, workflow_task_executor=self._executor)
         self._loop = asyncio.new_event_loop()
         self._queue: asyncio.Queue[_Job | None] | None = None
         self._current: _Job | None = None
-        self._broken: BaseException | None = None
-        self._ready = threading.Event()
-        runner = SandboxedWorkflowRunner() if sandboxed else UnsandboxedWorkflowRunner()
-        self._replayer = Replayer(
-            workflows=self.workflows, workflow_runner=runner, interceptors=[CaptureInterceptor()], runtime=_quiet_runtime(),
-            debug_mode=debug_mode,
-            workflow_task_executor=concurrent.futures.ThreadPoolExecutor(max_workers=1,
-                                                                         thread_name_prefix=THREAD_PREFIX))
-        self._thread = threading.Thread(target=self._run, name=f"{THREAD_PREFIX}-loop", daemon=True)
-        self._thread.start()
-        self._ready.wait()
+        self._task: asyncio.Task[None] | None = None
+        self._run(self._begin())
 
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
+    async def _begin(self) -> None:
+        self._queue = asyncio.Queue()
+        self._task = asyncio.get_running_loop().create_task(self._main())
+
+    def _run(self, awaitable: Any) -> Any:
+        """Run our loop until ``awaitable`` is done."""
         try:
-            self._loop.run_until_complete(self._main())
-        except BaseException as e:  # the worker died: fail whoever waits, refuse new work
-            self._broken = e
-            waiting = [self._current] if self._current is not None else []
-            while self._queue is not None and not self._queue.empty():
-                waiting.append(self._queue.get_nowait())
-            for job in waiting:
-                if job is not None and not job.future.done():
-                    job.future.set_exception(e)
-        finally:
-            self._ready.set()
-            self._loop.close()
+            asyncio.get_running_loop()
+        except RuntimeError:
+            _inside.on = True
+            try:
+                return self._loop.run_until_complete(awaitable)
+            finally:
+                _inside.on = False
+        with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=THREAD_PREFIX) as helper:
+            return helper.submit(self._loop.run_until_complete, awaitable).result()
 
     async def _main(self) -> None:
-        self._queue = asyncio.Queue()
-        self._ready.set()
-
         async def feed() -> AsyncIterator[WorkflowHistory]:
             assert self._queue is not None
             while True:
@@ -111,34 +121,59 @@ class ReplayWorker:
                 self._current = job
                 yield job.history
 
-        async with self._replayer.workflow_replay_iterator(feed()) as results:
-            async for result in results:
-                job, self._current = self._current, None
-                if job is not None:  # runs are replayed one at a time: its capture is complete now
-                    capture = take(job.history.workflow_id) or Capture(job.history.workflow_id)
-                    job.future.set_result((result, capture))
+        try:
+            async with self._replayer.workflow_replay_iterator(feed()) as results:
+                async for result in results:
+                    job, self._current = self._current, None
+                    if job is not None:  # runs are replayed one at a time: its capture is complete now
+                        capture = take(job.history.workflow_id) or Capture(job.history.workflow_id)
+                        job.future.set_result((result, capture))
+        except BaseException as e:  # the worker died: fail whoever waits
+            waiting = [self._current] if self._current is not None else []
+            while self._queue is not None and not self._queue.empty():
+                waiting.append(self._queue.get_nowait())
+            for job in waiting:
+                if job is not None and not job.future.done():
+                    job.future.set_exception(RuntimeError(f"the Temporal replay worker stopped: {e!r}"))
+            raise
 
     @property
     def alive(self) -> bool:
-        return self._broken is None and self._thread.is_alive()
+        return self._task is not None and not self._task.done() and not self._loop.is_closed()
 
-    def submit(self, history: WorkflowHistory) -> concurrent.futures.Future[Outcome]:
-        """Queue one history; the worker replays queued histories in order."""
+    def submit(self, history: WorkflowHistory) -> Pending:
+        """Queue one history; queued histories replay in order."""
         if not self.alive:
-            raise RuntimeError(f"the Temporal replay worker stopped: {self._broken!r}")
-        job = _Job(history, concurrent.futures.Future())
+            raise RuntimeError("the Temporal replay worker stopped")
         assert self._queue is not None
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, job)
-        return job.future
+        job = _Job(history, self._loop.create_future())
+        self._queue.put_nowait(job)
+        return Pending(self, job.future)
+
+    def _wait(self, future: asyncio.Future[Outcome]) -> Outcome:
+        if not future.done():
+            assert self._task is not None
+            self._run(asyncio.wait([future, self._task], return_when=asyncio.FIRST_COMPLETED))
+        if not future.done():
+            raise RuntimeError("the Temporal replay worker stopped before replaying this history")
+        return future.result()
 
     def replay(self, history: WorkflowHistory) -> Outcome:
-        """Replay one history on the worker thread; block until its result and capture."""
+        """Replay one history; block until its result and capture."""
         return self.submit(history).result()
 
     def close(self) -> None:
-        if self._thread.is_alive() and self._queue is not None:
-            self._loop.call_soon_threadsafe(self._queue.put_nowait, None)
-            self._thread.join(timeout=30)
+        if self._loop.is_closed():
+            return
+        try:
+            if self.alive and self._queue is not None:
+                self._queue.put_nowait(None)
+                self._run(asyncio.wait_for(asyncio.shield(self._task), 30))  # type: ignore[arg-type]
+        except BaseException:
+            pass
+        finally:
+            self._loop.close()
+            self._executor.shutdown(wait=False)
 
 
 _workers: dict[tuple[Any, ...], ReplayWorker] = {}
@@ -154,6 +189,7 @@ def worker_for(workflows: Sequence[type], sandboxed: bool, debug_mode: bool = Fa
         return w
 
 
+@atexit.register
 def close_all() -> None:
     with _workers_lock:
         workers = list(_workers.values())
