@@ -10,6 +10,7 @@ settings come from temporalio's env config (``TEMPORAL_ADDRESS``, ``TEMPORAL_NAM
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections import Counter
 from dataclasses import dataclass
@@ -39,6 +40,10 @@ class Pulled:
 
 def _short(error: BaseException) -> str:
     text = " ".join(str(getattr(error, "message", "") or error).split())
+    if "ConnectionRefused" in text or "Connection refused" in text:
+        return "connection refused"
+    if isinstance(error, asyncio.TimeoutError):
+        return f"no answer within {CONNECT_TIMEOUT:.0f} s"
     return text if len(text) <= 200 else text[:199] + "…"
 
 
@@ -95,7 +100,17 @@ def pull(out: Path, *, address: str | None = None, namespace: str | None = None,
 
 def main(out: str, address: str | None, namespace: str | None, query: str | None, limit: int | None,
          overwrite: bool) -> int:
-    """The CLI command: progress on a terminal, one summary line, exit 0/1."""
+    """The CLI command: progress on a terminal, one summary line, exit 0/1. Ends the process
+    itself: after a refused RPC, the Temporal client's Rust threads can still call into
+    Python while the interpreter finalizes, which aborts it."""
+    code = _main(out, address, namespace, query, limit, overwrite)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _main(out: str, address: str | None, namespace: str | None, query: str | None, limit: int | None,
+          overwrite: bool) -> int:
     tty = sys.stderr.isatty()
 
     def progress(line: str) -> None:
