@@ -33,15 +33,20 @@ from ...core.frames import is_user_file
 Frame = tuple[str, int, str]  # (filename, line, function)
 
 
-def user_frame(depth: int = 2) -> Frame | None:
-    """The innermost frame of workflow code on the current stack."""
+def user_frame_object(depth: int = 2) -> Any:
+    """The innermost frame of workflow code on the current stack, or None."""
     f: Any = sys._getframe(depth)
     while f is not None:
-        code = f.f_code
-        if is_user_file(code.co_filename):
-            return (code.co_filename, f.f_lineno, code.co_name)
+        if is_user_file(f.f_code.co_filename):
+            return f
         f = f.f_back
     return None
+
+
+def user_frame(depth: int = 2) -> Frame | None:
+    """(file, line, function) of the innermost frame of workflow code on the current stack."""
+    f = user_frame_object(depth + 1)
+    return (f.f_code.co_filename, f.f_lineno, f.f_code.co_name) if f is not None else None
 
 
 @dataclass
@@ -68,10 +73,27 @@ class Capture:
     error: BaseException | None = None
     error_task: int | None = None
     patches_seen: set[str] = field(default_factory=set)
+    debug: Any = None                 # a debugging.DebugPlan while a debugger is attached
+
+    def add(self, issued: Issued) -> None:
+        self.issued.append(issued)
+        if self.debug is not None:
+            self.debug.at(issued, issued.task, user_frame_object(3))
 
 
 _lock = threading.Lock()
 _captures: dict[str, Capture] = {}
+_plans: dict[str, Any] = {}  # workflow id → DebugPlan, set before its replay (see debugging.py)
+
+
+def arm(workflow_id: str, plan: Any) -> None:
+    with _lock:
+        _plans[workflow_id] = plan
+
+
+def disarm(workflow_id: str) -> None:
+    with _lock:
+        _plans.pop(workflow_id, None)
 
 
 def take(workflow_id: str) -> Capture | None:
@@ -97,16 +119,16 @@ class _Outbound(WorkflowOutboundInterceptor):
         self._capture = capture
 
     def start_activity(self, input: StartActivityInput) -> workflow.ActivityHandle[Any]:
-        self._capture.issued.append(Issued("activity", _task(), input.activity, tuple(input.args), frame=user_frame()))
+        self._capture.add(Issued("activity", _task(), input.activity, tuple(input.args), frame=user_frame()))
         return super().start_activity(input)
 
     def start_local_activity(self, input: StartLocalActivityInput) -> workflow.ActivityHandle[Any]:
-        self._capture.issued.append(Issued("local_activity", _task(), input.activity, tuple(input.args),
+        self._capture.add(Issued("local_activity", _task(), input.activity, tuple(input.args),
                                            frame=user_frame()))
         return super().start_local_activity(input)
 
     async def start_child_workflow(self, input: StartChildWorkflowInput) -> workflow.ChildWorkflowHandle[Any, Any]:
-        self._capture.issued.append(Issued("child", _task(), input.workflow, tuple(input.args), target=input.id,
+        self._capture.add(Issued("child", _task(), input.workflow, tuple(input.args), target=input.id,
                                            frame=user_frame()))
         return await super().start_child_workflow(input)
 
@@ -124,6 +146,7 @@ class _Inbound(WorkflowInboundInterceptor):
             self._capture.workflow_id = workflow.info().workflow_id
             with _lock:
                 _captures[self._capture.workflow_id] = self._capture
+                self._capture.debug = _plans.get(self._capture.workflow_id)
 
     async def execute_workflow(self, input: ExecuteWorkflowInput) -> Any:
         self._register()
@@ -162,7 +185,7 @@ def _hook_instance(instance: Any, capture: Capture) -> None:
     patch: Callable[..., bool] = instance.workflow_patch
 
     def _timer_impl(delay: float, *args: Any, **kwargs: Any) -> Any:
-        capture.issued.append(Issued("timer", _task(), seconds=float(delay), frame=user_frame()))
+        capture.add(Issued("timer", _task(), seconds=float(delay), frame=user_frame()))
         return timer_impl(delay, *args, **kwargs)
 
     def workflow_patch(id: str, *, deprecated: bool, **kwargs: Any) -> bool:
@@ -170,7 +193,7 @@ def _hook_instance(instance: Any, capture: Capture) -> None:
         if id not in capture.patches_seen:  # only the first call per id issues a marker
             capture.patches_seen.add(id)
             if used:
-                capture.issued.append(Issued("patch", _task(), id, deprecated=deprecated, frame=user_frame()))
+                capture.add(Issued("patch", _task(), id, deprecated=deprecated, frame=user_frame()))
         return used
 
     instance._timer_impl = _timer_impl

@@ -26,7 +26,7 @@ from ...report.divergence import NondeterminismError, UnknownWorkflowError, Unsu
 from ...report.result import ReplayResult
 from .. import Entry, ReplaySettings
 from . import EXPORTS, history_at, problem, workflow_id_of, workflow_type_of
-from .capture import Capture
+from .capture import Capture, arm, disarm
 from .compare import Finding, compare
 from .events import TEvent, Undecodable, decode_payloads, events_of
 from .report import TemporalDivergence, TemporalTaskError, event_timeline, source_of, temporal_message
@@ -99,6 +99,7 @@ class _Started:
     workflow_type: str
     events: list[TEvent]
     future: Pending
+    plan: Any = None
 
 
 def _start(entry: Entry, doc: Any, settings: ReplaySettings, display: str) -> _Started:
@@ -111,9 +112,6 @@ def _start(entry: Entry, doc: Any, settings: ReplaySettings, display: str) -> _S
         raise UnsupportedOption(f"{source}: --replay-sandbox=warn does not apply to Temporal histories: temporalio's "
                                 "sandbox either forbids a call or is off; use --replay-sandbox=strict (the default, "
                                 "temporalio's sandboxed runner) or off (its unsandboxed runner)")
-    if settings.observer_factory is not None:
-        raise UnsupportedOption(f"{source}: the replay debugger does not support Temporal histories yet; "
-                                "replay them without --replay-debug / --replay-break-at / --replay-break-on")
     why = problem(history_doc)
     if why:
         raise HistoryFormatError(source, "", why)
@@ -134,13 +132,24 @@ def _start(entry: Entry, doc: Any, settings: ReplaySettings, display: str) -> _S
         history = WorkflowHistory.from_json(workflow_id, json.dumps(history_doc))
     except (ValueError, json_format.ParseError) as e:
         raise HistoryFormatError(source, "", f"temporalio cannot read this history ({e}); {EXPORTS}") from None
-    worker = worker_for(list(workflows.values()), sandboxed=sandbox != "off")
-    return _Started(source, workflow_id, workflow_type, events, worker.submit(history))
+    plan = None
+    if settings.observer_factory is not None:  # a debugger is attached: see debugging.py
+        from .debugging import DebugPlan
+
+        plan = DebugPlan(settings.observer_factory(), events, workflow_id, workflow_type, source, to_json)
+        arm(workflow_id, plan)
+    worker = worker_for(list(workflows.values()), sandboxed=sandbox != "off", debug_mode=plan is not None)
+    return _Started(source, workflow_id, workflow_type, events, worker.submit(history), plan)
 
 
 def replay(entry: Entry, doc: Any, settings: ReplaySettings, *, display: str) -> ReplayResult:
     started = _start(entry, doc, settings, display)
-    outcome, capture = started.future.result()
+    try:
+        outcome, capture = started.future.result()
+    finally:
+        if started.plan is not None:
+            disarm(started.workflow_id)
+            started.plan.finish()
     return _verdict(outcome.replay_failure, capture, started.events, settings, started.workflow_id,
                     started.workflow_type, started.source)
 

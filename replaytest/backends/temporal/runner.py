@@ -21,7 +21,7 @@ from typing import Any, AsyncIterator, Sequence
 from temporalio.client import WorkflowHistory
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, WorkflowReplayResult
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from .capture import Capture, CaptureInterceptor, take
 
@@ -84,7 +84,10 @@ class ReplayWorker:
         self.workflows = list(workflows)
         self.sandboxed = sandboxed
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=THREAD_PREFIX)
-        runner = SandboxedWorkflowRunner() if sandboxed else UnsandboxedWorkflowRunner()
+        # replaytest's own modules (the capture hooks, the debugger) run inside the sandbox
+        # but are not workflow code: they pass through, so nothing of them is re-imported there
+        runner = (SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules("replaytest"))
+                  if sandboxed else UnsandboxedWorkflowRunner())
         self._replayer = Replayer(workflows=self.workflows, workflow_runner=runner,
                                   interceptors=[CaptureInterceptor()], runtime=_quiet_runtime(),
                                   debug_mode=debug_mode, workflow_task_executor=self._executor)

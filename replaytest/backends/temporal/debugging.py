@@ -1,0 +1,94 @@
+"""The replay debugger for Temporal histories: ``--replay-break-at N`` and
+``--replay-break-on divergence`` stop in the workflow's own frame.
+
+Stops call ``replaytest.debug._pydevd.suspend`` directly: inside temporalio's sandbox,
+``sys.modules`` is the sandbox's own, so the observer's "is debugpy loaded" check cannot be
+used there. The replay runs with temporalio's ``debug_mode`` (activations on the worker's loop thread, no
+deadlock detector while paused). The capture hooks (``capture.py``) call :meth:`DebugPlan.at`
+each time workflow code issues a command, with the live frame of the workflow line:
+
+* break-at N: the first time workflow code runs in a workflow task that started at or after
+  event N, i.e. once N was applied, it stops at the next command the code issues;
+* divergence: the command is compared with the command history recorded at that place in
+  that workflow task, and a mismatch stops on the line, as on an exception, before temporalio
+  even sees it.
+"""
+
+from __future__ import annotations
+
+import types
+from typing import Any, Callable, Sequence
+
+from ...debug import _pydevd  # this module is imported only when a debugger is attached
+from ...report.divergence import NondeterminismError
+from .compare import Recorded, _mismatch_kind, _same, describe_issued, recorded_tasks
+from .events import TEvent, describe
+from .report import TemporalDivergence, source_of
+
+
+class DebugPlan:
+    def __init__(self, observer: Any, events: Sequence[TEvent], workflow_id: str, workflow_type: str,
+                 source: str, to_json: Callable[[Sequence[Any]], list[Any]]) -> None:
+        self.observer = observer
+        self.workflow_id, self.workflow_type, self.source, self.to_json = workflow_id, workflow_type, source, to_json
+        self.events = {e.id: e for e in events}
+        self.expected: dict[int, list[Recorded]] = {t.started: t.commands for t in recorded_tasks(events)}
+        self.issued_in: dict[int, int] = {}
+        self.reached: set[int] = set()
+        self.diverged = False
+        self.break_at: list[int] = list(getattr(observer, "break_at", []))
+        self.break_on_divergence = bool(getattr(observer, "break_on_divergence", False))
+
+    def at(self, issued: Any, task: int, frame: types.FrameType | None) -> None:
+        """Workflow code issued ``issued`` during the workflow task started at ``task``."""
+        due = [n for n in self.break_at if n <= task and n not in self.reached]
+        if due:
+            self.reached.update(due)
+            self._break_at(due, task, frame)
+        if issued is None or not self.break_on_divergence or self.diverged:
+            return
+        if issued.kind in ("local_activity", "signal"):
+            return
+        index = self.issued_in.get(task, 0)
+        self.issued_in[task] = index + 1
+        expected = [r for r in self.expected.get(task, []) if not (r.kind == "patch" and r.deprecated)]
+        if task not in self.expected:
+            return  # beyond the recorded workflow tasks: new commands, not a divergence
+        recorded = expected[index] if index < len(expected) else None
+        if recorded is not None and _same(recorded, issued):
+            return
+        self.diverged = True
+        if frame is None:
+            return
+        if recorded is not None:
+            later = {(r.kind, r.name, r.target): r.event.id for cmds in self.expected.values() for r in cmds
+                     if r.name and r.kind in ("activity", "child", "patch")}
+            kind, detail = _mismatch_kind(recorded, issued, later)
+            event, what = recorded.event, describe(recorded.event)
+        else:
+            kind, detail = "extra", ""
+            event, what = self.events.get(task), "no further command in this workflow task: the workflow waited"
+        divergence = TemporalDivergence(
+            kind, self.workflow_id, self.workflow_type, event.id if event else task, event.type if event else None,
+            what, describe_issued(issued, self.to_json), source_of(issued.frame), detail=detail,
+            history_source=self.source)
+        error = NondeterminismError(divergence)
+        _pydevd.suspend(frame, exception=error, extra_locals={"replaytest_divergence": divergence})
+
+    def _break_at(self, due: list[int], task: int, frame: types.FrameType | None) -> None:
+        asked = ", ".join(map(str, due))
+        if frame is None:
+            self.observer.announce(f"replaytest: --break-at {asked}: applied, but no workflow code is there to stop in")
+            return
+        event = self.events.get(due[-1])
+        view = {"id": event.id, "type": event.type, **event.attrs} if event else {}
+        note = (f"--break-at {asked}: history up to event {task} is applied; the workflow code continues here "
+                "with the next command it issues")
+        _pydevd.suspend(frame, extra_locals={"replaytest_event": view, "replaytest_break": note})
+
+    def finish(self) -> None:
+        """Tell the observer which break-at events were reached (for its ``unreached()``)."""
+        reached = getattr(self.observer, "_reached", None)
+        if isinstance(reached, set):
+            reached.update(self.reached)
+
