@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -61,7 +62,8 @@ def temporal_histories(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ``DIR/client/<id>.json``. Treat as read-only; copy before editing."""
     from tests import temporal_recording, temporal_server
 
-    shared = tmp_path_factory.getbasetemp().parent  # common to all xdist workers of this run
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # this run's, common to its workers
     out = shared / "temporal-histories"
     with open(shared / "temporal-histories.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

@@ -96,7 +96,7 @@ class Finding:
     matched: int = 0          # events before the finding that matched
 
 
-def _same(r: Recorded, i: Any) -> bool:
+def same(r: Recorded, i: Any) -> bool:
     if r.kind != i.kind:
         return False
     if r.kind == "activity":
@@ -148,7 +148,7 @@ def compare(events: Sequence[TEvent], issued: Sequence[Any], to_json: Callable[[
         while ri < len(recorded) or ci < len(code):
             r = recorded[ri] if ri < len(recorded) else None
             c = code[ci] if ci < len(code) else None
-            if r is not None and r.kind == "patch" and r.deprecated and (c is None or not _same(r, c)):
+            if r is not None and r.kind == "patch" and r.deprecated and (c is None or not same(r, c)):
                 ri += 1  # a deprecated patch may be dropped from the code
                 continue
             matched = (r.event.id - 1) if r else t.completed.id
@@ -167,8 +167,8 @@ def compare(events: Sequence[TEvent], issued: Sequence[Any], to_json: Callable[[
                 kind = "patch" if r.kind == "patch" else "missing"
                 return Finding(kind, r.event, describe(r.event), None, code[-1] if code else None,
                                "the code no longer issues this command here", matched), warnings
-            if not _same(r, c):
-                kind, detail = _mismatch_kind(r, c, later_names)
+            if not same(r, c):
+                kind, detail = mismatch_kind(r, c, later_names)
                 return Finding(kind, r.event, describe(r.event), describe_issued(c, to_json), c, detail,
                                matched), warnings
             diff = _args_difference(r, c, to_json)
@@ -182,7 +182,7 @@ def compare(events: Sequence[TEvent], issued: Sequence[Any], to_json: Callable[[
     return None, warnings
 
 
-def _mismatch_kind(r: Recorded, c: Any, later: dict[tuple[Any, ...], int]) -> tuple[str, str]:
+def mismatch_kind(r: Recorded, c: Any, later: dict[tuple[Any, ...], int]) -> tuple[str, str]:
     if r.kind == "patch" or c.kind == "patch":
         return "patch", ""
     if r.kind == "child" and c.kind == "child":

@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 
 from ...debug import _pydevd  # this module is imported only when a debugger is attached
 from ...report.divergence import NondeterminismError
-from .compare import Recorded, _mismatch_kind, _same, describe_issued, recorded_tasks
+from .compare import Recorded, mismatch_kind, same, describe_issued, recorded_tasks
 from .events import TEvent, describe
 from .report import TemporalDivergence, source_of
 
@@ -55,7 +55,7 @@ class DebugPlan:
         if task not in self.expected:
             return  # beyond the recorded workflow tasks: new commands, not a divergence
         recorded = expected[index] if index < len(expected) else None
-        if recorded is not None and _same(recorded, issued):
+        if recorded is not None and same(recorded, issued):
             return
         self.diverged = True
         if frame is None:
@@ -63,7 +63,7 @@ class DebugPlan:
         if recorded is not None:
             later = {(r.kind, r.name, r.target): r.event.id for cmds in self.expected.values() for r in cmds
                      if r.name and r.kind in ("activity", "child", "patch")}
-            kind, detail = _mismatch_kind(recorded, issued, later)
+            kind, detail = mismatch_kind(recorded, issued, later)
             event, what = recorded.event, describe(recorded.event)
         else:
             kind, detail = "extra", ""

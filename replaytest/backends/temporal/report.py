@@ -8,7 +8,7 @@ import linecache
 import re
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Sequence
 
 from ...core.frames import is_user_file, source_at
 from ...report.divergence import KINDS, Divergence, WorkflowTaskError, timeline

@@ -39,6 +39,9 @@ def _quiet_runtime() -> Runtime:
     return _runtime
 
 
+#: what one replay gives back: temporalio's result and what the code did (capture.py)
+Outcome = tuple[WorkflowReplayResult, Capture]
+
 _inside = threading.local()  # set while this thread runs a replay worker's loop
 
 
