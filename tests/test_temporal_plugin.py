@@ -149,3 +149,20 @@ def test_an_unrelated_session_imports_neither_temporalio_nor_replaytests_heavy_m
     (tmp_path / "test_plain.py").write_text("def test_one():\n    assert 1\n")
     loaded = _modules_after(tmp_path, "test_plain.py")
     assert loaded == [], loaded
+
+
+def test_native_and_temporal_histories_replay_in_one_session(pytester: pytest.Pytester, histories: Path) -> None:
+    # the native history first: freezegun's sandbox is running when the Temporal one replays,
+    # and temporalio's own sandbox still catches datetime.now()
+    shutil.copy(ROOT / "fixtures" / "histories" / "order-42.json", histories / "a-native-order-42.json")
+    (histories / "coupon-1.json").unlink()
+    (histories / "ship-1.json").unlink()
+    import fixtures.temporal.variants.clock  # noqa: F401
+    import fixtures.workflows.orders  # noqa: F401
+
+    result = run(pytester, "--replay-module", "fixtures.workflows.orders", "--replay-module",
+                 "fixtures.temporal.variants.clock", "-v")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*a-native-order-42.json::order-42 PASSED*", "*order-1.json::order-1 FAILED*",
+                                 "*RestrictedWorkflowAccessError: Cannot access datetime.datetime.now*",
+                                 "*fixtures/temporal/variants/clock.py:27 in run"])
