@@ -245,3 +245,10 @@ def test_the_private_temporalio_hooks_the_capture_relies_on_still_exist() -> Non
     assert (1, 35) <= version < (1, 36), "pyproject pins temporalio>=1.35,<1.36: re-check capture.py first"
     assert callable(_WorkflowInstanceImpl._timer_impl) and callable(_WorkflowInstanceImpl.workflow_patch)
     assert callable(temporalio.workflow._Runtime.current)
+
+
+def test_a_warning_before_a_divergence_is_in_the_divergence_report(order: Path) -> None:
+    error = replay(order, "fixtures.temporal.variants.args_then_child")
+    assert isinstance(error, NondeterminismError), error
+    assert (error.divergence.kind, error.divergence.event_id) == ("child_workflow", 34)
+    assert "  earlier warning: activity arguments differ from history event 11" in str(error)
