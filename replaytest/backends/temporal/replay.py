@@ -177,8 +177,10 @@ def _verdict(failure: BaseException | None, capture: Capture, events: list[TEven
     if last is not None and status == "completed":
         values = decode_payloads(last.attrs.get("result"))
         output = values[0] if len(values) == 1 else values or None
-    elif last is not None and status == "failed":
-        output = last.attrs.get("failure")
+    elif last is not None and status == "failed":  # the shape replaytest's reports print
+        f = last.attrs.get("failure") or {}
+        output = {"type": (f.get("applicationFailureInfo") or {}).get("type") or "Failure",
+                  "message": f.get("message", "")}
     return ReplayResult(workflow_id, workflow_type, status, output, len(events), warnings)
 
 
