@@ -53,3 +53,18 @@ def test_break_on_divergence_stops_on_the_line_that_issued_the_divergent_command
             assert_finished(d, 1)
     assert "at history event 5: commands in a different order" in d.stdout
     assert f"{REORDERED.relative_to(ROOT)}:{line}" in d.stdout
+
+
+def test_a_bad_temporal_file_is_refused_before_waiting_for_the_ide(tmp_path: Path, temporal_histories: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    doc = json.loads((temporal_histories / "cli" / "order-1.json").read_text())
+    doc["events"][4]["eventType"] = "EVENT_TYPE_NOT_A_THING"
+    bad = tmp_path / "order-1.json"
+    bad.write_text(json.dumps(doc))
+    done = subprocess.run([sys.executable, "-m", "replaytest", "replay", *args(bad, "fixtures.temporal.orders")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "event 5: unknown event type 'NotAThing'" in done.stderr and "waiting for a debugger" not in done.stderr

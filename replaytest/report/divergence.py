@@ -121,6 +121,7 @@ class WorkflowTaskError(Exception):
         self.frames = list(frames)        # the user's frames of the traceback, outermost first
         self.event_id: int | None = None  # the WorkflowTaskStarted of the task that raised, when replaying
         self.history_note = ""            # what history recorded about this task, for the report
+        self.report = ""                  # the whole report, when a backend wrote it (Temporal)
         self.notes: list[str] = []        # what else the reader should know (which module replayed)
         self.warnings: list[str] = []     # collected before it raised (warn modes)
         where = f" at {source}" if source else ""

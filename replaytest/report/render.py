@@ -37,7 +37,7 @@ def _report_lines(path: Any, result: ReplayResult | BaseException) -> tuple[bool
         return True, lines + [f"      warning: {w}" for w in result.warnings]
     if isinstance(result, NondeterminismError):
         return False, [f"FAIL  {path}:"] + [f"      {line}" for line in str(result).split("\n")]
-    if isinstance(result, WorkflowTaskError) and getattr(result, "report", ""):  # a backend's full report
+    if isinstance(result, WorkflowTaskError) and result.report:  # a backend's full report
         return False, [f"FAIL  {path}:"] + [f"      {line}" for line in result.report.split("\n")]
     if isinstance(result, WorkflowTaskError):
         code = source_line(result.failure)
@@ -54,8 +54,8 @@ def _report_lines(path: Any, result: ReplayResult | BaseException) -> tuple[bool
 
 def workflow_task_report(error: WorkflowTaskError, workflow_type: str) -> str:
     """The report of workflow code that raised: the user's line and a workflow-only traceback."""
-    if getattr(error, "report", ""):  # a backend that wrote the whole report (Temporal)
-        return str(error.report)
+    if error.report:  # a backend that wrote the whole report (Temporal)
+        return error.report
     exc = error.error
     lines = [f"Workflow code raised in workflow {error.workflow_id} ({workflow_type}): {type(exc).__name__}: {exc}"]
     frames = error.frames

@@ -130,6 +130,11 @@ class TemporalBackend:
     def entries(self, path: Path, doc: Any) -> list[Entry]:
         return entries(path, doc)
 
+    def validate(self, doc: Any, display: str) -> None:
+        from .replay import validate
+
+        validate(doc, display)
+
     def session(self, settings: ReplaySettings) -> ContextManager[None]:
         """Held for a whole run: the long-lived replay workers stop when it ends. Never our
         freezegun sandbox: temporalio has its own."""

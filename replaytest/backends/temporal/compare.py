@@ -135,14 +135,14 @@ def compare(events: Sequence[TEvent], issued: Sequence[Any], to_json: Callable[[
     for i in issued:
         if i.kind not in _UNCOMPARED:
             by_task.setdefault(i.task, []).append(i)
-    later_names = {}  # activity/child name → first event id recording it (for "order")
+    later_names: dict[tuple[Any, ...], int] = {}  # (kind, name, target) → first event recording it
     for t in tasks:
-        for r in t.commands:
-            if r.name and r.kind in ("activity", "child", "patch"):
-                later_names.setdefault((r.kind, r.name, r.target), r.event.id)
+        for rec in t.commands:
+            if rec.name and rec.kind in ("activity", "child", "patch"):
+                later_names.setdefault((rec.kind, rec.name, rec.target), rec.event.id)
     warnings: list[Finding] = []
     for t in tasks:
-        recorded = [r for r in t.commands]
+        recorded = list(t.commands)
         code = by_task.get(t.started, [])
         ri = ci = 0
         while ri < len(recorded) or ci < len(code):

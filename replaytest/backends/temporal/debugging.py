@@ -60,6 +60,7 @@ class DebugPlan:
         self.diverged = True
         if frame is None:
             return
+        event: TEvent | None
         if recorded is not None:
             later = {(r.kind, r.name, r.target): r.event.id for cmds in self.expected.values() for r in cmds
                      if r.name and r.kind in ("activity", "child", "patch")}

@@ -50,7 +50,7 @@ class TEvent:
 
 
 def events_of(doc: dict[str, Any]) -> list[TEvent]:
-    out = []
+    out: list[TEvent] = []
     for raw in doc.get("events") or []:
         if not isinstance(raw, dict):
             continue

@@ -65,8 +65,8 @@ async def _pull(out: Path, address: str | None, namespace: str | None, query: st
     try:
         # with a limit, one page of that size: no further page is left in flight at exit
         # (an RPC still pending when the loop closes crashes the interpreter at shutdown)
-        page = {"page_size": min(limit, 1000)} if limit else {}
-        async for execution in client.list_workflows(query or None, limit=limit, **page):
+        page_size = min(limit, 1000) if limit else 1000
+        async for execution in client.list_workflows(query or None, limit=limit, page_size=page_size):
             runs.append((execution.id, execution.run_id))
     except RPCError as e:
         what = f"the query {query!r}" if query else "listing workflows"

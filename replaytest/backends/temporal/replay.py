@@ -102,6 +102,28 @@ class _Started:
     plan: Any = None
 
 
+def check(history_doc: Any, source: str, workflow_id: str = "") -> tuple[list[TEvent], WorkflowHistory]:
+    """The events and temporalio's parse of one history, or a one-line HistoryFormatError."""
+    why = problem(history_doc)
+    if why:
+        raise HistoryFormatError(source, "", why)
+    events = events_of(history_doc)
+    for e in events:
+        if e.type not in _KNOWN_TYPES:
+            raise HistoryFormatError(source, f"event {e.id}", f"unknown event type {e.type or '(none)'!r}; {EXPORTS}")
+    try:
+        return events, WorkflowHistory.from_json(workflow_id, json.dumps(history_doc))
+    except (ValueError, json_format.ParseError) as e:
+        raise HistoryFormatError(source, "", f"temporalio cannot read this history ({e}); {EXPORTS}") from None
+
+
+def validate(doc: Any, display: str) -> None:
+    """Every history in ``doc`` can be handed to temporalio (for ``replay --debug``, before it waits)."""
+    histories = doc if isinstance(doc, list) else [doc]
+    for i, history_doc in enumerate(histories):
+        check(history_doc, f"{display}[{i}]" if len(histories) > 1 else display)
+
+
 def _start(entry: Entry, doc: Any, settings: ReplaySettings, display: str) -> _Started:
     """Check the history and queue it on the replay worker (raising a verdict for a bad one)."""
     history_doc = history_at(doc, entry.index)
@@ -112,10 +134,8 @@ def _start(entry: Entry, doc: Any, settings: ReplaySettings, display: str) -> _S
         raise UnsupportedOption(f"{source}: --replay-sandbox=warn does not apply to Temporal histories: temporalio's "
                                 "sandbox either forbids a call or is off; use --replay-sandbox=strict (the default, "
                                 "temporalio's sandboxed runner) or off (its unsandboxed runner)")
-    why = problem(history_doc)
-    if why:
-        raise HistoryFormatError(source, "", why)
     workflow_id = workflow_id_of(history_doc, Path(entry.path), entry.index, count)
+    events, history = check(history_doc, source, workflow_id)
     workflow_type = workflow_type_of(history_doc) or "?"
     workflows = workflow_classes([*settings.modules, *settings.extra_workflows])
     if workflow_type not in workflows:
@@ -124,14 +144,6 @@ def _start(entry: Entry, doc: Any, settings: ReplaySettings, display: str) -> _S
             f"{source}: Temporal workflow type {workflow_type!r} is not registered (registered @workflow.defn "
             f"classes: {known}); pass the module that defines it with --replay-module / replay_modules",
             *("  " + line for line in settings.describe_search())]))
-    events = events_of(history_doc)
-    for e in events:
-        if e.type not in _KNOWN_TYPES:
-            raise HistoryFormatError(source, f"event {e.id}", f"unknown event type {e.type or '(none)'!r}; {EXPORTS}")
-    try:
-        history = WorkflowHistory.from_json(workflow_id, json.dumps(history_doc))
-    except (ValueError, json_format.ParseError) as e:
-        raise HistoryFormatError(source, "", f"temporalio cannot read this history ({e}); {EXPORTS}") from None
     plan = None
     if settings.observer_factory is not None:  # a debugger is attached: see debugging.py
         from .debugging import DebugPlan

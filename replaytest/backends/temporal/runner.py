@@ -50,7 +50,7 @@ class _OurReplays(logging.Filter):
     report has them); the user's own workers keep logging as configured."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.threadName.startswith(THREAD_PREFIX) or getattr(_inside, "on", False))
+        return not ((record.threadName or "").startswith(THREAD_PREFIX) or getattr(_inside, "on", False))
 
 
 _FILTER = _OurReplays()
@@ -135,7 +135,7 @@ class ReplayWorker:
                         capture = take(job.history.workflow_id) or Capture(job.history.workflow_id)
                         job.future.set_result((result, capture))
         except BaseException as e:  # the worker died: fail whoever waits
-            waiting = [self._current] if self._current is not None else []
+            waiting: list[_Job | None] = [self._current]
             while self._queue is not None and not self._queue.empty():
                 waiting.append(self._queue.get_nowait())
             for job in waiting:
