@@ -61,8 +61,9 @@ def pytest_addoption(parser: Parser) -> None:
                          "histories of that Lambda function; without, for every AWS history. Unset: the one "
                          "durable handler in the --replay-module modules.")
     group.addoption("--replay-args", choices=ARGS_MODES, default=None, dest="replay_args",
-                    help="activity arguments that differ from history: error (a nondeterminism "
-                         "failure; the default for replaytest histories), warn (a ReplayWarning) or ignore.")
+                    help="activity arguments (and, for Temporal, timer durations) that differ from history: "
+                         "error (a nondeterminism failure; the default for replaytest histories), warn (a "
+                         "ReplayWarning; the default for Temporal histories) or ignore.")
     group.addoption("--replay-sandbox", choices=SANDBOX_MODES, default=None, dest="replay_sandbox",
                     help="I/O in workflow code during replay: strict (fails the item, default), warn "
                          "(a ReplayWarning) or off (not checked). Time and randomness stay "

@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "FUNCTION= limits it to that Lambda function's histories)")
     p.add_argument("--args", choices=["error", "warn", "ignore"], default=None,
                    help="what a changed activity argument is (default: error for replaytest histories, "
-                        "warn for AWS histories)")
+                        "warn for Temporal and AWS histories)")
     p.add_argument("--sandbox", choices=["strict", "warn", "off"], default="strict",
                    help="I/O in workflow code: fail (strict, default), warn, or off; time and randomness "
                         "stay deterministic in every mode")
