@@ -63,7 +63,7 @@ def pytest_addoption(parser: Parser) -> None:
     group.addoption("--replay-args", choices=ARGS_MODES, default=None, dest="replay_args",
                     help="activity arguments (and, for Temporal, timer durations) that differ from history: "
                          "error (a nondeterminism failure; the default for replaytest histories), warn (a "
-                         "ReplayWarning; the default for Temporal histories) or ignore.")
+                         "ReplayWarning; the default for Temporal and AWS histories) or ignore.")
     group.addoption("--replay-sandbox", choices=SANDBOX_MODES, default=None, dest="replay_sandbox",
                     help="I/O in workflow code during replay: strict (fails the item, default), warn "
                          "(a ReplayWarning) or off (not checked). Time and randomness stay "
