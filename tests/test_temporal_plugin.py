@@ -166,3 +166,22 @@ def test_native_and_temporal_histories_replay_in_one_session(pytester: pytest.Py
     result.stdout.fnmatch_lines(["*a-native-order-42.json::order-42 PASSED*", "*order-1.json::order-1 FAILED*",
                                  "*RestrictedWorkflowAccessError: Cannot access datetime.datetime.now*",
                                  "*fixtures/temporal/variants/clock.py:27 in run"])
+
+
+def test_the_replayed_fixture_replays_a_temporal_history(pytester: pytest.Pytester, histories: Path) -> None:
+    pytester.makepyfile(test_order="""
+        import pytest
+        from fixtures.temporal.orders import OrderWorkflow
+        from fixtures.temporal.variants.renamed import OrderWorkflow as Renamed
+
+        @pytest.mark.replay("histories/order-1.json", workflows=[OrderWorkflow])
+        def test_order(replayed):
+            assert replayed.status == "completed" and replayed.output == "express-1 via courier-1"
+
+        @pytest.mark.replay("histories/order-1.json", workflows=[Renamed])
+        def test_renamed(replayed):
+            pass
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider", "test_order.py")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*at history event 11: a different activity*"])
