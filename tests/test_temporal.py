@@ -251,4 +251,4 @@ def test_a_warning_before_a_divergence_is_in_the_divergence_report(order: Path) 
     error = replay(order, "fixtures.temporal.variants.args_then_child")
     assert isinstance(error, NondeterminismError), error
     assert (error.divergence.kind, error.divergence.event_id) == ("child_workflow", 34)
-    assert "  earlier warning: activity arguments differ from history event 11" in str(error)
+    assert "  warnings before the divergence:\n    activity arguments differ from history event 11" in str(error)

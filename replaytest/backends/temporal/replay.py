@@ -180,7 +180,8 @@ def _verdict(failure: BaseException | None, capture: Capture, events: list[TEven
         error = capture.error or RuntimeError(original)
         if failure is None:
             original = "replay reported success: temporalio only logs a failure in a history's last workflow task"
-        raise TemporalTaskError(workflow_id, workflow_type, error, capture.error_task, events, source, original)
+        raise TemporalTaskError(workflow_id, workflow_type, error, capture.error_task, events, source, original,
+                                warnings)
     if finding is not None and finding.kind in _ARG_KINDS:  # --replay-args=error
         raise NondeterminismError(_divergence(finding, None, events, workflow_id, workflow_type, source, warnings))
     last = events[-1] if events else None

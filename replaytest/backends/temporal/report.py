@@ -7,7 +7,7 @@ from __future__ import annotations
 import linecache
 import re
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 from ...core.frames import is_user_file, source_at
@@ -57,7 +57,6 @@ def event_timeline(events: Sequence[TEvent], around: int | None, mark: str) -> l
 @dataclass
 class TemporalDivergence(Divergence):
     original: str = ""                      # temporalio's message, shown last
-    warnings: list[str] = field(default_factory=list)
 
     @property
     def title(self) -> str:
@@ -69,7 +68,6 @@ class TemporalDivergence(Divergence):
 
     def message(self) -> str:
         lines = [super().message()]
-        lines.extend(f"  earlier warning: {w}" for w in self.warnings)
         if self.original:
             lines.append(f"  temporalio: {self.original}")
         return "\n".join(lines)
@@ -94,13 +92,15 @@ class TemporalTaskError(WorkflowTaskError):
     Temporal would retry it forever). ``str()`` is the whole report."""
 
     def __init__(self, workflow_id: str, workflow_type: str, error: BaseException, task: int | None,
-                 events: Sequence[TEvent], history_source: str, original: str = "") -> None:
+                 events: Sequence[TEvent], history_source: str, original: str = "",
+                 warnings: Sequence[str] = ()) -> None:
         frames = _workflow_frames(error)
         last = frames[-1] if frames else None
         source = source_of((last.filename, last.lineno or 0, last.name)) if last else None
         super().__init__(workflow_id, error, source, {"type": type(error).__name__, "message": str(error)}, frames)
         self.event_id = task
         self.workflow_type = workflow_type
+        self.warnings = list(warnings)
         self.report = self._report(workflow_type, error, task, events, frames, history_source, original)
         self.args = (self.report,)
 
@@ -135,6 +135,9 @@ class TemporalTaskError(WorkflowTaskError):
         else:
             lines.append("  history recorded this workflow task as completed: the current code raises where the "
                          "recorded code did not.")
+        if self.warnings:
+            lines.append("  warnings before the failure:")
+            lines.extend(f"    {w}" for w in self.warnings)
         if history_source:
             lines.append(f"  history file: {history_source}")
         if len(frames) > 1:
