@@ -4,7 +4,8 @@ and ``(await handle.fetch_history()).to_json()`` (the Python client).
 
 Writes ``OUT/cli/<workflow-id>.json`` and ``OUT/client/<workflow-id>.json`` for
 ``order-1`` (OrderWorkflow: activities, a signal, a patch, a timer, a child), ``ship-1`` (its
-child) and ``coupon-1`` (CouponWorkflow, stuck: its second workflow task keeps failing).
+child) and ``coupon-1`` (CouponWorkflow, stuck: its second workflow task keeps failing) and, client
+export only, ``coupon-2`` (stuck the same way, then completed by a worker with the fix).
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from pathlib import Path
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
-from fixtures.temporal import activities, coupon_buggy, orders
+from fixtures.temporal import activities, coupon_buggy, coupon_fixed, orders
 from tests.temporal_server import temporal_cli
 
 ORDER = {"id": "1", "items": ["tv-55", "hdmi"], "amount": 649.0}
 COUPON = {"id": "7", "coupon": "WELCOME5", "amount": 120.0}
-IDS = ("order-1", "ship-1", "coupon-1")
+IDS = ("order-1", "ship-1", "coupon-1", "coupon-2")
 
 
 async def _wait_for(handle: WorkflowHandle, predicate, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
@@ -70,6 +71,19 @@ async def _record(address: str, out: Path) -> None:
             json.loads(shown.stdout)
             (out / "cli" / f"{wid}.json").write_text(shown.stdout)
         await coupon.terminate("recorded")
+    await _hotfix(client, out)
+
+
+async def _hotfix(client: Client, out: Path) -> None:
+    """coupon-2: stuck under the buggy code, then completed by a worker with the fix."""
+    queue = f"hotfix-{uuid.uuid4().hex[:8]}"
+    async with Worker(client, task_queue=queue, workflows=[coupon_buggy.CouponWorkflow], activities=activities.ALL,
+                      max_cached_workflows=0):
+        handle = await client.start_workflow(coupon_buggy.CouponWorkflow.run, COUPON, id="coupon-2", task_queue=queue)
+        await _wait_for(handle, _task_failed)
+    async with Worker(client, task_queue=queue, workflows=[coupon_fixed.CouponWorkflow], activities=activities.ALL):
+        await asyncio.wait_for(handle.result(), 60)
+    (out / "client" / "coupon-2.json").write_text((await handle.fetch_history()).to_json())
 
 
 def record(address: str, out: Path) -> Path:

@@ -252,3 +252,15 @@ def test_a_warning_before_a_divergence_is_in_the_divergence_report(order: Path) 
     assert isinstance(error, NondeterminismError), error
     assert (error.divergence.kind, error.divergence.event_id) == ("child_workflow", 34)
     assert "  warnings before the divergence:\n    activity arguments differ from history event 11" in str(error)
+
+
+def test_the_hotfixed_history_passes_with_the_fix_and_fails_with_the_bug(temporal_histories: Path) -> None:
+    # coupon-2 was stuck under the buggy code, then a worker with the fix completed it
+    path = temporal_histories / "client" / "coupon-2.json"
+    fixed = replay(path, "fixtures.temporal.coupon_fixed")
+    assert isinstance(fixed, ReplayResult) and fixed.status == "completed", fixed
+    error = replay(path, "fixtures.temporal.coupon_buggy")
+    assert type(error).__name__ == "TemporalTaskError", error
+    assert error.event_id == 12 and isinstance(error.error, KeyError)
+    assert error.source.line == line_of(ROOT / "fixtures/temporal/coupon_buggy.py", "# BUG:")
+    assert "history recorded this workflow task as completed" in str(error)
