@@ -31,7 +31,7 @@ async def _populate(address: str, tmp: Path) -> None:
     from fixtures.temporal import activities, orders
     from tests import temporal_recording
 
-    await temporal_recording._record(address, tmp)  # order-1, ship-1, coupon-1 (terminated)
+    await temporal_recording._record(address, tmp)  # order-1, ship-1, coupon-1 (terminated), coupon-2
     client = await Client.connect(address)
     queue = f"dup-{uuid.uuid4().hex[:6]}"
     async with Worker(client, task_queue=queue, workflows=[orders.ShippingWorkflow], activities=activities.ALL):
@@ -39,10 +39,10 @@ async def _populate(address: str, tmp: Path) -> None:
             await client.execute_workflow(orders.ShippingWorkflow.run, "9", id="dup", task_queue=queue)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:  # visibility is eventually consistent
-        if len([w async for w in client.list_workflows()]) >= 5:
+        if len([w async for w in client.list_workflows()]) >= 6:
             return
         await asyncio.sleep(0.2)
-    raise TimeoutError("visibility never listed the 5 executions")
+    raise TimeoutError("visibility never listed the 6 executions")
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +58,8 @@ def test_pull_writes_one_file_per_execution_and_they_replay(server: Any, tmp_pat
     names = sorted(p.name for p in out.iterdir())
     dup = [n for n in names if n.startswith("dup-")]
     assert len(dup) == 2 and "dup.json" not in names, names
-    assert {"order-1.json", "ship-1.json", "coupon-1.json"} <= set(names), names
-    assert done.stdout.startswith(f"pulled 5 histories from {server.address} (namespace default) into {out}")
+    assert {"order-1.json", "ship-1.json", "coupon-1.json", "coupon-2.json"} <= set(names), names
+    assert done.stdout.startswith(f"pulled 6 histories from {server.address} (namespace default) into {out}")
     replayed = subprocess.run(
         [sys.executable, "-m", "pytest", "--replay", str(out), "--replay-module", "fixtures.temporal.orders",
          "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-q", "-k", "not coupon"],
