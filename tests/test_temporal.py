@@ -264,3 +264,11 @@ def test_the_hotfixed_history_passes_with_the_fix_and_fails_with_the_bug(tempora
     assert error.event_id == 12 and isinstance(error.error, KeyError)
     assert error.source.line == line_of(ROOT / "fixtures/temporal/coupon_buggy.py", "# BUG:")
     assert "history recorded this workflow task as completed" in str(error)
+
+
+def test_sandbox_warn_is_refused_for_temporal_histories(order: Path) -> None:
+    from replaytest.report.divergence import UnsupportedOption
+
+    error = replay(order, "fixtures.temporal.orders", sandbox="warn")
+    assert isinstance(error, UnsupportedOption), error
+    assert "--replay-sandbox=warn does not apply to Temporal histories" in str(error)
