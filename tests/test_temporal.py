@@ -272,3 +272,13 @@ def test_sandbox_warn_is_refused_for_temporal_histories(order: Path) -> None:
     error = replay(order, "fixtures.temporal.orders", sandbox="warn")
     assert isinstance(error, UnsupportedOption), error
     assert "--replay-sandbox=warn does not apply to Temporal histories" in str(error)
+
+
+def test_history_text_cannot_forge_report_lines(order: Path) -> None:
+    doc = json.loads(order.read_text())
+    attrs = doc["events"][10]["activityTaskScheduledEventAttributes"]  # event 11: charge_card
+    attrs["input"]["payloads"][0]["data"] = base64.b64encode(b'"1\\u2028FAIL forged"').decode()
+    error = replay(order, "fixtures.temporal.variants.renamed", doc=doc)
+    assert isinstance(error, NondeterminismError), error
+    assert not any(line.startswith("FAIL forged") for line in str(error).splitlines())
+    assert "\\u2028FAIL forged" in str(error)

@@ -13,6 +13,7 @@ from typing import Sequence
 from ...core.frames import is_user_file, source_at
 from ...report.divergence import KINDS, Divergence, WorkflowTaskError, timeline
 from ...report.source import Source, display_path
+from ...report.text import safe, safe_lines
 from .events import TEvent, describe
 
 Frame = tuple[str, int, str]
@@ -67,10 +68,8 @@ class TemporalDivergence(Divergence):
         return (TEMPORAL_KINDS.get(self.kind) or KINDS.get(self.kind) or ("", ""))[1]
 
     def message(self) -> str:
-        lines = [super().message()]
-        if self.original:
-            lines.append(f"  temporalio: {self.original}")
-        return "\n".join(lines)
+        base = super().message()  # already escaped, one line per field
+        return base + (f"\n{safe(f'  temporalio: {self.original}')}" if self.original else "")
 
 
 def _workflow_frames(exc: BaseException) -> list[traceback.FrameSummary]:
@@ -151,4 +150,4 @@ class TemporalTaskError(WorkflowTaskError):
             lines.extend("    " + t for t in event_timeline(events, task, "raised in this workflow task"))
         if original:
             lines.append(f"  temporalio: {original}")
-        return "\n".join(lines)
+        return safe_lines(lines)  # ids, payloads and messages come from the history: one line each
