@@ -391,7 +391,9 @@ def test_a_mistyped_replay_module_fails_loudly(shop_project: pytest.Pytester) ->
     record(shop_project.path, "shop", "notify", ORDER)
     result = shop_project.runpytest("--replay", "histories", "--replay-module", "shpo")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*--replay-module shpo*No module named 'shpo'*"])
+    result.stdout.fnmatch_lines(["*--replay-module shpo*No module named 'shpo'*",
+                                 "replaytest: 0 histories replayed (0 events), 0 divergences, "
+                                 "1 history not replayed: a replay module does not import"])
 
 
 def test_an_empty_replay_directory_says_no_histories_were_found(pytester: pytest.Pytester) -> None:

@@ -18,6 +18,7 @@ import pytest
 from ..backends import Entry, backend_for, replay_entry
 from ..definitions import DuplicateWorkflowWarning, ReplaytestError
 from ..history import HistoryFormatError, parse_json, read_bytes
+from ..modules import ModuleImportError
 from ..report.divergence import NondeterminismError, UnknownWorkflowError, WorkflowTaskError
 from ..report.render import workflow_task_report
 from ..report.result import ReplayResult, ReplayWarning
@@ -43,7 +44,7 @@ class Replay:
         __tracebackhide__ = True
         s = settings(self.config)
         if failure := module_errors(self.config):
-            raise ReplaytestError(failure)
+            raise ModuleImportError(failure)
         if self.overrides:
             workflows = list(self.overrides.pop("workflows", ()))
             s = dataclasses.replace(s, extra_workflows=workflows, **self.overrides)
@@ -64,7 +65,8 @@ class Replay:
         if error is None and self.result is not None:
             return [("replay_outcome", "passed"), ("replay_events", self.result.events_replayed)]
         outcome = {NondeterminismError: "divergence", WorkflowTaskError: "workflow_task_error",
-                   UnknownWorkflowError: "unknown_workflow", HistoryFormatError: "invalid_history"}
+                   UnknownWorkflowError: "unknown_workflow", HistoryFormatError: "invalid_history",
+                   ModuleImportError: "module_import"}
         kind = next((v for k, v in outcome.items() if isinstance(error, k)), "error")
         events = 0
         if isinstance(error, NondeterminismError):

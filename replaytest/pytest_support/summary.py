@@ -25,6 +25,8 @@ def summary_line(stats: dict[str, list[Any]]) -> str:
     for key, one, many in (("workflow_task_error", "workflow task error", "workflow task errors"),
                            ("unknown_workflow", "unknown workflow", "unknown workflows"),
                            ("invalid_history", "invalid history file", "invalid history files"),
+                           ("module_import", "history not replayed: a replay module does not import",
+                            "histories not replayed: a replay module does not import"),
                            ("error", "other error", "other errors")):
         if counts.get(key):
             parts.append(f"{counts[key]} {_plural(counts[key], one, many)}")
