@@ -16,8 +16,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,34 +139,45 @@ class Store:
         if not in_memory:
             prepare_path(self.path)
         self._existed = not in_memory and os.path.exists(self.path)
-        conn = None
-        try:
-            conn = self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                                               timeout=self.lock_timeout)
-            self.conn.execute(f"PRAGMA busy_timeout = {int(self.lock_timeout * 1000)}")
-            fresh = in_memory or self._refuse_foreign()  # before anything below changes the file
-            if not in_memory:
-                self.conn.execute("PRAGMA journal_mode = WAL")
-            self.conn.execute("PRAGMA synchronous = FULL")
-            if fresh:  # all tables and the version in one transaction: no other process sees half a schema
-                self.conn.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} INSERT OR IGNORE INTO meta VALUES "
-                                        f"('schema_version', '{SCHEMA_VERSION}'); COMMIT;")
-            else:
-                self.conn.executescript(_SCHEMA)  # idempotent: adds what an older file of this version lacks
-        except sqlite3.Error as e:
-            if conn is not None:
-                conn.close()
-            raise self._fault(e) from None
-        except DatabaseError:
-            if conn is not None:
-                conn.close()
-            raise
+        deadline = time.monotonic() + self.lock_timeout
+        while True:
+            try:
+                self._open(in_memory)
+                break
+            except sqlite3.OperationalError as e:
+                # Processes opening a new file at once can deadlock switching it to WAL (SQLite
+                # then answers "locked" at once, without waiting): start again after a moment.
+                if "locked" not in str(e) or time.monotonic() >= deadline:
+                    raise self._fault(e) from None
+                time.sleep(random.uniform(0.01, 0.05))
+            except sqlite3.Error as e:
+                raise self._fault(e) from None
         if self.initialised_empty:
             logging.getLogger("replaytest.engine").warning(
                 "initialising the empty file %s as a replaytest engine database", self.path)
         self._lock = threading.RLock()
         self.faults: FaultHooks | None = None  # sees appends and commits (crash simulation)
         self._check_version()
+
+    def _open(self, in_memory: bool) -> None:
+        """Connect, refuse a foreign database, switch to WAL and make sure the schema is there.
+        Closes the connection again if any of it fails."""
+        conn = self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                           timeout=self.lock_timeout)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.lock_timeout * 1000)}")
+            fresh = in_memory or self._refuse_foreign()  # before anything below changes the file
+            if not in_memory:
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            if fresh:  # all tables and the version in one transaction: no other process sees half a schema
+                conn.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} INSERT OR IGNORE INTO meta VALUES "
+                                   f"('schema_version', '{SCHEMA_VERSION}'); COMMIT;")
+            else:
+                conn.executescript(_SCHEMA)  # idempotent: adds what an older file of this version lacks
+        except BaseException:
+            conn.close()
+            raise
 
     def _refuse_foreign(self) -> bool:
         """Refuse a database that has tables but not ours: never add tables to someone else's
