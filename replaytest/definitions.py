@@ -14,7 +14,7 @@ import math
 import types
 import warnings
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable
 
 
@@ -62,6 +62,10 @@ def _finite(value: int | float) -> bool:
 #: the longest duration a timer, timeout or retry interval may have: 100 years. Longer ones
 #: (or infinity) have no due time the engine can store, and no workflow means them.
 MAX_SECONDS = 100 * 365 * 86400.0
+
+#: nothing may be due after this (timers, retries, a virtual clock): history times end with
+#: the year 9999, and a clock past it could not write another event
+LAST_DUE = datetime(9999, 1, 1, tzinfo=timezone.utc)
 
 
 def seconds(value: timedelta | float | int | None, what: str) -> float | None:

@@ -11,12 +11,13 @@ import asyncio
 import random as _random
 import uuid as _uuid
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, Callable, Iterator
 
 from .core import commands as cmds
-from .definitions import ActivityError, ReplaytestError, RetryPolicy, activity_name, seconds, to_payload, workflow_defn
+from .definitions import (LAST_DUE, ActivityError, ReplaytestError, RetryPolicy, activity_name, seconds, to_payload,
+                          workflow_defn)
 from .core.execution import current
 
 defn = workflow_defn
@@ -66,12 +67,8 @@ async def sleep(duration: timedelta | float) -> None:
     ex.resumed(event)
 
 
-#: no timer may end after this: history times end with the year 9999
-_LAST_DUE = datetime(9999, 1, 1, tzinfo=timezone.utc)
-
-
 def _start_timer(ex: Any, duration: float, what: str) -> asyncio.Future[Any]:
-    if ex.now is not None and duration > (_LAST_DUE - ex.now).total_seconds():
+    if ex.now is not None and duration > (LAST_DUE - ex.now).total_seconds():
         raise ReplaytestError(f"{what} of {duration:g} s from {ex.now:%Y-%m-%d} would end after the year 9999, "
                               "past the last time a history can record")
     command = cmds.start_timer(ex.next_id("timer"), duration)

@@ -60,7 +60,7 @@ def temporal_histories(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The Temporal fixture histories (tests/temporal_recording.py), recorded once per test
     run with a real worker and shared by xdist workers: ``DIR/cli/<id>.json`` and
     ``DIR/client/<id>.json``. Treat as read-only; copy before editing."""
-    from tests import temporal_recording, temporal_server
+    from tests import temporal_server
 
     base = tmp_path_factory.getbasetemp()
     shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # this run's, common to its workers
@@ -69,8 +69,9 @@ def temporal_histories(tmp_path_factory: pytest.TempPathFactory) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (out / "done").exists():
             server = temporal_server.start(shared / "temporal-recording-server")
-            try:
-                temporal_recording.record(server.address, out)
+            try:  # in a process of its own: a test process keeps no client or worker of temporalio's
+                subprocess.run([sys.executable, "-m", "tests.temporal_recording", server.address, str(out)],
+                               cwd=ROOT, check=True, timeout=300)
             finally:
                 server.stop()
             (out / "done").write_text("ok")

@@ -24,7 +24,6 @@ from tests.temporal_server import temporal_cli
 
 ORDER = {"id": "1", "items": ["tv-55", "hdmi"], "amount": 649.0}
 COUPON = {"id": "7", "coupon": "WELCOME5", "amount": 120.0}
-IDS = ("order-1", "ship-1", "coupon-1", "coupon-2")
 
 
 async def _wait_for(handle: WorkflowHandle, predicate, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
@@ -89,3 +88,16 @@ async def _hotfix(client: Client, out: Path) -> None:
 def record(address: str, out: Path) -> Path:
     asyncio.run(_record(address, out))
     return out
+
+
+if __name__ == "__main__":  # python -m tests.temporal_recording ADDRESS OUT
+    import os
+    import sys
+
+    record(sys.argv[1], Path(sys.argv[2]))
+    # temporalio's core threads can abort the interpreter while it finalizes (the same
+    # "PyGILState_Release ... finalizing" seen in test processes that kept a client, and
+    # why `replaytest pull` ends with os._exit): everything is written, so leave now.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

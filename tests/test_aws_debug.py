@@ -75,31 +75,31 @@ def test_break_at_stops_where_handler_code_receives_the_operation(tmp_path):
             assert_finished(d)
 
 
-def test_break_on_divergence_stops_at_the_divergent_handler_line(tmp_path):
-    edited = tmp_path / "edited_orders.py"
-    edited.write_text(ORDERS.read_text().replace('name="book-pickup"', 'name="schedule-pickup"'))
-    with replaying(tmp_path, "edited_orders:handler", "--break-on", "divergence", path=tmp_path) as d:
+def stops_on_divergence(tmp_path: Path, name: str, old: str, new: str, kind: str, at: str) -> tuple[Debuggee, dict]:
+    """Replay an edited copy of orders.py with --break-on divergence: the stop is an exception
+    at the line containing ``at`` with the report of ``kind`` in ``replaytest_divergence``.
+    Returns the finished debuggee and the frame it stopped in."""
+    edited = tmp_path / f"{name}.py"
+    edited.write_text(ORDERS.read_text().replace(old, new))
+    with replaying(tmp_path, f"{name}:handler", "--break-on", "divergence", path=tmp_path) as d:
         with d.attach() as client:
             stop = client.stopped()
             assert stop["reason"] == "exception" and stop["text"] == "NondeterminismError"
             frame, _ = top(client, stop)
-            assert (frame["source"]["path"], frame["line"], frame["name"]) == (
-                str(edited), line(edited, "schedule-pickup"), "ship")
-            assert client.evaluate("replaytest_divergence.kind", frame["id"]) == "'command'"
+            assert (frame["source"]["path"], frame["line"]) == (str(edited), line(edited, at))
+            assert client.evaluate("replaytest_divergence.kind", frame["id"]) == repr(kind)
             client.continue_(stop["threadId"])
             assert_finished(d, 1)
+    return d, frame
+
+
+def test_break_on_divergence_stops_at_the_divergent_handler_line(tmp_path):
+    d, frame = stops_on_divergence(tmp_path, "edited_orders", 'name="book-pickup"', 'name="schedule-pickup"',
+                                   "command", "schedule-pickup")
+    assert frame["name"] == "ship"
     assert "a different operation" in d.stdout
 
 
 def test_break_on_divergence_for_a_dropped_step_stops_at_the_return(tmp_path):
-    edited = tmp_path / "short_orders.py"
-    edited.write_text(ORDERS.read_text().replace('    context.step(lambda _: "sent", name="notify")\n', ""))
-    with replaying(tmp_path, "short_orders:handler", "--break-on", "divergence", path=tmp_path) as d:
-        with d.attach() as client:
-            stop = client.stopped()
-            assert stop["reason"] == "exception" and stop["text"] == "NondeterminismError"
-            frame, _ = top(client, stop)
-            assert (frame["source"]["path"], frame["line"]) == (str(edited), line(edited, 'return {"reserved": reserved'))
-            assert client.evaluate("replaytest_divergence.kind", frame["id"]) == "'missing'"
-            client.continue_(stop["threadId"])
-            assert_finished(d, 1)
+    stops_on_divergence(tmp_path, "short_orders", '    context.step(lambda _: "sent", name="notify")\n', "",
+                        "missing", 'return {"reserved": reserved')

@@ -46,8 +46,8 @@ def test_without_specs_the_one_handler_of_the_modules():
 
 @pytest.mark.parametrize("spec, message", [
     ("orders", "expected [FUNCTION=]MODULE:ATTR"),
-    ("no_such_module_here:handler", "cannot import no_such_module_here"),
-    ("tests.aws_handlers.orders:nothing", "has no attribute 'nothing'"),
+    ("no_such_module_here:handler", "cannot import module 'no_such_module_here'"),
+    ("tests.aws_handlers.orders:nothing", "module 'tests.aws_handlers.orders' has no 'nothing'"),
     ("tests.aws_handlers.orders:ship", "is not a function decorated with @durable_execution"),
 ])
 def test_bad_specs_say_what_is_wrong(spec, message):

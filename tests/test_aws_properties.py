@@ -5,7 +5,6 @@ line that names it."""
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import tempfile
 from pathlib import Path
@@ -21,6 +20,7 @@ from replaytest import NondeterminismError  # noqa: E402
 from replaytest.backends.aws import history as aws_history  # noqa: E402
 from replaytest.backends.aws.replay import replay_history  # noqa: E402
 from tests.aws_record import record  # noqa: E402
+from tests.test_aws_replay import import_file  # noqa: E402
 
 _modules = itertools.count()
 
@@ -48,7 +48,7 @@ def source(ops: list[tuple[Any, ...]]) -> tuple[str, list[str]]:
         elif op[0] == "child":
             inner = [f"c{n}_{k}" for k in range(op[1])]
             steps += inner
-            lines.append(f"    out.append(context.run_in_child_context(lambda ctx: [")
+            lines.append("    out.append(context.run_in_child_context(lambda ctx: [")
             lines += [f"        ctx.step(lambda _: {k}, name='{name}')," for k, name in enumerate(inner)]
             lines.append(f"    ], name='c{n}'))")
         elif op[0] == "map":
@@ -68,11 +68,7 @@ def source(ops: list[tuple[Any, ...]]) -> tuple[str, list[str]]:
 def load(text: str) -> tuple[Any, Path]:
     path = Path(tempfile.mkdtemp()) / f"generated_{next(_modules)}.py"
     path.write_text(text)
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module, path
+    return import_file(path), path
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -8,11 +8,9 @@ AND the handler line it names.
 
 from __future__ import annotations
 
-import copy
 import datetime
 import importlib.util
 import itertools
-import json
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +21,10 @@ pytest.importorskip("aws_durable_execution_sdk_python")
 from replaytest.backends.aws import history as aws_history  # noqa: E402
 from replaytest.backends.aws.replay import replay_history  # noqa: E402
 from replaytest import NondeterminismError, WorkflowTaskError  # noqa: E402
+from tests.test_aws_history import fixture, iso, retimed  # noqa: E402
 
 HANDLERS = Path(__file__).parent / "aws_handlers"
-FIXTURES = Path(__file__).parent / "data" / "aws"
 _ids = itertools.count()
-
-
-def fixture(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / f"{name}.json").read_text())
 
 
 def variant(tmp_path: Path, base: str, *edits: tuple[str, str]) -> tuple[Any, Path]:
@@ -39,14 +33,18 @@ def variant(tmp_path: Path, base: str, *edits: tuple[str, str]) -> tuple[Any, Pa
     for old, new in edits:
         assert old in text, f"edit target not in {base}.py: {old!r}"
         text = text.replace(old, new, 1)
-    name = f"aws_variant_{base}_{next(_ids)}"
-    path = tmp_path / f"{name}.py"
+    path = tmp_path / f"aws_variant_{base}_{next(_ids)}.py"
     path.write_text(text)
-    spec = importlib.util.spec_from_file_location(name, path)
+    return import_file(path), path
+
+
+def import_file(path: Path) -> Any:
+    """The module in ``path``, imported under its file's stem."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module, path
+    return module
 
 
 def line_of(path: Path, text: str) -> int:
@@ -63,10 +61,6 @@ def diverges(doc: dict[str, Any], module: Any, **kwargs: Any) -> Any:
     return info.value
 
 
-def base(tmp_path: Path, name: str) -> tuple[Any, Path]:
-    return variant(tmp_path, name)
-
-
 # ---- unchanged code replays ------------------------------------------------------------------------
 @pytest.mark.parametrize("history, handler, status", [
     ("order-1", "orders", "completed"), ("batch-1", "batch", "completed"), ("trip-1", "saga", "completed"),
@@ -74,7 +68,7 @@ def base(tmp_path: Path, name: str) -> tuple[Any, Path]:
     ("sink-1", "kitchen", "completed"), ("remind-1", "fanout", "running"),
 ])
 def test_unchanged_code_replays_its_history(tmp_path, history, handler, status):
-    module, _ = base(tmp_path, handler)
+    module, _ = variant(tmp_path, handler)
     result = replay(fixture(history), module)
     assert (result.status, result.warnings, result.new_commands) == (status, [], [])
 
@@ -153,55 +147,34 @@ def test_the_last_step_removed(tmp_path):
     assert "no longer reached" in "\n".join(err.timeline)
 
 
-def test_a_rename_inside_a_completed_child_context(tmp_path):
-    module, path = variant(tmp_path, "orders", ('name="book-pickup"', 'name="schedule-pickup"'))
-    err = diverges(fixture("order-1"), module)
-    assert err.kind == "command"
-    assert (err.source.line, err.source.function) == (line_of(path, 'name="schedule-pickup"'), "ship")
-    assert err.recorded == "step 'book-pickup'"
-
-
-def test_a_rename_inside_map_iterations(tmp_path):
-    module, path = variant(tmp_path, "batch", ('name=f"double-{index}"', 'name=f"twice-{index}"'))
-    err = diverges(fixture("batch-1"), module)
-    assert err.kind == "command"
-    assert (err.source.line, err.source.function) == (line_of(path, 'name=f"twice-{index}"'), "double")
-    assert (err.recorded, err.issued) == ("step 'double-0'", "step 'twice-0'")
-
-
-def test_a_rename_inside_a_flat_map(tmp_path):
-    module, path = variant(tmp_path, "kitchen", ('name=f"add-{i}"', 'name=f"plus-{i}"'))
-    err = diverges(fixture("sink-1"), module)
-    assert err.kind == "command" and err.source.line == line_of(path, 'name=f"plus-{i}"')
-    assert (err.recorded, err.issued) == ("step 'add-0'", "step 'plus-0'")
-
-
-def test_a_rename_inside_a_failed_child_context_that_the_handler_caught(tmp_path):
-    module, path = variant(tmp_path, "kitchen", ('name="half-done"', 'name="halfway"'))
-    err = diverges(fixture("sink-1"), module)
-    assert err.kind == "command" and (err.source.line, err.source.function) == (line_of(path, 'name="halfway"'), "failing_child")
-
-
-def test_a_rename_inside_a_map_still_running_its_items_in_threads(tmp_path):
-    module, path = variant(tmp_path, "fanout", ('name=f"queue-{index}"', 'name=f"enqueue-{index}"'))
-    err = diverges(fixture("remind-1"), module)
-    assert err.kind == "command" and (err.source.line, err.source.function) == (line_of(path, "enqueue-"), "remind")
-
-
-def test_swapped_parallel_branches(tmp_path):
-    module, path = variant(tmp_path, "batch", ("[left, right]", "[right, left]"))
-    err = diverges(fixture("batch-1"), module)
-    assert err.kind == "command"
-    assert (err.source.line, err.source.function) == (line_of(path, 'name="right-step"'), "right")
-    assert (err.recorded, err.issued) == ("step 'left-step'", "step 'right-step'")
-
-
-def test_reversed_compensation_order_inside_a_child_context(tmp_path):
-    module, path = variant(tmp_path, "saga", ('["cancel-hotel", "cancel-car"]', '["cancel-car", "cancel-hotel"]'))
-    err = diverges(fixture("trip-1"), module)
-    assert err.kind == "order"
-    assert (err.source.line, err.source.function) == (line_of(path, "name=undo"), "book")
-    assert (err.recorded, err.issued) == ("step 'cancel-hotel'", "step 'cancel-car'")
+@pytest.mark.parametrize("handler, history, edit, kind, anchor, function, recorded, issued", [
+    pytest.param("orders", "order-1", ('name="book-pickup"', 'name="schedule-pickup"'), "command",
+                 'name="schedule-pickup"', "ship", "step 'book-pickup'", "step 'schedule-pickup'",
+                 id="a-rename-inside-a-completed-child-context"),
+    pytest.param("batch", "batch-1", ('name=f"double-{index}"', 'name=f"twice-{index}"'), "command",
+                 'name=f"twice-{index}"', "double", "step 'double-0'", "step 'twice-0'",
+                 id="a-rename-inside-map-iterations"),
+    pytest.param("kitchen", "sink-1", ('name=f"add-{i}"', 'name=f"plus-{i}"'), "command",
+                 'name=f"plus-{i}"', "<lambda>", "step 'add-0'", "step 'plus-0'", id="a-rename-inside-a-flat-map"),
+    pytest.param("kitchen", "sink-1", ('name="half-done"', 'name="halfway"'), "command",
+                 'name="halfway"', "failing_child", "step 'half-done'", "step 'halfway'",
+                 id="a-rename-inside-a-failed-child-context-that-the-handler-caught"),
+    pytest.param("fanout", "remind-1", ('name=f"queue-{index}"', 'name=f"enqueue-{index}"'), "command",
+                 "enqueue-", "remind", "step 'queue-0'", "step 'enqueue-0'",
+                 id="a-rename-inside-a-map-still-running-its-items-in-threads"),
+    pytest.param("batch", "batch-1", ("[left, right]", "[right, left]"), "command",
+                 'name="right-step"', "right", "step 'left-step'", "step 'right-step'", id="swapped-parallel-branches"),
+    pytest.param("saga", "trip-1", ('["cancel-hotel", "cancel-car"]', '["cancel-car", "cancel-hotel"]'), "order",
+                 "name=undo", "book", "step 'cancel-hotel'", "step 'cancel-car'",
+                 id="reversed-compensation-order-inside-a-child-context"),
+])
+def test_a_change_inside_nested_code_names_its_line(tmp_path, handler, history, edit, kind, anchor, function,
+                                                   recorded, issued):
+    module, path = variant(tmp_path, handler, edit)
+    err = diverges(fixture(history), module)
+    assert err.kind == kind
+    assert (err.source.line, err.source.function) == (line_of(path, anchor), function)
+    assert (err.recorded, err.issued) == (recorded, issued)
 
 
 # ---- changes that are not divergences ---------------------------------------------------------------
@@ -231,7 +204,7 @@ def test_a_pure_refactor_passes(tmp_path):
 
 
 def test_a_failed_execution_replays_its_failure(tmp_path):
-    module, _ = base(tmp_path, "broken")
+    module, _ = variant(tmp_path, "broken")
     result = replay(fixture("invoice-1"), module)
     assert result.status == "failed" and result.output["ErrorType"] == "KeyError"
 
@@ -246,7 +219,7 @@ def test_a_bug_fix_for_a_failed_execution_passes(tmp_path):
 
 # ---- executions still running -----------------------------------------------------------------------
 def test_a_step_still_failing_on_its_pending_retry_fails_at_the_handler_line(tmp_path):
-    module, path = base(tmp_path, "flaky")
+    module, path = variant(tmp_path, "flaky")
     with pytest.raises(WorkflowTaskError) as info:
         replay(fixture("pay-1"), module)
     err = info.value
@@ -269,7 +242,7 @@ def test_the_sdk_conversion_would_have_called_the_pending_retry_a_final_failure(
 
 
 def test_a_history_suspended_on_a_callback_replays_up_to_where_it_stands(tmp_path):
-    module, path = base(tmp_path, "waiting")
+    module, path = variant(tmp_path, "waiting")
     result = replay(fixture("approve-1"), module)
     assert result.status == "running"
     assert result.waiting.endswith(f":{line_of(path, 'callback.result()')} in handler")
@@ -277,17 +250,11 @@ def test_a_history_suspended_on_a_callback_replays_up_to_where_it_stands(tmp_pat
 
 # ---- the clock ----------------------------------------------------------------------------------------
 def shifted(doc: dict[str, Any], hours: float) -> dict[str, Any]:
-    out = copy.deepcopy(doc)
-    for e in out["Events"]:
-        e["EventTimestamp"] += hours * 3600
-        for details in (v for k, v in e.items() if k.endswith("Details")):
-            if "ScheduledEndTimestamp" in details:
-                details["ScheduledEndTimestamp"] += hours * 3600
-    return out
+    return {**doc, "Events": retimed(doc["Events"], lambda t: t + hours * 3600)}
 
 
 def test_the_clock_branch_is_decided_by_the_recorded_time(tmp_path):
-    module, path = base(tmp_path, "clock")
+    module, path = variant(tmp_path, "clock")
     doc = fixture("greet-1")
     assert replay(doc, module).status == "completed"
     err = diverges(shifted(doc, 12), module)  # the same history, as if recorded at the other half of the day
@@ -332,17 +299,15 @@ def test_io_inside_a_step_body_is_allowed(tmp_path):
 
 
 def test_an_export_with_iso_timestamps_replays_the_same(tmp_path):
-    from tests.test_aws_history import iso
-
     module, path = variant(tmp_path, "orders", ('name="charge"', 'name="bill"'))
     for doc in (fixture("order-1"), iso(fixture("order-1"), "zulu")):
         assert diverges(doc, module).source.line == line_of(path, 'name="bill"')
-    module, _ = base(tmp_path, "orders")
+    module, _ = variant(tmp_path, "orders")
     assert replay(iso(fixture("order-1"), "offset"), module).status == "completed"
 
 
 def test_truncated_payloads_and_another_sdk_major_are_warned_about(tmp_path):
-    module, _ = base(tmp_path, "orders")
+    module, _ = variant(tmp_path, "orders")
     doc = fixture("order-1")
     doc["Events"][2]["StepSucceededDetails"]["Result"]["Truncated"] = True  # reserve's result
     doc["SdkVersion"] = "2.4.0"
@@ -378,9 +343,7 @@ def test_a_history_longer_than_one_page_is_recorded_whole_and_replays(tmp_path):
                     "@durable_execution\n"
                     "def handler(event: dict, context: DurableContext) -> int:\n"
                     "    return sum(context.step(lambda _, i=i: i, name=f'n-{i}') for i in range(70))\n")
-    spec = importlib.util.spec_from_file_location("many_steps", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = import_file(path)
     doc = record(module.handler, {}, function="counter", name="count-1")
     assert len(doc["Events"]) > 140 and doc["Events"][-1]["EventType"] == "ExecutionSucceeded"
     assert replay(doc, module).output == sum(range(70))
@@ -420,7 +383,7 @@ def test_handler_code_reads_the_recorded_time_and_seeded_randomness(tmp_path):
 
 
 def test_a_history_suspended_on_a_wait_replays_up_to_it(tmp_path):
-    module, path = base(tmp_path, "orders")
+    module, path = variant(tmp_path, "orders")
     doc = fixture("order-1")
     doc["Events"] = doc["Events"][:5]  # exported during the cooling-off wait: WaitStarted, InvocationCompleted
     result = replay(doc, module)
@@ -457,7 +420,7 @@ def test_a_running_history_whose_code_now_completes_says_so(tmp_path):
 
 @pytest.mark.parametrize("ending", ["ExecutionTimedOut", "ExecutionStopped"])
 def test_an_execution_that_timed_out_or_was_stopped_replays_to_where_it_stood(tmp_path, ending):
-    module, path = base(tmp_path, "waiting")
+    module, path = variant(tmp_path, "waiting")
     doc = fixture("approve-1")
     last = doc["Events"][-1]
     doc["Events"].append({"EventType": ending, "EventTimestamp": last["EventTimestamp"] + 300,

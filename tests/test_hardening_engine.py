@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -40,6 +41,16 @@ def run_beside_fine(db: Path, workflow: str) -> Engine:
     return e
 
 
+def hostile_task_failure(db: Path, workflow: str) -> tuple[Engine, dict[str, Any]]:
+    """``run_beside_fine``: ``fine`` completed, ``hostile`` still running with a failed
+    workflow task; the engine and that failure."""
+    e = run_beside_fine(db, workflow)
+    assert e.describe("fine").status == "completed"
+    info = e.describe("hostile")
+    assert info.status == "running" and info.task_failure is not None, info
+    return e, info.task_failure
+
+
 # ---------------------------------------------------------------------------- 9: durations
 @pytest.mark.parametrize("workflow, words", [
     ("sleep_forever", "workflow.sleep duration must be a finite"),
@@ -49,25 +60,20 @@ def run_beside_fine(db: Path, workflow: str) -> Engine:
     ("nan_backoff", "backoff_coefficient must be a finite number"),
 ])
 def test_an_impossible_duration_fails_its_workflow_task_at_the_users_line(db: Path, workflow: str, words: str) -> None:
-    e = run_beside_fine(db, workflow)
-    assert e.describe("fine").status == "completed"
-    info = e.describe("hostile")
-    assert info.status == "running" and info.task_failure is not None, info
-    assert info.task_failure["type"] == "ReplaytestError"
-    assert words in info.task_failure["message"]
-    assert info.task_failure["source"]["line"] == line_of(workflow)
-    assert info.task_failure["source"]["file"].endswith("hostile.py")
+    _, failure = hostile_task_failure(db, workflow)
+    assert failure["type"] == "ReplaytestError"
+    assert words in failure["message"]
+    assert failure["source"]["line"] == line_of(workflow)
+    assert failure["source"]["file"].endswith("hostile.py")
 
 
 def test_sleeping_century_after_century_stops_before_the_year_9999(db: Path) -> None:
     """The virtual clock jumps a century per timer; the timer that would end past the last time a
     history can hold fails its workflow task instead of moving the clock there (and killing
     every worker on the database)."""
-    e = run_beside_fine(db, "centuries")
-    assert e.describe("fine").status == "completed"
-    info = e.describe("hostile")
-    assert info.task_failure is not None and "after the year 9999" in info.task_failure["message"]
-    assert info.task_failure["source"]["line"] == line_of("centuries")
+    e, failure = hostile_task_failure(db, "centuries")
+    assert "after the year 9999" in failure["message"]
+    assert failure["source"]["line"] == line_of("centuries")
     assert e.now().year < 9999 and len(e.list()) == 2  # the clock stays usable
     with pytest.raises(EngineError, match="year 9999"):
         e.sleep(hostile.CENTURY)
@@ -82,12 +88,10 @@ def test_an_activity_retried_century_after_century_fails_for_good_before_the_yea
 
 
 def test_sys_exit_in_workflow_code_fails_its_task_not_the_worker(db: Path) -> None:
-    e = run_beside_fine(db, "exits")
-    assert e.describe("fine").status == "completed"
-    info = e.describe("hostile")
-    assert info.task_failure is not None and info.task_failure["type"] == "SystemExit"
-    assert "a workflow cannot stop the worker" in info.task_failure["message"]
-    assert info.task_failure["source"]["line"] == line_of("exits")
+    _, failure = hostile_task_failure(db, "exits")
+    assert failure["type"] == "SystemExit"
+    assert "a workflow cannot stop the worker" in failure["message"]
+    assert failure["source"]["line"] == line_of("exits")
 
 
 def test_sys_exit_in_workflow_code_does_not_end_a_replay_run(db: Path, tmp_path: Path) -> None:
@@ -168,11 +172,8 @@ def test_a_worker_process_survives_an_infinite_sleep_and_runs_the_others(db: Pat
     ("surrogate_patch_id", "could not record"),
 ])
 def test_text_that_is_not_unicode_fails_only_its_workflow(db: Path, workflow: str, words: str) -> None:
-    e = run_beside_fine(db, workflow)
-    assert e.describe("fine").status == "completed"
-    info = e.describe("hostile")
-    assert info.status == "running" and info.task_failure is not None
-    assert words in info.task_failure["message"]
+    e, failure = hostile_task_failure(db, workflow)
+    assert words in failure["message"]
     json.dumps(e.history("hostile").to_dict(), ensure_ascii=False).encode("utf-8")  # the history stays exportable
 
 

@@ -212,6 +212,16 @@ def test_garbage_is_not_claimed_and_a_broken_export_gets_one_line(order: Path) -
     assert len(str(error).splitlines()) == 1 and "temporal workflow show" in str(error)
 
 
+def test_a_malformed_started_event_is_still_an_entry_and_replays_to_one_line(order: Path) -> None:
+    doc = json.loads(order.read_text())
+    doc["events"][0]["workflowExecutionStartedEventAttributes"]["workflowType"] = "OrderWorkflow"  # not an object
+    [entry] = backend.entries(order, doc)  # collection never raises: replaying says what is wrong
+    assert (entry.workflow_id, entry.workflow_type) == ("order-1", None)
+    error = replay(order, "fixtures.temporal.orders", doc=doc)
+    assert isinstance(error, HistoryFormatError), error
+    assert len(str(error).splitlines()) == 1 and "temporal workflow show" in str(error)
+
+
 def test_an_unknown_workflow_type_lists_the_registered_ones(order: Path) -> None:
     error = replay(order, "fixtures.temporal.coupon_fixed")
     assert isinstance(error, UnknownWorkflowError), error

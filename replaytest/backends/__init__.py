@@ -20,7 +20,7 @@ import importlib
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Iterator, Protocol
+from typing import Any, Callable, ContextManager, Protocol
 
 from ..report.result import ReplayResult
 
@@ -42,12 +42,6 @@ class Entry:
     workflow_id: str | None       # the item's name
     workflow_type: str | None     # selectable with -k
     backend: str
-
-
-class DebugObserver(Protocol):
-    """What a backend tells an attached debugger (see :mod:`replaytest.debug.observer`)."""
-
-    def unreached(self) -> list[int]: ...
 
 
 @dataclass
@@ -167,9 +161,4 @@ def replay_entry(entry: Entry, doc: Any, settings: ReplaySettings, sessions: Ses
     return backend.replay(entry, doc, settings, display=display)
 
 
-def iter_entries(path: Path, doc: Any) -> Iterator[Entry]:
-    yield from backend_for(doc).entries(path, doc)
-
-
-__all__ = ["BACKENDS", "Backend", "Entry", "ReplaySettings", "Sessions", "backend_for", "get", "replay_entry",
-           "iter_entries"]
+__all__ = ["BACKENDS", "Backend", "Entry", "ReplaySettings", "Sessions", "backend_for", "get", "replay_entry"]

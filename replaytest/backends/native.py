@@ -17,7 +17,7 @@ from typing import Any, Iterable, Iterator, Sequence
 from ..core.execution import Execution, ReplayObserver
 from ..core.frames import blocked_source
 from ..core.matcher import ArgsMode
-from ..core.tasks import catch_up, retry_failed_task
+from ..core.tasks import catch_up, retry_failed_task, trailing_task_failures
 from ..definitions import ReplaytestError, WorkflowDefinition, collect
 from ..history import Event, History, HistoryFormatError
 from ..modules import project_origin
@@ -136,12 +136,7 @@ def _module_note(history: History, defn: WorkflowDefinition) -> list[str]:
 
 def _task_failure_note(events: Sequence[Event]) -> str:
     """What history says about the workflow task that now raises, for its report."""
-    failed: list[Event] = []
-    for e in events:
-        if e.type == "WorkflowTaskCompleted":
-            failed = []
-        elif e.type == "WorkflowTaskFailed":
-            failed.append(e)
+    failed = trailing_task_failures(events)
     if failed:
         f = failed[-1].attrs.get("failure", {})
         return (f"history ends in {len(failed)} failed workflow task(s), last recorded as "

@@ -372,7 +372,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_pull(args: argparse.Namespace) -> int:
     try:
         from ..backends.temporal.pull import main as pull
-    except ImportError:
+    except ModuleNotFoundError as e:
+        if e.name != "temporalio" and not (e.name or "").startswith("temporalio."):
+            raise  # a bug in replaytest, not a missing extra
         raise UsageError("`replaytest pull` needs temporalio: pip install 'replaytest[temporal]'") from None
     return pull(args.out, args.address, args.namespace, args.query, args.limit, args.overwrite)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Sequence, TextIO
+from typing import Any, Callable, Iterable, Sequence, TextIO
 
 from ..backends import Entry, ReplaySettings, Sessions, backend_for, replay_entry
 from ..definitions import ReplaytestError
@@ -43,11 +43,14 @@ def replay_files(paths: Sequence[str | os.PathLike[str]], modules: Sequence[str]
         if modules and "" not in sys.path and os.getcwd() not in sys.path:
             sys.path.insert(0, os.getcwd())  # `--module app.workflows` from the project directory
         imported = [import_module(m) for m in modules]
-        docs = [_read(path) for path in files]
     except ReplaytestError as e:
         print(f"replaytest: error: {e}", file=err, flush=True)
         return EXIT_USAGE
-    if debug is not None:  # refuse a bad file before anyone attaches
+    # Each file is read when its turn comes (not all held at once) -- except under a debugger,
+    # which reads them all first to refuse a bad file before anyone attaches.
+    docs: Iterable[tuple[Path, Any]] = map(_read, files)
+    if debug is not None:
+        docs = list(docs)
         try:
             for path, doc in docs:
                 if isinstance(doc, Exception):
@@ -56,7 +59,7 @@ def replay_files(paths: Sequence[str | os.PathLike[str]], modules: Sequence[str]
         except ReplaytestError as e:
             print(f"replaytest: error: {e}", file=err, flush=True)
             return EXIT_USAGE
-    observers: list[Any] = []  # the debugger's observer of each replay, newest last
+    observers: list[Any] = []  # the debugger's observer of the latest replay
     settings = ReplaySettings(imported, list(modules), args_mismatch=args_mismatch, sandbox=sandbox,
                               project_dir=Path.cwd(), handlers=list(handlers))
     if debug is not None:
@@ -70,8 +73,8 @@ def replay_files(paths: Sequence[str | os.PathLike[str]], modules: Sequence[str]
             return EXIT_USAGE
 
         def observer() -> Any:
-            observers.append(make_observer(debug, announce=say))
-            return observers[-1]
+            observers[:] = [make_observer(debug, announce=say)]
+            return observers[0]
 
         settings.observer_factory = observer
     total = failed = 0
@@ -93,7 +96,7 @@ def replay_files(paths: Sequence[str | os.PathLike[str]], modules: Sequence[str]
                 failed += not ok
                 print("\n".join(lines), file=out, flush=True)
                 if ok and debug is not None:
-                    _report_missed_breaks(display, doc, say, observers)
+                    _report_missed_breaks(display, result.events_replayed, say, observers)
     print(f"{total} histor{'y' if total == 1 else 'ies'} replayed: {total - failed} ok, {failed} failed", file=out)
     return EXIT_FAILED if failed else EXIT_OK
 
@@ -111,17 +114,17 @@ def _event_count(doc: Any) -> int:
     return len(events) if isinstance(events, list) else 0
 
 
-def _warn_unreachable_breaks(break_at: Sequence[int], docs: Sequence[tuple[Path, Any]], say: Callable[[str], None]) -> None:
+def _warn_unreachable_breaks(break_at: Sequence[int], docs: Iterable[tuple[Path, Any]], say: Callable[[str], None]) -> None:
     longest = max((_event_count(d) for _, d in docs), default=0)
     for n in break_at:
         if n > longest:
             say(f"replaytest: --break-at {n}: no history has that many events (the longest has {longest}); it will not stop")
 
 
-def _report_missed_breaks(display: str, doc: Any, say: Callable[[str], None], observers: list[Any]) -> None:
+def _report_missed_breaks(display: str, events: int, say: Callable[[str], None], observers: list[Any]) -> None:
     if not observers:
         return
-    missed = [n for n in observers[-1].unreached() if n <= _event_count(doc)]
+    missed = [n for n in observers[-1].unreached() if n <= events]
     if missed:
         say(f"replaytest: --break-at {', '.join(map(str, missed))}: no workflow code received "
             f"{'that event' if len(missed) == 1 else 'those events'} in {display}, so it did not stop")

@@ -21,7 +21,7 @@ import traceback
 import types
 from typing import Any, Callable, Iterator
 
-from ..report.source import Source, _abspath, _display_path, display_path
+from ..report.source import Source, _abspath, _display_path
 from .loop import RUN_UNTIL_IDLE
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep

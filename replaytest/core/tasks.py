@@ -7,7 +7,7 @@ crash by running the same :func:`catch_up`, so the engine and the replayer canno
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Iterator, Protocol, Sequence, TypeVar
 
 from ..history import COMMAND_EVENTS, OUTCOME_EVENTS, Event
 from ..report.divergence import WorkflowTaskError
@@ -95,3 +95,23 @@ def retry_failed_task(ex: Execution, task: WorkflowTask | None) -> list[Command]
     if task is None:
         return []
     return _activate(ex, task, [], None)
+
+
+class _Typed(Protocol):
+    @property
+    def type(self) -> str: ...
+
+
+E = TypeVar("E", bound=_Typed)
+
+
+def trailing_task_failures(events: Sequence[E]) -> list[E]:
+    """The WorkflowTaskFailed events after the last completed workflow task: a workflow whose
+    code keeps raising (any history format whose events name their type the same way)."""
+    failed: list[E] = []
+    for e in events:
+        if e.type == "WorkflowTaskCompleted":
+            failed = []
+        elif e.type == "WorkflowTaskFailed":
+            failed.append(e)
+    return failed

@@ -90,6 +90,22 @@ class DebugObserver:
         waiting = {n for n, _ in self._pending}
         return [n for n in self.break_at if n not in self._reached or n in waiting]
 
+    # -- for a backend that finds the frame to stop in itself (AWS Lambda: no workflow loop)
+    def track(self, execution: Any) -> None:
+        """``execution`` is the replay now observed: a new one starts fresh bookkeeping."""
+        self._track(execution)
+
+    def take_due(self, up_to: int) -> list[int]:
+        """The break_at ids up to event ``up_to`` not reached yet, now marked reached."""
+        due = [n for n in self.break_at if n <= up_to and n not in self._reached]
+        self._reached.update(due)
+        return due
+
+    def stop(self, frame: types.FrameType, why: str, event_id: int | None, *,
+             error: BaseException | None = None, extra: dict[str, Any] | None = None) -> None:
+        """Suspend in ``frame`` as a break-at or divergence stop does (a no-op without an IDE)."""
+        self._stop(frame, why, event_id, error=error, extra=extra)
+
     # -- internals
     def _track(self, execution: Any) -> None:
         if execution is not self._execution:

@@ -275,37 +275,39 @@ class _Parser:
         self.i = m.end()
         return self.i
 
+    def eat(self, char: str) -> bool:
+        """Step over ``char`` if it comes next."""
+        if self.s.startswith(char, self.i):
+            self.i += 1
+            return True
+        return False
+
     def obj(self) -> _Node:
         start = self.i
         self.i += 1
         node = _Node("object", start + self.offset, 0, {})
         while True:
             self.ws()
-            if self.i < len(self.s) and self.s[self.i] == "}":
-                self.i += 1
+            if self.eat("}"):
                 break
-            if self.i >= len(self.s) or self.s[self.i] != '"':
+            if not self.s.startswith('"', self.i):
                 raise self.fail('expected a "key" or }')
             key_start = self.i
             key = json.loads(self.s[key_start:self.string_end()])
             if key in node.value:
                 raise self.fail(f"duplicate key {key!r}")
             self.ws()
-            if self.i >= len(self.s) or self.s[self.i] != ":":
+            if not self.eat(":"):
                 raise self.fail("expected :")
-            self.i += 1
             self.ws()
             child = self.value()
             node.value[key] = child.value
             node.members[key] = child
             node.items.append(child)
             self.ws()
-            if self.i < len(self.s) and self.s[self.i] == ",":
-                self.i += 1
+            if self.eat(","):
                 continue
-            self.ws()
-            if self.i < len(self.s) and self.s[self.i] == "}":
-                self.i += 1
+            if self.eat("}"):
                 break
             raise self.fail("expected , or }")
         node.end = self.i + self.offset
@@ -317,18 +319,15 @@ class _Parser:
         node = _Node("array", start + self.offset, 0, [])
         while True:
             self.ws()
-            if self.i < len(self.s) and self.s[self.i] == "]":
-                self.i += 1
+            if self.eat("]"):
                 break
             child = self.value()
             node.value.append(child.value)
             node.items.append(child)
             self.ws()
-            if self.i < len(self.s) and self.s[self.i] == ",":
-                self.i += 1
+            if self.eat(","):
                 continue
-            if self.i < len(self.s) and self.s[self.i] == "]":
-                self.i += 1
+            if self.eat("]"):
                 break
             raise self.fail("expected , or ]")
         node.end = self.i + self.offset

@@ -26,13 +26,12 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Protocol, runtime_checkable
 
-from ..definitions import ReplaytestError
+from ..definitions import LAST_DUE, ReplaytestError
 from ..history import format_time, parse_time
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-#: the latest due time the engine schedules: history times end with the year 9999, and a
-#: virtual clock that jumped past it could not write another event
-LAST_DUE_MS = (datetime(9999, 1, 1, tzinfo=timezone.utc) - _EPOCH) // timedelta(milliseconds=1)
+#: the latest due time the engine schedules (``definitions.LAST_DUE``, in ms)
+LAST_DUE_MS = (LAST_DUE - _EPOCH) // timedelta(milliseconds=1)
 
 
 def to_ms(t: datetime) -> int:

@@ -106,12 +106,12 @@ _RUN_COLS = "run_id, workflow_id, workflow_type, status, started_at, closed_at, 
 _TASK_COLS = "task_id, kind, run_id, name, event_id, due_ms, attempt, started_event_id, lease_owner, lease_expires, last_failure"
 
 
-def _in_runs(runs: Collection[str] | None) -> tuple[str, list[str]]:
+def _in_runs(runs: Collection[str] | None, column: str = "run_id") -> tuple[str, list[str]]:
     """The SQL condition (and its parameters) limiting a query to ``runs``; none for None."""
     if runs is None:
         return "", []
     ids = list(runs)
-    return f" AND run_id IN ({','.join('?' * len(ids))})", ids
+    return f" AND {column} IN ({','.join('?' * len(ids))})", ids
 
 
 def _task(row: Sequence[Any]) -> Task:
@@ -257,14 +257,6 @@ class Store:
         rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
         return rows[0][0] if rows else None
 
-    def raise_meta_int(self, key: str, value: int) -> int:
-        """Set ``key`` to ``max(stored, value)`` and return the result (monotonic counters)."""
-        with self.transaction() as c:
-            row = c.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-            new = max(int(row[0]), value) if row else value
-            c.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, str(new)))
-            return new
-
     # ------------------------------------------------------------------ runs
     def insert_run(self, run: Run) -> None:
         with self.transaction() as c:
@@ -331,13 +323,10 @@ class Store:
     def last_event_time(self, runs: Collection[str] | None = None) -> str | None:
         """Where the timelines of ``runs`` (default: every running run) have got to: the time
         of the newest of their last events."""
-        if runs is None:
-            where, ids = "r.status = 'running'", []
-        else:
-            ids = list(runs)
-            where = f"r.run_id IN ({','.join('?' * len(ids))})"
+        cond, ids = _in_runs(runs, "r.run_id")
+        where = "r.status = 'running'" if runs is None else "1"
         rows = self._query("SELECT MAX(e.time) FROM runs r JOIN events e ON e.run_id = r.run_id AND e.id = r.last_event_id"
-                           f" WHERE {where}", ids)
+                           f" WHERE {where}{cond}", ids)
         return rows[0][0] if rows else None
 
     def has_outcome_after(self, run_id: str, event_id: int) -> bool:
@@ -434,6 +423,11 @@ class Store:
                 c.execute(f"UPDATE tasks SET lease_expires = ? WHERE lease_owner = ? AND task_id IN ({','.join('?' * len(ids))})",
                           (expires, owner, *ids))
 
+    def expire_leases(self, owner: str) -> int:
+        """End every lease ``owner`` holds (what time does to a dead worker's claims); how many."""
+        with self.transaction() as c:
+            return c.execute("UPDATE tasks SET lease_expires = 0 WHERE lease_owner = ?", (owner,)).rowcount
+
     def leased_elsewhere(self, owner: str, real_now: float, runs: Collection[str] | None = None) -> Task | None:
         """A task another live worker holds (whose outcome may make more work), of ``runs`` when given."""
         cond, ids = _in_runs(runs)
@@ -452,10 +446,4 @@ class Store:
                f" AND task_id NOT IN ({','.join('?' * len(ex))}){cond} ORDER BY due_ms, task_id LIMIT 1")
         rows = self._query(sql, (*wf, *act, *ex, *ids))
         return _task(rows[0]) if rows else None
-
-    def next_due(self, workflow_types: Iterable[str], activity_types: Iterable[str], exclude: Iterable[int] = (),
-                 runs: Collection[str] | None = None) -> int | None:
-        """The earliest due time of a task this worker could run (timers: any worker)."""
-        task = self.next_due_task(workflow_types, activity_types, exclude, runs)
-        return task.due_ms if task else None
 

@@ -215,8 +215,8 @@ class Worker:
 
     def _only_failed_due(self, due: int, failed_here: set[int]) -> bool:
         """Is the earliest due task (at ``due``) only the retry of a workflow task that failed here?"""
-        other = self.store.next_due(self.registry.workflows, self.registry.activities, failed_here, self._runs)
-        return other is None or other > due
+        other = self.store.next_due_task(self.registry.workflows, self.registry.activities, failed_here, self._runs)
+        return other is None or other.due_ms > due
 
     def _step(self, stats: WorkStats, failed_here: set[int]) -> bool:
         """Do one piece of runnable work; False when there was none."""

@@ -16,7 +16,6 @@ from .events import ACTIVITY_OUTCOMES, CLOSING_EVENTS, COMMAND_EVENTS
 
 def check_consistency(events: Sequence[dict[str, Any]], source: str) -> None:
     """Raise HistoryFormatError at the first inconsistent event (``events`` passed the schema)."""
-    by_id: dict[int, dict[str, Any]] = {}
     activities: dict[str, int] = {}      # activity id → its ActivityTaskScheduled event id
     closed_activities: set[str] = set()
     timers: dict[str, int] = {}          # timer id → its TimerStarted event id
@@ -43,16 +42,16 @@ def check_consistency(events: Sequence[dict[str, Any]], source: str) -> None:
             raise _bad(source, index, e, "a command outside a workflow task: workflow code issues commands only in a "
                                          "completed workflow task, so one must come right after WorkflowTaskCompleted")
         if etype == "WorkflowTaskStarted":
-            _refers(source, index, e, by_id, "scheduled_event_id", "WorkflowTaskScheduled")
+            _refers(source, index, e, events, "scheduled_event_id", "WorkflowTaskScheduled")
         elif etype == "WorkflowTaskCompleted" or etype == "WorkflowTaskFailed":
-            _refers(source, index, e, by_id, "started_event_id", "WorkflowTaskStarted")
+            _refers(source, index, e, events, "started_event_id", "WorkflowTaskStarted")
         elif etype == "ActivityTaskScheduled":
             if a["activity_id"] in activities:
                 raise _bad(source, index, e, f"activity id {a['activity_id']} was already scheduled at event "
                                              f"{activities[a['activity_id']]}")
             activities[a["activity_id"]] = eid
         elif etype == "ActivityTaskStarted" or etype in ACTIVITY_OUTCOMES:
-            scheduled = _refers(source, index, e, by_id, "scheduled_event_id", "ActivityTaskScheduled")
+            scheduled = _refers(source, index, e, events, "scheduled_event_id", "ActivityTaskScheduled")
             if scheduled["attrs"]["activity_id"] != a["activity_id"]:
                 raise _bad(source, index, e, f"activity id {a['activity_id']} does not match event {scheduled['id']}'s "
                                              f"activity id {scheduled['attrs']['activity_id']}")
@@ -65,11 +64,10 @@ def check_consistency(events: Sequence[dict[str, Any]], source: str) -> None:
                 raise _bad(source, index, e, f"timer id {a['timer_id']} was already started at event {timers[a['timer_id']]}")
             timers[a["timer_id"]] = eid
         elif etype == "TimerFired":
-            started = _refers(source, index, e, by_id, "started_event_id", "TimerStarted")
+            started = _refers(source, index, e, events, "started_event_id", "TimerStarted")
             if started["attrs"]["timer_id"] != a["timer_id"] or a["timer_id"] in fired:
                 raise _bad(source, index, e, f"timer {a['timer_id']} was not started at event {started['id']} or already fired")
             fired.add(a["timer_id"])
-        by_id[eid] = e
         previous = etype
 
 
@@ -77,9 +75,11 @@ def _bad(source: str, index: int, e: dict[str, Any], reason: str) -> HistoryForm
     return HistoryFormatError(source, f"/events/{index}", f"event {e['id']} ({e['type']}): {reason}")
 
 
-def _refers(source: str, index: int, e: dict[str, Any], by_id: dict[int, dict[str, Any]], key: str,
+def _refers(source: str, index: int, e: dict[str, Any], events: Sequence[dict[str, Any]], key: str,
             expected: str) -> dict[str, Any]:
-    target = by_id.get(e["attrs"][key])
+    """The earlier event ``e`` names by id under ``key`` (ids are positions: checked above)."""
+    ref = e["attrs"][key]
+    target = events[ref - 1] if 1 <= ref <= index else None
     if target is None or target["type"] != expected:
         raise _bad(source, index, e, f"{key} {e['attrs'][key]} does not name an earlier {expected} event")
     return target

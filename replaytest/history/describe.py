@@ -8,15 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..report.text import short_duration
 from ..report.text import short_json as _json
 from .model import Event
-
-
-def _duration(s: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if s >= size and s % size == 0:
-            return f"{int(s // size)}{unit}"
-    return f"{s:g}s"
 
 
 def describe(event_type: str, a: dict[str, Any]) -> str:
@@ -25,7 +19,7 @@ def describe(event_type: str, a: dict[str, Any]) -> str:
         args = ", ".join(_json(x) for x in a.get("input", []))
         return f"{event_type} {a.get('activity_type')}({args})"
     if event_type == "TimerStarted":
-        return f"{event_type} timer {a.get('timer_id')} for {_duration(a.get('duration', 0))}"
+        return f"{event_type} timer {a.get('timer_id')} for {short_duration(a.get('duration', 0))}"
     if event_type == "TimerFired":
         return f"{event_type} timer {a.get('timer_id')}"
     if event_type == "MarkerRecorded":

@@ -99,7 +99,7 @@ def parse_json(data: str | bytes, source: str = "<history>") -> Any:
         raise HistoryFormatError(source, where, f"key {key!r} appears twice in one object; JSON "
                                  "readers disagree on which value wins, so replaytest refuses to guess") from None
     except RecursionError:
-        raise HistoryFormatError(source, _where(text, _DEEP), "lists and objects nested too deeply to read "
+        raise HistoryFormatError(source, _where_too_deep(text), "lists and objects nested too deeply to read "
                                  f"(Python reads fewer than {sys.getrecursionlimit()} levels)") from None
     except ValueError:  # Python refuses integers of more than sys.get_int_max_str_digits() digits
         raise HistoryFormatError(source, _where(text, _HUGE), f"an integer of more than {_MAX_DIGITS} digits, too "
@@ -162,25 +162,28 @@ _DEEP = re.compile(r'"(?:[^"\\]|\\.)*"|([\[{])|[\]}]')
 
 
 def _where(text: str, pattern: re.Pattern[str]) -> str:
-    """``line L column C`` of the first match of ``pattern``'s group 1 (for _DEEP: the
-    bracket that goes deeper than Python reads), or "" if it cannot be found."""
-    depth, limit = 0, max(sys.getrecursionlimit() - 50, 1)
+    """``line L column C`` of the first match of ``pattern``'s group 1, or "" if there is none."""
     for m in pattern.finditer(text):
-        if pattern is _DEEP:
-            if m.group(0) in "[{":
-                depth += 1
-                if depth < limit:
-                    continue
-            elif m.group(0) in "]}":
-                depth -= 1
-                continue
-            else:
-                continue
-        elif m.group(1) is None:
-            continue
-        line = text.count("\n", 0, m.start()) + 1
-        return f"line {line} column {m.start() - (text.rfind(chr(10), 0, m.start()) + 1) + 1}"
+        if m.group(1) is not None:
+            return _line_column(text, m.start())
     return ""
+
+
+def _where_too_deep(text: str) -> str:
+    """``line L column C`` of the bracket that goes deeper than Python reads, or ""."""
+    depth, limit = 0, max(sys.getrecursionlimit() - 50, 1)
+    for m in _DEEP.finditer(text):
+        if m.group(1) is not None:
+            depth += 1
+            if depth >= limit:
+                return _line_column(text, m.start())
+        elif m.group(0) in "]}":
+            depth -= 1
+    return ""
+
+
+def _line_column(text: str, pos: int) -> str:
+    return f"line {text.count(chr(10), 0, pos) + 1} column {pos - (text.rfind(chr(10), 0, pos) + 1) + 1}"
 
 
 def history_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:

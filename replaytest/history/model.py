@@ -15,8 +15,8 @@ from typing import Any, Iterable
 from . import io
 from .consistency import check_consistency
 from .errors import HistoryFormatError
-from .events import CLOSING_EVENTS, COMMAND_EVENTS, OUTCOME_EVENTS  # noqa: F401  (re-exported)
 from .schema import FORMAT, VERSION, validate
+
 
 def format_time(t: datetime) -> str:
     """UTC, millisecond precision, ``Z`` suffix: what the schema accepts."""

@@ -11,7 +11,7 @@ import dataclasses
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -23,7 +23,7 @@ from ..report.divergence import NondeterminismError, UnknownWorkflowError, Workf
 from ..report.render import workflow_task_report
 from ..report.result import ReplayResult, ReplayWarning
 from ..report.source import display_path
-from ..report.text import safe
+from ..report.text import safe, safe_lines
 from .settings import module_errors, report_missed_breaks, sessions, settings
 
 #: Errors that are a verdict about the history or the workflow code, not a bug to trace.
@@ -34,9 +34,13 @@ VERDICTS = (HistoryFormatError, NondeterminismError, WorkflowTaskError, Replayte
 class Replay:
     """One replay of one history, remembered so its failure can be explained afterwards."""
 
-    def __init__(self, path: Path, config: pytest.Config, index: int = 0, **overrides: Any) -> None:
-        self.path, self.config, self.index, self.overrides = path, config, index, overrides
+    def __init__(self, path: Path, config: pytest.Config, entry: Entry | None = None,
+                 document: Callable[[], Any] | None = None, **overrides: Any) -> None:
+        """``entry`` is the history in the file (collection found it); ``document`` returns the
+        file's parsed JSON (a file of several histories is read once for all its items)."""
+        self.path, self.config, self.entry, self.overrides = path, config, entry, overrides
         self.display = display_path(str(path))
+        self.document = document or (lambda: parse_json(read_bytes(self.path, self.display), source=self.display))
         self.workflow_type: str | None = None
         self.result: ReplayResult | None = None
 
@@ -48,9 +52,8 @@ class Replay:
         if self.overrides:
             workflows = list(self.overrides.pop("workflows", ()))
             s = dataclasses.replace(s, extra_workflows=workflows, **self.overrides)
-        doc = parse_json(read_bytes(self.path, self.display), source=self.display)
-        entries = backend_for(doc).entries(self.path, doc)
-        entry = entries[self.index] if self.index < len(entries) else Entry(self.path, self.index, None, None, "native")
+        doc = self.document()
+        entry = self.entry or backend_for(doc).entries(self.path, doc)[0]
         self.workflow_type = entry.workflow_type
         self.result = replay_entry(entry, doc, s, sessions(self.config), self.display)
         report_missed_breaks(self.config, self.display, self.result.events_replayed)
@@ -81,11 +84,14 @@ class Replay:
             return workflow_task_report(error, self.workflow_type or "?")
         if isinstance(error, HistoryFormatError):
             return f"invalid history file {error}"
-        return "\n".join(safe(line) for line in str(error).split("\n"))
+        return safe_lines(str(error).split("\n"))
 
 
 class HistoryFile(pytest.File):
     """One history JSON file; it yields one item per history in it, named after the workflow id."""
+
+    _doc: Any = None
+    _unfinished = 0  # items of this file that have not run yet: the parsed file is dropped after the last
 
     def collect(self) -> Iterator[pytest.Item]:
         try:
@@ -93,6 +99,7 @@ class HistoryFile(pytest.File):
             entries = backend_for(doc).entries(self.path, doc)
         except Exception:  # a file that cannot be read still becomes an item: running it says why
             entries = [Entry(self.path, 0, None, None, "native")]
+        self._unfinished = len(entries)
         seen: dict[str, int] = {}
         for entry in entries:
             # an item name is a node id, an env var (PYTEST_CURRENT_TEST), JUnit XML and xdist
@@ -102,21 +109,36 @@ class HistoryFile(pytest.File):
             if seen[name] > 1:
                 name = f"{name}[{seen[name]}]"
             item = HistoryItem.from_parent(self, name=name)
-            item.index = entry.index
+            item.entry = entry
             item.add_marker(pytest.mark.replay(str(self.path)))
             if entry.workflow_type:
                 item.extra_keyword_matches.add(entry.workflow_type)  # -k order_flow selects by workflow type
             yield item
 
+    def document(self) -> Any:
+        """The file's JSON, read and parsed again at run time (collection does not hold every
+        file's document at once) and kept until the file's last item has run."""
+        if self._doc is None:
+            display = display_path(str(self.path))
+            self._doc = parse_json(read_bytes(self.path, display), source=display)
+        return self._doc
+
+    def item_done(self) -> None:
+        self._unfinished -= 1
+        if self._unfinished <= 0:
+            self._doc = None
+
 
 class HistoryItem(pytest.Item):
     """Replays one history against the current workflow code."""
 
-    index = 0
+    entry: Entry | None = None
 
     def runtest(self) -> None:
         __tracebackhide__ = True
-        self._replay = Replay(self.path, self.config, self.index)
+        file = self.parent
+        assert isinstance(file, HistoryFile)
+        self._replay = Replay(self.path, self.config, self.entry, file.document)
         error: BaseException | None = None
         try:
             self._replay.run()
@@ -124,6 +146,7 @@ class HistoryItem(pytest.Item):
             error = e
             raise
         finally:
+            file.item_done()
             self.user_properties.extend(self._replay.properties(error))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:

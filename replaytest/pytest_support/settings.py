@@ -16,7 +16,7 @@ from ..backends import ReplaySettings, Sessions
 SETTINGS_KEY = pytest.StashKey[ReplaySettings]()
 SESSIONS_KEY = pytest.StashKey[Sessions]()
 DEBUG_OPTIONS_KEY = pytest.StashKey[Any]()
-OBSERVERS_KEY = pytest.StashKey[list[Any]]()  # the debugger's observer of each replay, newest last
+OBSERVERS_KEY = pytest.StashKey[list[Any]]()  # the debugger's observer of the latest replay
 NOTES_KEY = pytest.StashKey[list[str]]()      # lines for the end of the session
 
 
@@ -43,9 +43,9 @@ def settings(config: pytest.Config) -> ReplaySettings:
 
             observers = config.stash.setdefault(OBSERVERS_KEY, [])
 
-            def observe() -> Any:  # kept, so report_missed_breaks can ask it afterwards
-                observers.append(make_observer(options, announce=_announce))
-                return observers[-1]
+            def observe() -> Any:  # the newest is kept, so report_missed_breaks can ask it afterwards
+                observers[:] = [make_observer(options, announce=_announce)]
+                return observers[0]
             s.observer_factory = observe
         config.stash[SETTINGS_KEY] = s
     return config.stash[SETTINGS_KEY]

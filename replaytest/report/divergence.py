@@ -11,7 +11,7 @@ from __future__ import annotations
 import linecache
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
 from ..definitions import ReplaytestError
 from .source import Source
@@ -50,13 +50,16 @@ class Divergence:
     warnings: list[str] = field(default_factory=list)  # collected before the divergence (warn modes)
     notes: list[str] = field(default_factory=list)     # what else the reader should know (which module replayed)
 
+    #: kind → (title, advice); a backend's subclass names its platform's kinds in its own words
+    kinds: ClassVar[Mapping[str, tuple[str, str]]] = KINDS
+
     @property
     def title(self) -> str:
-        return KINDS.get(self.kind, (self.kind, ""))[0]
+        return self.kinds.get(self.kind, (self.kind, ""))[0]
 
     @property
     def advice(self) -> str:
-        return KINDS.get(self.kind, ("", ""))[1]
+        return self.kinds.get(self.kind, ("", ""))[1]
 
     def message(self) -> str:
         at = f"at history event {self.event_id}" if self.event_id else "after the last history event"

@@ -31,3 +31,11 @@ def short_json(value: Any, limit: int = 60) -> str:
     """``value`` as JSON on one safe line, cut to ``limit`` characters with an ellipsis."""
     text = safe(json.dumps(value, ensure_ascii=False))
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def short_duration(seconds: float) -> str:
+    """``30d``, ``2h``, ``5m`` for whole units, else seconds (``1.5s``)."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"

@@ -220,8 +220,7 @@ class FaultInjector:
 
 def expire_leases(engine: Any, owner: str) -> int:
     """What time does to a dead worker's claims: its leases expire. Returns how many."""
-    with engine.store.transaction() as c:
-        return c.execute("UPDATE tasks SET lease_expires = 0 WHERE lease_owner = ?", (owner,)).rowcount
+    return engine.store.expire_leases(owner)
 
 
 # ---------------------------------------------------------------------------- running under a plan
@@ -270,6 +269,16 @@ def clear_last_run() -> None:
     _last = None
 
 
+def with_own_module(workflow: Callable[..., Any], modules: Iterable[Any]) -> list[Any]:
+    """``modules`` plus the workflow's own module: its activities, as a worker started with
+    that module would have them."""
+    modules = list(modules)
+    own = sys.modules.get(workflow.__module__)
+    if own is not None and own not in modules:
+        modules.append(own)
+    return modules
+
+
 def run_under_plan(workflow: Callable[..., Any], *args: Any, plan: FaultPlan | None = None, modules: Iterable[Any] = (),
                    signals: Iterable[SignalAt] = (), db_path: str | Path | None = None, workflow_id: str | None = None,
                    seed: int = 0, check_replay: bool = True, sandbox: str | None = "strict",
@@ -282,10 +291,7 @@ def run_under_plan(workflow: Callable[..., Any], *args: Any, plan: FaultPlan | N
     worker process); it is called with the database after the crashed worker's leases expired.
     """
     plan = plan or FaultPlan()
-    modules = list(modules)
-    own = sys.modules.get(workflow.__module__)
-    if own is not None and own not in modules:
-        modules.append(own)  # its own activities, as a worker started with its module would have them
+    modules = with_own_module(workflow, modules)
     defn = workflow_definition(workflow)
     if defn is None:
         raise ReplaytestError(f"{workflow!r} is not a workflow (@workflow.defn)")

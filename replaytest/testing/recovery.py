@@ -44,7 +44,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from ..definitions import ReplaytestError, workflow_definition
 from ..history import file_name_for
-from .faults import COMPLETION_EVENTS, Crash, FaultPlan, PlanRun, SignalAt, run_under_plan
+from .faults import COMPLETION_EVENTS, Crash, FaultPlan, PlanRun, SignalAt, run_under_plan, with_own_module
 
 DEFAULT_SAVE_DIR = ".replaytest/recovery-failures"
 
@@ -106,10 +106,7 @@ def check_recovery(workflow: Callable[..., Any], *args: Any, modules: Iterable[A
     if defn is None:
         raise ReplaytestError(f"{workflow!r} is not a workflow (@workflow.defn)")
     began = time.perf_counter()
-    modules, signals = list(modules), list(signals)
-    own = sys.modules.get(workflow.__module__)
-    if own is not None and own not in modules:
-        modules.append(own)  # the workflow's own activities, as a worker started with its module would have
+    modules, signals = with_own_module(workflow, modules), list(signals)
     wid = workflow_id or f"{defn.name}-recovery"
     common = dict(modules=modules, signals=signals, workflow_id=wid, sandbox=sandbox, check_replay=False)
     baseline = run_under_plan(workflow, *args, **common)  # type: ignore[arg-type]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...core.frames import exception_source, is_user_file, return_source, source_at, user_tb_frames
+from ...core.frames import exception_source, is_user_file, return_source, user_frame, user_source, user_tb_frames
 from ...definitions import ReplaytestError
 from ...history.errors import HistoryFormatError
-from ...report import (KINDS, Divergence, NondeterminismError, ReplayResult, Source, UnknownWorkflowError,
-                       UnsupportedOption, WorkflowTaskError)
+from ...modules import ModuleImportError, import_target
+from ...report import (Divergence, NondeterminismError, ReplayResult, Source, UnknownWorkflowError,
+                       WorkflowTaskError)
+from ...report.text import short_json
 
 
 def sandbox_module() -> Any:
@@ -18,6 +20,7 @@ def sandbox_module() -> Any:
     return sandbox
 
 
-__all__ = ["Source", "ReplaytestError", "KINDS", "Divergence", "NondeterminismError", "WorkflowTaskError",
-           "HistoryFormatError", "ReplayResult", "UnknownWorkflowError", "UnsupportedOption", "exception_source",
-           "return_source", "source_at", "is_user_file", "sandbox_module", "user_tb_frames"]
+__all__ = ["Source", "ReplaytestError", "Divergence", "NondeterminismError", "WorkflowTaskError",
+           "HistoryFormatError", "ReplayResult", "UnknownWorkflowError", "exception_source", "return_source",
+           "is_user_file", "sandbox_module", "user_frame", "user_source", "user_tb_frames", "import_target",
+           "ModuleImportError", "short_json"]

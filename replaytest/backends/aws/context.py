@@ -18,8 +18,9 @@ from aws_durable_execution_sdk_python.config import ParallelBranch
 from aws_durable_execution_sdk_python.context import DurableContext
 from aws_durable_execution_sdk_python.lambda_service import OperationType
 
+from ._compat import user_source
 from .history import op_label
-from .run import Run, _Stop, _user_source
+from .run import Run, _Stop
 
 
 @dataclass
@@ -49,7 +50,7 @@ class ReplayContext(DurableContext):
                                 is_virtual: bool = False) -> Iterator[Any]:
         rt = self._rt
         op_id = self._peek_next_operation_id()
-        rt.before(op_id, operation_type.value, sub_type, name, self._parent_id, _user_source(sys._getframe(1)))
+        rt.before(op_id, operation_type.value, sub_type, name, self._parent_id, user_source(sys._getframe(1)))
         try:
             with super()._operation_replay_aware(sub_type, name, operation_type=operation_type,
                                                  is_virtual=is_virtual) as ident:

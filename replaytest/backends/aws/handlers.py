@@ -9,12 +9,11 @@ Recognising a handler does not import the SDK: ``@durable_execution`` returns a 
 
 from __future__ import annotations
 
-import importlib
 import types
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from ._compat import UnknownWorkflowError
+from ._compat import ModuleImportError, UnknownWorkflowError, import_target
 
 _SDK_PACKAGE = "aws_durable_execution_sdk_python"
 
@@ -46,14 +45,9 @@ class HandlerSpec:
 
     def load(self) -> Callable[..., Any]:
         try:
-            obj: Any = importlib.import_module(self.module)
-        except ImportError as e:
-            raise UnknownWorkflowError(f"--replay-handler {self}: cannot import {self.module}: {e}") from None
-        for part in self.attr.split("."):
-            try:
-                obj = getattr(obj, part)
-            except AttributeError:
-                raise UnknownWorkflowError(f"--replay-handler {self}: {self.module} has no attribute {self.attr!r}") from None
+            obj = import_target(f"{self.module}:{self.attr}")
+        except ModuleImportError as e:
+            raise UnknownWorkflowError(f"--replay-handler {self}: {e}") from None
         if not is_durable_handler(obj):
             raise UnknownWorkflowError(f"--replay-handler {self}: {self.module}:{self.attr} is not a function "
                                        "decorated with @durable_execution")

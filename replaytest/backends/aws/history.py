@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from ._compat import HistoryFormatError
+from ._compat import HistoryFormatError, short_json
 
 #: event type → (operation type, operation status after the event)
 EVENT_TYPES: dict[str, tuple[str | None, str | None]] = {
@@ -59,7 +59,7 @@ def looks_like(doc: Any) -> bool:
     """The cheap content sniff: an object whose ``Events`` list holds ``EventType``/``EventId``
     events (or is empty), or a list of such objects (pages, or several executions)."""
     if isinstance(doc, list):
-        return bool(doc) and all(looks_like(d) for d in doc) and all(isinstance(d, dict) for d in doc)
+        return bool(doc) and all(isinstance(d, dict) and looks_like(d) for d in doc)
     if not isinstance(doc, dict) or not isinstance(doc.get("Events"), list):
         return False
     first = doc["Events"][0] if doc["Events"] else None
@@ -144,9 +144,7 @@ class RecordedOp:
     wait_seconds: float | None = None
     scheduled_end: datetime | None = None
     callback_id: str | None = None
-    callback_timeouts: tuple[Any, Any] = (None, None)
     invoke_function: str | None = None
-    invoke_input: str | None = None
     truncated: bool = False              # the API cut this operation's recorded result or error
 
     @property
@@ -328,18 +326,18 @@ def _fold(events: list[AwsEvent], bad: Any) -> tuple[RecordedOp, dict[str, Recor
                     raise bad(f"event {e.id} ({e.type})", "ScheduledEndTimestamp is not a timestamp") from None
         if e.type == "CallbackStarted":
             op.callback_id = d.get("CallbackId")
-            op.callback_timeouts = (d.get("Timeout"), d.get("HeartbeatTimeout"))
         if e.type == "ChainedInvokeStarted":
             op.invoke_function = d.get("FunctionName")
-            op.invoke_input = (d.get("Input") or {}).get("Payload")
     if execution is None:
         raise bad("", "no ExecutionStarted event")
     return execution, ops
 
 
 def short(value: Any, limit: int = 60) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """A string as it is, any other value as JSON (report.text.short_json), cut to ``limit``."""
+    if not isinstance(value, str):
+        return short_json(value, limit)
+    return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
 _TAGS = frozenset("nsifbuldmtx") | {"by", "br"}
@@ -369,12 +367,12 @@ def readable(payload: Any) -> Any:
 
 def describe(e: AwsEvent) -> str:
     """One line per event for timelines: type, operation, and what it carried."""
-    what = op_label(EVENT_TYPES[e.type][0] or "", e.sub_type, e.name) if e.op_id and e.type[:9] != "Execution" else ""
+    what = op_label(EVENT_TYPES[e.type][0] or "", e.sub_type, e.name) if e.op_id and not e.type.startswith("Execution") else ""
     text = f"{e.type} {what}".rstrip()
     d = e.details
     if e.type.endswith("Succeeded") and "Result" in d:
         payload, truncated = e.payload("Result")
-        text += f" → {short(json.dumps(readable(payload), ensure_ascii=False, default=str))}" + (" (truncated)" if truncated else "")
+        text += f" → {short_json(readable(payload))}" + (" (truncated)" if truncated else "")
     elif (err := (d.get("Error") or {}).get("Payload")) and isinstance(err, dict):
         text += f" {err.get('ErrorType')}: {short(err.get('ErrorMessage'), 80)}"
         retry = d.get("RetryDetails") or {}
@@ -383,5 +381,5 @@ def describe(e: AwsEvent) -> str:
     elif e.type == "WaitStarted" and d.get("Duration") is not None:
         text += f" for {d['Duration']}s"
     elif e.type == "ExecutionStarted":
-        text += f" {e.name or ''} input={short(json.dumps(readable(e.payload('Input')[0]), ensure_ascii=False, default=str))}"
+        text += f" {e.name or ''} input={short_json(readable(e.payload('Input')[0]))}"
     return text

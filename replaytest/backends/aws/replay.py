@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import traceback
 from typing import Any, Callable
 
 from aws_durable_execution_sdk_python import __about__ as sdk_about
@@ -30,9 +31,10 @@ from aws_durable_execution_sdk_python.exceptions import NonDeterministicExecutio
 from aws_durable_execution_sdk_python.execution import (DurableExecutionInvocationInputWithClient,
                                                         InitialExecutionState, durable_execution)
 
+from .. import ReplaySettings
 from . import handlers as _handlers
 from . import history as _history
-from ._compat import (NondeterminismError, ReplayResult, WorkflowTaskError, exception_source, return_source,
+from ._compat import (NondeterminismError, ReplayResult, Source, WorkflowTaskError, exception_source, return_source,
                       user_tb_frames)
 from .context import ReplayContext, _LambdaContext
 from .history import AwsHistory
@@ -88,13 +90,13 @@ def replay_history(history: AwsHistory, handler: Callable[..., Any], *, args_mis
         sdk_log.setLevel(level)
         if poll is not None:
             sdk_state._STOP_SIGNAL_POLL_SECONDS = poll
-    return _verdict(rt, output, client)
+    return _verdict(rt, output)
 
 
-def _verdict(rt: Run, output: dict[str, Any] | None, client: RecordingClient) -> ReplayResult:
+def _verdict(rt: Run, output: dict[str, Any] | None) -> ReplayResult:
     """The ReplayResult, or the verdict raised, with the warnings collected before it."""
     try:
-        return _judge(rt, output, client)
+        return _judge(rt, output)
     except (NondeterminismError, WorkflowTaskError) as e:
         target = e.divergence if isinstance(e, NondeterminismError) else e
         target.warnings = list(rt.warnings)
@@ -103,16 +105,13 @@ def _verdict(rt: Run, output: dict[str, Any] | None, client: RecordingClient) ->
         raise
 
 
-def _judge(rt: Run, output: dict[str, Any] | None, client: RecordingClient) -> ReplayResult:
+def _judge(rt: Run, output: dict[str, Any] | None) -> ReplayResult:
     h = rt.history
     name = h.execution_name or "execution"
     if isinstance(rt.stop, Exception):                       # a sandbox violation in strict mode
-        failed = WorkflowTaskError(name, rt.stop, rt.violation_at, {"type": type(rt.stop).__name__,
-                                                                     "message": str(rt.stop)},
-                                   frames=rt.violation_frames)
-        failed.history_note = ("in a Lambda durable handler, do I/O inside a context.step: handler code outside "
-                               "steps is replayed (--replay-sandbox=warn reports this instead of failing)")
-        raise failed
+        raise _task_error(name, rt.stop, "in a Lambda durable handler, do I/O inside a context.step: handler code "
+                          "outside steps is replayed (--replay-sandbox=warn reports this instead of failing)",
+                          rt.violation_at, rt.violation_frames)
     if rt.stop is not None and not isinstance(rt.stop, str):  # a divergence
         raise NondeterminismError(rt.stop)
     if isinstance(rt.stop, str) and rt.stop.startswith("internal:"):
@@ -128,19 +127,14 @@ def _judge(rt: Run, output: dict[str, Any] | None, client: RecordingClient) -> R
                                              f"the SDK: {err}"))
     if rt.step_failures:
         rec, exc = rt.step_failures[-1]
-        failed = WorkflowTaskError(name, exc, exception_source(exc), {"type": type(exc).__name__, "message": str(exc)},
-                                   frames=user_tb_frames(exc))
+        failed = _task_error(name, exc, f"history recorded {rec.label()} failing with a retry pending (event "
+                                        f"{rec.events[-1].id}); re-run on replay, it still fails")
         failed.event_id = rec.events[-1].id
-        failed.history_note = (f"history recorded {rec.label()} failing with a retry pending (event "
-                               f"{rec.events[-1].id}); re-run on replay, it still fails")
         raise failed
     status = output.get("Status") if output else None
     if status == "FAILED" and h.status != "FAILED" and err is not None:
         # the code now fails where history recorded it going on
-        failed = WorkflowTaskError(name, err, exception_source(err), {"type": type(err).__name__, "message": str(err)},
-                                   frames=user_tb_frames(err))
-        failed.history_note = f"history recorded the execution {h.status.lower()}"
-        raise failed
+        raise _task_error(name, err, f"history recorded the execution {h.status.lower()}")
     if rt.frontier is None and (missing := rt.missing()) is not None:
         rt.diverged_after_return(missing)
         raise NondeterminismError(missing)
@@ -171,6 +165,16 @@ def _judge(rt: Run, output: dict[str, Any] | None, client: RecordingClient) -> R
     return ReplayResult(name, rt.workflow_type, result_status, out, len(h.events), rt.warnings, waiting, new)
 
 
+def _task_error(name: str, exc: BaseException, note: str, source: Source | None = None,
+                frames: list[traceback.FrameSummary] | None = None) -> WorkflowTaskError:
+    """Handler code raised ``exc``: at ``source`` through ``frames``, by default its traceback's."""
+    if frames is None:
+        source, frames = exception_source(exc), user_tb_frames(exc)
+    failed = WorkflowTaskError(name, exc, source, {"type": type(exc).__name__, "message": str(exc)}, frames=frames)
+    failed.history_note = note
+    return failed
+
+
 def _mode(value: Any) -> str:
     """An option's value whether given as a string or as replaytest's str-valued enums."""
     return str(getattr(value, "value", value))
@@ -197,20 +201,18 @@ def _compare_result(rt: Run, output: dict[str, Any] | None) -> None:
         raise NondeterminismError(d)
 
 
-def replay_document(doc: Any, index: int, settings: Any, *, source: str, fallback_name: str | None = None) -> ReplayResult:
+def replay_document(doc: Any, index: int, settings: ReplaySettings, *, source: str,
+                    fallback_name: str | None = None) -> ReplayResult:
     """The seam's ``replay``: load entry ``index`` of ``doc``, find its handler, replay it."""
-    execution = _history.split_executions(doc)[index]
-    history = _history.load(execution, source)
+    history = _history.load(_history.split_executions(doc)[index], source)
     if history.execution.name is None and fallback_name:
         history.execution.name = fallback_name
-    handler = _handlers.resolve(history.function_name, getattr(settings, "handlers", None) or [],
-                                [*(getattr(settings, "modules", None) or []),
-                                 *(getattr(settings, "extra_workflows", None) or [])], source)
-    sandbox = _mode(getattr(settings, "sandbox", "strict") or "strict")
-    sandbox = {"on": "strict"}.get(sandbox, sandbox)
-    factory = getattr(settings, "observer_factory", None)
-    return replay_history(history, handler, args_mismatch=getattr(settings, "args_mismatch", None), sandbox=sandbox,
-                          observer=factory() if factory else None)
+    handler = _handlers.resolve(history.function_name, settings.handlers,
+                                [*settings.modules, *settings.extra_workflows], source)
+    sandbox = _mode(settings.sandbox or "strict")
+    factory = settings.observer_factory
+    return replay_history(history, handler, args_mismatch=settings.args_mismatch,
+                          sandbox={"on": "strict"}.get(sandbox, sandbox), observer=factory() if factory else None)
 
 
 __all__ = ["replay_history", "replay_document", "ReplayContext", "SDK_VERSION"]

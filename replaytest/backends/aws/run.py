@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any, Callable, Iterator
 
 from . import history as _history
-from ._compat import NondeterminismError, Source, is_user_file, return_source, sandbox_module, source_at
+from ._compat import NondeterminismError, Source, is_user_file, return_source, sandbox_module, user_frame, user_source
 from .history import AwsHistory, RecordedOp, op_label
 from .verdicts import divergence
 
@@ -29,20 +29,6 @@ from .verdicts import divergence
 class _Stop(BaseException):
     """Ends the replay now. A BaseException: the SDK turns every Exception from handler code
     into a FAILED execution, but lets this through to us."""
-
-
-def _user_frame(start: Any) -> Any:
-    """The innermost frame of the user's code from ``start`` outwards: the handler line that
-    called ``context.step``/``wait``/… (the SDK's and replaytest's own frames are skipped)."""
-    f = start
-    while f is not None and not is_user_file(f.f_code.co_filename):
-        f = f.f_back
-    return f
-
-
-def _user_source(start: Any) -> Source | None:
-    f = _user_frame(start)
-    return source_at(f.f_code.co_filename, f.f_lineno, f.f_code.co_name) if f is not None else None
 
 
 class Run:
@@ -72,7 +58,7 @@ class Run:
         self.returned_op: str | None = None
         self.observer = observer
         if observer is not None:
-            observer._track(self)  # a fresh replay for the debugger's bookkeeping
+            observer.track(self)  # a fresh replay for the debugger's bookkeeping
 
     # ---- the sandbox around handler code ------------------------------------------------------
     @contextmanager
@@ -104,7 +90,7 @@ class Run:
         if self.sandbox_mode == "strict":
             if self.stop is None:
                 self.stop = v
-                self.violation_at = _user_source(sys._getframe(1))
+                self.violation_at = user_source(sys._getframe(1))
                 self.violation_frames = [fs for fs in traceback.extract_stack(sys._getframe(1))
                                          if is_user_file(fs.filename)]
             raise _Stop
@@ -210,10 +196,10 @@ class Run:
 
     def _fail(self, d: Any) -> None:
         if self.stop is None and self.observer is not None and self.observer.break_on_divergence:
-            frame = _user_frame(sys._getframe(1))
+            frame = user_frame(sys._getframe(1))
             if frame is not None:
-                self.observer._stop(frame, "divergence", d.event_id, error=NondeterminismError(d),
-                                    extra={"replaytest_divergence": d})
+                self.observer.stop(frame, "divergence", d.event_id, error=NondeterminismError(d),
+                                   extra={"replaytest_divergence": d})
         self.stop = self.stop or d
         raise _Stop
 
@@ -223,19 +209,17 @@ class Run:
         if obs is None or rec is None or self.stop is not None or not obs.break_at:
             return
         self.returned_op = None
-        last = rec.events[-1].id
-        due = [n for n in obs.break_at if n <= last and n not in obs._reached]
-        frame = _user_frame(start)
-        if not due or frame is None:
+        frame = user_frame(start)
+        due = obs.take_due(rec.events[-1].id) if frame is not None else []
+        if not due:
             return
-        obs._reached.update(due)
         event = next((e for e in rec.events if e.id == max(due)), rec.events[-1])
         asked = ", ".join(map(str, due))
         note = (f"--break-at {asked}: event {event.id} ({event.type}) was applied; the handler code receives "
                 f"{rec.label()} here")
         view = {"id": event.id, "type": event.type, "time": event.time.isoformat(), "operation": rec.label(),
                 "status": rec.status, "result": _history.readable(rec.result), "error": rec.error}
-        obs._stop(frame, f"break-at {asked}", event.id, extra={"replaytest_event": view, "replaytest_break": note})
+        obs.stop(frame, f"break-at {asked}", event.id, extra={"replaytest_event": view, "replaytest_break": note})
 
     def diverged_after_return(self, d: Any) -> None:
         """--break-on divergence for a divergence found after the handler returned (a dropped

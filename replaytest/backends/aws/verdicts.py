@@ -31,13 +31,7 @@ AWS_KINDS: dict[str, tuple[str, str]] = {
 class AwsDivergence(Divergence):
     """A Divergence whose title and advice speak of Lambda operations."""
 
-    @property
-    def title(self) -> str:
-        return AWS_KINDS.get(self.kind, (self.kind, ""))[0]
-
-    @property
-    def advice(self) -> str:
-        return AWS_KINDS.get(self.kind, ("", ""))[1]
+    kinds = AWS_KINDS
 
 
 def timeline(events: list[AwsEvent], around: int | None, mark: str = "", before: int = 6, after: int = 3) -> list[str]:

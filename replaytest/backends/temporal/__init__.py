@@ -81,8 +81,9 @@ def workflow_id_of(history: Any, path: Path, index: int, count: int) -> str:
 
 
 def workflow_type_of(history: Any) -> str | None:
-    wtype = (started_attributes(history).get("workflowType") or {}).get("name")
-    return wtype if isinstance(wtype, str) and wtype else None
+    wtype = started_attributes(history).get("workflowType")
+    name = wtype.get("name") if isinstance(wtype, dict) else None
+    return name if isinstance(name, str) and name else None
 
 
 def entries(path: Path, doc: Any) -> list[Entry]:
@@ -92,8 +93,8 @@ def entries(path: Path, doc: Any) -> list[Entry]:
 
 
 def history_at(doc: Any, index: int) -> dict[str, Any]:
-    histories = _histories(doc) or []
-    return histories[index]
+    """The history of entry ``index`` (``doc`` is one this backend claimed)."""
+    return doc[index] if isinstance(doc, list) else doc
 
 
 def problem(history: Any) -> str | None:

@@ -7,7 +7,7 @@ Timers (``workflow.sleep``, ``asyncio.sleep``, timeouts) and ``workflow.patched(
 interceptor hook: the capture wraps the workflow instance's ``_timer_impl`` and
 ``workflow_patch`` methods, the narrowest places every such call passes through. Those
 names are private to temporalio, so pyproject pins temporalio to the tested range and
-``tests/test_temporal_capture.py`` checks they still exist.
+``tests/test_temporal.py`` checks they still exist.
 
 Code here runs inside temporalio's workflow sandbox: it only touches objects created
 outside it (no imports, no file access at call time).
@@ -28,19 +28,14 @@ from temporalio.worker import (ExecuteWorkflowInput, HandleSignalInput, Intercep
                                StartChildWorkflowInput, StartLocalActivityInput, WorkflowInboundInterceptor,
                                WorkflowInterceptorClassInput, WorkflowOutboundInterceptor)
 
-from ...core.frames import is_user_file
+from ...core.frames import user_frame as innermost_user_frame
 
 Frame = tuple[str, int, str]  # (filename, line, function)
 
 
 def user_frame_object(depth: int = 2) -> Any:
     """The innermost frame of workflow code on the current stack, or None."""
-    f: Any = sys._getframe(depth)
-    while f is not None:
-        if is_user_file(f.f_code.co_filename):
-            return f
-        f = f.f_back
-    return None
+    return innermost_user_frame(sys._getframe(depth))
 
 
 def user_frame(depth: int = 2) -> Frame | None:
@@ -123,13 +118,12 @@ class _Outbound(WorkflowOutboundInterceptor):
         return super().start_activity(input)
 
     def start_local_activity(self, input: StartLocalActivityInput) -> workflow.ActivityHandle[Any]:
-        self._capture.add(Issued("local_activity", _task(), input.activity, tuple(input.args),
-                                           frame=user_frame()))
+        self._capture.add(Issued("local_activity", _task(), input.activity, tuple(input.args), frame=user_frame()))
         return super().start_local_activity(input)
 
     async def start_child_workflow(self, input: StartChildWorkflowInput) -> workflow.ChildWorkflowHandle[Any, Any]:
         self._capture.add(Issued("child", _task(), input.workflow, tuple(input.args), target=input.id,
-                                           frame=user_frame()))
+                                 frame=user_frame()))
         return await super().start_child_workflow(input)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from .events import TEvent, args_text, decode_payloads, describe, patch_of, seconds, show_duration
+from .events import TEvent, Undecodable, args_text, decode_payloads, describe, patch_of, seconds, show_duration
 
 #: history command event → the capture kind it records
 _COMMAND_KINDS = {
@@ -135,11 +135,7 @@ def compare(events: Sequence[TEvent], issued: Sequence[Any], to_json: Callable[[
     for i in issued:
         if i.kind not in _UNCOMPARED:
             by_task.setdefault(i.task, []).append(i)
-    later_names: dict[tuple[Any, ...], int] = {}  # (kind, name, target) → first event recording it
-    for t in tasks:
-        for rec in t.commands:
-            if rec.name and rec.kind in ("activity", "child", "patch"):
-                later_names.setdefault((rec.kind, rec.name, rec.target), rec.event.id)
+    later_names = recorded_names(tasks)
     warnings: list[Finding] = []
     for t in tasks:
         recorded = list(t.commands)
@@ -182,6 +178,16 @@ def compare(events: Sequence[TEvent], issued: Sequence[Any], to_json: Callable[[
     return None, warnings
 
 
+def recorded_names(tasks: Sequence[Task]) -> dict[tuple[Any, ...], int]:
+    """(kind, name, target) → the first event recording it, for :func:`mismatch_kind`."""
+    names: dict[tuple[Any, ...], int] = {}
+    for t in tasks:
+        for rec in t.commands:
+            if rec.name and rec.kind in ("activity", "child", "patch"):
+                names.setdefault((rec.kind, rec.name, rec.target), rec.event.id)
+    return names
+
+
 def mismatch_kind(r: Recorded, c: Any, later: dict[tuple[Any, ...], int]) -> tuple[str, str]:
     if r.kind == "patch" or c.kind == "patch":
         return "patch", ""
@@ -201,7 +207,7 @@ def mismatch_kind(r: Recorded, c: Any, later: dict[tuple[Any, ...], int]) -> tup
 def _args_difference(r: Recorded, c: Any, to_json: Callable[[Sequence[Any]], list[Any]]) -> str | None:
     if r.kind == "activity":
         issued = to_json(c.args)
-        if any(isinstance(v, str) and type(v).__name__ == "Undecodable" for v in r.args):
+        if any(isinstance(v, Undecodable) for v in r.args):
             return None  # cannot compare what we cannot decode
         return "activity_args" if issued != r.args else None
     if r.kind == "timer" and r.seconds is not None and c.seconds is not None:

@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 
 from ...debug import _pydevd  # this module is imported only when a debugger is attached
 from ...report.divergence import NondeterminismError
-from .compare import Recorded, mismatch_kind, same, describe_issued, recorded_tasks
+from .compare import Recorded, describe_issued, mismatch_kind, recorded_names, recorded_tasks, same
 from .events import TEvent, describe
 from .report import TemporalDivergence, source_of
 
@@ -32,18 +32,17 @@ class DebugPlan:
         self.observer = observer
         self.workflow_id, self.workflow_type, self.source, self.to_json = workflow_id, workflow_type, source, to_json
         self.events = {e.id: e for e in events}
-        self.expected: dict[int, list[Recorded]] = {t.started: t.commands for t in recorded_tasks(events)}
+        tasks = recorded_tasks(events)
+        self.expected: dict[int, list[Recorded]] = {t.started: t.commands for t in tasks}
+        self.later = recorded_names(tasks)  # as the report has it, so both name the same kind
         self.issued_in: dict[int, int] = {}
-        self.reached: set[int] = set()
         self.diverged = False
-        self.break_at: list[int] = list(getattr(observer, "break_at", []))
         self.break_on_divergence = bool(getattr(observer, "break_on_divergence", False))
 
     def at(self, issued: Any, task: int, frame: types.FrameType | None) -> None:
         """Workflow code issued ``issued`` during the workflow task started at ``task``."""
-        due = [n for n in self.break_at if n <= task and n not in self.reached]
+        due = self.observer.take_due(task)  # marked reached: the observer's unreached() tells the rest
         if due:
-            self.reached.update(due)
             self._break_at(due, task, frame)
         if issued is None or not self.break_on_divergence or self.diverged:
             return
@@ -51,9 +50,9 @@ class DebugPlan:
             return
         index = self.issued_in.get(task, 0)
         self.issued_in[task] = index + 1
-        expected = [r for r in self.expected.get(task, []) if not (r.kind == "patch" and r.deprecated)]
         if task not in self.expected:
             return  # beyond the recorded workflow tasks: new commands, not a divergence
+        expected = [r for r in self.expected[task] if not (r.kind == "patch" and r.deprecated)]
         recorded = expected[index] if index < len(expected) else None
         if recorded is not None and same(recorded, issued):
             return
@@ -62,9 +61,7 @@ class DebugPlan:
             return
         event: TEvent | None
         if recorded is not None:
-            later = {(r.kind, r.name, r.target): r.event.id for cmds in self.expected.values() for r in cmds
-                     if r.name and r.kind in ("activity", "child", "patch")}
-            kind, detail = mismatch_kind(recorded, issued, later)
+            kind, detail = mismatch_kind(recorded, issued, self.later)
             event, what = recorded.event, describe(recorded.event)
         else:
             kind, detail = "extra", ""
@@ -86,10 +83,3 @@ class DebugPlan:
         note = (f"--break-at {asked}: history up to event {task} is applied; the workflow code continues here "
                 "with the next command it issues")
         _pydevd.suspend(frame, extra_locals={"replaytest_event": view, "replaytest_break": note})
-
-    def finish(self) -> None:
-        """Tell the observer which break-at events were reached (for its ``unreached()``)."""
-        reached = getattr(self.observer, "_reached", None)
-        if isinstance(reached, set):
-            reached.update(self.reached)
-

@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from ...report.text import short_duration, short_json
+
 _ENUM_PREFIX = "EVENT_TYPE_"
 
 
@@ -112,10 +114,7 @@ def is_decoded_payload(payload: Any) -> bool:
 
 
 def show(value: Any, limit: int = 60) -> str:
-    if isinstance(value, Undecodable):
-        return str(value)
-    s = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
-    return s if len(s) <= limit else s[: limit - 1] + "…"
+    return str(value) if isinstance(value, Undecodable) else short_json(value, limit)
 
 
 def args_text(values: Sequence[Any]) -> str:
@@ -133,12 +132,7 @@ def seconds(text: Any) -> float | None:
 
 
 def show_duration(s: float | None) -> str:
-    if s is None:
-        return "?"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if s >= size and s % size == 0:
-            return f"{int(s // size)}{unit}"
-    return f"{s:g}s"
+    return "?" if s is None else short_duration(s)
 
 
 # ---------------------------------------------------------------- one line per event

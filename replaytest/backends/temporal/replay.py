@@ -28,12 +28,12 @@ from .. import Entry, ReplaySettings
 from . import EXPORTS, history_at, problem, workflow_id_of, workflow_type_of
 from .capture import Capture, arm, disarm
 from .compare import Finding, compare
-from .events import TEvent, Undecodable, decode_payloads, events_of
+from .events import TEvent, Undecodable, decode_payloads, event_type, events_of
 from .report import TemporalDivergence, TemporalTaskError, event_timeline, source_of, temporal_message
 from .runner import Pending, close_all, worker_for
 
 _ARG_KINDS = ("activity_args", "timer_duration")
-_KNOWN_TYPES = {"".join(p.capitalize() for p in k[len("EVENT_TYPE_"):].split("_")) for k in EventType.keys()} - {""}
+_KNOWN_TYPES = {event_type(k) for k in EventType.keys()} - {""}
 
 
 @contextlib.contextmanager
@@ -111,8 +111,11 @@ def check(history_doc: Any, source: str, workflow_id: str = "") -> tuple[list[TE
     for e in events:
         if e.type not in _KNOWN_TYPES:
             raise HistoryFormatError(source, f"event {e.id}", f"unknown event type {e.type or '(none)'!r}; {EXPORTS}")
-    try:
-        return events, WorkflowHistory.from_json(workflow_id, json.dumps(history_doc))
+    if workflow_type_of(history_doc) is None:
+        raise HistoryFormatError(source, "event 1",
+                                 f"the WorkflowExecutionStarted event names no workflow type; {EXPORTS}")
+    try:  # the parsed document as it is: no second round of JSON text
+        return events, WorkflowHistory.from_json(workflow_id, history_doc)
     except (ValueError, json_format.ParseError) as e:
         raise HistoryFormatError(source, "", f"temporalio cannot read this history ({e}); {EXPORTS}") from None
 
@@ -161,7 +164,6 @@ def replay(entry: Entry, doc: Any, settings: ReplaySettings, *, display: str) ->
     finally:
         if started.plan is not None:
             disarm(started.workflow_id)
-            started.plan.finish()
     return _verdict(outcome.replay_failure, capture, started.events, settings, started.workflow_id,
                     started.workflow_type, started.source)
 
@@ -173,7 +175,7 @@ def _verdict(failure: BaseException | None, capture: Capture, events: list[TEven
     warnings = [] if mode == "ignore" else [_warning(f) for f in arg_findings]
     original = temporal_message(failure) if failure is not None else ""
     if isinstance(failure, temporalio.workflow.NondeterminismError):
-        raise NondeterminismError(_divergence(finding, failure, events, workflow_id, workflow_type, source, warnings))
+        raise NondeterminismError(_divergence(finding, original, events, workflow_id, workflow_type, source, warnings))
     if failure is not None and capture.error is None and original.startswith("Fatal error"):
         raise HistoryFormatError(source, "", f"temporalio cannot replay this history: {_short(original)}")
     if failure is not None or capture.error is not None:
@@ -183,7 +185,7 @@ def _verdict(failure: BaseException | None, capture: Capture, events: list[TEven
         raise TemporalTaskError(workflow_id, workflow_type, error, capture.error_task, events, source, original,
                                 warnings)
     if finding is not None and finding.kind in _ARG_KINDS:  # --replay-args=error
-        raise NondeterminismError(_divergence(finding, None, events, workflow_id, workflow_type, source, warnings))
+        raise NondeterminismError(_divergence(finding, "", events, workflow_id, workflow_type, source, warnings))
     last = events[-1] if events else None
     status = _STATUS.get(last.type, "running") if last else "running"
     output: Any = None
@@ -209,9 +211,9 @@ def _warning(f: Finding) -> str:
     return f"{what} from {event}: recorded {f.recorded}, code issued {f.issued}{where}"
 
 
-def _divergence(f: Finding | None, failure: BaseException | None, events: list[TEvent], workflow_id: str,
+def _divergence(f: Finding | None, original: str, events: list[TEvent], workflow_id: str,
                 workflow_type: str, source: str, warnings: list[str]) -> TemporalDivergence:
-    original = temporal_message(failure) if failure is not None else ""
+    """``original``: temporalio's message ("" when only our comparison found the divergence)."""
     if f is None:  # temporalio saw something our comparison did not: say what it said, where
         event_id = _event_id_in(original)
         event = next((e for e in events if e.id == event_id), None)

@@ -10,7 +10,8 @@ import traceback
 from dataclasses import dataclass
 from typing import Sequence
 
-from ...core.frames import is_user_file, source_at
+from ...core.frames import source_at, user_tb_frames
+from ...core.tasks import trailing_task_failures
 from ...report.divergence import KINDS, Divergence, WorkflowTaskError, timeline
 from ...report.source import Source, display_path
 from ...report.text import safe, safe_lines
@@ -59,31 +60,13 @@ def event_timeline(events: Sequence[TEvent], around: int | None, mark: str) -> l
 class TemporalDivergence(Divergence):
     original: str = ""                      # temporalio's message, shown last
 
-    @property
-    def title(self) -> str:
-        return (TEMPORAL_KINDS.get(self.kind) or KINDS.get(self.kind) or (self.kind, ""))[0]
-
-    @property
-    def advice(self) -> str:
-        return (TEMPORAL_KINDS.get(self.kind) or KINDS.get(self.kind) or ("", ""))[1]
+    kinds = {**KINDS, **TEMPORAL_KINDS}
 
     def message(self) -> str:
         base = super().message()  # already escaped, one line per field
         return base + (f"\n{safe(f'  temporalio: {self.original}')}" if self.original else "")
 
 
-def _workflow_frames(exc: BaseException) -> list[traceback.FrameSummary]:
-    return [fs for fs in traceback.extract_tb(exc.__traceback__) if is_user_file(fs.filename)]
-
-
-def _trailing_failures(events: Sequence[TEvent]) -> list[TEvent]:
-    failed: list[TEvent] = []
-    for e in events:
-        if e.type == "WorkflowTaskCompleted":
-            failed = []
-        elif e.type == "WorkflowTaskFailed":
-            failed.append(e)
-    return failed
 
 
 class TemporalTaskError(WorkflowTaskError):
@@ -93,7 +76,7 @@ class TemporalTaskError(WorkflowTaskError):
     def __init__(self, workflow_id: str, workflow_type: str, error: BaseException, task: int | None,
                  events: Sequence[TEvent], history_source: str, original: str = "",
                  warnings: Sequence[str] = ()) -> None:
-        frames = _workflow_frames(error)
+        frames = user_tb_frames(error)
         last = frames[-1] if frames else None
         source = source_of((last.filename, last.lineno or 0, last.name)) if last else None
         super().__init__(workflow_id, error, source, {"type": type(error).__name__, "message": str(error)}, frames)
@@ -101,10 +84,7 @@ class TemporalTaskError(WorkflowTaskError):
         self.workflow_type = workflow_type
         self.warnings = list(warnings)
         self.report = self._report(workflow_type, error, task, events, frames, history_source, original)
-        self.args = (self.report,)
-
-    def __str__(self) -> str:
-        return self.report
+        self.args = (self.report,)  # str() is the whole report
 
     def _report(self, workflow_type: str, exc: BaseException, task: int | None, events: Sequence[TEvent],
                 frames: list[traceback.FrameSummary], history_source: str, original: str) -> str:
@@ -122,7 +102,7 @@ class TemporalTaskError(WorkflowTaskError):
         if type(exc).__name__ == "RestrictedWorkflowAccessError":
             lines.append("  Temporal's workflow sandbox forbids this call in workflow code: use workflow.now(), "
                          "workflow.random() or workflow.uuid4(), or move the work into an activity.")
-        failed = _trailing_failures(events)
+        failed = trailing_task_failures(events)
         last_task = max((e.id for e in events if e.type == "WorkflowTaskStarted"), default=0)
         if failed and (task is None or task >= failed[-1].id - 1 or task == last_task):
             f = failed[-1].attrs.get("failure") or {}

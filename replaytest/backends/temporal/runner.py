@@ -164,10 +164,6 @@ class ReplayWorker:
             raise RuntimeError("the Temporal replay worker stopped before replaying this history")
         return future.result()
 
-    def replay(self, history: WorkflowHistory) -> Outcome:
-        """Replay one history; block until its result and capture."""
-        return self.submit(history).result()
-
     def close(self) -> None:
         if self._loop.is_closed():
             return
