@@ -1,4 +1,5 @@
 """Shared helpers of the bench: paths, the history cache, timing, machine facts."""
+
 from __future__ import annotations
 
 import gc
@@ -12,8 +13,9 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -25,7 +27,7 @@ for p in (str(ROOT), str(BENCH)):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-import gen_history  # noqa: E402
+import gen_history
 
 
 def temporal_dir() -> Path | None:
@@ -126,8 +128,19 @@ def machine() -> dict[str, Any]:
         "implementation": platform.python_implementation(),
         "platform": platform.platform(),
         "loadavg_at_start": load,
-        "versions": {n: package_version(n) for n in ("replaytest", "jsonschema", "jsonschema-rs", "freezegun", "pytest",
-                                                     "pytest-xdist", "temporalio", "dbos")},
+        "versions": {
+            n: package_version(n)
+            for n in (
+                "replaytest",
+                "jsonschema",
+                "jsonschema-rs",
+                "freezegun",
+                "pytest",
+                "pytest-xdist",
+                "temporalio",
+                "dbos",
+            )
+        },
     }
 
 

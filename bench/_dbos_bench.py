@@ -2,6 +2,7 @@
 
 usage: python bench/_dbos_bench.py WORKDIR N     prints one JSON line ({"error": ...} if DBOS is missing)
 """
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,9 @@ from pathlib import Path
 def main() -> None:
     work, n = Path(sys.argv[1]), int(sys.argv[2])
     try:
-        from dbos import DBOS, DBOSConfig
         from importlib.metadata import version
+
+        from dbos import DBOS, DBOSConfig
     except Exception as e:
         print(json.dumps({"error": f"DBOS not importable ({type(e).__name__}: {e})"}))
         return
@@ -50,9 +52,18 @@ def main() -> None:
         c.close()
     finally:
         DBOS.destroy()
-    print(json.dumps({"steps": n, "wall_s": wall, "steps_per_s": n / wall, "version": version("dbos"),
-                      "note": f"steps run inline in the workflow, each step's output committed to the SQLite system "
-                              f"database (journal_mode={mode}, synchronous=FULL, sqlite's default)"}))
+    print(
+        json.dumps(
+            {
+                "steps": n,
+                "wall_s": wall,
+                "steps_per_s": n / wall,
+                "version": version("dbos"),
+                "note": f"steps run inline in the workflow, each step's output committed to the SQLite system "
+                f"database (journal_mode={mode}, synchronous=FULL, sqlite's default)",
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ usage: python bench/_engine_bench.py shape|steps|recovery WORKDIR N
   recovery  a running workflow with ~N events (loop_then_wait), then a new worker rebuilds it
 Prints one JSON line.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,11 +20,12 @@ _perf = time.perf_counter
 def main() -> None:
     what, work, n = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
     sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
-    from replaytest import Engine, sandbox
-    from replaytest.core.tasks import catch_up
-    from replaytest.core.execution import Execution
-    from bench import workflows as W
     import gen_history
+
+    from bench import workflows as W
+    from replaytest import Engine, sandbox
+    from replaytest.core.execution import Execution
+    from replaytest.core.tasks import catch_up
 
     work.mkdir(parents=True, exist_ok=True)
     db = work / f"engine-{what}.db"
@@ -38,7 +40,13 @@ def main() -> None:
         diff = []
         for a, b in zip(got, want):
             if a["type"] != b["type"] or sorted(a["attrs"]) != sorted(b["attrs"]):
-                diff.append({"id": a["id"], "engine": [a["type"], sorted(a["attrs"])], "generator": [b["type"], sorted(b["attrs"])]})
+                diff.append(
+                    {
+                        "id": a["id"],
+                        "engine": [a["type"], sorted(a["attrs"])],
+                        "generator": [b["type"], sorted(b["attrs"])],
+                    }
+                )
             else:
                 for k, v in a["attrs"].items():
                     if k not in ("worker", "workflow_module") and v != b["attrs"][k]:
@@ -71,8 +79,15 @@ def main() -> None:
             hist = e2.history("recover")
             out["read_history_s"] = _perf() - t0
             first = hist.events[0].attrs
-            ex = Execution(W.loop_then_wait.__replaytest_workflow__, workflow_id=first["workflow_id"], run_id=first["run_id"],
-                           args=first["input"], seed=first["seed"], history=hist.events, sandbox="strict")
+            ex = Execution(
+                W.loop_then_wait.__replaytest_workflow__,
+                workflow_id=first["workflow_id"],
+                run_id=first["run_id"],
+                args=first["input"],
+                seed=first["seed"],
+                history=hist.events,
+                sandbox="strict",
+            )
             with sandbox.session():
                 t0 = _perf()
                 catch_up(ex, hist.events)

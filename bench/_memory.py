@@ -5,6 +5,7 @@ Reports the file size and resident set sizes (ru_maxrss and /proc/self/statm) at
 Loading skips jsonschema (see _common.load_trusted), whose cost at these sizes is minutes and
 whose memory is not what is measured here.
 """
+
 from __future__ import annotations
 
 import gc
@@ -48,10 +49,11 @@ def reset_peak() -> bool:
 def main() -> None:
     path, kind, n, mode = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
     sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
-    from replaytest import replay
-    from bench import workflows as W
-    from _common import load_trusted
     import gen_history
+    from _common import load_trusted
+
+    from bench import workflows as W
+    from replaytest import replay
 
     # warm up on a tiny history: imports, the first sandbox session, caches — not this history's cost
     tiny = load_trusted(gen_history.to_json(gen_history.events(kind, 2)).encode())
@@ -68,11 +70,19 @@ def main() -> None:
     r = replay(h, [W], sandbox=None if mode == "none" else mode)
     assert r.status == "completed" and r.output == n, r
     after_rss, after_peak = rss(), peak()
-    print(json.dumps({
-        "file_bytes": path.stat().st_size, "events": len(h),
-        "base_rss": base_rss, "loaded_rss_delta": loaded_rss - base_rss,
-        "peak_rss_delta": after_peak - base_rss, "after_replay_rss_delta": after_rss - base_rss, "peak_reset": peak_reset,
-    }))
+    print(
+        json.dumps(
+            {
+                "file_bytes": path.stat().st_size,
+                "events": len(h),
+                "base_rss": base_rss,
+                "loaded_rss_delta": loaded_rss - base_rss,
+                "peak_rss_delta": after_peak - base_rss,
+                "after_replay_rss_delta": after_rss - base_rss,
+                "peak_reset": peak_reset,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

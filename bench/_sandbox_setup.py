@@ -6,6 +6,7 @@ stdlib modules are imported, then synthetic modules (each binding ``from time im
 ``from datetime import datetime`` … as freezegun must rewrite) until sys.modules holds at
 least TARGET_MODULES. Prints one JSON line.
 """
+
 from __future__ import annotations
 
 import io
@@ -14,25 +15,70 @@ import statistics
 import sys
 import time
 import warnings
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 _perf = time.perf_counter  # bound before any freeze; the sandbox keeps perf_counter real anyway
 
-SKIP = {"antigravity", "this", "idlelib", "tkinter", "turtle", "turtledemo", "ensurepip", "venv", "test",
-        "pydoc_data", "lib2to3", "__phello__", "_testcapi", "_testinternalcapi", "_testbuffer", "_testimportmultiple",
-        "_testmultiphase", "_xxtestfuzz", "xxlimited", "xxlimited_35", "xxsubtype", "_xxsubinterpreters", "msilib",
-        "winreg", "winsound", "_winapi", "_msi", "nt", "_overlapped", "msvcrt", "_scproxy", "_tkinter", "_curses",
-        "curses", "readline", "_crypt", "crypt", "nis", "spwd", "ossaudiodev", "sqlite3", "_sqlite3", "sys", "builtins",
-        "pty", "tty", "getpass", "cgi", "cgitb"}
+SKIP = {
+    "antigravity",
+    "this",
+    "idlelib",
+    "tkinter",
+    "turtle",
+    "turtledemo",
+    "ensurepip",
+    "venv",
+    "test",
+    "pydoc_data",
+    "lib2to3",
+    "__phello__",
+    "_testcapi",
+    "_testinternalcapi",
+    "_testbuffer",
+    "_testimportmultiple",
+    "_testmultiphase",
+    "_xxtestfuzz",
+    "xxlimited",
+    "xxlimited_35",
+    "xxsubtype",
+    "_xxsubinterpreters",
+    "msilib",
+    "winreg",
+    "winsound",
+    "_winapi",
+    "_msi",
+    "nt",
+    "_overlapped",
+    "msvcrt",
+    "_scproxy",
+    "_tkinter",
+    "_curses",
+    "curses",
+    "readline",
+    "_crypt",
+    "crypt",
+    "nis",
+    "spwd",
+    "ossaudiodev",
+    "sqlite3",
+    "_sqlite3",
+    "sys",
+    "builtins",
+    "pty",
+    "tty",
+    "getpass",
+    "cgi",
+    "cgitb",
+}
 
-SYNTH = '''from time import time, monotonic, perf_counter, sleep, localtime, gmtime, strftime
+SYNTH = """from time import time, monotonic, perf_counter, sleep, localtime, gmtime, strftime
 from datetime import datetime, date, timedelta
 import time as _time, datetime as _dt, random
 NOW = None
 def f():
     return time()
-'''
+"""
 
 
 def load_modules(target: int, workdir: Path) -> dict[str, int]:
@@ -80,18 +126,22 @@ def main() -> None:
     sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
     import random
 
-    from replaytest import History, replay
-    from replaytest import sandbox
-    from replaytest.sandbox import sessions as sandbox_sessions
-    from bench import workflows as W
     import gen_history
     from _common import load_trusted
+
+    from bench import workflows as W
+    from replaytest import replay, sandbox
+    from replaytest.sandbox import sessions as sandbox_sessions
 
     added = load_modules(target, workdir) if target else {}
     res: dict = {"modules": len(sys.modules), **added}
 
-    t0 = _perf(); sandbox_sessions._acquire(); res["session_first_start_s"] = _perf() - t0
-    t0 = _perf(); sandbox_sessions._release(); res["session_first_stop_s"] = _perf() - t0
+    t0 = _perf()
+    sandbox_sessions._acquire()
+    res["session_first_start_s"] = _perf() - t0
+    t0 = _perf()
+    sandbox_sessions._release()
+    res["session_first_stop_s"] = _perf() - t0
     pairs = []
     for _ in range(5):
         t0 = _perf()
@@ -100,7 +150,7 @@ def main() -> None:
         pairs.append(_perf() - t0)
     res["session_start_stop_s"] = statistics.median(pairs)
 
-    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
     rng = random.Random(1)
 
     def step() -> None:
@@ -117,8 +167,10 @@ def main() -> None:
 
     # small histories: per-call session (replay() alone) vs inside one session vs no sandbox
     h = load_trusted(gen_history.to_json(gen_history.events("activities", 3)).encode())
+
     def rp(mode):
         return lambda: replay(h, [W], sandbox=mode)
+
     res["small_replay_events"] = len(h)
     res["small_replay_none_s"] = per_call(rp(None), 50, 5)
     res["small_replay_strict_own_session_s"] = per_call(rp("strict"), 10, 5)

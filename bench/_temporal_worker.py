@@ -6,6 +6,7 @@ not inflate the sandbox's sys.modules scan there. Line protocol on stdin/stdout 
   -> {"op": "replay", "sandboxed": true|false}                   <- {"s": t} | {"error": msg}
   -> {"op": "quit"}
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -19,9 +20,9 @@ def main() -> None:
     try:
         sys.path.insert(0, sys.argv[1])  # the temporal-bench folder (loop_workflows.py)
         import temporalio
+        from loop_workflows import LoopActivitiesWorkflow, LoopTimersWorkflow
         from temporalio.client import WorkflowHistory
         from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
-        from loop_workflows import LoopActivitiesWorkflow, LoopTimersWorkflow
     except Exception as e:  # not installed: the bench skips the column
         print(json.dumps({"error": f"{type(e).__name__}: {e}"}), flush=True)
         return
@@ -46,8 +47,10 @@ def main() -> None:
                 history = WorkflowHistory.from_json("bench-wf", text)
                 from_json_s = time.perf_counter() - t
                 wf = LoopActivitiesWorkflow if msg["kind"] == "activities" else LoopTimersWorkflow
-                replayers = {True: Replayer(workflows=[wf]),
-                             False: Replayer(workflows=[wf], workflow_runner=UnsandboxedWorkflowRunner())}
+                replayers = {
+                    True: Replayer(workflows=[wf]),
+                    False: Replayer(workflows=[wf], workflow_runner=UnsandboxedWorkflowRunner()),
+                }
                 reply = {"events": len(history.events), "from_json_s": from_json_s}
             elif op == "replay":
                 r = replayers[bool(msg["sandboxed"])]

@@ -26,6 +26,7 @@ def main(repeats: int = 20) -> None:
     from replaytest import sandbox
     from replaytest.backends.aws import history
     from replaytest.backends.aws.replay import replay_history
+
     print(f"import (SDK + sandbox): {time.perf_counter() - started:.2f} s")
     print("| history | events | ms per replay (median) |\n|---|---|---|")
     with sandbox.session():

@@ -6,6 +6,7 @@ Takes valid histories (the bench generator's shapes and tests/data/*.json when p
 mutates them at random (drop/add keys, swap types and values, change event types, reorder,
 nudge numbers to bounds) and asserts the fast validator and jsonschema agree on every one.
 """
+
 from __future__ import annotations
 
 import copy
@@ -17,14 +18,39 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from replaytest.history._fastschema import compile_schema  # noqa: E402
-import gen_history  # noqa: E402
-from replaytest.history.schema import _validator, schema  # noqa: E402
+import gen_history
+
+from replaytest.history._fastschema import compile_schema
+from replaytest.history.schema import _validator, schema
 
 EVENT_TYPES = schema()["$defs"]["event"]["properties"]["type"]["enum"]
-ODD_VALUES = [None, True, False, 0, -1, 1, 1.0, 1.5, -0.5, 2**70, "", "x", "1", [], [1], {}, {"a": 1},
-              "2026-01-01T00:00:00Z", "2026-01-01T00:00:00.000Z\n", "٢٠٢٦-01-01T00:00:00Z", float("nan"),
-              "side_effect", "patch", "WorkflowExecutionStarted", "ActivityTaskScheduled"]
+ODD_VALUES = [
+    None,
+    True,
+    False,
+    0,
+    -1,
+    1,
+    1.0,
+    1.5,
+    -0.5,
+    2**70,
+    "",
+    "x",
+    "1",
+    [],
+    [1],
+    {},
+    {"a": 1},
+    "2026-01-01T00:00:00Z",
+    "2026-01-01T00:00:00.000Z\n",
+    "٢٠٢٦-01-01T00:00:00Z",
+    float("nan"),
+    "side_effect",
+    "patch",
+    "WorkflowExecutionStarted",
+    "ActivityTaskScheduled",
+]
 
 
 def paths(doc, prefix=()):
@@ -55,7 +81,9 @@ def mutate(doc, rng: random.Random):
         elif op == 1:
             parent[key] = rng.choice(ODD_VALUES)
         elif op == 2 and isinstance(parent, dict):
-            parent[rng.choice(["extra", "type", "attrs", "id", "time", "format", "worker", "value"])] = rng.choice(ODD_VALUES)
+            parent[rng.choice(["extra", "type", "attrs", "id", "time", "format", "worker", "value"])] = rng.choice(
+                ODD_VALUES
+            )
         elif op == 3 and key == "type" and isinstance(parent, dict):
             parent[key] = rng.choice(EVENT_TYPES + ["Bogus"])
         elif op == 4 and isinstance(parent[key], (int, float)) and not isinstance(parent[key], bool):
@@ -73,7 +101,10 @@ def main() -> int:
     rng = random.Random(1)
     fast = compile_schema(schema())
     ref = _validator()
-    bases = [{"format": "replaytest.history", "version": 1, "events": gen_history.events(k, 3)} for k in ("activities", "timers")]
+    bases = [
+        {"format": "replaytest.history", "version": 1, "events": gen_history.events(k, 3)}
+        for k in ("activities", "timers")
+    ]
     for p in sorted((ROOT / "tests").rglob("*.json")) + sorted((ROOT / "fixtures").rglob("*.json")):
         try:
             d = json.loads(p.read_text())
@@ -92,7 +123,9 @@ def main() -> int:
             disagree += 1
             if disagree <= 5:
                 print(f"DISAGREE (fast={f}, jsonschema={r}):", json.dumps(m)[:400])
-    print(f"{n} mutants from {len(bases)} histories: {accepted} valid, {n - accepted} invalid, {disagree} disagreements")
+    print(
+        f"{n} mutants from {len(bases)} histories: {accepted} valid, {n - accepted} invalid, {disagree} disagreements"
+    )
     return 1 if disagree else 0
 
 

@@ -10,6 +10,7 @@ Measured per tree: ``History.from_json`` (load + validation) and ``replay`` insi
 sandbox session, on 1,000-iteration activity and timer histories (bench/gen_history.py), and a
 ``pytest --replay`` run over 200 small histories (wall time of the whole session).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +24,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-import gen_history  # noqa: E402
+import gen_history
 
 CHILD = r"""
 import json, sys, time
@@ -45,16 +46,40 @@ print(json.dumps(out))
 
 
 def measure_library(tree: Path, histories: dict[str, str]) -> dict[str, dict[str, float]]:
-    run = subprocess.run([str(tree / ".venv/bin/python"), "-c", CHILD, str(tree), json.dumps(histories)],
-                         cwd=tree, capture_output=True, text=True, timeout=600, check=True)
+    run = subprocess.run(
+        [str(tree / ".venv/bin/python"), "-c", CHILD, str(tree), json.dumps(histories)],
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
     return json.loads(run.stdout)
 
 
 def measure_pytest(tree: Path, directory: Path) -> float:
     t0 = time.perf_counter()
-    subprocess.run([str(tree / ".venv/bin/python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
-                    "no:randomly", "--replay", str(directory), "--replay-module", "workflows"],
-                   cwd=tree / "bench", capture_output=True, text=True, timeout=600, check=True)
+    subprocess.run(
+        [
+            str(tree / ".venv/bin/python"),
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:randomly",
+            "--replay",
+            str(directory),
+            "--replay-module",
+            "workflows",
+        ],
+        cwd=tree / "bench",
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
     return time.perf_counter() - t0
 
 
@@ -65,8 +90,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        histories = {kind: str(gen_history.write(kind, 1000, Path(tmp) / f"{kind}.json"))
-                     for kind in ("activities", "timers")}
+        histories = {
+            kind: str(gen_history.write(kind, 1000, Path(tmp) / f"{kind}.json")) for kind in ("activities", "timers")
+        }
         small = Path(tmp) / "small"
         for i in range(200):
             gen_history.write("activities", 3, small / f"h{i}.json", workflow_id=f"h-{i}")
@@ -77,7 +103,8 @@ def main() -> None:
                     for name, value in figures.items():
                         samples[side].setdefault(f"{kind} {name}", []).append(value)
                 samples[side].setdefault("pytest --replay 200 histories", []).append(
-                    measure_pytest(tree.resolve(), small))
+                    measure_pytest(tree.resolve(), small)
+                )
     print(f"| measure (median of {args.rounds}) | old | new | new ÷ old |")
     print("|---|---:|---:|---:|")
     for name in samples["old"]:

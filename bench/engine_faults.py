@@ -25,15 +25,29 @@ shutil.copy(ROOT / "fixtures" / "workflows" / "hostile.py", PROBES / "hostile_pr
 PATH = os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(PROBES), str(ROOT)]))
 sys.path[:0] = PATH.split(os.pathsep)  # the checkout under test (PYTHONPATH) first, as for the CLI below
 
-HOSTILE = ["sleep_forever", "sleep_1e300", "huge_retry_interval", "huge_timeout", "nan_backoff", "surrogate_patch_id",
-           "raises_surrogate", "returns_surrogate_value", "activity_returns_surrogate", "centuries",
-           "retries_for_centuries", "returns_big", "exits", "activity_raises_unprintable"]
+HOSTILE = [
+    "sleep_forever",
+    "sleep_1e300",
+    "huge_retry_interval",
+    "huge_timeout",
+    "nan_backoff",
+    "surrogate_patch_id",
+    "raises_surrogate",
+    "returns_surrogate_value",
+    "activity_returns_surrogate",
+    "centuries",
+    "retries_for_centuries",
+    "returns_big",
+    "exits",
+    "activity_raises_unprintable",
+]
 MODULE = "hostile_probe"
 
 
 def hostile_workflows() -> int:
     """Each hostile workflow beside ``fine`` on one virtual-clock engine; returns how many killed the worker."""
     import hostile_probe as hostile
+
     from replaytest.engine import Engine
 
     died = 0
@@ -48,7 +62,7 @@ def hostile_workflows() -> int:
         def work() -> None:
             try:
                 e.work()
-            except BaseException as x:  # noqa: BLE001 — that is the finding
+            except BaseException as x:
                 error.append(x)
 
         worker = threading.Thread(target=work, daemon=True)
@@ -67,13 +81,20 @@ def hostile_workflows() -> int:
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "replaytest", *args], cwd=PROBES, capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "PYTHONPATH": PATH, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "replaytest", *args],
+        cwd=PROBES,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": PATH, **(env or {})},
+    )
 
 
 def database_faults() -> tuple[int, int]:
     """Commands against damaged / foreign / misplaced / locked databases; returns (tracebacks, probes)."""
     import hostile_probe as hostile
+
     from replaytest.engine import Engine
 
     tmp = Path(tempfile.mkdtemp())
@@ -86,7 +107,7 @@ def database_faults() -> tuple[int, int]:
     damaged = tmp / "damaged.db"
     data = bytearray(good.read_bytes())
     for offset in range(4096, len(data), 4096):
-        data[offset:offset + 100] = b"\xff" * 100
+        data[offset : offset + 100] = b"\xff" * 100
     damaged.write_bytes(bytes(data))
     foreign = tmp / "crm.db"
     conn = sqlite3.connect(foreign)
@@ -94,18 +115,30 @@ def database_faults() -> tuple[int, int]:
     conn.commit()
     conn.close()
     (tmp / "notes.txt").write_text("x")
-    commands = [("list",), ("show", "w1"), ("start", f"{MODULE}:fine", "--id", "new"), ("signal", "waiting", "go"),
-                ("worker", "--module", MODULE, "--until-idle"), ("export", "--all", "-o", str(tmp / "out"))]
-    cases = [("damaged", damaged, None), ("not ours", foreign, None), ("under a file", tmp / "notes.txt" / "e.db", None),
-             ("uncreatable", Path("/proc/replaytest-no/e.db"), None)]
+    commands = [
+        ("list",),
+        ("show", "w1"),
+        ("start", f"{MODULE}:fine", "--id", "new"),
+        ("signal", "waiting", "go"),
+        ("worker", "--module", MODULE, "--until-idle"),
+        ("export", "--all", "-o", str(tmp / "out")),
+    ]
+    cases = [
+        ("damaged", damaged, None),
+        ("not ours", foreign, None),
+        ("under a file", tmp / "notes.txt" / "e.db", None),
+        ("uncreatable", Path("/proc/replaytest-no/e.db"), None),
+    ]
     tracebacks = probes = 0
     for label, db, env in cases:
         for command in commands:
             done = cli(*command, "--db", str(db), env=env)
             probes += 1
             tracebacks += "Traceback" in done.stderr
-            print(f"  {label:13} {command[0]:7} exit {done.returncode}  "
-                  f"{'TRACEBACK' if 'Traceback' in done.stderr else done.stderr.strip().splitlines()[-1][:90] if done.stderr.strip() else ''}")
+            print(
+                f"  {label:13} {command[0]:7} exit {done.returncode}  "
+                f"{'TRACEBACK' if 'Traceback' in done.stderr else done.stderr.strip().splitlines()[-1][:90] if done.stderr.strip() else ''}"
+            )
     check = sqlite3.connect(foreign)
     tables = sorted(row[0] for row in check.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))
     check.close()
@@ -117,8 +150,10 @@ def database_faults() -> tuple[int, int]:
             done = cli(*command, "--db", str(good), env={"REPLAYTEST_LOCK_TIMEOUT": "0.3"})  # 30 s without it
             probes += 1
             tracebacks += "Traceback" in done.stderr
-            print(f"  {'locked':13} {command[0]:7} exit {done.returncode}  "
-                  f"{'TRACEBACK' if 'Traceback' in done.stderr else done.stderr.strip().splitlines()[-1][:90]}")
+            print(
+                f"  {'locked':13} {command[0]:7} exit {done.returncode}  "
+                f"{'TRACEBACK' if 'Traceback' in done.stderr else done.stderr.strip().splitlines()[-1][:90]}"
+            )
     finally:
         holder.rollback()
         holder.close()

@@ -32,18 +32,25 @@ import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BASES = sorted((ROOT / "fixtures" / "histories").glob("*.json"))
 MODULES = ["fixtures.workflows.orders", "fixtures.workflows.payments", "fixtures.workflows.onboarding"]
-BUILTIN_ERRORS = sorted(n for n in dir(builtins) if isinstance(getattr(builtins, n), type)
-                        and issubclass(getattr(builtins, n), BaseException))
+BUILTIN_ERRORS = sorted(
+    n
+    for n in dir(builtins)
+    if isinstance(getattr(builtins, n), type) and issubclass(getattr(builtins, n), BaseException)
+)
 #: A bare built-in exception where a report belongs (``FAIL  path: KeyError: '99'``), a traceback, or
 #: pytest giving up. "workflow code raised KeyError" is a verdict (a workflow task error), not this.
-INTERNAL = re.compile(r"^FAIL  .*?\.json: (" + "|".join(BUILTIN_ERRORS) + r"): |Traceback \(most recent call last\)"
-                      r"|INTERNALERROR|internal error", re.M)
+INTERNAL = re.compile(
+    r"^FAIL  .*?\.json: (" + "|".join(BUILTIN_ERRORS) + r"): |Traceback \(most recent call last\)"
+    r"|INTERNALERROR|internal error",
+    re.M,
+)
 
 Doc = dict[str, Any]
 
@@ -84,8 +91,16 @@ def swap_events(rng: random.Random, doc: Doc) -> None:
 
 
 def dangling_reference(rng: random.Random, doc: Doc) -> None:
-    e = _pick(rng, doc, "ActivityTaskCompleted", "ActivityTaskFailed", "ActivityTaskStarted", "TimerFired",
-              "WorkflowTaskCompleted", "WorkflowTaskStarted")
+    e = _pick(
+        rng,
+        doc,
+        "ActivityTaskCompleted",
+        "ActivityTaskFailed",
+        "ActivityTaskStarted",
+        "TimerFired",
+        "WorkflowTaskCompleted",
+        "WorkflowTaskStarted",
+    )
     if e:
         for key in ("scheduled_event_id", "started_event_id"):
             if key in e["attrs"]:
@@ -93,7 +108,9 @@ def dangling_reference(rng: random.Random, doc: Doc) -> None:
 
 
 def foreign_sequence_id(rng: random.Random, doc: Doc) -> None:
-    e = _pick(rng, doc, "ActivityTaskCompleted", "ActivityTaskFailed", "TimerFired", "ActivityTaskScheduled", "TimerStarted")
+    e = _pick(
+        rng, doc, "ActivityTaskCompleted", "ActivityTaskFailed", "TimerFired", "ActivityTaskScheduled", "TimerStarted"
+    )
     if e:
         key = "timer_id" if "timer_id" in e["attrs"] else "activity_id"
         e["attrs"][key] = rng.choice(["99", "0", "x", "1"])
@@ -102,8 +119,11 @@ def foreign_sequence_id(rng: random.Random, doc: Doc) -> None:
 def outcome_for_never_scheduled(rng: random.Random, doc: Doc) -> None:
     ev = _events(doc)
     kind = rng.choice(["ActivityTaskCompleted", "TimerFired"])
-    attrs = ({"activity_id": "99", "scheduled_event_id": 99, "result": 1} if kind == "ActivityTaskCompleted"
-             else {"timer_id": "99", "started_event_id": 99})
+    attrs = (
+        {"activity_id": "99", "scheduled_event_id": 99, "result": 1}
+        if kind == "ActivityTaskCompleted"
+        else {"timer_id": "99", "started_event_id": 99}
+    )
     ev.insert(rng.randrange(2, len(ev) + 1), {"id": 0, "time": ev[0]["time"], "type": kind, "attrs": attrs})
     for i, e in enumerate(ev):
         e["id"] = i + 1
@@ -115,16 +135,37 @@ def input_arity(rng: random.Random, doc: Doc) -> None:
 
 def bad_time(rng: random.Random, doc: Doc) -> None:
     e = rng.choice(_events(doc))
-    e["time"] = rng.choice(["2026-13-05T09:00:00.000Z", "0000-01-05T09:00:00.000Z", "2026-01-05T09:00:00.000Z\n",
-                            "\u0662\u0660\u0662\u0666-01-05T09:00:00.000Z", "2026-02-30T09:00:00.000Z",
-                            "2026-01-05T25:00:00.000Z", "9999-12-31T23:59:59.999Z", "2026-01-05T09:00:00.0000000000001Z"])
+    e["time"] = rng.choice(
+        [
+            "2026-13-05T09:00:00.000Z",
+            "0000-01-05T09:00:00.000Z",
+            "2026-01-05T09:00:00.000Z\n",
+            "\u0662\u0660\u0662\u0666-01-05T09:00:00.000Z",
+            "2026-02-30T09:00:00.000Z",
+            "2026-01-05T25:00:00.000Z",
+            "9999-12-31T23:59:59.999Z",
+            "2026-01-05T09:00:00.0000000000001Z",
+        ]
+    )
 
 
 def hostile_id(rng: random.Random, doc: Doc) -> None:
     attrs = doc["events"][0]["attrs"]
     key = rng.choice(["workflow_id", "workflow_type", "run_id"])
-    attrs[key] = rng.choice(["\ud800", "a\nFAIL  forged", "\x1b[2J\x1b[31mred", "a::b", "a\rb", "\u202eevil", "x" * 5000,
-                             "\udcff\udcfe", "tab\there", "nul\x00byte"])
+    attrs[key] = rng.choice(
+        [
+            "\ud800",
+            "a\nFAIL  forged",
+            "\x1b[2J\x1b[31mred",
+            "a::b",
+            "a\rb",
+            "\u202eevil",
+            "x" * 5000,
+            "\udcff\udcfe",
+            "tab\there",
+            "nul\x00byte",
+        ]
+    )
 
 
 def second_start(rng: random.Random, doc: Doc) -> None:
@@ -136,14 +177,26 @@ def second_start(rng: random.Random, doc: Doc) -> None:
 
 def only_start_and_close(rng: random.Random, doc: Doc) -> None:
     ev = _events(doc)
-    doc["events"] = [ev[0], {"id": 2, "time": ev[0]["time"], "type": "WorkflowExecutionCompleted", "attrs": {"result": 1}}]
+    doc["events"] = [
+        ev[0],
+        {"id": 2, "time": ev[0]["time"], "type": "WorkflowExecutionCompleted", "attrs": {"result": 1}},
+    ]
 
 
 def retype_event(rng: random.Random, doc: Doc) -> None:
     e = _pick(rng, doc)
     if e and e["id"] != 1:
-        e["type"] = rng.choice(["WorkflowExecutionCompleted", "WorkflowTaskFailed", "TimerFired", "MarkerRecorded",
-                                "ActivityTaskScheduled", "WorkflowExecutionSignaled", "WorkflowTaskStarted"])
+        e["type"] = rng.choice(
+            [
+                "WorkflowExecutionCompleted",
+                "WorkflowTaskFailed",
+                "TimerFired",
+                "MarkerRecorded",
+                "ActivityTaskScheduled",
+                "WorkflowExecutionSignaled",
+                "WorkflowTaskStarted",
+            ]
+        )
 
 
 def drop_attr(rng: random.Random, doc: Doc) -> None:
@@ -167,25 +220,57 @@ def nested_payload(rng: random.Random, doc: Doc) -> None:
 
 def signal_never_handled(rng: random.Random, doc: Doc) -> None:
     ev = _events(doc)
-    ev.insert(rng.randrange(2, len(ev) + 1), {"id": 0, "time": ev[0]["time"], "type": "WorkflowExecutionSignaled",
-                                               "attrs": {"signal_name": rng.choice(["x", "\ud800", "a\nb"]), "payload": None}})
+    ev.insert(
+        rng.randrange(2, len(ev) + 1),
+        {
+            "id": 0,
+            "time": ev[0]["time"],
+            "type": "WorkflowExecutionSignaled",
+            "attrs": {"signal_name": rng.choice(["x", "\ud800", "a\nb"]), "payload": None},
+        },
+    )
     for i, e in enumerate(ev):
         e["id"] = i + 1
 
 
 def marker_noise(rng: random.Random, doc: Doc) -> None:
     ev = _events(doc)
-    ev.insert(rng.randrange(2, len(ev) + 1), {"id": 0, "time": ev[0]["time"], "type": "MarkerRecorded",
-                                               "attrs": {"marker_name": rng.choice(["side_effect", "patch"]),
-                                                         "marker_id": "1", "value": rng.choice([None, 1, "x"])}})
+    ev.insert(
+        rng.randrange(2, len(ev) + 1),
+        {
+            "id": 0,
+            "time": ev[0]["time"],
+            "type": "MarkerRecorded",
+            "attrs": {
+                "marker_name": rng.choice(["side_effect", "patch"]),
+                "marker_id": "1",
+                "value": rng.choice([None, 1, "x"]),
+            },
+        },
+    )
     for i, e in enumerate(ev):
         e["id"] = i + 1
 
 
 STRUCTURAL: list[Callable[[random.Random, Doc], None]] = [
-    drop_event, duplicate_event, swap_events, dangling_reference, foreign_sequence_id, outcome_for_never_scheduled,
-    input_arity, bad_time, hostile_id, second_start, only_start_and_close, retype_event, drop_attr, wrong_type,
-    nested_payload, signal_never_handled, marker_noise]
+    drop_event,
+    duplicate_event,
+    swap_events,
+    dangling_reference,
+    foreign_sequence_id,
+    outcome_for_never_scheduled,
+    input_arity,
+    bad_time,
+    hostile_id,
+    second_start,
+    only_start_and_close,
+    retype_event,
+    drop_attr,
+    wrong_type,
+    nested_payload,
+    signal_never_handled,
+    marker_noise,
+]
 
 
 def _text(rng: random.Random, doc: Doc) -> str:
@@ -202,15 +287,26 @@ def textual(rng: random.Random, text: str) -> bytes:
     if choice == 0:
         return text[: rng.randrange(len(text))].encode("utf-8", "surrogatepass")
     if choice == 1:  # a number JSON allows but Python refuses
-        return re.sub(r'"seed": \d+', '"seed": ' + "9" * rng.choice([4301, 5000, 20000]), text, count=1).encode("utf-8", "surrogatepass")
+        return re.sub(r'"seed": \d+', '"seed": ' + "9" * rng.choice([4301, 5000, 20000]), text, count=1).encode(
+            "utf-8", "surrogatepass"
+        )
     if choice == 2:
-        return re.sub(r'"initial_interval": [\d.]+', '"initial_interval": ' + rng.choice(["NaN", "Infinity", "-Infinity", "1e400"]),
-                      text).encode("utf-8", "surrogatepass")
+        return re.sub(
+            r'"initial_interval": [\d.]+',
+            '"initial_interval": ' + rng.choice(["NaN", "Infinity", "-Infinity", "1e400"]),
+            text,
+        ).encode("utf-8", "surrogatepass")
     if choice == 3:
-        return re.sub(r'"start_to_close_timeout": [\d.]+', '"start_to_close_timeout": ' + rng.choice(["NaN", "Infinity"]),
-                      text, count=1).encode("utf-8", "surrogatepass")
+        return re.sub(
+            r'"start_to_close_timeout": [\d.]+',
+            '"start_to_close_timeout": ' + rng.choice(["NaN", "Infinity"]),
+            text,
+            count=1,
+        ).encode("utf-8", "surrogatepass")
     if choice == 4:  # duplicate keys: the last one would silently win
-        return text.replace('"workflow_type": ', '"workflow_type": "shadow", "workflow_type": ', 1).encode("utf-8", "surrogatepass")
+        return text.replace('"workflow_type": ', '"workflow_type": "shadow", "workflow_type": ', 1).encode(
+            "utf-8", "surrogatepass"
+        )
     if choice == 5:  # raw invalid UTF-8 inside the workflow id
         return text.encode("utf-8", "surrogatepass").replace(b'"workflow_id": "', b'"workflow_id": "\xff\xfe', 1)
     if choice == 6:
@@ -253,7 +349,7 @@ def surface_load(paths: list[Path], timeout: float) -> list[tuple[str, str]]:
             History.load(p)
         except HistoryFormatError:
             pass
-        except BaseException as e:  # noqa: BLE001 — exactly what is being counted
+        except BaseException as e:
             bad.append((p.name, f"{type(e).__name__}: {str(e)[:120]}"))
     return bad
 
@@ -285,8 +381,14 @@ def surface_cli(paths: list[Path], timeout: float) -> list[tuple[str, str]]:
     bad = []
     for p in paths:
         try:
-            r = subprocess.run([*exe, str(p), *mods], capture_output=True, cwd=ROOT, env=_env(), timeout=timeout,
-                               preexec_fn=_limit_memory)
+            r = subprocess.run(
+                [*exe, str(p), *mods],
+                capture_output=True,
+                cwd=ROOT,
+                env=_env(),
+                timeout=timeout,
+                preexec_fn=_limit_memory,
+            )
         except subprocess.TimeoutExpired:
             bad.append((p.name, f"hang (> {timeout:.0f} s)"))
             continue
@@ -301,8 +403,22 @@ def surface_cli(paths: list[Path], timeout: float) -> list[tuple[str, str]]:
 def surface_pytest(paths: list[Path], timeout: float, xdist: bool = False) -> list[tuple[str, str]]:
     directory = paths[0].parent
     junit = directory.parent / "junit.xml"
-    cmd = [sys.executable, "-m", "pytest", "--replay", str(directory), "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-           "-o", "junit_family=xunit1", f"--junitxml={junit}", *[a for m in MODULES for a in ("--replay-module", m)]]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "--replay",
+        str(directory),
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:randomly",
+        "-o",
+        "junit_family=xunit1",
+        f"--junitxml={junit}",
+        *[a for m in MODULES for a in ("--replay-module", m)],
+    ]
     if xdist:
         cmd += ["-n", "2"]
     try:
@@ -344,8 +460,12 @@ def main() -> int:
     ap.add_argument("--xdist", action="store_true", help="pytest surface with -n 2")
     ap.add_argument("--show", type=int, default=5, help="examples to print per surface")
     ap.add_argument("--keep", metavar="DIR", help="write the inputs here and keep them")
-    ap.add_argument("--root", type=Path, help="the replaytest checkout to test (default: this one); run with "
-                                              "that checkout's python, e.g. /path/.venv/bin/python")
+    ap.add_argument(
+        "--root",
+        type=Path,
+        help="the replaytest checkout to test (default: this one); run with "
+        "that checkout's python, e.g. /path/.venv/bin/python",
+    )
     args = ap.parse_args()
     global ROOT
     ROOT = (args.root or ROOT).resolve()

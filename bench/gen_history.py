@@ -8,16 +8,22 @@ ActivityTaskScheduled/Started/Completed, or TimerStarted/TimerFired. The event c
 same as Temporal's for the same N (``gen_loop_history.py`` in shared/temporal-bench):
 6N+5 for activities, 5N+5 for timers.
 """
+
 from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-BASE = datetime(2026, 1, 1, tzinfo=timezone.utc)
-RETRY = {"initial_interval": 1.0, "backoff_coefficient": 2.0, "maximum_interval": 100.0,
-         "maximum_attempts": 0, "non_retryable_error_types": []}
+BASE = datetime(2026, 1, 1, tzinfo=UTC)
+RETRY = {
+    "initial_interval": 1.0,
+    "backoff_coefficient": 2.0,
+    "maximum_interval": 100.0,
+    "maximum_attempts": 0,
+    "non_retryable_error_types": [],
+}
 WORKFLOW_TYPE = {"activities": "loop_activities", "timers": "loop_timers"}
 
 
@@ -41,8 +47,15 @@ def events(kind: str, n: int, workflow_id: str | None = None) -> list[dict]:
         return len(out)
 
     wf_type = WORKFLOW_TYPE[kind]
-    add("WorkflowExecutionStarted", workflow_type=wf_type, workflow_module=f"bench.workflows:{wf_type}",
-        workflow_id=workflow_id or f"bench-{kind}-{n}", run_id="r1", input=[n], seed=1)
+    add(
+        "WorkflowExecutionStarted",
+        workflow_type=wf_type,
+        workflow_module=f"bench.workflows:{wf_type}",
+        workflow_id=workflow_id or f"bench-{kind}-{n}",
+        run_id="r1",
+        input=[n],
+        seed=1,
+    )
 
     def workflow_task() -> None:
         s = add("WorkflowTaskScheduled", attempt=1)
@@ -53,8 +66,14 @@ def events(kind: str, n: int, workflow_id: str | None = None) -> list[dict]:
     for i in range(n):
         seq = str(i + 1)
         if kind == "activities":
-            sid = add("ActivityTaskScheduled", activity_id=seq, activity_type="say_hello", input=[str(i)],
-                      retry_policy=RETRY, start_to_close_timeout=60.0)
+            sid = add(
+                "ActivityTaskScheduled",
+                activity_id=seq,
+                activity_type="say_hello",
+                input=[str(i)],
+                retry_policy=RETRY,
+                start_to_close_timeout=60.0,
+            )
             add("ActivityTaskStarted", activity_id=seq, scheduled_event_id=sid, attempt=1)
             add("ActivityTaskCompleted", activity_id=seq, scheduled_event_id=sid, result=f"Hello, {i}!")
         else:

@@ -10,6 +10,7 @@ Prints markdown tables and writes bench/results/<timestamp>.json and bench/resul
 (+ latest.md). Every comparison is measured in the same run, interleaved repeat by repeat, and
 reported as a median. See docs/performance.md for what each section measures and the targets.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,15 +22,31 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
-from _common import (BENCH, PY, RESULTS, ROOT, cache_dir, fmt_rate, fmt_ratio, fmt_s, history_path,  # noqa: E402
-                     load_trusted, machine, median, run_json, temporal_dir, temporal_history_path, timed)
-import gen_history  # noqa: E402
+import gen_history
+from _common import (
+    BENCH,
+    PY,
+    RESULTS,
+    ROOT,
+    cache_dir,
+    fmt_rate,
+    fmt_ratio,
+    fmt_s,
+    history_path,
+    load_trusted,
+    machine,
+    median,
+    run_json,
+    temporal_dir,
+    temporal_history_path,
+    timed,
+)
 
 SECTIONS = ["replay", "fixed", "sandbox", "memory", "import", "pytest", "engine"]
 TEMPORAL_EVENT_CAP = 30_005
@@ -40,11 +57,14 @@ class Config:
         self.quick = quick
         self.sizes = [10, 100, 1000] if quick else [10, 100, 1000, 5000, 10_000, 100_000]
         self.temporal_cap = 6_005 if quick else TEMPORAL_EVENT_CAP
-        self.cell_budget = 3.0 if quick else 8.0         # stop repeating a cell whose one run took this long
+        self.cell_budget = 3.0 if quick else 8.0  # stop repeating a cell whose one run took this long
         self.jsonschema_budget = 2.0 if quick else 10.0  # skip jsonschema where one run would exceed this
         self.small_histories = 200 if quick else 1000
-        self.memory_sizes = [("activities", 1000), ("activities", 10_000)] if quick else [
-            ("activities", 1000), ("activities", 16_666), ("activities", 100_000), ("timers", 100_000)]
+        self.memory_sizes = (
+            [("activities", 1000), ("activities", 10_000)]
+            if quick
+            else [("activities", 1000), ("activities", 16_666), ("activities", 100_000), ("timers", 100_000)]
+        )
         self.engine_steps = 200 if quick else 2000
         self.recovery_events = 2_000 if quick else 10_000
         self.jsonschema_reps = 1 if quick else 3
@@ -94,8 +114,14 @@ class Temporal:
             self.info = {"error": "shared/temporal-bench not found"}
             return
         self.err = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen([PY, str(BENCH / "_temporal_worker.py"), str(td)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self.err, text=True, bufsize=1)
+        self.proc = subprocess.Popen(
+            [PY, str(BENCH / "_temporal_worker.py"), str(td)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.err,
+            text=True,
+            bufsize=1,
+        )
         self.info = self._read()
         if "error" in self.info:
             self.close()
@@ -137,8 +163,8 @@ class Temporal:
 
 # ------------------------------------------------------------------------------- 1. replay throughput
 def bench_replay(cfg: Config, out: dict[str, Any]) -> None:
-    from replaytest import History, replay, sandbox
     from bench import workflows as W
+    from replaytest import History, replay, sandbox
 
     validators = fast_validators()
     temporal = Temporal()
@@ -229,55 +255,84 @@ def replay_tables(res: dict[str, Any]) -> str:
     fast = "loads+fastschema" if any("loads+fastschema" in r["median"] for r in rows) else None
     rs = "loads+jsonschema_rs" if any("loads+jsonschema_rs" in r["median"] for r in rows) else None
     tver = res.get("temporal", {}).get("version")
-    lines = ["### 1. Replay throughput (events/s, median; higher is better)", "",
-             "| shape | N | events | MB | json.loads | loads+jsonschema (History.from_json) | "
-             + ("loads+fastschema | " if fast else "") + ("loads+jsonschema_rs | " if rs else "")
-             + "replay sandbox=None | replay strict | replay strict, session open | sandbox overhead (standalone / session open) | "
-             "Temporal sandboxed | Temporal unsandboxed | strict ÷ Temporal sandboxed | None ÷ Temporal unsandboxed |",
-             "|---|---:|---:|---:|---:|---:|" + ("---:|" if fast else "") + ("---:|" if rs else "") + "---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "### 1. Replay throughput (events/s, median; higher is better)",
+        "",
+        "| shape | N | events | MB | json.loads | loads+jsonschema (History.from_json) | "
+        + ("loads+fastschema | " if fast else "")
+        + ("loads+jsonschema_rs | " if rs else "")
+        + "replay sandbox=None | replay strict | replay strict, session open | sandbox overhead (standalone / session open) | "
+        "Temporal sandboxed | Temporal unsandboxed | strict ÷ Temporal sandboxed | None ÷ Temporal unsandboxed |",
+        "|---|---:|---:|---:|---:|---:|"
+        + ("---:|" if fast else "")
+        + ("---:|" if rs else "")
+        + "---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
         m, ev = r["median"], r["events"]
         rate = lambda k: ev / m[k] if m.get(k) else None  # noqa: E731
-        js = fmt_rate(rate("from_json")) if m.get("from_json") else (
-            f"skipped (~{r['jsonschema_estimate_s']:.0f} s)" if "jsonschema_estimate_s" in r else "—")
+        js = (
+            fmt_rate(rate("from_json"))
+            if m.get("from_json")
+            else (f"skipped (~{r['jsonschema_estimate_s']:.0f} s)" if "jsonschema_estimate_s" in r else "—")
+        )
         pct = lambda k: f"{(m[k] / m['replay_none'] - 1) * 100:+.0f}%" if m.get(k) and m.get("replay_none") else "—"  # noqa: E731
         vs_t = (m["temporal_sandboxed"] / m["replay_strict"]) if m.get("temporal_sandboxed") else None
         vs_tu = (m["temporal_unsandboxed"] / m["replay_none"]) if m.get("temporal_unsandboxed") else None
         lines.append(
             f"| {r['kind']} | {r['n']:,} | {ev:,} | {r['file_bytes'] / 1e6:.2f} | {fmt_rate(rate('json_loads'))} | {js} | "
-            + (f"{fmt_rate(rate(fast))} | " if fast else "") + (f"{fmt_rate(rate(rs))} | " if rs else "")
+            + (f"{fmt_rate(rate(fast))} | " if fast else "")
+            + (f"{fmt_rate(rate(rs))} | " if rs else "")
             + f"{fmt_rate(rate('replay_none'))} | {fmt_rate(rate('replay_strict'))} | {fmt_rate(rate('replay_strict_session'))} | "
             f"{pct('replay_strict')} / {pct('replay_strict_session')} | {fmt_rate(rate('temporal_sandboxed'))} | "
-            f"{fmt_rate(rate('temporal_unsandboxed'))} | {fmt_ratio(vs_t)} | {fmt_ratio(vs_tu)} |")
-    lines += ["", "Temporal: " + (f"temporalio {tver} `Replayer`, replay call only, histories from "
-                                  f"shared/temporal-bench/gen_loop_history.py, sizes capped at "
-                                  f"{res.get('temporal_cap', TEMPORAL_EVENT_CAP):,} events."
-                                  if tver else f"not measured ({res.get('temporal', {}).get('error', 'not installed')})."),
-              "Replay columns time `replay(history, ...)` on a loaded History (loading is the json/validation columns). "
-              "\"replay strict\" is the call on its own, which opens and closes a sandbox session (one freezegun start, "
-              "a sys.modules scan); \"session open\" is the same call inside an open `sandbox.session()`, as in a pytest "
-              "session or an engine worker.", ""]
+            f"{fmt_rate(rate('temporal_unsandboxed'))} | {fmt_ratio(vs_t)} | {fmt_ratio(vs_tu)} |"
+        )
+    lines += [
+        "",
+        "Temporal: "
+        + (
+            f"temporalio {tver} `Replayer`, replay call only, histories from "
+            f"shared/temporal-bench/gen_loop_history.py, sizes capped at "
+            f"{res.get('temporal_cap', TEMPORAL_EVENT_CAP):,} events."
+            if tver
+            else f"not measured ({res.get('temporal', {}).get('error', 'not installed')})."
+        ),
+        "Replay columns time `replay(history, ...)` on a loaded History (loading is the json/validation columns). "
+        '"replay strict" is the call on its own, which opens and closes a sandbox session (one freezegun start, '
+        'a sys.modules scan); "session open" is the same call inside an open `sandbox.session()`, as in a pytest '
+        "session or an engine worker.",
+        "",
+    ]
     # µs per event: parse vs validate vs replay, and the targets' ratios
-    lines += ["#### Per event: parse vs validate vs replay (µs/event, median)", "",
-              "| shape | events | json.loads | jsonschema validate | " + ("fastschema validate | " if fast else "")
-              + "replay None | replay strict | replay strict, session open | strict ÷ (loads+jsonschema) | "
-              + ("strict ÷ (loads+fastschema) |" if fast else ""),
-              "|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if fast else "") + "---:|" + ("---:|" if fast else "")]
+    lines += [
+        "#### Per event: parse vs validate vs replay (µs/event, median)",
+        "",
+        "| shape | events | json.loads | jsonschema validate | "
+        + ("fastschema validate | " if fast else "")
+        + "replay None | replay strict | replay strict, session open | strict ÷ (loads+jsonschema) | "
+        + ("strict ÷ (loads+fastschema) |" if fast else ""),
+        "|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if fast else "") + "---:|" + ("---:|" if fast else ""),
+    ]
     for r in rows:
         m, ev = r["median"], r["events"]
         us = lambda x: "—" if x is None else f"{x / ev * 1e6:.1f}"  # noqa: E731
         val = (m["from_json"] - m["json_loads"]) if m.get("from_json") else None
         fval = (m[fast] - m["json_loads"]) if fast and m.get(fast) else None
         lines.append(
-            f"| {r['kind']} N={r['n']:,} | {ev:,} | {us(m.get('json_loads'))} | {us(val)} | " + (f"{us(fval)} | " if fast else "")
+            f"| {r['kind']} N={r['n']:,} | {ev:,} | {us(m.get('json_loads'))} | {us(val)} | "
+            + (f"{us(fval)} | " if fast else "")
             + f"{us(m.get('replay_none'))} | {us(m.get('replay_strict'))} | {us(m.get('replay_strict_session'))} | "
             + f"{fmt_ratio(m['replay_strict'] / m['from_json'], 3) if m.get('from_json') else '—'} | "
-            + (f"{fmt_ratio(m['replay_strict'] / m[fast], 2) if m.get(fast) else '—'} |" if fast else ""))
+            + (f"{fmt_ratio(m['replay_strict'] / m[fast], 2) if m.get(fast) else '—'} |" if fast else "")
+        )
     lines.append("")
     flat = flatness(rows)
     if flat:
-        lines += ["Cost per event, largest ÷ smallest history with ≥ 1,000 events (target ≤ 1.5×): "
-                  + ", ".join(f"{k} {v['ratio']:.2f}× ({v['from']:,}→{v['to']:,} events)" for k, v in flat.items()), ""]
+        lines += [
+            "Cost per event, largest ÷ smallest history with ≥ 1,000 events (target ≤ 1.5×): "
+            + ", ".join(f"{k} {v['ratio']:.2f}× ({v['from']:,}→{v['to']:,} events)" for k, v in flat.items()),
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -288,9 +343,11 @@ def flatness(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             rs = [r for r in rows if r["kind"] == kind and r["events"] >= 1000 and r["median"].get(col)]
             if len(rs) >= 2:
                 a, b = rs[0], rs[-1]
-                out[f"{kind}/{col[len('replay_'):]}"] = {
-                    "from": a["events"], "to": b["events"],
-                    "ratio": (b["median"][col] / b["events"]) / (a["median"][col] / a["events"])}
+                out[f"{kind}/{col[len('replay_') :]}"] = {
+                    "from": a["events"],
+                    "to": b["events"],
+                    "ratio": (b["median"][col] / b["events"]) / (a["median"][col] / a["events"]),
+                }
     return out
 
 
@@ -301,15 +358,17 @@ def small_histories(count: int) -> Path:
         d.mkdir(parents=True, exist_ok=True)
         for i in range(count):
             kind = "activities" if i % 2 == 0 else "timers"
-            (d / f"h{i:05d}.json").write_text(gen_history.to_json(gen_history.events(kind, 3, f"small-{i}")), encoding="utf-8")
+            (d / f"h{i:05d}.json").write_text(
+                gen_history.to_json(gen_history.events(kind, 3, f"small-{i}")), encoding="utf-8"
+            )
         (d / "done").write_text("ok")
     return d
 
 
 def bench_fixed(cfg: Config, out: dict[str, Any]) -> None:
+    from bench import workflows as W
     from replaytest import History, replay, sandbox
     from replaytest.history import Event
-    from bench import workflows as W
 
     d = small_histories(cfg.small_histories)
     files = sorted(d.glob("h*.json"))
@@ -330,6 +389,7 @@ def bench_fixed(cfg: Config, out: dict[str, Any]) -> None:
             doc = json.loads(b)
             assert v(doc)
             return History([Event(e["id"], e["time"], e["type"], e["attrs"]) for e in doc["events"]], source=src)
+
         res["load_fastschema_s"] = per(lambda: [fast_load(b, str(f)) for b, f in zip(datas, files)])
     hs = [load_trusted(b, str(f)) for b, f in zip(datas, files)]
     res["events_per_history"] = sum(len(h) for h in hs) / len(hs)
@@ -356,20 +416,27 @@ def fixed_table(res: dict[str, Any]) -> str:
     if not res:
         return ""
     ms = lambda k: f"{res[k] * 1e3:.2f}" if res.get(k) is not None else "—"  # noqa: E731
-    total_fast = (res["load_fastschema_s"] + res["replay_strict_in_session_s"]) if res.get("load_fastschema_s") else None
-    return "\n".join([
-        f"### 2. Per-history fixed cost ({res['histories']:,} small histories of {res['events_per_history']:.0f} events, "
-        f"one process; ms/history, median of 3)", "",
-        "| step | ms/history |", "|---|---:|",
-        f"| json.loads | {ms('json_loads_s')} |",
-        f"| History.load (json + jsonschema) | {ms('load_jsonschema_s')} |",
-        f"| load with fastschema (proposed validate fast path) | {ms('load_fastschema_s')} |",
-        f"| replay sandbox=None | {ms('replay_none_s')} |",
-        f"| replay strict, inside one sandbox.session() (how a test session should run) | {ms('replay_strict_in_session_s')} |",
-        f"| replay strict, no session open (each call starts/stops freezegun; {res['modules_loaded']} modules) | {ms('replay_strict_own_session_s')} |",
-        f"| **load (jsonschema) + replay strict in session** | **{(res['load_jsonschema_s'] + res['replay_strict_in_session_s']) * 1e3:.2f}** |",
-        f"| **load (fastschema) + replay strict in session** | **{'—' if total_fast is None else f'{total_fast * 1e3:.2f}'}** |",
-        ""])
+    total_fast = (
+        (res["load_fastschema_s"] + res["replay_strict_in_session_s"]) if res.get("load_fastschema_s") else None
+    )
+    return "\n".join(
+        [
+            f"### 2. Per-history fixed cost ({res['histories']:,} small histories of {res['events_per_history']:.0f} events, "
+            f"one process; ms/history, median of 3)",
+            "",
+            "| step | ms/history |",
+            "|---|---:|",
+            f"| json.loads | {ms('json_loads_s')} |",
+            f"| History.load (json + jsonschema) | {ms('load_jsonschema_s')} |",
+            f"| load with fastschema (proposed validate fast path) | {ms('load_fastschema_s')} |",
+            f"| replay sandbox=None | {ms('replay_none_s')} |",
+            f"| replay strict, inside one sandbox.session() (how a test session should run) | {ms('replay_strict_in_session_s')} |",
+            f"| replay strict, no session open (each call starts/stops freezegun; {res['modules_loaded']} modules) | {ms('replay_strict_own_session_s')} |",
+            f"| **load (jsonschema) + replay strict in session** | **{(res['load_jsonschema_s'] + res['replay_strict_in_session_s']) * 1e3:.2f}** |",
+            f"| **load (fastschema) + replay strict in session** | **{'—' if total_fast is None else f'{total_fast * 1e3:.2f}'}** |",
+            "",
+        ]
+    )
 
 
 # ------------------------------------------------------------------------------- 4. sandbox setup
@@ -385,21 +452,29 @@ def sandbox_table(res: dict[str, Any]) -> str:
         return ""
     cols = [k for k in ("baseline", "many_modules") if "error" not in res.get(k, {"error": 1})]
     errs = [f"{k}: {res[k]['error']}" for k in ("baseline", "many_modules") if "error" in res.get(k, {})]
-    rows = [("modules in sys.modules", "modules", lambda x: f"{x:,}"),
-            ("first sandbox.session() start (freezegun scan)", "session_first_start_s", fmt_s),
-            ("first session stop", "session_first_stop_s", fmt_s),
-            ("later session start+stop", "session_start_stop_s", fmt_s),
-            ("workflow_code() enter+exit, per workflow task", "step_enter_exit_s", fmt_s),
-            ("datetime.now() in workflow code", "datetime_now_in_workflow_s", fmt_s),
-            ("datetime.now() outside workflow code, session open", "datetime_now_outside_s", fmt_s),
-            ("random.random() in workflow code", "random_in_workflow_s", fmt_s),
-            ("replay 23-event history, sandbox=None", "small_replay_none_s", fmt_s),
-            ("replay 23-event history, strict, inside a session", "small_replay_strict_in_session_s", fmt_s),
-            ("replay 23-event history, strict, no session open", "small_replay_strict_own_session_s", fmt_s)]
-    lines = ["### 4. Sandbox setup", "", "| measure | " + " | ".join(c.replace("_", " ") for c in cols) + " |",
-             "|---|" + "---:|" * len(cols)]
+    rows = [
+        ("modules in sys.modules", "modules", lambda x: f"{x:,}"),
+        ("first sandbox.session() start (freezegun scan)", "session_first_start_s", fmt_s),
+        ("first session stop", "session_first_stop_s", fmt_s),
+        ("later session start+stop", "session_start_stop_s", fmt_s),
+        ("workflow_code() enter+exit, per workflow task", "step_enter_exit_s", fmt_s),
+        ("datetime.now() in workflow code", "datetime_now_in_workflow_s", fmt_s),
+        ("datetime.now() outside workflow code, session open", "datetime_now_outside_s", fmt_s),
+        ("random.random() in workflow code", "random_in_workflow_s", fmt_s),
+        ("replay 23-event history, sandbox=None", "small_replay_none_s", fmt_s),
+        ("replay 23-event history, strict, inside a session", "small_replay_strict_in_session_s", fmt_s),
+        ("replay 23-event history, strict, no session open", "small_replay_strict_own_session_s", fmt_s),
+    ]
+    lines = [
+        "### 4. Sandbox setup",
+        "",
+        "| measure | " + " | ".join(c.replace("_", " ") for c in cols) + " |",
+        "|---|" + "---:|" * len(cols),
+    ]
     for label, key, f in rows:
-        lines.append(f"| {label} | " + " | ".join(f(res[c][key]) if res[c].get(key) is not None else "—" for c in cols) + " |")
+        lines.append(
+            f"| {label} | " + " | ".join(f(res[c][key]) if res[c].get(key) is not None else "—" for c in cols) + " |"
+        )
     lines += [""] + [f"Error: {e}" for e in errs] + [""]
     return "\n".join(lines)
 
@@ -419,21 +494,31 @@ def memory_table(res: dict[str, Any]) -> str:
     rows = [r for r in res.get("rows", []) if "error" not in r]
     if not rows:
         return "\n".join(f"memory error: {r.get('error')}" for r in res.get("rows", []))
-    lines = ["### 7. Memory (fresh process per history; RSS above the process's baseline; strict sandbox)", "",
-             "| shape | events | file MB | loaded (RSS Δ) MB | peak during replay (RSS Δ) MB | peak ÷ file | peak bytes/event |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "### 7. Memory (fresh process per history; RSS above the process's baseline; strict sandbox)",
+        "",
+        "| shape | events | file MB | loaded (RSS Δ) MB | peak during replay (RSS Δ) MB | peak ÷ file | peak bytes/event |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
-        lines.append(f"| {r['kind']} N={r['n']:,} | {r['events']:,} | {r['file_bytes'] / 1e6:.1f} | "
-                     f"{r['loaded_rss_delta'] / 1e6:.1f} | {r['peak_rss_delta'] / 1e6:.1f} | "
-                     f"{r['peak_rss_delta'] / r['file_bytes']:.2f}× | {r['peak_rss_delta'] / r['events']:,.0f} |")
+        lines.append(
+            f"| {r['kind']} N={r['n']:,} | {r['events']:,} | {r['file_bytes'] / 1e6:.1f} | "
+            f"{r['loaded_rss_delta'] / 1e6:.1f} | {r['peak_rss_delta'] / 1e6:.1f} | "
+            f"{r['peak_rss_delta'] / r['file_bytes']:.2f}× | {r['peak_rss_delta'] / r['events']:,.0f} |"
+        )
     return "\n".join(lines + [""])
 
 
 # ------------------------------------------------------------------------------- 5. import cost
 def plugin_state() -> dict[str, Any]:
     """Whether the pytest plugin is real yet: it registers --replay."""
-    p = subprocess.run([PY, "-m", "pytest", "--help", "-p", "no:cacheprovider"], capture_output=True, text=True,
-                       cwd=tempfile.gettempdir(), timeout=120)
+    p = subprocess.run(
+        [PY, "-m", "pytest", "--help", "-p", "no:cacheprovider"],
+        capture_output=True,
+        text=True,
+        cwd=tempfile.gettempdir(),
+        timeout=120,
+    )
     return {"has_replay_option": "--replay" in p.stdout, "help_exit": p.returncode}
 
 
@@ -459,9 +544,11 @@ def _wall(cmd: list[str], cwd: str | Path, env: dict | None = None) -> float:
 def bench_import(cfg: Config, out: dict[str, Any]) -> None:
     reps = cfg.import_reps
     log("import cost")
-    for key, mod, before in (("replaytest_pytest", "replaytest_pytest", ""),
-                             ("replaytest_pytest_after_pytest", "replaytest_pytest", "pytest"),
-                             ("replaytest", "replaytest", "")):
+    for key, mod, before in (
+        ("replaytest_pytest", "replaytest_pytest", ""),
+        ("replaytest_pytest_after_pytest", "replaytest_pytest", "pytest"),
+        ("replaytest", "replaytest", ""),
+    ):
         xs = [x for x in (_importtime(mod, before) for _ in range(reps)) if x is not None]
         out[f"importtime_{key}_s"] = median(xs)
     with tempfile.TemporaryDirectory() as d:
@@ -484,18 +571,25 @@ def import_table(res: dict[str, Any]) -> str:
         return ""
     ms = lambda k: "—" if res.get(k) is None else f"{res[k] * 1e3:.1f} ms"  # noqa: E731
     d = (res["pytest_startup_s"] - res["pytest_startup_no_plugin_s"]) if res.get("pytest_startup_s") else None
-    return "\n".join([
-        "### 5. Import cost of the pytest plugin in a session that does not use it", "",
-        "| measure | value |", "|---|---:|",
-        f"| `python -X importtime -c 'import replaytest_pytest'` (cumulative, includes importing pytest) | {ms('importtime_replaytest_pytest_s')} |",
-        f"| same after `import pytest` (what a pytest session pays for the plugin) | {ms('importtime_replaytest_pytest_after_pytest_s')} |",
-        f"| `import replaytest` (cumulative) | {ms('importtime_replaytest_s')} |",
-        f"| pytest, one trivial test, wall | {ms('pytest_startup_s')} |",
-        f"| same with `-p no:replaytest` | {ms('pytest_startup_no_plugin_s')} |",
-        f"| difference | {'—' if d is None else f'{d * 1e3:+.1f} ms'} |",
-        f"| pytest with `-p no:hypothesispytest` (hypothesis, a replaytest dependency, loads its plugin in every session) "
-        f"| {ms('pytest_startup_no_hypothesis_s')} |",
-        "", f"(plugin registers --replay: {res.get('has_replay_option')})", ""])
+    return "\n".join(
+        [
+            "### 5. Import cost of the pytest plugin in a session that does not use it",
+            "",
+            "| measure | value |",
+            "|---|---:|",
+            f"| `python -X importtime -c 'import replaytest_pytest'` (cumulative, includes importing pytest) | {ms('importtime_replaytest_pytest_s')} |",
+            f"| same after `import pytest` (what a pytest session pays for the plugin) | {ms('importtime_replaytest_pytest_after_pytest_s')} |",
+            f"| `import replaytest` (cumulative) | {ms('importtime_replaytest_s')} |",
+            f"| pytest, one trivial test, wall | {ms('pytest_startup_s')} |",
+            f"| same with `-p no:replaytest` | {ms('pytest_startup_no_plugin_s')} |",
+            f"| difference | {'—' if d is None else f'{d * 1e3:+.1f} ms'} |",
+            f"| pytest with `-p no:hypothesispytest` (hypothesis, a replaytest dependency, loads its plugin in every session) "
+            f"| {ms('pytest_startup_no_hypothesis_s')} |",
+            "",
+            f"(plugin registers --replay: {res.get('has_replay_option')})",
+            "",
+        ]
+    )
 
 
 # ------------------------------------------------------------------------------- 3. pytest --replay
@@ -512,7 +606,9 @@ def bench_pytest(cfg: Config, out: dict[str, Any]) -> None:
     with tempfile.TemporaryDirectory() as d:
         Path(d, "pytest.ini").write_text("[pytest]\n")
         Path(d, "test_floor.py").write_text(
-            "import pytest\n\n@pytest.mark.parametrize('i', range(%d))\ndef test_trivial(i):\n    pass\n" % cfg.small_histories)
+            "import pytest\n\n@pytest.mark.parametrize('i', range(%d))\ndef test_trivial(i):\n    pass\n"
+            % cfg.small_histories
+        )
         base = [PY, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
         cmds = {
             "floor": base + ["test_floor.py"],
@@ -525,8 +621,7 @@ def bench_pytest(cfg: Config, out: dict[str, Any]) -> None:
             for name, cmd in cmds.items():
                 log(f"pytest {name}")
                 t0 = time.perf_counter()
-                p = subprocess.run(cmd, capture_output=True, text=True, cwd=d,
-                                   env=env, timeout=900)
+                p = subprocess.run(cmd, capture_output=True, text=True, cwd=d, env=env, timeout=900)
                 t = time.perf_counter() - t0
                 out.setdefault(name + "_runs", []).append(t)
                 tail = p.stdout.strip().splitlines()[-1:] if p.stdout.strip() else [p.stderr[-300:]]
@@ -543,15 +638,25 @@ def pytest_table(res: dict[str, Any]) -> str:
     if res.get("skipped"):
         return f"### 3. pytest --replay\n\nSkipped: {res['skipped']}.\n"
     n = res["items"]
-    rows = ["### 3. pytest --replay over %d small histories vs %d trivial parametrized tests (wall, median)" % (n, n), "",
-            "| run | wall | ms/item | ÷ floor | last line |", "|---|---:|---:|---:|---|"]
-    labels = {"floor": "trivial tests (floor)", "replay": "pytest --replay", "floor_n2": "trivial tests -n 2",
-              "replay_n2": "pytest --replay -n 2"}
+    rows = [
+        "### 3. pytest --replay over %d small histories vs %d trivial parametrized tests (wall, median)" % (n, n),
+        "",
+        "| run | wall | ms/item | ÷ floor | last line |",
+        "|---|---:|---:|---:|---|",
+    ]
+    labels = {
+        "floor": "trivial tests (floor)",
+        "replay": "pytest --replay",
+        "floor_n2": "trivial tests -n 2",
+        "replay_n2": "pytest --replay -n 2",
+    }
     for name, floor in (("floor", "floor"), ("replay", "floor"), ("floor_n2", "floor_n2"), ("replay_n2", "floor_n2")):
         if res.get(name + "_s") is None:
             continue
-        rows.append(f"| {labels[name]} | {fmt_s(res[name + '_s'])} | {res[name + '_s'] / n * 1e3:.2f} | "
-                    f"{res[name + '_s'] / res[floor + '_s']:.2f}× | `{res.get(name + '_summary', '')}` (exit {res.get(name + '_exit')}) |")
+        rows.append(
+            f"| {labels[name]} | {fmt_s(res[name + '_s'])} | {res[name + '_s'] / n * 1e3:.2f} | "
+            f"{res[name + '_s'] / res[floor + '_s']:.2f}× | `{res.get(name + '_summary', '')}` (exit {res.get(name + '_exit')}) |"
+        )
     return "\n".join(rows + [""])
 
 
@@ -571,10 +676,12 @@ def bench_engine(cfg: Config, out: dict[str, Any]) -> None:
         for rep in range(1 if cfg.quick else 2):
             log(f"engine {cfg.engine_steps} steps (round {rep + 1})")
             out.setdefault("steps_runs", []).append(
-                run_json([PY, str(BENCH / "_engine_bench.py"), "steps", str(work), str(cfg.engine_steps)], timeout=900))
+                run_json([PY, str(BENCH / "_engine_bench.py"), "steps", str(work), str(cfg.engine_steps)], timeout=900)
+            )
             log(f"DBOS {cfg.engine_steps} steps (round {rep + 1})")
             out.setdefault("dbos_runs", []).append(
-                run_json([PY, str(BENCH / "_dbos_bench.py"), str(work), str(cfg.engine_steps)], timeout=900))
+                run_json([PY, str(BENCH / "_dbos_bench.py"), str(work), str(cfg.engine_steps)], timeout=900)
+            )
         for key in ("steps", "dbos"):
             ok = [r for r in out[key + "_runs"] if "error" not in r]
             if ok:
@@ -583,8 +690,9 @@ def bench_engine(cfg: Config, out: dict[str, Any]) -> None:
             else:
                 out[key] = out[key + "_runs"][-1]
         log(f"engine recovery ({cfg.recovery_events} events)")
-        out["recovery"] = run_json([PY, str(BENCH / "_engine_bench.py"), "recovery", str(work), str(cfg.recovery_events)],
-                                   timeout=900)
+        out["recovery"] = run_json(
+            [PY, str(BENCH / "_engine_bench.py"), "recovery", str(work), str(cfg.recovery_events)], timeout=900
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -595,35 +703,65 @@ def engine_table(res: dict[str, Any]) -> str:
     if res.get("skipped"):
         return f"### 6. Embedded engine\n\nSkipped: {res['skipped']}.\n"
     s, r, d, sh = res.get("steps", {}), res.get("recovery", {}), res.get("dbos", {}), res.get("shape", {})
-    lines = ["### 6. Embedded engine (SQLite file, durable commits)", "", "| measure | replaytest | DBOS |", "|---|---:|---:|"]
+    lines = [
+        "### 6. Embedded engine (SQLite file, durable commits)",
+        "",
+        "| measure | replaytest | DBOS |",
+        "|---|---:|---:|",
+    ]
     if "error" not in s:
         runs = lambda x: " (runs " + ", ".join(f"{v:,.0f}" for v in x.get("steps_per_s_runs", [])) + ")"  # noqa: E731
-        lines.append(f"| {s.get('steps', 0):,}-step workflow, activity steps/s | {s.get('steps_per_s', 0):,.0f}{runs(s)} | "
-                     + (f"{d.get('steps_per_s', 0):,.0f}{runs(d)} |" if "error" not in d else "— |"))
-        lines.append(f"| same, wall | {fmt_s(s.get('wall_s'))} | " + (f"{fmt_s(d.get('wall_s'))} |" if "error" not in d else "— |"))
+        lines.append(
+            f"| {s.get('steps', 0):,}-step workflow, activity steps/s | {s.get('steps_per_s', 0):,.0f}{runs(s)} | "
+            + (f"{d.get('steps_per_s', 0):,.0f}{runs(d)} |" if "error" not in d else "— |")
+        )
+        lines.append(
+            f"| same, wall | {fmt_s(s.get('wall_s'))} | "
+            + (f"{fmt_s(d.get('wall_s'))} |" if "error" not in d else "— |")
+        )
     if "error" not in r and r.get("recovery_s"):
-        lines.append(f"| recovery of a running workflow with {r['events']:,} events: new worker's first task "
-                     f"(reads the history, catch_up, runs the task, commits) | {fmt_s(r['recovery_s'])} | — |")
-        lines.append(f"| catch_up of that history alone (strict sandbox) | {fmt_s(r.get('catch_up_s'))} "
-                     f"({r['events'] / r['catch_up_s']:,.0f} events/s) | — |")
+        lines.append(
+            f"| recovery of a running workflow with {r['events']:,} events: new worker's first task "
+            f"(reads the history, catch_up, runs the task, commits) | {fmt_s(r['recovery_s'])} | — |"
+        )
+        lines.append(
+            f"| catch_up of that history alone (strict sandbox) | {fmt_s(r.get('catch_up_s'))} "
+            f"({r['events'] / r['catch_up_s']:,.0f} events/s) | — |"
+        )
         lines.append(f"| reading that history from SQLite | {fmt_s(r.get('read_history_s'))} | — |")
     lines.append("")
     for k, v in (("steps", s), ("recovery", r), ("dbos", d), ("shape check", sh)):
         if "error" in v:
             lines.append(f"{k}: not measured — {v['error'][:300]}")
         elif k == "shape check":
-            lines.append(f"Shape check: a loop_activities(3) run on the engine, exported, vs bench/gen_history.py: "
-                         f"{'same event types and attribute keys' if v.get('same') else 'DIFFERENT: ' + str(v.get('diff'))[:300]}")
+            lines.append(
+                f"Shape check: a loop_activities(3) run on the engine, exported, vs bench/gen_history.py: "
+                f"{'same event types and attribute keys' if v.get('same') else 'DIFFERENT: ' + str(v.get('diff'))[:300]}"
+            )
         elif k == "dbos":
             lines.append(f"DBOS {v.get('version')}: {v.get('note', '')}")
     return "\n".join(lines + [""])
 
 
 # ------------------------------------------------------------------------------- main
-BENCHES = {"replay": bench_replay, "fixed": bench_fixed, "sandbox": bench_sandbox, "memory": bench_memory,
-           "import": bench_import, "pytest": bench_pytest, "engine": bench_engine}
-TABLES = {"replay": replay_tables, "fixed": fixed_table, "pytest": pytest_table, "sandbox": sandbox_table,
-          "import": import_table, "engine": engine_table, "memory": memory_table}
+BENCHES = {
+    "replay": bench_replay,
+    "fixed": bench_fixed,
+    "sandbox": bench_sandbox,
+    "memory": bench_memory,
+    "import": bench_import,
+    "pytest": bench_pytest,
+    "engine": bench_engine,
+}
+TABLES = {
+    "replay": replay_tables,
+    "fixed": fixed_table,
+    "pytest": pytest_table,
+    "sandbox": sandbox_table,
+    "import": import_table,
+    "engine": engine_table,
+    "memory": memory_table,
+}
 ORDER = ["replay", "fixed", "pytest", "sandbox", "import", "engine", "memory"]
 
 
@@ -633,59 +771,108 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     rows = results.get("replay", {}).get("rows", [])
     for r in rows:
         m = r["median"]
-        if r["kind"] == "activities" and r["events"] in (6005, 30005) and m.get("temporal_sandboxed") and m.get("replay_strict"):
+        if (
+            r["kind"] == "activities"
+            and r["events"] in (6005, 30005)
+            and m.get("temporal_sandboxed")
+            and m.get("replay_strict")
+        ):
             x = m["temporal_sandboxed"] / m["replay_strict"]
             xu = m["temporal_unsandboxed"] / m["replay_none"] if m.get("temporal_unsandboxed") else None
-            out.append((f"replay ≥ 20× Temporal ({r['events']:,} events)",
-                        f"strict {x:.0f}× sandboxed Temporal" + (f"; None {xu:.0f}× unsandboxed" if xu else ""),
-                        "holds" if x >= 20 and (xu is None or xu >= 20) else "MISSED"))
+            out.append(
+                (
+                    f"replay ≥ 20× Temporal ({r['events']:,} events)",
+                    f"strict {x:.0f}× sandboxed Temporal" + (f"; None {xu:.0f}× unsandboxed" if xu else ""),
+                    "holds" if x >= 20 and (xu is None or xu >= 20) else "MISSED",
+                )
+            )
     big = [r for r in rows if r["median"].get("from_json") and r["events"] >= 1000]
     if big:
         r = big[-1]
         x = r["median"]["replay_strict"] / r["median"]["from_json"]
-        out.append((f"replay within 3× of json.loads+jsonschema ({r['kind']}, {r['events']:,} events)",
-                    f"replay takes {x:.3f}× of it", "holds" if x <= 3 else "MISSED"))
+        out.append(
+            (
+                f"replay within 3× of json.loads+jsonschema ({r['kind']}, {r['events']:,} events)",
+                f"replay takes {x:.3f}× of it",
+                "holds" if x <= 3 else "MISSED",
+            )
+        )
     fast = [r for r in rows if r["median"].get("loads+fastschema") and r["events"] >= 1000]
     if fast:
         worst = max(fast, key=lambda r: r["median"]["replay_strict"] / r["median"]["loads+fastschema"])
         x = worst["median"]["replay_strict"] / worst["median"]["loads+fastschema"]
-        out.append(("… and of json.loads + a fast exact validator (fastschema)",
-                    f"worst {x:.2f}× ({worst['kind']}, {worst['events']:,} events)", "holds" if x <= 3 else "MISSED"))
+        out.append(
+            (
+                "… and of json.loads + a fast exact validator (fastschema)",
+                f"worst {x:.2f}× ({worst['kind']}, {worst['events']:,} events)",
+                "holds" if x <= 3 else "MISSED",
+            )
+        )
     for k, v in flatness(rows).items():
-        out.append((f"cost/event flat within 1.5× ({k})", f"{v['ratio']:.2f}× ({v['from']:,}→{v['to']:,})",
-                    "holds" if v["ratio"] <= 1.5 else "MISSED"))
+        out.append(
+            (
+                f"cost/event flat within 1.5× ({k})",
+                f"{v['ratio']:.2f}× ({v['from']:,}→{v['to']:,})",
+                "holds" if v["ratio"] <= 1.5 else "MISSED",
+            )
+        )
     for col, label in (("replay_strict", "standalone replay()"), ("replay_strict_session", "session open")):
-        over = [(r, r["median"][col] / r["median"]["replay_none"] - 1) for r in rows
-                if r["events"] >= 1000 and r["median"].get(col) and r["median"].get("replay_none")]
+        over = [
+            (r, r["median"][col] / r["median"]["replay_none"] - 1)
+            for r in rows
+            if r["events"] >= 1000 and r["median"].get(col) and r["median"].get("replay_none")
+        ]
         if over:
             r, w = max(over, key=lambda t: t[1])
-            out.append((f"sandbox adds ≤ 20% to replay ({label}, ≥ 1,000 events)",
-                        f"worst {w * 100:+.0f}% ({r['kind']}, {r['events']:,} events)", "holds" if w <= 0.2 else "MISSED"))
+            out.append(
+                (
+                    f"sandbox adds ≤ 20% to replay ({label}, ≥ 1,000 events)",
+                    f"worst {w * 100:+.0f}% ({r['kind']}, {r['events']:,} events)",
+                    "holds" if w <= 0.2 else "MISSED",
+                )
+            )
     mem = [r for r in results.get("memory", {}).get("rows", []) if "error" not in r]
     if len(mem) >= 2:
         per = [r["peak_rss_delta"] / r["file_bytes"] for r in mem]
-        out.append(("memory linear in the file", "peak ÷ file " + ", ".join(f"{p:.2f}×" for p in per),
-                    "holds" if max(per) <= 1.5 * min(per) else "MISSED"))
+        out.append(
+            (
+                "memory linear in the file",
+                "peak ÷ file " + ", ".join(f"{p:.2f}×" for p in per),
+                "holds" if max(per) <= 1.5 * min(per) else "MISSED",
+            )
+        )
     fx = results.get("fixed", {})
     if fx.get("replay_strict_in_session_s"):
         total = fx["load_jsonschema_s"] + fx["replay_strict_in_session_s"]
-        out.append(("per-history fixed cost ≤ 1 ms", f"load+replay {total * 1e3:.2f} ms (replay alone "
-                    f"{fx['replay_strict_in_session_s'] * 1e3:.2f} ms; load with fastschema {fx.get('load_fastschema_s', 0) * 1e3:.2f} ms)",
-                    "holds" if total <= 1e-3 else "MISSED"))
+        out.append(
+            (
+                "per-history fixed cost ≤ 1 ms",
+                f"load+replay {total * 1e3:.2f} ms (replay alone "
+                f"{fx['replay_strict_in_session_s'] * 1e3:.2f} ms; load with fastschema {fx.get('load_fastschema_s', 0) * 1e3:.2f} ms)",
+                "holds" if total <= 1e-3 else "MISSED",
+            )
+        )
     pt = results.get("pytest", {})
     if pt.get("replay_s"):
         x = pt["replay_s"] / pt["floor_s"]
         out.append(("pytest --replay ≤ 2× trivial-test floor", f"{x:.2f}×", "holds" if x <= 2 else "MISSED"))
         if pt.get("replay_proposed_s"):
             x = pt["replay_proposed_s"] / pt["floor_s"]
-            out.append(("… with the proposed fixes (fast validation, one sandbox session)", f"{x:.2f}×",
-                        "would hold" if x <= 2 else "MISSED"))
+            out.append(
+                (
+                    "… with the proposed fixes (fast validation, one sandbox session)",
+                    f"{x:.2f}×",
+                    "would hold" if x <= 2 else "MISSED",
+                )
+            )
     elif pt.get("skipped"):
         out.append(("pytest --replay ≤ 2× trivial-test floor", "not measured", "plugin not there yet"))
     im = results.get("import", {})
     if im.get("importtime_replaytest_pytest_after_pytest_s") is not None:
         x = im["importtime_replaytest_pytest_after_pytest_s"]
-        out.append(("plugin import in an unrelated session ≤ 5 ms", f"{x * 1e3:.1f} ms", "holds" if x <= 5e-3 else "MISSED"))
+        out.append(
+            ("plugin import in an unrelated session ≤ 5 ms", f"{x * 1e3:.1f} ms", "holds" if x <= 5e-3 else "MISSED")
+        )
     en = results.get("engine", {})
     if en.get("steps", {}).get("steps_per_s") and en.get("dbos", {}).get("steps_per_s"):
         a, b = en["steps"]["steps_per_s"], en["dbos"]["steps_per_s"]
@@ -695,10 +882,13 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 def render(results: dict[str, Any]) -> str:
     m = results["machine"]
-    head = [f"Run {results['started']} ({'--quick' if results['quick'] else 'full'}; {results.get('elapsed_s', 0):.0f} s): "
-            f"{m['nproc']} cores, Python {m['python']} ({m['platform']}), load average at start "
-            f"{', '.join(f'{x:.2f}' for x in m['loadavg_at_start']) if m.get('loadavg_at_start') else '?'}; "
-            + ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v), ""]
+    head = [
+        f"Run {results['started']} ({'--quick' if results['quick'] else 'full'}; {results.get('elapsed_s', 0):.0f} s): "
+        f"{m['nproc']} cores, Python {m['python']} ({m['platform']}), load average at start "
+        f"{', '.join(f'{x:.2f}' for x in m['loadavg_at_start']) if m.get('loadavg_at_start') else '?'}; "
+        + ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v),
+        "",
+    ]
     t = targets(results)
     if t:
         head += ["### Targets", "", "| target | measured | verdict |", "|---|---|---|"]
@@ -728,9 +918,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--write-docs", action="store_true", help="paste the tables into docs/performance.md")
     args = ap.parse_args(argv)
     cfg = Config(args.quick)
-    started = datetime.now(timezone.utc)
-    results: dict[str, Any] = {"started": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "quick": cfg.quick, "machine": machine(),
-                               "sizes": cfg.sizes}
+    started = datetime.now(UTC)
+    results: dict[str, Any] = {
+        "started": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "quick": cfg.quick,
+        "machine": machine(),
+        "sizes": cfg.sizes,
+    }
     t0 = time.perf_counter()
     for name in [s for s in ORDER if not args.only or s in args.only]:
         section: dict[str, Any] = {}

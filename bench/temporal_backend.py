@@ -9,6 +9,7 @@ sandbox on; and replaytest's per-history overhead over temporalio's own batched 
 Histories: /work/shared/temporal-bench/gen_loop_history.py (LoopActivitiesWorkflow), one file
 per workflow id. Prints a markdown table; repeats are interleaved and reported as medians.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,9 +24,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
-from _common import median, temporal_dir, temporal_history_path  # noqa: E402
+from _common import median, temporal_dir, temporal_history_path
 
-LOOP_TEST = '''
+LOOP_TEST = """
 import asyncio, pathlib, pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
@@ -37,9 +38,9 @@ FILES = sorted(pathlib.Path({dir!r}).glob("*.json"))
 def test_replay(path):
     history = WorkflowHistory.from_json(path.stem, path.read_text())
     asyncio.run(Replayer(workflows=[LoopActivitiesWorkflow]).replay_workflow(history))
-'''
+"""
 
-BATCH = '''
+BATCH = """
 import asyncio, json, pathlib, sys, time
 sys.path.insert(0, {td!r}); sys.path.insert(0, {root!r})
 files = sorted(pathlib.Path({dir!r}).glob("*.json"))
@@ -68,7 +69,7 @@ else:
             [entry] = temporal.entries(p, doc)
             replay_entry(entry, doc, settings, sessions, str(p))
 print(json.dumps(time.perf_counter() - t0))
-'''
+"""
 
 
 def make_histories(n: int, activities: int, out: Path) -> None:
@@ -111,30 +112,38 @@ def main() -> None:
             times["ours"].append(timed(ours, work, env))
             times["loop"].append(timed(loop, work, env))
             for key, mode in (("batch", "temporalio"), ("percall", "percall"), ("backend", "replaytest")):
-                out = subprocess.run([sys.executable, str(work / "batch.py"), mode], cwd=work, env=env,
-                                     capture_output=True, text=True)
+                out = subprocess.run(
+                    [sys.executable, str(work / "batch.py"), mode], cwd=work, env=env, capture_output=True, text=True
+                )
                 if out.returncode != 0:
                     raise SystemExit(out.stderr[-3000:])
                 times[key].append(json.loads(out.stdout.strip().splitlines()[-1]))
     m = {k: median(v) for k, v in times.items()}
     n = a.histories
-    print(f"{n} Temporal histories ({a.activities} activities each, {3 + 3 * a.activities + 3 * a.activities + 1} "
-          f"events), one process, Temporal's sandbox on, medians of {a.repeats}:\n")
+    print(
+        f"{n} Temporal histories ({a.activities} activities each, {3 + 3 * a.activities + 3 * a.activities + 1} "
+        f"events), one process, Temporal's sandbox on, medians of {a.repeats}:\n"
+    )
     print("| run | wall | per history |")
     print("|---|---|---|")
     print(f"| `pytest --replay` (replaytest) | {m['ours']:.2f} s | {1000 * m['ours'] / n:.1f} ms |")
     print(f"| hand-written pytest loop (Replayer per test) | {m['loop']:.2f} s | {1000 * m['loop'] / n:.1f} ms |")
     print(f"| temporalio `replay_workflows` batch (no pytest) | {m['batch']:.2f} s | {1000 * m['batch'] / n:.1f} ms |")
-    print(f"| temporalio, a fresh `Replayer.replay_workflow` per history (no pytest) | {m['percall']:.2f} s | "
-          f"{1000 * m['percall'] / n:.1f} ms |")
-    print(f"| replaytest backend, same histories (no pytest) | {m['backend']:.2f} s | "
-          f"{1000 * m['backend'] / n:.1f} ms |")
-    print(f"\npytest --replay is {m['loop'] / m['ours']:.2f}x faster than the hand-written loop "
-          f"(without pytest: replaytest's backend {m['percall'] / m['backend']:.2f}x faster than a Replayer per "
-          f"history); replaytest's overhead over temporalio's batched replay: "
-          f"{100 * (m['backend'] / m['batch'] - 1):+.0f}%; pytest's per-item cost on top: "
-          f"{1000 * (m['ours'] - m['backend']) / n:.1f} ms (replaytest) vs {1000 * (m['loop'] - m['percall']) / n:.1f} ms "
-          "(the loop)")
+    print(
+        f"| temporalio, a fresh `Replayer.replay_workflow` per history (no pytest) | {m['percall']:.2f} s | "
+        f"{1000 * m['percall'] / n:.1f} ms |"
+    )
+    print(
+        f"| replaytest backend, same histories (no pytest) | {m['backend']:.2f} s | {1000 * m['backend'] / n:.1f} ms |"
+    )
+    print(
+        f"\npytest --replay is {m['loop'] / m['ours']:.2f}x faster than the hand-written loop "
+        f"(without pytest: replaytest's backend {m['percall'] / m['backend']:.2f}x faster than a Replayer per "
+        f"history); replaytest's overhead over temporalio's batched replay: "
+        f"{100 * (m['backend'] / m['batch'] - 1):+.0f}%; pytest's per-item cost on top: "
+        f"{1000 * (m['ours'] - m['backend']) / n:.1f} ms (replaytest) vs {1000 * (m['loop'] - m['percall']) / n:.1f} ms "
+        "(the loop)"
+    )
 
 
 if __name__ == "__main__":

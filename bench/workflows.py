@@ -4,6 +4,7 @@
 ``loop_timers(n)`` sleeps 1 s n times, one timer per workflow task. Histories of both are
 written by ``bench/gen_history.py`` (or by the embedded engine, see ``bench/run.py``).
 """
+
 from __future__ import annotations
 
 from replaytest import activity, workflow

@@ -13,8 +13,9 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generator, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -46,68 +47,147 @@ def __getattr__(name: str) -> Any:
 
 def pytest_addoption(parser: Parser) -> None:
     group = parser.getgroup("replaytest", "replaytest: replay durable workflow histories")
-    group.addoption("--replay", action="append", default=[], metavar="PATH", dest="replay_paths",
-                    help="replay every history JSON file under PATH (a file or a directory, searched "
-                         "recursively) as one test item PATH::<workflow-id>. Repeatable. Without other "
-                         "path arguments only these histories are collected.")
-    group.addoption("--replay-module", action="append", default=[], metavar="MODULE", dest="replay_modules",
-                    help="import MODULE and replay histories with the workflows it defines (repeatable; "
-                         "added to the replay_modules ini list). The module a history records is also "
-                         "tried when it is importable.")
-    group.addoption("--replay-handler", action="append", default=[], metavar="[FUNCTION=]MODULE:ATTR",
-                    dest="replay_handlers",
-                    help="the @durable_execution handler that replays AWS Lambda durable execution histories "
-                         "(repeatable; added to the replay_handlers ini list). With FUNCTION= only for "
-                         "histories of that Lambda function; without, for every AWS history. Unset: the one "
-                         "durable handler in the --replay-module modules.")
-    group.addoption("--replay-args", choices=ARGS_MODES, default=None, dest="replay_args",
-                    help="activity arguments (and, for Temporal, timer durations) that differ from history: "
-                         "error (a nondeterminism failure; the default for replaytest histories), warn (a "
-                         "ReplayWarning; the default for Temporal and AWS histories) or ignore.")
-    group.addoption("--replay-sandbox", choices=SANDBOX_MODES, default=None, dest="replay_sandbox",
-                    help="I/O in workflow code during replay: strict (fails the item, default), warn "
-                         "(a ReplayWarning) or off (not checked). Time and randomness stay "
-                         "deterministic in every mode.")
-    group.addoption("--replay-save-failures", default=None, metavar="DIR", dest="replay_save_failures",
-                    help="when a test that ran a workflow under a fault plan (replaytest.faults.run_under_plan, "
-                         "e.g. a hypothesis example) fails, write the history of its last run to "
-                         "DIR/<workflow-id>-<hash>.json: a --replay regression test as is.")
+    group.addoption(
+        "--replay",
+        action="append",
+        default=[],
+        metavar="PATH",
+        dest="replay_paths",
+        help="replay every history JSON file under PATH (a file or a directory, searched "
+        "recursively) as one test item PATH::<workflow-id>. Repeatable. Without other "
+        "path arguments only these histories are collected.",
+    )
+    group.addoption(
+        "--replay-module",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        dest="replay_modules",
+        help="import MODULE and replay histories with the workflows it defines (repeatable; "
+        "added to the replay_modules ini list). The module a history records is also "
+        "tried when it is importable.",
+    )
+    group.addoption(
+        "--replay-handler",
+        action="append",
+        default=[],
+        metavar="[FUNCTION=]MODULE:ATTR",
+        dest="replay_handlers",
+        help="the @durable_execution handler that replays AWS Lambda durable execution histories "
+        "(repeatable; added to the replay_handlers ini list). With FUNCTION= only for "
+        "histories of that Lambda function; without, for every AWS history. Unset: the one "
+        "durable handler in the --replay-module modules.",
+    )
+    group.addoption(
+        "--replay-args",
+        choices=ARGS_MODES,
+        default=None,
+        dest="replay_args",
+        help="activity arguments (and, for Temporal, timer durations) that differ from history: "
+        "error (a nondeterminism failure; the default for replaytest histories), warn (a "
+        "ReplayWarning; the default for Temporal and AWS histories) or ignore.",
+    )
+    group.addoption(
+        "--replay-sandbox",
+        choices=SANDBOX_MODES,
+        default=None,
+        dest="replay_sandbox",
+        help="I/O in workflow code during replay: strict (fails the item, default), warn "
+        "(a ReplayWarning) or off (not checked). Time and randomness stay "
+        "deterministic in every mode.",
+    )
+    group.addoption(
+        "--replay-save-failures",
+        default=None,
+        metavar="DIR",
+        dest="replay_save_failures",
+        help="when a test that ran a workflow under a fault plan (replaytest.faults.run_under_plan, "
+        "e.g. a hypothesis example) fails, write the history of its last run to "
+        "DIR/<workflow-id>-<hash>.json: a --replay regression test as is.",
+    )
     add_debugger_options(group)
-    parser.addini("replay_paths", type="paths", default=[],
-                  help="histories (files or directories, relative to the ini file) replayed by a plain "
-                       "`pytest` run that names no paths; --replay replaces them.")
-    parser.addini("replay_modules", type="args", default=[],
-                  help="modules whose workflows replay histories (like --replay-module).")
-    parser.addini("replay_handlers", type="args", default=[],
-                  help="AWS durable handlers as [FUNCTION=]MODULE:ATTR (like --replay-handler).")
-    parser.addini("replay_args", default="", help="default of --replay-args: error, warn or ignore "
-                  "(unset: each history format's own default).")
+    parser.addini(
+        "replay_paths",
+        type="paths",
+        default=[],
+        help="histories (files or directories, relative to the ini file) replayed by a plain "
+        "`pytest` run that names no paths; --replay replaces them.",
+    )
+    parser.addini(
+        "replay_modules",
+        type="args",
+        default=[],
+        help="modules whose workflows replay histories (like --replay-module).",
+    )
+    parser.addini(
+        "replay_handlers",
+        type="args",
+        default=[],
+        help="AWS durable handlers as [FUNCTION=]MODULE:ATTR (like --replay-handler).",
+    )
+    parser.addini(
+        "replay_args",
+        default="",
+        help="default of --replay-args: error, warn or ignore (unset: each history format's own default).",
+    )
     parser.addini("replay_sandbox", default="strict", help="default of --replay-sandbox: strict, warn or off.")
 
 
 def add_debugger_options(group: OptionGroup) -> None:
     """The debugger's options. The server starts in pytest_sessionstart
     (``replaytest.pytest_support.start_debugger``); every replay then gets an observer."""
-    group.addoption("--replay-debug", nargs="?", const="", default=None, metavar="HOST:PORT", dest="replay_debug",
-                    help="start a debugpy server (default 127.0.0.1:5678; write --replay-debug=HOST:PORT to "
-                         "change it), print how to attach, and wait for VS Code before replaying. "
-                         "`replaytest vscode` writes the launch configuration.")
-    group.addoption("--replay-break-at", action="append", type=int, default=[], metavar="N", dest="replay_break_at",
-                    help="pause in workflow code right after history event N is applied (repeatable; "
-                         "implies --replay-debug).")
-    group.addoption("--replay-break-on", action="append", choices=["divergence"], default=[], dest="replay_break_on",
-                    help="divergence: stop the debugger on the workflow line that issued a divergent "
-                         "command (implies --replay-debug).")
-    group.addoption("--replay-debug-allow-remote", action="store_true", dest="replay_debug_allow_remote",
-                    help="allow --replay-debug to bind a non-loopback address. A debug server runs any "
-                         "code its client sends: only on networks you trust.")
-    group.addoption("--replay-debug-timeout", type=float, default=None, metavar="SECONDS", dest="replay_debug_timeout",
-                    help="give up when no debugger attaches within SECONDS (default: wait forever).")
+    group.addoption(
+        "--replay-debug",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="HOST:PORT",
+        dest="replay_debug",
+        help="start a debugpy server (default 127.0.0.1:5678; write --replay-debug=HOST:PORT to "
+        "change it), print how to attach, and wait for VS Code before replaying. "
+        "`replaytest vscode` writes the launch configuration.",
+    )
+    group.addoption(
+        "--replay-break-at",
+        action="append",
+        type=int,
+        default=[],
+        metavar="N",
+        dest="replay_break_at",
+        help="pause in workflow code right after history event N is applied (repeatable; implies --replay-debug).",
+    )
+    group.addoption(
+        "--replay-break-on",
+        action="append",
+        choices=["divergence"],
+        default=[],
+        dest="replay_break_on",
+        help="divergence: stop the debugger on the workflow line that issued a divergent "
+        "command (implies --replay-debug).",
+    )
+    group.addoption(
+        "--replay-debug-allow-remote",
+        action="store_true",
+        dest="replay_debug_allow_remote",
+        help="allow --replay-debug to bind a non-loopback address. A debug server runs any "
+        "code its client sends: only on networks you trust.",
+    )
+    group.addoption(
+        "--replay-debug-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        dest="replay_debug_timeout",
+        help="give up when no debugger attaches within SECONDS (default: wait forever).",
+    )
 
 
 def _debugging(config: pytest.Config) -> bool:
-    return (config.getoption("replay_debug", None) is not None or bool(config.getoption("replay_break_at", None))
-            or bool(config.getoption("replay_break_on", None)))
+    return (
+        config.getoption("replay_debug", None) is not None
+        or bool(config.getoption("replay_break_at", None))
+        or bool(config.getoption("replay_break_on", None))
+    )
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -126,7 +206,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "replay(path, **options): replay the history at path (relative to rootdir) before the test and "
         "pass the ReplayResult as the `replayed` fixture; options: args_mismatch, sandbox, workflows. "
-        "Items collected from --replay histories carry this marker too.")
+        "Items collected from --replay histories carry this marker too.",
+    )
     for name, allowed in (("replay_args", ARGS_MODES), ("replay_sandbox", SANDBOX_MODES)):
         value = config.getoption(name) or config.getini(name)
         if value and value not in allowed:
@@ -140,8 +221,9 @@ def pytest_configure(config: pytest.Config) -> None:
     # pytest hands pytest_collect_file un-resolved absolute paths; match symlinked spellings too
     roots = cli + ini + [p.resolve() for p in cli + ini]
     config.stash[PATHS_KEY] = tuple(dict.fromkeys(roots))
-    config.stash[EMPTY_KEY] = [typed for typed, path in zip(config.getoption("replay_paths"), cli)
-                               if not _has_json(path)]
+    config.stash[EMPTY_KEY] = [
+        typed for typed, path in zip(config.getoption("replay_paths"), cli) if not _has_json(path)
+    ]
     _add_collection_args(config, cli, [p for p in ini if p.exists()])
 
 
@@ -153,8 +235,15 @@ def _has_json(path: Path) -> bool:
 
 
 #: where pytest looks for its configuration, and the section a shared file must have
-_INI_FILES = (("pytest.toml", ""), (".pytest.toml", ""), ("pytest.ini", ""), (".pytest.ini", ""),
-              ("pyproject.toml", "[tool.pytest"), ("tox.ini", "[pytest]"), ("setup.cfg", "[tool:pytest]"))
+_INI_FILES = (
+    ("pytest.toml", ""),
+    (".pytest.toml", ""),
+    ("pytest.ini", ""),
+    (".pytest.ini", ""),
+    ("pyproject.toml", "[tool.pytest"),
+    ("tox.ini", "[pytest]"),
+    ("setup.cfg", "[tool:pytest]"),
+)
 
 
 def _project_ini(start: Path) -> Path | None:
@@ -182,12 +271,18 @@ def _warn_if_the_project_ini_was_skipped(config: pytest.Config, cli: list[Path])
     outside = [p for p in cli if not p.is_relative_to(expected.parent)]
     if not outside:
         return
-    raw = next((v for v in config.getoption("replay_paths") if _absolute(config.invocation_params.dir / v) == outside[0]),
-               str(outside[0]))
-    config.issue_config_time_warning(pytest.PytestConfigWarning(
-        f"--replay {raw} lies outside the project, and pytest took it for a test path before replaytest was "
-        f"loaded: rootdir moved to {config.rootpath} and {expected} was not read (replay_modules and the other "
-        f"settings in it are ignored). Write --replay={raw} (with '='), or pass -c {expected}."), stacklevel=2)
+    raw = next(
+        (v for v in config.getoption("replay_paths") if _absolute(config.invocation_params.dir / v) == outside[0]),
+        str(outside[0]),
+    )
+    config.issue_config_time_warning(
+        pytest.PytestConfigWarning(
+            f"--replay {raw} lies outside the project, and pytest took it for a test path before replaytest was "
+            f"loaded: rootdir moved to {config.rootpath} and {expected} was not read (replay_modules and the other "
+            f"settings in it are ignored). Write --replay={raw} (with '='), or pass -c {expected}."
+        ),
+        stacklevel=2,
+    )
 
 
 def _absolute(path: Path | str) -> Path:
@@ -254,8 +349,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Generator[None, A
         if run is not None:
             path = run.save(Path(item.config.invocation_params.dir) / directory)
             command = shlex.join(["pytest", "--replay", str(path)])  # pastes unchanged, whatever the path
-            report.sections.append(("replaytest", f"history of the failing run under {run.plan.to_json()} "
-                                                  f"saved to {path}; replay it with `{command}`"))
+            report.sections.append(
+                (
+                    "replaytest",
+                    f"history of the failing run under {run.plan.to_json()} "
+                    f"saved to {path}; replay it with `{command}`",
+                )
+            )
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -265,8 +365,13 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         for line in sys.modules["replaytest.pytest_support"].end_notes(terminalreporter.config):
             terminalreporter.write_line(line)
     stats = terminalreporter.stats
-    if not any(p[0] == "replay_outcome" for reports in stats.values() for r in reports
-               if getattr(r, "when", None) == "call" for p in getattr(r, "user_properties", ())):
+    if not any(
+        p[0] == "replay_outcome"
+        for reports in stats.values()
+        for r in reports
+        if getattr(r, "when", None) == "call"
+        for p in getattr(r, "user_properties", ())
+    ):
         return
     from replaytest.pytest_support import summary_line
 

@@ -9,19 +9,41 @@ from __future__ import annotations
 from typing import Any
 
 from . import activity, workflow
-from .definitions import (ActivityError, ApplicationError, DuplicateWorkflowWarning, PayloadError, ReplaytestError,
-                          RetryPolicy)
 from .backends.native import replay
+from .definitions import (
+    ActivityError,
+    ApplicationError,
+    DuplicateWorkflowWarning,
+    PayloadError,
+    ReplaytestError,
+    RetryPolicy,
+)
 from .history import Event, History, HistoryFormatError
 from .report import Divergence, NondeterminismError, ReplayResult, UnknownWorkflowError, WorkflowTaskError
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "workflow", "activity", "RetryPolicy", "ApplicationError", "ActivityError", "ReplaytestError", "PayloadError",
-    "History", "Event", "HistoryFormatError", "replay", "ReplayResult", "NondeterminismError", "Divergence",
-    "WorkflowTaskError", "UnknownWorkflowError", "Engine", "SandboxViolation", "check_recovery",
+    "ActivityError",
+    "ApplicationError",
+    "Divergence",
     "DuplicateWorkflowWarning",
+    "Engine",
+    "Event",
+    "History",
+    "HistoryFormatError",
+    "NondeterminismError",
+    "PayloadError",
+    "ReplayResult",
+    "ReplaytestError",
+    "RetryPolicy",
+    "SandboxViolation",
+    "UnknownWorkflowError",
+    "WorkflowTaskError",
+    "activity",
+    "check_recovery",
+    "replay",
+    "workflow",
 ]
 
 

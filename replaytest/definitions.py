@@ -13,9 +13,10 @@ import json
 import math
 import types
 import warnings
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 
 class ReplaytestError(Exception):
@@ -38,10 +39,11 @@ def to_payload(value: Any, what: str) -> Any:
             json.dumps(value, ensure_ascii=False).encode("utf-8")
         return json.loads(text)
     except UnicodeEncodeError as e:
-        bad = e.object[e.start:e.end]
+        bad = e.object[e.start : e.end]
         raise PayloadError(
             f"{what} contains a lone surrogate ({bad!r}, not valid Unicode); payloads are stored as UTF-8 "
-            "JSON text, so decode bytes with errors='replace' or pass them as base64") from None
+            "JSON text, so decode bytes with errors='replace' or pass them as base64"
+        ) from None
     except RecursionError:
         raise PayloadError(f"{what} is nested too deeply to store as JSON") from None
     except (TypeError, ValueError) as e:
@@ -65,7 +67,7 @@ MAX_SECONDS = 100 * 365 * 86400.0
 
 #: nothing may be due after this (timers, retries, a virtual clock): history times end with
 #: the year 9999, and a clock past it could not write another event
-LAST_DUE = datetime(9999, 1, 1, tzinfo=timezone.utc)
+LAST_DUE = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 def seconds(value: timedelta | float | int | None, what: str) -> float | None:
@@ -100,17 +102,23 @@ class RetryPolicy:
         d["initial_interval"] = seconds(self.initial_interval, "RetryPolicy initial_interval")
         d["maximum_interval"] = seconds(self.maximum_interval, "RetryPolicy maximum_interval")
         coefficient = self.backoff_coefficient
-        if (not isinstance(coefficient, (int, float)) or isinstance(coefficient, bool) or not _finite(coefficient)
-                or coefficient < 1):
+        if (
+            not isinstance(coefficient, (int, float))
+            or isinstance(coefficient, bool)
+            or not _finite(coefficient)
+            or coefficient < 1
+        ):
             raise ReplaytestError(f"RetryPolicy backoff_coefficient must be a finite number ≥ 1, not {coefficient!r}")
         attempts = self.maximum_attempts
         if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 0:
-            raise ReplaytestError(f"RetryPolicy maximum_attempts must be an integer ≥ 0 (0: unlimited), not {attempts!r}")
+            raise ReplaytestError(
+                f"RetryPolicy maximum_attempts must be an integer ≥ 0 (0: unlimited), not {attempts!r}"
+            )
         d["non_retryable_error_types"] = list(self.non_retryable_error_types)
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "RetryPolicy":
+    def from_dict(cls, d: dict[str, Any]) -> RetryPolicy:
         return cls(**d)
 
     def delay(self, attempt: int) -> float:
@@ -203,7 +211,9 @@ def activity_name(obj: Any) -> str:
         return obj
     d = activity_definition(obj)
     if d is None:
-        raise ReplaytestError(f"{getattr(obj, '__qualname__', obj)!r} is not an activity; decorate it with @activity.defn")
+        raise ReplaytestError(
+            f"{getattr(obj, '__qualname__', obj)!r} is not an activity; decorate it with @activity.defn"
+        )
     return d.name
 
 
@@ -217,9 +227,13 @@ def add_workflow(workflows: dict[str, WorkflowDefinition], defn: WorkflowDefinit
     history must never be a silent accident of registration order."""
     old = workflows.get(defn.name)
     if old is not None and old.fn.__module__ != defn.fn.__module__:  # one file's versions are deliberate
-        warnings.warn(DuplicateWorkflowWarning(
-            f"two workflows of type {defn.name!r}: {old.module} and {defn.module}; the later one, {defn.module}, "
-            f"is used. Register only one, or give one another name with @workflow.defn(name=...)"), stacklevel=3)
+        warnings.warn(
+            DuplicateWorkflowWarning(
+                f"two workflows of type {defn.name!r}: {old.module} and {defn.module}; the later one, {defn.module}, "
+                f"is used. Register only one, or give one another name with @workflow.defn(name=...)"
+            ),
+            stacklevel=3,
+        )
     workflows[defn.name] = defn
 
 

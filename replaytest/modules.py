@@ -23,8 +23,10 @@ def import_module(name: str) -> types.ModuleType:
         return importlib.import_module(name)
     except ModuleNotFoundError as e:
         if e.name and (name == e.name or name.startswith(e.name + ".")):
-            raise ModuleImportError(f"cannot import module {name!r}: no module named {e.name!r} "
-                                    "(run from the directory that contains it, or check the module path)") from None
+            raise ModuleImportError(
+                f"cannot import module {name!r}: no module named {e.name!r} "
+                "(run from the directory that contains it, or check the module path)"
+            ) from None
         raise ModuleImportError(f"importing module {name!r} failed: {type(e).__name__}: {e}") from None
     except Exception as e:
         where = f" ({e.filename}:{e.lineno})" if isinstance(e, SyntaxError) else ""

@@ -10,25 +10,49 @@ from __future__ import annotations
 import asyncio
 import random as _random
 import uuid as _uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from types import SimpleNamespace
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from .core import commands as cmds
-from .definitions import (LAST_DUE, ActivityError, ReplaytestError, RetryPolicy, activity_name, seconds, to_payload,
-                          workflow_defn)
 from .core.execution import current
+from .definitions import (
+    LAST_DUE,
+    ActivityError,
+    ReplaytestError,
+    RetryPolicy,
+    activity_name,
+    seconds,
+    to_payload,
+    workflow_defn,
+)
 
 defn = workflow_defn
 
-__all__ = ["defn", "execute_activity", "sleep", "wait_for_signal", "now", "random", "uuid4", "side_effect",
-           "patched", "deprecate_patch", "info", "unsafe"]
+__all__ = [
+    "defn",
+    "deprecate_patch",
+    "execute_activity",
+    "info",
+    "now",
+    "patched",
+    "random",
+    "side_effect",
+    "sleep",
+    "unsafe",
+    "uuid4",
+    "wait_for_signal",
+]
 
 
-async def execute_activity(activity: Callable[..., Any] | str, *args: Any,
-                           start_to_close_timeout: timedelta | float | None = None,
-                           retry_policy: RetryPolicy | None = None) -> Any:
+async def execute_activity(
+    activity: Callable[..., Any] | str,
+    *args: Any,
+    start_to_close_timeout: timedelta | float | None = None,
+    retry_policy: RetryPolicy | None = None,
+) -> Any:
     """Run an activity (at least once, retried per ``retry_policy``) and return its result.
 
     Raises ActivityError when it fails for good. On replay the result comes from history.
@@ -36,8 +60,12 @@ async def execute_activity(activity: Callable[..., Any] | str, *args: Any,
     ex = current()
     name = activity_name(activity)
     command = cmds.schedule_activity(
-        ex.next_id("activity"), name, to_payload(list(args), f"the arguments of activity {name}"),
-        _retry_policy_dict(retry_policy), seconds(start_to_close_timeout, "start_to_close_timeout"))
+        ex.next_id("activity"),
+        name,
+        to_payload(list(args), f"the arguments of activity {name}"),
+        _retry_policy_dict(retry_policy),
+        seconds(start_to_close_timeout, "start_to_close_timeout"),
+    )
     fut = ex.loop.create_future()
     ex.activities[command.attrs["activity_id"]] = (fut, name)
     ex.issue(command)
@@ -69,8 +97,10 @@ async def sleep(duration: timedelta | float) -> None:
 
 def _start_timer(ex: Any, duration: float, what: str) -> asyncio.Future[Any]:
     if ex.now is not None and duration > (LAST_DUE - ex.now).total_seconds():
-        raise ReplaytestError(f"{what} of {duration:g} s from {ex.now:%Y-%m-%d} would end after the year 9999, "
-                              "past the last time a history can record")
+        raise ReplaytestError(
+            f"{what} of {duration:g} s from {ex.now:%Y-%m-%d} would end after the year 9999, "
+            "past the last time a history can record"
+        )
     command = cmds.start_timer(ex.next_id("timer"), duration)
     fut = ex.loop.create_future()
     ex.timers[command.attrs["timer_id"]] = fut

@@ -29,17 +29,38 @@ from tests.test_aws_replay import fixture, variant  # noqa: E402
 
 EDITS = [
     ("rename a step", "orders", "order-1", [('name="charge"', 'name="bill"')]),
-    ("turn a wait into a step", "orders", "order-1", [('context.wait(Duration.from_seconds(5), name="cool-off")',
-                                                       'context.step(lambda _: None, name="cool-off")')]),
-    ("add a step at the end", "orders", "order-1", [('    return {"reserved": reserved',
-                                                     '    context.step(lambda _: "thanks", name="thank-you")\n'
-                                                     '    return {"reserved": reserved')]),
-    ("remove the last step", "orders", "order-1", [('    context.step(lambda _: "sent", name="notify")\n', '')]),
-    ("rename inside a completed child context", "orders", "order-1", [('name="book-pickup"', 'name="schedule-pickup"')]),
+    (
+        "turn a wait into a step",
+        "orders",
+        "order-1",
+        [('context.wait(Duration.from_seconds(5), name="cool-off")', 'context.step(lambda _: None, name="cool-off")')],
+    ),
+    (
+        "add a step at the end",
+        "orders",
+        "order-1",
+        [
+            (
+                '    return {"reserved": reserved',
+                '    context.step(lambda _: "thanks", name="thank-you")\n    return {"reserved": reserved',
+            )
+        ],
+    ),
+    ("remove the last step", "orders", "order-1", [('    context.step(lambda _: "sent", name="notify")\n', "")]),
+    (
+        "rename inside a completed child context",
+        "orders",
+        "order-1",
+        [('name="book-pickup"', 'name="schedule-pickup"')],
+    ),
     ("rename inside map iterations", "batch", "batch-1", [('name=f"double-{index}"', 'name=f"twice-{index}"')]),
     ("swap parallel branches", "batch", "batch-1", [("[left, right]", "[right, left]")]),
-    ("reverse compensations in a child context", "saga", "trip-1",
-     [('["cancel-hotel", "cancel-car"]', '["cancel-car", "cancel-hotel"]')]),
+    (
+        "reverse compensations in a child context",
+        "saga",
+        "trip-1",
+        [('["cancel-hotel", "cancel-car"]', '["cancel-car", "cancel-hotel"]')],
+    ),
     ("none, replaying a step whose retry is pending (still buggy)", "flaky", "pay-1", []),
     ("fix the step whose retry is pending", "flaky", "pay-1", [("cents / 0", "cents")]),
     ("change a wait's duration", "orders", "order-1", [("Duration.from_seconds(5)", "Duration.from_seconds(10)")]),
@@ -56,13 +77,21 @@ def sdk_alone(doc: dict, module: object) -> str:
     client = RecordingClient({op.operation_id: op for op in ops})
     execution_id = doc["Events"][0]["Id"]
     invocation = DurableExecutionInvocationInputWithClient(
-        durable_execution_arn=f"x/{execution_id}", checkpoint_token="t",
-        initial_execution_state=InitialExecutionState(operations=ops, next_marker=""), service_client=client)
+        durable_execution_arn=f"x/{execution_id}",
+        checkpoint_token="t",
+        initial_execution_state=InitialExecutionState(operations=ops, next_marker=""),
+        service_client=client,
+    )
     logging.getLogger("aws_durable_execution_sdk_python").setLevel(logging.CRITICAL)
     out = module.handler(invocation, None)  # type: ignore[attr-defined]
     recorded = {op.operation_id for op in ops}
-    ran = sorted({u.name or u.operation_id[:8] for u in client.updates
-                  if u.operation_id not in recorded and u.action is OperationAction.SUCCEED and u.name})
+    ran = sorted(
+        {
+            u.name or u.operation_id[:8]
+            for u in client.updates
+            if u.operation_id not in recorded and u.action is OperationAction.SUCCEED and u.name
+        }
+    )
     if out["Status"] == "FAILED":
         return f"FAILED: {out['Error'].get('ErrorMessage', '')}"
     return f"{out['Status']}" + (f", ran {', '.join(ran)} for real" if ran else "")
@@ -71,7 +100,7 @@ def sdk_alone(doc: dict, module: object) -> str:
 def ours(doc: dict, module: object) -> str:
     try:
         result = replay_history(aws_history.load(doc, "h.json"), module.handler)  # type: ignore[attr-defined]
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         d = getattr(e, "divergence", None)
         if d is None:
             src = getattr(e, "source", None)

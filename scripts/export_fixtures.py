@@ -13,7 +13,7 @@ import argparse
 import sys
 import tempfile
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,7 +23,7 @@ from fixtures.workflows import engine_checks, onboarding, orders, payments  # no
 from replaytest import Engine  # noqa: E402
 from replaytest.engine import VirtualClock, WorkflowFailedError  # noqa: E402
 
-START = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
+START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 ITEMS = [{"sku": "tea-sencha", "price": 12.5, "qty": 2}, {"sku": "mug", "price": 9.99, "qty": 1}]
 ORDER = {"id": "42", "email": "ada@example.com", "card": "4242-4242-4242-4242", "items": ITEMS}
 
@@ -48,12 +48,17 @@ def record(tmp: Path) -> dict[str, Engine]:
         pass  # expected: the card is declined
 
     payments_engine = _engine(tmp, "payments", payments)
-    payments_engine.start(payments.process_payment, {"id": "3", "amount": 120.0, "currency": "EUR"}, **_ids("payment-3", 3)).result()
+    payments_engine.start(
+        payments.process_payment, {"id": "3", "amount": 120.0, "currency": "EUR"}, **_ids("payment-3", 3)
+    ).result()
 
     onboarding_engine = _engine(tmp, "onboarding", onboarding)
-    user = onboarding_engine.start(onboarding.onboarding, {"id": "u7", "email": "grace@example.com", "days_between_offers": 7,
-                                                           "max_offers": 3}, **_ids("onboarding-7", 7))
-    onboarding_engine.sleep(timedelta(days=15))           # welcome email, then offers on day 7 and day 14
+    user = onboarding_engine.start(
+        onboarding.onboarding,
+        {"id": "u7", "email": "grace@example.com", "days_between_offers": 7, "max_offers": 3},
+        **_ids("onboarding-7", 7),
+    )
+    onboarding_engine.sleep(timedelta(days=15))  # welcome email, then offers on day 7 and day 14
     onboarding_engine.signal("onboarding-7", "subscription", "subscribed")
     user.result()
 
@@ -63,8 +68,13 @@ def record(tmp: Path) -> dict[str, Engine]:
     gift_cards = {**ORDER, "id": "44", "items": [{"sku": "gift-card", "price": 25.0, "qty": 2, "gift_card": True}]}
     hotfix_engine.start(engine_checks.process_order_before_hotfix, gift_cards, **_ids("order-44", 44))
     hotfix_engine.work()
-    return {"order-42": orders_engine, "order-43": orders_engine, "payment-3": payments_engine,
-            "onboarding-7": onboarding_engine, "order-44": hotfix_engine}
+    return {
+        "order-42": orders_engine,
+        "order-43": orders_engine,
+        "payment-3": payments_engine,
+        "onboarding-7": onboarding_engine,
+        "order-44": hotfix_engine,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

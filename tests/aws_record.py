@@ -11,17 +11,26 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from replaytest.backends.aws.export import from_test_runner, save
 
 FIXTURES = Path(__file__).parent / "data" / "aws"
 
 
-def record(handler: Callable[..., Any], payload: Any, *, function: str, name: str, wait: float = 20,
-           skip_time: bool = True, callback_result: str | None = None,
-           targets: dict[str, Callable[..., Any]] | None = None) -> dict[str, Any]:
+def record(
+    handler: Callable[..., Any],
+    payload: Any,
+    *,
+    function: str,
+    name: str,
+    wait: float = 20,
+    skip_time: bool = True,
+    callback_result: str | None = None,
+    targets: dict[str, Callable[..., Any]] | None = None,
+) -> dict[str, Any]:
     """Run ``handler`` to completion (or for ``wait`` seconds when it does not finish) and
     return its whole history, every page joined (replaytest.backends.aws.export)."""
     from aws_durable_execution_sdk_python_testing.runner import DurableFunctionTestRunner
@@ -29,8 +38,9 @@ def record(handler: Callable[..., Any], payload: Any, *, function: str, name: st
     with DurableFunctionTestRunner(handler, skip_time=skip_time) as runner:
         for target, fn in (targets or {}).items():  # chained-invoke targets (plain functions)
             runner.register_function(target, fn)
-        arn = runner.run_async(input=json.dumps(payload), execution_timeout=300, function_name=function,
-                               execution_name=name)
+        arn = runner.run_async(
+            input=json.dumps(payload), execution_timeout=300, function_name=function, execution_name=name
+        )
         if callback_result is not None:
             callback_id = runner.wait_for_callback(arn, timeout=10)
             runner.send_callback_success(callback_id, callback_result.encode())
@@ -43,7 +53,7 @@ def record(handler: Callable[..., Any], payload: Any, *, function: str, name: st
 
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).parent))
-    from aws_handlers import FIXTURE_RECIPES  # noqa: E402
+    from aws_handlers import FIXTURE_RECIPES
 
     for file_name, recipe in FIXTURE_RECIPES.items():
         save(recipe(), FIXTURES / file_name)

@@ -6,8 +6,8 @@ import fcntl
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -24,11 +24,13 @@ def db(tmp_path: Path) -> Path:
 def cli(db: Path):
     """Run ``python -m replaytest ARGS`` from the repository root (so ``fixtures.workflows.*``
     imports as it would for a user); ``--db`` is added for engine commands."""
+
     def run(*args: str, use_db: bool = True, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
         argv = [sys.executable, "-m", "replaytest", *args]
         if use_db and args and args[0] not in ("schema", "replay"):
             argv += ["--db", str(db)]
         return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
     return run
 
 
@@ -70,8 +72,12 @@ def temporal_histories(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if not (out / "done").exists():
             server = temporal_server.start(shared / "temporal-recording-server")
             try:  # in a process of its own: a test process keeps no client or worker of temporalio's
-                subprocess.run([sys.executable, "-m", "tests.temporal_recording", server.address, str(out)],
-                               cwd=ROOT, check=True, timeout=300)
+                subprocess.run(
+                    [sys.executable, "-m", "tests.temporal_recording", server.address, str(out)],
+                    cwd=ROOT,
+                    check=True,
+                    timeout=300,
+                )
             finally:
                 server.stop()
             (out / "done").write_text("ok")

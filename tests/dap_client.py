@@ -11,7 +11,8 @@ import json
 import socket
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 class DAPError(AssertionError):
@@ -31,15 +32,15 @@ class DAPClient:
 
     # ------------------------------------------------------------------ connecting
     @classmethod
-    def connect(cls, host: str, port: int, timeout: float = 10.0) -> "DAPClient":
+    def connect(cls, host: str, port: int, timeout: float = 10.0) -> DAPClient:
         """Connect, retrying until ``timeout`` (the adapter may still be starting)."""
         deadline = time.monotonic() + timeout
         while True:
             try:
                 sock = socket.create_connection((host, port), timeout=2.0)
-            except OSError:
+            except OSError as e:
                 if time.monotonic() > deadline:
-                    raise DAPError(f"could not connect to the debug adapter at {host}:{port} within {timeout} s")
+                    raise DAPError(f"could not connect to the debug adapter at {host}:{port} within {timeout} s") from e
                 time.sleep(0.05)
                 continue
             sock.settimeout(None)  # the reader blocks; waits below are bounded by conditions
@@ -53,7 +54,7 @@ class DAPClient:
             pass
         self.sock.close()
 
-    def __enter__(self) -> "DAPClient":
+    def __enter__(self) -> DAPClient:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -120,8 +121,10 @@ class DAPClient:
                     return value
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise DAPError(f"timed out after {timeout} s waiting for {what}; events so far: "
-                                   f"{[e.get('event') for e in self.events]}")
+                    raise DAPError(
+                        f"timed out after {timeout} s waiting for {what}; events so far: "
+                        f"{[e.get('event') for e in self.events]}"
+                    )
                 if self.closed:
                     raise DAPError(f"the debug adapter closed the connection while waiting for {what}")
                 self.lock.wait(min(remaining, 0.2))
@@ -135,14 +138,17 @@ class DAPClient:
     def request(self, command: str, arguments: dict[str, Any] | None = None, timeout: float = 10.0) -> dict[str, Any]:
         return self.response(self.send(command, arguments), timeout)
 
-    def event(self, name: str, timeout: float = 10.0, after: int = 0,
-              where: Callable[[dict[str, Any]], bool] = lambda e: True) -> dict[str, Any]:
+    def event(
+        self, name: str, timeout: float = 10.0, after: int = 0, where: Callable[[dict[str, Any]], bool] = lambda e: True
+    ) -> dict[str, Any]:
         """The first event called ``name`` at index ``after`` or later of all events received."""
+
         def found() -> dict[str, Any] | None:
             for e in self.events[after:]:
                 if e.get("event") == name and where(e):
                     return e
             return None
+
         return self._wait(f"the {name!r} event", found, timeout)
 
     def mark(self) -> int:
@@ -151,26 +157,48 @@ class DAPClient:
             return len(self.events)
 
     # ------------------------------------------------------------------ VS Code's attach sequence
-    def attach(self, breakpoints: dict[str, list[int]] | None = None, *, just_my_code: bool = True,
-               extra: dict[str, Any] | None = None, exception_filters: tuple[str, ...] = ("uncaught",),
-               timeout: float = 15.0) -> dict[str, Any]:
+    def attach(
+        self,
+        breakpoints: dict[str, list[int]] | None = None,
+        *,
+        just_my_code: bool = True,
+        extra: dict[str, Any] | None = None,
+        exception_filters: tuple[str, ...] = ("uncaught",),
+        timeout: float = 15.0,
+    ) -> dict[str, Any]:
         """initialize → attach → `initialized` → setBreakpoints → configurationDone.
 
         Returns the setBreakpoints responses by path."""
-        self.request("initialize", {
-            "clientID": "vscode", "clientName": "replaytest tests", "adapterID": "debugpy",
-            "pathFormat": "path", "linesStartAt1": True, "columnsStartAt1": True,
-            "supportsVariableType": True, "supportsRunInTerminalRequest": False,
-        }, timeout=timeout)
-        arguments: dict[str, Any] = {"name": "Attach to replaytest", "type": "debugpy", "request": "attach",
-                                     "justMyCode": just_my_code}
+        self.request(
+            "initialize",
+            {
+                "clientID": "vscode",
+                "clientName": "replaytest tests",
+                "adapterID": "debugpy",
+                "pathFormat": "path",
+                "linesStartAt1": True,
+                "columnsStartAt1": True,
+                "supportsVariableType": True,
+                "supportsRunInTerminalRequest": False,
+            },
+            timeout=timeout,
+        )
+        arguments: dict[str, Any] = {
+            "name": "Attach to replaytest",
+            "type": "debugpy",
+            "request": "attach",
+            "justMyCode": just_my_code,
+        }
         arguments.update(extra or {})
         attach_seq = self.send("attach", arguments)
         self.event("initialized", timeout=timeout)
         answers = {}
         for path, lines in (breakpoints or {}).items():
-            answers[path] = self.request("setBreakpoints", {
-                "source": {"path": path}, "breakpoints": [{"line": n} for n in lines]}, timeout=timeout)
+            answers[path] = self.request(
+                "setBreakpoints",
+                {"source": {"path": path}, "breakpoints": [{"line": n} for n in lines]},
+                timeout=timeout,
+            )
         # VS Code's defaults: stop on uncaught exceptions only
         self.request("setExceptionBreakpoints", {"filters": list(exception_filters)}, timeout=timeout)
         self.request("configurationDone", timeout=timeout)

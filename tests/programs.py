@@ -20,7 +20,9 @@ async def step(name: str, arg: int) -> str:
     return f"{name}:{arg}"
 
 
-activity_step = st.fixed_dictionaries({"op": st.just("activity"), "name": st.sampled_from(["a", "b", "c"]), "arg": st.integers(0, 3)})
+activity_step = st.fixed_dictionaries(
+    {"op": st.just("activity"), "name": st.sampled_from(["a", "b", "c"]), "arg": st.integers(0, 3)}
+)
 timer_step = st.fixed_dictionaries({"op": st.just("timer"), "seconds": st.sampled_from([1, 60, 3600, 86400 * 30])})
 signal_step = st.fixed_dictionaries({"op": st.just("signal"), "name": st.sampled_from(["go", "stop"])})
 gather_step = st.fixed_dictionaries({"op": st.just("gather"), "items": st.lists(activity_step, min_size=2, max_size=3)})
@@ -38,7 +40,9 @@ async def run_program(program: list[dict[str, Any]]) -> list[Any]:
         elif s["op"] == "signal":
             out.append(await workflow.wait_for_signal(s["name"]))
         else:
-            out.append(list(await asyncio.gather(*(workflow.execute_activity(step, i["name"], i["arg"]) for i in s["items"]))))
+            out.append(
+                list(await asyncio.gather(*(workflow.execute_activity(step, i["name"], i["arg"]) for i in s["items"])))
+            )
     return out
 
 
@@ -93,12 +97,17 @@ def mutations(program: list[dict[str, Any]]) -> st.SearchStrategy[list[dict[str,
         if s["op"] == "activity":
             return st.one_of(
                 st.sampled_from([x for x in "abc" if x != s["name"]]).map(lambda x: {**s, "name": x}),
-                st.integers(4, 9).map(lambda a: {**s, "arg": a}))
+                st.integers(4, 9).map(lambda a: {**s, "arg": a}),
+            )
         if s["op"] == "timer":
             return st.sampled_from([7, 120]).map(lambda t: {**s, "seconds": t})
         if s["op"] == "gather":
-            return st.just({**s, "items": s["items"][::-1]}) if s["items"][0] != s["items"][-1] else st.just({**s, "items": s["items"][:-1]})
-        return st.just({"op": "timer", "seconds": 5})   # a signal wait replaced by a timer
+            return (
+                st.just({**s, "items": s["items"][::-1]})
+                if s["items"][0] != s["items"][-1]
+                else st.just({**s, "items": s["items"][:-1]})
+            )
+        return st.just({"op": "timer", "seconds": 5})  # a signal wait replaced by a timer
 
     edits = [st.tuples(st.just("change"), st.integers(0, n - 1))]
     edits.append(st.tuples(st.just("delete"), st.integers(0, n - 1)))

@@ -40,8 +40,9 @@ async def _wait_for(handle: WorkflowHandle, predicate, timeout: float = 30.0) ->
 def _charged_and_waiting(events) -> bool:  # type: ignore[no-untyped-def]
     # both activities completed and the workflow task after them completed: it waits for the signal
     completed = [i for i, e in enumerate(events) if e.HasField("activity_task_completed_event_attributes")]
-    return len(completed) >= 2 and any(e.HasField("workflow_task_completed_event_attributes")
-                                       for e in events[completed[1]:])
+    return len(completed) >= 2 and any(
+        e.HasField("workflow_task_completed_event_attributes") for e in events[completed[1] :]
+    )
 
 
 def _task_failed(events) -> bool:  # type: ignore[no-untyped-def]
@@ -51,8 +52,12 @@ def _task_failed(events) -> bool:  # type: ignore[no-untyped-def]
 async def _record(address: str, out: Path) -> None:
     client = await Client.connect(address)
     queue = f"fixtures-{uuid.uuid4().hex[:8]}"
-    async with Worker(client, task_queue=queue, workflows=[orders.OrderWorkflow, orders.ShippingWorkflow,
-                                                           coupon_buggy.CouponWorkflow], activities=activities.ALL):
+    async with Worker(
+        client,
+        task_queue=queue,
+        workflows=[orders.OrderWorkflow, orders.ShippingWorkflow, coupon_buggy.CouponWorkflow],
+        activities=activities.ALL,
+    ):
         order = await client.start_workflow(orders.OrderWorkflow.run, ORDER, id="order-1", task_queue=queue)
         coupon = await client.start_workflow(coupon_buggy.CouponWorkflow.run, COUPON, id="coupon-1", task_queue=queue)
         await _wait_for(order, _charged_and_waiting)
@@ -65,8 +70,13 @@ async def _record(address: str, out: Path) -> None:
             (out / "client" / f"{wid}.json").write_text((await handle.fetch_history()).to_json())
         (out / "cli").mkdir(parents=True, exist_ok=True)
         for wid in handles:
-            shown = subprocess.run([temporal_cli(), "workflow", "show", "--workflow-id", wid, "-o", "json",
-                                    "--address", address], capture_output=True, text=True, timeout=60, check=True)
+            shown = subprocess.run(
+                [temporal_cli(), "workflow", "show", "--workflow-id", wid, "-o", "json", "--address", address],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=True,
+            )
             json.loads(shown.stdout)
             (out / "cli" / f"{wid}.json").write_text(shown.stdout)
         await coupon.terminate("recorded")
@@ -76,8 +86,13 @@ async def _record(address: str, out: Path) -> None:
 async def _hotfix(client: Client, out: Path) -> None:
     """coupon-2: stuck under the buggy code, then completed by a worker with the fix."""
     queue = f"hotfix-{uuid.uuid4().hex[:8]}"
-    async with Worker(client, task_queue=queue, workflows=[coupon_buggy.CouponWorkflow], activities=activities.ALL,
-                      max_cached_workflows=0):
+    async with Worker(
+        client,
+        task_queue=queue,
+        workflows=[coupon_buggy.CouponWorkflow],
+        activities=activities.ALL,
+        max_cached_workflows=0,
+    ):
         handle = await client.start_workflow(coupon_buggy.CouponWorkflow.run, COUPON, id="coupon-2", task_queue=queue)
         await _wait_for(handle, _task_failed)
     async with Worker(client, task_queue=queue, workflows=[coupon_fixed.CouponWorkflow], activities=activities.ALL):

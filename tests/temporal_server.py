@@ -79,23 +79,50 @@ def start(workdir: Path, timeout: float = 60.0) -> DevServer:
     port = _free_block(3)
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "temporal-server.log"
-    argv = [cli, "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", str(port),
-            "--http-port", str(port + 1), "--metrics-port", str(port + 2),
-            "--db-filename", str(workdir / "temporal.db"), "--log-level", "warn"]
+    argv = [
+        cli,
+        "server",
+        "start-dev",
+        "--headless",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--http-port",
+        str(port + 1),
+        "--metrics-port",
+        str(port + 2),
+        "--db-filename",
+        str(workdir / "temporal.db"),
+        "--log-level",
+        "warn",
+    ]
     with open(log, "wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env={**os.environ, "TEMPORAL_CLI_SHOW_STACKS": "0"})
+        proc = subprocess.Popen(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "TEMPORAL_CLI_SHOW_STACKS": "0"},
+        )
     server = DevServer(proc, port, log)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise ServerStartError(f"temporal server start-dev exited with {proc.returncode}: "
-                                   f"{log.read_text(errors='replace')[-2000:]}")
-        ok = subprocess.run([cli, "operator", "cluster", "health", "--address", server.address],
-                            capture_output=True, text=True, timeout=30)
+            raise ServerStartError(
+                f"temporal server start-dev exited with {proc.returncode}: {log.read_text(errors='replace')[-2000:]}"
+            )
+        ok = subprocess.run(
+            [cli, "operator", "cluster", "health", "--address", server.address],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         if ok.returncode == 0 and "SERVING" in ok.stdout:
             return server
         time.sleep(0.3)
     server.stop()
-    raise ServerStartError(f"temporal dev server on {server.address} not serving after {timeout:.0f}s: "
-                           f"{log.read_text(errors='replace')[-2000:]}")
+    raise ServerStartError(
+        f"temporal dev server on {server.address} not serving after {timeout:.0f}s: "
+        f"{log.read_text(errors='replace')[-2000:]}"
+    )

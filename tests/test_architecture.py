@@ -63,14 +63,20 @@ def _top(module: str) -> str | None:
 
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))
 def test_package_imports_only_what_it_may(package: str) -> None:
-    bad = sorted(f"{m} imports {i}" for m, imported in IMPORTS.items() if _top(m) == package
-                 for i in imported if _top(i) in FORBIDDEN[package])
+    bad = sorted(
+        f"{m} imports {i}"
+        for m, imported in IMPORTS.items()
+        if _top(m) == package
+        for i in imported
+        if _top(i) in FORBIDDEN[package]
+    )
     assert bad == []
 
 
 def test_the_library_never_imports_the_plugin() -> None:
-    bad = sorted(f"{m} imports {i}" for m, imported in IMPORTS.items() for i in imported
-                 if i.startswith("replaytest_pytest"))
+    bad = sorted(
+        f"{m} imports {i}" for m, imported in IMPORTS.items() for i in imported if i.startswith("replaytest_pytest")
+    )
     assert bad == []
 
 
@@ -97,7 +103,7 @@ def test_no_import_cycles_between_modules() -> None:
         state[node] = 1
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                cycles.append(stack[stack.index(nxt):] + [nxt] if nxt in stack else [node, nxt])
+                cycles.append(stack[stack.index(nxt) :] + [nxt] if nxt in stack else [node, nxt])
             elif nxt not in state:
                 visit(nxt, stack + [nxt])
         state[node] = 2

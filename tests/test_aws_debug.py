@@ -7,15 +7,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 pytest.importorskip("aws_durable_execution_sdk_python")
 
-from tests.test_debug import Debuggee, assert_finished, top, values  # noqa: E402
+from tests.test_debug import Debuggee, assert_finished, top, values
 
 ROOT = Path(__file__).resolve().parents[1]
 HISTORY = ROOT / "tests" / "data" / "aws" / "order-1.json"
@@ -32,8 +32,13 @@ def replaying(tmp_path: Path, handler: str, *extra: str, path: Path = ROOT) -> I
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(path)]), PYTHONUNBUFFERED="1")
     args = [str(HISTORY), "--handler", handler, "--debug=127.0.0.1:0", "--debug-timeout", "30", *extra]
     with open(out, "wb") as o, open(err, "wb") as e:
-        proc = subprocess.Popen([sys.executable, "-Xfrozen_modules=off", "-m", "replaytest", "replay", *args],
-                                cwd=ROOT, stdout=o, stderr=e, env=env)
+        proc = subprocess.Popen(
+            [sys.executable, "-Xfrozen_modules=off", "-m", "replaytest", "replay", *args],
+            cwd=ROOT,
+            stdout=o,
+            stderr=e,
+            env=env,
+        )
     try:
         yield Debuggee(proc, out, err)
     finally:
@@ -94,12 +99,19 @@ def stops_on_divergence(tmp_path: Path, name: str, old: str, new: str, kind: str
 
 
 def test_break_on_divergence_stops_at_the_divergent_handler_line(tmp_path):
-    d, frame = stops_on_divergence(tmp_path, "edited_orders", 'name="book-pickup"', 'name="schedule-pickup"',
-                                   "command", "schedule-pickup")
+    d, frame = stops_on_divergence(
+        tmp_path, "edited_orders", 'name="book-pickup"', 'name="schedule-pickup"', "command", "schedule-pickup"
+    )
     assert frame["name"] == "ship"
     assert "a different operation" in d.stdout
 
 
 def test_break_on_divergence_for_a_dropped_step_stops_at_the_return(tmp_path):
-    stops_on_divergence(tmp_path, "short_orders", '    context.step(lambda _: "sent", name="notify")\n', "",
-                        "missing", 'return {"reserved": reserved')
+    stops_on_divergence(
+        tmp_path,
+        "short_orders",
+        '    context.step(lambda _: "sent", name="notify")\n',
+        "",
+        "missing",
+        'return {"reserved": reserved',
+    )

@@ -8,10 +8,13 @@ import datetime
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from replaytest.backends import backend_for
 from replaytest.backends.aws import BACKEND
@@ -40,14 +43,16 @@ def retimed(events: list[dict[str, Any]], convert: Callable[[Any], Any]) -> list
 
 def as_datetime(seconds: float) -> datetime.datetime:
     """Epoch seconds as botocore parses them."""
-    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
+    return datetime.datetime.fromtimestamp(seconds, datetime.UTC)
 
 
 def iso(doc: dict[str, Any], style: str) -> dict[str, Any]:
     """The same export with ISO timestamps (AWS CLI v2 prints them like this)."""
+
     def fmt(seconds: float) -> str:
         t = as_datetime(seconds)
         return t.isoformat() if style == "offset" else t.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
     return {**doc, "Events": retimed(doc["Events"], fmt)}
 
 
@@ -77,7 +82,9 @@ def test_entries_are_named_by_execution_and_typed_by_function(tmp_path):
 def test_iso_timestamps_read_as_the_epoch_seconds_they_stand_for(style):
     wire = aws_history.load(fixture("order-1"), "a.json")
     cli = aws_history.load(iso(fixture("order-1"), style), "b.json")
-    assert [abs((a.time - b.time).total_seconds()) < 0.001 for a, b in zip(wire.events, cli.events)] == [True] * len(wire.events)
+    assert [abs((a.time - b.time).total_seconds()) < 0.001 for a, b in zip(wire.events, cli.events)] == [True] * len(
+        wire.events
+    )
     assert [op.scheduled_end is not None for op in cli.ops.values() if op.type == "WAIT"] == [True]
 
 
@@ -136,30 +143,34 @@ def test_malformed_events_name_the_event():
 def test_operations_fold_from_events():
     h = aws_history.load(fixture("order-1"), "order-1.json")
     assert [(op.label(), op.status, op.parent_id is None) for op in h.ops.values()] == [
-        ("step 'reserve'", "SUCCEEDED", True), ("wait 'cool-off'", "SUCCEEDED", True),
-        ("step 'charge'", "SUCCEEDED", True), ("child context 'ship'", "SUCCEEDED", True),
-        ("step 'print-label'", "SUCCEEDED", False), ("step 'book-pickup'", "SUCCEEDED", False),
-        ("step 'notify'", "SUCCEEDED", True)]
+        ("step 'reserve'", "SUCCEEDED", True),
+        ("wait 'cool-off'", "SUCCEEDED", True),
+        ("step 'charge'", "SUCCEEDED", True),
+        ("child context 'ship'", "SUCCEEDED", True),
+        ("step 'print-label'", "SUCCEEDED", False),
+        ("step 'book-pickup'", "SUCCEEDED", False),
+        ("step 'notify'", "SUCCEEDED", True),
+    ]
     assert h.status == "SUCCEEDED" and h.function_name == "orders" and h.sdk_version
     assert aws_history.readable(h.ops[next(iter(h.ops))].result) == {"reserved": "book"}
 
 
 def test_reading_and_naming_exports_imports_no_sdk():
-    code = ("import json, sys\n"
-            "from pathlib import Path\n"
-            "from replaytest.backends import backend_for\n"
-            "from replaytest.backends.aws import history\n"
-            f"doc = json.loads(Path({str(FIXTURES / 'order-1.json')!r}).read_text())\n"
-            "backend = backend_for(doc)\n"
-            "assert backend.name == 'aws'\n"
-            "backend.entries(Path('x.json'), doc)\n"
-            "history.load(doc, 'x.json')\n"
-            "print(sorted(m for m in sys.modules if m.startswith('aws_durable')))\n")
+    code = (
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "from replaytest.backends import backend_for\n"
+        "from replaytest.backends.aws import history\n"
+        f"doc = json.loads(Path({str(FIXTURES / 'order-1.json')!r}).read_text())\n"
+        "backend = backend_for(doc)\n"
+        "assert backend.name == 'aws'\n"
+        "backend.entries(Path('x.json'), doc)\n"
+        "history.load(doc, 'x.json')\n"
+        "print(sorted(m for m in sys.modules if m.startswith('aws_durable')))\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
-
-from hypothesis import given, settings, strategies as st  # noqa: E402
 
 ALL = [json.loads(p.read_text()) for p in sorted(FIXTURES.glob("*.json"))]
 
@@ -175,23 +186,30 @@ def test_any_paging_and_any_mix_of_timestamp_forms_reads_the_same(doc, data):
         form = data.draw(st.sampled_from(["seconds", "millis", "iso", "iso-z", "str-seconds"]))
         t = e["EventTimestamp"]
         dt = as_datetime(t)
-        e["EventTimestamp"] = {"seconds": t, "millis": round(t * 1000), "iso": dt.isoformat(),
-                               "iso-z": dt.isoformat().replace("+00:00", "Z"), "str-seconds": repr(t)}[form]
+        e["EventTimestamp"] = {
+            "seconds": t,
+            "millis": round(t * 1000),
+            "iso": dt.isoformat(),
+            "iso-z": dt.isoformat().replace("+00:00", "Z"),
+            "str-seconds": repr(t),
+        }[form]
     bounds = [0, *cuts, len(events)]
     pages = [{"Events": events[a:b]} for a, b in zip(bounds, bounds[1:])]
     [joined] = aws_history.split_executions(pages)
     got, want = aws_history.load(joined, "paged.json"), aws_history.load(doc, "whole.json")
-    assert [(e.id, e.type, round(e.time.timestamp(), 3)) for e in got.events] == \
-        [(e.id, e.type, round(e.time.timestamp(), 3)) for e in want.events]
-    assert [(o.id, o.status, o.name, o.parent_id) for o in got.ops.values()] == \
-        [(o.id, o.status, o.name, o.parent_id) for o in want.ops.values()]
+    assert [(e.id, e.type, round(e.time.timestamp(), 3)) for e in got.events] == [
+        (e.id, e.type, round(e.time.timestamp(), 3)) for e in want.events
+    ]
+    assert [(o.id, o.status, o.name, o.parent_id) for o in got.ops.values()] == [
+        (o.id, o.status, o.name, o.parent_id) for o in want.ops.values()
+    ]
 
 
 def test_validate_refuses_a_bad_export_before_a_debugger_attaches():
     BACKEND.validate(fixture("order-1"), "order-1.json")
     doc = fixture("order-1")
     doc["NextMarker"] = "9"
-    with pytest.raises(HistoryFormatError, match="order-1.json: the export stops at a page boundary"):
+    with pytest.raises(HistoryFormatError, match=r"order-1\.json: the export stops at a page boundary"):
         BACKEND.validate(doc, "order-1.json")
 
 
@@ -204,17 +222,25 @@ def test_exporting_from_the_service_joins_every_page_in_wire_format(tmp_path):
     from replaytest.backends.aws import export
 
     wire = fixture("order-1")
-    client = botocore_session.get_session().create_client("lambda", region_name="us-east-1",
-                                                           aws_access_key_id="x", aws_secret_access_key="y")
+    client = botocore_session.get_session().create_client(
+        "lambda", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y"
+    )
 
     def parsed(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return retimed(events, as_datetime)
+
     arn = wire["DurableExecutionArn"]
     with Stubber(client) as stub:
-        stub.add_response("get_durable_execution_history", {"Events": parsed(wire["Events"][:10]), "NextMarker": "10"},
-                          {"DurableExecutionArn": arn, "IncludeExecutionData": True})
-        stub.add_response("get_durable_execution_history", {"Events": parsed(wire["Events"][10:])},
-                          {"DurableExecutionArn": arn, "IncludeExecutionData": True, "Marker": "10"})
+        stub.add_response(
+            "get_durable_execution_history",
+            {"Events": parsed(wire["Events"][:10]), "NextMarker": "10"},
+            {"DurableExecutionArn": arn, "IncludeExecutionData": True},
+        )
+        stub.add_response(
+            "get_durable_execution_history",
+            {"Events": parsed(wire["Events"][10:])},
+            {"DurableExecutionArn": arn, "IncludeExecutionData": True, "Marker": "10"},
+        )
         doc = export.from_service(client, arn, sdk_version="3.0.0")
         stub.assert_no_pending_responses()
     path = export.save(doc, tmp_path / "order-1.json")
@@ -231,8 +257,9 @@ def test_fixtures_have_the_shape_of_the_lambda_api(name):
     from botocore.validate import ParamValidator
 
     doc = fixture(name)
-    client = botocore_session.get_session().create_client("lambda", region_name="us-east-1",
-                                                           aws_access_key_id="x", aws_secret_access_key="y")
+    client = botocore_session.get_session().create_client(
+        "lambda", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y"
+    )
     shape = client.meta.service_model.operation_model("GetDurableExecutionHistory").output_shape
     assert all(isinstance(e["EventTimestamp"], float | int) for e in doc["Events"])
     events = retimed(doc["Events"], as_datetime)

@@ -12,8 +12,8 @@ import pytest
 
 pytest.importorskip("aws_durable_execution_sdk_python")
 
-import replaytest.pytest_support  # noqa: E402,F401  (loaded once, not per inner session)
-import replaytest.sandbox  # noqa: E402,F401
+import replaytest.pytest_support
+import replaytest.sandbox  # noqa: F401
 
 DATA = Path(__file__).parent / "data"
 HANDLERS = Path(__file__).parent / "aws_handlers"
@@ -22,7 +22,9 @@ HANDLERS = Path(__file__).parent / "aws_handlers"
 @pytest.fixture(autouse=True)
 def _inner_session_options(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     # as in test_plugin.py: no assert-rewrite noise, no hypothesis plugin, items in file order
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-W ignore::pytest.PytestAssertRewriteWarning -p no:hypothesispytest -p no:randomly")
+    monkeypatch.setenv(
+        "PYTEST_ADDOPTS", "-W ignore::pytest.PytestAssertRewriteWarning -p no:hypothesispytest -p no:randomly"
+    )
 
 
 @pytest.fixture
@@ -61,21 +63,50 @@ def test_a_rename_fails_its_item_at_the_handler_line(project):
     line = edit(project, "orders.py", 'name="charge"', 'name="bill"')
     result = project.runpytest("--replay", "histories", *HANDLER_OPTIONS)
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(["*a different operation*", "*history recorded: step 'charge'*",
-                                 "*code issued:      step 'bill'*", f"*at orders.py:{line} in handler*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*a different operation*",
+            "*history recorded: step 'charge'*",
+            "*code issued:      step 'bill'*",
+            f"*at orders.py:{line} in handler*",
+        ]
+    )
 
 
-@pytest.mark.parametrize("file, old, new, title, marker", [
-    ("orders.py", '    context.step(lambda _: "sent", name="notify")\n', "", "a recorded operation the code no longer reaches",
-     'return {"reserved": reserved'),
-    ("orders.py", '    return {"reserved": reserved', '    context.step(lambda _: 1, name="extra")\n    return {"reserved": reserved',
-     "an operation the history does not have", 'name="extra"'),
-    ("orders.py", 'context.wait(Duration.from_seconds(5), name="cool-off")', 'context.step(lambda _: 0, name="cool-off")',
-     "a different operation", 'name="cool-off"'),
-    ("orders.py", 'name="book-pickup"', 'name="schedule-pickup"', "a different operation", "schedule-pickup"),
-    ("trips.py", '["cancel-hotel", "cancel-car"]', '["cancel-car", "cancel-hotel"]', "operations in a different order",
-     "name=undo"),
-])
+@pytest.mark.parametrize(
+    "file, old, new, title, marker",
+    [
+        (
+            "orders.py",
+            '    context.step(lambda _: "sent", name="notify")\n',
+            "",
+            "a recorded operation the code no longer reaches",
+            'return {"reserved": reserved',
+        ),
+        (
+            "orders.py",
+            '    return {"reserved": reserved',
+            '    context.step(lambda _: 1, name="extra")\n    return {"reserved": reserved',
+            "an operation the history does not have",
+            'name="extra"',
+        ),
+        (
+            "orders.py",
+            'context.wait(Duration.from_seconds(5), name="cool-off")',
+            'context.step(lambda _: 0, name="cool-off")',
+            "a different operation",
+            'name="cool-off"',
+        ),
+        ("orders.py", 'name="book-pickup"', 'name="schedule-pickup"', "a different operation", "schedule-pickup"),
+        (
+            "trips.py",
+            '["cancel-hotel", "cancel-car"]',
+            '["cancel-car", "cancel-hotel"]',
+            "operations in a different order",
+            "name=undo",
+        ),
+    ],
+)
 def test_each_kind_of_edit_fails_its_item_at_the_handler_line(project, file, old, new, title, marker):
     edit(project, file, old, new)
     at = next(i for i, text in enumerate((project.path / file).read_text().splitlines(), 1) if marker in text)
@@ -93,10 +124,15 @@ def test_a_changed_argument_is_a_replay_warning(project):
     edit(project, "orders.py", "Duration.from_seconds(5)", "Duration.from_seconds(10)")
     result = project.runpytest("--replay", "histories/order-1.json", "--replay-handler", "orders:handler")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*ReplayWarning: order-1: event 4: wait 'cool-off': recorded seconds 5, the code now "
-                                 "passes 10 at orders.py:21 in handler"])
-    result = project.runpytest("--replay", "histories/order-1.json", "--replay-handler", "orders:handler",
-                               "--replay-args", "error")
+    result.stdout.fnmatch_lines(
+        [
+            "*ReplayWarning: order-1: event 4: wait 'cool-off': recorded seconds 5, the code now "
+            "passes 10 at orders.py:21 in handler"
+        ]
+    )
+    result = project.runpytest(
+        "--replay", "histories/order-1.json", "--replay-handler", "orders:handler", "--replay-args", "error"
+    )
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*different operation arguments*"])
 
@@ -106,22 +142,29 @@ def test_the_one_durable_handler_of_a_replay_module_is_used(project):
 
 
 def test_without_a_handler_the_item_fails_listing_what_was_found(project):
-    result = project.runpytest("--replay", "histories/order-1.json", "--replay-module", "orders",
-                               "--replay-module", "trips")
+    result = project.runpytest(
+        "--replay", "histories/order-1.json", "--replay-module", "orders", "--replay-module", "trips"
+    )
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*no handler chosen for Lambda function 'orders'*several durable handlers "
-                                 "(orders:handler, trips:handler)*--replay-handler*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*no handler chosen for Lambda function 'orders'*several durable handlers "
+            "(orders:handler, trips:handler)*--replay-handler*"
+        ]
+    )
 
 
 def test_the_replay_marker_takes_the_handler(project):
-    project.makepyfile(test_orders="""
+    project.makepyfile(
+        test_orders="""
         import pytest
         import orders
 
         @pytest.mark.replay("histories/order-1.json", workflows=[orders.handler])
         def test_order_replays(replayed):
             assert replayed.status == "completed" and replayed.output["paid"] == {"charged": 42}
-    """)
+    """
+    )
     project.runpytest("test_orders.py").assert_outcomes(passed=1)
 
 
@@ -132,8 +175,9 @@ def test_handlers_from_the_ini_file(project):
 
 def test_a_truncated_export_fails_its_item_in_one_line(project):
     text = (project.path / "histories" / "order-1.json").read_text()
-    (project.path / "histories" / "order-1.json").write_text(text.replace('"EventType": "ExecutionStarted"',
-                                                                          '"EventType": "ExecutionStarting"'))
+    (project.path / "histories" / "order-1.json").write_text(
+        text.replace('"EventType": "ExecutionStarted"', '"EventType": "ExecutionStarting"')
+    )
     result = project.runpytest("--replay", "histories/order-1.json", *HANDLER_OPTIONS)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*histories/order-1.json: event 1: unknown EventType 'ExecutionStarting'*"])
@@ -142,21 +186,37 @@ def test_a_truncated_export_fails_its_item_in_one_line(project):
 def test_a_session_with_only_native_histories_imports_nothing_of_the_aws_sdk(pytester):
     shutil.copy(DATA / "smoke-w1.json", pytester.path)
     shutil.copy(DATA / "smoke_workflows.py", pytester.path)
-    pytester.makeconftest("import sys\n"
-                          "def pytest_sessionfinish(session):\n"
-                          "    loaded = sorted(m for m in sys.modules if m.startswith('aws_durable'))\n"
-                          "    print('AWS-MODULES', loaded)\n")
-    result = pytester.runpytest_subprocess("--replay", "smoke-w1.json", "--replay-module", "smoke_workflows", "-s",
-                                           "-p", "no:cacheprovider")
+    pytester.makeconftest(
+        "import sys\n"
+        "def pytest_sessionfinish(session):\n"
+        "    loaded = sorted(m for m in sys.modules if m.startswith('aws_durable'))\n"
+        "    print('AWS-MODULES', loaded)\n"
+    )
+    result = pytester.runpytest_subprocess(
+        "--replay", "smoke-w1.json", "--replay-module", "smoke_workflows", "-s", "-p", "no:cacheprovider"
+    )
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*AWS-MODULES []"])
 
 
 def test_the_cli_replays_an_export(project):
     edit(project, "trips.py", '["cancel-hotel", "cancel-car"]', '["cancel-car", "cancel-hotel"]')
-    out = subprocess.run([sys.executable, "-m", "replaytest", "replay", "histories", "--handler",
-                          "orders=orders:handler", "--handler", "trips=trips:handler"],
-                         cwd=project.path, capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "replaytest",
+            "replay",
+            "histories",
+            "--handler",
+            "orders=orders:handler",
+            "--handler",
+            "trips=trips:handler",
+        ],
+        cwd=project.path,
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 1, out.stderr
     assert "ok    histories/order-1.json: order-1 (orders): 18 events replayed, completed" in out.stdout
     assert "operations in a different order" in out.stdout and "at trips.py:23 in book" in out.stdout

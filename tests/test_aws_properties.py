@@ -14,30 +14,41 @@ import pytest
 
 pytest.importorskip("aws_durable_execution_sdk_python_testing")
 
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from replaytest import NondeterminismError  # noqa: E402
-from replaytest.backends.aws import history as aws_history  # noqa: E402
-from replaytest.backends.aws.replay import replay_history  # noqa: E402
-from tests.aws_record import record  # noqa: E402
-from tests.test_aws_replay import import_file  # noqa: E402
+from replaytest import NondeterminismError
+from replaytest.backends.aws import history as aws_history
+from replaytest.backends.aws.replay import replay_history
+from tests.aws_record import record
+from tests.test_aws_replay import import_file
 
 _modules = itertools.count()
 
-OPS = st.lists(st.one_of(
-    st.just(("step",)),
-    st.just(("wait",)),
-    st.tuples(st.just("child"), st.integers(1, 3)),
-    st.tuples(st.just("map"), st.integers(1, 3)),
-    st.tuples(st.just("parallel"), st.integers(1, 3)),
-), min_size=1, max_size=6)
+OPS = st.lists(
+    st.one_of(
+        st.just(("step",)),
+        st.just(("wait",)),
+        st.tuples(st.just("child"), st.integers(1, 3)),
+        st.tuples(st.just("map"), st.integers(1, 3)),
+        st.tuples(st.just("parallel"), st.integers(1, 3)),
+    ),
+    min_size=1,
+    max_size=6,
+)
 
 
 def source(ops: list[tuple[Any, ...]]) -> tuple[str, list[str]]:
     """Handler source for ``ops`` and the step names in it (each on a line of its own)."""
-    lines = ["from aws_durable_execution_sdk_python import DurableContext, durable_execution",
-             "from aws_durable_execution_sdk_python.config import Duration", "", "",
-             "@durable_execution", "def handler(event: dict, context: DurableContext) -> list:", "    out: list = []"]
+    lines = [
+        "from aws_durable_execution_sdk_python import DurableContext, durable_execution",
+        "from aws_durable_execution_sdk_python.config import Duration",
+        "",
+        "",
+        "@durable_execution",
+        "def handler(event: dict, context: DurableContext) -> list:",
+        "    out: list = []",
+    ]
     steps = []
     for n, op in enumerate(ops):
         if op[0] == "step":
@@ -83,7 +94,9 @@ def test_recorded_histories_replay_and_any_renamed_step_is_found_at_its_line(ops
     if not steps:
         return
     renamed = data.draw(st.sampled_from(steps))
-    edited_text = text.replace(f"name='{renamed}'", f"name='{renamed}x'").replace(f"name=f'{renamed}-", f"name=f'{renamed}x-")
+    edited_text = text.replace(f"name='{renamed}'", f"name='{renamed}x'").replace(
+        f"name=f'{renamed}-", f"name=f'{renamed}x-"
+    )
     edited, path = load(edited_text)
     with pytest.raises(NondeterminismError) as info:
         replay_history(aws_history.load(doc, "gen-1.json"), edited.handler)

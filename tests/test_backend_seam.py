@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # A tiny backend: a "toy" history is {"toy": [[step, recorded], ...]}; the user's module names
 # the steps the code takes today; a step taken differently is a divergence at its event.
-TOY_BACKEND = '''
+TOY_BACKEND = """
 import contextlib
 from replaytest.backends import Entry
 from replaytest.report import Divergence, NondeterminismError, ReplayResult, UnsupportedOption, timeline
@@ -54,13 +54,13 @@ class ToyBackend:
 
 
 BACKEND = ToyBackend()
-'''
+"""
 
-REGISTER = '''
+REGISTER = """
 import sys
 import replaytest.backends as backends
 backends.BACKENDS.insert(0, ("toy", "toy_backend"))
-'''
+"""
 
 
 @pytest.fixture
@@ -74,15 +74,33 @@ def toy_project(tmp_path: Path) -> Path:
 
 
 def _pytest(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    conftest = REGISTER + textwrap.dedent('''
+    conftest = REGISTER + textwrap.dedent("""
         def pytest_unconfigure(config):
             print("FREEZEGUN LOADED:", "freezegun" in sys.modules)
-    ''')
+    """)
     (project / "conftest.py").write_text(conftest)
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly", "-s",
-                           "--rootdir", str(project), "--replay", "h", *args],
-                          cwd=project, capture_output=True, text=True, timeout=120,
-                          env={**__import__("os").environ, "PYTHONPATH": str(project)})
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:randomly",
+            "-s",
+            "--rootdir",
+            str(project),
+            "--replay",
+            "h",
+            *args,
+        ],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**__import__("os").environ, "PYTHONPATH": str(project)},
+    )
 
 
 def test_pytest_collects_and_passes_a_new_backends_history_without_the_sandbox(toy_project: Path) -> None:
@@ -107,8 +125,16 @@ def test_an_option_the_backend_cannot_honour_is_refused_not_ignored(toy_project:
 
 def test_the_cli_replays_a_new_backends_history_through_the_same_loop(toy_project: Path) -> None:
     code = REGISTER + "from replaytest.cli import main\nraise SystemExit(main(['replay', 'h', '--module', 'flows_v2']))"
-    run = subprocess.run([sys.executable, "-c", code], cwd=toy_project, capture_output=True, text=True, timeout=60,
-                         env={**__import__("os").environ, "PYTHONPATH": str(toy_project)})
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=toy_project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**__import__("os").environ, "PYTHONPATH": str(toy_project)},
+    )
     assert run.returncode == 1, run.stderr
-    assert run.stdout.startswith("FAIL  h/toy-1.json:\n      Nondeterminism in workflow toy-1 (toy_flow) at history event 2")
+    assert run.stdout.startswith(
+        "FAIL  h/toy-1.json:\n      Nondeterminism in workflow toy-1 (toy_flow) at history event 2"
+    )
     assert run.stdout.rstrip().endswith("1 history replayed: 0 ok, 1 failed")

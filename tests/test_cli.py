@@ -16,11 +16,23 @@ from replaytest import Engine, History
 from replaytest.history import schema
 from tests.conftest import ROOT
 
-ORDER = json.dumps({"id": "42", "email": "ada@example.com", "card": "4242-4242-4242-4242",
-                    "items": [{"sku": "tea", "price": 12.5, "qty": 2}]})
+ORDER = json.dumps(
+    {
+        "id": "42",
+        "email": "ada@example.com",
+        "card": "4242-4242-4242-4242",
+        "items": [{"sku": "tea", "price": 12.5, "qty": 2}],
+    }
+)
 FIXTURES = str(ROOT / "fixtures" / "histories")
-SAMPLES = ["--module", "fixtures.workflows.orders", "--module", "fixtures.workflows.onboarding",
-           "--module", "fixtures.workflows.payments"]
+SAMPLES = [
+    "--module",
+    "fixtures.workflows.orders",
+    "--module",
+    "fixtures.workflows.onboarding",
+    "--module",
+    "fixtures.workflows.payments",
+]
 
 
 def test_run_prints_the_result(cli) -> None:  # type: ignore[no-untyped-def]
@@ -97,9 +109,14 @@ def test_replay_of_the_fixtures_passes(cli) -> None:  # type: ignore[no-untyped-
 def test_replay_reports_a_divergence_in_full_and_exits_1(cli) -> None:  # type: ignore[no-untyped-def]
     done = cli("replay", f"{FIXTURES}/order-42.json", "--module", "fixtures.workflows.engine_checks")
     assert done.returncode == 1
-    assert "Nondeterminism in workflow order-42 (process_order) at history event 17: different activity arguments" in done.stdout
+    assert (
+        "Nondeterminism in workflow order-42 (process_order) at history event 17: different activity arguments"
+        in done.stdout
+    )
     assert "history recorded: ActivityTaskScheduled send_confirmation(" in done.stdout and "What to do:" in done.stdout
-    warned = cli("replay", f"{FIXTURES}/order-42.json", "--module", "fixtures.workflows.engine_checks", "--args", "warn")
+    warned = cli(
+        "replay", f"{FIXTURES}/order-42.json", "--module", "fixtures.workflows.engine_checks", "--args", "warn"
+    )
     assert "at history event 23: a different workflow result" in warned.stdout  # got past the arguments
 
 
@@ -117,19 +134,25 @@ def test_replay_reports_a_bad_file_and_still_replays_the_others(cli, tmp_path: P
     assert "ok    " in done.stdout and done.stdout.endswith("2 histories replayed: 1 ok, 1 failed\n")
 
 
-@pytest.mark.parametrize("args, message", [
-    (("run", "no_such_module:wf", "--input", "1"), "cannot import module 'no_such_module'"),
-    (("run", "fixtures.workflows.orders:process_order", "--input", "{bad"), "--input is not valid JSON"),
-    (("run", "fixtures.workflows.orders:process_order"), "takes order: pass each argument as --input JSON"),
-    (("run", "fixtures.workflows.orders:nope", "--input", "1"), "has no 'nope'"),
-    (("start", "fixtures.workflows.orders:process_order", "--input", "{}"), "the following arguments are required: --id"),
-    (("show", "nobody"), "no workflow with id 'nobody'"),
-    (("signal", "nobody", "go"), "no workflow with id 'nobody'"),
-    (("export", "-o", "x"), "export needs a workflow ID or --all"),
-    (("worker", "--module", "no_such_module", "--until-idle"), "cannot import module 'no_such_module'"),
-    (("replay", FIXTURES, "--module", "no_such_module"), "cannot import module 'no_such_module'"),
-    (("frobnicate",), "invalid choice: 'frobnicate'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("run", "no_such_module:wf", "--input", "1"), "cannot import module 'no_such_module'"),
+        (("run", "fixtures.workflows.orders:process_order", "--input", "{bad"), "--input is not valid JSON"),
+        (("run", "fixtures.workflows.orders:process_order"), "takes order: pass each argument as --input JSON"),
+        (("run", "fixtures.workflows.orders:nope", "--input", "1"), "has no 'nope'"),
+        (
+            ("start", "fixtures.workflows.orders:process_order", "--input", "{}"),
+            "the following arguments are required: --id",
+        ),
+        (("show", "nobody"), "no workflow with id 'nobody'"),
+        (("signal", "nobody", "go"), "no workflow with id 'nobody'"),
+        (("export", "-o", "x"), "export needs a workflow ID or --all"),
+        (("worker", "--module", "no_such_module", "--until-idle"), "cannot import module 'no_such_module'"),
+        (("replay", FIXTURES, "--module", "no_such_module"), "cannot import module 'no_such_module'"),
+        (("frobnicate",), "invalid choice: 'frobnicate'"),
+    ],
+)
 def test_user_mistakes_are_one_line_and_exit_2(cli, db: Path, args, message) -> None:  # type: ignore[no-untyped-def]
     if args[0] in ("show", "signal", "export"):  # these need an existing database
         Engine(db).close()
@@ -145,8 +168,12 @@ def test_commands_need_an_existing_database(cli) -> None:  # type: ignore[no-unt
 
 
 def test_worker_stops_gracefully_on_sigterm(db: Path) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "replaytest", "worker", "--module", "fixtures.workflows.orders",
-                             "--db", str(db)], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "replaytest", "worker", "--module", "fixtures.workflows.orders", "--db", str(db)],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 20
     while not db.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -162,16 +189,23 @@ def test_vscode_writes_and_merges_launch_json(tmp_path) -> None:
     import sys
 
     def vscode(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "replaytest", "vscode", *args], cwd=tmp_path,
-                              capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "replaytest", "vscode", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     printed = vscode("--print")
     assert printed.returncode == 0 and json.loads(printed.stdout)["name"] == "Attach to replaytest"
     assert not (tmp_path / ".vscode").exists()
     launch = tmp_path / ".vscode" / "launch.json"
     launch.parent.mkdir()
-    launch.write_text('{\n  // mine\n  "version": "0.2.0",\n  "configurations": [{"name": "Mine", "type": "debugpy", '
-                      '"request": "launch", "program": "x.py"},]\n}\n')
+    launch.write_text(
+        '{\n  // mine\n  "version": "0.2.0",\n  "configurations": [{"name": "Mine", "type": "debugpy", '
+        '"request": "launch", "program": "x.py"},]\n}\n'
+    )
     first = vscode()
     assert first.returncode == 0 and "added" in first.stdout
     text = launch.read_text()

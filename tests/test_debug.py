@@ -14,9 +14,10 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -79,8 +80,9 @@ def debuggee(tmp_path: Path, *args: str, command: tuple[str, ...] = CLI) -> Iter
     out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
     with open(out, "wb") as o, open(err, "wb") as e:
-        proc = subprocess.Popen([sys.executable, "-Xfrozen_modules=off", *command, *args],
-                                cwd=ROOT, stdout=o, stderr=e, env=env)
+        proc = subprocess.Popen(
+            [sys.executable, "-Xfrozen_modules=off", *command, *args], cwd=ROOT, stdout=o, stderr=e, env=env
+        )
     try:
         yield Debuggee(proc, out, err)
     finally:
@@ -119,7 +121,7 @@ def test_breakpoint_in_workflow_code_hits_with_recorded_values(tmp_path: Path) -
             # justMyCode: replaytest's own frames (an editable install, outside site-packages) are hidden
             assert not [f for f in frames if f.get("source", {}).get("path", "").startswith(LIBRARY_DIR)], frames
             local = values(client, frame)
-            assert local["receipt"] == "'receipt-25'"                  # activity results recorded in history
+            assert local["receipt"] == "'receipt-25'"  # activity results recorded in history
             assert local["shipment"] == "{'label': 'L-receipt-25'}"
             assert client.evaluate("shipment['label'].upper()", frame["id"]) == "'L-RECEIPT-25'"
             # the debug console evaluates as workflow code: logical time from history
@@ -148,9 +150,12 @@ def test_break_at_stops_where_workflow_code_receives_the_event(tmp_path: Path) -
             frame, _ = top(client, stop)
             assert (frame["source"]["path"], frame["line"]) == (str(SHOP), ship)
             local = values(client, frame)
-            assert "'id': 13" in local["replaytest_event"] and "'result': {'label': 'L-receipt-25'}" in local["replaytest_event"]
+            assert (
+                "'id': 13" in local["replaytest_event"]
+                and "'result': {'label': 'L-receipt-25'}" in local["replaytest_event"]
+            )
             mark = client.mark()
-            client.next(stop["threadId"])                              # one step: the result is in its variable
+            client.next(stop["threadId"])  # one step: the result is in its variable
             stop = client.stopped(after=mark)
             frame, _ = top(client, stop)
             assert frame["line"] == label
@@ -177,9 +182,19 @@ def test_pytest_replay_debug_waits_for_vscode_and_stops_at_the_event(tmp_path: P
     """`pytest --replay h.json --replay-debug --replay-break-at N`, attached as VS Code does."""
     ship, label = line_of(SHOP, "@ship"), line_of(SHOP, "@label")
     pytest_args = ("-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", "-q")
-    with debuggee(tmp_path, "--replay", str(HISTORY), "--replay-module", "tests.data.debug.shop",
-                  "--replay-debug=127.0.0.1:0", "--replay-debug-timeout", "30", "--replay-break-at", "13",
-                  command=pytest_args) as d:
+    with debuggee(
+        tmp_path,
+        "--replay",
+        str(HISTORY),
+        "--replay-module",
+        "tests.data.debug.shop",
+        "--replay-debug=127.0.0.1:0",
+        "--replay-debug-timeout",
+        "30",
+        "--replay-break-at",
+        "13",
+        command=pytest_args,
+    ) as d:
         with d.attach({str(SHOP): [label]}) as client:
             stop = client.stopped()
             frame, frames = top(client, stop)
@@ -198,8 +213,17 @@ def test_pytest_replay_debug_waits_for_vscode_and_stops_at_the_event(tmp_path: P
 
 
 def test_pytest_replay_debug_refuses_xdist_and_remote_binds(tmp_path: Path) -> None:
-    base = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--replay", str(HISTORY),
-            "--replay-module", "tests.data.debug.shop"]
+    base = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "--replay",
+        str(HISTORY),
+        "--replay-module",
+        "tests.data.debug.shop",
+    ]
     xdist = subprocess.run([*base, "-n", "2", "--replay-debug"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert xdist.returncode == 4 and "--replay-debug needs the replays in one process: add -n 0" in xdist.stderr
     remote = subprocess.run([*base, "--replay-debug=0.0.0.0:0"], cwd=ROOT, capture_output=True, text=True, timeout=60)
@@ -207,11 +231,14 @@ def test_pytest_replay_debug_refuses_xdist_and_remote_binds(tmp_path: Path) -> N
     assert "waiting for a debugger" not in remote.stderr
 
 
-@pytest.mark.parametrize("module, marker, kind", [
-    ("shop_edited", "@diverges", "missing"),  # the code issues another activity: stops on that await
-    ("shop_waits", "@waits", "missing"),      # the code issues nothing and waits: stops where it waits
-    ("shop_result", "@return", "result"),     # the code returns something else: stops at the return
-])
+@pytest.mark.parametrize(
+    "module, marker, kind",
+    [
+        ("shop_edited", "@diverges", "missing"),  # the code issues another activity: stops on that await
+        ("shop_waits", "@waits", "missing"),  # the code issues nothing and waits: stops where it waits
+        ("shop_result", "@return", "result"),  # the code returns something else: stops at the return
+    ],
+)
 def test_divergence_stops_at_the_divergent_line(tmp_path: Path, module: str, marker: str, kind: str) -> None:
     path = DATA / f"{module}.py"
     line = line_of(path, marker)
@@ -235,21 +262,26 @@ def test_divergence_stops_at_the_divergent_line(tmp_path: Path, module: str, mar
 def test_remote_bind_is_refused_without_the_flag(tmp_path: Path) -> None:
     with debuggee(tmp_path, str(HISTORY), "--module", "tests.data.debug.shop", "--debug=0.0.0.0:0") as d:
         assert_finished(d, 2)
-    assert ("binding the debug server to 0.0.0.0 lets anyone who can reach this port run code on your "
-            "machine; pass --debug-allow-remote if you mean it") in d.stderr
+    assert (
+        "binding the debug server to 0.0.0.0 lets anyone who can reach this port run code on your "
+        "machine; pass --debug-allow-remote if you mean it"
+    ) in d.stderr
     assert "waiting for a debugger" not in d.stderr
     # the library refuses before importing debugpy, so nothing can have started
-    code = ("import sys\nfrom replaytest.debug import start, DebugOptions, DebugError\n"
-            "try:\n    start(DebugOptions(host='0.0.0.0', port=0))\nexcept DebugError as e:\n    print(e)\n"
-            "print('debugpy imported:', 'debugpy' in sys.modules)\n")
+    code = (
+        "import sys\nfrom replaytest.debug import start, DebugOptions, DebugError\n"
+        "try:\n    start(DebugOptions(host='0.0.0.0', port=0))\nexcept DebugError as e:\n    print(e)\n"
+        "print('debugpy imported:', 'debugpy' in sys.modules)\n"
+    )
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert "--replay-debug-allow-remote if you mean it" in run.stdout
     assert "debugpy imported: False" in run.stdout
 
 
 def test_waiting_for_the_debugger_times_out_with_a_clear_message(tmp_path: Path) -> None:
-    with debuggee(tmp_path, str(HISTORY), "--module", "tests.data.debug.shop", "--debug=127.0.0.1:0",
-                  "--debug-timeout", "1") as d:
+    with debuggee(
+        tmp_path, str(HISTORY), "--module", "tests.data.debug.shop", "--debug=127.0.0.1:0", "--debug-timeout", "1"
+    ) as d:
         host, port = d.address()
         assert_finished(d, 2)
     assert f"no debugger attached to {host}:{port} within 1 s; gave up waiting" in d.stderr
@@ -258,11 +290,20 @@ def test_waiting_for_the_debugger_times_out_with_a_clear_message(tmp_path: Path)
 
 
 # ----------------------------------------------------------------------------------- options
-@pytest.mark.parametrize("spec, expected", [
-    (None, ("127.0.0.1", 5678)), ("", ("127.0.0.1", 5678)), (True, ("127.0.0.1", 5678)),
-    ("5679", ("127.0.0.1", 5679)), ("0.0.0.0:5680", ("0.0.0.0", 5680)), ("localhost", ("localhost", 5678)),
-    (":5681", ("127.0.0.1", 5681)), ("[::1]:5682", ("::1", 5682)), ("::1", ("::1", 5678)),
-])
+@pytest.mark.parametrize(
+    "spec, expected",
+    [
+        (None, ("127.0.0.1", 5678)),
+        ("", ("127.0.0.1", 5678)),
+        (True, ("127.0.0.1", 5678)),
+        ("5679", ("127.0.0.1", 5679)),
+        ("0.0.0.0:5680", ("0.0.0.0", 5680)),
+        ("localhost", ("localhost", 5678)),
+        (":5681", ("127.0.0.1", 5681)),
+        ("[::1]:5682", ("::1", 5682)),
+        ("::1", ("::1", 5678)),
+    ],
+)
 def test_parse_address(spec: Any, expected: tuple[str, int]) -> None:
     assert parse_address(spec) == expected
 
@@ -330,7 +371,7 @@ def test_write_launch_json_merges_keeping_comments_and_other_configurations(tmp_
     path.write_text(EXISTING)
     assert write_launch_json(path, port=5680) == "replaced"
     text = path.read_text()
-    assert "// Use IntelliSense" in text and '// mine' in text and '/* keep "quotes" // and this */' in text
+    assert "// Use IntelliSense" in text and "// mine" in text and '/* keep "quotes" // and this */' in text
     names = [c["name"] for c in _loads_jsonc(text)["configurations"]]
     assert names == ["Python: Current File", CONFIG_NAME, "Tests"]  # replaced in place
     assert _loads_jsonc(text)["configurations"][1] == vscode_config("127.0.0.1", 5680)
@@ -342,28 +383,34 @@ def test_write_launch_json_merges_keeping_comments_and_other_configurations(tmp_
     assert [c["name"] for c in configs] == ["Python: Current File", "Someone else", "Tests", CONFIG_NAME]
 
 
-@pytest.mark.parametrize("text, names", [
-    ('{"version": "0.2.0", "configurations": []}', [CONFIG_NAME]),
-    ('{"version": "0.2.0"}', [CONFIG_NAME]),
-    ("{}", [CONFIG_NAME]),
-    ('{\r\n  "configurations": [\r\n    {"name": "a"}\r\n  ]\r\n}\r\n', ["a", CONFIG_NAME]),
-])
+@pytest.mark.parametrize(
+    "text, names",
+    [
+        ('{"version": "0.2.0", "configurations": []}', [CONFIG_NAME]),
+        ('{"version": "0.2.0"}', [CONFIG_NAME]),
+        ("{}", [CONFIG_NAME]),
+        ('{\r\n  "configurations": [\r\n    {"name": "a"}\r\n  ]\r\n}\r\n', ["a", CONFIG_NAME]),
+    ],
+)
 def test_merge_launch_json_shapes(text: str, names: list[str]) -> None:
     merged, _ = merge_launch_json(text, vscode_config())
     assert [c["name"] for c in _loads_jsonc(merged)["configurations"]] == names
 
 
-@pytest.mark.parametrize("text", [
-    '{"configurations": [ {"name": "x"} ',      # truncated
-    '{"configurations": {"name": "x"}}',        # not a list
-    "[1, 2]",                                   # not an object
-    '{"configurations": [], "configurations": []}',
-    '{"a": 1 /* unterminated }',
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"configurations": [ {"name": "x"} ',  # truncated
+        '{"configurations": {"name": "x"}}',  # not a list
+        "[1, 2]",  # not an object
+        '{"configurations": [], "configurations": []}',
+        '{"a": 1 /* unterminated }',
+    ],
+)
 def test_write_launch_json_refuses_what_it_cannot_parse(tmp_path: Path, text: str) -> None:
     path = tmp_path / "launch.json"
     path.write_text(text)
-    with pytest.raises(LaunchJsonError, match="left unchanged. Add this configuration to it by hand"):
+    with pytest.raises(LaunchJsonError, match=r"left unchanged\. Add this configuration to it by hand"):
         write_launch_json(path)
     assert path.read_text() == text
 

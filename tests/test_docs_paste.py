@@ -10,14 +10,15 @@ import re
 import shlex
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 BIN = Path(sys.executable).parent
+
 
 # ---------------------------------------------------------------- 13. the quickstart, pasted
 def doc_blocks(path: Path) -> list[tuple[str, str]]:
@@ -27,8 +28,13 @@ def doc_blocks(path: Path) -> list[tuple[str, str]]:
 
 def doc_commands(path: Path) -> list[str]:
     """Every `$ command` line of the page's code blocks, in order."""
-    return [line[2:] for lang, text in doc_blocks(path) if lang in ("", "console", "bash", "shell")
-            for line in text.splitlines() if line.startswith("$ ")]
+    return [
+        line[2:]
+        for lang, text in doc_blocks(path)
+        if lang in ("", "console", "bash", "shell")
+        for line in text.splitlines()
+        if line.startswith("$ ")
+    ]
 
 
 def test_the_quickstart_works_pasted_into_a_fresh_project(tmp_path: Path) -> None:
@@ -46,8 +52,9 @@ def test_the_quickstart_works_pasted_into_a_fresh_project(tmp_path: Path) -> Non
     for command in doc_commands(page):
         if "--replay-debug" in command:  # waits for an IDE: covered by tests/test_debug.py
             continue
-        done = subprocess.run(["bash", "-c", command], cwd=project, env=env, capture_output=True, text=True,
-                              timeout=120)
+        done = subprocess.run(
+            ["bash", "-c", command], cwd=project, env=env, capture_output=True, text=True, timeout=120
+        )
         assert done.returncode == 0, f"$ {command}\n{done.stdout}\n{done.stderr}"
         ran.append(command.split()[:2])
     assert ["pytest", "--replay"] in ran and ["replaytest", "run"] in ran and ["replaytest", "export"] in ran
@@ -61,8 +68,13 @@ def test_demo_prints_shell_quoted_commands() -> None:
     argv = ["replaytest", "run", "m:wf", "--input", '{"id": "1001", "note": "it\'s $5"}', "--id", "a b"]
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     for call, shown in (("show", argv), ("run", ["true", *argv])):  # `run` prints, then runs
-        done = subprocess.run(["bash", "-c", f'{functions}\n{call} "$@"', "bash", *shown],
-                              capture_output=True, text=True, env=env, timeout=30)
+        done = subprocess.run(
+            ["bash", "-c", f'{functions}\n{call} "$@"', "bash", *shown],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=30,
+        )
         line = done.stdout.strip()
         assert done.returncode == 0 and line.startswith("$ ") and shlex.split(line[2:]) == shown, line
 
@@ -71,7 +83,7 @@ def replaytest_commands() -> Iterator[tuple[str, str]]:
     """Every documented `$ replaytest ...` line except the mistakes shown on purpose (those
     whose next line is the one-line usage error)."""
     for page in [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]:
-        for lang, text in doc_blocks(page):
+        for _lang, text in doc_blocks(page):
             lines = text.splitlines() + [""]
             for line, after in zip(lines, lines[1:]):
                 if line.startswith("$ replaytest ") and not after.startswith("replaytest: error:"):
@@ -108,7 +120,7 @@ def test_cli_md_synopsis_lists_every_command_and_replay_option() -> None:
     synopsis = doc_blocks(DOCS / "cli.md")[0][1]
     parser = build_parser()
     commands = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction").choices
-    for name, sub in commands.items():
+    for name, _sub in commands.items():
         assert f"replaytest {name}" in synopsis, name
     replay_line = next(line for line in synopsis.splitlines() if line.startswith("replaytest replay"))
     for action in commands["replay"]._actions:

@@ -4,7 +4,7 @@ side effects, patches, failing workflow tasks. Real SQLite files; no mocks."""
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,12 +12,22 @@ import pytest
 from fixtures.workflows import engine_checks as checks
 from fixtures.workflows import onboarding, orders, payments
 from replaytest import ApplicationError, Engine, History, ReplaytestError, replay, workflow
-from replaytest.engine import (EngineError, VirtualClock, WorkflowAlreadyRunningError, WorkflowBlockedError,
-                               WorkflowFailedError, WorkflowNotFoundError)
+from replaytest.engine import (
+    EngineError,
+    VirtualClock,
+    WorkflowAlreadyRunningError,
+    WorkflowBlockedError,
+    WorkflowFailedError,
+    WorkflowNotFoundError,
+)
 
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
-ORDER = {"id": "42", "email": "ada@example.com", "card": "4242-4242-4242-4242",
-         "items": [{"sku": "tea", "price": 12.5, "qty": 2}]}
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+ORDER = {
+    "id": "42",
+    "email": "ada@example.com",
+    "card": "4242-4242-4242-4242",
+    "items": [{"sku": "tea", "price": 12.5, "qty": 2}],
+}
 
 
 def engine(db: Path, *items: object, **options: object) -> Engine:
@@ -46,9 +56,12 @@ def test_order_runs_to_completion_with_a_valid_replayable_history(db: Path) -> N
     assert 0 <= started["seed"] < 2**63
     assert history.events[0].time == "2026-03-01T12:00:00.000Z"
     assert [ev.attrs["activity_type"] for ev in of_type(history, "ActivityTaskScheduled")] == [
-        "calculate_total", "charge_card", "send_confirmation"]
-    assert History.from_json(history.to_json()).status == "completed"   # schema-valid round trip
-    assert replay(history, [orders]).output == result                   # sandboxed replay agrees
+        "calculate_total",
+        "charge_card",
+        "send_confirmation",
+    ]
+    assert History.from_json(history.to_json()).status == "completed"  # schema-valid round trip
+    assert replay(history, [orders]).output == result  # sandboxed replay agrees
 
 
 def test_a_running_workflow_id_cannot_be_started_twice_and_a_closed_one_only_when_allowed(db: Path) -> None:
@@ -103,7 +116,9 @@ def test_retry_policy_intervals_and_cap_are_honoured(db: Path, tmp_path: Path) -
 
 
 def test_non_retryable_error_type_stops_at_once(db: Path, tmp_path: Path) -> None:
-    result, history, attempts = _retrying(db, tmp_path, {"error": "CardDeclined", "retry": {"non_retryable_error_types": ["CardDeclined"]}})
+    result, history, attempts = _retrying(
+        db, tmp_path, {"error": "CardDeclined", "retry": {"non_retryable_error_types": ["CardDeclined"]}}
+    )
     assert result == {"ok": False, "type": "CardDeclined", "timed_out": False} and len(attempts) == 1
     assert of_type(history, "ActivityTaskFailed")[0].attrs["failure"]["type"] == "CardDeclined"
 
@@ -122,8 +137,9 @@ def test_maximum_attempts(db: Path, tmp_path: Path) -> None:
 
 
 def test_start_to_close_timeout_retries_then_times_out(db: Path, tmp_path: Path) -> None:
-    result, history, attempts = _retrying(db, tmp_path, {"error": "slow", "seconds": 1.0, "timeout": 0.1,
-                                                         "retry": {"maximum_attempts": 2}})
+    result, history, attempts = _retrying(
+        db, tmp_path, {"error": "slow", "seconds": 1.0, "timeout": 0.1, "retry": {"maximum_attempts": 2}}
+    )
     assert result == {"ok": False, "type": "StartToCloseTimeout", "timed_out": True} and len(attempts) == 2
     (timed_out,) = of_type(history, "ActivityTaskTimedOut")
     assert "start_to_close_timeout of 0.1s" in timed_out.attrs["failure"]["message"]
@@ -258,7 +274,10 @@ def test_patched_takes_the_old_path_for_histories_recorded_before_the_patch(db: 
     fresh = new.start(checks.patch_demo_v2, {"log": str(log)}, id="p-new")
     new.signal("p-new", "go")
     assert fresh.result() == "v2 with bonus" and len(lines(log)) == 1
-    assert of_type(new.history("p-new"), "MarkerRecorded")[0].attrs == {"marker_name": "patch", "marker_id": "send-bonus"}
+    assert of_type(new.history("p-new"), "MarkerRecorded")[0].attrs == {
+        "marker_name": "patch",
+        "marker_id": "send-bonus",
+    }
     for workflow_id in ("p-old", "p-new"):
         assert replay(new.history(workflow_id), [checks.patch_demo_v2]).status == "completed"
 
@@ -335,7 +354,7 @@ def test_the_strict_sandbox_fails_the_task_and_none_lets_it_run(db: Path, tmp_pa
 def test_a_new_virtual_clock_continues_the_running_workflows_not_the_closed_ones(db: Path) -> None:
     e = engine(db, checks)
     e.start(checks.long_sleep, 10).result()
-    assert abs(Engine(db, clock="virtual").now() - datetime.now(timezone.utc)) < timedelta(hours=1)  # closed: forgotten
+    assert abs(Engine(db, clock="virtual").now() - datetime.now(UTC)) < timedelta(hours=1)  # closed: forgotten
     waiting = e.start(checks.wait_signals, {"count": 1, "timeout": 3 * 86400})
     e.sleep(timedelta(days=1))  # nothing happens in that day: the run's timeline stays where it was
     again = Engine(db, clock="virtual").register(checks)  # a restarted worker continues the running one
@@ -363,7 +382,7 @@ def test_the_database_is_a_durable_wal_file(db: Path, tmp_path: Path) -> None:
     assert e.store.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL: commits survive a power cut
     not_a_db = tmp_path / "notes.db"
     not_a_db.write_text("these are my notes\n" * 100)
-    with pytest.raises(ReplaytestError, match="the engine database .*notes.db is damaged or not an SQLite file"):
+    with pytest.raises(ReplaytestError, match=r"the engine database .*notes\.db is damaged or not an SQLite file"):
         Engine(not_a_db)
 
 
@@ -387,7 +406,7 @@ def test_a_long_running_virtual_clock_worker_retries_a_failed_workflow_task(db: 
     thread = threading.Thread(target=lambda: stats.append(e.run_worker()), daemon=True)
     thread.start()
     try:
-        assert handle.result(timeout=15) == "done"   # TimeoutError when the retry never comes
+        assert handle.result(timeout=15) == "done"  # TimeoutError when the retry never comes
     finally:
         e.stop()
         thread.join(timeout=10)
@@ -397,7 +416,10 @@ def test_a_long_running_virtual_clock_worker_retries_a_failed_workflow_task(db: 
     starts = of_type(history, "WorkflowTaskStarted")
     assert len(fails) == 2 and len(starts) == 3
     # the virtual clock jumped to each retry: backoff 1 s, then 2 s
-    assert [s.timestamp - f.timestamp for f, s in zip(fails, starts[1:])] == [timedelta(seconds=1), timedelta(seconds=2)]
+    assert [s.timestamp - f.timestamp for f, s in zip(fails, starts[1:])] == [
+        timedelta(seconds=1),
+        timedelta(seconds=2),
+    ]
     assert replay(history, [raises_twice_then_completes], sandbox=None).status == "completed"
 
 
@@ -429,9 +451,17 @@ def test_a_sequential_step_commits_twice_and_keeps_its_history_shape(db: Path, t
     assert counter.commits == 3 * 20 + 3
     history = e.history("s")
     assert [ev.type for ev in history.events[1:11]] == [
-        "WorkflowTaskScheduled", "WorkflowTaskStarted", "WorkflowTaskCompleted", "ActivityTaskScheduled",
-        "ActivityTaskStarted", "ActivityTaskCompleted", "WorkflowTaskScheduled", "WorkflowTaskStarted",
-        "WorkflowTaskCompleted", "ActivityTaskScheduled"]
+        "WorkflowTaskScheduled",
+        "WorkflowTaskStarted",
+        "WorkflowTaskCompleted",
+        "ActivityTaskScheduled",
+        "ActivityTaskStarted",
+        "ActivityTaskCompleted",
+        "WorkflowTaskScheduled",
+        "WorkflowTaskStarted",
+        "WorkflowTaskCompleted",
+        "ActivityTaskScheduled",
+    ]
     assert e.store.tasks_of(handle.run_id) == []
     assert replay(history, [checks]).status == "completed"
     assert len(lines(log)) == 20
@@ -481,6 +511,7 @@ def test_async_activities_run_on_a_reused_loop_and_their_leftover_tasks_are_canc
             except asyncio.CancelledError:
                 cancelled.append("yes")
                 raise
+
         asyncio.get_running_loop().create_task(forever())
         await asyncio.sleep(0)
         return id(asyncio.get_running_loop())

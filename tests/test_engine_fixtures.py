@@ -33,15 +33,20 @@ def test_fixture_validates_against_the_schema_and_replays_cleanly(path: Path) ->
 
 def test_the_stuck_order_reproduces_its_failure_with_the_code_before_the_hotfix() -> None:
     with pytest.raises(WorkflowTaskError, match="ZeroDivisionError"):
-        replay(History.load(ROOT / "fixtures" / "histories" / "order-44.json"), [engine_checks.process_order_before_hotfix])
+        replay(
+            History.load(ROOT / "fixtures" / "histories" / "order-44.json"), [engine_checks.process_order_before_hotfix]
+        )
 
 
-@pytest.mark.parametrize("corrupt, pointer", [
-    (lambda d: d["events"][0]["attrs"].pop("seed"), "/events/0/attrs"),
-    (lambda d: d["events"][4].update(type="ActivityTaskExploded"), "/events/4/type"),
-    (lambda d: d["events"][5]["attrs"].update(attempt=0), "/events/5/attrs/attempt"),
-    (lambda d: d["events"][1].update(time="yesterday"), "/events/1/time"),
-])
+@pytest.mark.parametrize(
+    "corrupt, pointer",
+    [
+        (lambda d: d["events"][0]["attrs"].pop("seed"), "/events/0/attrs"),
+        (lambda d: d["events"][4].update(type="ActivityTaskExploded"), "/events/4/type"),
+        (lambda d: d["events"][5]["attrs"].update(attempt=0), "/events/5/attrs/attempt"),
+        (lambda d: d["events"][1].update(time="yesterday"), "/events/1/time"),
+    ],
+)
 def test_the_schema_rejects_a_corrupted_copy(tmp_path: Path, corrupt, pointer: str) -> None:  # type: ignore[no-untyped-def]
     doc = json.loads((ROOT / "fixtures" / "histories" / "order-42.json").read_text())
     corrupt(doc)
@@ -54,8 +59,13 @@ def test_the_schema_rejects_a_corrupted_copy(tmp_path: Path, corrupt, pointer: s
 
 
 def test_export_script_regenerates_the_same_histories(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "scripts/export_fixtures.py", "-o", str(tmp_path)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "scripts/export_fixtures.py", "-o", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     for committed in HISTORIES:
         fresh, old = History.load(tmp_path / committed.name), History.load(committed)

@@ -4,7 +4,7 @@ a claim whose worker died, a zombie's late result, an outcome arriving mid-task.
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from fixtures.workflows import engine_checks as checks
@@ -12,7 +12,7 @@ from replaytest import Engine, replay
 from replaytest.engine import VirtualClock
 from replaytest.engine import transitions as tx
 
-T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 def engine(db: Path) -> Engine:
@@ -32,7 +32,10 @@ def test_a_workflow_task_whose_worker_died_is_recorded_and_run_again(db: Path, t
     history = e.history("w")
     timed_out = types(history, "WorkflowTaskFailed")[0]
     assert timed_out.attrs["started_event_id"] == dead.started.id
-    assert timed_out.attrs["failure"]["type"] == "WorkflowTaskTimedOut" and "dead-worker" in timed_out.attrs["failure"]["message"]
+    assert (
+        timed_out.attrs["failure"]["type"] == "WorkflowTaskTimedOut"
+        and "dead-worker" in timed_out.attrs["failure"]["message"]
+    )
     assert replay(history, [checks]).status == "completed"
 
 

@@ -16,9 +16,26 @@ MODULE = "fixtures.workflows.engine_checks"
 
 
 def worker(db: Path, *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "replaytest", "worker", "--module", MODULE, "--db", str(db),
-                             "--lease-seconds", "1", "-q", *extra], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "replaytest",
+            "worker",
+            "--module",
+            MODULE,
+            "--db",
+            str(db),
+            "--lease-seconds",
+            "1",
+            "-q",
+            *extra,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
@@ -49,7 +66,7 @@ def test_sigkill_mid_workflow_resumes_without_rerunning_completed_activities(db:
     assert at_kill.status == "running" and len(done_at_kill) >= 1
 
     second = worker(db, "--until-idle")
-    out, err = second.communicate(timeout=60)
+    _out, err = second.communicate(timeout=60)
     assert second.returncode == 0, err
 
     history = client.history("crash")

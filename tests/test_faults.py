@@ -16,12 +16,24 @@ from fixtures.recovery import bad
 from fixtures.workflows import onboarding, orders
 from replaytest import History, replay
 from replaytest.testing import strategies as rs
-from replaytest.testing.faults import (ActivityFault, Crash, FaultPlan, PlanReplayError, PlanRun, SignalAt, last_run,
-                               run_under_plan)
+from replaytest.testing.faults import (
+    ActivityFault,
+    Crash,
+    FaultPlan,
+    PlanReplayError,
+    PlanRun,
+    SignalAt,
+    last_run,
+    run_under_plan,
+)
 from tests.conftest import ROOT
 
-ORDER = {"id": "42", "email": "ada@example.com", "card": "4242-4242-4242-4242",
-         "items": [{"sku": "tea", "price": 12.5, "qty": 2}]}
+ORDER = {
+    "id": "42",
+    "email": "ada@example.com",
+    "card": "4242-4242-4242-4242",
+    "items": [{"sku": "tea", "price": 12.5, "qty": 2}],
+}
 ORDER_ACTIVITIES = ["calculate_total", "charge_card", "send_confirmation"]
 
 
@@ -36,18 +48,22 @@ def order(plan: FaultPlan, **options: object) -> PlanRun:
 def test_a_plan_is_plain_json_and_prints_as_something_to_paste_back() -> None:
     plan = FaultPlan((ActivityFault("charge_card", 2, "timeout"),), (SignalAt("go", {"x": 1}, 5.0),), Crash(9, True))
     assert FaultPlan.from_json(plan.to_json()) == plan
-    assert eval(repr(plan)) == plan  # noqa: S307 — what hypothesis prints for a falsifying example
+    assert eval(repr(plan)) == plan
     with pytest.raises(Exception, match="fault kind"):
         ActivityFault("charge_card", 1, "explode")
 
 
 def test_transient_failures_and_a_timeout_are_retried_on_the_backoff_schedule() -> None:
-    plan = FaultPlan((ActivityFault("charge_card", 1, "transient", "GatewayDown"),
-                      ActivityFault("charge_card", 2, "timeout")))
+    plan = FaultPlan(
+        (ActivityFault("charge_card", 1, "transient", "GatewayDown"), ActivityFault("charge_card", 2, "timeout"))
+    )
     run = order(plan)
     assert run.status == "completed"
     assert [(x.attempt, x.fault) for x in run.executions if x.activity_type == "charge_card"] == [
-        (1, "transient"), (2, "timeout"), (3, None)]
+        (1, "transient"),
+        (2, "timeout"),
+        (3, None),
+    ]
     scheduled = next(e for e in events(run, "ActivityTaskScheduled") if e.attrs["activity_type"] == "charge_card")
     started = next(e for e in events(run, "ActivityTaskStarted") if e.attrs["scheduled_event_id"] == scheduled.id)
     assert started.attrs["attempt"] == 3
@@ -98,10 +114,18 @@ def test_a_crash_inside_the_activity_completion_reruns_it_with_the_same_idempote
     ledger = tmp_path / "charges.jsonl"
     spec = {**ORDER, "ledger": str(ledger)}
     baseline = run_under_plan(orders.process_order, spec, modules=[orders], workflow_id="o")
-    charged = next(e.id for e in baseline.history.events
-                   if e.type == "ActivityTaskCompleted" and "charge_id" in str(e.attrs.get("result")))
-    run = run_under_plan(orders.process_order, spec, plan=FaultPlan(crash=Crash(charged, in_activity_completion=True)),
-                         modules=[orders], workflow_id="o")
+    charged = next(
+        e.id
+        for e in baseline.history.events
+        if e.type == "ActivityTaskCompleted" and "charge_id" in str(e.attrs.get("result"))
+    )
+    run = run_under_plan(
+        orders.process_order,
+        spec,
+        plan=FaultPlan(crash=Crash(charged, in_activity_completion=True)),
+        modules=[orders],
+        workflow_id="o",
+    )
     assert run.crashed_inside and run.status == "completed"
     charges = [x for x in run.executions if x.activity_type == "charge_card"]
     assert [(x.attempt, x.before_crash) for x in charges] == [(1, True), (2, False)]
@@ -113,8 +137,12 @@ def test_a_crash_inside_the_activity_completion_reruns_it_with_the_same_idempote
 
 def test_signals_arrive_at_their_planned_time() -> None:
     user = {"id": "u7", "email": "grace@example.com", "days_between_offers": 7, "max_offers": 3}
-    run = run_under_plan(onboarding.onboarding, user, modules=[onboarding],
-                         plan=FaultPlan(signals=(SignalAt("subscription", "subscribed", 10 * 86400.0),)))
+    run = run_under_plan(
+        onboarding.onboarding,
+        user,
+        modules=[onboarding],
+        plan=FaultPlan(signals=(SignalAt("subscription", "subscribed", 10 * 86400.0),)),
+    )
     assert run.status == "completed" and run.result["outcome"] == "subscribed" and run.result["offers_sent"] == 1
     (signalled,) = events(run, "WorkflowExecutionSignaled")
     assert signalled.timestamp - run.history.events[0].timestamp == timedelta(days=10)
@@ -162,8 +190,10 @@ def test_order_histories_under_any_fault_plan_replay_and_match_the_retry_policie
     status, error = expected_outcome(plan, lost)
     assert run.status == status, run.blocked
     assert (run.failure or {}).get("type") == error
-    completions = [e.attrs["activity_id"] for e in events(run, "ActivityTaskCompleted", "ActivityTaskFailed",
-                                                          "ActivityTaskTimedOut")]
+    completions = [
+        e.attrs["activity_id"]
+        for e in events(run, "ActivityTaskCompleted", "ActivityTaskFailed", "ActivityTaskTimedOut")
+    ]
     assert len(completions) == len(set(completions))
 
 
@@ -175,16 +205,29 @@ def test_a_failing_example_s_history_is_saved_and_replays_as_a_regression_test(t
         "def test_charge_is_never_declined():\n"
         "    plan = FaultPlan((ActivityFault('charge_card', 1, 'non_retryable', 'CardDeclined'),))\n"
         f"    run = run_under_plan(orders.process_order, {ORDER!r}, plan=plan, modules=[orders])\n"
-        "    assert run.status == 'completed'\n")
+        "    assert run.status == 'completed'\n"
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:hypothesispytest"]
-    done = subprocess.run([*argv, "test_prop.py", "--replay-save-failures", "saved"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [*argv, "test_prop.py", "--replay-save-failures", "saved"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 1, done.stdout
     (saved,) = (tmp_path / "saved").glob("process_order-plan-*.json")
     assert f"saved to {saved}" in done.stdout
     assert History.load(saved).status == "failed"
-    again = subprocess.run([*argv, "--replay", str(saved), "--replay-module", "fixtures.workflows.orders"],
-                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    again = subprocess.run(
+        [*argv, "--replay", str(saved), "--replay-module", "fixtures.workflows.orders"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert again.returncode == 0 and "1 passed" in again.stdout, again.stdout
     assert replay(History.load(saved), [orders]).status == "failed"

@@ -52,13 +52,16 @@ def hostile_task_failure(db: Path, workflow: str) -> tuple[Engine, dict[str, Any
 
 
 # ---------------------------------------------------------------------------- 9: durations
-@pytest.mark.parametrize("workflow, words", [
-    ("sleep_forever", "workflow.sleep duration must be a finite"),
-    ("sleep_1e300", "workflow.sleep duration must be at most"),
-    ("huge_retry_interval", "initial_interval must be at most"),
-    ("huge_timeout", "start_to_close_timeout must be at most"),
-    ("nan_backoff", "backoff_coefficient must be a finite number"),
-])
+@pytest.mark.parametrize(
+    "workflow, words",
+    [
+        ("sleep_forever", "workflow.sleep duration must be a finite"),
+        ("sleep_1e300", "workflow.sleep duration must be at most"),
+        ("huge_retry_interval", "initial_interval must be at most"),
+        ("huge_timeout", "start_to_close_timeout must be at most"),
+        ("nan_backoff", "backoff_coefficient must be a finite number"),
+    ],
+)
 def test_an_impossible_duration_fails_its_workflow_task_at_the_users_line(db: Path, workflow: str, words: str) -> None:
     _, failure = hostile_task_failure(db, workflow)
     assert failure["type"] == "ReplaytestError"
@@ -105,7 +108,7 @@ def test_sys_exit_in_workflow_code_does_not_end_a_replay_run(db: Path, tmp_path:
     proc = replaytest("replay", str(tmp_path / "h"), "--module", MODULE)
     assert proc.returncode == 1, proc.stderr
     assert "2 histories replayed: 1 ok, 1 failed" in proc.stdout
-    assert f"SystemExit" in proc.stdout and f"hostile.py:{line_of('exits_on')}" in proc.stdout
+    assert "SystemExit" in proc.stdout and f"hostile.py:{line_of('exits_on')}" in proc.stdout
 
 
 def test_retry_delay_never_overflows_however_many_attempts() -> None:
@@ -114,21 +117,25 @@ def test_retry_delay_never_overflows_however_many_attempts() -> None:
     assert RetryPolicy(backoff_coefficient=1.0).delay(10**6) == 1.0
 
 
-NUMBERS = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10, 10**400),
-                   st.timedeltas().map(lambda d: d))
+NUMBERS = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True), st.integers(-10, 10**400), st.timedeltas().map(lambda d: d)
+)
 
 
 @settings(max_examples=300, deadline=None)
-@given(initial=NUMBERS, coefficient=NUMBERS, cap=NUMBERS, attempts=st.integers(-3, 10**4),
-       attempt=st.integers(1, 10**7))
-def test_a_retry_policy_is_refused_where_it_is_made_or_its_delays_are_storable(initial, coefficient, cap, attempts,
-                                                                              attempt) -> None:  # type: ignore[no-untyped-def]
+@given(
+    initial=NUMBERS, coefficient=NUMBERS, cap=NUMBERS, attempts=st.integers(-3, 10**4), attempt=st.integers(1, 10**7)
+)
+def test_a_retry_policy_is_refused_where_it_is_made_or_its_delays_are_storable(
+    initial, coefficient, cap, attempts, attempt
+) -> None:  # type: ignore[no-untyped-def]
     """Any RetryPolicy either fails ``to_dict`` (where ``execute_activity`` issues it: the user's
     line) with a ReplaytestError, or gives a finite delay in [0, maximum_interval] for every attempt."""
     from replaytest import ReplaytestError
 
-    policy = RetryPolicy(initial_interval=initial, backoff_coefficient=coefficient, maximum_interval=cap,
-                         maximum_attempts=attempts)
+    policy = RetryPolicy(
+        initial_interval=initial, backoff_coefficient=coefficient, maximum_interval=cap, maximum_attempts=attempts
+    )
     try:
         d = policy.to_dict()
     except ReplaytestError:
@@ -139,9 +146,16 @@ def test_a_retry_policy_is_refused_where_it_is_made_or_its_delays_are_storable(i
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.recursive(st.text(st.characters(codec=None, exclude_categories=())) | st.integers() | st.floats(),
-                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
-                        st.text(st.characters(exclude_categories=()), max_size=3), inner, max_size=3), max_leaves=8))
+@given(
+    st.recursive(
+        st.text(st.characters(codec=None, exclude_categories=())) | st.integers() | st.floats(),
+        lambda inner: (
+            st.lists(inner, max_size=3)
+            | st.dictionaries(st.text(st.characters(exclude_categories=()), max_size=3), inner, max_size=3)
+        ),
+        max_leaves=8,
+    )
+)
 def test_a_payload_is_refused_where_it_is_passed_or_storable_as_utf8(value) -> None:  # type: ignore[no-untyped-def]
     try:
         stored = to_payload(value, "the value")
@@ -155,22 +169,44 @@ def test_a_worker_process_survives_an_infinite_sleep_and_runs_the_others(db: Pat
     client.start(hostile.sleep_forever, id="hostile")
     client.start(hostile.fine, id="fine")
     client.close()
-    proc = subprocess.run([sys.executable, "-m", "replaytest", "worker", "--module", MODULE, "--db", str(db),
-                           "--virtual-clock", "--until-idle"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "replaytest",
+            "worker",
+            "--module",
+            MODULE,
+            "--db",
+            str(db),
+            "--virtual-clock",
+            "--until-idle",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
-    assert f"hostile: workflow task failed (attempt 1): ReplaytestError: workflow.sleep duration must be a finite" in proc.stderr
+    assert (
+        "hostile: workflow task failed (attempt 1): ReplaytestError: workflow.sleep duration must be a finite"
+        in proc.stderr
+    )
     assert f"hostile.py:{line_of('sleep_forever')}" in proc.stderr
     with Engine(db) as e:
         assert e.describe("fine").status == "completed"
 
 
 # ---------------------------------------------------------------------------- 9/13: text SQLite cannot store
-@pytest.mark.parametrize("workflow, words", [
-    ("returns_surrogate_value", "lone surrogate"),
-    ("raises_surrogate", "bad input \\ud800"),
-    ("surrogate_patch_id", "could not record"),
-])
+@pytest.mark.parametrize(
+    "workflow, words",
+    [
+        ("returns_surrogate_value", "lone surrogate"),
+        ("raises_surrogate", "bad input \\ud800"),
+        ("surrogate_patch_id", "could not record"),
+    ],
+)
 def test_text_that_is_not_unicode_fails_only_its_workflow(db: Path, workflow: str, words: str) -> None:
     e, failure = hostile_task_failure(db, workflow)
     assert words in failure["message"]
@@ -188,7 +224,10 @@ def test_a_value_too_big_for_sqlite_fails_only_its_workflow(db: Path) -> None:
     assert e.describe("fine").status == "completed"
     info = e.describe("hostile")
     assert info.task_failure is not None and info.task_failure["type"] == "DataError"
-    assert "could not record this workflow task's commands (WorkflowExecutionCompleted result=" in info.task_failure["message"]
+    assert (
+        "could not record this workflow task's commands (WorkflowExecutionCompleted result="
+        in info.task_failure["message"]
+    )
 
 
 def test_an_activity_result_too_big_for_sqlite_fails_that_activity(db: Path) -> None:
@@ -241,9 +280,17 @@ def test_a_signal_payload_that_is_not_unicode_is_refused(db: Path) -> None:
     assert e.get_handle("w").result() == "still works"
 
 
-@pytest.mark.parametrize("command", [("signal", "x\udcff", "go"), ("show", "x\udcff"), ("export", "x\udcff", "-o", "out"),
-                                     ("signal", "w", "go\udcff"), ("start", f"{MODULE}:fine", "--id", "x\udcff")],
-                         ids=["signal-id", "show", "export", "signal-name", "start"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("signal", "x\udcff", "go"),
+        ("show", "x\udcff"),
+        ("export", "x\udcff", "-o", "out"),
+        ("signal", "w", "go\udcff"),
+        ("start", f"{MODULE}:fine", "--id", "x\udcff"),
+    ],
+    ids=["signal-id", "show", "export", "signal-name", "start"],
+)
 def test_ids_from_bytes_that_are_not_utf8_are_one_line(cli, db: Path, command: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
     """A shell passes arbitrary bytes; Python decodes b"x\xff" as "x\udcff" (surrogateescape)."""
     assert cli("start", f"{MODULE}:wait_for_go", "--id", "w").returncode == 0
@@ -264,8 +311,14 @@ def test_cli_signal_with_a_lone_surrogate_is_one_line(cli, db: Path) -> None:  #
 def replaytest(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     import os
 
-    return subprocess.run([sys.executable, "-m", "replaytest", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "replaytest", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def one_clear_line(proc: subprocess.CompletedProcess[str], *words: str) -> None:
@@ -287,15 +340,21 @@ def engine_db(db: Path, count: int = 30) -> Path:
     return db
 
 
-COMMANDS = [("list",), ("show", "w1"), ("start", f"{MODULE}:fine", "--id", "new"), ("signal", "w1", "go"),
-            ("worker", "--module", MODULE, "--until-idle"), ("export", "--all", "-o", "out")]
+COMMANDS = [
+    ("list",),
+    ("show", "w1"),
+    ("start", f"{MODULE}:fine", "--id", "new"),
+    ("signal", "w1", "go"),
+    ("worker", "--module", MODULE, "--until-idle"),
+    ("export", "--all", "-o", "out"),
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c[0])
 def test_a_damaged_database_is_one_line_naming_it(db: Path, command: tuple[str, ...], tmp_path: Path) -> None:
     data = bytearray(engine_db(db).read_bytes())
     for offset in range(4096, len(data), 4096):  # keep the header, damage every other page
-        data[offset:offset + 100] = b"\xff" * 100
+        data[offset : offset + 100] = b"\xff" * 100
     db.write_bytes(bytes(data))
     args = [a if a != "out" else str(tmp_path / "out") for a in command]
     one_clear_line(replaytest(*args, "--db", str(db)), str(db), "damaged")
@@ -343,8 +402,14 @@ def test_a_database_that_is_not_ours_is_refused_untouched(tmp_path: Path) -> Non
     conn.commit()
     conn.close()
     before = other.read_bytes()
-    for command in [("list",), ("start", f"{MODULE}:fine", "--id", "x"), ("worker", "--module", MODULE, "--until-idle")]:
-        one_clear_line(replaytest(*command, "--db", str(other)), str(other), "not a replaytest engine database", "customers")
+    for command in [
+        ("list",),
+        ("start", f"{MODULE}:fine", "--id", "x"),
+        ("worker", "--module", MODULE, "--until-idle"),
+    ]:
+        one_clear_line(
+            replaytest(*command, "--db", str(other)), str(other), "not a replaytest engine database", "customers"
+        )
     assert other.read_bytes() == before  # no tables added, still in rollback-journal mode
     assert sorted(p.name for p in tmp_path.iterdir()) == ["other.db"]
     with pytest.raises(EngineError, match="not a replaytest engine database"):
@@ -355,8 +420,15 @@ def test_processes_creating_one_database_at_once_all_open_it(tmp_path: Path) -> 
     """The refusal of foreign databases must not see a database another process is creating."""
     for trial in range(6):
         db = tmp_path / f"race-{trial}" / "engine.db"
-        procs = [subprocess.Popen([sys.executable, "-c", f"from replaytest.engine import Engine; Engine({str(db)!r}).close()"],
-                                  cwd=ROOT, stderr=subprocess.PIPE, text=True) for _ in range(5)]
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", f"from replaytest.engine import Engine; Engine({str(db)!r}).close()"],
+                cwd=ROOT,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(5)
+        ]
         for proc in procs:
             _, err = proc.communicate(timeout=60)
             assert proc.returncode == 0, err
@@ -407,8 +479,11 @@ def test_commands_print_one_line_while_another_process_holds_the_write_lock(db: 
     holder = hold_write_lock(db)
     try:
         # (a running worker waits for the lock instead: see the next test)
-        for command in [("start", f"{MODULE}:fine", "--id", "x"), ("signal", "waiting", "go"),
-                        ("run", f"{MODULE}:fine", "--id", "y")]:
+        for command in [
+            ("start", f"{MODULE}:fine", "--id", "x"),
+            ("signal", "waiting", "go"),
+            ("run", f"{MODULE}:fine", "--id", "y"),
+        ]:
             one_clear_line(replaytest(*command, "--db", str(db), env=LOCKED), str(db), "locked", "0.2")
     finally:
         holder.rollback()
@@ -416,16 +491,20 @@ def test_commands_print_one_line_while_another_process_holds_the_write_lock(db: 
 
 
 def test_a_running_worker_waits_out_a_held_write_lock_and_says_so(db: Path) -> None:
+    import os
     import signal as signals
     import time
 
-    import os
-
     with Engine(db).register(hostile) as e:
         e.start(hostile.nap, id="napping")
-    worker = subprocess.Popen([sys.executable, "-m", "replaytest", "worker", "--module", MODULE, "--db", str(db)],
-                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env={**os.environ, **LOCKED})
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "replaytest", "worker", "--module", MODULE, "--db", str(db)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **LOCKED},
+    )
     try:
         with Engine(db) as client:
             deadline = time.monotonic() + 30
@@ -469,7 +548,7 @@ def test_export_all_gives_every_id_its_own_reversible_file(db: Path, tmp_path: P
     assert len(files) == len(ids) and all(f.parent == out for f in files)  # nothing lost, nothing outside
     assert sorted(History.load(f).workflow_id for f in files) == sorted(ids)
     for f in files:
-        name = f.name[:-len(".json")]
+        name = f.name[: -len(".json")]
         if len(name) < 180:  # short names are the id, percent-encoded
             assert urllib.parse.unquote(name) == History.load(f).workflow_id
         assert not name.startswith(".")

@@ -14,14 +14,16 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings, strategies as st
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 import replaytest
-import replaytest.pytest_support  # noqa: F401  (loaded up front for in-process pytester runs)
+import replaytest.pytest_support
 from fixtures.workflows import onboarding, orders, payments
 from replaytest import History, HistoryFormatError, NondeterminismError, ReplayResult, WorkflowTaskError
 from tests.conftest import ROOT
@@ -63,20 +65,34 @@ def verdict(path: Path) -> BaseException | ReplayResult:
     """Load and replay through the public API; what it ends in."""
     try:
         return replaytest.replay(History.load(path), WORKFLOWS)
-    except Exception as e:  # noqa: BLE001 — what kind of exception is the point
+    except Exception as e:
         return e
 
 
-def cli(*args: str, cwd: Path = ROOT, timeout: float = 120, env: dict[str, str] | None = None
-        ) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, cwd: Path = ROOT, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     full = dict(os.environ, PYTHONPATH=str(ROOT), **(env or {}))
     full.pop("PYTEST_ADDOPTS", None)
-    return subprocess.run([sys.executable, "-m", "replaytest", *args], cwd=cwd, env=full, capture_output=True,
-                          encoding="utf-8", errors="backslashreplace", timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "replaytest", *args],
+        cwd=cwd,
+        env=full,
+        capture_output=True,
+        encoding="utf-8",
+        errors="backslashreplace",
+        timeout=timeout,
+    )
 
 
-MODULES = ["--module", "fixtures.workflows.orders", "--module", "fixtures.workflows.onboarding",
-           "--module", "fixtures.workflows.payments"]
+MODULES = [
+    "--module",
+    "fixtures.workflows.orders",
+    "--module",
+    "fixtures.workflows.onboarding",
+    "--module",
+    "fixtures.workflows.payments",
+]
 
 
 # ---------------------------------------------------------------- items 3-4: ids that are not text
@@ -115,7 +131,9 @@ def test_cli_replays_every_file_after_an_id_that_is_not_text(tmp_path: Path) -> 
     for order in (["b-surrogate.json", "a-good.json"], ["c-raw.json", "b-surrogate.json", "a-good.json"]):
         done = cli("replay", *order, "--module", "order_workflows", cwd=tmp_path)
         assert "Traceback" not in done.stdout + done.stderr, done.stderr
-        assert done.stdout.rstrip().endswith(f"{len(order)} histories replayed: 2 ok, {len(order) - 2} failed"), done.stdout
+        assert done.stdout.rstrip().endswith(f"{len(order)} histories replayed: 2 ok, {len(order) - 2} failed"), (
+            done.stdout
+        )
         assert "ok    b-surrogate.json: \\ud800 (checkout)" in done.stdout
 
 
@@ -125,25 +143,42 @@ def _schedule_id(doc: dict[str, Any]) -> int:
 
 
 IMPOSSIBLE: dict[str, Any] = {
-    "completed-never-scheduled-activity": (lambda d: insert(d, 7, "ActivityTaskCompleted",
-                                           {"activity_id": "99", "scheduled_event_id": 99, "result": 1}), "/events/7"),
-    "failed-never-scheduled-activity": (lambda d: insert(d, 7, "ActivityTaskFailed", {
-        "activity_id": "99", "scheduled_event_id": 99, "failure": {"type": "X", "message": "m"}}), "/events/7"),
-    "fired-never-started-timer": (lambda d: insert(d, 7, "TimerFired", {"timer_id": "99", "started_event_id": 99}),
-                                  "/events/7"),
+    "completed-never-scheduled-activity": (
+        lambda d: insert(d, 7, "ActivityTaskCompleted", {"activity_id": "99", "scheduled_event_id": 99, "result": 1}),
+        "/events/7",
+    ),
+    "failed-never-scheduled-activity": (
+        lambda d: insert(
+            d,
+            7,
+            "ActivityTaskFailed",
+            {"activity_id": "99", "scheduled_event_id": 99, "failure": {"type": "X", "message": "m"}},
+        ),
+        "/events/7",
+    ),
+    "fired-never-started-timer": (
+        lambda d: insert(d, 7, "TimerFired", {"timer_id": "99", "started_event_id": 99}),
+        "/events/7",
+    ),
     "outcome-names-another-activity": (lambda d: d["events"][6]["attrs"].update(activity_id="2") or d, "/events/6"),
     "reference-to-no-event": (lambda d: d["events"][5]["attrs"].update(scheduled_event_id=999) or d, "/events/5"),
     "reference-to-wrong-kind": (lambda d: d["events"][6]["attrs"].update(scheduled_event_id=2) or d, "/events/6"),
     "task-completed-never-started": (lambda d: d["events"][3]["attrs"].update(started_event_id=77) or d, "/events/3"),
-    "only-started-and-completed": (lambda d: {**d, "events": [d["events"][0], {**d["events"][-1], "id": 2}]},
-                                   "/events/1"),
-    "second-started": (lambda d: insert(d, 4, "WorkflowExecutionStarted", copy.deepcopy(d["events"][0]["attrs"])),
-                       "/events/4"),
+    "only-started-and-completed": (
+        lambda d: {**d, "events": [d["events"][0], {**d["events"][-1], "id": 2}]},
+        "/events/1",
+    ),
+    "second-started": (
+        lambda d: insert(d, 4, "WorkflowExecutionStarted", copy.deepcopy(d["events"][0]["attrs"])),
+        "/events/4",
+    ),
     "closing-not-last": (lambda d: insert(d, 22, "WorkflowExecutionCompleted", {"result": None}), "/events/23"),
     "command-outside-a-task": (lambda d: insert(d, 2, "TimerStarted", {"timer_id": "1", "duration": 1.0}), "/events/2"),
     "time-trailing-newline": (lambda d: d["events"][4].update(time="2026-01-05T09:00:00.000Z\n") or d, "/events/4"),
-    "time-non-ascii-digits": (lambda d: d["events"][4].update(time="\u0662\u0660\u0662\u0666-01-05T09:00:00.000Z") or d,
-                              "/events/4"),
+    "time-non-ascii-digits": (
+        lambda d: d["events"][4].update(time="\u0662\u0660\u0662\u0666-01-05T09:00:00.000Z") or d,
+        "/events/4",
+    ),
     "time-year-0000": (lambda d: d["events"][4].update(time="0000-01-05T09:00:00.000Z") or d, "/events/4"),
     "time-month-13": (lambda d: d["events"][4].update(time="2026-13-05T09:00:00.000Z") or d, "/events/4"),
 }
@@ -167,15 +202,23 @@ def test_input_that_does_not_fit_the_workflow_is_an_invalid_history(tmp_path: Pa
     assert error.where == "/events/0/attrs/input" and "process_order" in str(error)
 
 
-@pytest.mark.parametrize("old, new, where", [
-    ('"initial_interval": 1.0', '"initial_interval": NaN', "line 6"),
-    ('"start_to_close_timeout": 10.0', '"start_to_close_timeout": Infinity', "line 6"),
-    ('"backoff_coefficient": 2.0', '"backoff_coefficient": -Infinity', "line 6"),
-    ('"workflow_type": "process_order"', '"workflow_type": "shadow", "workflow_type": "process_order"', "/events/0/attrs"),
-    ('"result": 34.99', '"result": 1, "result": 34.99', "/events/6/attrs"),
-])
-def test_json_that_python_accepts_but_json_does_not_is_an_invalid_history(tmp_path: Path, old: str, new: str,
-                                                                          where: str) -> None:
+@pytest.mark.parametrize(
+    "old, new, where",
+    [
+        ('"initial_interval": 1.0', '"initial_interval": NaN', "line 6"),
+        ('"start_to_close_timeout": 10.0', '"start_to_close_timeout": Infinity', "line 6"),
+        ('"backoff_coefficient": 2.0', '"backoff_coefficient": -Infinity', "line 6"),
+        (
+            '"workflow_type": "process_order"',
+            '"workflow_type": "shadow", "workflow_type": "process_order"',
+            "/events/0/attrs",
+        ),
+        ('"result": 34.99', '"result": 1, "result": 34.99', "/events/6/attrs"),
+    ],
+)
+def test_json_that_python_accepts_but_json_does_not_is_an_invalid_history(
+    tmp_path: Path, old: str, new: str, where: str
+) -> None:
     text = (HISTORIES / "order-42.json").read_text(encoding="utf-8")
     assert old in text
     error = verdict(write(tmp_path / "h.json", text.replace(old, new, 1)))
@@ -183,8 +226,9 @@ def test_json_that_python_accepts_but_json_does_not_is_an_invalid_history(tmp_pa
     assert error.where.startswith(where), str(error)
 
 
-def test_cli_and_pytest_report_an_impossible_history_in_one_line(tmp_path: Path, pytester: pytest.Pytester,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_and_pytest_report_an_impossible_history_in_one_line(
+    tmp_path: Path, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     bad = write(tmp_path / "bad.json", IMPOSSIBLE["completed-never-scheduled-activity"][0](doc_of()))
     done = cli("replay", str(bad), str(HISTORIES / "order-42.json"), *MODULES)
     assert "Traceback" not in done.stdout + done.stderr and "KeyError" not in done.stdout
@@ -193,8 +237,12 @@ def test_cli_and_pytest_report_an_impossible_history_in_one_line(tmp_path: Path,
     shutil.copy(bad, pytester.path / "bad.json")
     result = pytester.runpytest("--replay", "bad.json", "--replay-module", "fixtures.workflows.orders")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["invalid history file bad.json: /events/7*",
-                                 "replaytest: 0 histories replayed (0 events), 0 divergences, 1 invalid history file"])
+    result.stdout.fnmatch_lines(
+        [
+            "invalid history file bad.json: /events/7*",
+            "replaytest: 0 histories replayed (0 events), 0 divergences, 1 invalid history file",
+        ]
+    )
     assert "KeyError" not in result.stdout.str()
 
 
@@ -203,39 +251,77 @@ ATTRS: dict[str, Any] = {
     "WorkflowTaskScheduled": st.fixed_dictionaries({"attempt": st.integers(1, 3)}),
     "WorkflowTaskStarted": st.fixed_dictionaries({"scheduled_event_id": st.integers(1, 40)}),
     "WorkflowTaskCompleted": st.fixed_dictionaries({"started_event_id": st.integers(1, 40)}),
-    "WorkflowTaskFailed": st.fixed_dictionaries({"started_event_id": st.integers(1, 40),
-                                                 "failure": st.just({"type": "E", "message": "m"})}),
-    "ActivityTaskScheduled": st.fixed_dictionaries({
-        "activity_id": st.sampled_from(["1", "2", "3", "99"]),
-        "activity_type": st.sampled_from(["calculate_total", "charge_card", "send_confirmation", "nope"]),
-        "input": st.lists(st.none() | st.integers() | st.just({"card": "4242", "amount": 1.0, "order_id": "42"}), max_size=2),
-        "retry_policy": st.just({"initial_interval": 1.0, "backoff_coefficient": 2.0, "maximum_interval": 100.0,
-                                 "maximum_attempts": 0, "non_retryable_error_types": []})}),
-    "ActivityTaskStarted": st.fixed_dictionaries({"activity_id": st.sampled_from(["1", "2", "99"]),
-                                                 "scheduled_event_id": st.integers(1, 40), "attempt": st.integers(1, 3)}),
-    "ActivityTaskCompleted": st.fixed_dictionaries({"activity_id": st.sampled_from(["1", "2", "3", "99"]),
-                                                   "scheduled_event_id": st.integers(1, 40),
-                                                   "result": st.none() | st.integers() | st.floats(allow_nan=False) | st.text()}),
-    "ActivityTaskFailed": st.fixed_dictionaries({"activity_id": st.sampled_from(["1", "2", "99"]),
-                                                "scheduled_event_id": st.integers(1, 40),
-                                                "failure": st.just({"type": "CardDeclined", "message": "no"})}),
+    "WorkflowTaskFailed": st.fixed_dictionaries(
+        {"started_event_id": st.integers(1, 40), "failure": st.just({"type": "E", "message": "m"})}
+    ),
+    "ActivityTaskScheduled": st.fixed_dictionaries(
+        {
+            "activity_id": st.sampled_from(["1", "2", "3", "99"]),
+            "activity_type": st.sampled_from(["calculate_total", "charge_card", "send_confirmation", "nope"]),
+            "input": st.lists(
+                st.none() | st.integers() | st.just({"card": "4242", "amount": 1.0, "order_id": "42"}), max_size=2
+            ),
+            "retry_policy": st.just(
+                {
+                    "initial_interval": 1.0,
+                    "backoff_coefficient": 2.0,
+                    "maximum_interval": 100.0,
+                    "maximum_attempts": 0,
+                    "non_retryable_error_types": [],
+                }
+            ),
+        }
+    ),
+    "ActivityTaskStarted": st.fixed_dictionaries(
+        {
+            "activity_id": st.sampled_from(["1", "2", "99"]),
+            "scheduled_event_id": st.integers(1, 40),
+            "attempt": st.integers(1, 3),
+        }
+    ),
+    "ActivityTaskCompleted": st.fixed_dictionaries(
+        {
+            "activity_id": st.sampled_from(["1", "2", "3", "99"]),
+            "scheduled_event_id": st.integers(1, 40),
+            "result": st.none() | st.integers() | st.floats(allow_nan=False) | st.text(),
+        }
+    ),
+    "ActivityTaskFailed": st.fixed_dictionaries(
+        {
+            "activity_id": st.sampled_from(["1", "2", "99"]),
+            "scheduled_event_id": st.integers(1, 40),
+            "failure": st.just({"type": "CardDeclined", "message": "no"}),
+        }
+    ),
     "TimerStarted": st.fixed_dictionaries({"timer_id": st.sampled_from(["1", "2"]), "duration": st.floats(0, 1e6)}),
-    "TimerFired": st.fixed_dictionaries({"timer_id": st.sampled_from(["1", "2", "99"]),
-                                        "started_event_id": st.integers(1, 40)}),
-    "MarkerRecorded": st.fixed_dictionaries({"marker_name": st.sampled_from(["side_effect", "patch"]),
-                                            "marker_id": st.sampled_from(["1", "2", "fix-1"]),
-                                            "value": st.none() | st.integers() | st.booleans()}),
-    "WorkflowExecutionSignaled": st.fixed_dictionaries({"signal_name": st.sampled_from(["approve", "x", SURROGATE]),
-                                                       "payload": st.none() | st.integers()}),
+    "TimerFired": st.fixed_dictionaries(
+        {"timer_id": st.sampled_from(["1", "2", "99"]), "started_event_id": st.integers(1, 40)}
+    ),
+    "MarkerRecorded": st.fixed_dictionaries(
+        {
+            "marker_name": st.sampled_from(["side_effect", "patch"]),
+            "marker_id": st.sampled_from(["1", "2", "fix-1"]),
+            "value": st.none() | st.integers() | st.booleans(),
+        }
+    ),
+    "WorkflowExecutionSignaled": st.fixed_dictionaries(
+        {"signal_name": st.sampled_from(["approve", "x", SURROGATE]), "payload": st.none() | st.integers()}
+    ),
     "WorkflowExecutionCompleted": st.fixed_dictionaries({"result": st.none() | st.integers()}),
     "WorkflowExecutionFailed": st.fixed_dictionaries({"failure": st.just({"type": "E", "message": "m"})}),
 }
 
 
-PAYLOADS = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
-                        | st.text(max_size=8) | st.just({"type": "E", "message": "m"}),
-                        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
-                        max_leaves=8)
+PAYLOADS = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8)
+    | st.just({"type": "E", "message": "m"}),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
 
 
 @st.composite
@@ -274,8 +360,9 @@ def event_sequences(draw: st.DrawFn) -> dict[str, Any]:
 @given(doc=event_sequences())
 def test_any_event_sequence_ends_in_a_verdict(doc: dict[str, Any]) -> None:
     try:
-        result: object = replaytest.replay(History.from_json(json.dumps(doc), source="generated.json"), WORKFLOWS,
-                                           sandbox="off")
+        result: object = replaytest.replay(
+            History.from_json(json.dumps(doc), source="generated.json"), WORKFLOWS, sandbox="off"
+        )
     except FAILURES as e:
         result = e
     event(type(result).__name__)  # --hypothesis-show-statistics: how deep the examples got
@@ -283,14 +370,21 @@ def test_any_event_sequence_ends_in_a_verdict(doc: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------- item 6: what json.loads refuses
-@pytest.mark.parametrize("text, where", [
-    ("[" * 5000 + "]" * 5000, "line 1 column"),
-    ('{"format": "replaytest.history", "version": 1, "events": ' + "[" * 100000, "line 1 column"),
-    (json.dumps(doc_of()).replace('"seed": 42', '"seed": ' + "9" * 5000), "line 1 column"),
-    (json.dumps(doc_of()).replace('"result": 34.99', '"result": ' + "[" * 900 + "]" * 900), ""),
-    (json.dumps(doc_of()).replace('"seed": 42', '"seed": 1, "seed": 42').replace('"result": 34.99',
-                                                                               '"result": ' + "[" * 5000), ""),
-])
+@pytest.mark.parametrize(
+    "text, where",
+    [
+        ("[" * 5000 + "]" * 5000, "line 1 column"),
+        ('{"format": "replaytest.history", "version": 1, "events": ' + "[" * 100000, "line 1 column"),
+        (json.dumps(doc_of()).replace('"seed": 42', '"seed": ' + "9" * 5000), "line 1 column"),
+        (json.dumps(doc_of()).replace('"result": 34.99', '"result": ' + "[" * 900 + "]" * 900), ""),
+        (
+            json.dumps(doc_of())
+            .replace('"seed": 42', '"seed": 1, "seed": 42')
+            .replace('"result": 34.99', '"result": ' + "[" * 5000),
+            "",
+        ),
+    ],
+)
 def test_nesting_and_huge_numbers_are_invalid_histories(tmp_path: Path, text: str, where: str) -> None:
     path = write(tmp_path / "h.json", text)
     error = verdict(path)
@@ -316,6 +410,7 @@ def test_a_file_of_many_invalid_events_reports_the_first(tmp_path: Path) -> None
 @contextlib.contextmanager
 def hang_guard(seconds: int) -> Iterator[None]:
     """Turn a hang into a failure (a read that never returns), not a stuck suite."""
+
     def expire(signum: int, frame: Any) -> None:
         raise TimeoutError(f"still blocked after {seconds} s")
 
@@ -339,21 +434,40 @@ def test_a_fifo_and_a_device_are_refused_not_read(tmp_path: Path) -> None:
         History.load(fifo)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.pop("PYTEST_ADDOPTS", None)
-    done = subprocess.run([sys.executable, "-m", "replaytest", "replay", str(fifo), "/dev/zero",
-                           str(HISTORIES / "order-42.json"), *MODULES], cwd=ROOT, env=env, capture_output=True,
-                          encoding="utf-8", errors="replace", timeout=60, preexec_fn=_limit_memory)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "replaytest",
+            "replay",
+            str(fifo),
+            "/dev/zero",
+            str(HISTORIES / "order-42.json"),
+            *MODULES,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        encoding="utf-8",
+        errors="replace",
+        timeout=60,
+        preexec_fn=_limit_memory,
+    )
     assert f"FAIL  {fifo}: not a regular file" in done.stdout and "FAIL  /dev/zero: not a regular file" in done.stdout
     assert "3 histories replayed: 1 ok, 2 failed" in done.stdout
 
 
-def test_a_fifo_under_a_replay_directory_fails_alone(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_fifo_under_a_replay_directory_fails_alone(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest")
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     (pytester.path / "h").mkdir()
     shutil.copy(HISTORIES / "order-42.json", pytester.path / "h")
     os.mkfifo(pytester.path / "h" / "pipe.json")
-    result = pytester.runpytest_subprocess("--replay", "h", "--replay-module", "fixtures.workflows.orders",
-                                           "-p", "no:cacheprovider", timeout=120)
+    result = pytester.runpytest_subprocess(
+        "--replay", "h", "--replay-module", "fixtures.workflows.orders", "-p", "no:cacheprovider", timeout=120
+    )
     assert result.ret in (0, 1) and "INTERNALERROR" not in result.stdout.str()
     assert result.parseoutcomes().get("passed") == 1
 

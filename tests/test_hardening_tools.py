@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-FLOW = '''
+FLOW = """
 from replaytest import activity, workflow
 
 @activity.defn
@@ -22,7 +22,7 @@ async def total(n: int) -> int:
 @workflow.defn
 async def uses_missing() -> int:
     return await workflow.execute_activity("missing_activity", 1)
-'''
+"""
 
 
 # ---------------------------------------------------------------------------- 16: check_recovery
@@ -30,14 +30,14 @@ def test_check_recovery_registers_the_workflows_module_and_passes_sys_path_on(py
     """``myflow`` is importable only because pytest put tests/ on sys.path (rootdir insertion)."""
     pytester.mkdir("tests")
     pytester.path.joinpath("tests", "myflow.py").write_text(FLOW)
-    pytester.path.joinpath("tests", "test_flow.py").write_text('''
+    pytester.path.joinpath("tests", "test_flow.py").write_text("""
 import myflow
 from replaytest import check_recovery
 
 def test_total_recovers():
     report = check_recovery(myflow.total, 3, save_dir=None, fresh_process="all")
     assert report.events > 10 and report.fresh_process_points == report.crash_points
-''')
+""")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
 
@@ -46,15 +46,19 @@ def test_run_under_plan_registers_the_workflows_own_module() -> None:
     from fixtures.workflows import orders
     from replaytest.testing.faults import run_under_plan
 
-    order = {"id": "42", "email": "ada@example.com", "card": "4242-4242-4242-4242",
-             "items": [{"sku": "tea", "price": 12.5, "qty": 2}]}
+    order = {
+        "id": "42",
+        "email": "ada@example.com",
+        "card": "4242-4242-4242-4242",
+        "items": [{"sku": "tea", "price": 12.5, "qty": 2}],
+    }
     run = run_under_plan(orders.process_order, order)  # no modules=: its activities live beside it
     assert run.status == "completed", run.blocked
 
 
 def test_check_recovery_says_why_the_reference_run_did_not_finish(pytester: pytest.Pytester) -> None:
     pytester.path.joinpath("myflow.py").write_text(FLOW)
-    pytester.path.joinpath("test_flow.py").write_text('''
+    pytester.path.joinpath("test_flow.py").write_text("""
 import pytest
 import myflow
 from replaytest import ReplaytestError, check_recovery
@@ -65,7 +69,7 @@ def test_missing():
     message = str(e.value)
     assert "uses_missing did not finish without a crash" in message, message
     assert "activity 'missing_activity' is not registered" in message, message
-''')
+""")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
 
@@ -75,8 +79,9 @@ def vscode(cwd, *args: str):  # type: ignore[no-untyped-def]
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, "-m", "replaytest", "vscode", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "replaytest", "vscode", *args], cwd=cwd, capture_output=True, text=True, timeout=60
+    )
 
 
 OTHER = '{\n    "version": "0.2.0",\n    // mine\n    "configurations": [{"name": "Other", "type": "python"}]\n}\n'
@@ -154,9 +159,11 @@ def test_vscode_refuses_deep_nesting_with_a_clear_line(tmp_path) -> None:  # typ
 def test_vscode_keeps_custom_keys_of_an_existing_attach_entry(tmp_path) -> None:  # type: ignore[no-untyped-def]
     launch = tmp_path / ".vscode" / "launch.json"
     launch.parent.mkdir()
-    launch.write_text('{"version": "0.2.0", "configurations": [{"name": "Attach to replaytest", "type": "debugpy", '
-                      '"request": "attach", "connect": {"host": "127.0.0.1", "port": 5678}, '
-                      '"env": {"A": "1"}, "subProcess": false}]}')
+    launch.write_text(
+        '{"version": "0.2.0", "configurations": [{"name": "Attach to replaytest", "type": "debugpy", '
+        '"request": "attach", "connect": {"host": "127.0.0.1", "port": 5678}, '
+        '"env": {"A": "1"}, "subProcess": false}]}'
+    )
     proc = vscode(tmp_path, "--port", "5679")
     assert proc.returncode == 0, proc.stderr
     (entry,) = configurations(launch)
@@ -177,8 +184,13 @@ def _project_with_outside_histories(pytester: pytest.Pytester) -> str:
     outside.mkdir()
     db = pytester.path / "engine.db"
     for args in (["run", "flows:total", "--input", "2", "--id", "t1"], ["export", "t1", "-o", str(outside)]):
-        done = subprocess.run([sys.executable, "-m", "replaytest", *args, "--db", str(db)], cwd=pytester.path,
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-m", "replaytest", *args, "--db", str(db)],
+            cwd=pytester.path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 0, done.stderr
     history = outside / "t1.json"
     doc = json.loads(history.read_text())

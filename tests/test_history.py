@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from replaytest import History, HistoryFormatError
 from replaytest.history import Event, format_time, schema, validate
@@ -102,32 +103,81 @@ def test_schema_is_draft_2020_12_and_names_every_event_type() -> None:
     s = schema()
     assert s["$schema"].endswith("2020-12/schema")
     types = set(s["$defs"]["event"]["properties"]["type"]["enum"])
-    assert {"WorkflowExecutionStarted", "ActivityTaskScheduled", "TimerFired", "MarkerRecorded", "WorkflowTaskFailed"} <= types
+    assert {
+        "WorkflowExecutionStarted",
+        "ActivityTaskScheduled",
+        "TimerFired",
+        "MarkerRecorded",
+        "WorkflowTaskFailed",
+    } <= types
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53), 2**53)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
     max_leaves=12,
 )
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(inputs=st.lists(json_values, max_size=3), results=st.lists(json_values, min_size=1, max_size=5), seed=st.integers(0, 2**62))
+@given(
+    inputs=st.lists(json_values, max_size=3),
+    results=st.lists(json_values, min_size=1, max_size=5),
+    seed=st.integers(0, 2**62),
+)
 def test_any_json_payloads_round_trip_through_a_saved_history(inputs, results, seed) -> None:
     t = format_time(__import__("datetime").datetime(2026, 1, 1, tzinfo=__import__("datetime").timezone.utc))
-    events = [Event(1, t, "WorkflowExecutionStarted", {"workflow_type": "w", "workflow_id": "id", "run_id": "r", "input": inputs, "seed": seed})]
-    events += [Event(2, t, "WorkflowTaskScheduled", {"attempt": 1}), Event(3, t, "WorkflowTaskStarted", {"scheduled_event_id": 2}),
-               Event(4, t, "WorkflowTaskCompleted", {"started_event_id": 3})]  # markers are commands of a task
+    events = [
+        Event(
+            1,
+            t,
+            "WorkflowExecutionStarted",
+            {"workflow_type": "w", "workflow_id": "id", "run_id": "r", "input": inputs, "seed": seed},
+        )
+    ]
+    events += [
+        Event(2, t, "WorkflowTaskScheduled", {"attempt": 1}),
+        Event(3, t, "WorkflowTaskStarted", {"scheduled_event_id": 2}),
+        Event(4, t, "WorkflowTaskCompleted", {"started_event_id": 3}),
+    ]  # markers are commands of a task
     for i, r in enumerate(results, start=1):
-        events.append(Event(len(events) + 1, t, "MarkerRecorded", {"marker_name": "side_effect", "marker_id": str(i), "value": r}))
+        events.append(
+            Event(len(events) + 1, t, "MarkerRecorded", {"marker_name": "side_effect", "marker_id": str(i), "value": r})
+        )
     h = History(events)
     back = History.from_json(h.to_json())
     assert back.to_dict() == json.loads(json.dumps(h.to_dict()))
 
 
-ODD = [None, True, False, 0, -1, 1, 1.0, 1.5, 2**70, "", "x", "1", [], [1], {}, {"a": 1}, "2026-01-01T00:00:00Z",
-       "2026-01-01T00:00:00.000Z\n", "patch", "side_effect", "WorkflowExecutionStarted", "TimerStarted", "Bogus"]
+ODD = [
+    None,
+    True,
+    False,
+    0,
+    -1,
+    1,
+    1.0,
+    1.5,
+    2**70,
+    "",
+    "x",
+    "1",
+    [],
+    [1],
+    {},
+    {"a": 1},
+    "2026-01-01T00:00:00Z",
+    "2026-01-01T00:00:00.000Z\n",
+    "patch",
+    "side_effect",
+    "WorkflowExecutionStarted",
+    "TimerStarted",
+    "Bogus",
+]
 
 
 def _paths(doc, prefix=()):

@@ -17,8 +17,9 @@ from replaytest.engine import VirtualClock
 from replaytest.testing.faults import T0
 from tests.conftest import ROOT
 
-BUG_LINE = next(n for n, line in enumerate((ROOT / "fixtures/hotfix/buggy.py").read_text().splitlines(), 1)
-                if "# BUG:" in line)
+BUG_LINE = next(
+    n for n, line in enumerate((ROOT / "fixtures/hotfix/buggy.py").read_text().splitlines(), 1) if "# BUG:" in line
+)
 
 
 def run(argv: list[str], timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
@@ -34,8 +35,22 @@ def run(argv: list[str], timeout: float = 60.0) -> subprocess.CompletedProcess[s
 
 
 def worker(db: Path, module: str) -> subprocess.CompletedProcess[str]:
-    done = run([sys.executable, "-m", "replaytest", "worker", "--module", module, "--db", str(db),
-                "--virtual-clock", "--until-idle", "--lease-seconds", "5"])
+    done = run(
+        [
+            sys.executable,
+            "-m",
+            "replaytest",
+            "worker",
+            "--module",
+            module,
+            "--db",
+            str(db),
+            "--virtual-clock",
+            "--until-idle",
+            "--lease-seconds",
+            "5",
+        ]
+    )
     assert done.returncode == 0, done.stderr
     return done
 
@@ -45,14 +60,32 @@ def replaytest(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def replay_test(history: Path, module: str) -> subprocess.CompletedProcess[str]:
-    return run([sys.executable, "-m", "pytest", "--replay", str(history), "--replay-module", module,
-                "-p", "no:cacheprovider", "-p", "no:hypothesispytest"])
+    return run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--replay",
+            str(history),
+            "--replay-module",
+            module,
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:hypothesispytest",
+        ]
+    )
 
 
 def test_a_poison_order_is_exported_reproduced_fixed_and_completed_charging_once(db: Path, tmp_path: Path) -> None:
     ledger = tmp_path / "ledger.jsonl"
-    order = {"id": "77", "email": "ada@example.com", "card": "4242-4242-4242-4242", "ledger": str(ledger),
-             "items": [{"sku": "tv-55", "price": 649.0, "qty": 1, "on_sale": True}]}
+    order = {
+        "id": "77",
+        "email": "ada@example.com",
+        "card": "4242-4242-4242-4242",
+        "ledger": str(ledger),
+        "items": [{"sku": "tv-55", "price": 649.0, "qty": 1, "on_sale": True}],
+    }
     client = Engine(db, clock=VirtualClock(start=T0))
     client.register(fixed).start(fixed.checkout, order, id="order-77")
     client.close()
@@ -106,8 +139,11 @@ def test_export_by_id_with_status_failed_includes_a_poison_workflow(db: Path, tm
     engine = Engine(db, clock=VirtualClock(start=T0)).register(buggy)
     items = [{"sku": "tv", "price": 700.0, "qty": 1, "on_sale": True}]
     engine.start(buggy.checkout, {"id": "1", "email": "a@b", "card": "4242", "items": items}, id="poison")
-    engine.start(buggy.checkout, {"id": "2", "email": "a@b", "card": "4242", "items": [{**items[0], "on_sale": False}]},
-                 id="fine")
+    engine.start(
+        buggy.checkout,
+        {"id": "2", "email": "a@b", "card": "4242", "items": [{**items[0], "on_sale": False}]},
+        id="fine",
+    )
     engine.work()
     assert [i.workflow_id for i in engine.list("failed")] == ["poison"]
     assert {i.workflow_id for i in engine.list("running")} == {"poison"}

@@ -38,15 +38,24 @@ def _never_scheduled(tmp_path: Path) -> Path:
 def _never_started_timer(tmp_path: Path) -> Path:
     events = _events()
     closing = events.pop()
-    events.append({"id": len(events) + 1, "time": closing["time"], "type": "TimerFired",
-                   "attrs": {"timer_id": "7", "started_event_id": 3}})
+    events.append(
+        {
+            "id": len(events) + 1,
+            "time": closing["time"],
+            "type": "TimerFired",
+            "attrs": {"timer_id": "7", "started_event_id": 3},
+        }
+    )
     return _write(tmp_path, "never-started.json", events)
 
 
-@pytest.mark.parametrize(("make", "event", "reason"), [
-    (_never_scheduled, 7, "scheduled_event_id 99 does not name an earlier ActivityTaskScheduled event"),
-    (_never_started_timer, None, "does not name an earlier TimerStarted event"),
-])
+@pytest.mark.parametrize(
+    ("make", "event", "reason"),
+    [
+        (_never_scheduled, 7, "scheduled_event_id 99 does not name an earlier ActivityTaskScheduled event"),
+        (_never_started_timer, None, "does not name an earlier TimerStarted event"),
+    ],
+)
 def test_load_names_the_file_and_the_event(tmp_path: Path, make, event, reason) -> None:
     path = make(tmp_path)
     with pytest.raises(HistoryFormatError) as info:
@@ -57,8 +66,9 @@ def test_load_names_the_file_and_the_event(tmp_path: Path, make, event, reason) 
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "replaytest", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "replaytest", *args], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_cli_replay_reports_it_and_replays_the_rest(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -26,8 +26,12 @@ from replaytest.engine import EngineError
 from tests.conftest import ROOT
 from tests.data import newuser_workflows as nw
 
-ORDER = {"id": "42", "email": "ada@example.com", "card": "4242-4242-4242-4242",
-         "items": [{"sku": "tea", "price": 12.5, "qty": 2}]}
+ORDER = {
+    "id": "42",
+    "email": "ada@example.com",
+    "card": "4242-4242-4242-4242",
+    "items": [{"sku": "tea", "price": 12.5, "qty": 2}],
+}
 CHECKS = "fixtures.workflows.engine_checks"
 NW = "tests.data.newuser_workflows"
 
@@ -38,14 +42,14 @@ def of_type(history: History, *types: str) -> list:
 
 def near_now(when: datetime, plus: timedelta = timedelta(0)) -> bool:
     """Within a day of (real now + plus): a date window, not a timing assertion."""
-    return abs(when - (datetime.now(timezone.utc) + plus)) < timedelta(hours=12)
+    return abs(when - (datetime.now(UTC) + plus)) < timedelta(hours=12)
 
 
 def waiting_neighbours(db: Path, tmp_path: Path) -> None:
     """Two workflows waiting in the database: a `steps` never worked, an onboarding at its 7-day timer."""
     e = Engine(db, clock="virtual").register(onboarding)
     e.start(onboarding.onboarding, {"id": "u1", "email": "a@example.com"}, id="onboarding-1")
-    e.sleep(timedelta(hours=1))                                     # the welcome email, then the timer
+    e.sleep(timedelta(hours=1))  # the welcome email, then the timer
     e.start(checks.steps, {"steps": 2, "log": str(tmp_path / "steps.log")}, id="steps-1")
     e.close()
 
@@ -56,10 +60,10 @@ def test_cli_run_works_only_its_own_workflow(cli, db: Path, tmp_path: Path) -> N
     done = cli("run", f"{CHECKS}:long_sleep", "--input", "30", "--id", "sleeper", "-v")
     assert done.returncode == 0, done.stderr
     assert "steps-1" not in done.stderr and "onboarding-1" not in done.stderr
-    assert not (tmp_path / "steps.log").exists()                   # nobody ran its activities
+    assert not (tmp_path / "steps.log").exists()  # nobody ran its activities
     with Engine(db) as e:
         assert e.describe("steps-1").status == "running" and e.describe("steps-1").events == 2
-        assert not of_type(e.history("onboarding-1"), "TimerFired")   # its 7-day timer was not skipped
+        assert not of_type(e.history("onboarding-1"), "TimerFired")  # its 7-day timer was not skipped
 
 
 def test_handle_result_works_only_its_own_workflow(db: Path, tmp_path: Path) -> None:
@@ -68,7 +72,7 @@ def test_handle_result_works_only_its_own_workflow(db: Path, tmp_path: Path) -> 
     assert e.start(checks.long_sleep, 30, id="sleeper").result()
     assert not (tmp_path / "steps.log").exists()
     assert not of_type(e.history("onboarding-1"), "TimerFired")
-    e.work()                                                        # work() is for every workflow
+    e.work()  # work() is for every workflow
     assert (tmp_path / "steps.log").exists() and e.describe("onboarding-1").status == "completed"
 
 
@@ -89,7 +93,7 @@ def test_cli_runs_after_a_30_day_sleep_start_today(cli, db: Path) -> None:  # ty
     later = cli("run", f"{NW}:what_time", "--id", "later")
     assert later.returncode == 0, later.stderr
     assert near_now(datetime.fromisoformat(json.loads(later.stdout)))
-    worker = cli("worker", "--module", NW, "--until-idle")          # nothing of theirs is pending or ahead
+    worker = cli("worker", "--module", NW, "--until-idle")  # nothing of theirs is pending or ahead
     assert worker.returncode == 0 and "ahead" not in worker.stderr and "waiting" not in worker.stderr
 
 
@@ -106,7 +110,9 @@ def test_a_runs_event_times_never_go_back(offsets: list[int]) -> None:
     base = 1_800_000_000_000
     tx.start_run(store, workflow_id="w", run_id="r", workflow_type="t", module="m:t", args=[], seed=1, now_ms=base)
     for ms in offsets:
-        store.append("r", format_time(from_ms(base + ms)), [("WorkflowExecutionSignaled", {"signal_name": "s", "payload": ms})])
+        store.append(
+            "r", format_time(from_ms(base + ms)), [("WorkflowExecutionSignaled", {"signal_name": "s", "payload": ms})]
+        )
     times = [e.time for e in store.events("r")]
     assert times == sorted(times)
     assert times[-1] == format_time(from_ms(base + max(offsets)))
@@ -116,13 +122,13 @@ def test_a_runs_event_times_never_go_back(offsets: list[int]) -> None:
 def test_a_run_keeps_its_own_timeline_when_signalled_on_the_real_clock(cli, db: Path) -> None:  # type: ignore[no-untyped-def]
     blocked = cli("run", f"{NW}:sleep_then_wait", "--input", "10", "--id", "sw")
     assert blocked.returncode == 1 and "waits for signal 'go'" in blocked.stderr
-    assert cli("signal", "sw", "go").returncode == 0                # a real-clock client
-    done = cli("worker", "--module", NW, "--until-idle")            # and a real-clock worker
+    assert cli("signal", "sw", "go").returncode == 0  # a real-clock client
+    done = cli("worker", "--module", NW, "--until-idle")  # and a real-clock worker
     assert done.returncode == 0, done.stderr
     with Engine(db) as e:
         history = e.history("sw")
         times = [ev.timestamp for ev in history.events]
-        assert times == sorted(times)                               # never back in time within a run
+        assert times == sorted(times)  # never back in time within a run
         (fired,) = of_type(history, "TimerFired")
         assert history.status == "completed" and history.events[-1].attrs["result"] >= fired.timestamp.isoformat()
 
@@ -136,7 +142,7 @@ def test_reusing_a_finished_workflow_id_is_refused_by_default(db: Path) -> None:
         e.start(nw.other_type, id="w")
     with pytest.raises(EngineError, match="id_reuse_policy must be one of"):
         e.start(nw.what_time, id="w", id_reuse_policy="sometimes")
-    with pytest.raises(engine_api.WorkflowIdReuseError):                      # only a failed run may be retried under it
+    with pytest.raises(engine_api.WorkflowIdReuseError):  # only a failed run may be retried under it
         e.start(nw.what_time, id="w", id_reuse_policy="allow_duplicate_failed_only")
     second = e.start(nw.other_type, id="w", id_reuse_policy="allow_duplicate")
     assert second.result() == "other" and second.run_id != first.run_id
@@ -173,7 +179,9 @@ def test_cli_id_reuse_and_older_runs(cli, db: Path, tmp_path: Path) -> None:  # 
 
 # ---------------------------------------------------------------------------- 4: --until-idle says what it waits for
 def test_real_clock_until_idle_worker_names_the_timer_it_waits_for(cli) -> None:  # type: ignore[no-untyped-def]
-    assert cli("start", f"{CHECKS}:wait_signals", "--input", '{"count": 1, "timeout": 1.5}', "--id", "ws").returncode == 0
+    assert (
+        cli("start", f"{CHECKS}:wait_signals", "--input", '{"count": 1, "timeout": 1.5}', "--id", "ws").returncode == 0
+    )
     done = cli("worker", "--module", CHECKS, "--until-idle")
     assert done.returncode == 0, done.stderr
     waiting = [line for line in done.stderr.splitlines() if "waiting" in line]
@@ -221,10 +229,27 @@ def test_engine_rejects_a_lease_that_is_not_positive(db: Path) -> None:
 
 def test_the_wheel_builds_without_warnings_and_holds_every_package(tmp_path: Path) -> None:
     source = tmp_path / "src"  # a copy: building leaves build/ and *.egg-info behind
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "__pycache__",
-                                                                 ".mypy_cache", ".hypothesis", "demo-out", ".replaytest"))
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(source)],
-                           capture_output=True, text=True, timeout=600)
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git",
+            ".venv",
+            "build",
+            "*.egg-info",
+            "__pycache__",
+            ".mypy_cache",
+            ".hypothesis",
+            "demo-out",
+            ".replaytest",
+        ),
+    )
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert built.returncode == 0, built.stderr
     assert "deprecated" not in built.stderr and "BuildBackendWarning" not in built.stderr, built.stderr
     (wheel,) = tmp_path.glob("replaytest-*.whl")

@@ -16,21 +16,21 @@ import sys
 import threading
 import types
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
+# Imported up front so in-process pytester runs find them loaded (as in test_plugin.py).
+import jsonschema  # noqa: F401
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-# Imported up front so in-process pytester runs find them loaded (as in test_plugin.py).
-import jsonschema  # noqa: F401
-import replaytest.pytest_support  # noqa: F401
+import replaytest.pytest_support
 import replaytest.sandbox  # noqa: F401
 from replaytest import DuplicateWorkflowWarning, Engine, History, NondeterminismError, WorkflowTaskError, replay
 
-
-SHOP = '''\
+SHOP = """\
 import urllib.request
 from replaytest import activity, workflow
 
@@ -80,7 +80,7 @@ async def notify(order: dict) -> str:
 async def fetch(order: dict) -> str:
     await workflow.execute_activity(charge, order)
     return "done"  # FETCH
-'''
+"""
 
 ORDER = {"id": "1", "cents": 7750}
 
@@ -98,15 +98,21 @@ with Engine(out + ".db", clock="virtual") as engine:
 """
 
 
-def record(project: Path, module: str, fn: str, *args: Any, workflow_id: str | None = None,
-           out: str = "histories") -> Path:
+def record(
+    project: Path, module: str, fn: str, *args: Any, workflow_id: str | None = None, out: str = "histories"
+) -> Path:
     """Run ``module:fn`` on a fresh engine in a subprocess (as `replaytest run` would) and save
     its history under ``project/out``."""
     workflow_id = workflow_id or fn
     path = project / out / f"{workflow_id}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run([sys.executable, "-c", RECORD, module, fn, workflow_id, json.dumps(list(args)), str(path)],
-                          cwd=project, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", RECORD, module, fn, workflow_id, json.dumps(list(args)), str(path)],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     return path
 
@@ -139,8 +145,9 @@ def line_of(path: Path, marker: str) -> int:
 
 
 def cli(project: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "replaytest", *args], cwd=project, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "replaytest", *args], cwd=project, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture
@@ -152,6 +159,7 @@ def shop(tmp_path: Path) -> Path:
 @pytest.fixture
 def http_server() -> Iterator[str]:
     """A real HTTP server on 127.0.0.1, for workflow code that (wrongly) calls one."""
+
     class Quiet(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             self.send_response(200)
@@ -186,11 +194,13 @@ def test_a_different_result_shows_where_the_json_differs(shop: Path) -> None:
     assert err.kind == "result"
     message = str(err)
     recorded, issued = report_field(message, "history recorded:"), report_field(message, "code issued:")
-    assert recorded.split(":", 1)[1].strip() != issued.split(":", 1)[1].strip(), message  # not two identical truncated lines
-    assert '"EUR"' in recorded and '"USD"' in issued, message          # the differing key comes first
+    assert recorded.split(":", 1)[1].strip() != issued.split(":", 1)[1].strip(), (
+        message
+    )  # not two identical truncated lines
+    assert '"EUR"' in recorded and '"USD"' in issued, message  # the differing key comes first
     diff = [line for line in message.splitlines() if "currency" in line and "EUR" in line and "USD" in line]
-    assert diff, message                                                # a line names the key and both values
-    assert "status" not in diff[0] and "cents" not in diff[0]          # only what differs
+    assert diff, message  # a line names the key and both values
+    assert "status" not in diff[0] and "cents" not in diff[0]  # only what differs
 
 
 def test_a_different_nested_result_names_the_path(shop: Path) -> None:
@@ -215,7 +225,10 @@ def test_with_several_returns_the_report_points_at_the_return_that_ran(shop: Pat
 
 
 # ---------------------------------------------------------------- 7. HTTP in workflow code
-HTTP_CALL = ('    return "done"  # FETCH', '    urllib.request.urlopen(URL, timeout=5)  # FETCH-HTTP\n    return "done"')
+HTTP_CALL = (
+    '    return "done"  # FETCH',
+    '    urllib.request.urlopen(URL, timeout=5)  # FETCH-HTTP\n    return "done"',
+)
 
 
 def test_an_http_call_is_reported_as_the_call_at_the_users_line(shop: Path) -> None:
@@ -252,8 +265,10 @@ def test_warnings_before_a_workflow_task_error_are_in_its_report(shop: Path) -> 
     assert type(info.value.error).__name__ == "URLError"
     assert len(info.value.warnings) == 1 and "urllib.request.urlopen" in info.value.warnings[0]
     done = cli(shop, "replay", "histories/fetch.json", "--module", "shop", "--sandbox", "warn")
-    assert "URLError" in done.stdout and "warning before the failure: sandbox: workflow code called urllib.request.urlopen" \
-        in done.stdout, done.stdout
+    assert (
+        "URLError" in done.stdout
+        and "warning before the failure: sandbox: workflow code called urllib.request.urlopen" in done.stdout
+    ), done.stdout
 
 
 def test_the_cli_reports_an_http_call_at_the_users_line(shop: Path) -> None:
@@ -281,10 +296,13 @@ def test_the_engine_records_an_http_call_at_the_users_line(shop: Path) -> None:
 
 
 # ---------------------------------------------------------------- 8. warnings before a divergence
-ARGS_THEN_ACTIVITY = [('await workflow.execute_activity(charge, order)\n    await workflow.execute_activity(email',
-                       'await workflow.execute_activity(charge, {**order, "coupon": None})\n'
-                       '    await workflow.execute_activity(email'),
-                      ('execute_activity(email, "ada@example.com")', 'execute_activity(sms, "ada@example.com")')]
+ARGS_THEN_ACTIVITY = [
+    (
+        "await workflow.execute_activity(charge, order)\n    await workflow.execute_activity(email",
+        'await workflow.execute_activity(charge, {**order, "coupon": None})\n    await workflow.execute_activity(email',
+    ),
+    ('execute_activity(email, "ada@example.com")', 'execute_activity(sms, "ada@example.com")'),
+]
 
 
 def test_warnings_collected_before_a_divergence_are_in_its_report(shop: Path) -> None:
@@ -303,8 +321,9 @@ def test_warnings_collected_before_a_divergence_are_in_its_report(shop: Path) ->
 def _inner_session_options(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     if "pytester" in request.fixturenames:  # as in test_plugin.py
         request.getfixturevalue("pytester")
-        monkeypatch.setenv("PYTEST_ADDOPTS", "-W ignore::pytest.PytestAssertRewriteWarning -p no:hypothesispytest "
-                                             "-p no:randomly")
+        monkeypatch.setenv(
+            "PYTEST_ADDOPTS", "-W ignore::pytest.PytestAssertRewriteWarning -p no:hypothesispytest -p no:randomly"
+        )
 
 
 @pytest.fixture
@@ -321,12 +340,11 @@ def test_pytest_shows_the_args_warning_in_the_failure_report(shop_project: pytes
         edit(shop_project.path / "shop.py", old, new)
     result = shop_project.runpytest("--replay", "histories", "--replay-args=warn", *extra)
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*at history event 11: a different activity",
-                                 "*activity charge arguments differ*"])
+    result.stdout.fnmatch_lines(["*at history event 11: a different activity", "*activity charge arguments differ*"])
 
 
 # ---------------------------------------------------------------- 9. two modules, one workflow type
-ORDERS = '''\
+ORDERS = """\
 from replaytest import activity, workflow
 
 
@@ -338,7 +356,7 @@ def charge(cents: int) -> str:
 @workflow.defn
 async def process_order(order: dict) -> str:
     return await workflow.execute_activity(charge, {field})
-'''
+"""
 
 
 @pytest.fixture
@@ -365,8 +383,12 @@ def test_two_replay_modules_of_one_type_warn_in_pytest(two_packages: pytest.Pyte
     args = ("--replay", "histories", "--replay-module", "saas.orders", "--replay-module", "app.orders")
     result = two_packages.runpytest(*args)
     result.assert_outcomes(passed=1, warnings=1)
-    result.stdout.fnmatch_lines(["*DuplicateWorkflowWarning: two workflows of type 'process_order': saas.orders:process_order "
-                                 "and app.orders:process_order; the later one, app.orders:process_order, is used*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*DuplicateWorkflowWarning: two workflows of type 'process_order': saas.orders:process_order "
+            "and app.orders:process_order; the later one, app.orders:process_order, is used*"
+        ]
+    )
     result = two_packages.runpytest(*args, "-W", "error::replaytest.DuplicateWorkflowWarning")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["two workflows of type 'process_order': *"])  # the message, not a traceback
@@ -391,9 +413,13 @@ def test_a_mistyped_replay_module_fails_loudly(shop_project: pytest.Pytester) ->
     record(shop_project.path, "shop", "notify", ORDER)
     result = shop_project.runpytest("--replay", "histories", "--replay-module", "shpo")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*--replay-module shpo*No module named 'shpo'*",
-                                 "replaytest: 0 histories replayed (0 events), 0 divergences, "
-                                 "1 history not replayed: a replay module does not import"])
+    result.stdout.fnmatch_lines(
+        [
+            "*--replay-module shpo*No module named 'shpo'*",
+            "replaytest: 0 histories replayed (0 events), 0 divergences, "
+            "1 history not replayed: a replay module does not import",
+        ]
+    )
 
 
 def test_an_empty_replay_directory_says_no_histories_were_found(pytester: pytest.Pytester) -> None:
@@ -411,14 +437,22 @@ def test_pytest_says_when_a_break_at_event_is_never_received(tmp_path: Path, eve
     from tests.test_debug import HISTORY, debuggee
 
     pytest_args = ("-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", "-q")
-    with debuggee(tmp_path, "--replay", str(HISTORY), "--replay-module", "tests.data.debug.shop",
-                  "--replay-debug=127.0.0.1:0", "--replay-debug-timeout", "30", "--replay-break-at", event,
-                  command=pytest_args) as d:
+    with debuggee(
+        tmp_path,
+        "--replay",
+        str(HISTORY),
+        "--replay-module",
+        "tests.data.debug.shop",
+        "--replay-debug=127.0.0.1:0",
+        "--replay-debug-timeout",
+        "30",
+        "--replay-break-at",
+        event,
+        command=pytest_args,
+    ) as d:
         with d.attach():
             assert d.finish() == 0, d.stdout + d.stderr
     assert f"replaytest: --replay-break-at {event}: " in d.stdout and "so it did not stop" in d.stdout, d.stdout
-
-
 
 
 def test_cli_hints_are_shell_quoted(tmp_path: Path) -> None:
@@ -433,15 +467,17 @@ def test_cli_hints_are_shell_quoted(tmp_path: Path) -> None:
     done = cli(tmp_path, "start", "shop:triage", "--input", json.dumps(ORDER), "--id", "o 2", "--db", "e.db")
     hint = re.search(r"`(replaytest worker [^`]*)`", done.stdout)
     # the module to run, not a placeholder
-    assert hint and shlex.split(hint.group(1)) == ["replaytest", "worker", "--module", "shop", "--db", "e.db"], done.stdout
-
-
+    assert hint and shlex.split(hint.group(1)) == ["replaytest", "worker", "--module", "shop", "--db", "e.db"], (
+        done.stdout
+    )
 
 
 # ---------------------------------------------------------------- the JSON diff behind item 5
-json_values = st.recursive(st.none() | st.booleans() | st.integers(-3, 3) | st.text(max_size=3),
-                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner, max_size=3),
-                           max_leaves=10)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | st.text(max_size=3),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner, max_size=3),
+    max_leaves=10,
+)
 
 
 @given(json_values, json_values)

@@ -3,25 +3,25 @@ from tests/data/plugin/order_workflows.py (see generate.py there)."""
 
 from __future__ import annotations
 
-import json
-import re
 import shutil
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
-
-import pytest
 
 # Imported up front so in-process pytester runs find them already loaded: pytester removes
 # modules a run imported, and re-importing these for every run would be slow.
 import jsonschema  # noqa: F401
-import replaytest.pytest_support  # noqa: F401
+import pytest
+
+import replaytest.pytest_support
 import replaytest.sandbox  # noqa: F401
 
 DATA = Path(__file__).parent / "data" / "plugin"
-ALL_GOOD = ["histories/discount-7.json", "histories/nested/greet-ada.json", "histories/order-42.json",
-            "histories/order-43.json"]
+ALL_GOOD = [
+    "histories/discount-7.json",
+    "histories/nested/greet-ada.json",
+    "histories/order-42.json",
+    "histories/order-43.json",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -30,7 +30,9 @@ def _inner_session_options(pytester: pytest.Pytester, monkeypatch: pytest.Monkey
     # before the inner sessions, which pytest reports as "already imported so cannot be
     # rewritten" (a real session never does that); hypothesis's plugin would import hypothesis
     # at every inner session's end (seconds each, and not what is under test here).
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-W ignore::pytest.PytestAssertRewriteWarning -p no:hypothesispytest -p no:randomly")
+    monkeypatch.setenv(
+        "PYTEST_ADDOPTS", "-W ignore::pytest.PytestAssertRewriteWarning -p no:hypothesispytest -p no:randomly"
+    )
 
 
 @pytest.fixture
@@ -51,21 +53,25 @@ def edit_workflows(pytester: pytest.Pytester, old: str, new: str) -> None:
     shutil.rmtree(pytester.path / "__pycache__", ignore_errors=True)
 
 
-FIX_DISCOUNT = ('    per_item = total / order["coupons"]  # BUG: no coupons means ZeroDivisionError',
-                '    per_item = total / max(order["coupons"], 1)')
+FIX_DISCOUNT = (
+    '    per_item = total / order["coupons"]  # BUG: no coupons means ZeroDivisionError',
+    '    per_item = total / max(order["coupons"], 1)',
+)
 
 
 # ---------------------------------------------------------------- collection
 def test_each_history_is_one_item_named_by_workflow_id(project: pytest.Pytester) -> None:
     result = project.runpytest("--replay", "histories", "-v")
-    result.stdout.fnmatch_lines([
-        "histories/discount-7.json::discount-7 FAILED*",
-        "histories/nested/greet-ada.json::greet-ada PASSED*",
-        "histories/order-42.json::order-42 PASSED*",
-        "histories/order-43.json::order-43 PASSED*",
-        "*- replaytest -*",
-        "replaytest: 4 histories replayed (73 events), 0 divergences, 1 workflow task error",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "histories/discount-7.json::discount-7 FAILED*",
+            "histories/nested/greet-ada.json::greet-ada PASSED*",
+            "histories/order-42.json::order-42 PASSED*",
+            "histories/order-43.json::order-43 PASSED*",
+            "*- replaytest -*",
+            "replaytest: 4 histories replayed (73 events), 0 divergences, 1 workflow task error",
+        ]
+    )
     result.assert_outcomes(passed=3, failed=1)
 
 
@@ -97,8 +103,17 @@ def test_replay_alone_runs_only_histories_and_a_file_path_works(project: pytest.
 
 
 def test_overlapping_paths_collect_each_history_once(project: pytest.Pytester) -> None:
-    result = project.runpytest("--replay", "histories", "--replay", "histories/order-42.json",
-                               "--replay", "histories/nested", "histories", "--collect-only", "-q")
+    result = project.runpytest(
+        "--replay",
+        "histories",
+        "--replay",
+        "histories/order-42.json",
+        "--replay",
+        "histories/nested",
+        "histories",
+        "--collect-only",
+        "-q",
+    )
     lines = [line for line in result.stdout.lines if "::" in line]
     assert sorted(lines) == sorted(f"{p}::{Path(p).stem}" for p in ALL_GOOD)
 
@@ -113,9 +128,13 @@ def test_ini_replay_paths_join_a_plain_run_only(project: pytest.Pytester) -> Non
     project.makeini("[pytest]\nreplay_paths = histories/order-42.json histories/nested\n")
     project.makepyfile(test_unit="def test_unit(): pass")
     result = project.runpytest("-v")
-    result.stdout.fnmatch_lines_random(["histories/order-42.json::order-42 PASSED*",
-                                        "histories/nested/greet-ada.json::greet-ada PASSED*",
-                                        "test_unit.py::test_unit PASSED*"])
+    result.stdout.fnmatch_lines_random(
+        [
+            "histories/order-42.json::order-42 PASSED*",
+            "histories/nested/greet-ada.json::greet-ada PASSED*",
+            "test_unit.py::test_unit PASSED*",
+        ]
+    )
     result.assert_outcomes(passed=3)
     result = project.runpytest("test_unit.py")  # an explicit selection stays just that
     result.assert_outcomes(passed=1)
@@ -129,69 +148,107 @@ def test_missing_replay_path_is_a_usage_error(project: pytest.Pytester) -> None:
 
 # ---------------------------------------------------------------- failure reports
 def test_divergence_shows_the_structured_report_not_a_traceback(project: pytest.Pytester) -> None:
-    edit_workflows(project, "    charge = await workflow.execute_activity(charge_card",
-                   "    await workflow.execute_activity(send_receipt, 'early')\n"
-                   "    charge = await workflow.execute_activity(charge_card")
+    edit_workflows(
+        project,
+        "    charge = await workflow.execute_activity(charge_card",
+        "    await workflow.execute_activity(send_receipt, 'early')\n"
+        "    charge = await workflow.execute_activity(charge_card",
+    )
     result = project.runpytest("--replay", "histories/order-42.json")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([
-        "*_ replay histories/order-42.json::order-42 _*",
-        "Nondeterminism in workflow order-42 (checkout) at history event 11: *",
-        '  history recorded: ActivityTaskScheduled charge_card("order-42", 2100)',
-        '  code issued:      ActivityTaskScheduled send_receipt("early")',
-        "  at order_workflows.py:28 in checkout",
-        "      await workflow.execute_activity(send_receipt, 'early')",
-        "*→   11  ActivityTaskScheduled charge_card(*   ← diverges here",
-        "  What to do: *",
-        "replaytest: 1 history replayed (10 events), 1 divergence",
-        "FAILED histories/order-42.json::order-42 - Nondeterminism in workflow order-4*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*_ replay histories/order-42.json::order-42 _*",
+            "Nondeterminism in workflow order-42 (checkout) at history event 11: *",
+            '  history recorded: ActivityTaskScheduled charge_card("order-42", 2100)',
+            '  code issued:      ActivityTaskScheduled send_receipt("early")',
+            "  at order_workflows.py:28 in checkout",
+            "      await workflow.execute_activity(send_receipt, 'early')",
+            "*→   11  ActivityTaskScheduled charge_card(*   ← diverges here",
+            "  What to do: *",
+            "replaytest: 1 history replayed (10 events), 1 divergence",
+            "FAILED histories/order-42.json::order-42 - Nondeterminism in workflow order-4*",
+        ]
+    )
     out = result.stdout.str()
     assert "Traceback" not in out and "pytest_support" not in out and "execution.py" not in out
 
 
 def test_workflow_task_error_shows_exception_line_and_workflow_traceback(project: pytest.Pytester) -> None:
-    edit_workflows(project, "    total = await workflow.execute_activity(calculate_total, order)\n    charge",
-                   "    total = await workflow.execute_activity(calculate_total, order)\n"
-                   "    total = split(total, order)\n    charge")
-    edit_workflows(project, "@workflow.defn\nasync def checkout",
-                   "def split(total, order):\n    return total // order['parts']\n\n\n@workflow.defn\nasync def checkout")
+    edit_workflows(
+        project,
+        "    total = await workflow.execute_activity(calculate_total, order)\n    charge",
+        "    total = await workflow.execute_activity(calculate_total, order)\n"
+        "    total = split(total, order)\n    charge",
+    )
+    edit_workflows(
+        project,
+        "@workflow.defn\nasync def checkout",
+        "def split(total, order):\n    return total // order['parts']\n\n\n@workflow.defn\nasync def checkout",
+    )
     result = project.runpytest("--replay", "histories/order-42.json", "--replay", "histories/discount-7.json")
     result.assert_outcomes(failed=2)
-    result.stdout.fnmatch_lines([
-        "Workflow code raised in workflow order-42 (checkout): KeyError: 'parts'",
-        "  at order_workflows.py:26 in split",
-        "      return total // order['parts']",
-        "  history recorded this workflow task as completed: *",
-        "  workflow code traceback (most recent call last):",
-        '    File "order_workflows.py", line 32, in checkout',
-        "      total = split(total, order)",
-        '    File "order_workflows.py", line 26, in split',
-        "Workflow code raised in workflow discount-7 (discount): ZeroDivisionError: division by zero",
-        "  at order_workflows.py:48 in discount",
-        '      per_item = total / order["coupons"]  # BUG: no coupons means ZeroDivisionError',
-        "  history ends in 2 failed workflow task(s), last recorded as ZeroDivisionError: division by zero; "
-        "the current code still raises. *",
-        "replaytest: 2 histories replayed (19 events), 0 divergences, 2 workflow task errors",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "Workflow code raised in workflow order-42 (checkout): KeyError: 'parts'",
+            "  at order_workflows.py:26 in split",
+            "      return total // order['parts']",
+            "  history recorded this workflow task as completed: *",
+            "  workflow code traceback (most recent call last):",
+            '    File "order_workflows.py", line 32, in checkout',
+            "      total = split(total, order)",
+            '    File "order_workflows.py", line 26, in split',
+            "Workflow code raised in workflow discount-7 (discount): ZeroDivisionError: division by zero",
+            "  at order_workflows.py:48 in discount",
+            '      per_item = total / order["coupons"]  # BUG: no coupons means ZeroDivisionError',
+            "  history ends in 2 failed workflow task(s), last recorded as ZeroDivisionError: division by zero; "
+            "the current code still raises. *",
+            "replaytest: 2 histories replayed (19 events), 0 divergences, 2 workflow task errors",
+        ]
+    )
     assert "pytest_support" not in result.stdout.str()
 
 
-@pytest.mark.parametrize("name, content, node, message", [
-    ("badjson", b'{"format": "replaytest.history", "version": 1, "events": [\n  {"id": 1,, }\n]}\n', "badjson",
-     "invalid history file bad/badjson.json: line 2 column 12: invalid JSON: Expecting property name*"),
-    ("empty", b"", "empty", "invalid history file bad/empty.json: the file is empty*"),
-    ("binary", b"\x00\x01\x02\xff binary", "binary",
-     "invalid history file bad/binary.json: this is a binary file, not a JSON history"),
-    ("truncated", "lines:6", "truncated",
-     "invalid history file bad/truncated.json: line 6 column *: invalid JSON: * (the file looks truncated)"),
-    ("schema", ('"seed": ', '"sead": '), "order-42",
-     "invalid history file bad/schema.json: /events/0/attrs: 'seed' is missing (required)"),
-    ("version", ('"version": 1', '"version": 2'), "order-42",
-     "invalid history file bad/version.json: /version: format version 2 is not one this replaytest reads*"),
-], ids=lambda v: v if isinstance(v, str) and v.isalpha() else "")
-def test_a_malformed_file_fails_alone(project: pytest.Pytester, name: str, content: object, node: str,
-                                      message: str) -> None:
+@pytest.mark.parametrize(
+    "name, content, node, message",
+    [
+        (
+            "badjson",
+            b'{"format": "replaytest.history", "version": 1, "events": [\n  {"id": 1,, }\n]}\n',
+            "badjson",
+            "invalid history file bad/badjson.json: line 2 column 12: invalid JSON: Expecting property name*",
+        ),
+        ("empty", b"", "empty", "invalid history file bad/empty.json: the file is empty*"),
+        (
+            "binary",
+            b"\x00\x01\x02\xff binary",
+            "binary",
+            "invalid history file bad/binary.json: this is a binary file, not a JSON history",
+        ),
+        (
+            "truncated",
+            "lines:6",
+            "truncated",
+            "invalid history file bad/truncated.json: line 6 column *: invalid JSON: * (the file looks truncated)",
+        ),
+        (
+            "schema",
+            ('"seed": ', '"sead": '),
+            "order-42",
+            "invalid history file bad/schema.json: /events/0/attrs: 'seed' is missing (required)",
+        ),
+        (
+            "version",
+            ('"version": 1', '"version": 2'),
+            "order-42",
+            "invalid history file bad/version.json: /version: format version 2 is not one this replaytest reads*",
+        ),
+    ],
+    ids=lambda v: v if isinstance(v, str) and v.isalpha() else "",
+)
+def test_a_malformed_file_fails_alone(
+    project: pytest.Pytester, name: str, content: object, node: str, message: str
+) -> None:
     recorded = (project.path / "histories/order-42.json").read_text()
     if isinstance(content, tuple):
         content = recorded.replace(*content).encode()
@@ -200,8 +257,9 @@ def test_a_malformed_file_fails_alone(project: pytest.Pytester, name: str, conte
     assert content != recorded.encode()
     (project.path / "bad").mkdir()
     (project.path / "bad" / f"{name}.json").write_bytes(content)  # type: ignore[arg-type]
-    result = project.runpytest("--replay", "bad", "--replay", "histories/order-42.json",
-                               "--replay", "histories/nested", "-v")
+    result = project.runpytest(
+        "--replay", "bad", "--replay", "histories/order-42.json", "--replay", "histories/nested", "-v"
+    )
     result.stdout.fnmatch_lines([f"bad/{name}.json::{node} FAILED*", message])
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["replaytest: 2 histories replayed (34 events), 0 divergences, 1 invalid history file"])
@@ -209,29 +267,40 @@ def test_a_malformed_file_fails_alone(project: pytest.Pytester, name: str, conte
 
 def test_unknown_workflow_fails_its_item_and_lists_what_is_registered(project: pytest.Pytester) -> None:
     recorded = (project.path / "histories/order-42.json").read_text()
-    unknown = recorded.replace('"workflow_type": "checkout"', '"workflow_type": "refund"').replace(
-        "order_workflows:checkout", "refunds:refund").replace("order-42", "refund-1")
+    unknown = (
+        recorded.replace('"workflow_type": "checkout"', '"workflow_type": "refund"')
+        .replace("order_workflows:checkout", "refunds:refund")
+        .replace("order-42", "refund-1")
+    )
     (project.path / "histories" / "refund-1.json").write_text(unknown)
     result = project.runpytest("--replay", "histories", "--replay-module", "order_workflows")
     result.assert_outcomes(passed=3, failed=2)
-    result.stdout.fnmatch_lines([
-        "*_ replay histories/refund-1.json::refund-1 _*",
-        "histories/refund-1.json: workflow type 'refund' is not registered (registered: checkout, discount, greet); *",
-        "  searched replay modules (--replay-module / replay_modules): order_workflows",
-        "  the history names refunds:refund; replaytest never imports a module a history names when you name the "
-        "modules yourself: if it is your code, add --replay-module refunds",
-        "replaytest: 4 histories replayed (73 events), 0 divergences, 1 workflow task error, 1 unknown workflow",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*_ replay histories/refund-1.json::refund-1 _*",
+            "histories/refund-1.json: workflow type 'refund' is not registered (registered: checkout, discount, greet); *",
+            "  searched replay modules (--replay-module / replay_modules): order_workflows",
+            "  the history names refunds:refund; replaytest never imports a module a history names when you name the "
+            "modules yourself: if it is your code, add --replay-module refunds",
+            "replaytest: 4 histories replayed (73 events), 0 divergences, 1 workflow task error, 1 unknown workflow",
+        ]
+    )
 
 
 def test_replay_modules_from_ini_find_a_workflow_whose_recorded_module_moved(project: pytest.Pytester) -> None:
-    moved = (project.path / "histories/order-42.json").read_text().replace("order_workflows:checkout", "shop.old:checkout")
+    moved = (
+        (project.path / "histories/order-42.json").read_text().replace("order_workflows:checkout", "shop.old:checkout")
+    )
     (project.path / "histories/order-42.json").write_text(moved)
     result = project.runpytest("--replay", "histories/order-42.json")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*workflow type 'checkout' is not registered (registered: none)*",
-                                 "  no replay modules configured (--replay-module / replay_modules)",
-                                 "  the history names shop.old:checkout, which is not importable here *"])
+    result.stdout.fnmatch_lines(
+        [
+            "*workflow type 'checkout' is not registered (registered: none)*",
+            "  no replay modules configured (--replay-module / replay_modules)",
+            "  the history names shop.old:checkout, which is not importable here *",
+        ]
+    )
     project.makeini("[pytest]\nreplay_modules = order_workflows\n")
     project.runpytest("--replay", "histories/order-42.json").assert_outcomes(passed=1)
 
@@ -242,17 +311,31 @@ def test_recorded_module_is_used_without_replay_module(project: pytest.Pytester)
 
 
 # ---------------------------------------------------------------- --replay-args / --replay-sandbox
-CHANGED_ARGS = ("charge_card, order[\"id\"], total)", "charge_card, order[\"id\"], total + 1)")
+CHANGED_ARGS = ('charge_card, order["id"], total)', 'charge_card, order["id"], total + 1)')
 
 
-@pytest.mark.parametrize("mode, outcome, lines", [
-    ("error", {"failed": 1}, ["*: different activity arguments",
-                              '  code issued:      ActivityTaskScheduled charge_card("order-42", 2101)']),
-    ("warn", {"passed": 1, "warnings": 1}, [
-        "  histories/order-42.json:0: ReplayWarning: order-42: event 11: activity charge_card arguments differ: "
-        "history ?'order-42', 2100?, code ?'order-42', 2101? (at order_workflows.py:28 in checkout)"]),
-    ("ignore", {"passed": 1}, []),
-])
+@pytest.mark.parametrize(
+    "mode, outcome, lines",
+    [
+        (
+            "error",
+            {"failed": 1},
+            [
+                "*: different activity arguments",
+                '  code issued:      ActivityTaskScheduled charge_card("order-42", 2101)',
+            ],
+        ),
+        (
+            "warn",
+            {"passed": 1, "warnings": 1},
+            [
+                "  histories/order-42.json:0: ReplayWarning: order-42: event 11: activity charge_card arguments differ: "
+                "history ?'order-42', 2100?, code ?'order-42', 2101? (at order_workflows.py:28 in checkout)"
+            ],
+        ),
+        ("ignore", {"passed": 1}, []),
+    ],
+)
 def test_replay_args(project: pytest.Pytester, mode: str, outcome: dict[str, int], lines: list[str]) -> None:
     edit_workflows(project, *CHANGED_ARGS)
     result = project.runpytest("--replay", "histories/order-42.json", f"--replay-args={mode}")
@@ -274,20 +357,35 @@ def test_replay_args_from_ini_and_warnings_as_errors(project: pytest.Pytester) -
     result.stderr.fnmatch_lines(["*replay_args = 'sometimes': must be one of error, warn, ignore"])
 
 
-READS_ENV = ('    suffix = await workflow.side_effect(lambda: "!")',
-             '    suffix = await workflow.side_effect(lambda: "!")\n    os.environ.get("HOME")')
+READS_ENV = (
+    '    suffix = await workflow.side_effect(lambda: "!")',
+    '    suffix = await workflow.side_effect(lambda: "!")\n    os.environ.get("HOME")',
+)
 
 
-@pytest.mark.parametrize("mode, outcome, lines", [
-    ("strict", {"failed": 1}, [
-        "Workflow code raised in workflow greet-ada (greet): SandboxViolation: "
-        "workflow code called os.environ?'HOME'? at order_workflows.py:38 — *",
-        "  at order_workflows.py:38 in greet",
-        '      os.environ.get("HOME")']),
-    ("warn", {"passed": 1, "warnings": 1}, [
-        "*ReplayWarning: greet-ada: sandbox: workflow code called os.environ?'HOME'? at order_workflows.py:38 — *"]),
-    ("off", {"passed": 1}, []),
-])
+@pytest.mark.parametrize(
+    "mode, outcome, lines",
+    [
+        (
+            "strict",
+            {"failed": 1},
+            [
+                "Workflow code raised in workflow greet-ada (greet): SandboxViolation: "
+                "workflow code called os.environ?'HOME'? at order_workflows.py:38 — *",
+                "  at order_workflows.py:38 in greet",
+                '      os.environ.get("HOME")',
+            ],
+        ),
+        (
+            "warn",
+            {"passed": 1, "warnings": 1},
+            [
+                "*ReplayWarning: greet-ada: sandbox: workflow code called os.environ?'HOME'? at order_workflows.py:38 — *"
+            ],
+        ),
+        ("off", {"passed": 1}, []),
+    ],
+)
 def test_replay_sandbox(project: pytest.Pytester, mode: str, outcome: dict[str, int], lines: list[str]) -> None:
     edit_workflows(project, *READS_ENV)
     edit_workflows(project, "from datetime import timedelta", "import os\nfrom datetime import timedelta")
@@ -300,15 +398,23 @@ def test_replay_sandbox(project: pytest.Pytester, mode: str, outcome: dict[str, 
 
 def test_options_are_documented_in_one_group(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--help")
-    result.stdout.fnmatch_lines([
-        "replaytest: replay durable workflow histories:",
-        "  --replay=PATH *",
-        "  --replay-module=MODULE",
-        "  --replay-args={error,warn,ignore}",
-        "  --replay-sandbox={strict,warn,off}",
-    ])
-    result.stdout.fnmatch_lines(["  replay_paths (paths):*", "  replay_modules (args):*", "  replay_args (string):*",
-                                 "  replay_sandbox (string):*"])
+    result.stdout.fnmatch_lines(
+        [
+            "replaytest: replay durable workflow histories:",
+            "  --replay=PATH *",
+            "  --replay-module=MODULE",
+            "  --replay-args={error,warn,ignore}",
+            "  --replay-sandbox={strict,warn,off}",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "  replay_paths (paths):*",
+            "  replay_modules (args):*",
+            "  replay_args (string):*",
+            "  replay_sandbox (string):*",
+        ]
+    )
 
 
 # ---------------------------------------------------------------- pytest features on history items
@@ -330,7 +436,9 @@ def test_markers_m_and_conftest_xfail(project: pytest.Pytester) -> None:
     project.makepyfile(test_unit="def test_unit(): pass")
     result = project.runpytest("test_unit.py", "--replay", "histories", "-m", "replay", "--strict-markers")
     result.assert_outcomes(passed=3, xfailed=1, deselected=1)
-    project.runpytest("test_unit.py", "--replay", "histories", "-m", "not replay").assert_outcomes(passed=1, deselected=4)
+    project.runpytest("test_unit.py", "--replay", "histories", "-m", "not replay").assert_outcomes(
+        passed=1, deselected=4
+    )
 
 
 def test_x_stops_at_the_first_failing_history(project: pytest.Pytester) -> None:
@@ -355,7 +463,9 @@ def test_junit_xml(project: pytest.Pytester) -> None:
     assert props == {"replay_outcome": "passed", "replay_events": "28"}
     failure = cases["discount-7"].find("failure")
     assert failure is not None
-    assert failure.get("message", "").startswith("Workflow code raised in workflow discount-7 (discount): ZeroDivisionError")
+    assert failure.get("message", "").startswith(
+        "Workflow code raised in workflow discount-7 (discount): ZeroDivisionError"
+    )
     assert "history ends in 2 failed workflow task(s)" in (failure.text or "")
 
 
@@ -363,15 +473,18 @@ def test_xdist_runs_histories_and_aggregates_the_summary(project: pytest.Pyteste
     project.makepyfile(test_unit="def test_unit(): pass")
     result = project.runpytest_subprocess("test_unit.py", "--replay", "histories", "-n", "2", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=4, failed=1)
-    result.stdout.fnmatch_lines([
-        "Workflow code raised in workflow discount-7 (discount): ZeroDivisionError: division by zero",
-        "replaytest: 4 histories replayed (73 events), 0 divergences, 1 workflow task error",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "Workflow code raised in workflow discount-7 (discount): ZeroDivisionError: division by zero",
+            "replaytest: 4 histories replayed (73 events), 0 divergences, 1 workflow task error",
+        ]
+    )
 
 
 # ---------------------------------------------------------------- marker and fixtures
 def test_replay_marker_and_replayed_fixture(project: pytest.Pytester) -> None:
-    project.makepyfile(test_orders="""
+    project.makepyfile(
+        test_orders="""
         import pytest
 
         @pytest.mark.replay("histories/order-42.json")
@@ -389,27 +502,33 @@ def test_replay_marker_and_replayed_fixture(project: pytest.Pytester) -> None:
 
         def test_unmarked(replayed):
             pass
-    """)
+    """
+    )
     result = project.runpytest("--strict-markers", "-v")
-    result.stdout.fnmatch_lines_random([
-        "test_orders.py::test_order_42 PASSED*",
-        "test_orders.py::test_discount FAILED*",
-        "test_orders.py::test_missing ERROR*",
-        "test_orders.py::test_unmarked ERROR*",
-        "Workflow code raised in workflow discount-7 (discount): ZeroDivisionError: division by zero",
-        "*@pytest.mark.replay('histories/nope.json'): no history file at */histories/nope.json "
-        "(marker paths are relative to the rootdir)",
-        "*the `replayed` fixture needs @pytest.mark.replay(\"path/to/history.json\") on the test",
-        "replaytest: 2 histories replayed (39 events), 0 divergences, 1 workflow task error",
-    ])
+    result.stdout.fnmatch_lines_random(
+        [
+            "test_orders.py::test_order_42 PASSED*",
+            "test_orders.py::test_discount FAILED*",
+            "test_orders.py::test_missing ERROR*",
+            "test_orders.py::test_unmarked ERROR*",
+            "Workflow code raised in workflow discount-7 (discount): ZeroDivisionError: division by zero",
+            "*@pytest.mark.replay('histories/nope.json'): no history file at */histories/nope.json "
+            "(marker paths are relative to the rootdir)",
+            '*the `replayed` fixture needs @pytest.mark.replay("path/to/history.json") on the test',
+            "replaytest: 2 histories replayed (39 events), 0 divergences, 1 workflow task error",
+        ]
+    )
     assert "not reached" not in result.stdout.str()
 
 
 def test_replay_marker_options(project: pytest.Pytester) -> None:
     edit_workflows(project, *CHANGED_ARGS)
-    moved = (project.path / "histories/order-43.json").read_text().replace("order_workflows:checkout", "shop.old:checkout")
+    moved = (
+        (project.path / "histories/order-43.json").read_text().replace("order_workflows:checkout", "shop.old:checkout")
+    )
     (project.path / "histories/order-43.json").write_text(moved)
-    project.makepyfile(test_hotfix="""
+    project.makepyfile(
+        test_hotfix="""
         import pytest
         import order_workflows
 
@@ -420,7 +539,8 @@ def test_replay_marker_options(project: pytest.Pytester) -> None:
         @pytest.mark.replay("histories/order-43.json", args_mismatch="warn", workflows=[order_workflows])
         def test_moved_module(replayed):
             assert len(replayed.warnings) == 1
-    """)
+    """
+    )
     project.runpytest().assert_outcomes(passed=2, warnings=1)
 
 
@@ -429,7 +549,8 @@ def test_marker_is_registered(pytester: pytest.Pytester) -> None:
 
 
 def test_engine_fixture_is_fresh_virtual_and_exports_replayable_histories(project: pytest.Pytester) -> None:
-    project.makepyfile(test_engine="""
+    project.makepyfile(
+        test_engine="""
         import order_workflows
         from replaytest import replay
 
@@ -445,13 +566,15 @@ def test_engine_fixture_is_fresh_virtual_and_exports_replayable_histories(projec
 
         def test_fresh(engine):
             assert engine.list() == []
-    """)
+    """
+    )
     project.runpytest().assert_outcomes(passed=2)
 
 
 # ---------------------------------------------------------------- import cost
 def test_plugin_is_cheap_when_unused(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_probe="""
+    pytester.makepyfile(
+        test_probe="""
         import sys
 
         def test_probe():
@@ -459,7 +582,8 @@ def test_plugin_is_cheap_when_unused(pytester: pytest.Pytester) -> None:
                      if m in sys.modules]
             assert "replaytest_pytest" in sys.modules
             assert heavy == []
-    """)
+    """
+    )
     pytester.makefile(".json", data='{"not": "a history"}')
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)

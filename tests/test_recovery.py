@@ -12,8 +12,12 @@ from fixtures.workflows import onboarding, orders, payments
 from replaytest import History, check_recovery
 from replaytest.testing.recovery import RecoveryError
 
-ORDER = {"id": "42", "email": "ada@example.com", "card": "4242-4242-4242-4242",
-         "items": [{"sku": "tea", "price": 12.5, "qty": 2}]}
+ORDER = {
+    "id": "42",
+    "email": "ada@example.com",
+    "card": "4242-4242-4242-4242",
+    "items": [{"sku": "tea", "price": 12.5, "qty": 2}],
+}
 USER = {"id": "u7", "email": "grace@example.com", "days_between_offers": 7, "max_offers": 3}
 
 
@@ -31,8 +35,14 @@ def test_the_order_sample_recovers_from_a_crash_at_every_step(tmp_path: Path) ->
 
 def test_the_payment_sample_recovers_except_for_the_attempt_count_it_reports(tmp_path: Path) -> None:
     payment = {"id": "p3", "amount": 120.0}
-    report = check_recovery(payments.process_payment, payment, modules=[payments], save_dir=tmp_path,
-                            fresh_process=False, compare=without_attempts)
+    report = check_recovery(
+        payments.process_payment,
+        payment,
+        modules=[payments],
+        save_dir=tmp_path,
+        fresh_process=False,
+        compare=without_attempts,
+    )
     assert report.activity_windows
     # The sample returns activity.info().attempt: a crash that loses the successful attempt
     # makes it one more. check_recovery says so, at the activity-completion window.

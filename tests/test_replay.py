@@ -8,20 +8,35 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from fixtures.broken import catalogue
-from replaytest import (Engine, History, NondeterminismError, ReplaytestError, UnknownWorkflowError, WorkflowTaskError,
-                        replay, workflow)
-from replaytest.history import COMMAND_EVENTS
+from replaytest import (
+    Engine,
+    History,
+    NondeterminismError,
+    ReplaytestError,
+    UnknownWorkflowError,
+    WorkflowTaskError,
+    replay,
+    workflow,
+)
 from replaytest.core.tasks import workflow_tasks
+from replaytest.history import COMMAND_EVENTS
 from tests import programs
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_live(tmp_path: Path, fn: Any, *args: Any, signals: list[tuple[str, Any]] = (), module: Any = None,
-             name: str = "engine.db") -> History:
+def run_live(
+    tmp_path: Path,
+    fn: Any,
+    *args: Any,
+    signals: list[tuple[str, Any]] = (),
+    module: Any = None,
+    name: str = "engine.db",
+) -> History:
     """Run ``fn`` on a fresh engine (real SQLite file, virtual clock) and return its history.
     Signals are sent before the first workflow task runs, so the code finds them buffered."""
     with Engine(tmp_path / name, clock="virtual", sandbox="strict") as engine:
@@ -106,7 +121,10 @@ def test_every_fixture_history_replays_cleanly_against_its_own_code(path: Path) 
             replay(history, [], import_recorded=True)
         recorded = next(e for e in reversed(history.events) if e.type == "WorkflowTaskFailed").attrs["failure"]
         assert type(info.value.error).__name__ == recorded["type"]
-        assert (info.value.source.file, info.value.source.line) == (recorded["source"]["file"], recorded["source"]["line"])
+        assert (info.value.source.file, info.value.source.line) == (
+            recorded["source"]["file"],
+            recorded["source"]["line"],
+        )
         return
     result = replay(history, [], import_recorded=True)
     assert result.events_replayed == len(history)
@@ -120,7 +138,7 @@ def test_an_open_history_replays_up_to_its_last_event(tmp_path: Path) -> None:
     with Engine(tmp_path / "e.db", clock="virtual") as engine:
         engine.register(catalogue)
         engine.start(case.before, "order-1", id="open-1", seed=1)
-        engine.work(until_idle=True)   # waits for "approve", which never comes
+        engine.work(until_idle=True)  # waits for "approve", which never comes
         history = engine.history("open-1")
     result = replay(history, [case.before])
     assert result.status == "running" and result.output is None
@@ -134,9 +152,13 @@ def test_workflow_api_outside_a_workflow_says_where_it_may_be_used() -> None:
         workflow.now()
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(data=st.data())
-def test_live_then_replay_never_diverges_and_any_mutation_is_reported_at_the_first_difference(tmp_path_factory, data) -> None:
+def test_live_then_replay_never_diverges_and_any_mutation_is_reported_at_the_first_difference(
+    tmp_path_factory, data
+) -> None:
     program = data.draw(programs.programs, label="program")
     tmp = tmp_path_factory.mktemp("prop")
     history = run_live(tmp, programs.interpret, program, signals=programs.signals_for(program), module=programs)
@@ -162,5 +184,5 @@ def test_clock_and_random_in_workflow_code_are_the_same_live_and_on_replay(tmp_p
     times = [row[0] for row in recorded]
     assert len(set(times)) == 3 and len({row[1] for row in recorded}) == 3
     started = [e.timestamp.isoformat() for e in history.events if e.type == "WorkflowTaskStarted"]
-    assert times == started[:3]   # datetime.now() is each task's logical time
-    assert replay(history, [m]).output == recorded   # strict sandbox: would raise on a different result
+    assert times == started[:3]  # datetime.now() is each task's logical time
+    assert replay(history, [m]).output == recorded  # strict sandbox: would raise on a different result

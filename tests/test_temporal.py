@@ -53,15 +53,16 @@ FAILING = [
     ("reordered", "order", 5, "# CHANGED"),
     ("renamed", "activity_type", 11, "# CHANGED"),
     ("added", "activity_type", 11, "# CHANGED"),
-    ("no_signal", "extra", 17, 'parcel = await workflow.execute_activity(ship_standard'),
+    ("no_signal", "extra", 17, "parcel = await workflow.execute_activity(ship_standard"),
     ("child_id", "child_workflow", 34, "# CHANGED"),
     ("no_patch", "patch", 21, "# CHANGED"),
 ]
 
 
 @pytest.mark.parametrize("variant,kind,event_id,marker", FAILING, ids=[v[0] for v in FAILING])
-def test_an_incompatible_edit_fails_at_its_event_and_source_line(order: Path, variant: str, kind: str,
-                                                                 event_id: int, marker: str) -> None:
+def test_an_incompatible_edit_fails_at_its_event_and_source_line(
+    order: Path, variant: str, kind: str, event_id: int, marker: str
+) -> None:
     error = replay(order, f"fixtures.temporal.variants.{variant}")
     assert isinstance(error, NondeterminismError), error
     d = error.divergence
@@ -70,7 +71,7 @@ def test_an_incompatible_edit_fails_at_its_event_and_source_line(order: Path, va
     assert d.source.line == line_of(VARIANTS / f"{variant}.py", marker)
     report = str(error)
     assert f"at history event {event_id}" in report
-    assert f"→ {event_id:>4}" in report                        # the timeline marks the event
+    assert f"→ {event_id:>4}" in report  # the timeline marks the event
     assert report.splitlines()[-1].startswith("  temporalio: [TMPRL1100] Nondeterminism error")
 
 
@@ -86,13 +87,16 @@ def test_datetime_now_fails_with_temporals_sandbox_error_at_the_line(order: Path
     assert type(error).__name__ == "TemporalTaskError", error
     assert type(error.error).__name__ == "RestrictedWorkflowAccessError"
     assert error.event_id == 3
-    assert (error.source.file, error.source.line) == ("fixtures/temporal/variants/clock.py",
-                                                      line_of(VARIANTS / "clock.py", "# CHANGED"))
+    assert (error.source.file, error.source.line) == (
+        "fixtures/temporal/variants/clock.py",
+        line_of(VARIANTS / "clock.py", "# CHANGED"),
+    )
     assert "use workflow.now()" in str(error)
 
 
-@pytest.mark.parametrize("module", ["fixtures.temporal.orders", "fixtures.temporal.variants.guarded",
-                                    "fixtures.temporal.variants.refactor"])
+@pytest.mark.parametrize(
+    "module", ["fixtures.temporal.orders", "fixtures.temporal.variants.guarded", "fixtures.temporal.variants.refactor"]
+)
 def test_unchanged_code_a_patched_change_and_a_refactor_pass(order: Path, module: str) -> None:
     result = replay(order, module)
     assert isinstance(result, ReplayResult), result
@@ -101,8 +105,9 @@ def test_unchanged_code_a_patched_change_and_a_refactor_pass(order: Path, module
 
 
 @pytest.mark.parametrize("variant,kind,event_id", [("args", "activity_args", 11), ("timer", "timer_duration", 29)])
-def test_changed_inputs_warn_by_default_and_fail_with_args_error(order: Path, variant: str, kind: str,
-                                                                 event_id: int) -> None:
+def test_changed_inputs_warn_by_default_and_fail_with_args_error(
+    order: Path, variant: str, kind: str, event_id: int
+) -> None:
     module = f"fixtures.temporal.variants.{variant}"
     line = line_of(VARIANTS / f"{variant}.py", "# CHANGED")
     warned = replay(order, module)
@@ -117,8 +122,9 @@ def test_changed_inputs_warn_by_default_and_fail_with_args_error(order: Path, va
 
 
 @pytest.mark.parametrize("export", ["cli", "client"])
-def test_a_stuck_workflow_fails_at_the_raising_line_and_passes_when_fixed(temporal_histories: Path,
-                                                                         export: str) -> None:
+def test_a_stuck_workflow_fails_at_the_raising_line_and_passes_when_fixed(
+    temporal_histories: Path, export: str
+) -> None:
     path = temporal_histories / export / "coupon-1.json"
     error = replay(path, "fixtures.temporal.coupon_buggy")
     assert type(error).__name__ == "TemporalTaskError", error
@@ -134,14 +140,15 @@ def test_a_stuck_workflow_fails_at_the_raising_line_and_passes_when_fixed(tempor
 def _pascal(doc: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(doc)
     for e in out["events"]:
-        e["eventType"] = "".join(p.capitalize() for p in e["eventType"][len("EVENT_TYPE_"):].split("_"))
+        e["eventType"] = "".join(p.capitalize() for p in e["eventType"][len("EVENT_TYPE_") :].split("_"))
     return out
 
 
 @pytest.mark.parametrize("export", ["cli", "client"])
 @pytest.mark.parametrize("spelling", ["EVENT_TYPE_", "PascalCase"])
-def test_both_export_forms_and_both_event_type_spellings_load_and_replay(temporal_histories: Path, export: str,
-                                                                        spelling: str) -> None:
+def test_both_export_forms_and_both_event_type_spellings_load_and_replay(
+    temporal_histories: Path, export: str, spelling: str
+) -> None:
     path = temporal_histories / export / "order-1.json"
     doc = json.loads(path.read_text())
     if spelling == "PascalCase":
@@ -166,10 +173,14 @@ def test_a_json_list_of_histories_gives_one_entry_each(temporal_histories: Path,
     path = tmp_path / "batch.json"
     entries = backend.entries(path, docs)
     assert [(e.index, e.workflow_id, e.workflow_type) for e in entries] == [
-        (0, "order-1", "OrderWorkflow"), (1, "ship-1", "ShippingWorkflow")]
+        (0, "order-1", "OrderWorkflow"),
+        (1, "ship-1", "ShippingWorkflow"),
+    ]
     settings = ReplaySettings([importlib.import_module("fixtures.temporal.orders")], ["fixtures.temporal.orders"])
     assert [backend.BACKEND.replay(e, docs, settings, display="batch.json").status for e in entries] == [
-        "completed", "completed"]
+        "completed",
+        "completed",
+    ]
 
 
 def _decoded(doc: Any) -> Any:
@@ -236,12 +247,14 @@ def test_sandbox_off_replays_with_temporals_unsandboxed_runner(order: Path) -> N
 
 
 def test_sniffing_and_peeking_import_nothing_of_temporalio(order: Path) -> None:
-    code = (f"import json, sys, pathlib; import replaytest, replaytest_pytest\n"
-            f"import replaytest.backends.temporal as t\n"
-            f"p = pathlib.Path({str(order)!r}); doc = json.loads(p.read_text())\n"
-            f"assert t.claims(doc) and t.entries(p, doc)[0].workflow_id == 'order-1'\n"
-            f"bad = [m for m in sys.modules if m.split('.')[0] in ('temporalio', 'freezegun', 'google')]\n"
-            f"assert not bad, bad\n")
+    code = (
+        f"import json, sys, pathlib; import replaytest, replaytest_pytest\n"
+        f"import replaytest.backends.temporal as t\n"
+        f"p = pathlib.Path({str(order)!r}); doc = json.loads(p.read_text())\n"
+        f"assert t.claims(doc) and t.entries(p, doc)[0].workflow_id == 'order-1'\n"
+        f"bad = [m for m in sys.modules if m.split('.')[0] in ('temporalio', 'freezegun', 'google')]\n"
+        f"assert not bad, bad\n"
+    )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
 

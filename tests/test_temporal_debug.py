@@ -20,8 +20,9 @@ def args(history: Path, module: str, *extra: str) -> list[str]:
     return [str(history), "--module", module, "--debug=127.0.0.1:0", "--debug-timeout", "60", *extra]
 
 
-def test_break_at_stops_in_the_workflow_frame_once_the_event_is_applied(tmp_path: Path,
-                                                                       temporal_histories: Path) -> None:
+def test_break_at_stops_in_the_workflow_frame_once_the_event_is_applied(
+    tmp_path: Path, temporal_histories: Path
+) -> None:
     history = temporal_histories / "cli" / "order-1.json"
     charge = line_with(ORDERS, "await workflow.execute_activity(charge_card")
     with debuggee(tmp_path, *args(history, "fixtures.temporal.orders", "--break-at", "7")) as d:
@@ -37,8 +38,9 @@ def test_break_at_stops_in_the_workflow_frame_once_the_event_is_applied(tmp_path
     assert "ok    " in d.stdout
 
 
-def test_break_on_divergence_stops_on_the_line_that_issued_the_divergent_command(tmp_path: Path,
-                                                                                temporal_histories: Path) -> None:
+def test_break_on_divergence_stops_on_the_line_that_issued_the_divergent_command(
+    tmp_path: Path, temporal_histories: Path
+) -> None:
     history = temporal_histories / "cli" / "order-1.json"
     line = line_with(REORDERED, "# CHANGED")
     with debuggee(tmp_path, *args(history, "fixtures.temporal.variants.reordered", "--break-on", "divergence")) as d:
@@ -64,7 +66,12 @@ def test_a_bad_temporal_file_is_refused_before_waiting_for_the_ide(tmp_path: Pat
     doc["events"][4]["eventType"] = "EVENT_TYPE_NOT_A_THING"
     bad = tmp_path / "order-1.json"
     bad.write_text(json.dumps(doc))
-    done = subprocess.run([sys.executable, "-m", "replaytest", "replay", *args(bad, "fixtures.temporal.orders")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "replaytest", "replay", *args(bad, "fixtures.temporal.orders")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2, done.stderr
     assert "event 5: unknown event type 'NotAThing'" in done.stderr and "waiting for a debugger" not in done.stderr

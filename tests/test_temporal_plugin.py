@@ -14,19 +14,21 @@ import pytest
 
 # Loaded up front: pytester drops modules an in-process run imported, and temporalio (a Rust
 # extension with a process-wide runtime) must not be imported twice.
-import fixtures.temporal.coupon_buggy  # noqa: F401
-import fixtures.temporal.coupon_fixed  # noqa: F401
-import fixtures.temporal.orders  # noqa: F401
-import fixtures.temporal.variants.args  # noqa: F401
+import fixtures.temporal.coupon_buggy
+import fixtures.temporal.coupon_fixed
+import fixtures.temporal.orders
+import fixtures.temporal.variants.args
 import fixtures.temporal.variants.reordered  # noqa: F401
-import replaytest.backends.temporal.replay  # noqa: F401
+import replaytest.backends.temporal.replay
 import replaytest.pytest_support  # noqa: F401
 from tests.conftest import ROOT
 
 
 @pytest.fixture(autouse=True)
 def _inner_session_options(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-W ignore::pytest.PytestAssertRewriteWarning -p no:hypothesispytest -p no:randomly")
+    monkeypatch.setenv(
+        "PYTEST_ADDOPTS", "-W ignore::pytest.PytestAssertRewriteWarning -p no:hypothesispytest -p no:randomly"
+    )
 
 
 @pytest.fixture
@@ -42,43 +44,63 @@ def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 
 
 def test_unchanged_code_passes_every_history(pytester: pytest.Pytester, histories: Path) -> None:
-    result = run(pytester, "--replay-module", "fixtures.temporal.orders", "--replay-module",
-                 "fixtures.temporal.coupon_fixed", "-v")
+    result = run(
+        pytester,
+        "--replay-module",
+        "fixtures.temporal.orders",
+        "--replay-module",
+        "fixtures.temporal.coupon_fixed",
+        "-v",
+    )
     result.assert_outcomes(passed=3)
-    result.stdout.fnmatch_lines(["*histories/coupon-1.json::coupon-1 PASSED*", "*histories/order-1.json::order-1 PASSED*",
-                                 "*histories/ship-1.json::ship-1 PASSED*",
-                                 "replaytest: 3 histories replayed (*events), 0 divergences"])
+    result.stdout.fnmatch_lines(
+        [
+            "*histories/coupon-1.json::coupon-1 PASSED*",
+            "*histories/order-1.json::order-1 PASSED*",
+            "*histories/ship-1.json::ship-1 PASSED*",
+            "replaytest: 3 histories replayed (*events), 0 divergences",
+        ]
+    )
 
 
-def test_a_reordered_workflow_fails_with_the_report_and_the_source_line(pytester: pytest.Pytester,
-                                                                       histories: Path) -> None:
+def test_a_reordered_workflow_fails_with_the_report_and_the_source_line(
+    pytester: pytest.Pytester, histories: Path
+) -> None:
     result = run(pytester, "--replay-module", "fixtures.temporal.variants.reordered", "-k", "OrderWorkflow")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([
-        "*replay histories/order-1.json::order-1*",
-        "Nondeterminism in workflow order-1 (OrderWorkflow) at history event 5: commands in a different order",
-        "  history recorded: ActivityTaskScheduled reserve_stock(\"1\", ?\"tv-55\", \"hdmi\"?)",
-        "  code issued:      ActivityTaskScheduled charge_card(\"1\", 649.0)",
-        "*fixtures/temporal/variants/reordered.py:28 in run",
-        "*→    5  ActivityTaskScheduled reserve_stock*diverges here",
-        "  temporalio: ?TMPRL1100? Nondeterminism error: Activity type of scheduled event 'reserve_stock'*",
-        "replaytest: 1 history replayed (4 events), 1 divergence",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*replay histories/order-1.json::order-1*",
+            "Nondeterminism in workflow order-1 (OrderWorkflow) at history event 5: commands in a different order",
+            '  history recorded: ActivityTaskScheduled reserve_stock("1", ?"tv-55", "hdmi"?)',
+            '  code issued:      ActivityTaskScheduled charge_card("1", 649.0)',
+            "*fixtures/temporal/variants/reordered.py:28 in run",
+            "*→    5  ActivityTaskScheduled reserve_stock*diverges here",
+            "  temporalio: ?TMPRL1100? Nondeterminism error: Activity type of scheduled event 'reserve_stock'*",
+            "replaytest: 1 history replayed (4 events), 1 divergence",
+        ]
+    )
 
 
-def test_k_selects_by_workflow_type_and_the_stuck_workflow_fails_until_fixed(pytester: pytest.Pytester,
-                                                                            histories: Path) -> None:
+def test_k_selects_by_workflow_type_and_the_stuck_workflow_fails_until_fixed(
+    pytester: pytest.Pytester, histories: Path
+) -> None:
     buggy = run(pytester, "--replay-module", "fixtures.temporal.coupon_buggy", "-k", "CouponWorkflow")
     buggy.assert_outcomes(failed=1)
-    buggy.stdout.fnmatch_lines(["Workflow code raised in workflow coupon-1 (CouponWorkflow)*KeyError: 'quantity'",
-                                "*fixtures/temporal/coupon_buggy.py:21 in run",
-                                "*history ends in 2 failed workflow task(s)*",
-                                "*1 workflow task error*"])
+    buggy.stdout.fnmatch_lines(
+        [
+            "Workflow code raised in workflow coupon-1 (CouponWorkflow)*KeyError: 'quantity'",
+            "*fixtures/temporal/coupon_buggy.py:21 in run",
+            "*history ends in 2 failed workflow task(s)*",
+            "*1 workflow task error*",
+        ]
+    )
     run(pytester, "--replay-module", "fixtures.temporal.coupon_fixed", "-k", "CouponWorkflow").assert_outcomes(passed=1)
 
 
-def test_changed_activity_arguments_warn_by_default_and_fail_with_replay_args_error(pytester: pytest.Pytester,
-                                                                                   histories: Path) -> None:
+def test_changed_activity_arguments_warn_by_default_and_fail_with_replay_args_error(
+    pytester: pytest.Pytester, histories: Path
+) -> None:
     warned = run(pytester, "--replay-module", "fixtures.temporal.variants.args", "-k", "order")
     warned.assert_outcomes(passed=1, warnings=1)
     warned.stdout.fnmatch_lines(["*ReplayWarning: order-1: activity arguments differ from history event 11*"])
@@ -111,36 +133,44 @@ def test_unusable_files_fail_with_one_line_each(pytester: pytest.Pytester, histo
     (histories / "garbage.json").write_text(json.dumps({"hello": "world"}))
     result = run(pytester, "--replay-module", "fixtures.temporal.orders", "-k", "order or garbage")
     result.assert_outcomes(failed=2)
-    result.stdout.fnmatch_lines([
-        "invalid history file histories/garbage.json: not a workflow history: export one with `replaytest export`*"
-        "`temporal workflow show --workflow-id ID -o json` (Temporal)",
-        "invalid history file histories/order-1.json: this is a Temporal Web UI download with decoded payloads*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "invalid history file histories/garbage.json: not a workflow history: export one with `replaytest export`*"
+            "`temporal workflow show --workflow-id ID -o json` (Temporal)",
+            "invalid history file histories/order-1.json: this is a Temporal Web UI download with decoded payloads*",
+        ]
+    )
     assert "Traceback" not in result.stdout.str()
 
 
-PROBE = '''
+PROBE = """
 import json, sys
 def pytest_sessionfinish(session):
     heavy = sorted({m.split(".")[0] if not m.startswith("replaytest.") else ".".join(m.split(".")[:2])
                     for m in sys.modules if m.split(".")[0] in ("temporalio", "freezegun", "replaytest")})
     open("modules.json", "w").write(json.dumps(heavy))
-'''
+"""
 
 
 def _modules_after(tmp_path: Path, *args: str) -> list[str]:
     (tmp_path / "conftest.py").write_text(PROBE)
-    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
-                           *args], cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return json.loads((tmp_path / "modules.json").read_text())
 
 
 def test_a_temporal_only_session_never_starts_the_freezegun_sandbox(tmp_path: Path, temporal_histories: Path) -> None:
     shutil.copytree(temporal_histories / "cli", tmp_path / "histories")
-    loaded = _modules_after(tmp_path, "--replay", "histories", "--replay-module", "fixtures.temporal.orders",
-                            "-k", "not coupon")
+    loaded = _modules_after(
+        tmp_path, "--replay", "histories", "--replay-module", "fixtures.temporal.orders", "-k", "not coupon"
+    )
     assert "temporalio" in loaded and "freezegun" not in loaded, loaded
     assert "replaytest.sandbox" not in loaded, loaded
 
@@ -157,19 +187,31 @@ def test_native_and_temporal_histories_replay_in_one_session(pytester: pytest.Py
     shutil.copy(ROOT / "fixtures" / "histories" / "order-42.json", histories / "a-native-order-42.json")
     (histories / "coupon-1.json").unlink()
     (histories / "ship-1.json").unlink()
-    import fixtures.temporal.variants.clock  # noqa: F401
+    import fixtures.temporal.variants.clock
     import fixtures.workflows.orders  # noqa: F401
 
-    result = run(pytester, "--replay-module", "fixtures.workflows.orders", "--replay-module",
-                 "fixtures.temporal.variants.clock", "-v")
+    result = run(
+        pytester,
+        "--replay-module",
+        "fixtures.workflows.orders",
+        "--replay-module",
+        "fixtures.temporal.variants.clock",
+        "-v",
+    )
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(["*a-native-order-42.json::order-42 PASSED*", "*order-1.json::order-1 FAILED*",
-                                 "*RestrictedWorkflowAccessError: Cannot access datetime.datetime.now*",
-                                 "*fixtures/temporal/variants/clock.py:27 in run"])
+    result.stdout.fnmatch_lines(
+        [
+            "*a-native-order-42.json::order-42 PASSED*",
+            "*order-1.json::order-1 FAILED*",
+            "*RestrictedWorkflowAccessError: Cannot access datetime.datetime.now*",
+            "*fixtures/temporal/variants/clock.py:27 in run",
+        ]
+    )
 
 
 def test_the_replayed_fixture_replays_a_temporal_history(pytester: pytest.Pytester, histories: Path) -> None:
-    pytester.makepyfile(test_order="""
+    pytester.makepyfile(
+        test_order="""
         import pytest
         from fixtures.temporal.orders import OrderWorkflow
         from fixtures.temporal.variants.renamed import OrderWorkflow as Renamed
@@ -181,7 +223,8 @@ def test_the_replayed_fixture_replays_a_temporal_history(pytester: pytest.Pytest
         @pytest.mark.replay("histories/order-1.json", workflows=[Renamed])
         def test_renamed(replayed):
             pass
-    """)
+    """
+    )
     result = pytester.runpytest("-p", "no:cacheprovider", "test_order.py")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*at history event 11: a different activity*"])

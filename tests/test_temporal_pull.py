@@ -20,8 +20,9 @@ from tests.conftest import ROOT
 
 
 def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "replaytest", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "replaytest", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
 
 
 async def _populate(address: str, tmp: Path) -> None:
@@ -61,15 +62,49 @@ def test_pull_writes_one_file_per_execution_and_they_replay(server: Any, tmp_pat
     assert {"order-1.json", "ship-1.json", "coupon-1.json", "coupon-2.json"} <= set(names), names
     assert done.stdout.startswith(f"pulled 6 histories from {server.address} (namespace default) into {out}")
     replayed = subprocess.run(
-        [sys.executable, "-m", "pytest", "--replay", str(out), "--replay-module", "fixtures.temporal.orders",
-         "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-q", "-k", "not coupon"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--replay",
+            str(out),
+            "--replay-module",
+            "fixtures.temporal.orders",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:hypothesispytest",
+            "-q",
+            "-k",
+            "not coupon",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
     assert "4 passed" in replayed.stdout
     failing = subprocess.run(
-        [sys.executable, "-m", "pytest", "--replay", str(out / "order-1.json"), "--replay-module",
-         "fixtures.temporal.variants.renamed", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-q"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--replay",
+            str(out / "order-1.json"),
+            "--replay-module",
+            "fixtures.temporal.variants.renamed",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:hypothesispytest",
+            "-q",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert failing.returncode == 1 and "at history event 11: a different activity" in failing.stdout
 
 
@@ -87,8 +122,9 @@ def test_existing_files_are_kept_unless_overwrite(server: Any, tmp_path: Path) -
 
 
 def test_query_and_limit_select_executions(server: Any, tmp_path: Path) -> None:
-    done = cli("pull", "--address", server.address, "--query", 'WorkflowType="OrderWorkflow"', "-o",
-               str(tmp_path / "a"))
+    done = cli(
+        "pull", "--address", server.address, "--query", 'WorkflowType="OrderWorkflow"', "-o", str(tmp_path / "a")
+    )
     assert done.returncode == 0, done.stderr
     assert [p.name for p in (tmp_path / "a").iterdir()] == ["order-1.json"]
     limited = cli("pull", "--address", server.address, "--limit", "2", "-o", str(tmp_path / "b"))
@@ -99,8 +135,10 @@ def test_an_invalid_query_is_one_line_naming_the_address(server: Any, tmp_path: 
     done = cli("pull", "--address", server.address, "--query", "NotAField ~~ 3", "-o", str(tmp_path))
     assert done.returncode == 1 and done.stdout == ""
     [line] = done.stderr.strip().splitlines()
-    assert line.startswith(f"replaytest pull: the Temporal server at {server.address} (namespace default) "
-                           "refused the query 'NotAField ~~ 3':"), line
+    assert line.startswith(
+        f"replaytest pull: the Temporal server at {server.address} (namespace default) "
+        "refused the query 'NotAField ~~ 3':"
+    ), line
 
 
 def test_an_unreachable_server_is_one_line_naming_the_address(tmp_path: Path) -> None:

@@ -54,8 +54,15 @@ def probe(directory: Path, module: str, marker: Path) -> None:
 def replay_cli(*args: str, cwd: Path, pythonpath: list[Path] = ()) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(map(str, [ROOT, *pythonpath])))
     env.pop("PYTEST_ADDOPTS", None)
-    return subprocess.run([sys.executable, "-m", "replaytest", "replay", *args], cwd=cwd, env=env, capture_output=True,
-                          encoding="utf-8", errors="replace", timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "replaytest", "replay", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        encoding="utf-8",
+        errors="replace",
+        timeout=120,
+    )
 
 
 # ---------------------------------------------------------------- item 1: imports (CLI)
@@ -139,8 +146,13 @@ def test_pytest_without_replay_module_imports_only_the_projects_code(pytester: p
 
 
 # ---------------------------------------------------------------- item 2: forged lines
-NASTY_IDS = ["order-42\n" + FORGED, "order-42\r" + FORGED, "order-42\x1b[2K\x1b[1G" + FORGED, "order-42\u2028" + FORGED,
-             "order-42\x85" + FORGED]
+NASTY_IDS = [
+    "order-42\n" + FORGED,
+    "order-42\r" + FORGED,
+    "order-42\x1b[2K\x1b[1G" + FORGED,
+    "order-42\u2028" + FORGED,
+    "order-42\x85" + FORGED,
+]
 
 
 @pytest.mark.parametrize("wid", NASTY_IDS, ids=["newline", "return", "ansi", "line-separator", "nel"])
@@ -175,8 +187,14 @@ def test_list_and_show_escape_workflow_ids(tmp_path: Path) -> None:
     finally:
         engine.close()
     for command in (["list"], ["show", "x\n" + FORGED]):
-        done = subprocess.run([sys.executable, "-m", "replaytest", *command, "--db", str(db)], cwd=ROOT,
-                              capture_output=True, encoding="utf-8", errors="replace", timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-m", "replaytest", *command, "--db", str(db)],
+            cwd=ROOT,
+            capture_output=True,
+            encoding="utf-8",
+            errors="replace",
+            timeout=60,
+        )
         assert not any(line.startswith("ok    forged") for line in done.stdout.splitlines()), done.stdout
 
 

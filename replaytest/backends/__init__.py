@@ -18,9 +18,11 @@ import contextlib
 import functools
 import importlib
 import types
+from collections.abc import Callable
+from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Protocol
+from typing import Any, Protocol
 
 from ..report.result import ReplayResult
 
@@ -38,9 +40,9 @@ class Entry:
     """One replayable history inside a file (a file may hold several)."""
 
     path: Path
-    index: int                    # position in the file (0 for a single-history file)
-    workflow_id: str | None       # the item's name
-    workflow_type: str | None     # selectable with -k
+    index: int  # position in the file (0 for a single-history file)
+    workflow_id: str | None  # the item's name
+    workflow_type: str | None  # selectable with -k
     backend: str
 
 
@@ -48,23 +50,26 @@ class Entry:
 class ReplaySettings:
     """What every replay of one run uses: built once per pytest session (xdist worker) or CLI run."""
 
-    modules: list[types.ModuleType] = field(default_factory=list)   # the user's, already imported
-    module_names: list[str] = field(default_factory=list)           # as the user named them
-    import_errors: dict[str, str] = field(default_factory=dict)     # named modules that did not import
-    args_mismatch: str | None = None     # error | warn | ignore; None: the backend's default
-    sandbox: str = "strict"              # strict | warn | off
+    modules: list[types.ModuleType] = field(default_factory=list)  # the user's, already imported
+    module_names: list[str] = field(default_factory=list)  # as the user named them
+    import_errors: dict[str, str] = field(default_factory=dict)  # named modules that did not import
+    args_mismatch: str | None = None  # error | warn | ignore; None: the backend's default
+    sandbox: str = "strict"  # strict | warn | off
     project_dir: Path = field(default_factory=Path.cwd)
-    handlers: list[str] = field(default_factory=list)               # AWS: [FUNCTION=]MODULE:ATTR
-    observer_factory: Callable[[], Any] | None = None               # set when a debugger is attached
-    extra_workflows: list[Any] = field(default_factory=list)        # workflows=[...] of a marker
-    module_flag: str = "--module"        # how the user names a module here, for reports
+    handlers: list[str] = field(default_factory=list)  # AWS: [FUNCTION=]MODULE:ATTR
+    observer_factory: Callable[[], Any] | None = None  # set when a debugger is attached
+    extra_workflows: list[Any] = field(default_factory=list)  # workflows=[...] of a marker
+    module_flag: str = "--module"  # how the user names a module here, for reports
 
     def describe_search(self) -> list[str]:
         """Where replay looked for workflow code, for reports of an unknown workflow type."""
         lines = []
         if self.module_flag != "--replay-module":  # the CLI
-            lines.append(f"searched the modules given with {self.module_flag}: " + ", ".join(self.module_names)
-                         if self.module_names else f"no modules given with {self.module_flag}")
+            lines.append(
+                f"searched the modules given with {self.module_flag}: " + ", ".join(self.module_names)
+                if self.module_names
+                else f"no modules given with {self.module_flag}"
+            )
         elif self.module_names:
             lines.append("searched replay modules (--replay-module / replay_modules): " + ", ".join(self.module_names))
         else:
@@ -118,7 +123,7 @@ def backend_for(doc: Any) -> Backend:
     raise AssertionError("the native backend is always available")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load(module: str) -> Backend | None:
     """A backend module's BACKEND; None for a backend missing from this installation. Cached:
     a failed import searches sys.path again every time, and this runs once per history file."""
@@ -147,7 +152,7 @@ class Sessions:
         self._stack.close()
         self._open.clear()
 
-    def __enter__(self) -> "Sessions":
+    def __enter__(self) -> Sessions:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -11,8 +11,9 @@ import contextlib
 import importlib
 import inspect
 import sys
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 from ..core.execution import Execution, ReplayObserver
 from ..core.frames import blocked_source
@@ -20,8 +21,8 @@ from ..core.matcher import ArgsMode
 from ..core.tasks import catch_up, retry_failed_task, trailing_task_failures
 from ..definitions import ReplaytestError, WorkflowDefinition, collect
 from ..history import Event, History, HistoryFormatError
-from ..modules import project_origin
 from ..history.schema import FORMAT
+from ..modules import project_origin
 from ..report.divergence import NondeterminismError, UnknownWorkflowError, WorkflowTaskError
 from ..report.result import ReplayResult
 from ..report.text import safe, safe_lines
@@ -33,8 +34,12 @@ def registry(workflows: Iterable[Any]) -> dict[str, WorkflowDefinition]:
     return found
 
 
-def resolve(history: History, workflows: dict[str, WorkflowDefinition], import_recorded: bool = False,
-            project_dir: Path | None = None) -> WorkflowDefinition:
+def resolve(
+    history: History,
+    workflows: dict[str, WorkflowDefinition],
+    import_recorded: bool = False,
+    project_dir: Path | None = None,
+) -> WorkflowDefinition:
     """The definition to replay ``history`` with. With ``import_recorded``, when the type is not
     registered, the module the history names (``module:function``) is imported -- but only if
     it is the project's own code (see :func:`replaytest.modules.project_origin`): a history is
@@ -48,19 +53,29 @@ def resolve(history: History, workflows: dict[str, WorkflowDefinition], import_r
         if where is not None:
             try:
                 defn = registry([importlib.import_module(module_name)]).get(history.workflow_type)
-            except Exception:  # noqa: BLE001 — the project's module is broken: said in the report
+            except Exception:
                 defn = None
     if defn is None:
         known = ", ".join(sorted(workflows)) or "none"
-        raise UnknownWorkflowError(safe(
-            f"{history.source}: workflow type {history.workflow_type!r} is not registered (registered: {known}); "
-            "pass its module with --replay-module / workflows=[...]"))
+        raise UnknownWorkflowError(
+            safe(
+                f"{history.source}: workflow type {history.workflow_type!r} is not registered (registered: {known}); "
+                "pass its module with --replay-module / workflows=[...]"
+            )
+        )
     return defn
 
 
-def replay(history: History | str, workflows: Iterable[Any] = (), *, args_mismatch: ArgsMode | str = "error",
-           sandbox: str | None = "strict", observer: ReplayObserver | None = None,
-           import_recorded: bool = False, project_dir: Path | None = None) -> ReplayResult:
+def replay(
+    history: History | str,
+    workflows: Iterable[Any] = (),
+    *,
+    args_mismatch: ArgsMode | str = "error",
+    sandbox: str | None = "strict",
+    observer: ReplayObserver | None = None,
+    import_recorded: bool = False,
+    project_dir: Path | None = None,
+) -> ReplayResult:
     """Replay ``history`` against the current workflow code.
 
     Raises NondeterminismError at the first divergence, WorkflowTaskError when the code
@@ -76,9 +91,18 @@ def replay(history: History | str, workflows: Iterable[Any] = (), *, args_mismat
     defn = resolve(history, registry(workflows), import_recorded, project_dir)
     started = history.started
     check_input(history, defn)
-    ex = Execution(defn, workflow_id=started["workflow_id"], run_id=started["run_id"], args=started["input"],
-                   seed=started["seed"], history=history.events, args_mismatch=args_mismatch, sandbox=sandbox,
-                   observer=observer, history_source=history.source)
+    ex = Execution(
+        defn,
+        workflow_id=started["workflow_id"],
+        run_id=started["run_id"],
+        args=started["input"],
+        seed=started["seed"],
+        history=history.events,
+        args_mismatch=args_mismatch,
+        sandbox=sandbox,
+        observer=observer,
+        history_source=history.source,
+    )
     try:
         if sandbox is not None:
             from .. import sandbox as sb
@@ -105,8 +129,16 @@ def replay(history: History | str, workflows: Iterable[Any] = (), *, args_mismat
     elif status == "failed":
         output = last.attrs["failure"]
     waiting = blocked_source(ex.main)
-    return ReplayResult(history.workflow_id, history.workflow_type, status, output, len(history.events),
-                        ex.warnings, str(waiting) if waiting else None, [c.describe() for c in new])
+    return ReplayResult(
+        history.workflow_id,
+        history.workflow_type,
+        status,
+        output,
+        len(history.events),
+        ex.warnings,
+        str(waiting) if waiting else None,
+        [c.describe() for c in new],
+    )
 
 
 def check_input(history: History, defn: WorkflowDefinition) -> None:
@@ -120,9 +152,12 @@ def check_input(history: History, defn: WorkflowDefinition) -> None:
     try:
         signature.bind(*args)
     except TypeError as e:
-        raise HistoryFormatError(history.source, "/events/0/attrs/input",
-                                 f"the recorded input ({len(args)} argument{'s' if len(args) != 1 else ''}) does not "
-                                 f"fit {defn.name}{signature}: {e}") from None
+        raise HistoryFormatError(
+            history.source,
+            "/events/0/attrs/input",
+            f"the recorded input ({len(args)} argument{'s' if len(args) != 1 else ''}) does not "
+            f"fit {defn.name}{signature}: {e}",
+        ) from None
 
 
 def _module_note(history: History, defn: WorkflowDefinition) -> list[str]:
@@ -139,11 +174,12 @@ def _task_failure_note(events: Sequence[Event]) -> str:
     failed = trailing_task_failures(events)
     if failed:
         f = failed[-1].attrs.get("failure", {})
-        return (f"history ends in {len(failed)} failed workflow task(s), last recorded as "
-                f"{f.get('type')}: {f.get('message')}; the current code still raises. Fix the code "
-                "and replay again: a fixed version lets the workflow go on.")
-    return ("history recorded this workflow task as completed: the current code raises where the "
-            "recorded code did not.")
+        return (
+            f"history ends in {len(failed)} failed workflow task(s), last recorded as "
+            f"{f.get('type')}: {f.get('message')}; the current code still raises. Fix the code "
+            "and replay again: a fixed version lets the workflow go on."
+        )
+    return "history recorded this workflow task as completed: the current code raises where the recorded code did not."
 
 
 class NativeBackend:
@@ -159,8 +195,15 @@ class NativeBackend:
             wid, wtype = attrs.get("workflow_id"), attrs.get("workflow_type")
         except Exception:  # a broken file is still an item: replaying it says what is wrong
             pass
-        return [Entry(path, 0, wid if isinstance(wid, str) and wid else None,
-                      wtype if isinstance(wtype, str) else None, self.name)]
+        return [
+            Entry(
+                path,
+                0,
+                wid if isinstance(wid, str) and wid else None,
+                wtype if isinstance(wtype, str) else None,
+                self.name,
+            )
+        ]
 
     def validate(self, doc: Any, display: str) -> None:
         History.from_dict(doc, source=display)
@@ -176,16 +219,26 @@ class NativeBackend:
         if not (isinstance(doc, dict) and ("format" in doc or "events" in doc)):  # no backend's format at all
             from ..history import HistoryFormatError
 
-            raise HistoryFormatError(display, "", "not a workflow history: export one with `replaytest export` "
-                                     "(replaytest's engine) or `temporal workflow show --workflow-id ID -o json` "
-                                     "(Temporal)")
+            raise HistoryFormatError(
+                display,
+                "",
+                "not a workflow history: export one with `replaytest export` "
+                "(replaytest's engine) or `temporal workflow show --workflow-id ID -o json` "
+                "(Temporal)",
+            )
         history = History.from_dict(doc, source=display)
         observer = settings.observer_factory() if settings.observer_factory else None
         named = bool(settings.module_names or settings.modules or settings.extra_workflows)
         try:
-            return replay(history, [*settings.modules, *settings.extra_workflows],
-                          args_mismatch=settings.args_mismatch or ArgsMode.ERROR, sandbox=settings.sandbox,
-                          observer=observer, import_recorded=not named, project_dir=settings.project_dir)
+            return replay(
+                history,
+                [*settings.modules, *settings.extra_workflows],
+                args_mismatch=settings.args_mismatch or ArgsMode.ERROR,
+                sandbox=settings.sandbox,
+                observer=observer,
+                import_recorded=not named,
+                project_dir=settings.project_dir,
+            )
         except UnknownWorkflowError as e:
             raise UnknownWorkflowError(_unknown_workflow(e, history, settings)) from None
 
@@ -206,20 +259,26 @@ def _unknown_workflow(error: UnknownWorkflowError, history: History, settings: R
     module = recorded.split(":", 1)[0]
     where, why_not = project_origin(module, settings.project_dir)
     if settings.module_names or settings.modules or settings.extra_workflows:
-        lines.append(f"  the history names {recorded}; replaytest never imports a module a history names when you "
-                     f"name the modules yourself: if it is your code, add {flag} {module}")
+        lines.append(
+            f"  the history names {recorded}; replaytest never imports a module a history names when you "
+            f"name the modules yourself: if it is your code, add {flag} {module}"
+        )
     elif where is None and why_not.startswith("not importable"):
-        lines.append(f"  the history names {recorded}, which is {why_not}; is the project on sys.path "
-                     f"(pytest ini `pythonpath = .`)? or pass its module with {flag} {module}")
+        lines.append(
+            f"  the history names {recorded}, which is {why_not}; is the project on sys.path "
+            f"(pytest ini `pythonpath = .`)? or pass its module with {flag} {module}"
+        )
     elif where is None:
-        lines.append(f"  the history names {recorded}, which is {why_not}; replaytest imports only the project's "
-                     f"own modules for a history: if you trust it, pass {flag} {module}")
+        lines.append(
+            f"  the history names {recorded}, which is {why_not}; replaytest imports only the project's "
+            f"own modules for a history: if you trust it, pass {flag} {module}"
+        )
     elif module in sys.modules:
-        lines.append(f"  the history names {recorded}; that module imports but defines no workflow "
-                     f"{history.workflow_type!r}")
+        lines.append(
+            f"  the history names {recorded}; that module imports but defines no workflow {history.workflow_type!r}"
+        )
     else:
-        lines.append(f"  the history names {recorded} ({where}), which did not import; "
-                     f"check it with {flag} {module}")
+        lines.append(f"  the history names {recorded} ({where}), which did not import; check it with {flag} {module}")
     return safe_lines(lines)
 
 

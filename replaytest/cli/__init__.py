@@ -3,4 +3,4 @@
 
 from .main import build_parser, main
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]

@@ -14,8 +14,10 @@ import os
 import shlex
 import signal as signals
 import sys
+from collections.abc import Sequence
+from datetime import UTC
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..definitions import ReplaytestError, to_payload
 from ..history import History, file_name_for, schema_text
@@ -36,8 +38,10 @@ def _json_arg(text: str, option: str) -> Any:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as e:
-        raise UsageError(f"{option} is not valid JSON ({e.msg} at column {e.colno}): {text!r}; "
-                         f"quote it for the shell, e.g. {option} '{{\"id\": 42}}'") from None
+        raise UsageError(
+            f"{option} is not valid JSON ({e.msg} at column {e.colno}): {text!r}; "
+            f"quote it for the shell, e.g. {option} '{{\"id\": 42}}'"
+        ) from None
     return to_payload(value, option)  # e.g. "\\ud800": valid JSON, but not text a history can hold
 
 
@@ -58,9 +62,14 @@ _REUSE_POLICIES = ["reject-duplicate", "allow-duplicate", "allow-duplicate-faile
 
 
 def _id_reuse_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--id-reuse-policy", choices=_REUSE_POLICIES, default="reject-duplicate", metavar="POLICY",
-                   help="when --id names a finished workflow: reject-duplicate (default), allow-duplicate (a new run), "
-                        "allow-duplicate-failed-only")
+    p.add_argument(
+        "--id-reuse-policy",
+        choices=_REUSE_POLICIES,
+        default="reject-duplicate",
+        metavar="POLICY",
+        help="when --id names a finished workflow: reject-duplicate (default), allow-duplicate (a new run), "
+        "allow-duplicate-failed-only",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,7 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="start a workflow and work until it finishes (virtual clock); print its result")
     p.add_argument("workflow", metavar="MODULE:WORKFLOW")
-    p.add_argument("--input", action="append", default=[], metavar="JSON", help="one workflow argument; repeat for more")
+    p.add_argument(
+        "--input", action="append", default=[], metavar="JSON", help="one workflow argument; repeat for more"
+    )
     p.add_argument("--id", help="workflow id (default: TYPE-<random>)")
     p.add_argument("--real-time", action="store_true", help="wait out timers and retries on the real clock")
     p.add_argument("-v", "--verbose", action="store_true", help="log every retry and workflow close")
@@ -79,17 +90,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("start", help="start a workflow for a worker to run")
     p.add_argument("workflow", metavar="MODULE:WORKFLOW")
-    p.add_argument("--input", action="append", default=[], metavar="JSON", help="one workflow argument; repeat for more")
+    p.add_argument(
+        "--input", action="append", default=[], metavar="JSON", help="one workflow argument; repeat for more"
+    )
     p.add_argument("--id", required=True, help="workflow id")
     _id_reuse_option(p)
     _db_option(p)
 
     p = sub.add_parser("worker", help="run workflows and activities from the given modules")
-    p.add_argument("--module", action="append", required=True, metavar="M", help="module with workflows/activities; repeatable")
+    p.add_argument(
+        "--module", action="append", required=True, metavar="M", help="module with workflows/activities; repeatable"
+    )
     p.add_argument("--until-idle", action="store_true", help="exit when nothing is runnable or due")
     p.add_argument("--virtual-clock", action="store_true", help="skip ahead to the next timer/retry when idle")
-    p.add_argument("--lease-seconds", type=float, default=30.0, metavar="S",
-                   help="how long a claimed task stays ours without renewal (default 30)")
+    p.add_argument(
+        "--lease-seconds",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="how long a claimed task stays ours without renewal (default 30)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="log only warnings")
     _db_option(p)
 
@@ -100,23 +120,36 @@ def build_parser() -> argparse.ArgumentParser:
     _db_option(p)
 
     p = sub.add_parser("list", help="list workflows (newest run of each id)")
-    p.add_argument("--status", choices=["running", "completed", "failed"],
-                   help="failed includes running workflows whose workflow task keeps failing")
+    p.add_argument(
+        "--status",
+        choices=["running", "completed", "failed"],
+        help="failed includes running workflows whose workflow task keeps failing",
+    )
     _db_option(p)
 
     p = sub.add_parser("show", help="print a workflow's history as a timeline")
     p.add_argument("id")
-    p.add_argument("--run", metavar="RUN_ID", help="an older run of this id (a unique prefix will do; default: the newest)")
+    p.add_argument(
+        "--run", metavar="RUN_ID", help="an older run of this id (a unique prefix will do; default: the newest)"
+    )
     _db_option(p)
 
     p = sub.add_parser("export", help="write histories as JSON files (DIR/<workflow-id>.json, or one FILE.json)")
     p.add_argument("id", nargs="?")
     p.add_argument("--all", action="store_true", help="every workflow (see --status)")
-    p.add_argument("--status", choices=["running", "completed", "failed"],
-                   help="failed includes running workflows whose workflow task keeps failing")
+    p.add_argument(
+        "--status",
+        choices=["running", "completed", "failed"],
+        help="failed includes running workflows whose workflow task keeps failing",
+    )
     p.add_argument("--run", metavar="RUN_ID", help="with an ID: an older run of it (a unique prefix will do)")
-    p.add_argument("-o", "--output", required=True, metavar="DIR|FILE.json",
-                   help="a directory, or (with an ID) a file name ending in .json")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="DIR|FILE.json",
+        help="a directory, or (with an ID) a file name ending in .json",
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing -o FILE.json")
     _db_option(p)
 
@@ -124,37 +157,87 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("replay", help="replay history files against the current workflow code")
     p.add_argument("paths", nargs="+", metavar="FILE_OR_DIR")
-    p.add_argument("--module", action="append", default=[], metavar="M",
-                   help="module with the workflows (default: the module each history names)")
-    p.add_argument("--handler", action="append", default=[], metavar="[FUNCTION=]MODULE:ATTR",
-                   help="the @durable_execution handler for AWS Lambda durable histories (repeatable; "
-                        "FUNCTION= limits it to that Lambda function's histories)")
-    p.add_argument("--args", choices=["error", "warn", "ignore"], default=None,
-                   help="what a changed activity argument is (default: error for replaytest histories, "
-                        "warn for Temporal and AWS histories)")
-    p.add_argument("--sandbox", choices=["strict", "warn", "off"], default="strict",
-                   help="I/O in workflow code: fail (strict, default), warn, or off; time and randomness "
-                        "stay deterministic in every mode")
-    p.add_argument("--debug", nargs="?", const="", default=None, metavar="HOST:PORT",
-                   help="wait for VS Code on a debugpy server (default 127.0.0.1:5678) before replaying")
-    p.add_argument("--break-at", action="append", default=[], metavar="N",
-                   help="pause in workflow code right after history event N is applied (repeatable; implies --debug)")
-    p.add_argument("--break-on", action="append", default=[], choices=["divergence"],
-                   help="divergence: stop on the workflow line that issued a divergent command (implies --debug)")
-    p.add_argument("--debug-allow-remote", action="store_true",
-                   help="allow --debug on a non-loopback address (a debug server runs any code its client sends)")
-    p.add_argument("--debug-timeout", default=None, metavar="SECONDS",
-                   help="give up when no debugger attaches within SECONDS (default: wait forever)")
+    p.add_argument(
+        "--module",
+        action="append",
+        default=[],
+        metavar="M",
+        help="module with the workflows (default: the module each history names)",
+    )
+    p.add_argument(
+        "--handler",
+        action="append",
+        default=[],
+        metavar="[FUNCTION=]MODULE:ATTR",
+        help="the @durable_execution handler for AWS Lambda durable histories (repeatable; "
+        "FUNCTION= limits it to that Lambda function's histories)",
+    )
+    p.add_argument(
+        "--args",
+        choices=["error", "warn", "ignore"],
+        default=None,
+        help="what a changed activity argument is (default: error for replaytest histories, "
+        "warn for Temporal and AWS histories)",
+    )
+    p.add_argument(
+        "--sandbox",
+        choices=["strict", "warn", "off"],
+        default="strict",
+        help="I/O in workflow code: fail (strict, default), warn, or off; time and randomness "
+        "stay deterministic in every mode",
+    )
+    p.add_argument(
+        "--debug",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="HOST:PORT",
+        help="wait for VS Code on a debugpy server (default 127.0.0.1:5678) before replaying",
+    )
+    p.add_argument(
+        "--break-at",
+        action="append",
+        default=[],
+        metavar="N",
+        help="pause in workflow code right after history event N is applied (repeatable; implies --debug)",
+    )
+    p.add_argument(
+        "--break-on",
+        action="append",
+        default=[],
+        choices=["divergence"],
+        help="divergence: stop on the workflow line that issued a divergent command (implies --debug)",
+    )
+    p.add_argument(
+        "--debug-allow-remote",
+        action="store_true",
+        help="allow --debug on a non-loopback address (a debug server runs any code its client sends)",
+    )
+    p.add_argument(
+        "--debug-timeout",
+        default=None,
+        metavar="SECONDS",
+        help="give up when no debugger attaches within SECONDS (default: wait forever)",
+    )
 
-    p = sub.add_parser("pull", help="write histories from a Temporal server to DIR/<workflow-id>.json "
-                                    "(needs replaytest[temporal])")
+    p = sub.add_parser(
+        "pull", help="write histories from a Temporal server to DIR/<workflow-id>.json (needs replaytest[temporal])"
+    )
     p.add_argument("-o", "--out", required=True, metavar="DIR", help="directory for the history files")
-    p.add_argument("--address", default=None, metavar="HOST:PORT",
-                   help="the Temporal frontend (default: TEMPORAL_ADDRESS / the Temporal config file, else "
-                        "localhost:7233); TLS and API key come from TEMPORAL_TLS* / TEMPORAL_API_KEY")
+    p.add_argument(
+        "--address",
+        default=None,
+        metavar="HOST:PORT",
+        help="the Temporal frontend (default: TEMPORAL_ADDRESS / the Temporal config file, else "
+        "localhost:7233); TLS and API key come from TEMPORAL_TLS* / TEMPORAL_API_KEY",
+    )
     p.add_argument("--namespace", default=None, help="namespace (default: TEMPORAL_NAMESPACE, else default)")
-    p.add_argument("--query", default=None, metavar="QUERY",
-                   help="visibility query, e.g. 'ExecutionStatus=\"Failed\"' (default: every execution)")
+    p.add_argument(
+        "--query",
+        default=None,
+        metavar="QUERY",
+        help="visibility query, e.g. 'ExecutionStatus=\"Failed\"' (default: every execution)",
+    )
     p.add_argument("--limit", type=int, default=None, metavar="N", help="at most N executions")
     p.add_argument("--overwrite", action="store_true", help="replace existing files (default: keep them)")
 
@@ -192,7 +275,9 @@ def _engine(args: argparse.Namespace, clock: Any = "real", must_exist: bool = Tr
 
     path = args.db or DEFAULT_DB
     if must_exist and not Path(path).exists():
-        raise UsageError(f"no engine database at {path}; start a workflow first (`replaytest run ...`) or pass --db PATH")
+        raise UsageError(
+            f"no engine database at {path}; start a workflow first (`replaytest run ...`) or pass --db PATH"
+        )
     return Engine(path, clock=clock, **options)
 
 
@@ -207,24 +292,30 @@ def _start(engine: Any, args: argparse.Namespace) -> Any:
 
         params = [p for p in inspect.signature(fn).parameters.values() if p.default is inspect.Parameter.empty]
         if params:
-            raise UsageError(f"workflow {args.workflow} takes {', '.join(p.name for p in params)}: "
-                             f"pass each argument as --input JSON")
+            raise UsageError(
+                f"workflow {args.workflow} takes {', '.join(p.name for p in params)}: "
+                f"pass each argument as --input JSON"
+            )
     return engine.start(fn, *inputs, id=args.id, id_reuse_policy=args.id_reuse_policy)
 
 
 def _setup_logging(level: int, with_time: bool = False) -> None:
-    logging.basicConfig(level=level, stream=sys.stderr,
-                        format="[%(asctime)s] %(message)s" if with_time else "%(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=level,
+        stream=sys.stderr,
+        format="[%(asctime)s] %(message)s" if with_time else "%(message)s",
+        datefmt="%H:%M:%S",
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from ..engine import VirtualClock, WorkflowBlockedError, WorkflowFailedError
 
     _setup_logging(logging.INFO if args.verbose else logging.WARNING)
     # a virtual clock of this run's own, from now: other workflows' timelines do not move it
-    clock = "real" if args.real_time else VirtualClock(start=datetime.now(timezone.utc))
+    clock = "real" if args.real_time else VirtualClock(start=datetime.now(UTC))
     with _engine(args, clock=clock, must_exist=False) as engine:
         handle = _start(engine, args)
         try:
@@ -236,8 +327,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"replaytest: {e}", file=sys.stderr)
             return EXIT_FAILED
         print(json.dumps(result, indent=2, ensure_ascii=False))
-        print(f"{handle.id}: completed ({len(handle.history())} events); "
-              f"`{_command('show', handle.id, db=args.db)}` prints its history", file=sys.stderr)
+        print(
+            f"{handle.id}: completed ({len(handle.history())} events); "
+            f"`{_command('show', handle.id, db=args.db)}` prints its history",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 
@@ -245,8 +339,10 @@ def cmd_start(args: argparse.Namespace) -> int:
     with _engine(args, must_exist=False) as engine:
         handle = _start(engine, args)
         module = args.workflow.partition(":")[0]  # MODULE:WORKFLOW as the user typed it
-        print(f"started {handle.id} (run {handle.run_id}); run it with "
-              f"`{_command('worker', '--module', module, db=args.db)}`")
+        print(
+            f"started {handle.id} (run {handle.run_id}); run it with "
+            f"`{_command('worker', '--module', module, db=args.db)}`"
+        )
     return EXIT_OK
 
 
@@ -258,16 +354,24 @@ def _command(*argv: str, db: str | None = None) -> str:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     if not (args.lease_seconds > 0 and args.lease_seconds != float("inf")):  # also rejects nan
-        raise UsageError(f"--lease-seconds must be a positive number of seconds, not {args.lease_seconds:g} "
-                         "(how long a claimed task stays this worker's without renewal; default 30)")
+        raise UsageError(
+            f"--lease-seconds must be a positive number of seconds, not {args.lease_seconds:g} "
+            "(how long a claimed task stays this worker's without renewal; default 30)"
+        )
     _setup_logging(logging.WARNING if args.quiet else logging.INFO, with_time=True)
-    with _engine(args, clock="virtual" if args.virtual_clock else "real", must_exist=False,
-                 lease_seconds=args.lease_seconds) as engine:
+    with _engine(
+        args, clock="virtual" if args.virtual_clock else "real", must_exist=False, lease_seconds=args.lease_seconds
+    ) as engine:
         engine.register(*args.module)
         log = logging.getLogger("replaytest.engine")
-        log.info("worker %s on %s (%s clock): workflows %s; activities %s", engine.worker.identity, engine.path,
-                 "virtual" if args.virtual_clock else "real", ", ".join(sorted(engine.registry.workflows)) or "none",
-                 ", ".join(sorted(engine.registry.activities)) or "none")
+        log.info(
+            "worker %s on %s (%s clock): workflows %s; activities %s",
+            engine.worker.identity,
+            engine.path,
+            "virtual" if args.virtual_clock else "real",
+            ", ".join(sorted(engine.registry.workflows)) or "none",
+            ", ".join(sorted(engine.registry.activities)) or "none",
+        )
         if args.until_idle and not args.virtual_clock:
             engine.worker.waiting_hint = "--until-idle waits for it (Ctrl-C stops; --virtual-clock would skip ahead)"
         _install_stop_handlers(engine)
@@ -279,8 +383,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def _install_stop_handlers(engine: Any) -> None:
     """SIGTERM / first Ctrl-C: finish the activities in flight, then exit. Second Ctrl-C: now."""
+
     def graceful(signum: int, frame: Any) -> None:
-        logging.getLogger("replaytest.engine").warning("stopping after the activities in flight (Ctrl-C again to abort)")
+        logging.getLogger("replaytest.engine").warning(
+            "stopping after the activities in flight (Ctrl-C again to abort)"
+        )
         signals.signal(signals.SIGINT, signals.default_int_handler)
         engine.stop()
 
@@ -313,8 +420,11 @@ def cmd_show(args: argparse.Namespace) -> int:
         lines = timeline(info, engine.history(args.id, info.run_id), engine.store.tasks_of(info.run_id))
         others = [r.run_id for r in engine.runs(args.id) if r.run_id != info.run_id]
         if others:  # ids reused under --id-reuse-policy: say the other runs exist and how to reach them
-            lines[0] += (f"; {len(others)} {'other' if args.run else 'older'} run{'s' if len(others) > 1 else ''}: "
-                         + ", ".join(others) + f" (`replaytest show {shlex.quote(args.id)} --run RUN_ID`)")
+            lines[0] += (
+                f"; {len(others)} {'other' if args.run else 'older'} run{'s' if len(others) > 1 else ''}: "
+                + ", ".join(others)
+                + f" (`replaytest show {shlex.quote(args.id)} --run RUN_ID`)"
+            )
         for line in lines:
             print(line)
     return EXIT_OK
@@ -362,11 +472,18 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.debug is not None or args.break_at or args.break_on:
         from ..debug import DebugOptions
 
-        debug = DebugOptions.from_cli(args.debug, break_at=args.break_at, break_on=args.break_on,
-                                      allow_remote=args.debug_allow_remote, timeout=args.debug_timeout,
-                                      allow_remote_flag="--debug-allow-remote", timeout_flag="--debug-timeout")
-    return replay_files(args.paths, args.module, args_mismatch=args.args, sandbox=args.sandbox, debug=debug,
-                        handlers=args.handler)
+        debug = DebugOptions.from_cli(
+            args.debug,
+            break_at=args.break_at,
+            break_on=args.break_on,
+            allow_remote=args.debug_allow_remote,
+            timeout=args.debug_timeout,
+            allow_remote_flag="--debug-allow-remote",
+            timeout_flag="--debug-timeout",
+        )
+    return replay_files(
+        args.paths, args.module, args_mismatch=args.args, sandbox=args.sandbox, debug=debug, handlers=args.handler
+    )
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
@@ -389,8 +506,10 @@ def cmd_vscode(args: argparse.Namespace) -> int:
     done = write_launch_json(args.path, config)
     kept = "" if done == "created" else "; other configurations and comments are kept"
     print(f'{args.path}: {done} the "{CONFIG_NAME}" configuration (port {args.port}){kept}')
-    print("next: `replaytest replay H.json --module M --debug` or `pytest --replay H.json --replay-debug`, "
-          f'then Run and Debug → "{CONFIG_NAME}" in VS Code')
+    print(
+        "next: `replaytest replay H.json --module M --debug` or `pytest --replay H.json --replay-debug`, "
+        f'then Run and Debug → "{CONFIG_NAME}" in VS Code'
+    )
     return EXIT_OK
 
 
@@ -412,21 +531,25 @@ def workflow_table(infos: Sequence[Any]) -> list[str]:
         if i.task_failure:
             note = describe_failure(i.task_failure)  # the status column already says the task is failing
         # ids and failures are anyone's text: one escaped line per workflow, never a forged row
-        rows.append((safe(i.workflow_id), safe(i.workflow_type), status_text(i), i.started_at, str(i.events), safe(note)))
+        rows.append(
+            (safe(i.workflow_id), safe(i.workflow_type), status_text(i), i.started_at, str(i.events), safe(note))
+        )
     widths = [max(len(r[c]) for r in rows) for c in range(5)]
     return ["  ".join(r[c].ljust(widths[c]) for c in range(5)).rstrip() + (f"  {r[5]}" if r[5] else "") for r in rows]
 
 
 def timeline(info: Any, history: History, tasks: Sequence[Any]) -> list[str]:
     """One line per event (id, time, what happened); failures with their source line."""
-    from ..report import source_line
-    from ..history.describe import describe_event
     from ..engine.clock import from_ms
     from ..engine.errors import describe_failure
     from ..history import format_time
+    from ..history.describe import describe_event
+    from ..report import source_line
     from ..report.text import safe
 
-    lines = [f"{info.workflow_id} ({info.workflow_type}) {status_text(info)} — run {info.run_id}, {len(history)} events"]
+    lines = [
+        f"{info.workflow_id} ({info.workflow_type}) {status_text(info)} — run {info.run_id}, {len(history)} events"
+    ]
     width = len(str(len(history)))
     for e in history.events:
         text = describe_event(e)
@@ -437,13 +560,26 @@ def timeline(info: Any, history: History, tasks: Sequence[Any]) -> list[str]:
         if failure and (code := source_line(failure)):
             lines.append(f"{'':>{width + 2}}  {'':24}      {code}")
     for t in tasks:
-        what = {"workflow": f"workflow task (attempt {t.attempt})", "activity": f"activity {t.name} (attempt {t.attempt})",
-                "timer": f"timer {t.name}"}[t.kind]
+        what = {
+            "workflow": f"workflow task (attempt {t.attempt})",
+            "activity": f"activity {t.name} (attempt {t.attempt})",
+            "timer": f"timer {t.name}",
+        }[t.kind]
         held = f", running on {t.lease_owner}" if t.lease_owner else ""
         lines.append(f"pending: {what} due {format_time(from_ms(t.due_ms))}{held}")
     return [safe(line) for line in lines]  # ids and payloads are anyone's text: never a forged line
 
 
-COMMANDS = {"run": cmd_run, "start": cmd_start, "worker": cmd_worker, "signal": cmd_signal, "list": cmd_list,
-            "show": cmd_show, "export": cmd_export, "schema": cmd_schema, "replay": cmd_replay,
-            "pull": cmd_pull, "vscode": cmd_vscode}
+COMMANDS = {
+    "run": cmd_run,
+    "start": cmd_start,
+    "worker": cmd_worker,
+    "signal": cmd_signal,
+    "list": cmd_list,
+    "show": cmd_show,
+    "export": cmd_export,
+    "schema": cmd_schema,
+    "replay": cmd_replay,
+    "pull": cmd_pull,
+    "vscode": cmd_vscode,
+}

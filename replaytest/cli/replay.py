@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence, TextIO
+from typing import Any, TextIO
 
 from ..backends import Entry, ReplaySettings, Sessions, backend_for, replay_entry
 from ..definitions import ReplaytestError
@@ -23,11 +24,18 @@ from ..report import report_lines
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-def replay_files(paths: Sequence[str | os.PathLike[str]], modules: Sequence[str] = (), *,
-                 args_mismatch: str | None = None, sandbox: str = "strict", debug: Any = None,
-                 handlers: Sequence[str] = (),
-                 out: TextIO | None = None, err: TextIO | None = None,
-                 announce: Callable[[str], None] | None = None) -> int:
+def replay_files(
+    paths: Sequence[str | os.PathLike[str]],
+    modules: Sequence[str] = (),
+    *,
+    args_mismatch: str | None = None,
+    sandbox: str = "strict",
+    debug: Any = None,
+    handlers: Sequence[str] = (),
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    announce: Callable[[str], None] | None = None,
+) -> int:
     """Replay every history in ``paths``; print one report per history to ``out``.
 
     ``debug`` is a :class:`replaytest.debug.DebugOptions` to wait for an IDE first. Returns
@@ -60,8 +68,14 @@ def replay_files(paths: Sequence[str | os.PathLike[str]], modules: Sequence[str]
             print(f"replaytest: error: {e}", file=err, flush=True)
             return EXIT_USAGE
     observers: list[Any] = []  # the debugger's observer of the latest replay
-    settings = ReplaySettings(imported, list(modules), args_mismatch=args_mismatch, sandbox=sandbox,
-                              project_dir=Path.cwd(), handlers=list(handlers))
+    settings = ReplaySettings(
+        imported,
+        list(modules),
+        args_mismatch=args_mismatch,
+        sandbox=sandbox,
+        project_dir=Path.cwd(),
+        handlers=list(handlers),
+    )
     if debug is not None:
         from ..debug import DebugError, make_observer, start
 
@@ -81,7 +95,9 @@ def replay_files(paths: Sequence[str | os.PathLike[str]], modules: Sequence[str]
     with Sessions(settings) as sessions:
         for path, doc in docs:
             display = str(path)
-            entries: list[Entry | None] = [None] if isinstance(doc, Exception) else list(backend_for(doc).entries(path, doc))
+            entries: list[Entry | None] = (
+                [None] if isinstance(doc, Exception) else list(backend_for(doc).entries(path, doc))
+            )
             for entry in entries:
                 total += 1
                 result: Any
@@ -90,7 +106,7 @@ def replay_files(paths: Sequence[str | os.PathLike[str]], modules: Sequence[str]
                 else:
                     try:
                         result = replay_entry(entry, doc, settings, sessions, display)
-                    except Exception as e:  # noqa: BLE001 — a bad file or a failure: report it, replay the rest
+                    except Exception as e:
                         result = e
                 ok, lines = report_lines(display, result)
                 failed += not ok
@@ -114,11 +130,15 @@ def _event_count(doc: Any) -> int:
     return len(events) if isinstance(events, list) else 0
 
 
-def _warn_unreachable_breaks(break_at: Sequence[int], docs: Iterable[tuple[Path, Any]], say: Callable[[str], None]) -> None:
+def _warn_unreachable_breaks(
+    break_at: Sequence[int], docs: Iterable[tuple[Path, Any]], say: Callable[[str], None]
+) -> None:
     longest = max((_event_count(d) for _, d in docs), default=0)
     for n in break_at:
         if n > longest:
-            say(f"replaytest: --break-at {n}: no history has that many events (the longest has {longest}); it will not stop")
+            say(
+                f"replaytest: --break-at {n}: no history has that many events (the longest has {longest}); it will not stop"
+            )
 
 
 def _report_missed_breaks(display: str, events: int, say: Callable[[str], None], observers: list[Any]) -> None:
@@ -126,5 +146,7 @@ def _report_missed_breaks(display: str, events: int, say: Callable[[str], None],
         return
     missed = [n for n in observers[-1].unreached() if n <= events]
     if missed:
-        say(f"replaytest: --break-at {', '.join(map(str, missed))}: no workflow code received "
-            f"{'that event' if len(missed) == 1 else 'those events'} in {display}, so it did not stop")
+        say(
+            f"replaytest: --break-at {', '.join(map(str, missed))}: no workflow code received "
+            f"{'that event' if len(missed) == 1 else 'those events'} in {display}, so it did not stop"
+        )

@@ -24,11 +24,23 @@ class Command:
         return describe(self.event_type, self.attrs)
 
 
-def schedule_activity(activity_id: str, activity_type: str, args: list[Any], retry_policy: dict[str, Any],
-                      start_to_close_timeout: float | None) -> Command:
-    return Command("ActivityTaskScheduled", {
-        "activity_id": activity_id, "activity_type": activity_type, "input": args,
-        "retry_policy": retry_policy, "start_to_close_timeout": start_to_close_timeout})
+def schedule_activity(
+    activity_id: str,
+    activity_type: str,
+    args: list[Any],
+    retry_policy: dict[str, Any],
+    start_to_close_timeout: float | None,
+) -> Command:
+    return Command(
+        "ActivityTaskScheduled",
+        {
+            "activity_id": activity_id,
+            "activity_type": activity_type,
+            "input": args,
+            "retry_policy": retry_policy,
+            "start_to_close_timeout": start_to_close_timeout,
+        },
+    )
 
 
 def start_timer(timer_id: str, duration: float) -> Command:

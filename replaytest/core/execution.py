@@ -18,8 +18,9 @@ import random
 import sys
 import types
 import typing
+from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Iterator, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..definitions import ActivityError, ApplicationError, WorkflowDefinition, to_payload
 from ..history import CLOSING_EVENTS, Event
@@ -30,8 +31,15 @@ from ..report.source import Source
 from . import commands as cmds
 from .commands import Command
 from .failures import failure_of
-from .frames import (blocked_source, exception_source, frame_source, return_source, user_frame, user_source,
-                     user_tb_frames)
+from .frames import (
+    blocked_source,
+    exception_source,
+    frame_source,
+    return_source,
+    user_frame,
+    user_source,
+    user_tb_frames,
+)
 from .loop import WorkflowLoop
 from .matcher import ArgsMode, Matcher, Mismatch
 
@@ -42,39 +50,51 @@ if TYPE_CHECKING:
 class ReplayObserver(Protocol):
     """What a debugger (``replaytest.debug``) is told while workflow code runs."""
 
-    def event_applied(self, execution: "Execution", event: Event) -> None: ...
-    def resumed(self, execution: "Execution", event: Event, frame: types.FrameType | None) -> None: ...
-    def divergence(self, execution: "Execution", error: NondeterminismError) -> None: ...
+    def event_applied(self, execution: Execution, event: Event) -> None: ...
+    def resumed(self, execution: Execution, event: Event, frame: types.FrameType | None) -> None: ...
+    def divergence(self, execution: Execution, error: NondeterminismError) -> None: ...
 
 
-_current: contextvars.ContextVar["Execution"] = contextvars.ContextVar("replaytest_execution")
+_current: contextvars.ContextVar[Execution] = contextvars.ContextVar("replaytest_execution")
 
 
-def current() -> "Execution":
+def current() -> Execution:
     try:
         return _current.get()
     except LookupError:
-        raise RuntimeError("this workflow function can only be called from workflow code running under replaytest") from None
+        raise RuntimeError(
+            "this workflow function can only be called from workflow code running under replaytest"
+        ) from None
 
 
 class Execution:
     """One workflow run's in-memory state, rebuilt from history after any crash."""
 
-    def __init__(self, defn: WorkflowDefinition, *, workflow_id: str, run_id: str, args: list[Any], seed: int,
-                 history: Sequence[Event] = (), args_mismatch: ArgsMode | str = ArgsMode.ERROR,
-                 sandbox: "SandboxMode | str | None" = "strict", observer: ReplayObserver | None = None,
-                 history_source: str = "") -> None:
+    def __init__(
+        self,
+        defn: WorkflowDefinition,
+        *,
+        workflow_id: str,
+        run_id: str,
+        args: list[Any],
+        seed: int,
+        history: Sequence[Event] = (),
+        args_mismatch: ArgsMode | str = ArgsMode.ERROR,
+        sandbox: SandboxMode | str | None = "strict",
+        observer: ReplayObserver | None = None,
+        history_source: str = "",
+    ) -> None:
         self.history_source = history_source  # the file, for reports
         self.defn, self.workflow_id, self.run_id, self.args, self.seed = defn, workflow_id, run_id, args, seed
-        self.history = history            # for reports: the events this execution is matched against
+        self.history = history  # for reports: the events this execution is matched against
         self.matcher = Matcher(history, args_mismatch)
-        self.sandbox_mode = sandbox       # None: no sandbox at all (time and `random` module untouched)
-        self.observer = observer          # the debugger's hooks, when one is attached
+        self.sandbox_mode = sandbox  # None: no sandbox at all (time and `random` module untouched)
+        self.observer = observer  # the debugger's hooks, when one is attached
         self.loop = WorkflowLoop()  # type: ignore[abstract]  # implements what asyncio tasks and futures use
         self.rng = random.Random(seed)
-        self.rng_in_module = False        # True while the sandbox holds our state in `random`
+        self.rng_in_module = False  # True while the sandbox holds our state in `random`
         self.module_registered = False
-        self.sandbox_held = False         # inside sandboxed(): one block for all tasks
+        self.sandbox_held = False  # inside sandboxed(): one block for all tasks
         self.now: datetime | None = None
         self.context = contextvars.copy_context()
         self.context.run(_current.set, self)
@@ -87,7 +107,9 @@ class Execution:
         self.activities: dict[str, tuple[asyncio.Future[Any], str]] = {}
         self.timers: dict[str, asyncio.Future[Any]] = {}
         self.signal_buffer: dict[str, collections.deque[tuple[Any, int]]] = collections.defaultdict(collections.deque)
-        self.signal_waiters: dict[str, collections.deque[asyncio.Future[Any]]] = collections.defaultdict(collections.deque)
+        self.signal_waiters: dict[str, collections.deque[asyncio.Future[Any]]] = collections.defaultdict(
+            collections.deque
+        )
         self.patches: dict[str, bool] = {}
         self.warnings: list[str] = []
         self.sandbox_flagged: set[Any] = set()  # violations already warned about
@@ -95,8 +117,13 @@ class Execution:
         self.new_commands: list[Command] = []  # per workflow task
 
     # ---------------------------------------------------------------- running a task
-    def activate(self, outcomes: Sequence[Event], now: datetime, expected: Sequence[Event] | None = None,
-                 next_recorded: Event | None = None) -> list[Command]:
+    def activate(
+        self,
+        outcomes: Sequence[Event],
+        now: datetime,
+        expected: Sequence[Event] | None = None,
+        next_recorded: Event | None = None,
+    ) -> list[Command]:
         """Run one workflow task: feed ``outcomes``, run until blocked, return new commands.
 
         ``expected`` are the command events history recorded for this task (replay); the
@@ -209,8 +236,10 @@ class Execution:
             src = exception_source(exc)
             failure = failure_of(exc, src)
             if isinstance(exc, SystemExit):  # workflow code does not get to end the worker or the replay run
-                failure["message"] = (f"workflow code raised SystemExit({exc.code!r}) (sys.exit?); a workflow cannot "
-                                      "stop the worker — return or raise an exception instead")
+                failure["message"] = (
+                    f"workflow code raised SystemExit({exc.code!r}) (sys.exit?); a workflow cannot "
+                    "stop the worker — return or raise an exception instead"
+                )
             raise WorkflowTaskError(self.workflow_id, exc, src, failure, user_tb_frames(exc))
         self.closed = True
         self.issue(command)
@@ -249,7 +278,9 @@ class Execution:
         if unconsumed and waiting:
             kind = "signal_name"
             delivered = ", ".join(f"{n!r} (event {eid})" for n, eid in unconsumed)
-            detail = f"history delivered signal {delivered}, but the code is waiting for {', '.join(map(repr, waiting))}"
+            detail = (
+                f"history delivered signal {delivered}, but the code is waiting for {', '.join(map(repr, waiting))}"
+            )
         self._diverge(kind, event, None, source, detail)
 
     def _source_of(self, command: Command) -> Source | None:
@@ -267,23 +298,34 @@ class Execution:
                 command.source = user_source(sys._getframe(1)) or blocked_source(self.main)
         return command.source
 
-    def _diverge(self, kind: str, event: Event | None, command: Command | None, source: Source | None = None,
-                 detail: str = "") -> "typing.NoReturn":
+    def _diverge(
+        self, kind: str, event: Event | None, command: Command | None, source: Source | None = None, detail: str = ""
+    ) -> typing.NoReturn:
         if source is None and command is not None:
             source = self._source_of(command)
         recorded = describe_event(event) if event else None
         issued = command.describe() if command else None
         if kind == "result" and event is not None and command is not None and "result" in event.attrs:
             recorded, issued, detail = _result_lines(event.attrs["result"], command.attrs["result"])
-        err = NondeterminismError(Divergence(
-            kind=kind, workflow_id=self.workflow_id, workflow_type=self.defn.name,
-            event_id=event.id if event else None, event_type=event.type if event else None,
-            recorded=recorded, issued=issued, source=source, detail=detail,
-            matched=(event.id - 1) if event else len(self.history),
-            timeline=timeline([(e.id, describe_event(e)) for e in self.history], event.id if event else None,
-                              mark="diverges here"),
-            history_source=self.history_source, warnings=list(self.warnings),
-        ))
+        err = NondeterminismError(
+            Divergence(
+                kind=kind,
+                workflow_id=self.workflow_id,
+                workflow_type=self.defn.name,
+                event_id=event.id if event else None,
+                event_type=event.type if event else None,
+                recorded=recorded,
+                issued=issued,
+                source=source,
+                detail=detail,
+                matched=(event.id - 1) if event else len(self.history),
+                timeline=timeline(
+                    [(e.id, describe_event(e)) for e in self.history], event.id if event else None, mark="diverges here"
+                ),
+                history_source=self.history_source,
+                warnings=list(self.warnings),
+            )
+        )
         self.divergence = err
         self.loop.stop_requested = True
         for task in asyncio.all_tasks(self.loop):  # tasks that never started: no "never awaited" noise
@@ -310,6 +352,8 @@ class Execution:
 def _result_lines(recorded: Any, issued: Any) -> tuple[str, str, str]:
     """The two results with the keys that differ first (one line each would otherwise be cut
     at the same place and read the same), and a line naming where they differ."""
+
     def line(value: Any, other: Any) -> str:
         return describe("WorkflowExecutionCompleted", {"result": jsondiff.differing_first(value, other)})
+
     return line(recorded, issued), line(issued, recorded), jsondiff.summary(recorded, issued)

@@ -33,7 +33,7 @@ def _message(exc: BaseException) -> str:
     """``str(exc)``, even for an exception whose ``__str__`` raises (user code can do anything)."""
     try:
         return str(exc)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         return f"<its __str__ raised {type(e).__name__}>"
 
 

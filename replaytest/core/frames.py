@@ -19,15 +19,26 @@ import sysconfig
 import textwrap
 import traceback
 import types
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from ..report.source import Source, _abspath, _display_path
 from .loop import RUN_UNTIL_IDLE
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-_NOT_USER = tuple(sorted({_PACKAGE_DIR, *(os.path.join(p, "") for key, d in sysconfig.get_paths().items()
-                                          if key in ("stdlib", "platstdlib", "purelib", "platlib")
-                                          for p in (d, os.path.realpath(d)))}))
+_NOT_USER = tuple(
+    sorted(
+        {
+            _PACKAGE_DIR,
+            *(
+                os.path.join(p, "")
+                for key, d in sysconfig.get_paths().items()
+                if key in ("stdlib", "platstdlib", "purelib", "platlib")
+                for p in (d, os.path.realpath(d))
+            ),
+        }
+    )
+)
 
 
 @functools.lru_cache(maxsize=4096)

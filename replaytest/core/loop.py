@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextvars
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 class WorkflowLoop(asyncio.AbstractEventLoop):
@@ -23,23 +24,37 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         self.stop_requested = False
 
     # The signatures below are looser than typeshed's generic ones (mypy: override).
-    def call_soon(self, callback: Callable[..., Any], *args: Any,  # type: ignore[override]
-                  context: contextvars.Context | None = None) -> asyncio.Handle:
+    def call_soon(  # type: ignore[override]
+        self,
+        callback: Callable[..., Any],
+        *args: Any,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.Handle:
         handle = asyncio.Handle(callback, args, self, context)
         self._ready.append(handle)
         return handle
 
     call_soon_threadsafe = call_soon  # type: ignore[assignment]
 
-    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any,  # type: ignore[override]
-                   context: Any = None) -> asyncio.TimerHandle:
+    def call_later(  # type: ignore[override]
+        self,
+        delay: float,
+        callback: Callable[..., Any],
+        *args: Any,
+        context: Any = None,
+    ) -> asyncio.TimerHandle:
         raise RuntimeError(
             "asyncio.sleep(), asyncio.wait_for() and other asyncio timeouts are not durable inside a workflow; "
             "use `await workflow.sleep(...)` or `workflow.wait_for_signal(..., timeout=...)`"
         )
 
-    def call_at(self, when: float, callback: Callable[..., Any], *args: Any,  # type: ignore[override]
-                context: Any = None) -> asyncio.TimerHandle:
+    def call_at(  # type: ignore[override]
+        self,
+        when: float,
+        callback: Callable[..., Any],
+        *args: Any,
+        context: Any = None,
+    ) -> asyncio.TimerHandle:
         return self.call_later(0, callback)
 
     def time(self) -> float:
@@ -48,7 +63,9 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
     def create_future(self) -> asyncio.Future[Any]:
         return asyncio.Future(loop=self)
 
-    def create_task(self, coro: Any, *, name: str | None = None, context: contextvars.Context | None = None) -> asyncio.Task[Any]:
+    def create_task(
+        self, coro: Any, *, name: str | None = None, context: contextvars.Context | None = None
+    ) -> asyncio.Task[Any]:
         return asyncio.Task(coro, loop=self, name=name, context=context)
 
     def get_debug(self) -> bool:

@@ -9,15 +9,15 @@ the execution turns it into a report at the user's line.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import Enum
-from typing import Sequence
+from enum import StrEnum
 
 from ..history import CLOSING_EVENTS, Event
 from .commands import Command
 
 
-class ArgsMode(str, Enum):
+class ArgsMode(StrEnum):
     """What a changed activity argument against history is: a failure, a warning, or nothing."""
 
     ERROR = "error"
@@ -40,7 +40,7 @@ class Matcher:
         self.args_mismatch = ArgsMode(args_mismatch)
         self.expected: Sequence[Event] | None = None  # this task's recorded commands (None: live)
         self.pos = 0
-        self.next_recorded: Event | None = None         # what history recorded after them
+        self.next_recorded: Event | None = None  # what history recorded after them
 
     def begin_task(self, expected: Sequence[Event] | None, next_recorded: Event | None) -> None:
         self.expected, self.pos, self.next_recorded = expected, 0, next_recorded
@@ -91,14 +91,20 @@ class Matcher:
                 if self.args_mismatch is ArgsMode.ERROR:
                     raise Mismatch("activity_args", event)
                 if self.args_mismatch is ArgsMode.WARN:
-                    return (f"event {event.id}: activity {c['activity_type']} arguments differ: "
-                            f"history {e['input']!r}, code {c['input']!r}")
+                    return (
+                        f"event {event.id}: activity {c['activity_type']} arguments differ: "
+                        f"history {e['input']!r}, code {c['input']!r}"
+                    )
             return None
         if same_kind and event.type == "TimerStarted":
             if c["duration"] != e["duration"]:
                 raise Mismatch("timer_duration", event)
             return None
-        if same_kind and event.type == "MarkerRecorded" and (c["marker_name"], c["marker_id"]) == (e["marker_name"], e["marker_id"]):
+        if (
+            same_kind
+            and event.type == "MarkerRecorded"
+            and (c["marker_name"], c["marker_id"]) == (e["marker_name"], e["marker_id"])
+        ):
             return None
         if same_kind and event.type == "WorkflowExecutionCompleted":
             if c["result"] != e["result"]:
@@ -118,7 +124,7 @@ class Matcher:
             return "patch", ""
         if event.attrs.get("marker_name") == "side_effect":
             return "side_effect", ""
-        if any(same_identity(command, later) for later in (self.expected or [])[self.pos + 1:]):
+        if any(same_identity(command, later) for later in (self.expected or [])[self.pos + 1 :]):
             return "order", ""
         if command.event_type in CLOSING_EVENTS:
             return "missing", "the code finished where history recorded more steps"
@@ -126,8 +132,10 @@ class Matcher:
             return "extra", ""
         later = next((e for e in self.history[event.id : event.id + 500] if same_identity(command, e)), None)
         if later is not None:
-            return "missing", (f"history recorded the code's command later, at event {later.id}: "
-                               f"this step was removed, or moved after it")
+            return "missing", (
+                f"history recorded the code's command later, at event {later.id}: "
+                f"this step was removed, or moved after it"
+            )
         if command.event_type == event.type == "ActivityTaskScheduled":
             return "activity_type", ""
         return "command", ""
@@ -140,5 +148,8 @@ def same_identity(command: Command, event: Event) -> bool:
     if event.type == "ActivityTaskScheduled":
         return bool(command.attrs["activity_type"] == event.attrs["activity_type"])
     if event.type == "MarkerRecorded":
-        return bool((command.attrs["marker_name"], command.attrs["marker_id"]) == (event.attrs["marker_name"], event.attrs["marker_id"]))
+        return bool(
+            (command.attrs["marker_name"], command.attrs["marker_id"])
+            == (event.attrs["marker_name"], event.attrs["marker_id"])
+        )
     return event.type == "TimerStarted"

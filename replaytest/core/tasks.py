@@ -6,8 +6,9 @@ crash by running the same :func:`catch_up`, so the engine and the replayer canno
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Protocol, Sequence, TypeVar
+from typing import Protocol, TypeVar
 
 from ..history import COMMAND_EVENTS, OUTCOME_EVENTS, Event
 from ..report.divergence import WorkflowTaskError
@@ -23,7 +24,7 @@ class WorkflowTask:
     outcomes: list[Event]
     failed: bool
     commands: list[Event]
-    next_event: Event | None   # what history recorded after the commands, if anything
+    next_event: Event | None  # what history recorded after the commands, if anything
 
 
 def workflow_tasks(events: Sequence[Event]) -> Iterator[WorkflowTask]:

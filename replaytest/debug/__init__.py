@@ -11,13 +11,35 @@
 """
 
 from .observer import DebugObserver, make_observer, start_debugging
-from .options import (BREAK_ON_KINDS, DEFAULT_HOST, DEFAULT_PORT, DebugError, DebugOptions, DebugTimeout, is_loopback,
-                      parse_address)
+from .options import (
+    BREAK_ON_KINDS,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    DebugError,
+    DebugOptions,
+    DebugTimeout,
+    is_loopback,
+    parse_address,
+)
 from .server import listening, start
 from .vscode import CONFIG_NAME, LaunchJsonError, vscode_config, write_launch_json
 
 __all__ = [
-    "DebugOptions", "DebugError", "DebugTimeout", "parse_address", "is_loopback", "start", "listening",
-    "DebugObserver", "make_observer", "start_debugging", "vscode_config", "write_launch_json", "LaunchJsonError",
-    "CONFIG_NAME", "DEFAULT_HOST", "DEFAULT_PORT", "BREAK_ON_KINDS",
+    "BREAK_ON_KINDS",
+    "CONFIG_NAME",
+    "DEFAULT_HOST",
+    "DEFAULT_PORT",
+    "DebugError",
+    "DebugObserver",
+    "DebugOptions",
+    "DebugTimeout",
+    "LaunchJsonError",
+    "is_loopback",
+    "listening",
+    "make_observer",
+    "parse_address",
+    "start",
+    "start_debugging",
+    "vscode_config",
+    "write_launch_json",
 ]

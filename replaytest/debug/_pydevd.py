@@ -21,11 +21,12 @@ from typing import Any
 
 os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # see replaytest.debug._debugpy
 
-import debugpy.server.api  # noqa: E402,F401  (puts debugpy's vendored pydevd on sys.path)
-import pydevd  # noqa: E402,F401
-from _pydevd_bundle.pydevd_comm_constants import CMD_SET_BREAK, CMD_STEP_CAUGHT_EXCEPTION  # noqa: E402
-from _pydevd_bundle.pydevd_constants import get_global_debugger  # noqa: E402
-from _pydevd_bundle.pydevd_filtering import ExcludeFilter  # noqa: E402
+import debugpy.server.api  # noqa: F401  (puts debugpy's vendored pydevd on sys.path)
+import pydevd  # noqa: F401
+from _pydevd_bundle.pydevd_comm_constants import CMD_SET_BREAK, CMD_STEP_CAUGHT_EXCEPTION
+from _pydevd_bundle.pydevd_constants import get_global_debugger
+from _pydevd_bundle.pydevd_filtering import ExcludeFilter
+
 
 def _hidden_dirs() -> list[str]:
     """replaytest's and its pytest plugin's directories: hidden from the user (justMyCode) even
@@ -98,8 +99,9 @@ def _install(py_db: Any) -> Any:
     return apply
 
 
-def suspend(frame: types.FrameType, *, exception: BaseException | None = None,
-            extra_locals: dict[str, Any] | None = None) -> bool:
+def suspend(
+    frame: types.FrameType, *, exception: BaseException | None = None, extra_locals: dict[str, Any] | None = None
+) -> bool:
     """Stop the current thread in the IDE showing ``frame`` (a workflow frame: running and on
     this thread's stack, or a suspended coroutine's) as the top frame. Blocks until the user
     continues or steps. With ``exception`` the stop reads as an exception stop (VS Code shows

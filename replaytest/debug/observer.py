@@ -7,11 +7,13 @@ from __future__ import annotations
 import os
 import sys
 import types
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from ..core.frames import blocked_frame, user_frame
 from .options import DebugOptions
 from .server import print_line, start
+
 
 class DebugObserver:
     """The replay observer that stops in workflow code. One can serve many replays in turn.
@@ -27,13 +29,17 @@ class DebugObserver:
 
     Without an attached IDE every hook is a no-op."""
 
-    def __init__(self, break_at: Iterable[int] = (), break_on_divergence: bool = False,
-                 announce: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        break_at: Iterable[int] = (),
+        break_on_divergence: bool = False,
+        announce: Callable[[str], None] | None = None,
+    ) -> None:
         self.break_at = sorted(set(int(n) for n in break_at))
         self.break_on_divergence = break_on_divergence
         self.announce = announce or print_line
         self._execution: Any = None
-        self._pending: list[tuple[int, Any]] = []     # (requested id, the event that applied it)
+        self._pending: list[tuple[int, Any]] = []  # (requested id, the event that applied it)
         self._reached: set[int] = set()
 
     # -- the observer protocol (replaytest.runtime.Execution calls these)
@@ -56,14 +62,22 @@ class DebugObserver:
             target, where = blocked_frame(execution.main), "waits here for it (and the rest of what this line awaits)"
         asked = ", ".join(str(n) for n, _ in due)
         if target is None:
-            self.announce(f"replaytest: --break-at {asked}: event {event.id} was applied, but no workflow code "
-                          "is there to stop in")
+            self.announce(
+                f"replaytest: --break-at {asked}: event {event.id} was applied, but no workflow code "
+                "is there to stop in"
+            )
             return
-        note = (f"--break-at {asked}: event {event.id} ({event.type}) was applied; the workflow code {where}"
-                + ("" if any(n == event.id for n, _ in due) else
-                   f". Event {asked} itself is not one workflow code receives; {event.id} is the next one"))
-        self._stop(target, f"break-at {asked}", event.id, extra={"replaytest_event": _event_view(event),
-                                                                 "replaytest_break": note})
+        note = f"--break-at {asked}: event {event.id} ({event.type}) was applied; the workflow code {where}" + (
+            ""
+            if any(n == event.id for n, _ in due)
+            else f". Event {asked} itself is not one workflow code receives; {event.id} is the next one"
+        )
+        self._stop(
+            target,
+            f"break-at {asked}",
+            event.id,
+            extra={"replaytest_event": _event_view(event), "replaytest_break": note},
+        )
 
     def divergence(self, execution: Any, error: BaseException) -> None:
         if not self.break_on_divergence:
@@ -71,17 +85,30 @@ class DebugObserver:
         divergence = getattr(error, "divergence", None)
         target = user_frame(sys._getframe(1), require_loop=True) or blocked_frame(execution.main)
         if target is not None:
-            self._stop(target, "divergence", getattr(divergence, "event_id", None), error=error,
-                       extra={"replaytest_divergence": divergence})
+            self._stop(
+                target,
+                "divergence",
+                getattr(divergence, "event_id", None),
+                error=error,
+                extra={"replaytest_divergence": divergence},
+            )
             return
         source = getattr(divergence, "source", None)
         if source is None:
             return
         # The workflow already returned (a different result): no frame of it is left, so stop
         # in a stand-in frame that the IDE shows at the reported line of the workflow's file.
-        _stop_at_source(source, getattr(execution.defn.fn, "__module__", "workflow"),
-                        lambda frame: self._stop(frame, "divergence", getattr(divergence, "event_id", None),
-                                                 error=error, extra={"replaytest_divergence": divergence}))
+        _stop_at_source(
+            source,
+            getattr(execution.defn.fn, "__module__", "workflow"),
+            lambda frame: self._stop(
+                frame,
+                "divergence",
+                getattr(divergence, "event_id", None),
+                error=error,
+                extra={"replaytest_divergence": divergence},
+            ),
+        )
 
     # -- after a replay
     def unreached(self) -> list[int]:
@@ -101,8 +128,15 @@ class DebugObserver:
         self._reached.update(due)
         return due
 
-    def stop(self, frame: types.FrameType, why: str, event_id: int | None, *,
-             error: BaseException | None = None, extra: dict[str, Any] | None = None) -> None:
+    def stop(
+        self,
+        frame: types.FrameType,
+        why: str,
+        event_id: int | None,
+        *,
+        error: BaseException | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         """Suspend in ``frame`` as a break-at or divergence stop does (a no-op without an IDE)."""
         self._stop(frame, why, event_id, error=error, extra=extra)
 
@@ -111,8 +145,15 @@ class DebugObserver:
         if execution is not self._execution:
             self._execution, self._pending, self._reached = execution, [], set()
 
-    def _stop(self, frame: types.FrameType, why: str, event_id: int | None, *,
-              error: BaseException | None = None, extra: dict[str, Any] | None = None) -> None:
+    def _stop(
+        self,
+        frame: types.FrameType,
+        why: str,
+        event_id: int | None,
+        *,
+        error: BaseException | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         if "debugpy" not in sys.modules:  # never started: no IDE can be attached
             return
         from . import _pydevd

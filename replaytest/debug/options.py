@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from ..definitions import ReplaytestError
 
@@ -27,10 +27,10 @@ class DebugTimeout(DebugError):
 @dataclass
 class DebugOptions:
     host: str = DEFAULT_HOST
-    port: int = DEFAULT_PORT             # 0: any free port (the announced line says which)
-    allow_remote: bool = False           # required for a host that is not a loopback address
-    timeout: float | None = None         # seconds to wait for the IDE; None or 0: wait forever
-    break_at: list[int] = field(default_factory=list)   # history event ids
+    port: int = DEFAULT_PORT  # 0: any free port (the announced line says which)
+    allow_remote: bool = False  # required for a host that is not a loopback address
+    timeout: float | None = None  # seconds to wait for the IDE; None or 0: wait forever
+    break_at: list[int] = field(default_factory=list)  # history event ids
     break_on_divergence: bool = False
     #: the option that sets allow_remote, named in the refusal message
     allow_remote_flag: str = "--replay-debug-allow-remote"
@@ -38,10 +38,17 @@ class DebugOptions:
     timeout_flag: str = "--replay-debug-timeout"
 
     @classmethod
-    def from_cli(cls, address: str | bool | None = None, *, break_at: Iterable[int | str] = (),
-                 break_on: Iterable[str] = (), allow_remote: bool = False, timeout: float | str | None = None,
-                 allow_remote_flag: str = "--replay-debug-allow-remote",
-                 timeout_flag: str = "--replay-debug-timeout") -> "DebugOptions":
+    def from_cli(
+        cls,
+        address: str | bool | None = None,
+        *,
+        break_at: Iterable[int | str] = (),
+        break_on: Iterable[str] = (),
+        allow_remote: bool = False,
+        timeout: float | str | None = None,
+        allow_remote_flag: str = "--replay-debug-allow-remote",
+        timeout_flag: str = "--replay-debug-timeout",
+    ) -> DebugOptions:
         """Options from command-line values: ``address`` is "HOST:PORT", "PORT", "HOST" or
         empty/None/True for the default 127.0.0.1:5678; ``break_on`` accepts "divergence"."""
         host, port = parse_address(address)
@@ -61,8 +68,16 @@ class DebugOptions:
                 timeout = float(timeout)
             except ValueError:
                 raise DebugError(f"{timeout_flag} {timeout!r}: expected a number of seconds") from None
-        options = cls(host, port, allow_remote, timeout or None, ids, divergence,
-                      allow_remote_flag=allow_remote_flag, timeout_flag=timeout_flag)
+        options = cls(
+            host,
+            port,
+            allow_remote,
+            timeout or None,
+            ids,
+            divergence,
+            allow_remote_flag=allow_remote_flag,
+            timeout_flag=timeout_flag,
+        )
         options.check()
         return options
 
@@ -78,24 +93,29 @@ class DebugOptions:
         if not self.allow_remote and not is_loopback(self.host):
             raise DebugError(
                 f"binding the debug server to {self.host} lets anyone who can reach this port run code on "
-                f"your machine; pass {self.allow_remote_flag} if you mean it")
+                f"your machine; pass {self.allow_remote_flag} if you mean it"
+            )
 
 
-def parse_address(spec: str | bool | None, default_host: str = DEFAULT_HOST, default_port: int = DEFAULT_PORT) -> tuple[str, int]:
+def parse_address(
+    spec: str | bool | None, default_host: str = DEFAULT_HOST, default_port: int = DEFAULT_PORT
+) -> tuple[str, int]:
     """ "HOST:PORT", "PORT", "HOST", "[IPv6]:PORT" or empty → (host, port)."""
     if spec is None or spec is True or (isinstance(spec, str) and not spec.strip()):
         return default_host, default_port
     s = str(spec).strip()
     if "/" in s or os.sep in s or s.endswith((".json", ".py")):
         # `pytest --replay-debug histories/` makes argparse take the path as the address
-        raise DebugError(f"debug address {spec!r} looks like a path: write the address with = "
-                         "(--debug=HOST:PORT), or put the flag after the paths")
+        raise DebugError(
+            f"debug address {spec!r} looks like a path: write the address with = "
+            "(--debug=HOST:PORT), or put the flag after the paths"
+        )
     host, port_text = default_host, ""
-    if s.startswith("["):                       # [::1]:5678 or [::1]
+    if s.startswith("["):  # [::1]:5678 or [::1]
         end = s.find("]")
         if end < 0:
             raise DebugError(f"debug address {spec!r}: missing ] after the IPv6 address")
-        host, rest = s[1:end], s[end + 1:]
+        host, rest = s[1:end], s[end + 1 :]
         if rest and not rest.startswith(":"):
             raise DebugError(f"debug address {spec!r}: expected HOST:PORT or PORT")
         port_text = rest[1:]
@@ -104,7 +124,7 @@ def parse_address(spec: str | bool | None, default_host: str = DEFAULT_HOST, def
     elif s.count(":") == 1:
         host, port_text = s.split(":")
         host = host or default_host
-    else:                                       # a host name, or a bare IPv6 address
+    else:  # a host name, or a bare IPv6 address
         host = s
     if not port_text:
         return host, default_port

@@ -7,7 +7,8 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .options import DebugError, DebugOptions, DebugTimeout
 from .vscode import CONFIG_NAME
@@ -58,8 +59,10 @@ def start(options: DebugOptions, *, announce: Callable[[str], None] | None = Non
             _listening = (str(host), int(port))
     host, port = _listening
     if not debugpy.is_client_connected():
-        say(f'replaytest: waiting for a debugger on {host}:{port} — in VS Code run "{CONFIG_NAME}" '
-            f"(`replaytest vscode` writes it)")
+        say(
+            f'replaytest: waiting for a debugger on {host}:{port} — in VS Code run "{CONFIG_NAME}" '
+            f"(`replaytest vscode` writes it)"
+        )
         _wait_for_client(debugpy, options, host, port)
     from . import _pydevd
 
@@ -92,4 +95,5 @@ def _wait_for_client(debugpy: Any, options: DebugOptions, host: str, port: int) 
     if not debugpy.is_client_connected():
         raise DebugTimeout(
             f"no debugger attached to {host}:{port} within {timeout:g} s; gave up waiting. "
-            f"Attach sooner, or give {options.timeout_flag} more seconds (0 waits forever).")
+            f"Attach sooner, or give {options.timeout_flag} more seconds (0 waits forever)."
+        )

@@ -27,8 +27,14 @@ class LaunchJsonError(ReplaytestError):
     """launch.json exists but cannot be merged safely; it was left untouched."""
 
 
-def vscode_config(host: str = "127.0.0.1", port: int = 5678, *, name: str = CONFIG_NAME,
-                  remote_root: str | None = None, local_root: str = "${workspaceFolder}") -> dict[str, Any]:
+def vscode_config(
+    host: str = "127.0.0.1",
+    port: int = 5678,
+    *,
+    name: str = CONFIG_NAME,
+    remote_root: str | None = None,
+    local_root: str = "${workspaceFolder}",
+) -> dict[str, Any]:
     """The attach configuration for a replay waiting under ``--debug`` / ``--replay-debug``.
 
     ``justMyCode`` keeps stepping in workflow code; the two ``rules`` also hide replaytest's own
@@ -52,8 +58,13 @@ def vscode_config(host: str = "127.0.0.1", port: int = 5678, *, name: str = CONF
     return config
 
 
-def write_launch_json(path: str | os.PathLike[str] = ".vscode/launch.json", config: dict[str, Any] | None = None,
-                      *, host: str = "127.0.0.1", port: int = 5678) -> str:
+def write_launch_json(
+    path: str | os.PathLike[str] = ".vscode/launch.json",
+    config: dict[str, Any] | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 5678,
+) -> str:
     """Add ``config`` (default: :func:`vscode_config` for host/port) to the launch.json at
     ``path``, creating it if needed. Other configurations, comments and formatting are kept;
     a configuration with the same name is replaced. Returns "created", "added" or "replaced".
@@ -66,12 +77,16 @@ def write_launch_json(path: str | os.PathLike[str] = ".vscode/launch.json", conf
         p.write_text(text, encoding="utf-8")
         return "created"
     if not p.is_file():
-        raise LaunchJsonError(f"{p} is not a regular file; it was left unchanged. Add this configuration to "
-                              f"your launch.json by hand:\n{_dump(config)}")
+        raise LaunchJsonError(
+            f"{p} is not a regular file; it was left unchanged. Add this configuration to "
+            f"your launch.json by hand:\n{_dump(config)}"
+        )
     info = p.stat()
     if not info.st_mode & stat.S_IWUSR:
-        raise LaunchJsonError(f"{p} is read-only; it was left unchanged. Make it writable and run again, or add "
-                              f"this configuration by hand:\n{_dump(config)}")
+        raise LaunchJsonError(
+            f"{p} is read-only; it was left unchanged. Make it writable and run again, or add "
+            f"this configuration by hand:\n{_dump(config)}"
+        )
     try:
         original = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
@@ -101,16 +116,21 @@ def _target(p: Path) -> Path:
         return target
     inside = Path(os.path.realpath(p.parent))
     if target.parent != inside:
-        raise LaunchJsonError(f"{p} is a symlink to {os.readlink(p)} ({target}), which does not exist and lies outside "
-                              f"{p.parent}; it was left unchanged. Fix or remove the link and run again")
+        raise LaunchJsonError(
+            f"{p} is a symlink to {os.readlink(p)} ({target}), which does not exist and lies outside "
+            f"{p.parent}; it was left unchanged. Fix or remove the link and run again"
+        )
     return target
 
 
 def merge_launch_json(text: str, config: dict[str, Any], source: str = "launch.json") -> tuple[str, str]:
     """The text of a launch.json with ``config`` merged in, and "added" or "replaced"."""
+
     def refuse(why: str) -> LaunchJsonError:
-        return LaunchJsonError(f"{source}: {why}; it was left unchanged. Add this configuration to it by hand:\n"
-                               f"{_dump(config)}")
+        return LaunchJsonError(
+            f"{source}: {why}; it was left unchanged. Add this configuration to it by hand:\n{_dump(config)}"
+        )
+
     try:
         root = _Parser(text).document()
     except ValueError as e:
@@ -126,7 +146,7 @@ def merge_launch_json(text: str, config: dict[str, Any], source: str = "launch.j
     if configs_node is None:
         newline = _newline(text)
         indent = _indent_unit(text)
-        insert = f"{newline}{indent}\"configurations\": [{newline}{_indent(body, indent * 2, newline)}{newline}{indent}]"
+        insert = f'{newline}{indent}"configurations": [{newline}{_indent(body, indent * 2, newline)}{newline}{indent}]'
         insert += "," if root.items else newline
         at = root.start + 1
         new_text, action = text[:at] + insert + text[at:], "added"
@@ -142,19 +162,26 @@ def merge_launch_json(text: str, config: dict[str, Any], source: str = "launch.j
             config = {**node.value, **config}  # keep what the user added (env, subProcess, ...): we set only ours
             body = _dump(config)
             indent = _line_indent(text, node.start)
-            new_text = text[:node.start] + _indent(body, indent, newline).lstrip() + text[node.end:]
+            new_text = text[: node.start] + _indent(body, indent, newline).lstrip() + text[node.end :]
             action = "replaced"
         elif configs_node.items:
             last = configs_node.items[-1]
             indent = _line_indent(text, last.start)
-            new_text = text[:last.end] + "," + newline + _indent(body, indent, newline) + text[last.end:]
+            new_text = text[: last.end] + "," + newline + _indent(body, indent, newline) + text[last.end :]
             action = "added"
         else:
             outer = _line_indent(text, configs_node.start)
             indent = outer + _indent_unit(text)
-            inner = text[configs_node.start + 1:configs_node.end - 1]
-            new_text = (text[:configs_node.start + 1] + newline + _indent(body, indent, newline) + newline + outer
-                        + inner.strip(" \t\r\n") + text[configs_node.end - 1:])
+            inner = text[configs_node.start + 1 : configs_node.end - 1]
+            new_text = (
+                text[: configs_node.start + 1]
+                + newline
+                + _indent(body, indent, newline)
+                + newline
+                + outer
+                + inner.strip(" \t\r\n")
+                + text[configs_node.end - 1 :]
+            )
             action = "added"
     # Check the result before anything is written: the same document plus (or with) our config.
     try:
@@ -164,8 +191,9 @@ def merge_launch_json(text: str, config: dict[str, Any], source: str = "launch.j
     expected = dict(before)
     old = [c for c in before.get("configurations", []) if not (isinstance(c, dict) and c.get("name") == name)]
     if action == "replaced":
-        expected["configurations"] = [config if isinstance(c, dict) and c.get("name") == name else c
-                                      for c in before["configurations"]]
+        expected["configurations"] = [
+            config if isinstance(c, dict) and c.get("name") == name else c for c in before["configurations"]
+        ]
     else:
         expected["configurations"] = old + [config]
     if after != expected:  # pragma: no cover - would be a bug in the editing above
@@ -198,12 +226,12 @@ def _indent(body: str, indent: str, newline: str) -> str:
 
 @dataclass
 class _Node:
-    kind: str                  # object | array | scalar
-    start: int                 # index of the first character
-    end: int                   # index after the last character
+    kind: str  # object | array | scalar
+    start: int  # index of the first character
+    end: int  # index after the last character
     value: Any
-    members: dict[str, "_Node"] = field(default_factory=dict)   # objects
-    items: list["_Node"] = field(default_factory=list)          # arrays; objects: member values
+    members: dict[str, _Node] = field(default_factory=dict)  # objects
+    items: list[_Node] = field(default_factory=list)  # arrays; objects: member values
 
 
 class _Parser:
@@ -257,7 +285,7 @@ class _Parser:
         if c == "[":
             return self.arr()
         if c == '"':
-            return _Node("scalar", start + self.offset, self.string_end() + self.offset, json.loads(s[start:self.i]))
+            return _Node("scalar", start + self.offset, self.string_end() + self.offset, json.loads(s[start : self.i]))
         for word, val in (("true", True), ("false", False), ("null", None)):
             if s.startswith(word, start):
                 self.i += len(word)
@@ -293,7 +321,7 @@ class _Parser:
             if not self.s.startswith('"', self.i):
                 raise self.fail('expected a "key" or }')
             key_start = self.i
-            key = json.loads(self.s[key_start:self.string_end()])
+            key = json.loads(self.s[key_start : self.string_end()])
             if key in node.value:
                 raise self.fail(f"duplicate key {key!r}")
             self.ws()

@@ -7,10 +7,33 @@ one transaction each) â†’ ``workflow_task`` / ``activity_task`` (running code) â
 
 from .clock import Clock, RealClock, VirtualClock
 from .engine import DEFAULT_DB, Engine, WorkflowHandle, WorkflowInfo
-from .errors import (DatabaseError, DatabaseLockedError, EngineError, WorkflowAlreadyRunningError, WorkflowBlockedError,
-                     WorkflowFailedError, WorkflowIdReuseError, WorkflowNotFoundError)
+from .errors import (
+    DatabaseError,
+    DatabaseLockedError,
+    EngineError,
+    WorkflowAlreadyRunningError,
+    WorkflowBlockedError,
+    WorkflowFailedError,
+    WorkflowIdReuseError,
+    WorkflowNotFoundError,
+)
 from .worker import WorkStats
 
-__all__ = ["Engine", "WorkflowHandle", "WorkflowInfo", "Clock", "RealClock", "VirtualClock", "DEFAULT_DB", "EngineError",
-           "DatabaseError", "DatabaseLockedError", "WorkflowAlreadyRunningError", "WorkflowBlockedError",
-           "WorkflowFailedError", "WorkflowIdReuseError", "WorkflowNotFoundError", "WorkStats"]
+__all__ = [
+    "DEFAULT_DB",
+    "Clock",
+    "DatabaseError",
+    "DatabaseLockedError",
+    "Engine",
+    "EngineError",
+    "RealClock",
+    "VirtualClock",
+    "WorkStats",
+    "WorkflowAlreadyRunningError",
+    "WorkflowBlockedError",
+    "WorkflowFailedError",
+    "WorkflowHandle",
+    "WorkflowIdReuseError",
+    "WorkflowInfo",
+    "WorkflowNotFoundError",
+]

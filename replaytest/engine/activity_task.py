@@ -22,12 +22,13 @@ import contextvars
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from .. import activity
-from ..definitions import ActivityDefinition, PayloadError, to_payload
 from ..core.failures import failure_of
+from ..definitions import ActivityDefinition, PayloadError, to_payload
 from .hooks import FaultHooks
 from .transitions import ActivityClaim
 
@@ -59,7 +60,7 @@ def _run_async(coro: Any) -> Any:
                 for task in leftovers:
                     task.cancel()
                 loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
-        except Exception:  # noqa: BLE001 — a loop the activity broke: start a fresh one next time
+        except Exception:
             _close_runner()
 
 
@@ -69,14 +70,14 @@ def _close_runner() -> None:
     if runner is not None:
         try:
             runner.close()
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
 
 
 class _PoolThread:
     """A daemon thread that runs attempts handed to it, then waits for the next."""
 
-    def __init__(self, pool: "_Pool") -> None:
+    def __init__(self, pool: _Pool) -> None:
         self.pool = pool
         self.jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         threading.Thread(target=self._main, daemon=True, name="replaytest activity").start()
@@ -117,7 +118,7 @@ class _Pool:
 @dataclass
 class _Running:
     claim: ActivityClaim
-    deadline: float | None   # time.monotonic() after which the attempt has timed out
+    deadline: float | None  # time.monotonic() after which the attempt has timed out
 
 
 class ActivityRunner:
@@ -137,15 +138,23 @@ class ActivityRunner:
 
     def start(self, claim: ActivityClaim, defn: ActivityDefinition) -> None:
         a = claim.scheduled.attrs
-        info = activity.ActivityInfo(claim.run.workflow_id, claim.run.run_id, a["activity_id"], a["activity_type"], claim.attempt)
+        info = activity.ActivityInfo(
+            claim.run.workflow_id, claim.run.run_id, a["activity_id"], a["activity_type"], claim.attempt
+        )
         key = (claim.task_id, claim.attempt)
         timeout = a.get("start_to_close_timeout")
         self.running[key] = _Running(claim, time.monotonic() + timeout if timeout else None)
         args = list(a["input"])
         self._pool.submit(lambda: self._execute(key, claim, defn, args, info))
 
-    def _execute(self, key: tuple[int, int], claim: ActivityClaim, defn: ActivityDefinition, args: list[Any],
-                 info: activity.ActivityInfo) -> None:
+    def _execute(
+        self,
+        key: tuple[int, int],
+        claim: ActivityClaim,
+        defn: ActivityDefinition,
+        args: list[Any],
+        info: activity.ActivityInfo,
+    ) -> None:
         activity._info.set(info)  # this attempt's, in the pool thread's context
         try:
             if self.faults is not None:
@@ -154,11 +163,11 @@ class ActivityRunner:
             outcome = AttemptOutcome(claim, result=to_payload(value, f"the result of activity {defn.name}"))
         except PayloadError as e:  # retrying cannot make a value JSON
             outcome = AttemptOutcome(claim, failure={"type": "PayloadError", "message": str(e), "non_retryable": True})
-        except BaseException as e:  # noqa: BLE001 — any exception fails this attempt
+        except BaseException as e:
             timed_out = bool(getattr(e, "injected_timeout", False))  # a fault plan's pretend timeout
             try:
                 failure = failure_of(e)
-            except Exception as err:  # noqa: BLE001 — describing it failed: the attempt must still report back
+            except Exception as err:
                 failure = {"type": type(e).__name__, "message": f"<could not describe it: {type(err).__name__}>"}
             outcome = AttemptOutcome(claim, failure=failure, timed_out=timed_out)
         if outcome.failure is not None:
@@ -181,10 +190,18 @@ class ActivityRunner:
             if r.deadline is not None and now >= r.deadline:
                 del self.running[key]
                 a = r.claim.scheduled.attrs
-                out.append(AttemptOutcome(r.claim, timed_out=True, failure={
-                    "type": "StartToCloseTimeout", "attempt": r.claim.attempt,
-                    "message": f"activity {a['activity_type']} attempt {r.claim.attempt} did not finish within its "
-                               f"start_to_close_timeout of {a['start_to_close_timeout']:g}s; the attempt was abandoned"}))
+                out.append(
+                    AttemptOutcome(
+                        r.claim,
+                        timed_out=True,
+                        failure={
+                            "type": "StartToCloseTimeout",
+                            "attempt": r.claim.attempt,
+                            "message": f"activity {a['activity_type']} attempt {r.claim.attempt} did not finish within its "
+                            f"start_to_close_timeout of {a['start_to_close_timeout']:g}s; the attempt was abandoned",
+                        },
+                    )
+                )
         return out
 
     def _accept(self, item: tuple[tuple[int, int], AttemptOutcome], out: list[AttemptOutcome]) -> None:

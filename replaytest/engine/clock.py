@@ -23,13 +23,13 @@ they use real time (``time.time()``) whichever engine clock is in use.
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 from ..definitions import LAST_DUE, ReplaytestError
 from ..history import format_time, parse_time
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: the latest due time the engine schedules (``definitions.LAST_DUE``, in ms)
 LAST_DUE_MS = (LAST_DUE - _EPOCH) // timedelta(milliseconds=1)
 

@@ -48,8 +48,9 @@ def prepare_path(path_text: str) -> None:
     except OSError as e:
         blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
         reason = f"{blocker} is not a directory" if blocker is not None else (e.strerror or str(e))
-        raise DatabaseError(f"cannot create the directory for the engine database {path_text}: {reason}; "
-                            "pass another --db path") from None
+        raise DatabaseError(
+            f"cannot create the directory for the engine database {path_text}: {reason}; pass another --db path"
+        ) from None
 
 
 def fault(path: str, e: sqlite3.Error, lock_timeout: float) -> DatabaseError:
@@ -59,9 +60,13 @@ def fault(path: str, e: sqlite3.Error, lock_timeout: float) -> DatabaseError:
     if "locked" in low or "busy" in low:
         return DatabaseLockedError(path, lock_timeout)
     if "readonly" in low or "read-only" in low:
-        return DatabaseError(f"the engine database {path} is read-only ({text}); make the file and its "
-                             "directory writable, or pass another --db path (listing and exporting still work)")
+        return DatabaseError(
+            f"the engine database {path} is read-only ({text}); make the file and its "
+            "directory writable, or pass another --db path (listing and exporting still work)"
+        )
     if "malformed" in low or "not a database" in low or "corrupt" in low:
-        return DatabaseError(f"the engine database {path} is damaged or not an SQLite file ({text}); "
-                             "restore it from a backup or pass another --db path")
+        return DatabaseError(
+            f"the engine database {path} is damaged or not an SQLite file ({text}); "
+            "restore it from a backup or pass another --db path"
+        )
     return DatabaseError(f"the engine database {path} cannot be used: {text}; pass another --db path")

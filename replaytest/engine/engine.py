@@ -17,18 +17,19 @@ import secrets
 import shlex
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+from ..core.frames import blocked_source
 from ..definitions import ReplaytestError, seconds, to_payload
 from ..history import History
-from ..core.frames import blocked_source
 from . import transitions as tx
 from .clock import LAST_DUE_MS, Clock, make_clock
-from .hooks import FaultHooks
 from .errors import EngineError, WorkflowBlockedError, WorkflowFailedError, WorkflowNotFoundError, describe_failure
+from .hooks import FaultHooks
 from .registry import Registry
 from .store import Run, Store
 from .worker import Worker, WorkStats
@@ -44,11 +45,11 @@ class WorkflowInfo:
     workflow_id: str
     run_id: str
     workflow_type: str
-    status: str                      # running | completed | failed
+    status: str  # running | completed | failed
     started_at: str
     closed_at: str | None
     events: int
-    task_failure: dict[str, Any] | None = None   # the failure of a workflow task that keeps failing
+    task_failure: dict[str, Any] | None = None  # the failure of a workflow task that keeps failing
     task_attempt: int | None = None
 
 
@@ -59,13 +60,15 @@ def _text(value: str, what: str) -> str:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise EngineError(f"{what} {value!r} is not valid Unicode (it contains a lone surrogate); "
-                          "ids and names are stored as UTF-8 text") from None
+        raise EngineError(
+            f"{what} {value!r} is not valid Unicode (it contains a lone surrogate); "
+            "ids and names are stored as UTF-8 text"
+        ) from None
     return value
 
 
 class WorkflowHandle:
-    def __init__(self, engine: "Engine", workflow_id: str, run_id: str) -> None:
+    def __init__(self, engine: Engine, workflow_id: str, run_id: str) -> None:
         self.engine, self.id, self.run_id = engine, workflow_id, run_id
 
     def __repr__(self) -> str:
@@ -108,12 +111,16 @@ class WorkflowHandle:
             if run.status == "completed":
                 return self.engine.store.event(run.run_id, run.last_event_id).attrs["result"]
             if run.status == "failed":
-                raise WorkflowFailedError(self.id, self.engine.store.event(run.run_id, run.last_event_id).attrs["failure"])
+                raise WorkflowFailedError(
+                    self.id, self.engine.store.event(run.run_id, run.last_event_id).attrs["failure"]
+                )
             if deadline is None and not worker.busy:
                 raise WorkflowBlockedError(self.id, self.engine.blocked_reason(self.id, self.run_id))
             if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"workflow {self.id} did not finish within {timeout:g}s: "
-                                   f"{self.engine.blocked_reason(self.id, self.run_id)}")
+                raise TimeoutError(
+                    f"workflow {self.id} did not finish within {timeout:g}s: "
+                    f"{self.engine.blocked_reason(self.id, self.run_id)}"
+                )
             time.sleep(worker.poll_interval)  # another thread runs the worker, or we wait for others
 
 
@@ -122,21 +129,38 @@ class Engine:
     "virtual" (time skips ahead when nothing else can run) or a Clock instance; ``sandbox``
     is the mode workflow code runs under (strict, warn, off, or None for no sandbox)."""
 
-    def __init__(self, path: str | Path = DEFAULT_DB, clock: Clock | str | None = None, *, sandbox: str | None = "strict",
-                 lease_seconds: float = 30.0, poll_interval: float = 0.1, max_concurrent_activities: int = 8,
-                 faults: FaultHooks | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path = DEFAULT_DB,
+        clock: Clock | str | None = None,
+        *,
+        sandbox: str | None = "strict",
+        lease_seconds: float = 30.0,
+        poll_interval: float = 0.1,
+        max_concurrent_activities: int = 8,
+        faults: FaultHooks | None = None,
+    ) -> None:
         if sandbox not in _SANDBOX_MODES:
             raise ReplaytestError(f"sandbox must be one of strict, warn, off or None, not {sandbox!r}")
         if not (isinstance(lease_seconds, (int, float)) and math.isfinite(lease_seconds) and lease_seconds > 0):
-            raise EngineError(f"lease_seconds must be a positive number of seconds, not {lease_seconds!r} "
-                              "(how long a claimed task stays this worker's without renewal)")
+            raise EngineError(
+                f"lease_seconds must be a positive number of seconds, not {lease_seconds!r} "
+                "(how long a claimed task stays this worker's without renewal)"
+            )
         self.path = str(path)
         self.store = Store(self.path)
         self.clock = make_clock(clock)
         self.clock.attach(self.store)
         self.registry = Registry()
-        self.worker = Worker(self.store, self.clock, self.registry, sandbox=sandbox, lease_seconds=lease_seconds,
-                             poll_interval=poll_interval, max_concurrent_activities=max_concurrent_activities)
+        self.worker = Worker(
+            self.store,
+            self.clock,
+            self.registry,
+            sandbox=sandbox,
+            lease_seconds=lease_seconds,
+            poll_interval=poll_interval,
+            max_concurrent_activities=max_concurrent_activities,
+        )
         if faults is not None:
             self.set_faults(faults)
 
@@ -151,7 +175,7 @@ class Engine:
     def __repr__(self) -> str:
         return f"<Engine {self.path} {self.clock.describe()}>"
 
-    def __enter__(self) -> "Engine":
+    def __enter__(self) -> Engine:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -160,14 +184,21 @@ class Engine:
     def close(self) -> None:
         self.store.close()
 
-    def register(self, *items: Any) -> "Engine":
+    def register(self, *items: Any) -> Engine:
         """Register workflows and activities: functions, modules, or module names."""
         self.registry.add(*items)
         return self
 
     # ------------------------------------------------------------------ client side
-    def start(self, workflow: Callable[..., Any] | str, *args: Any, id: str | None = None, seed: int | None = None,
-              run_id: str | None = None, id_reuse_policy: str = "reject_duplicate") -> WorkflowHandle:
+    def start(
+        self,
+        workflow: Callable[..., Any] | str,
+        *args: Any,
+        id: str | None = None,
+        seed: int | None = None,
+        run_id: str | None = None,
+        id_reuse_policy: str = "reject_duplicate",
+    ) -> WorkflowHandle:
         """Start a workflow (a @workflow.defn function, a registered type name or
         "module:function"). ``seed`` and ``run_id`` are for reproducible fixtures.
 
@@ -177,21 +208,33 @@ class Engine:
         Temporal, hyphens may stand for underscores."""
         policy = id_reuse_policy.replace("-", "_") if isinstance(id_reuse_policy, str) else id_reuse_policy
         if policy not in tx.ID_REUSE_POLICIES:
-            raise EngineError(f"id_reuse_policy must be one of {', '.join(tx.ID_REUSE_POLICIES)}, not {id_reuse_policy!r}")
+            raise EngineError(
+                f"id_reuse_policy must be one of {', '.join(tx.ID_REUSE_POLICIES)}, not {id_reuse_policy!r}"
+            )
         defn = self.registry.workflow(workflow)
         signature = inspect.signature(defn.fn)
         try:
             signature.bind(*args)
         except TypeError as e:
             params = ", ".join(signature.parameters)
-            raise EngineError(f"workflow {defn.name}({params}) cannot be started with {len(args)} argument(s): {e}") from None
+            raise EngineError(
+                f"workflow {defn.name}({params}) cannot be started with {len(args)} argument(s): {e}"
+            ) from None
         payload = to_payload(list(args), f"the input of workflow {defn.name}")
         workflow_id = _text(id, "workflow id") if id else f"{defn.name}-{uuid.uuid4().hex[:8]}"
         if run_id is not None:
             _text(run_id, "run id")
-        run = tx.start_run(self.store, workflow_id=workflow_id, run_id=run_id or uuid.uuid4().hex, workflow_type=defn.name,
-                           module=defn.module, args=payload, seed=seed if seed is not None else secrets.randbits(63),
-                           now_ms=self.clock.now_ms(), id_reuse_policy=policy)
+        run = tx.start_run(
+            self.store,
+            workflow_id=workflow_id,
+            run_id=run_id or uuid.uuid4().hex,
+            workflow_type=defn.name,
+            module=defn.module,
+            args=payload,
+            seed=seed if seed is not None else secrets.randbits(63),
+            now_ms=self.clock.now_ms(),
+            id_reuse_policy=policy,
+        )
         return WorkflowHandle(self, workflow_id, run.run_id)
 
     def get_handle(self, workflow_id: str) -> WorkflowHandle:
@@ -249,8 +292,17 @@ class Engine:
     def _info(self, run: Run) -> WorkflowInfo:
         task = self.store.workflow_task_of(run.run_id) if run.status == "running" else None
         failure = task.last_failure if task else None
-        return WorkflowInfo(run.workflow_id, run.run_id, run.workflow_type, run.status, run.started_at, run.closed_at,
-                            run.last_event_id, failure, task.attempt if failure and task else None)
+        return WorkflowInfo(
+            run.workflow_id,
+            run.run_id,
+            run.workflow_type,
+            run.status,
+            run.started_at,
+            run.closed_at,
+            run.last_event_id,
+            failure,
+            task.attempt if failure and task else None,
+        )
 
     def blocked_reason(self, workflow_id: str, run_id: str | None = None) -> str:
         """Why a running workflow is not making progress on this worker, in plain words."""
@@ -258,8 +310,10 @@ class Engine:
         tasks = self.store.tasks_of(run.run_id)
         for t in tasks:
             if t.kind == "workflow" and t.last_failure:
-                return (f"its workflow task keeps failing (attempt {t.attempt - 1}: {describe_failure(t.last_failure)}); "
-                        "fix the code and run a worker with it")
+                return (
+                    f"its workflow task keeps failing (attempt {t.attempt - 1}: {describe_failure(t.last_failure)}); "
+                    "fix the code and run a worker with it"
+                )
             if t.kind == "workflow" and t.name not in self.registry.workflows:
                 return f"workflow type {t.name!r} is not registered on this worker; register its module"
             if t.kind == "activity" and t.name not in self.registry.activities:
@@ -270,8 +324,10 @@ class Engine:
             where = blocked_source(cached.ex.main)
             at = f" at {where}" if where else ""
             if signals:
-                return (f"it waits for signal {', '.join(map(repr, signals))}{at}; send it with engine.signal() "
-                        f"or `{shlex.join(['replaytest', 'signal', workflow_id, signals[0]])} --payload JSON`")
+                return (
+                    f"it waits for signal {', '.join(map(repr, signals))}{at}; send it with engine.signal() "
+                    f"or `{shlex.join(['replaytest', 'signal', workflow_id, signals[0]])} --payload JSON`"
+                )
             return f"it is waiting{at} and nothing it waits for is scheduled"
         return "nothing it waits for is scheduled (a signal, perhaps)"
 
@@ -304,4 +360,3 @@ class Engine:
 
     def now(self) -> datetime:
         return self.clock.now()
-

@@ -23,8 +23,10 @@ class EngineError(ReplaytestError):
 class WorkflowAlreadyRunningError(EngineError):
     def __init__(self, workflow_id: str) -> None:
         self.workflow_id = workflow_id
-        super().__init__(f"workflow id {workflow_id!r} is already running; wait for it to finish "
-                         "(`replaytest worker --until-idle`) or start with another id")
+        super().__init__(
+            f"workflow id {workflow_id!r} is already running; wait for it to finish "
+            "(`replaytest worker --until-idle`) or start with another id"
+        )
 
 
 class WorkflowIdReuseError(EngineError):
@@ -33,12 +35,15 @@ class WorkflowIdReuseError(EngineError):
 
     def __init__(self, workflow_id: str, status: str, workflow_type: str, run_id: str, policy: str) -> None:
         self.workflow_id, self.status, self.run_id, self.policy = workflow_id, status, run_id, policy
-        only_failed = " (which allows a new run only after a failed one)" if policy == "allow_duplicate_failed_only" else ""
+        only_failed = (
+            " (which allows a new run only after a failed one)" if policy == "allow_duplicate_failed_only" else ""
+        )
         super().__init__(
             f"workflow id {workflow_id!r} was already used by a run that {status} ({workflow_type}, run {run_id}); "
             f"the id reuse policy is {policy}{only_failed}. Start with another id, or allow a new run under this id: "
             f"--id-reuse-policy allow-duplicate (Python: id_reuse_policy='allow_duplicate'); "
-            f"older runs stay readable with `replaytest show {shlex.quote(workflow_id)} --run RUN_ID`")
+            f"older runs stay readable with `replaytest show {shlex.quote(workflow_id)} --run RUN_ID`"
+        )
 
 
 class WorkflowNotFoundError(EngineError):
@@ -77,5 +82,7 @@ class DatabaseLockedError(DatabaseError):
 
     def __init__(self, path: str, waited: float) -> None:
         self.path, self.waited = path, waited
-        super().__init__(f"the engine database {path} is locked by another process (waited {waited:g} s for its "
-                         "write lock); try again when that process is done, or set REPLAYTEST_LOCK_TIMEOUT to wait longer")
+        super().__init__(
+            f"the engine database {path} is locked by another process (waited {waited:g} s for its "
+            "write lock); try again when that process is done, or set REPLAYTEST_LOCK_TIMEOUT to wait longer"
+        )

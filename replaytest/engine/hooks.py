@@ -7,7 +7,8 @@ from what the engine calls.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from ..activity import ActivityInfo
@@ -18,11 +19,11 @@ class FaultHooks(Protocol):
     def attach(self, engine: Any) -> None:
         """Called once when installed on an engine."""
 
-    def appended(self, run_id: str, events: Sequence["Event"]) -> None:
+    def appended(self, run_id: str, events: Sequence[Event]) -> None:
         """Events were appended (inside the transaction): raising rolls the transaction back."""
 
     def committed(self) -> None:
         """A transaction committed: raising simulates a worker dying right after it."""
 
-    def before_activity(self, info: "ActivityInfo") -> None:
+    def before_activity(self, info: ActivityInfo) -> None:
         """An activity attempt is about to run: may raise an injected failure."""

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import sys
 import types
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from ..modules import import_module, import_target
 from ..definitions import ActivityDefinition, WorkflowDefinition, add_workflow, collect, workflow_definition
+from ..modules import import_module, import_target
 from .errors import EngineError
 
 
@@ -48,8 +49,10 @@ class Registry:
         if not isinstance(fn_or_name, str):
             defn = workflow_definition(fn_or_name)
             if defn is None:
-                raise EngineError(f"{getattr(fn_or_name, '__qualname__', fn_or_name)!r} is not a workflow; "
-                                  "decorate it with @workflow.defn")
+                raise EngineError(
+                    f"{getattr(fn_or_name, '__qualname__', fn_or_name)!r} is not a workflow; "
+                    "decorate it with @workflow.defn"
+                )
             self.add(fn_or_name)
             return defn
         if fn_or_name not in self.workflows and ":" in fn_or_name:
@@ -58,5 +61,7 @@ class Registry:
             return self.workflows[fn_or_name]
         except KeyError:
             known = ", ".join(sorted(self.workflows)) or "none"
-            raise EngineError(f"workflow type {fn_or_name!r} is not registered (registered: {known}); "
-                              "register its module with engine.register(...) or --module") from None
+            raise EngineError(
+                f"workflow type {fn_or_name!r} is not registered (registered: {known}); "
+                "register its module with engine.register(...) or --module"
+            ) from None

@@ -20,10 +20,11 @@ import random
 import sqlite3
 import threading
 import time
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Collection, Iterable, Iterator, Sequence
+from typing import Any
 
 from ..definitions import ReplaytestError
 from ..history import OUTCOME_EVENTS, Event
@@ -103,7 +104,9 @@ class Task:
 
 
 _RUN_COLS = "run_id, workflow_id, workflow_type, status, started_at, closed_at, last_event_id"
-_TASK_COLS = "task_id, kind, run_id, name, event_id, due_ms, attempt, started_event_id, lease_owner, lease_expires, last_failure"
+_TASK_COLS = (
+    "task_id, kind, run_id, name, event_id, due_ms, attempt, started_event_id, lease_owner, lease_expires, last_failure"
+)
 
 
 def _in_runs(runs: Collection[str] | None, column: str = "run_id") -> tuple[str, list[str]]:
@@ -154,7 +157,8 @@ class Store:
                 raise self._fault(e) from None
         if self.initialised_empty:
             logging.getLogger("replaytest.engine").warning(
-                "initialising the empty file %s as a replaytest engine database", self.path)
+                "initialising the empty file %s as a replaytest engine database", self.path
+            )
         self._lock = threading.RLock()
         self.faults: FaultHooks | None = None  # sees appends and commits (crash simulation)
         self._check_version()
@@ -162,8 +166,9 @@ class Store:
     def _open(self, in_memory: bool) -> None:
         """Connect, refuse a foreign database, switch to WAL and make sure the schema is there.
         Closes the connection again if any of it fails."""
-        conn = self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                                           timeout=self.lock_timeout)
+        conn = self.conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=self.lock_timeout
+        )
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self.lock_timeout * 1000)}")
             fresh = in_memory or self._refuse_foreign()  # before anything below changes the file
@@ -171,8 +176,10 @@ class Store:
                 conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
             if fresh:  # all tables and the version in one transaction: no other process sees half a schema
-                conn.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} INSERT OR IGNORE INTO meta VALUES "
-                                   f"('schema_version', '{SCHEMA_VERSION}'); COMMIT;")
+                conn.executescript(
+                    f"BEGIN IMMEDIATE; {_SCHEMA} INSERT OR IGNORE INTO meta VALUES "
+                    f"('schema_version', '{SCHEMA_VERSION}'); COMMIT;"
+                )
             else:
                 conn.executescript(_SCHEMA)  # idempotent: adds what an older file of this version lacks
         except BaseException:
@@ -192,8 +199,10 @@ class Store:
         if "meta" in tables and set(tables) <= _OUR_TABLES:
             return False  # ours, caught while an older version was creating it (its version row comes next)
         shown = ", ".join(sorted(t for t in tables if not t.startswith("sqlite_"))[:6]) or ", ".join(tables)
-        raise DatabaseError(f"{self.path} is not a replaytest engine database (it has other tables: {shown}); "
-                            "refusing to change it — pass another --db path")
+        raise DatabaseError(
+            f"{self.path} is not a replaytest engine database (it has other tables: {shown}); "
+            "refusing to change it — pass another --db path"
+        )
 
     def _fault(self, e: sqlite3.Error) -> DatabaseError:
         return fault(self.path, e, self.lock_timeout)
@@ -250,7 +259,8 @@ class Store:
         if version != SCHEMA_VERSION:
             raise ReplaytestError(
                 f"{self.path} was created by an engine with database schema {version} (this one uses "
-                f"{SCHEMA_VERSION}); export its histories with that version, or use a new --db path")
+                f"{SCHEMA_VERSION}); export its histories with that version, or use a new --db path"
+            )
 
     # ------------------------------------------------------------------ meta
     def get_meta(self, key: str) -> str | None:
@@ -261,11 +271,15 @@ class Store:
     def insert_run(self, run: Run) -> None:
         with self.transaction() as c:
             try:
-                c.execute(f"INSERT INTO runs ({_RUN_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                          (run.run_id, run.workflow_id, run.workflow_type, run.status, run.started_at, run.closed_at, 0))
+                c.execute(
+                    f"INSERT INTO runs ({_RUN_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (run.run_id, run.workflow_id, run.workflow_type, run.status, run.started_at, run.closed_at, 0),
+                )
             except sqlite3.IntegrityError as e:
                 if "run_id" in str(e):
-                    raise EngineError(f"run id {run.run_id!r} already exists in {self.path}; leave run_id to the engine") from None
+                    raise EngineError(
+                        f"run id {run.run_id!r} already exists in {self.path}; leave run_id to the engine"
+                    ) from None
                 raise WorkflowAlreadyRunningError(run.workflow_id) from None
 
     def run(self, run_id: str) -> Run | None:
@@ -273,18 +287,25 @@ class Store:
         return Run(*rows[0]) if rows else None
 
     def latest_run(self, workflow_id: str) -> Run | None:
-        rows = self._query(f"SELECT {_RUN_COLS} FROM runs WHERE workflow_id = ? ORDER BY seq DESC LIMIT 1", (workflow_id,))
+        rows = self._query(
+            f"SELECT {_RUN_COLS} FROM runs WHERE workflow_id = ? ORDER BY seq DESC LIMIT 1", (workflow_id,)
+        )
         return Run(*rows[0]) if rows else None
 
     def runs_of(self, workflow_id: str) -> list[Run]:
         """Every run of ``workflow_id``, oldest first."""
-        return [Run(*row) for row in self._query(f"SELECT {_RUN_COLS} FROM runs WHERE workflow_id = ? ORDER BY seq",
-                                                 (workflow_id,))]
+        return [
+            Run(*row)
+            for row in self._query(f"SELECT {_RUN_COLS} FROM runs WHERE workflow_id = ? ORDER BY seq", (workflow_id,))
+        ]
 
     def latest_runs(self, status: str | None = None) -> list[Run]:
         """The newest run of every workflow id, oldest workflow first."""
-        sql = (f"SELECT {_RUN_COLS} FROM runs r WHERE seq = (SELECT MAX(seq) FROM runs WHERE workflow_id = r.workflow_id)"
-               + (" AND status = ?" if status else "") + " ORDER BY seq")
+        sql = (
+            f"SELECT {_RUN_COLS} FROM runs r WHERE seq = (SELECT MAX(seq) FROM runs WHERE workflow_id = r.workflow_id)"
+            + (" AND status = ?" if status else "")
+            + " ORDER BY seq"
+        )
         return [Run(*row) for row in self._query(sql, (status,) if status else ())]
 
     def close_run(self, run_id: str, status: str, time: str) -> None:
@@ -298,22 +319,28 @@ class Store:
         time never goes back: a ``time`` before its last event's (a real-clock client
         signalling a run a virtual clock moved ahead) is recorded as that event's time."""
         with self.transaction() as c:
-            last, last_time = c.execute("SELECT r.last_event_id, e.time FROM runs r LEFT JOIN events e "
-                                        "ON e.run_id = r.run_id AND e.id = r.last_event_id WHERE r.run_id = ?",
-                                        (run_id,)).fetchone()
+            last, last_time = c.execute(
+                "SELECT r.last_event_id, e.time FROM runs r LEFT JOIN events e "
+                "ON e.run_id = r.run_id AND e.id = r.last_event_id WHERE r.run_id = ?",
+                (run_id,),
+            ).fetchone()
             if last_time is not None and last_time > time:  # same fixed-width UTC format: compares as text
                 time = last_time
             events = [Event(last + i + 1, time, type_, attrs) for i, (type_, attrs) in enumerate(items)]
-            c.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?)",
-                          [(run_id, e.id, e.time, e.type, json.dumps(e.attrs, ensure_ascii=False)) for e in events])
+            c.executemany(
+                "INSERT INTO events VALUES (?, ?, ?, ?, ?)",
+                [(run_id, e.id, e.time, e.type, json.dumps(e.attrs, ensure_ascii=False)) for e in events],
+            )
             c.execute("UPDATE runs SET last_event_id = ? WHERE run_id = ?", (last + len(events), run_id))
             if self.faults is not None:
                 self.faults.appended(run_id, events)  # may raise WorkerCrash: rolls this transaction back
             return events
 
     def events(self, run_id: str, after: int = 0, upto: int | None = None) -> list[Event]:
-        rows = self._query("SELECT id, time, type, attrs FROM events WHERE run_id = ? AND id > ? AND id <= ? ORDER BY id",
-                           (run_id, after, upto if upto is not None else 2**62))
+        rows = self._query(
+            "SELECT id, time, type, attrs FROM events WHERE run_id = ? AND id > ? AND id <= ? ORDER BY id",
+            (run_id, after, upto if upto is not None else 2**62),
+        )
         return [Event(i, t, ty, json.loads(a)) for i, t, ty, a in rows]
 
     def event(self, run_id: str, event_id: int) -> Event:
@@ -325,23 +352,42 @@ class Store:
         of the newest of their last events."""
         cond, ids = _in_runs(runs, "r.run_id")
         where = "r.status = 'running'" if runs is None else "1"
-        rows = self._query("SELECT MAX(e.time) FROM runs r JOIN events e ON e.run_id = r.run_id AND e.id = r.last_event_id"
-                           f" WHERE {where}{cond}", ids)
+        rows = self._query(
+            "SELECT MAX(e.time) FROM runs r JOIN events e ON e.run_id = r.run_id AND e.id = r.last_event_id"
+            f" WHERE {where}{cond}",
+            ids,
+        )
         return rows[0][0] if rows else None
 
     def has_outcome_after(self, run_id: str, event_id: int) -> bool:
         marks = ",".join("?" * len(OUTCOME_EVENTS))
-        return bool(self._query(f"SELECT 1 FROM events WHERE run_id = ? AND id > ? AND type IN ({marks}) LIMIT 1",
-                                (run_id, event_id, *sorted(OUTCOME_EVENTS))))
+        return bool(
+            self._query(
+                f"SELECT 1 FROM events WHERE run_id = ? AND id > ? AND type IN ({marks}) LIMIT 1",
+                (run_id, event_id, *sorted(OUTCOME_EVENTS)),
+            )
+        )
 
     # ------------------------------------------------------------------ tasks
-    def add_task(self, kind: str, run_id: str, name: str, event_id: int, due_ms: int, attempt: int = 1, *,
-                 started_event_id: int | None = None, lease_owner: str | None = None,
-                 lease_expires: float | None = None) -> int:
+    def add_task(
+        self,
+        kind: str,
+        run_id: str,
+        name: str,
+        event_id: int,
+        due_ms: int,
+        attempt: int = 1,
+        *,
+        started_event_id: int | None = None,
+        lease_owner: str | None = None,
+        lease_expires: float | None = None,
+    ) -> int:
         with self.transaction() as c:
-            cur = c.execute("INSERT INTO tasks (kind, run_id, name, event_id, due_ms, attempt, started_event_id, "
-                            "lease_owner, lease_expires) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            (kind, run_id, name, event_id, due_ms, attempt, started_event_id, lease_owner, lease_expires))
+            cur = c.execute(
+                "INSERT INTO tasks (kind, run_id, name, event_id, due_ms, attempt, started_event_id, "
+                "lease_owner, lease_expires) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (kind, run_id, name, event_id, due_ms, attempt, started_event_id, lease_owner, lease_expires),
+            )
             return int(cur.lastrowid or 0)
 
     def has_workflow_task(self, run_id: str) -> bool:
@@ -356,7 +402,10 @@ class Store:
         return _task(rows[0]) if rows else None
 
     def tasks_of(self, run_id: str) -> list[Task]:
-        return [_task(r) for r in self._query(f"SELECT {_TASK_COLS} FROM tasks WHERE run_id = ? ORDER BY task_id", (run_id,))]
+        return [
+            _task(r)
+            for r in self._query(f"SELECT {_TASK_COLS} FROM tasks WHERE run_id = ? ORDER BY task_id", (run_id,))
+        ]
 
     def update_task(self, task_id: int, **fields: Any) -> None:
         if "last_failure" in fields and fields["last_failure"] is not None:
@@ -369,14 +418,18 @@ class Store:
         with self.transaction() as c:
             c.execute("DELETE FROM tasks WHERE task_id = ?", (task_id,))
 
-    def lease_first_attempts(self, task_ids: Sequence[int], owner: str, real_now: float, lease_seconds: float) -> set[int]:
+    def lease_first_attempts(
+        self, task_ids: Sequence[int], owner: str, real_now: float, lease_seconds: float
+    ) -> set[int]:
         """Lease the first attempts among ``task_ids`` that nobody holds; the ids leased."""
         leased = set()
         with self.transaction() as c:
             for task_id in task_ids:
-                cur = c.execute("UPDATE tasks SET lease_owner = ?, lease_expires = ? WHERE task_id = ? AND attempt = 1 "
-                                "AND (lease_expires IS NULL OR lease_expires < ?)",
-                                (owner, real_now + lease_seconds, task_id, real_now))
+                cur = c.execute(
+                    "UPDATE tasks SET lease_owner = ?, lease_expires = ? WHERE task_id = ? AND attempt = 1 "
+                    "AND (lease_expires IS NULL OR lease_expires < ?)",
+                    (owner, real_now + lease_seconds, task_id, real_now),
+                )
                 if cur.rowcount == 1:
                     leased.add(task_id)
         return leased
@@ -386,17 +439,23 @@ class Store:
         ``runs``, when given), oldest first."""
         cond, ids = _in_runs(runs)
         with self.transaction() as c:
-            rows = c.execute("SELECT task_id, run_id, name, event_id FROM tasks WHERE kind = 'timer' AND due_ms <= ?"
-                             f"{cond} ORDER BY due_ms, task_id", (now_ms, *ids)).fetchall()
+            rows = c.execute(
+                "SELECT task_id, run_id, name, event_id FROM tasks WHERE kind = 'timer' AND due_ms <= ?"
+                f"{cond} ORDER BY due_ms, task_id",
+                (now_ms, *ids),
+            ).fetchall()
         return [tuple(r) for r in rows]
 
-    def find_runnable(self, kind: str, names: Iterable[str] | None, now_ms: int, real_now: float,
-                      runs: Collection[str] | None = None) -> Task | None:
+    def find_runnable(
+        self, kind: str, names: Iterable[str] | None, now_ms: int, real_now: float, runs: Collection[str] | None = None
+    ) -> Task | None:
         """The oldest due task of ``kind`` (of ``runs``, when given) that nobody holds a live
         lease on. Call inside a transaction and lease it there, so two workers never get the same one."""
         cond, ids = _in_runs(runs)
-        sql = (f"SELECT {_TASK_COLS} FROM tasks WHERE kind = ? AND due_ms <= ? "
-               f"AND (lease_expires IS NULL OR lease_expires < ?){cond}")
+        sql = (
+            f"SELECT {_TASK_COLS} FROM tasks WHERE kind = ? AND due_ms <= ? "
+            f"AND (lease_expires IS NULL OR lease_expires < ?){cond}"
+        )
         params: list[Any] = [kind, now_ms, real_now, *ids]
         if names is not None:
             names = list(names)
@@ -405,23 +464,33 @@ class Store:
         rows = self._query(sql + " ORDER BY due_ms, task_id LIMIT 1", params)
         return _task(rows[0]) if rows else None
 
-    def any_runnable(self, workflow_types: Sequence[str], activity_types: Sequence[str], now_ms: int,
-                     real_now: float, runs: Collection[str] | None = None) -> bool:
+    def any_runnable(
+        self,
+        workflow_types: Sequence[str],
+        activity_types: Sequence[str],
+        now_ms: int,
+        real_now: float,
+        runs: Collection[str] | None = None,
+    ) -> bool:
         """Is any timer due, or a workflow task / activity of these types runnable (of ``runs``,
         when given)? One read instead of one per kind, for the worker's common "nothing to do" turn."""
         wf, act = list(workflow_types), list(activity_types)
         cond, ids = _in_runs(runs)
-        sql = ("SELECT 1 FROM tasks WHERE due_ms <= ? AND (kind = 'timer' OR ((lease_expires IS NULL OR lease_expires < ?)"
-               f" AND ((kind = 'workflow' AND name IN ({','.join('?' * len(wf))}))"
-               f" OR (kind = 'activity' AND name IN ({','.join('?' * len(act))}))))){cond} LIMIT 1")
+        sql = (
+            "SELECT 1 FROM tasks WHERE due_ms <= ? AND (kind = 'timer' OR ((lease_expires IS NULL OR lease_expires < ?)"
+            f" AND ((kind = 'workflow' AND name IN ({','.join('?' * len(wf))}))"
+            f" OR (kind = 'activity' AND name IN ({','.join('?' * len(act))}))))){cond} LIMIT 1"
+        )
         return bool(self._query(sql, (now_ms, real_now, *wf, *act, *ids)))
 
     def renew_leases(self, owner: str, task_ids: Iterable[int], expires: float) -> None:
         ids = list(task_ids)
         if ids:
             with self.transaction() as c:
-                c.execute(f"UPDATE tasks SET lease_expires = ? WHERE lease_owner = ? AND task_id IN ({','.join('?' * len(ids))})",
-                          (expires, owner, *ids))
+                c.execute(
+                    f"UPDATE tasks SET lease_expires = ? WHERE lease_owner = ? AND task_id IN ({','.join('?' * len(ids))})",
+                    (expires, owner, *ids),
+                )
 
     def expire_leases(self, owner: str) -> int:
         """End every lease ``owner`` holds (what time does to a dead worker's claims); how many."""
@@ -431,19 +500,27 @@ class Store:
     def leased_elsewhere(self, owner: str, real_now: float, runs: Collection[str] | None = None) -> Task | None:
         """A task another live worker holds (whose outcome may make more work), of ``runs`` when given."""
         cond, ids = _in_runs(runs)
-        rows = self._query(f"SELECT {_TASK_COLS} FROM tasks WHERE lease_expires >= ? AND lease_owner != ?{cond} LIMIT 1",
-                           (real_now, owner, *ids))
+        rows = self._query(
+            f"SELECT {_TASK_COLS} FROM tasks WHERE lease_expires >= ? AND lease_owner != ?{cond} LIMIT 1",
+            (real_now, owner, *ids),
+        )
         return _task(rows[0]) if rows else None
 
-    def next_due_task(self, workflow_types: Iterable[str], activity_types: Iterable[str], exclude: Iterable[int] = (),
-                      runs: Collection[str] | None = None) -> Task | None:
+    def next_due_task(
+        self,
+        workflow_types: Iterable[str],
+        activity_types: Iterable[str],
+        exclude: Iterable[int] = (),
+        runs: Collection[str] | None = None,
+    ) -> Task | None:
         """The task due first that this worker could run (timers: any worker), of ``runs`` when given."""
         wf, act, ex = list(workflow_types), list(activity_types), list(exclude)
         cond, ids = _in_runs(runs)
-        sql = (f"SELECT {_TASK_COLS} FROM tasks WHERE (kind = 'timer'"
-               f" OR (kind = 'workflow' AND name IN ({','.join('?' * len(wf))}))"
-               f" OR (kind = 'activity' AND name IN ({','.join('?' * len(act))})))"
-               f" AND task_id NOT IN ({','.join('?' * len(ex))}){cond} ORDER BY due_ms, task_id LIMIT 1")
+        sql = (
+            f"SELECT {_TASK_COLS} FROM tasks WHERE (kind = 'timer'"
+            f" OR (kind = 'workflow' AND name IN ({','.join('?' * len(wf))}))"
+            f" OR (kind = 'activity' AND name IN ({','.join('?' * len(act))})))"
+            f" AND task_id NOT IN ({','.join('?' * len(ex))}){cond} ORDER BY due_ms, task_id LIMIT 1"
+        )
         rows = self._query(sql, (*wf, *act, *ex, *ids))
         return _task(rows[0]) if rows else None
-

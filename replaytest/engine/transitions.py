@@ -17,8 +17,9 @@ Each function is one transaction. The rules in one place:
 
 from __future__ import annotations
 
+from collections.abc import Collection, Container, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Collection, Container, Sequence
+from typing import Any
 
 from ..core.commands import Command
 from ..definitions import ReplaytestError, RetryPolicy
@@ -42,7 +43,7 @@ class LeaseLost(Exception):
 class WorkflowClaim:
     task_id: int
     run: Run
-    started: Event          # the WorkflowTaskStarted written by this claim
+    started: Event  # the WorkflowTaskStarted written by this claim
     attempt: int
     owner: str
     prelude: list[Event] = field(default_factory=list)  # events the claim wrote before Started
@@ -52,7 +53,7 @@ class WorkflowClaim:
 class ActivityClaim:
     task_id: int
     run: Run
-    scheduled: Event        # the ActivityTaskScheduled
+    scheduled: Event  # the ActivityTaskScheduled
     attempt: int
     owner: str
     started_ms: int
@@ -91,20 +92,50 @@ def _t(ms: int) -> str:
 
 
 # ---------------------------------------------------------------------------- runs and signals
-def start_run(store: Store, *, workflow_id: str, run_id: str, workflow_type: str, module: str, args: list[Any],
-              seed: int, now_ms: int, id_reuse_policy: str = "reject_duplicate") -> Run:
+def start_run(
+    store: Store,
+    *,
+    workflow_id: str,
+    run_id: str,
+    workflow_type: str,
+    module: str,
+    args: list[Any],
+    seed: int,
+    now_ms: int,
+    id_reuse_policy: str = "reject_duplicate",
+) -> Run:
     with store.transaction():
         previous = store.latest_run(workflow_id)
-        if previous is not None and previous.status != "running" and not (
+        if (
+            previous is not None
+            and previous.status != "running"
+            and not (
                 id_reuse_policy == "allow_duplicate"
-                or (id_reuse_policy == "allow_duplicate_failed_only" and previous.status == "failed")):
-            raise WorkflowIdReuseError(workflow_id, previous.status, previous.workflow_type, previous.run_id,
-                                       id_reuse_policy)
+                or (id_reuse_policy == "allow_duplicate_failed_only" and previous.status == "failed")
+            )
+        ):
+            raise WorkflowIdReuseError(
+                workflow_id, previous.status, previous.workflow_type, previous.run_id, id_reuse_policy
+            )
         run = Run(run_id, workflow_id, workflow_type, "running", _t(now_ms), None, 0)
         store.insert_run(run)
-        store.append(run_id, _t(now_ms), [("WorkflowExecutionStarted", {
-            "workflow_type": workflow_type, "workflow_module": module, "workflow_id": workflow_id,
-            "run_id": run_id, "input": args, "seed": seed})])
+        store.append(
+            run_id,
+            _t(now_ms),
+            [
+                (
+                    "WorkflowExecutionStarted",
+                    {
+                        "workflow_type": workflow_type,
+                        "workflow_module": module,
+                        "workflow_id": workflow_id,
+                        "run_id": run_id,
+                        "input": args,
+                        "seed": seed,
+                    },
+                )
+            ],
+        )
         ensure_workflow_task(store, run, now_ms)
         return run
 
@@ -116,7 +147,9 @@ def signal(store: Store, workflow_id: str, name: str, payload: Any, now_ms: int)
             raise WorkflowNotFoundError(workflow_id, store.path)
         if run.status != "running":
             raise EngineError(f"workflow {workflow_id} has already {run.status}; signals reach running workflows only")
-        (event,) = store.append(run.run_id, _t(now_ms), [("WorkflowExecutionSignaled", {"signal_name": name, "payload": payload})])
+        (event,) = store.append(
+            run.run_id, _t(now_ms), [("WorkflowExecutionSignaled", {"signal_name": name, "payload": payload})]
+        )
         ensure_workflow_task(store, run, now_ms)
         return event
 
@@ -133,11 +166,19 @@ def ensure_workflow_task(store: Store, run: Run, now_ms: int, eager: Eager | Non
             store.add_task("workflow", run.run_id, run.workflow_type, event.id, now_ms)
             return
         (scheduled,) = store.append(run.run_id, time, [("WorkflowTaskScheduled", {"attempt": 1})])
-        (started,) = store.append(run.run_id, time, [
-            ("WorkflowTaskStarted", {"scheduled_event_id": scheduled.id, "worker": eager.owner})])
-        task_id = store.add_task("workflow", run.run_id, run.workflow_type, scheduled.id, now_ms,
-                                 started_event_id=started.id, lease_owner=eager.owner,
-                                 lease_expires=eager.real_now + eager.lease_seconds)
+        (started,) = store.append(
+            run.run_id, time, [("WorkflowTaskStarted", {"scheduled_event_id": scheduled.id, "worker": eager.owner})]
+        )
+        task_id = store.add_task(
+            "workflow",
+            run.run_id,
+            run.workflow_type,
+            scheduled.id,
+            now_ms,
+            started_event_id=started.id,
+            lease_owner=eager.owner,
+            lease_expires=eager.real_now + eager.lease_seconds,
+        )
         eager.workflow = WorkflowClaim(task_id, run, started, 1, eager.owner)
 
 
@@ -149,8 +190,15 @@ def _held(store: Store, task_id: int, owner: str) -> Task:
 
 
 # ---------------------------------------------------------------------------- workflow tasks
-def claim_workflow_task(store: Store, types: Sequence[str], now_ms: int, real_now: float, owner: str,
-                        lease_seconds: float, runs: Collection[str] | None = None) -> WorkflowClaim | None:
+def claim_workflow_task(
+    store: Store,
+    types: Sequence[str],
+    now_ms: int,
+    real_now: float,
+    owner: str,
+    lease_seconds: float,
+    runs: Collection[str] | None = None,
+) -> WorkflowClaim | None:
     if store.find_runnable("workflow", types, now_ms, real_now, runs) is None:
         return None  # the common idle case, answered without taking the write lock
     with store.transaction():
@@ -162,22 +210,37 @@ def claim_workflow_task(store: Store, types: Sequence[str], now_ms: int, real_no
         prelude: list[Event] = []
         event_id, attempt = task.event_id, task.attempt
         if task.started_event_id is not None:  # its worker died mid-task: record that, run it again
-            failure = {"type": "WorkflowTaskTimedOut",
-                       "message": f"worker {task.lease_owner} stopped before finishing this workflow task "
-                                  "(its lease expired); the task was run again"}
-            prelude = store.append(run.run_id, _t(now_ms), [
-                ("WorkflowTaskFailed", {"started_event_id": task.started_event_id, "failure": failure}),
-                ("WorkflowTaskScheduled", {"attempt": attempt + 1})])
+            failure = {
+                "type": "WorkflowTaskTimedOut",
+                "message": f"worker {task.lease_owner} stopped before finishing this workflow task "
+                "(its lease expired); the task was run again",
+            }
+            prelude = store.append(
+                run.run_id,
+                _t(now_ms),
+                [
+                    ("WorkflowTaskFailed", {"started_event_id": task.started_event_id, "failure": failure}),
+                    ("WorkflowTaskScheduled", {"attempt": attempt + 1}),
+                ],
+            )
             event_id, attempt = prelude[-1].id, attempt + 1
-        (started,) = store.append(run.run_id, _t(now_ms), [
-            ("WorkflowTaskStarted", {"scheduled_event_id": event_id, "worker": owner})])
-        store.update_task(task.task_id, event_id=event_id, attempt=attempt, started_event_id=started.id,
-                          lease_owner=owner, lease_expires=real_now + lease_seconds)
+        (started,) = store.append(
+            run.run_id, _t(now_ms), [("WorkflowTaskStarted", {"scheduled_event_id": event_id, "worker": owner})]
+        )
+        store.update_task(
+            task.task_id,
+            event_id=event_id,
+            attempt=attempt,
+            started_event_id=started.id,
+            lease_owner=owner,
+            lease_expires=real_now + lease_seconds,
+        )
         return WorkflowClaim(task.task_id, run, started, attempt, owner, prelude)
 
 
-def complete_workflow_task(store: Store, claim: WorkflowClaim, commands: Sequence[Command], now_ms: int,
-                           eager: Eager | None = None) -> list[Event]:
+def complete_workflow_task(
+    store: Store, claim: WorkflowClaim, commands: Sequence[Command], now_ms: int, eager: Eager | None = None
+) -> list[Event]:
     """Record the task's commands and derive their tasks (with ``eager``, noting in
     ``eager.activities`` the activity tasks it may run, up to its free slots, for
     ``claim_scheduled_activities``). Returns the events written."""
@@ -186,17 +249,27 @@ def complete_workflow_task(store: Store, claim: WorkflowClaim, commands: Sequenc
         if task.started_event_id != claim.started.id:
             raise LeaseLost(claim.task_id)
         run_id, time = claim.run.run_id, _t(now_ms)
-        written = store.append(run_id, time, [("WorkflowTaskCompleted", {"started_event_id": claim.started.id})]
-                               + [(c.event_type, c.attrs) for c in commands])
+        written = store.append(
+            run_id,
+            time,
+            [("WorkflowTaskCompleted", {"started_event_id": claim.started.id})]
+            + [(c.event_type, c.attrs) for c in commands],
+        )
         closing = any(e.type in CLOSING_EVENTS for e in written)
         for e in written:
             if e.type == "ActivityTaskScheduled":
                 name = e.attrs["activity_type"]
                 task_id = store.add_task("activity", run_id, name, e.id, now_ms)
-                if (eager is not None and not closing and len(eager.activities) < eager.activity_slots
-                        and name in eager.activity_types):
+                if (
+                    eager is not None
+                    and not closing
+                    and len(eager.activities) < eager.activity_slots
+                    and name in eager.activity_types
+                ):
                     eager.activities.append(ActivityClaim(task_id, claim.run, e, 1, eager.owner, now_ms))
-            elif e.type == "TimerStarted":  # due after the recorded start (later than now_ms if the run's time is ahead)
+            elif (
+                e.type == "TimerStarted"
+            ):  # due after the recorded start (later than now_ms if the run's time is ahead)
                 started = max(now_ms, to_ms(parse_time(e.time)))
                 store.add_task("timer", run_id, e.attrs["timer_id"], e.id, _due(started, e.attrs["duration"], "timer"))
             elif e.type in CLOSING_EVENTS:
@@ -206,8 +279,16 @@ def complete_workflow_task(store: Store, claim: WorkflowClaim, commands: Sequenc
                 return written
         if store.has_outcome_after(run_id, claim.started.id):  # arrived while the task ran: next task
             written += store.append(run_id, time, [("WorkflowTaskScheduled", {"attempt": 1})])
-            store.update_task(task.task_id, event_id=written[-1].id, attempt=1, started_event_id=None, due_ms=now_ms,
-                              lease_owner=None, lease_expires=None, last_failure=None)
+            store.update_task(
+                task.task_id,
+                event_id=written[-1].id,
+                attempt=1,
+                started_event_id=None,
+                due_ms=now_ms,
+                lease_owner=None,
+                lease_expires=None,
+                last_failure=None,
+            )
         else:
             store.delete_task(task.task_id)
         return written
@@ -218,17 +299,31 @@ def fail_workflow_task(store: Store, claim: WorkflowClaim, failure: dict[str, An
     with store.transaction():
         _held(store, claim.task_id, claim.owner)
         delay = WORKFLOW_TASK_RETRY.delay(claim.attempt)
-        (_, scheduled) = store.append(claim.run.run_id, _t(now_ms), [
-            ("WorkflowTaskFailed", {"started_event_id": claim.started.id, "failure": failure}),
-            ("WorkflowTaskScheduled", {"attempt": claim.attempt + 1})])
-        store.update_task(claim.task_id, event_id=scheduled.id, attempt=claim.attempt + 1, started_event_id=None,
-                          due_ms=now_ms + round(delay * 1000), lease_owner=None, lease_expires=None, last_failure=failure)
+        (_, scheduled) = store.append(
+            claim.run.run_id,
+            _t(now_ms),
+            [
+                ("WorkflowTaskFailed", {"started_event_id": claim.started.id, "failure": failure}),
+                ("WorkflowTaskScheduled", {"attempt": claim.attempt + 1}),
+            ],
+        )
+        store.update_task(
+            claim.task_id,
+            event_id=scheduled.id,
+            attempt=claim.attempt + 1,
+            started_event_id=None,
+            due_ms=now_ms + round(delay * 1000),
+            lease_owner=None,
+            lease_expires=None,
+            last_failure=failure,
+        )
         return delay
 
 
 # ---------------------------------------------------------------------------- activities
-def claim_scheduled_activities(store: Store, scheduled: Sequence[ActivityClaim], real_now: float,
-                               lease_seconds: float) -> list[ActivityClaim]:
+def claim_scheduled_activities(
+    store: Store, scheduled: Sequence[ActivityClaim], real_now: float, lease_seconds: float
+) -> list[ActivityClaim]:
     """Lease activity tasks this worker has just scheduled (known ids, attempt 1), in one
     transaction and without searching for them; those another worker took meanwhile are skipped.
 
@@ -253,8 +348,15 @@ def retry_delay(policy: dict[str, Any], attempt: int, failure: dict[str, Any]) -
         return None  # a policy this version refuses (stored by an older one, e.g. a coefficient < 1): no retry
 
 
-def claim_activity(store: Store, types: Sequence[str], now_ms: int, real_now: float, owner: str,
-                   lease_seconds: float, runs: Collection[str] | None = None) -> ActivityClaim | None:
+def claim_activity(
+    store: Store,
+    types: Sequence[str],
+    now_ms: int,
+    real_now: float,
+    owner: str,
+    lease_seconds: float,
+    runs: Collection[str] | None = None,
+) -> ActivityClaim | None:
     if store.find_runnable("activity", types, now_ms, real_now, runs) is None:
         return None
     with store.transaction():
@@ -264,8 +366,11 @@ def claim_activity(store: Store, types: Sequence[str], now_ms: int, real_now: fl
             scheduled = store.event(run.run_id, task.event_id)
             attempt = task.attempt
             if task.lease_owner is not None:  # the worker running it died: that attempt is lost
-                failure = {"type": "ActivityWorkerLost", "attempt": attempt,
-                           "message": f"worker {task.lease_owner} stopped during attempt {attempt} (its lease expired)"}
+                failure = {
+                    "type": "ActivityWorkerLost",
+                    "attempt": attempt,
+                    "message": f"worker {task.lease_owner} stopped during attempt {attempt} (its lease expired)",
+                }
                 if retry_delay(scheduled.attrs["retry_policy"], attempt, failure) is None:
                     _final(store, run, task, scheduled, "ActivityTaskTimedOut", failure, now_ms, now_ms)
                     continue
@@ -275,8 +380,16 @@ def claim_activity(store: Store, types: Sequence[str], now_ms: int, real_now: fl
         return None
 
 
-def finish_activity(store: Store, claim: ActivityClaim, now_ms: int, *, result: Any = None,
-                    failure: dict[str, Any] | None = None, timed_out: bool = False, eager: Eager | None = None) -> str:
+def finish_activity(
+    store: Store,
+    claim: ActivityClaim,
+    now_ms: int,
+    *,
+    result: Any = None,
+    failure: dict[str, Any] | None = None,
+    timed_out: bool = False,
+    eager: Eager | None = None,
+) -> str:
     """Record an attempt's outcome (with ``eager``, claiming the workflow task it schedules).
     Returns completed, failed, timed_out, retry or dropped."""
     with store.transaction():
@@ -284,25 +397,54 @@ def finish_activity(store: Store, claim: ActivityClaim, now_ms: int, *, result: 
         if task is None or task.lease_owner != claim.owner or task.attempt != claim.attempt:
             return "dropped"  # a zombie's late result, or the workflow closed meanwhile
         if failure is None:
-            _final(store, claim.run, task, claim.scheduled, "ActivityTaskCompleted", None, claim.started_ms, now_ms, result,
-                   eager=eager)
+            _final(
+                store,
+                claim.run,
+                task,
+                claim.scheduled,
+                "ActivityTaskCompleted",
+                None,
+                claim.started_ms,
+                now_ms,
+                result,
+                eager=eager,
+            )
             return "completed"
         delay = retry_delay(claim.scheduled.attrs["retry_policy"], claim.attempt, failure)
         if delay is not None and now_ms + delay * 1000 > LAST_DUE_MS:
             delay = None  # the next attempt would fall after the year 9999: this failure is final
-            failure = {**failure, "message": f"{failure.get('message', '')} (not retried: the next attempt would be "
-                                                f"due after the year 9999)"}
+            failure = {
+                **failure,
+                "message": f"{failure.get('message', '')} (not retried: the next attempt would be "
+                f"due after the year 9999)",
+            }
         if delay is None:
             kind = "ActivityTaskTimedOut" if timed_out else "ActivityTaskFailed"
             _final(store, claim.run, task, claim.scheduled, kind, failure, claim.started_ms, now_ms, eager=eager)
             return "timed_out" if timed_out else "failed"
-        store.update_task(task.task_id, attempt=claim.attempt + 1, due_ms=now_ms + round(delay * 1000),
-                          lease_owner=None, lease_expires=None, last_failure=failure)
+        store.update_task(
+            task.task_id,
+            attempt=claim.attempt + 1,
+            due_ms=now_ms + round(delay * 1000),
+            lease_owner=None,
+            lease_expires=None,
+            last_failure=failure,
+        )
         return "retry"
 
 
-def _final(store: Store, run: Run, task: Task, scheduled: Event, outcome: str, failure: dict[str, Any] | None,
-           started_ms: int, now_ms: int, result: Any = None, eager: Eager | None = None) -> None:
+def _final(
+    store: Store,
+    run: Run,
+    task: Task,
+    scheduled: Event,
+    outcome: str,
+    failure: dict[str, Any] | None,
+    started_ms: int,
+    now_ms: int,
+    result: Any = None,
+    eager: Eager | None = None,
+) -> None:
     ids = {"activity_id": scheduled.attrs["activity_id"], "scheduled_event_id": scheduled.id}
     attrs = {**ids, "result": result} if failure is None else {**ids, "failure": failure}
     store.append(run.run_id, _t(started_ms), [("ActivityTaskStarted", {**ids, "attempt": task.attempt})])

@@ -32,15 +32,15 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
-from typing import Callable, Collection, Iterator
 
-from ..history.describe import describe
+from ..core.failures import storable_text
 from ..history import format_time, parse_time
+from ..history.describe import describe
 from . import transitions as tx
 from .activity_task import ActivityRunner, AttemptOutcome
 from .clock import Clock, from_ms, to_ms
-from ..core.failures import storable_text
 from .errors import DatabaseError, DatabaseLockedError, EngineError, describe_failure
 from .registry import Registry
 from .store import Store, Task
@@ -56,18 +56,29 @@ class WorkStats:
     workflow_task_failures: int = 0
     activity_attempts: int = 0
     timers_fired: int = 0
-    events_replayed: int = 0     # rebuilding Executions this worker had not cached
+    events_replayed: int = 0  # rebuilding Executions this worker had not cached
 
     def __str__(self) -> str:
         failed = f" ({self.workflow_task_failures} failed)" if self.workflow_task_failures else ""
-        return (f"{self.workflow_tasks} workflow tasks{failed}, {self.activity_attempts} activity attempts, "
-                f"{self.timers_fired} timers fired")
+        return (
+            f"{self.workflow_tasks} workflow tasks{failed}, {self.activity_attempts} activity attempts, "
+            f"{self.timers_fired} timers fired"
+        )
 
 
 class Worker:
-    def __init__(self, store: Store, clock: Clock, registry: Registry, *, sandbox: str | None = "strict",
-                 lease_seconds: float = 30.0, poll_interval: float = 0.1, max_concurrent_activities: int = 8,
-                 identity: str | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        registry: Registry,
+        *,
+        sandbox: str | None = "strict",
+        lease_seconds: float = 30.0,
+        poll_interval: float = 0.1,
+        max_concurrent_activities: int = 8,
+        identity: str | None = None,
+    ) -> None:
         self.store, self.clock, self.registry = store, clock, registry
         self.sandbox = sandbox
         self.lease_seconds, self.poll_interval = lease_seconds, poll_interval
@@ -81,21 +92,29 @@ class Worker:
         self._types_key: tuple[int, int] | None = None
         self._types_cache: tuple[list[str], list[str]] = ([], [])
         self._runs: Collection[str] | None = None
-        self._told: tuple[int, int] | None = None   # the task (id, due) last logged as waited for
+        self._told: tuple[int, int] | None = None  # the task (id, due) last logged as waited for
         self.waiting_hint = ""  # appended to that log line (the CLI says what --until-idle does)
 
     def stop(self) -> None:
         """Finish the activities in flight, claim nothing new, and return (signal-safe)."""
         self._stop = True
 
-    def run(self, *, until_idle: bool = False, stop_when: Callable[[], bool] | None = None,
-            skip_until_ms: int | None = None, runs: Collection[str] | None = None) -> WorkStats:
+    def run(
+        self,
+        *,
+        until_idle: bool = False,
+        stop_when: Callable[[], bool] | None = None,
+        skip_until_ms: int | None = None,
+        runs: Collection[str] | None = None,
+    ) -> WorkStats:
         """Work until stopped; with ``until_idle``, until nothing is runnable or due (but
         failing workflow tasks); with ``skip_until_ms`` (virtual clock), not past that time;
         with ``runs`` (run ids), on those runs only."""
         if not self._running.acquire(blocking=False):
-            raise EngineError("this engine's worker is already running (in another thread); "
-                              "use a second Engine on the same database for a second worker")
+            raise EngineError(
+                "this engine's worker is already running (in another thread); "
+                "use a second Engine on the same database for a second worker"
+            )
         self._runs, self._told = (None if runs is None else frozenset(runs)), None
         try:
             return self._loop(until_idle, stop_when, skip_until_ms)
@@ -120,8 +139,12 @@ class Worker:
                     # another process holds the write lock for longer than the lock timeout (a long
                     # backup, a `sqlite3` shell left in a transaction): wait and try again, and say so
                     if self._stop:
-                        log.warning("%s; stopping without recording %d activity outcome(s): their attempts run "
-                                    "again once their leases expire", e, len(self._outcomes))
+                        log.warning(
+                            "%s; stopping without recording %d activity outcome(s): their attempts run "
+                            "again once their leases expire",
+                            e,
+                            len(self._outcomes),
+                        )
                         self._outcomes.clear()
                         return stats
                     if time.monotonic() - last_locked > self.store.lock_timeout + 2 * _LOCKED_MAX_PAUSE:
@@ -129,14 +152,26 @@ class Worker:
                     last_locked = time.monotonic()
                     pause = min(_LOCKED_MAX_PAUSE, self.poll_interval * 2 ** min(waits, 16))
                     waits += 1
-                    log.warning("the engine database %s is locked by another process (waited %g s for its write "
-                                "lock); retrying in %gs (attempt %d)", e.path, e.waited, pause, waits)
+                    log.warning(
+                        "the engine database %s is locked by another process (waited %g s for its write "
+                        "lock); retrying in %gs (attempt %d)",
+                        e.path,
+                        e.waited,
+                        pause,
+                        waits,
+                    )
                     until = time.monotonic() + pause
                     while not self._stop and time.monotonic() < until:
                         time.sleep(min(self.poll_interval, max(0.0, until - time.monotonic())))
 
-    def _turns(self, stats: WorkStats, failed_here: set[int], until_idle: bool, stop_when: Callable[[], bool] | None,
-               skip_until_ms: int | None) -> None:
+    def _turns(
+        self,
+        stats: WorkStats,
+        failed_here: set[int],
+        until_idle: bool,
+        stop_when: Callable[[], bool] | None,
+        skip_until_ms: int | None,
+    ) -> None:
         """The worker loop proper; returns when done (see ``run``)."""
         self._catch_up_clock()
         while True:
@@ -162,8 +197,9 @@ class Worker:
             # would most likely raise again. A worker running until stopped retries them on
             # their backoff schedule, on a virtual clock too (it jumps to the retry).
             skip_failed = until_idle or skip_until_ms is not None
-            next_task = self.store.next_due_task(self.registry.workflows, self.registry.activities,
-                                                 failed_here if skip_failed else (), self._runs)
+            next_task = self.store.next_due_task(
+                self.registry.workflows, self.registry.activities, failed_here if skip_failed else (), self._runs
+            )
             due = next_task.due_ms if next_task else None
             if skip_until_ms is not None and (due is None or due > skip_until_ms):
                 self.clock.advance_to(skip_until_ms)
@@ -198,12 +234,17 @@ class Worker:
             return
         self._told = (task.task_id, task.due_ms)
         run = self.store.run(task.run_id)
-        what = {"timer": f"timer {task.name}", "activity": f"activity {task.name} (attempt {task.attempt})",
-                "workflow": f"workflow task (attempt {task.attempt})"}[task.kind]
+        what = {
+            "timer": f"timer {task.name}",
+            "activity": f"activity {task.name} (attempt {task.attempt})",
+            "workflow": f"workflow task (attempt {task.attempt})",
+        }[task.kind]
         wid = f"{run.workflow_id} ({run.workflow_type})" if run else task.run_id
         ahead = (task.due_ms - self.clock.now_ms()) / 1000
         in_ = f" (in {_human(ahead)})" if ahead > 0 and not task.lease_owner else ""
-        log.info("%s: waiting for %s, %s%s%s", wid, what, when, in_, f"; {self.waiting_hint}" if self.waiting_hint else "")
+        log.info(
+            "%s: waiting for %s, %s%s%s", wid, what, when, in_, f"; {self.waiting_hint}" if self.waiting_hint else ""
+        )
 
     def _types(self) -> tuple[list[str], list[str]]:
         """The registered workflow and activity types (re-listed when something is registered)."""
@@ -230,13 +271,16 @@ class Worker:
         if fired:
             stats.timers_fired += fired
             return True
-        claim = tx.claim_workflow_task(self.store, workflow_types, now, real, self.identity, self.lease_seconds,
-                                       self._runs)
+        claim = tx.claim_workflow_task(
+            self.store, workflow_types, now, real, self.identity, self.lease_seconds, self._runs
+        )
         if claim is not None:
             self._run_workflow_task(claim, stats, failed_here)
             return True
         if activity_types:
-            act = tx.claim_activity(self.store, activity_types, now, real, self.identity, self.lease_seconds, self._runs)
+            act = tx.claim_activity(
+                self.store, activity_types, now, real, self.identity, self.lease_seconds, self._runs
+            )
             if act is not None:
                 self.activities.start(act, self.registry.activities[act.scheduled.attrs["activity_type"]])
                 return True
@@ -246,8 +290,14 @@ class Worker:
         """What this worker may claim in the transaction that creates it (nothing once stopping)."""
         if self._stop:
             return None
-        return tx.Eager(self.identity, time.time(), self.lease_seconds, self.registry.workflows, self.registry.activities,
-                        self.activities.max_concurrent - len(self.activities.running))
+        return tx.Eager(
+            self.identity,
+            time.time(),
+            self.lease_seconds,
+            self.registry.workflows,
+            self.registry.activities,
+            self.activities.max_concurrent - len(self.activities.running),
+        )
 
     def _run_workflow_task(self, claim: tx.WorkflowClaim, stats: WorkStats, failed_here: set[int]) -> None:
         """Run a claimed workflow task, then start the activities it scheduled and claimed eagerly."""
@@ -264,43 +314,85 @@ class Worker:
             assert result.failure is not None
             stats.workflow_task_failures += 1
             failed_here.add(result.claim.task_id)
-            log.warning("%s: workflow task failed (attempt %d): %s; retrying in %gs — fix the code and restart the worker",
-                        wid, result.claim.attempt, describe_failure(result.failure), result.retry_in)
+            log.warning(
+                "%s: workflow task failed (attempt %d): %s; retrying in %gs — fix the code and restart the worker",
+                wid,
+                result.claim.attempt,
+                describe_failure(result.failure),
+                result.retry_in,
+            )
         elif result.status == "lost":
-            log.warning("%s: lost the lease on a workflow task (it ran longer than %gs); another worker took it over",
-                        wid, self.lease_seconds)
+            log.warning(
+                "%s: lost the lease on a workflow task (it ran longer than %gs); another worker took it over",
+                wid,
+                self.lease_seconds,
+            )
         elif result.closed:
             last = result.commands[-1]
             log.info("%s: workflow %s — %s", wid, result.closed, describe(last.event_type, last.attrs))
         else:
-            log.debug("%s: workflow task done: %s", wid, ", ".join(c.describe() for c in result.commands) or "no new commands")
+            log.debug(
+                "%s: workflow task done: %s", wid, ", ".join(c.describe() for c in result.commands) or "no new commands"
+            )
 
-    def _record(self, outcomes: list[AttemptOutcome], stats: WorkStats, failed_here: set[int], *,
-                eager_dispatch: bool = True) -> None:
+    def _record(
+        self, outcomes: list[AttemptOutcome], stats: WorkStats, failed_here: set[int], *, eager_dispatch: bool = True
+    ) -> None:
         self._outcomes.extend(outcomes)  # recorded one by one: those a locked database refuses wait here
         while self._outcomes:
             o = self._outcomes[0]
             eager = self._eager() if eager_dispatch else None
             a, wid, n = o.claim.scheduled.attrs, o.claim.run.workflow_id, o.claim.attempt
             try:
-                status = tx.finish_activity(self.store, o.claim, self.clock.now_ms(), result=o.result, failure=o.failure,
-                                            timed_out=o.timed_out, eager=eager)
+                status = tx.finish_activity(
+                    self.store,
+                    o.claim,
+                    self.clock.now_ms(),
+                    result=o.result,
+                    failure=o.failure,
+                    timed_out=o.timed_out,
+                    eager=eager,
+                )
             except DatabaseError:
                 raise
-            except Exception as err:  # noqa: BLE001 — this attempt's data cannot be stored: fail the activity, not the worker
-                o = AttemptOutcome(o.claim, failure={"type": type(err).__name__, "non_retryable": True, "attempt": n,
-                                                     "message": storable_text(f"the engine could not record attempt {n} "
-                                                                              f"of activity {a['activity_type']}: {err}")})
+            except Exception as err:
+                o = AttemptOutcome(
+                    o.claim,
+                    failure={
+                        "type": type(err).__name__,
+                        "non_retryable": True,
+                        "attempt": n,
+                        "message": storable_text(
+                            f"the engine could not record attempt {n} of activity {a['activity_type']}: {err}"
+                        ),
+                    },
+                )
                 eager = self._eager() if eager_dispatch else None
                 status = tx.finish_activity(self.store, o.claim, self.clock.now_ms(), failure=o.failure, eager=eager)
             if status == "retry" and o.failure is not None:
-                log.info("%s: activity %s attempt %d failed: %s; will retry", wid, a["activity_type"], n,
-                         describe_failure(o.failure))
+                log.info(
+                    "%s: activity %s attempt %d failed: %s; will retry",
+                    wid,
+                    a["activity_type"],
+                    n,
+                    describe_failure(o.failure),
+                )
             elif status in ("failed", "timed_out") and o.failure is not None:
-                log.warning("%s: activity %s %s for good on attempt %d: %s", wid, a["activity_type"],
-                            status.replace("_", " "), n, describe_failure(o.failure))
+                log.warning(
+                    "%s: activity %s %s for good on attempt %d: %s",
+                    wid,
+                    a["activity_type"],
+                    status.replace("_", " "),
+                    n,
+                    describe_failure(o.failure),
+                )
             elif status == "dropped":
-                log.info("%s: dropped a late result of activity %s attempt %d (no longer current)", wid, a["activity_type"], n)
+                log.info(
+                    "%s: dropped a late result of activity %s attempt %d (no longer current)",
+                    wid,
+                    a["activity_type"],
+                    n,
+                )
             self._outcomes.pop(0)
             stats.activity_attempts += 1
             if eager is not None and eager.workflow is not None:  # the workflow task it scheduled, claimed with it

@@ -10,20 +10,20 @@ workflow is not replayed from its first event on every task.
 from __future__ import annotations
 
 import collections
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ..core.commands import Command
-from ..report.divergence import NondeterminismError, WorkflowTaskError
-from ..history import OUTCOME_EVENTS, Event, parse_time
-from ..core.tasks import catch_up, pending_outcomes
 from ..core.execution import Execution
 from ..core.failures import failure_of, storable_text
+from ..core.tasks import catch_up, pending_outcomes
+from ..history import OUTCOME_EVENTS, Event, parse_time
+from ..report.divergence import NondeterminismError, WorkflowTaskError
 from . import transitions as tx
 from .errors import DatabaseError
 from .registry import Registry
 from .store import Store
-
 
 _CLOSED = {"WorkflowExecutionCompleted": "completed", "WorkflowExecutionFailed": "failed"}
 
@@ -31,19 +31,19 @@ _CLOSED = {"WorkflowExecutionCompleted": "completed", "WorkflowExecutionFailed":
 @dataclass
 class _Sticky:
     ex: Execution
-    started_id: int           # WorkflowTaskStarted of the last task this Execution completed
-    events: list[Event]       # the history up to this worker's last claim (``ex.history``, for reports)
+    started_id: int  # WorkflowTaskStarted of the last task this Execution completed
+    events: list[Event]  # the history up to this worker's last claim (``ex.history``, for reports)
 
 
 @dataclass
 class WorkflowTaskResult:
-    status: str                                  # completed | failed | lost
+    status: str  # completed | failed | lost
     claim: tx.WorkflowClaim
     commands: list[Command] = field(default_factory=list)
-    closed: str | None = None                    # completed | failed, when the run closed
+    closed: str | None = None  # completed | failed, when the run closed
     failure: dict[str, Any] | None = None
-    retry_in: float | None = None                # seconds until a failed task runs again
-    replayed: int = 0                            # history events replayed to rebuild the Execution
+    retry_in: float | None = None  # seconds until a failed task runs again
+    replayed: int = 0  # history events replayed to rebuild the Execution
     activities: list[tx.ActivityClaim] = field(default_factory=list)  # scheduled for this worker: lease, start
 
 
@@ -53,7 +53,9 @@ class WorkflowTaskRunner:
         self.cache: collections.OrderedDict[str, _Sticky] = collections.OrderedDict()
         self.cache_size = cache_size
 
-    def run(self, claim: tx.WorkflowClaim, now_ms: Callable[[], int], eager: tx.Eager | None = None) -> WorkflowTaskResult:
+    def run(
+        self, claim: tx.WorkflowClaim, now_ms: Callable[[], int], eager: tx.Eager | None = None
+    ) -> WorkflowTaskResult:
         run_id = claim.run.run_id
         replayed = 0
         try:
@@ -64,8 +66,11 @@ class WorkflowTaskRunner:
             raise  # the database, not this workflow
         except Exception as err:  # NondeterminismError, WorkflowTaskError (sys.exit() too), or a bug
             self.cache.pop(run_id, None)  # the code raised part-way: its state cannot be trusted
-            failure = err.failure if isinstance(err, WorkflowTaskError) else failure_of(
-                err, err.divergence.source if isinstance(err, NondeterminismError) else None)
+            failure = (
+                err.failure
+                if isinstance(err, WorkflowTaskError)
+                else failure_of(err, err.divergence.source if isinstance(err, NondeterminismError) else None)
+            )
             try:
                 delay = tx.fail_workflow_task(self.store, claim, failure, now_ms())
             except tx.LeaseLost:
@@ -78,12 +83,14 @@ class WorkflowTaskRunner:
             return WorkflowTaskResult("lost", claim, commands, replayed=replayed)
         except DatabaseError:
             raise  # the database, not this workflow: the worker waits and retries
-        except Exception as err:  # noqa: BLE001 — this workflow's data, not the worker's fault: fail only its task
+        except Exception as err:
             if eager is not None:
                 eager.activities.clear()
             what = "; ".join(c.describe() for c in commands)
-            failure = {"type": type(err).__name__,
-                       "message": f"the engine could not record this workflow task's commands ({what}): {err}"}
+            failure = {
+                "type": type(err).__name__,
+                "message": f"the engine could not record this workflow task's commands ({what}): {err}",
+            }
             failure = {k: storable_text(v) for k, v in failure.items()}
             try:
                 delay = tx.fail_workflow_task(self.store, claim, failure, now_ms())
@@ -99,8 +106,14 @@ class WorkflowTaskRunner:
             self.cache.move_to_end(run_id)
             while len(self.cache) > self.cache_size:
                 self.cache.popitem(last=False)
-        return WorkflowTaskResult("completed", claim, commands, closed=closed, replayed=replayed,
-                                  activities=list(eager.activities) if eager is not None else [])
+        return WorkflowTaskResult(
+            "completed",
+            claim,
+            commands,
+            closed=closed,
+            replayed=replayed,
+            activities=list(eager.activities) if eager is not None else [],
+        )
 
     def _prepare(self, claim: tx.WorkflowClaim) -> tuple[_Sticky, list[Event], int]:
         """The Execution, up to date with every completed task, and the outcomes for this one."""
@@ -109,16 +122,25 @@ class WorkflowTaskRunner:
         if sticky is not None:
             # everything since our last task started: our own commands, and outcomes others appended
             since = self.store.events(run_id, after=sticky.started_id, upto=started.id)
-            if not any(e.type == "WorkflowTaskCompleted" and e.attrs["started_event_id"] != sticky.started_id for e in since):
-                del sticky.events[sticky.started_id:]  # ids are 1..N, so this keeps events 1..started_id
+            if not any(
+                e.type == "WorkflowTaskCompleted" and e.attrs["started_event_id"] != sticky.started_id for e in since
+            ):
+                del sticky.events[sticky.started_id :]  # ids are 1..N, so this keeps events 1..started_id
                 sticky.events.extend(since)
                 return sticky, [e for e in since if e.type in OUTCOME_EVENTS and e.id < started.id], 0
             # another worker completed a task of this run meanwhile: our state is stale
         events = self.store.events(run_id, upto=started.id)
         defn = self.registry.workflows[claim.run.workflow_type]
         first = events[0].attrs
-        ex = Execution(defn, workflow_id=first["workflow_id"], run_id=first["run_id"], args=first["input"],
-                       seed=first["seed"], history=events, sandbox=self.sandbox)
+        ex = Execution(
+            defn,
+            workflow_id=first["workflow_id"],
+            run_id=first["run_id"],
+            args=first["input"],
+            seed=first["seed"],
+            history=events,
+            sandbox=self.sandbox,
+        )
         catch_up(ex, events)
         replayed = len(events) if any(e.type == "WorkflowTaskCompleted" for e in events) else 0
         return _Sticky(ex, 0, events), pending_outcomes(events), replayed

@@ -28,22 +28,53 @@ an instance that is not an object or lacks ``P`` satisfies every ``if`` (as in t
 ``bench/check_fastschema.py`` checks it against jsonschema on valid histories and on
 thousands of mutated ones.
 """
+
 # mypy: disable-error-code="misc"
 # (each check is a lambda binding its parameters as defaults: mypy cannot infer their types)
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any, Callable
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 Check = Callable[[Any], bool]
 
 #: Keywords with no effect on validity.
-_ANNOTATIONS = frozenset({"$schema", "$id", "$comment", "title", "description", "examples", "default",
-                          "$defs", "definitions", "deprecated", "readOnly", "writeOnly"})
-_KNOWN = _ANNOTATIONS | {"type", "const", "enum", "required", "properties", "additionalProperties", "minimum",
-                         "exclusiveMinimum", "minLength", "pattern", "items", "prefixItems", "minItems", "$ref",
-                         "allOf", "if", "then"}
+_ANNOTATIONS = frozenset(
+    {
+        "$schema",
+        "$id",
+        "$comment",
+        "title",
+        "description",
+        "examples",
+        "default",
+        "$defs",
+        "definitions",
+        "deprecated",
+        "readOnly",
+        "writeOnly",
+    }
+)
+_KNOWN = _ANNOTATIONS | {
+    "type",
+    "const",
+    "enum",
+    "required",
+    "properties",
+    "additionalProperties",
+    "minimum",
+    "exclusiveMinimum",
+    "minLength",
+    "pattern",
+    "items",
+    "prefixItems",
+    "minItems",
+    "$ref",
+    "allOf",
+    "if",
+    "then",
+}
 
 
 class UnsupportedSchema(ValueError):
@@ -189,6 +220,7 @@ class _Compiler:
                     if not rest(x[i]):
                         return False
             return True
+
         return check
 
     def _object(self, s: dict[str, Any]) -> Check:
@@ -213,6 +245,7 @@ class _Compiler:
             if closed and not allowed.issuperset(x):
                 return False
             return True
+
         return check
 
     def _discriminator(self, branch: Any) -> tuple[str, frozenset[str]] | None:
@@ -222,7 +255,7 @@ class _Compiler:
         cond = branch["if"]
         if not (isinstance(cond, dict) and set(cond) == {"properties"} and len(cond["properties"]) == 1):
             return None
-        (prop, sub), = cond["properties"].items()
+        ((prop, sub),) = cond["properties"].items()
         if isinstance(sub, dict) and set(sub) == {"const"} and isinstance(sub["const"], str):
             return prop, frozenset([sub["const"]])
         if isinstance(sub, dict) and set(sub) == {"enum"} and all(isinstance(v, str) for v in sub["enum"]):
@@ -246,11 +279,12 @@ class _Compiler:
 
         def check(x: Any) -> bool:
             if not isinstance(x, dict) or prop not in x:
-                return every(x)        # every `if` holds vacuously
+                return every(x)  # every `if` holds vacuously
             v = x[prop]
             if isinstance(v, str):
                 return table.get(v, no_branch)(x)
-            return True                # a non-string never equals a string const: no `if` holds
+            return True  # a non-string never equals a string const: no `if` holds
+
         return check
 
 

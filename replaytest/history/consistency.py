@@ -7,8 +7,9 @@ error naming the file and the event, never an internal exception halfway through
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any
 
 from .errors import HistoryFormatError
 from .events import ACTIVITY_OUTCOMES, CLOSING_EVENTS, COMMAND_EVENTS
@@ -16,17 +17,18 @@ from .events import ACTIVITY_OUTCOMES, CLOSING_EVENTS, COMMAND_EVENTS
 
 def check_consistency(events: Sequence[dict[str, Any]], source: str) -> None:
     """Raise HistoryFormatError at the first inconsistent event (``events`` passed the schema)."""
-    activities: dict[str, int] = {}      # activity id → its ActivityTaskScheduled event id
+    activities: dict[str, int] = {}  # activity id → its ActivityTaskScheduled event id
     closed_activities: set[str] = set()
-    timers: dict[str, int] = {}          # timer id → its TimerStarted event id
+    timers: dict[str, int] = {}  # timer id → its TimerStarted event id
     fired: set[str] = set()
-    good_times: set[str] = set()         # most events share a time with the one before
+    good_times: set[str] = set()  # most events share a time with the one before
     previous = ""
     for index, e in enumerate(events):
         eid, etype, a, when = e["id"], e["type"], e["attrs"], e["time"]
         if eid != index + 1:
-            raise HistoryFormatError(source, f"/events/{index}/id",
-                                     f"event ids must run 1, 2, 3, …; found {eid} at position {index + 1}")
+            raise HistoryFormatError(
+                source, f"/events/{index}/id", f"event ids must run 1, 2, 3, …; found {eid} at position {index + 1}"
+            )
         if when not in good_times:
             if not _valid_time(when):
                 raise _bad(source, index, e, f"time {when!r} is not a real UTC time")
@@ -39,34 +41,52 @@ def check_consistency(events: Sequence[dict[str, Any]], source: str) -> None:
         elif previous in CLOSING_EVENTS:
             raise _bad(source, index, e, f"recorded after the workflow closed at event {index}")
         if etype in COMMAND_EVENTS and previous != "WorkflowTaskCompleted" and previous not in COMMAND_EVENTS:
-            raise _bad(source, index, e, "a command outside a workflow task: workflow code issues commands only in a "
-                                         "completed workflow task, so one must come right after WorkflowTaskCompleted")
+            raise _bad(
+                source,
+                index,
+                e,
+                "a command outside a workflow task: workflow code issues commands only in a "
+                "completed workflow task, so one must come right after WorkflowTaskCompleted",
+            )
         if etype == "WorkflowTaskStarted":
             _refers(source, index, e, events, "scheduled_event_id", "WorkflowTaskScheduled")
         elif etype == "WorkflowTaskCompleted" or etype == "WorkflowTaskFailed":
             _refers(source, index, e, events, "started_event_id", "WorkflowTaskStarted")
         elif etype == "ActivityTaskScheduled":
             if a["activity_id"] in activities:
-                raise _bad(source, index, e, f"activity id {a['activity_id']} was already scheduled at event "
-                                             f"{activities[a['activity_id']]}")
+                raise _bad(
+                    source,
+                    index,
+                    e,
+                    f"activity id {a['activity_id']} was already scheduled at event {activities[a['activity_id']]}",
+                )
             activities[a["activity_id"]] = eid
         elif etype == "ActivityTaskStarted" or etype in ACTIVITY_OUTCOMES:
             scheduled = _refers(source, index, e, events, "scheduled_event_id", "ActivityTaskScheduled")
             if scheduled["attrs"]["activity_id"] != a["activity_id"]:
-                raise _bad(source, index, e, f"activity id {a['activity_id']} does not match event {scheduled['id']}'s "
-                                             f"activity id {scheduled['attrs']['activity_id']}")
+                raise _bad(
+                    source,
+                    index,
+                    e,
+                    f"activity id {a['activity_id']} does not match event {scheduled['id']}'s "
+                    f"activity id {scheduled['attrs']['activity_id']}",
+                )
             if a["activity_id"] in closed_activities:
                 raise _bad(source, index, e, f"activity {a['activity_id']} already has an outcome")
             if etype in ACTIVITY_OUTCOMES:
                 closed_activities.add(a["activity_id"])
         elif etype == "TimerStarted":
             if a["timer_id"] in timers:
-                raise _bad(source, index, e, f"timer id {a['timer_id']} was already started at event {timers[a['timer_id']]}")
+                raise _bad(
+                    source, index, e, f"timer id {a['timer_id']} was already started at event {timers[a['timer_id']]}"
+                )
             timers[a["timer_id"]] = eid
         elif etype == "TimerFired":
             started = _refers(source, index, e, events, "started_event_id", "TimerStarted")
             if started["attrs"]["timer_id"] != a["timer_id"] or a["timer_id"] in fired:
-                raise _bad(source, index, e, f"timer {a['timer_id']} was not started at event {started['id']} or already fired")
+                raise _bad(
+                    source, index, e, f"timer {a['timer_id']} was not started at event {started['id']} or already fired"
+                )
             fired.add(a["timer_id"])
         previous = etype
 
@@ -75,8 +95,9 @@ def _bad(source: str, index: int, e: dict[str, Any], reason: str) -> HistoryForm
     return HistoryFormatError(source, f"/events/{index}", f"event {e['id']} ({e['type']}): {reason}")
 
 
-def _refers(source: str, index: int, e: dict[str, Any], events: Sequence[dict[str, Any]], key: str,
-            expected: str) -> dict[str, Any]:
+def _refers(
+    source: str, index: int, e: dict[str, Any], events: Sequence[dict[str, Any]], key: str, expected: str
+) -> dict[str, Any]:
     """The earlier event ``e`` names by id under ``key`` (ids are positions: checked above)."""
     ref = e["attrs"][key]
     target = events[ref - 1] if 1 <= ref <= index else None

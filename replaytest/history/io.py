@@ -13,11 +13,11 @@ import re
 import stat
 import sys
 import urllib.parse
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .errors import HistoryFormatError
-
 
 #: The largest history file read, in MB (``REPLAYTEST_MAX_HISTORY_MB`` overrides it): far above
 #: any real history (10,000 events are ~3 MB), far below what would exhaust memory.
@@ -50,9 +50,13 @@ def read_bytes(path: str | Path, source: str | None = None) -> bytes:
         data = f.read(limit + 1) if info.st_size <= limit else b""
         if info.st_size > limit or len(data) > limit:
             size = max(info.st_size, len(data)) / 1024 / 1024
-            raise HistoryFormatError(name, "", f"the file is {size:.3g} MB, larger than the limit of "
-                                     f"{limit / 1024 / 1024:.3g} MB for a history; if it really is one, raise the "
-                                     f"limit with {MAX_MB_ENV}=<MB>")
+            raise HistoryFormatError(
+                name,
+                "",
+                f"the file is {size:.3g} MB, larger than the limit of "
+                f"{limit / 1024 / 1024:.3g} MB for a history; if it really is one, raise the "
+                f"limit with {MAX_MB_ENV}=<MB>",
+            )
         return data
 
 
@@ -89,21 +93,31 @@ def parse_json(data: str | bytes, source: str = "<history>") -> Any:
         hint = " (the file looks truncated)" if e.pos >= len(text.rstrip()) else ""
         raise HistoryFormatError(source, f"line {e.lineno} column {e.colno}", f"invalid JSON: {e.msg}{hint}") from None
     except _NotJSON as e:
-        raise HistoryFormatError(source, _where(text, _CONSTANT), f"invalid JSON: {e} (JSON has no NaN or Infinity)") from None
+        raise HistoryFormatError(
+            source, _where(text, _CONSTANT), f"invalid JSON: {e} (JSON has no NaN or Infinity)"
+        ) from None
     except _DuplicateKey as e:  # read again, keeping the objects with a repeated key, to say where
         try:
             pointer, key = _find_duplicate(json.loads(text, object_pairs_hook=_flag_duplicates))
             where = pointer or "top level"
         except (ValueError, RecursionError):  # the file has other problems too: name the key alone
             where, key = "", e.args[0]
-        raise HistoryFormatError(source, where, f"key {key!r} appears twice in one object; JSON "
-                                 "readers disagree on which value wins, so replaytest refuses to guess") from None
+        raise HistoryFormatError(
+            source,
+            where,
+            f"key {key!r} appears twice in one object; JSON "
+            "readers disagree on which value wins, so replaytest refuses to guess",
+        ) from None
     except RecursionError:
-        raise HistoryFormatError(source, _where_too_deep(text), "lists and objects nested too deeply to read "
-                                 f"(Python reads fewer than {sys.getrecursionlimit()} levels)") from None
+        raise HistoryFormatError(
+            source,
+            _where_too_deep(text),
+            f"lists and objects nested too deeply to read (Python reads fewer than {sys.getrecursionlimit()} levels)",
+        ) from None
     except ValueError:  # Python refuses integers of more than sys.get_int_max_str_digits() digits
-        raise HistoryFormatError(source, _where(text, _HUGE), f"an integer of more than {_MAX_DIGITS} digits, too "
-                                 "large to read") from None
+        raise HistoryFormatError(
+            source, _where(text, _HUGE), f"an integer of more than {_MAX_DIGITS} digits, too large to read"
+        ) from None
 
 
 class _NotJSON(ValueError):
@@ -157,7 +171,7 @@ def _find_duplicate(doc: Any, path: str = "") -> tuple[str, str]:
 #: Tokens located only when reading failed (strings are matched first, so text inside them never counts).
 _CONSTANT = re.compile(r'"(?:[^"\\]|\\.)*"|(-?Infinity|NaN)')
 _MAX_DIGITS = getattr(sys, "get_int_max_str_digits", lambda: 4300)()
-_HUGE = re.compile(r'"(?:[^"\\]|\\.)*"|(-?[0-9]{%d,})' % (_MAX_DIGITS + 1))
+_HUGE = re.compile(r'"(?:[^"\\]|\\.)*"|(-?[0-9]{' + str(_MAX_DIGITS + 1) + r",})")
 _DEEP = re.compile(r'"(?:[^"\\]|\\.)*"|([\[{])|[\]}]')
 
 

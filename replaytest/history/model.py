@@ -7,10 +7,11 @@ consistent (``consistency.py``); nothing in a history is ever executed or import
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from . import io
 from .consistency import check_consistency
@@ -20,7 +21,7 @@ from .schema import FORMAT, VERSION, validate
 
 def format_time(t: datetime) -> str:
     """UTC, millisecond precision, ``Z`` suffix: what the schema accepts."""
-    t = t.astimezone(timezone.utc)
+    t = t.astimezone(UTC)
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
 
 
@@ -87,15 +88,15 @@ class History:
 
     # -- reading
     @classmethod
-    def load(cls, path: str | Path) -> "History":
+    def load(cls, path: str | Path) -> History:
         return cls.from_json(io.read_bytes(path), source=str(path))
 
     @classmethod
-    def from_json(cls, text: str | bytes, source: str = "<history>") -> "History":
+    def from_json(cls, text: str | bytes, source: str = "<history>") -> History:
         return cls.from_dict(io.parse_json(text, source), source=source)
 
     @classmethod
-    def from_dict(cls, doc: Any, source: str = "<history>") -> "History":
+    def from_dict(cls, doc: Any, source: str = "<history>") -> History:
         """Validate ``doc`` against the schema and for consistency, then build the history."""
         validate(doc, source)
         check_consistency(doc["events"], source)
@@ -116,4 +117,3 @@ class History:
         tmp.write_text(self.to_json(), encoding="utf-8")
         tmp.replace(path)
         return path
-

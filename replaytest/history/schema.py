@@ -49,14 +49,19 @@ def validate(doc: Any, source: str = "<history>") -> None:
     """Raise HistoryFormatError naming the JSON pointer and the reason of the first problem."""
     if isinstance(doc, dict) and doc.get("format") == FORMAT and doc.get("version") not in (None, VERSION):
         raise HistoryFormatError(
-            source, "/version",
+            source,
+            "/version",
             f"format version {doc.get('version')!r} is not one this replaytest reads (it reads version {VERSION}); "
             "upgrade replaytest or re-export the history",
         )
     if isinstance(doc, dict) and "format" not in doc and isinstance(doc.get("events"), list):
         first = doc["events"][0] if doc["events"] else {}
         if isinstance(first, dict) and "eventType" in first:
-            raise HistoryFormatError(source, "/events/0", "this is a Temporal history; replaytest reads its own format (see docs/history-format.md)")
+            raise HistoryFormatError(
+                source,
+                "/events/0",
+                "this is a Temporal history; replaytest reads its own format (see docs/history-format.md)",
+            )
     fast = _fast_validator()
     if fast is not None and fast(doc):
         return  # valid: the common case, 50–100× faster than jsonschema

@@ -10,5 +10,16 @@ from .items import VERDICTS, HistoryFile, HistoryItem, Replay, replay_marked
 from .settings import end_notes, settings, start_debugger
 from .summary import summary_line
 
-__all__ = ["HistoryFile", "HistoryItem", "Replay", "VERDICTS", "replay_marked", "settings", "start_debugger",
-           "end_notes", "make_engine", "ENGINE_START", "summary_line"]
+__all__ = [
+    "ENGINE_START",
+    "VERDICTS",
+    "HistoryFile",
+    "HistoryItem",
+    "Replay",
+    "end_notes",
+    "make_engine",
+    "replay_marked",
+    "settings",
+    "start_debugger",
+    "summary_line",
+]

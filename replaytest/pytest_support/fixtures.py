@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 #: Where the ``engine`` fixture's virtual clock starts: fixed, so histories a test exports
 #: are the same on every run.
-ENGINE_START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+ENGINE_START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def make_engine(tmp_path: Path) -> Iterator[Any]:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -27,15 +28,27 @@ from ..report.text import safe, safe_lines
 from .settings import module_errors, report_missed_breaks, sessions, settings
 
 #: Errors that are a verdict about the history or the workflow code, not a bug to trace.
-VERDICTS = (HistoryFormatError, NondeterminismError, WorkflowTaskError, ReplaytestError, ReplayWarning,
-            DuplicateWorkflowWarning)  # the warnings: raised under -W error
+VERDICTS = (
+    HistoryFormatError,
+    NondeterminismError,
+    WorkflowTaskError,
+    ReplaytestError,
+    ReplayWarning,
+    DuplicateWorkflowWarning,
+)  # the warnings: raised under -W error
 
 
 class Replay:
     """One replay of one history, remembered so its failure can be explained afterwards."""
 
-    def __init__(self, path: Path, config: pytest.Config, entry: Entry | None = None,
-                 document: Callable[[], Any] | None = None, **overrides: Any) -> None:
+    def __init__(
+        self,
+        path: Path,
+        config: pytest.Config,
+        entry: Entry | None = None,
+        document: Callable[[], Any] | None = None,
+        **overrides: Any,
+    ) -> None:
         """``entry`` is the history in the file (collection found it); ``document`` returns the
         file's parsed JSON (a file of several histories is read once for all its items)."""
         self.path, self.config, self.entry, self.overrides = path, config, entry, overrides
@@ -58,8 +71,9 @@ class Replay:
         self.result = replay_entry(entry, doc, s, sessions(self.config), self.display)
         report_missed_breaks(self.config, self.display, self.result.events_replayed)
         for message in self.result.warnings:
-            warnings.warn_explicit(ReplayWarning(safe(f"{self.result.workflow_id}: {message}")), ReplayWarning,
-                                   self.display, 0)
+            warnings.warn_explicit(
+                ReplayWarning(safe(f"{self.result.workflow_id}: {message}")), ReplayWarning, self.display, 0
+            )
         return self.result
 
     def properties(self, error: BaseException | None) -> list[tuple[str, Any]]:
@@ -67,9 +81,13 @@ class Replay:
         xdist with the report, so no process-global counter is needed)."""
         if error is None and self.result is not None:
             return [("replay_outcome", "passed"), ("replay_events", self.result.events_replayed)]
-        outcome = {NondeterminismError: "divergence", WorkflowTaskError: "workflow_task_error",
-                   UnknownWorkflowError: "unknown_workflow", HistoryFormatError: "invalid_history",
-                   ModuleImportError: "module_import"}
+        outcome = {
+            NondeterminismError: "divergence",
+            WorkflowTaskError: "workflow_task_error",
+            UnknownWorkflowError: "unknown_workflow",
+            HistoryFormatError: "invalid_history",
+            ModuleImportError: "module_import",
+        }
         kind = next((v for k, v in outcome.items() if isinstance(error, k)), "error")
         events = 0
         if isinstance(error, NondeterminismError):
@@ -166,14 +184,18 @@ def replay_marked(request: pytest.FixtureRequest) -> tuple[ReplayResult | None, 
     node = request.node
     marker = node.get_closest_marker("replay")
     if marker is None or not marker.args:
-        pytest.fail("the `replayed` fixture needs @pytest.mark.replay(\"path/to/history.json\") on the test",
-                    pytrace=False)
+        pytest.fail(
+            'the `replayed` fixture needs @pytest.mark.replay("path/to/history.json") on the test', pytrace=False
+        )
     path = Path(marker.args[0])
     if not path.is_absolute():
         path = request.config.rootpath / path
     if not path.is_file():
-        pytest.fail(f"@pytest.mark.replay({marker.args[0]!r}): no history file at {path} "
-                    "(marker paths are relative to the rootdir)", pytrace=False)
+        pytest.fail(
+            f"@pytest.mark.replay({marker.args[0]!r}): no history file at {path} "
+            "(marker paths are relative to the rootdir)",
+            pytrace=False,
+        )
     r = Replay(path, request.config, **dict(marker.kwargs))
     try:
         result = r.run()
@@ -182,5 +204,3 @@ def replay_marked(request: pytest.FixtureRequest) -> tuple[ReplayResult | None, 
         return None, r.explain(e)
     node.user_properties.extend(r.properties(None))
     return result, None
-
-

@@ -17,7 +17,7 @@ SETTINGS_KEY = pytest.StashKey[ReplaySettings]()
 SESSIONS_KEY = pytest.StashKey[Sessions]()
 DEBUG_OPTIONS_KEY = pytest.StashKey[Any]()
 OBSERVERS_KEY = pytest.StashKey[list[Any]]()  # the debugger's observer of the latest replay
-NOTES_KEY = pytest.StashKey[list[str]]()      # lines for the end of the session
+NOTES_KEY = pytest.StashKey[list[str]]()  # lines for the end of the session
 
 
 def settings(config: pytest.Config) -> ReplaySettings:
@@ -26,12 +26,14 @@ def settings(config: pytest.Config) -> ReplaySettings:
         # drop lines an earlier session in this process (pytester, an IDE) cached for it.
         linecache.clearcache()
         names = list(dict.fromkeys([*config.getini("replay_modules"), *config.getoption("replay_modules")]))
-        s = ReplaySettings(module_names=names,
-                           args_mismatch=config.getoption("replay_args") or config.getini("replay_args") or None,
-                           sandbox=config.getoption("replay_sandbox") or config.getini("replay_sandbox"),
-                           project_dir=Path(config.rootpath), module_flag="--replay-module",
-                           handlers=list(dict.fromkeys([*config.getini("replay_handlers"),
-                                                        *config.getoption("replay_handlers")])))
+        s = ReplaySettings(
+            module_names=names,
+            args_mismatch=config.getoption("replay_args") or config.getini("replay_args") or None,
+            sandbox=config.getoption("replay_sandbox") or config.getini("replay_sandbox"),
+            project_dir=Path(config.rootpath),
+            module_flag="--replay-module",
+            handlers=list(dict.fromkeys([*config.getini("replay_handlers"), *config.getoption("replay_handlers")])),
+        )
         for name in names:
             try:
                 s.modules.append(importlib.import_module(name))
@@ -46,6 +48,7 @@ def settings(config: pytest.Config) -> ReplaySettings:
             def observe() -> Any:  # the newest is kept, so report_missed_breaks can ask it afterwards
                 observers[:] = [make_observer(options, announce=_announce)]
                 return observers[0]
+
             s.observer_factory = observe
         config.stash[SETTINGS_KEY] = s
     return config.stash[SETTINGS_KEY]
@@ -56,8 +59,10 @@ def module_errors(config: pytest.Config) -> str:
     with other code instead (the module a history recorded) would hide a typo."""
     s = settings(config)
     typed = set(config.getoption("replay_modules"))
-    lines = [f"{'--replay-module' if name in typed else 'replay_modules (ini)'} {name}: cannot import it: {err}"
-             for name, err in s.import_errors.items()]
+    lines = [
+        f"{'--replay-module' if name in typed else 'replay_modules (ini)'} {name}: cannot import it: {err}"
+        for name, err in s.import_errors.items()
+    ]
     if lines:
         lines.append("  fix the module name (or its import error); no history is replayed with other code instead")
     return "\n".join(lines)
@@ -70,8 +75,9 @@ def report_missed_breaks(config: pytest.Config, display: str, events: int) -> No
     if not observers:
         return
     for n in observers[-1].unreached():
-        why = (f"{display} has only {events} events" if n > events
-               else f"no workflow code received event {n} in {display}")
+        why = (
+            f"{display} has only {events} events" if n > events else f"no workflow code received event {n} in {display}"
+        )
         # said at the end of the session: output during an item is captured (and hidden when it passes)
         config.stash.setdefault(NOTES_KEY, []).append(f"replaytest: --replay-break-at {n}: {why}, so it did not stop")
 
@@ -100,10 +106,13 @@ def start_debugger(config: pytest.Config) -> None:
     from ..debug import DebugError, DebugOptions, start
 
     try:
-        options = DebugOptions.from_cli(config.getoption("replay_debug"), break_at=config.getoption("replay_break_at"),
-                                        break_on=config.getoption("replay_break_on"),
-                                        allow_remote=config.getoption("replay_debug_allow_remote"),
-                                        timeout=config.getoption("replay_debug_timeout"))
+        options = DebugOptions.from_cli(
+            config.getoption("replay_debug"),
+            break_at=config.getoption("replay_break_at"),
+            break_on=config.getoption("replay_break_on"),
+            allow_remote=config.getoption("replay_debug_allow_remote"),
+            timeout=config.getoption("replay_debug_timeout"),
+        )
         start(options, announce=_announce)
     except DebugError as e:  # DebugTimeout too: a usage problem, said in one line
         raise pytest.UsageError(str(e)) from None

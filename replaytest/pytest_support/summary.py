@@ -20,14 +20,21 @@ def summary_line(stats: dict[str, list[Any]]) -> str:
             events += int(props.get("replay_events", 0))
     replayed = sum(counts.get(k, 0) for k in ("passed", "divergence", "workflow_task_error"))
     divergences = counts.get("divergence", 0)
-    parts = [f"{replayed} {_plural(replayed, 'history', 'histories')} replayed ({events} events)",
-             f"{divergences} {_plural(divergences, 'divergence', 'divergences')}"]
-    for key, one, many in (("workflow_task_error", "workflow task error", "workflow task errors"),
-                           ("unknown_workflow", "unknown workflow", "unknown workflows"),
-                           ("invalid_history", "invalid history file", "invalid history files"),
-                           ("module_import", "history not replayed: a replay module does not import",
-                            "histories not replayed: a replay module does not import"),
-                           ("error", "other error", "other errors")):
+    parts = [
+        f"{replayed} {_plural(replayed, 'history', 'histories')} replayed ({events} events)",
+        f"{divergences} {_plural(divergences, 'divergence', 'divergences')}",
+    ]
+    for key, one, many in (
+        ("workflow_task_error", "workflow task error", "workflow task errors"),
+        ("unknown_workflow", "unknown workflow", "unknown workflows"),
+        ("invalid_history", "invalid history file", "invalid history files"),
+        (
+            "module_import",
+            "history not replayed: a replay module does not import",
+            "histories not replayed: a replay module does not import",
+        ),
+        ("error", "other error", "other errors"),
+    ):
         if counts.get(key):
             parts.append(f"{counts[key]} {_plural(counts[key], one, many)}")
     return "replaytest: " + ", ".join(parts)

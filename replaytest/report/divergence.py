@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import linecache
 import traceback
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar
 
 from ..definitions import ReplaytestError
 from .source import Source
@@ -19,17 +20,47 @@ from .text import safe, safe_lines
 
 #: kind → (short title, what to do about it)
 KINDS: dict[str, tuple[str, str]] = {
-    "activity_type": ("a different activity", "restore the recorded call, or guard the change with `if workflow.patched(\"my-change\"):` so histories already in flight keep the old path"),
-    "activity_args": ("different activity arguments", "if the new arguments are an intended hotfix, accept them with `pytest --replay-args=warn`, `replaytest replay --args warn` or replay(args_mismatch=\"warn\"); otherwise restore them or guard the change with workflow.patched()"),
-    "timer_duration": ("a different timer duration", "keep the recorded duration for workflows in flight, or guard the change with workflow.patched()"),
-    "order": ("commands in a different order", "keep the recorded order, or guard the reordering with workflow.patched()"),
+    "activity_type": (
+        "a different activity",
+        'restore the recorded call, or guard the change with `if workflow.patched("my-change"):` so histories already in flight keep the old path',
+    ),
+    "activity_args": (
+        "different activity arguments",
+        'if the new arguments are an intended hotfix, accept them with `pytest --replay-args=warn`, `replaytest replay --args warn` or replay(args_mismatch="warn"); otherwise restore them or guard the change with workflow.patched()',
+    ),
+    "timer_duration": (
+        "a different timer duration",
+        "keep the recorded duration for workflows in flight, or guard the change with workflow.patched()",
+    ),
+    "order": (
+        "commands in a different order",
+        "keep the recorded order, or guard the reordering with workflow.patched()",
+    ),
     "command": ("a different command", "restore the recorded step, or guard the change with workflow.patched()"),
-    "extra": ("a command the history does not have", "the code now does something new where history continued differently; guard the new step with workflow.patched()"),
-    "missing": ("a recorded command the code no longer issues", "restore the step where history recorded it, or guard the removal or move with workflow.patched()"),
-    "signal_name": ("a different signal waited on", "the code waits for a signal name that history never delivered; restore the recorded name"),
-    "result": ("a different workflow result", "the code now returns something else than it did; if intended, guard the change with workflow.patched()"),
-    "patch": ("a patch marker mismatch", "history and code disagree about a workflow.patched() marker; keep every patched() call that histories in flight recorded (use workflow.deprecate_patch() to retire one)"),
-    "side_effect": ("a side effect the code no longer asks for", "history recorded a workflow.side_effect() value at this point; restore the side_effect call or guard the change with workflow.patched()"),
+    "extra": (
+        "a command the history does not have",
+        "the code now does something new where history continued differently; guard the new step with workflow.patched()",
+    ),
+    "missing": (
+        "a recorded command the code no longer issues",
+        "restore the step where history recorded it, or guard the removal or move with workflow.patched()",
+    ),
+    "signal_name": (
+        "a different signal waited on",
+        "the code waits for a signal name that history never delivered; restore the recorded name",
+    ),
+    "result": (
+        "a different workflow result",
+        "the code now returns something else than it did; if intended, guard the change with workflow.patched()",
+    ),
+    "patch": (
+        "a patch marker mismatch",
+        "history and code disagree about a workflow.patched() marker; keep every patched() call that histories in flight recorded (use workflow.deprecate_patch() to retire one)",
+    ),
+    "side_effect": (
+        "a side effect the code no longer asks for",
+        "history recorded a workflow.side_effect() value at this point; restore the side_effect call or guard the change with workflow.patched()",
+    ),
 }
 
 
@@ -38,17 +69,17 @@ class Divergence:
     kind: str
     workflow_id: str
     workflow_type: str
-    event_id: int | None            # the history event where code and history part ways
+    event_id: int | None  # the history event where code and history part ways
     event_type: str | None
-    recorded: str | None            # one line: what history recorded
-    issued: str | None              # one line: what the code did instead
-    source: Source | None = None    # workflow source line of the divergent await
+    recorded: str | None  # one line: what history recorded
+    issued: str | None  # one line: what the code did instead
+    source: Source | None = None  # workflow source line of the divergent await
     detail: str = ""
-    matched: int = 0                # events before event_id that matched
+    matched: int = 0  # events before event_id that matched
     timeline: list[str] = field(default_factory=list)
     history_source: str = ""
     warnings: list[str] = field(default_factory=list)  # collected before the divergence (warn modes)
-    notes: list[str] = field(default_factory=list)     # what else the reader should know (which module replayed)
+    notes: list[str] = field(default_factory=list)  # what else the reader should know (which module replayed)
 
     #: kind → (title, advice); a backend's subclass names its platform's kinds in its own words
     kinds: ClassVar[Mapping[str, tuple[str, str]]] = KINDS
@@ -89,10 +120,17 @@ class Divergence:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "kind": self.kind, "workflow_id": self.workflow_id, "workflow_type": self.workflow_type,
-            "event_id": self.event_id, "event_type": self.event_type, "recorded": self.recorded,
-            "issued": self.issued, "source": self.source.to_dict() if self.source else None,
-            "detail": self.detail, "history": self.history_source, "warnings": list(self.warnings),
+            "kind": self.kind,
+            "workflow_id": self.workflow_id,
+            "workflow_type": self.workflow_type,
+            "event_id": self.event_id,
+            "event_type": self.event_type,
+            "recorded": self.recorded,
+            "issued": self.issued,
+            "source": self.source.to_dict() if self.source else None,
+            "detail": self.detail,
+            "history": self.history_source,
+            "warnings": list(self.warnings),
             "notes": list(self.notes),
         }
 
@@ -118,15 +156,21 @@ class WorkflowTaskError(Exception):
     """Workflow code raised (not an ApplicationError): the workflow *task* fails and is
     retried; the workflow itself goes on once the code is fixed."""
 
-    def __init__(self, workflow_id: str, error: BaseException, source: Source | None, failure: dict[str, Any],
-                 frames: Sequence[traceback.FrameSummary] = ()) -> None:
+    def __init__(
+        self,
+        workflow_id: str,
+        error: BaseException,
+        source: Source | None,
+        failure: dict[str, Any],
+        frames: Sequence[traceback.FrameSummary] = (),
+    ) -> None:
         self.workflow_id, self.error, self.source, self.failure = workflow_id, error, source, failure
-        self.frames = list(frames)        # the user's frames of the traceback, outermost first
+        self.frames = list(frames)  # the user's frames of the traceback, outermost first
         self.event_id: int | None = None  # the WorkflowTaskStarted of the task that raised, when replaying
-        self.history_note = ""            # what history recorded about this task, for the report
-        self.report = ""                  # the whole report, when a backend wrote it (Temporal)
-        self.notes: list[str] = []        # what else the reader should know (which module replayed)
-        self.warnings: list[str] = []     # collected before it raised (warn modes)
+        self.history_note = ""  # what history recorded about this task, for the report
+        self.report = ""  # the whole report, when a backend wrote it (Temporal)
+        self.notes: list[str] = []  # what else the reader should know (which module replayed)
+        self.warnings: list[str] = []  # collected before it raised (warn modes)
         where = f" at {source}" if source else ""
         super().__init__(safe(f"workflow {workflow_id}: workflow code raised {type(error).__name__}: {error}{where}"))
 
@@ -139,8 +183,9 @@ class UnsupportedOption(ReplaytestError):
     """An option that makes no sense for this history's backend: refused, never ignored."""
 
 
-def timeline(events: Sequence[tuple[int, str]], around: int | None, mark: str = "", before: int = 6,
-             after: int = 3) -> list[str]:
+def timeline(
+    events: Sequence[tuple[int, str]], around: int | None, mark: str = "", before: int = 6, after: int = 3
+) -> list[str]:
     """A few events around ``around`` (an event id), one line each, the divergent one marked.
     ``events`` are (event id, one-line description) pairs, ids 1..N in order."""
     if not events:

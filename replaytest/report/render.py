@@ -41,15 +41,20 @@ def _report_lines(path: Any, result: ReplayResult | BaseException) -> tuple[bool
         return False, [f"FAIL  {path}:"] + [f"      {line}" for line in result.report.split("\n")]
     if isinstance(result, WorkflowTaskError):
         code = source_line(result.failure)
-        return False, ([f"FAIL  {path}: {result}"] + ([f"          {code}"] if code else [])
-                       + [f"      note: {note}" for note in result.notes]
-                       + [f"      warning before the failure: {w}" for w in result.warnings])
+        return False, (
+            [f"FAIL  {path}: {result}"]
+            + ([f"          {code}"] if code else [])
+            + [f"      note: {note}" for note in result.notes]
+            + [f"      warning before the failure: {w}" for w in result.warnings]
+        )
     if isinstance(result, ReplaytestError):
         text = str(result) if str(path) in str(result) else f"{path}: {result}"
         return False, f"FAIL  {text}".split("\n")
     # not a verdict: a bug in replaytest (or a backend). Say so in one line, never a traceback.
-    return False, [f"FAIL  {path}: internal error in replaytest ({type(result).__name__}: {result}); "
-                   "please report it with this history file"]
+    return False, [
+        f"FAIL  {path}: internal error in replaytest ({type(result).__name__}: {result}); "
+        "please report it with this history file"
+    ]
 
 
 def workflow_task_report(error: WorkflowTaskError, workflow_type: str) -> str:
@@ -78,4 +83,3 @@ def workflow_task_report(error: WorkflowTaskError, workflow_type: str) -> str:
             if fs.line:
                 lines.append(f"      {fs.line.strip()}")
     return safe_lines(lines)
-

@@ -12,11 +12,11 @@ from .text import safe
 class ReplayResult:
     workflow_id: str
     workflow_type: str
-    status: str                  # completed | failed | running
-    output: Any                  # the workflow's result, its failure, or None while running
+    status: str  # completed | failed | running
+    output: Any  # the workflow's result, its failure, or None while running
     events_replayed: int
     warnings: list[str] = field(default_factory=list)
-    waiting: str | None = None   # where an unfinished workflow's code is waiting
+    waiting: str | None = None  # where an unfinished workflow's code is waiting
     new_commands: list[str] = field(default_factory=list)  # what the code would do next, one line each
 
     def summary(self) -> str:

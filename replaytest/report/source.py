@@ -12,7 +12,7 @@ from typing import Any
 class Source:
     """Where in workflow code something happened (a command issued, an exception raised)."""
 
-    file: str                   # relative to the working directory when under it: for people
+    file: str  # relative to the working directory when under it: for people
     line: int
     function: str
     code: str = ""

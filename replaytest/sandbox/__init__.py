@@ -6,8 +6,27 @@ other platforms' histories never starts it.
 """
 
 from .audit import SandboxViolation
-from .sessions import (SandboxMode, active, idle, move_to, register_module, session, unregister_module, unrestricted,
-                       workflow_code)
+from .sessions import (
+    SandboxMode,
+    active,
+    idle,
+    move_to,
+    register_module,
+    session,
+    unregister_module,
+    unrestricted,
+    workflow_code,
+)
 
-__all__ = ["SandboxViolation", "SandboxMode", "session", "workflow_code", "active", "idle", "unrestricted",
-           "register_module", "unregister_module", "move_to"]
+__all__ = [
+    "SandboxMode",
+    "SandboxViolation",
+    "active",
+    "idle",
+    "move_to",
+    "register_module",
+    "session",
+    "unregister_module",
+    "unrestricted",
+    "workflow_code",
+]

@@ -11,17 +11,25 @@ import datetime
 import random
 import threading
 import types
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 get_ident = threading.get_ident
 
 
 class Ctx:
     """One workflow_code() block: the logical time (naive UTC) and how to treat violations."""
-    __slots__ = ("now", "rng", "mode", "on_violation", "entry")
 
-    def __init__(self, now: datetime.datetime, rng: random.Random, mode: str,
-                 on_violation: Callable[[Any], None] | None, entry: types.FrameType) -> None:
+    __slots__ = ("entry", "mode", "now", "on_violation", "rng")
+
+    def __init__(
+        self,
+        now: datetime.datetime,
+        rng: random.Random,
+        mode: str,
+        on_violation: Callable[[Any], None] | None,
+        entry: types.FrameType,
+    ) -> None:
         self.now: datetime.datetime = now
         self.rng, self.mode, self.on_violation = rng, mode, on_violation
         self.entry: types.FrameType | None = entry  # the frame that entered the block: stack walks stop there

@@ -25,7 +25,8 @@ REAL_SLEEP = time.sleep
 REAL_THREAD_START = threading.Thread.start
 
 # Audit events that are I/O or otherwise nondeterministic. Only these are ever flagged.
-AUDITED = frozenset("""
+AUDITED = frozenset(
+    """
     open os.listdir os.scandir glob.glob os.remove os.rmdir os.rename os.truncate os.mkdir os.link
     os.symlink os.chmod os.chown os.utime os.chdir os.putenv os.unsetenv shutil.rmtree
     shutil.copyfile shutil.copytree shutil.move shutil.make_archive shutil.unpack_archive
@@ -35,7 +36,8 @@ AUDITED = frozenset("""
     urllib.Request ftplib.connect smtplib.connect poplib.connect imaplib.open nntplib.connect
     telnetlib.Telnet.open webbrowser.open sqlite3.connect subprocess.Popen os.system os.exec
     os.posix_spawn os.spawn os.fork os.forkpty os.kill os.killpg pty.spawn
-""".split())
+""".split()
+)
 # Callers that do their own I/O on the workflow's thread without it being the workflow's doing.
 _IMPORT_MACHINERY = ("<frozen importlib._bootstrap", "<frozen zipimport")
 _EXEMPT_MODULES = ("linecache", "traceback")  # they read source lines for tracebacks
@@ -51,15 +53,18 @@ class SandboxViolation(Exception):
     function the workflow line called that did it (``urllib.request.urlopen``), if any: that
     call is what the user wrote and what the report names first."""
 
-    def __init__(self, call: str, filename: str | None = None, lineno: int | None = None,
-                 via: str | None = None) -> None:
+    def __init__(
+        self, call: str, filename: str | None = None, lineno: int | None = None, via: str | None = None
+    ) -> None:
         self.call, self.filename, self.lineno, self.via = call, filename, lineno, via
         shown = filename and filename.removeprefix(os.path.join(os.getcwd(), ""))  # as editors and CI show it
         where = f"{shown}:{lineno}" if shown else "an unknown location"
         what = f"{via}() at {where} (inside it: {call})" if via else f"{call} at {where}"
-        super().__init__(f"workflow code called {what} — workflows must be deterministic; "
-                         "do I/O in an activity, or wrap it in `with workflow.unsafe.sandbox_unrestricted():` "
-                         "if you are sure it is safe")
+        super().__init__(
+            f"workflow code called {what} — workflows must be deterministic; "
+            "do I/O in an activity, or wrap it in `with workflow.unsafe.sandbox_unrestricted():` "
+            "if you are sure it is safe"
+        )
 
     @property
     def key(self) -> tuple[str | None, int | None, str]:
@@ -112,15 +117,17 @@ def flag(call: str, frame: types.FrameType | None) -> None:
     site = site or fallback
     del ACTIVE[tid]  # the handler runs unsandboxed and cannot re-enter _flag
     try:
-        violation = SandboxViolation(call, site.f_code.co_filename if site else None, site.f_lineno if site else None,
-                                     via)
+        violation = SandboxViolation(
+            call, site.f_code.co_filename if site else None, site.f_lineno if site else None, via
+        )
         if ctx.mode == "strict":
             raise violation
         if ctx.on_violation is not None:
             ctx.on_violation(violation)
         else:
-            warnings.warn_explicit(str(violation), RuntimeWarning, violation.filename or "<workflow>",
-                                   violation.lineno or 0)
+            warnings.warn_explicit(
+                str(violation), RuntimeWarning, violation.filename or "<workflow>", violation.lineno or 0
+            )
     finally:
         ACTIVE[tid] = ctx
 
@@ -138,17 +145,20 @@ def make_audit_hook() -> Callable[[str, tuple[Any, ...]], None]:
                 return  # ZoneInfo(...) reads the tz database (from C: no frame to recognise)
             event = f"open({path!r}, {args[1]!r})" if args[1] is not None else f"os.open({path!r})"
         flag(event, getframe(1))  # raising here aborts the operation
+
     return hook
 
 
 # ---- things audit hooks cannot see ------------------------------------------------------------
 def flagging(real: Callable[..., Any], describe: Callable[..., str]) -> Callable[..., Any]:
     """Wrap `real` so that a sandboxed thread's call is flagged first; others pay one dict lookup."""
+
     @functools.wraps(real)
     def wrapper(*args: Any) -> Any:
         if get_ident() in ACTIVE:
             flag(describe(*args), sys._getframe(1))
         return real(*args)
+
     return wrapper
 
 

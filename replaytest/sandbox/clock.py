@@ -32,10 +32,10 @@ def logical_utc() -> datetime.datetime:
     """Replaces freezegun's time factory: the calling thread's logical time (naive UTC)."""
     ctx = ACTIVE.get(get_ident())
     if ctx is None:
-        return _fg.real_datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+        return _fg.real_datetime.now(datetime.UTC).replace(tzinfo=None)
     now = ctx.now
     if now.tzinfo is not None:  # set by move_to(): converted here, on the rarer read
-        now = ctx.now = now.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        now = ctx.now = now.astimezone(datetime.UTC).replace(tzinfo=None)
     return now
 
 
@@ -47,4 +47,5 @@ def gated(cls: type, name: str, real: Callable[..., Any]) -> classmethod:
         if get_ident() in ACTIVE and not _is_debugger(sys._getframe(1)):
             return fake(klass, *args, **kwargs)
         return real(*args, **kwargs)
+
     return classmethod(method)

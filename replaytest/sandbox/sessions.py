@@ -9,6 +9,7 @@ behaves like the original, so the engine, pytest, asyncio and debugger threads k
 Nothing here holds a real time function or the real ``datetime`` class in a module global:
 freezegun's scan would rewrite it. The reals are read from ``freezegun.api``, which it skips.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -20,8 +21,8 @@ import threading
 import time
 import types
 from collections.abc import Callable, Iterator
+from enum import StrEnum
 from typing import Any
-from enum import Enum
 
 import freezegun
 from freezegun import api as _fg
@@ -30,7 +31,7 @@ from . import audit, clock, randomness
 from ._threads import ACTIVE, STACKS, Ctx, get_ident, reactivate
 
 
-class SandboxMode(str, Enum):
+class SandboxMode(StrEnum):
     """strict: a flagged call raises; warn: it is reported and goes on; off: nothing is flagged."""
 
     STRICT = "strict"
@@ -39,8 +40,8 @@ class SandboxMode(str, Enum):
 
 
 _lock = threading.RLock()
-_depth = 0                                   # open session() count
-_undo: list[Callable[[], None]] = []         # how to take the current session's patches back
+_depth = 0  # open session() count
+_undo: list[Callable[[], None]] = []  # how to take the current session's patches back
 _registered: dict[str, types.ModuleType] = {}
 _hook_installed = False
 
@@ -100,7 +101,9 @@ def _install() -> None:
     _undo.append(freezer.stop)
     _fg.freeze_factories[-1] = clock.logical_utc  # type: ignore[call-overload]  # a plain callable serves too
     # Monotonic clocks stay real everywhere (asyncio, pytest, hypothesis, debugpy rely on them).
-    clocks = {name: getattr(_fg, "real_" + name) for name in ("monotonic", "perf_counter", "monotonic_ns", "perf_counter_ns")}
+    clocks = {
+        name: getattr(_fg, "real_" + name) for name in ("monotonic", "perf_counter", "monotonic_ns", "perf_counter_ns")
+    }
     for name, real in clocks.items():
         setattr(time, name, real)
     real_ids = {id(real) for real in clocks.values()}
@@ -159,18 +162,23 @@ def session() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def workflow_code(now: datetime.datetime, rng: random.Random, *, mode: SandboxMode | str = SandboxMode.STRICT,
-                  on_violation: Callable[[audit.SandboxViolation], None] | None = None) -> Iterator[None]:
+def workflow_code(
+    now: datetime.datetime,
+    rng: random.Random,
+    *,
+    mode: SandboxMode | str = SandboxMode.STRICT,
+    on_violation: Callable[[audit.SandboxViolation], None] | None = None,
+) -> Iterator[None]:
     """Sandbox the calling thread for the block: time is `now` (aware), `random` draws from `rng`
     (its state is written back on exit), and I/O is flagged per `mode` (strict/warn/off)."""
     try:
         mode = SandboxMode(mode).value
     except ValueError:
         raise ValueError(f"sandbox mode must be one of {[m.value for m in SandboxMode]}, not {mode!r}") from None
-    if now.tzinfo is not datetime.timezone.utc:
+    if now.tzinfo is not datetime.UTC:
         if now.utcoffset() is None:
             raise ValueError(f"workflow_code() needs a timezone-aware `now`, got {now!r}")
-        now = now.astimezone(datetime.timezone.utc)
+        now = now.astimezone(datetime.UTC)
     ctx = Ctx(now.replace(tzinfo=None), rng, mode, on_violation, sys._getframe(2))
     tid, inst = get_ident(), random._inst
     spare = randomness.spares.pop() if randomness.spares else random.Random(0)

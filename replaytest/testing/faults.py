@@ -31,17 +31,18 @@ import json
 import sys
 import tempfile
 import threading
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from ..activity import ActivityInfo
 from ..definitions import ApplicationError, ReplaytestError, workflow_definition
 from ..history import History, file_name_for
 
 #: every engine run under a plan starts at this virtual time (stable histories)
-T0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 FAULT_KINDS = ("transient", "non_retryable", "timeout", "delay")
 COMPLETION_EVENTS = ("ActivityTaskCompleted", "ActivityTaskFailed", "ActivityTaskTimedOut")
 
@@ -101,13 +102,16 @@ class FaultPlan:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "FaultPlan":
+    def from_dict(cls, d: dict[str, Any]) -> FaultPlan:
         crash = d.get("crash")
-        return cls(tuple(ActivityFault(**f) for f in d.get("activity_faults", ())),
-                   tuple(SignalAt(**s) for s in d.get("signals", ())), Crash(**crash) if crash else None)
+        return cls(
+            tuple(ActivityFault(**f) for f in d.get("activity_faults", ())),
+            tuple(SignalAt(**s) for s in d.get("signals", ())),
+            Crash(**crash) if crash else None,
+        )
 
     @classmethod
-    def from_json(cls, text: str) -> "FaultPlan":
+    def from_json(cls, text: str) -> FaultPlan:
         return cls.from_dict(json.loads(text))
 
     def __repr__(self) -> str:  # what hypothesis prints for a falsifying example
@@ -118,7 +122,9 @@ class FaultPlan:
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:8]
 
     def fault_for(self, activity_type: str, attempt: int) -> ActivityFault | None:
-        return next((f for f in self.activity_faults if f.activity in (activity_type, "*") and f.attempt == attempt), None)
+        return next(
+            (f for f in self.activity_faults if f.activity in (activity_type, "*") and f.attempt == attempt), None
+        )
 
 
 # ---------------------------------------------------------------------------- injection
@@ -158,7 +164,7 @@ class FaultInjector:
     def __init__(self, plan: FaultPlan | None = None) -> None:
         self.plan = plan or FaultPlan()
         self.executions: list[ActivityExecution] = []
-        self.commit_points: list[int] = []     # the run's last event id after each worker commit
+        self.commit_points: list[int] = []  # the run's last event id after each worker commit
         self.crashed: WorkerCrash | None = None
         self._run_id: str | None = None
         self._thread: int | None = None
@@ -200,9 +206,17 @@ class FaultInjector:
     def before_activity(self, info: ActivityInfo) -> None:
         fault = self.plan.fault_for(info.activity_type, info.attempt)
         with self._lock:
-            self.executions.append(ActivityExecution(info.workflow_id, info.activity_id, info.activity_type, info.attempt,
-                                                     info.idempotency_key, self.crashed is None,
-                                                     fault.kind if fault else None))
+            self.executions.append(
+                ActivityExecution(
+                    info.workflow_id,
+                    info.activity_id,
+                    info.activity_type,
+                    info.attempt,
+                    info.idempotency_key,
+                    self.crashed is None,
+                    fault.kind if fault else None,
+                )
+            )
         if fault is None:
             return
         what = f"injected by the fault plan: {info.activity_type} attempt {info.attempt}"
@@ -211,8 +225,9 @@ class FaultInjector:
         if fault.kind == "non_retryable":
             raise ApplicationError(f"{fault.error_type} ({what})", type=fault.error_type, non_retryable=True)
         if fault.kind == "timeout":
-            raise InjectedTimeout(f"attempt did not finish within its start_to_close_timeout ({what})",
-                                  type="StartToCloseTimeout")
+            raise InjectedTimeout(
+                f"attempt did not finish within its start_to_close_timeout ({what})", type="StartToCloseTimeout"
+            )
         clock = self._engine.clock if self._engine is not None else None
         if clock is not None and clock.virtual and fault.seconds > 0:
             clock.advance_to(clock.now_ms() + round(fault.seconds * 1000))
@@ -235,15 +250,15 @@ class PlanRun:
     plan: FaultPlan
     workflow_id: str
     history: History
-    status: str                       # completed | failed | running
+    status: str  # completed | failed | running
     result: Any = None
     failure: dict[str, Any] | None = None
-    crashed_at: int | None = None     # the event id the worker died at (None: no crash happened)
-    crashed_inside: bool = False      # died inside the transaction recording an activity outcome
+    crashed_at: int | None = None  # the event id the worker died at (None: no crash happened)
+    crashed_inside: bool = False  # died inside the transaction recording an activity outcome
     worker_identities: list[str] = field(default_factory=list)
     executions: list[ActivityExecution] = field(default_factory=list)
     undelivered_signals: list[SignalAt] = field(default_factory=list)
-    blocked: str | None = None        # why a still-running workflow is not progressing
+    blocked: str | None = None  # why a still-running workflow is not progressing
     commit_points: list[int] = field(default_factory=list)  # last event id after each worker commit
 
     @property
@@ -279,10 +294,19 @@ def with_own_module(workflow: Callable[..., Any], modules: Iterable[Any]) -> lis
     return modules
 
 
-def run_under_plan(workflow: Callable[..., Any], *args: Any, plan: FaultPlan | None = None, modules: Iterable[Any] = (),
-                   signals: Iterable[SignalAt] = (), db_path: str | Path | None = None, workflow_id: str | None = None,
-                   seed: int = 0, check_replay: bool = True, sandbox: str | None = "strict",
-                   recover: Callable[[str, PlanRun], None] | None = None) -> PlanRun:
+def run_under_plan(
+    workflow: Callable[..., Any],
+    *args: Any,
+    plan: FaultPlan | None = None,
+    modules: Iterable[Any] = (),
+    signals: Iterable[SignalAt] = (),
+    db_path: str | Path | None = None,
+    workflow_id: str | None = None,
+    seed: int = 0,
+    check_replay: bool = True,
+    sandbox: str | None = "strict",
+    recover: Callable[[str, PlanRun], None] | None = None,
+) -> PlanRun:
     """Run ``workflow(*args)`` on a fresh engine (temporary SQLite file unless ``db_path``,
     virtual clock starting at ``T0``) under ``plan``; recover on a new Engine if the plan
     crashes the worker; replay the history; return a ``PlanRun``.
@@ -306,12 +330,23 @@ def run_under_plan(workflow: Callable[..., Any], *args: Any, plan: FaultPlan | N
             tmp.cleanup()
 
 
-def _run(workflow: Any, name: str, args: Sequence[Any], plan: FaultPlan, modules: list[Any], pending: list[SignalAt],
-         path: Path, wid: str, seed: int, check_replay: bool, sandbox: str | None,
-         recover: Callable[[str, PlanRun], None] | None) -> PlanRun:
+def _run(
+    workflow: Any,
+    name: str,
+    args: Sequence[Any],
+    plan: FaultPlan,
+    modules: list[Any],
+    pending: list[SignalAt],
+    path: Path,
+    wid: str,
+    seed: int,
+    check_replay: bool,
+    sandbox: str | None,
+    recover: Callable[[str, PlanRun], None] | None,
+) -> PlanRun:
     global _last
-    from ..engine import Engine, VirtualClock
     from ..backends.native import replay
+    from ..engine import Engine, VirtualClock
 
     injector = FaultInjector(plan)
     engine = Engine(path, clock=VirtualClock(start=T0), sandbox=sandbox, faults=injector).register(*modules, workflow)
@@ -340,24 +375,32 @@ def _run(workflow: Any, name: str, args: Sequence[Any], plan: FaultPlan, modules
         history = engine.history(wid)
         info = engine.describe(wid)
         last = history.events[-1]
-        run = PlanRun(plan, wid, history, info.status,
-                      result=last.attrs.get("result") if info.status == "completed" else None,
-                      failure=last.attrs.get("failure") if info.status == "failed" else None,
-                      crashed_at=injector.crashed.event_id if injector.crashed else None,
-                      crashed_inside=bool(injector.crashed and injector.crashed.inside),
-                      worker_identities=identities, executions=list(injector.executions),
-                      undelivered_signals=pending,
-                      blocked=engine.blocked_reason(wid) if info.status == "running" else None,
-                      commit_points=list(injector.commit_points))
+        run = PlanRun(
+            plan,
+            wid,
+            history,
+            info.status,
+            result=last.attrs.get("result") if info.status == "completed" else None,
+            failure=last.attrs.get("failure") if info.status == "failed" else None,
+            crashed_at=injector.crashed.event_id if injector.crashed else None,
+            crashed_inside=bool(injector.crashed and injector.crashed.inside),
+            worker_identities=identities,
+            executions=list(injector.executions),
+            undelivered_signals=pending,
+            blocked=engine.blocked_reason(wid) if info.status == "running" else None,
+            commit_points=list(injector.commit_points),
+        )
     finally:
         engine.close()
     _last = run
     if check_replay:
         try:
             replay(history, [*modules, workflow])
-        except Exception as e:  # noqa: BLE001 — any replay failure is the finding
-            raise PlanReplayError(f"the history of {wid} produced under the fault plan\n  {plan.to_json()}\n"
-                                  f"does not replay cleanly against the same code: {type(e).__name__}: {e}") from e
+        except Exception as e:
+            raise PlanReplayError(
+                f"the history of {wid} produced under the fault plan\n  {plan.to_json()}\n"
+                f"does not replay cleanly against the same code: {type(e).__name__}: {e}"
+            ) from e
     return run
 
 
@@ -374,6 +417,20 @@ def _drive(engine: Any, wid: str, pending: list[SignalAt], start_ms: int) -> Non
     engine.work()
 
 
-__all__ = ["ActivityFault", "SignalAt", "Crash", "FaultPlan", "FaultInjector", "WorkerCrash", "InjectedTimeout",
-           "ActivityExecution", "PlanRun", "PlanReplayError", "run_under_plan", "last_run", "clear_last_run",
-           "expire_leases", "T0"]
+__all__ = [
+    "T0",
+    "ActivityExecution",
+    "ActivityFault",
+    "Crash",
+    "FaultInjector",
+    "FaultPlan",
+    "InjectedTimeout",
+    "PlanReplayError",
+    "PlanRun",
+    "SignalAt",
+    "WorkerCrash",
+    "clear_last_run",
+    "expire_leases",
+    "last_run",
+    "run_under_plan",
+]

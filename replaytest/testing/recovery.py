@@ -38,9 +38,10 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from ..definitions import ReplaytestError, workflow_definition
 from ..history import file_name_for
@@ -52,7 +53,7 @@ DEFAULT_SAVE_DIR = ".replaytest/recovery-failures"
 class RecoveryError(AssertionError):
     """A crash point after which recovery did not behave like an uninterrupted run."""
 
-    def __init__(self, message: str, failures: list["CrashFailure"]) -> None:
+    def __init__(self, message: str, failures: list[CrashFailure]) -> None:
         super().__init__(message)
         self.failures = failures
 
@@ -61,13 +62,16 @@ class RecoveryError(AssertionError):
 class CrashFailure:
     k: int
     inside_activity_completion: bool
-    mode: str                 # in-process | fresh process (PYTHONHASHSEED=N)
+    mode: str  # in-process | fresh process (PYTHONHASHSEED=N)
     problems: list[str]
     saved: Path | None
 
     def describe(self) -> str:
-        where = (f"crash inside the transaction recording event {self.k} (the activity ran, its outcome was lost)"
-                 if self.inside_activity_completion else f"crash right after event {self.k} was committed")
+        where = (
+            f"crash inside the transaction recording event {self.k} (the activity ran, its outcome was lost)"
+            if self.inside_activity_completion
+            else f"crash right after event {self.k} was committed"
+        )
         saved = f"; history saved to {self.saved}" if self.saved else ""
         return f"k={self.k}: {where}, recovered {self.mode}: " + "; ".join(self.problems) + saved
 
@@ -75,22 +79,33 @@ class CrashFailure:
 @dataclass
 class RecoveryReport:
     workflow: str
-    events: int                                  # N, in the uninterrupted run
-    crash_points: list[int]                      # the k checked after a commit
-    activity_windows: list[int]                  # the activity outcome events crashed inside
+    events: int  # N, in the uninterrupted run
+    crash_points: list[int]  # the k checked after a commit
+    activity_windows: list[int]  # the activity outcome events crashed inside
     fresh_process_points: list[int] = field(default_factory=list)
     seconds: float = 0.0
 
     def __str__(self) -> str:
-        return (f"check_recovery({self.workflow}): {len(self.crash_points)} crash points and "
-                f"{len(self.activity_windows)} activity-completion windows of {self.events} events recovered in "
-                f"process, {len(self.fresh_process_points)} in a fresh process, in {self.seconds:.2f}s")
+        return (
+            f"check_recovery({self.workflow}): {len(self.crash_points)} crash points and "
+            f"{len(self.activity_windows)} activity-completion windows of {self.events} events recovered in "
+            f"process, {len(self.fresh_process_points)} in a fresh process, in {self.seconds:.2f}s"
+        )
 
 
-def check_recovery(workflow: Callable[..., Any], *args: Any, modules: Iterable[Any] = (), signals: Iterable[SignalAt] = (),
-                   fresh_process: str | bool = "sample", samples: int = 3, save_dir: str | Path | None = DEFAULT_SAVE_DIR,
-                   workflow_id: str | None = None, sandbox: str | None = "strict", timeout: float = 60.0,
-                   compare: Callable[[Any], Any] | None = None) -> RecoveryReport:
+def check_recovery(
+    workflow: Callable[..., Any],
+    *args: Any,
+    modules: Iterable[Any] = (),
+    signals: Iterable[SignalAt] = (),
+    fresh_process: str | bool = "sample",
+    samples: int = 3,
+    save_dir: str | Path | None = DEFAULT_SAVE_DIR,
+    workflow_id: str | None = None,
+    sandbox: str | None = "strict",
+    timeout: float = 60.0,
+    compare: Callable[[Any], Any] | None = None,
+) -> RecoveryReport:
     """Crash the worker after every durable step of ``workflow(*args)`` and check recovery.
 
     ``compare`` maps a result to the part that must not change (default: all of it, with
@@ -111,8 +126,10 @@ def check_recovery(workflow: Callable[..., Any], *args: Any, modules: Iterable[A
     common = dict(modules=modules, signals=signals, workflow_id=wid, sandbox=sandbox, check_replay=False)
     baseline = run_under_plan(workflow, *args, **common)  # type: ignore[arg-type]
     if baseline.status == "running":  # every crash point would "recover" to the same stall: say why instead
-        raise ReplaytestError(f"check_recovery({defn.name}): {defn.name} did not finish without a crash: "
-                              f"{baseline.blocked} (check_recovery registers the workflow's own module; pass others as modules=[...])")
+        raise ReplaytestError(
+            f"check_recovery({defn.name}): {defn.name} did not finish without a crash: "
+            f"{baseline.blocked} (check_recovery registers the workflow's own module; pass others as modules=[...])"
+        )
     n = len(baseline.history)
     points = [k for k in dict.fromkeys(baseline.commit_points) if 2 < k < n]
     windows = [e.id for e in baseline.history.events if e.type in COMPLETION_EVENTS]
@@ -126,7 +143,9 @@ def check_recovery(workflow: Callable[..., Any], *args: Any, modules: Iterable[A
             if save_dir is not None:
                 suffix = "-inside" if crash.in_activity_completion else ""
                 tag = "" if recover is None else "-fresh"
-                saved = run.history.save(Path(save_dir) / file_name_for(wid, f"-crash-{crash.after_event}{suffix}{tag}.json"))
+                saved = run.history.save(
+                    Path(save_dir) / file_name_for(wid, f"-crash-{crash.after_event}{suffix}{tag}.json")
+                )
             failures.append(CrashFailure(crash.after_event, crash.in_activity_completion, mode, problems, saved))
 
     fresh: list[int] = []
@@ -138,13 +157,21 @@ def check_recovery(workflow: Callable[..., Any], *args: Any, modules: Iterable[A
         if fresh_process:
             fresh = points if fresh_process == "all" else _sample(points, samples)
             seeds = _other_hash_seeds(len(fresh))
-            names = list(dict.fromkeys([*(m.__name__ for m in modules if isinstance(m, type(os))), workflow.__module__]))
+            names = list(
+                dict.fromkeys([*(m.__name__ for m in modules if isinstance(m, type(os))), workflow.__module__])
+            )
             for k, seed in zip(fresh, seeds):
-                check(Crash(k), f"in a fresh worker process (PYTHONHASHSEED={seed})", _process_recovery(names, seed, timeout))
+                check(
+                    Crash(k),
+                    f"in a fresh worker process (PYTHONHASHSEED={seed})",
+                    _process_recovery(names, seed, timeout),
+                )
     report = RecoveryReport(defn.name, n, points, windows, fresh, time.perf_counter() - began)
     if failures:
-        lines = [f"check_recovery({defn.name}): {len(failures)} crash point(s) broke recovery "
-                 f"(of {len(points)} + {len(windows)} in process, {len(fresh)} in a fresh process; N={n} events):"]
+        lines = [
+            f"check_recovery({defn.name}): {len(failures)} crash point(s) broke recovery "
+            f"(of {len(points)} + {len(windows)} in process, {len(fresh)} in a fresh process; N={n} events):"
+        ]
         lines += [f"  {f.describe()}" for f in failures[:8]]
         if len(failures) > 8:
             lines.append(f"  … and {len(failures) - 8} more")
@@ -153,8 +180,14 @@ def check_recovery(workflow: Callable[..., Any], *args: Any, modules: Iterable[A
 
 
 # ---------------------------------------------------------------------------- the assertions
-def _compare(baseline: PlanRun, run: PlanRun, modules: list[Any], workflow: Any, observed: bool,
-             key: Callable[[Any], Any] | None = None) -> list[str]:
+def _compare(
+    baseline: PlanRun,
+    run: PlanRun,
+    modules: list[Any],
+    workflow: Any,
+    observed: bool,
+    key: Callable[[Any], Any] | None = None,
+) -> list[str]:
     key = key or (lambda result: result)
     problems: list[str] = []
     if run.crashed_at is None:
@@ -182,7 +215,7 @@ def _compare(baseline: PlanRun, run: PlanRun, modules: list[Any], workflow: Any,
 
         try:
             replay(run.history, [*modules, workflow])
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             problems.append(f"the recovered history does not replay: {type(e).__name__}: {e}")
     return problems
 
@@ -207,8 +240,10 @@ def _executions(baseline: PlanRun, run: PlanRun, outcomes: dict[str, list[int]],
         recorded_before_crash = ids[0] <= crashed_at and not (run.crashed_inside and ids[0] == crashed_at)
         after = [x for x in runs if not x.before_crash]
         if recorded_before_crash and after:
-            problems.append(f"activity {activity_id} ran again after the crash although its outcome (event {ids[0]}) "
-                            f"was already recorded (attempts {[x.attempt for x in after]})")
+            problems.append(
+                f"activity {activity_id} ran again after the crash although its outcome (event {ids[0]}) "
+                f"was already recorded (attempts {[x.attempt for x in after]})"
+            )
         extra = len(runs) - base.get(activity_id, 0)
         if extra > 1 or (extra == 1 and recorded_before_crash):
             problems.append(f"activity {activity_id} ran {len(runs)} times, {base.get(activity_id, 0)} without a crash")
@@ -217,8 +252,11 @@ def _executions(baseline: PlanRun, run: PlanRun, outcomes: dict[str, list[int]],
 
 def _masked(run: PlanRun) -> Any:
     """The result with side-effect values replaced by their marker ids (they differ per run)."""
-    values = {repr(e.attrs.get("value")): f"<side effect {e.attrs.get('marker_id')}>" for e in run.history.events
-              if e.type == "MarkerRecorded" and e.attrs.get("marker_name") == "side_effect"}
+    values = {
+        repr(e.attrs.get("value")): f"<side effect {e.attrs.get('marker_id')}>"
+        for e in run.history.events
+        if e.type == "MarkerRecorded" and e.attrs.get("marker_name") == "side_effect"
+    }
 
     def mask(v: Any) -> Any:
         if repr(v) in values:
@@ -228,6 +266,7 @@ def _masked(run: PlanRun) -> Any:
         if isinstance(v, list):
             return [mask(x) for x in v]
         return v
+
     return mask(run.result)
 
 
@@ -244,6 +283,7 @@ def _process_recovery(modules: list[str], hash_seed: int, timeout: float) -> Cal
         done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
         if done.returncode != 0:
             raise ReplaytestError(f"the recovery worker process failed (exit {done.returncode}): {done.stderr.strip()}")
+
     return recover
 
 
@@ -270,4 +310,4 @@ def _quiet_engine() -> Iterator[None]:
         log.setLevel(level)
 
 
-__all__ = ["check_recovery", "RecoveryError", "RecoveryReport", "CrashFailure"]
+__all__ = ["CrashFailure", "RecoveryError", "RecoveryReport", "check_recovery"]

@@ -7,8 +7,9 @@ when a history is actually replayed), so a session without AWS histories pays no
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ...definitions import ReplaytestError
 from .. import Entry, ReplaySettings
@@ -57,8 +58,10 @@ class AwsBackend:
         except ImportError as e:
             if "aws_durable_execution_sdk_python" not in str(e):
                 raise
-            raise ReplaytestError(f"{display}: replaying an AWS Lambda durable execution needs the SDK it runs on: "
-                                  "pip install 'replaytest[aws]' (aws-durable-execution-sdk-python)") from None
+            raise ReplaytestError(
+                f"{display}: replaying an AWS Lambda durable execution needs the SDK it runs on: "
+                "pip install 'replaytest[aws]' (aws-durable-execution-sdk-python)"
+            ) from None
 
         return replay_document(doc, entry.index, settings, source=display, fallback_name=entry.workflow_id)
 

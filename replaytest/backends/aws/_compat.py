@@ -8,8 +8,7 @@ from ...core.frames import exception_source, is_user_file, return_source, user_f
 from ...definitions import ReplaytestError
 from ...history.errors import HistoryFormatError
 from ...modules import ModuleImportError, import_target
-from ...report import (Divergence, NondeterminismError, ReplayResult, Source, UnknownWorkflowError,
-                       WorkflowTaskError)
+from ...report import Divergence, NondeterminismError, ReplayResult, Source, UnknownWorkflowError, WorkflowTaskError
 from ...report.text import short_json
 
 
@@ -20,7 +19,23 @@ def sandbox_module() -> Any:
     return sandbox
 
 
-__all__ = ["Source", "ReplaytestError", "Divergence", "NondeterminismError", "WorkflowTaskError",
-           "HistoryFormatError", "ReplayResult", "UnknownWorkflowError", "exception_source", "return_source",
-           "is_user_file", "sandbox_module", "user_frame", "user_source", "user_tb_frames", "import_target",
-           "ModuleImportError", "short_json"]
+__all__ = [
+    "Divergence",
+    "HistoryFormatError",
+    "ModuleImportError",
+    "NondeterminismError",
+    "ReplayResult",
+    "ReplaytestError",
+    "Source",
+    "UnknownWorkflowError",
+    "WorkflowTaskError",
+    "exception_source",
+    "import_target",
+    "is_user_file",
+    "return_source",
+    "sandbox_module",
+    "short_json",
+    "user_frame",
+    "user_source",
+    "user_tb_frames",
+]

@@ -10,9 +10,10 @@ back under it. Child contexts the SDK creates are given this class too.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from aws_durable_execution_sdk_python.config import ParallelBranch
 from aws_durable_execution_sdk_python.context import DurableContext
@@ -46,14 +47,16 @@ class ReplayContext(DurableContext):
     _rt: Run
 
     @contextmanager
-    def _operation_replay_aware(self, sub_type: str, name: str | None = None, *, operation_type: OperationType,
-                                is_virtual: bool = False) -> Iterator[Any]:
+    def _operation_replay_aware(
+        self, sub_type: str, name: str | None = None, *, operation_type: OperationType, is_virtual: bool = False
+    ) -> Iterator[Any]:
         rt = self._rt
         op_id = self._peek_next_operation_id()
         rt.before(op_id, operation_type.value, sub_type, name, self._parent_id, user_source(sys._getframe(1)))
         try:
-            with super()._operation_replay_aware(sub_type, name, operation_type=operation_type,
-                                                 is_virtual=is_virtual) as ident:
+            with super()._operation_replay_aware(
+                sub_type, name, operation_type=operation_type, is_virtual=is_virtual
+            ) as ident:
                 yield ident
         finally:
             rt.after(op_id)
@@ -91,6 +94,7 @@ class ReplayContext(DurableContext):
             except Exception as e:
                 rt.step_failures.append((rec, e))
                 raise
+
         return self._call(super().step, body, step_name, config)
 
     def wait(self, duration: Any, name: str | None = None) -> None:
@@ -111,13 +115,18 @@ class ReplayContext(DurableContext):
         return self._call(super().wait_for_condition, check, config, name)
 
     def run_in_child_context(self, func: Callable[..., Any], name: str | None = None, config: Any = None) -> Any:
-        return self._call(super().run_in_child_context, self._rt.sandboxed(func),
-                          self._resolve_step_name(name, func), config)
+        return self._call(
+            super().run_in_child_context, self._rt.sandboxed(func), self._resolve_step_name(name, func), config
+        )
 
     def map(self, inputs: Any, func: Callable[..., Any], name: str | None = None, config: Any = None) -> Any:
         return self._call(super().map, inputs, self._rt.sandboxed(func), self._resolve_step_name(name, func), config)
 
     def parallel(self, functions: Any, name: str | None = None, config: Any = None) -> Any:
-        wrapped = [ParallelBranch(func=self._rt.sandboxed(f.func), name=f.name) if isinstance(f, ParallelBranch)
-                   else self._rt.sandboxed(f) for f in functions]
+        wrapped = [
+            ParallelBranch(func=self._rt.sandboxed(f.func), name=f.name)
+            if isinstance(f, ParallelBranch)
+            else self._rt.sandboxed(f)
+            for f in functions
+        ]
         return self._call(super().parallel, wrapped, name, config)

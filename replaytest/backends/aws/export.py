@@ -59,12 +59,15 @@ def from_service(lambda_client: Any, arn: str, *, sdk_version: str | None = None
     """The whole history of ``arn`` through a boto3 Lambda client (paginated, execution data
     included). ``sdk_version`` defaults to the SDK installed here: pass the deployed one."""
     pages = lambda_client.get_paginator("get_durable_execution_history").paginate(
-        DurableExecutionArn=arn, IncludeExecutionData=True)
+        DurableExecutionArn=arn, IncludeExecutionData=True
+    )
     events = [event for page in pages for event in page["Events"]]
     return _document(arn, events, sdk_version or _installed_sdk())
 
 
-def from_test_runner(runner: Any, arn: str, *, function: str = "test-function", name: str | None = None) -> dict[str, Any]:
+def from_test_runner(
+    runner: Any, arn: str, *, function: str = "test-function", name: str | None = None
+) -> dict[str, Any]:
     """The whole history of a ``DurableFunctionTestRunner`` execution, every page. The local
     runner's ARN is not a Lambda ARN; the file gets one naming ``function`` (and ``name``, the
     execution name, by default the one history recorded)."""
@@ -77,8 +80,10 @@ def from_test_runner(runner: Any, arn: str, *, function: str = "test-function", 
         marker = page.next_marker
     started = events[0] if events else {}
     name = name or started.get("Name") or "execution"
-    real = (f"arn:aws:lambda:us-east-1:123456789012:function:{function}:$LATEST/durable-execution/{name}/"
-            f"{started.get('Id', 'unknown')}")
+    real = (
+        f"arn:aws:lambda:us-east-1:123456789012:function:{function}:$LATEST/durable-execution/{name}/"
+        f"{started.get('Id', 'unknown')}"
+    )
     return _document(real, api_shape(events), _installed_sdk())
 
 

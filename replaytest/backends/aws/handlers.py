@@ -10,8 +10,9 @@ Recognising a handler does not import the SDK: ``@durable_execution`` returns a 
 from __future__ import annotations
 
 import types
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from ._compat import ModuleImportError, UnknownWorkflowError, import_target
 
@@ -20,24 +21,29 @@ _SDK_PACKAGE = "aws_durable_execution_sdk_python"
 
 def is_durable_handler(obj: Any) -> bool:
     code = getattr(obj, "__code__", None)
-    return (callable(obj) and code is not None and code.co_name == "wrapper"
-            and _SDK_PACKAGE in code.co_filename.replace("\\", "/").split("/")
-            and callable(getattr(obj, "__wrapped__", None)))
+    return (
+        callable(obj)
+        and code is not None
+        and code.co_name == "wrapper"
+        and _SDK_PACKAGE in code.co_filename.replace("\\", "/").split("/")
+        and callable(getattr(obj, "__wrapped__", None))
+    )
 
 
 @dataclass(frozen=True)
 class HandlerSpec:
-    function: str | None   # the Lambda function this spec is for; None: every AWS history
+    function: str | None  # the Lambda function this spec is for; None: every AWS history
     module: str
     attr: str
 
     @classmethod
-    def parse(cls, text: str) -> "HandlerSpec":
+    def parse(cls, text: str) -> HandlerSpec:
         function, _, target = text.strip().rpartition("=")
         module, sep, attr = target.partition(":")
         if not sep or not module or not attr:
-            raise UnknownWorkflowError(f"--replay-handler {text!r}: expected [FUNCTION=]MODULE:ATTR, "
-                                       "e.g. orders=app.handlers:handler")
+            raise UnknownWorkflowError(
+                f"--replay-handler {text!r}: expected [FUNCTION=]MODULE:ATTR, e.g. orders=app.handlers:handler"
+            )
         return cls(function or None, module, attr)
 
     def __str__(self) -> str:
@@ -49,8 +55,10 @@ class HandlerSpec:
         except ModuleImportError as e:
             raise UnknownWorkflowError(f"--replay-handler {self}: {e}") from None
         if not is_durable_handler(obj):
-            raise UnknownWorkflowError(f"--replay-handler {self}: {self.module}:{self.attr} is not a function "
-                                       "decorated with @durable_execution")
+            raise UnknownWorkflowError(
+                f"--replay-handler {self}: {self.module}:{self.attr} is not a function "
+                "decorated with @durable_execution"
+            )
         return obj
 
 
@@ -77,11 +85,15 @@ def resolve(function: str | None, specs: Iterable[str], modules: Iterable[Any], 
     """The handler for a history of Lambda function ``function`` (None when the export does not
     say), or UnknownWorkflowError that lists what was tried and found."""
     parsed = [HandlerSpec.parse(s) for s in specs]
-    for candidates in ([p for p in parsed if function and p.function == function],
-                       [p for p in parsed if p.function is None]):
+    for candidates in (
+        [p for p in parsed if function and p.function == function],
+        [p for p in parsed if p.function is None],
+    ):
         if len(candidates) > 1:
-            raise UnknownWorkflowError(f"{source}: several --replay-handler options apply "
-                                       f"({', '.join(map(str, candidates))}); keep one, or prefix each with FUNCTION=")
+            raise UnknownWorkflowError(
+                f"{source}: several --replay-handler options apply "
+                f"({', '.join(map(str, candidates))}); keep one, or prefix each with FUNCTION="
+            )
         if candidates:
             return candidates[0].load()
     modules = list(modules)
@@ -94,10 +106,14 @@ def resolve(function: str | None, specs: Iterable[str], modules: Iterable[Any], 
         tried = f"; --replay-handler options given apply to other functions ({', '.join(map(str, parsed))})"
     if found:
         listing = ", ".join(name for name, _ in found)
-        raise UnknownWorkflowError(f"{source}: no handler chosen for {what}{tried}; the replay modules hold several "
-                                   f"durable handlers ({listing}): pick one with --replay-handler "
-                                   f"[FUNCTION=]MODULE:ATTR (ini: replay_handlers)")
+        raise UnknownWorkflowError(
+            f"{source}: no handler chosen for {what}{tried}; the replay modules hold several "
+            f"durable handlers ({listing}): pick one with --replay-handler "
+            f"[FUNCTION=]MODULE:ATTR (ini: replay_handlers)"
+        )
     searched = ", ".join(getattr(m, "__name__", repr(m)) for m in modules) or "none given"
-    raise UnknownWorkflowError(f"{source}: no handler for {what}{tried}; no @durable_execution handler in the replay "
-                               f"modules ({searched}): name it with --replay-handler [FUNCTION=]MODULE:ATTR "
-                               f"(ini: replay_handlers) or --replay-module MODULE")
+    raise UnknownWorkflowError(
+        f"{source}: no handler for {what}{tried}; no @durable_execution handler in the replay "
+        f"modules ({searched}): name it with --replay-handler [FUNCTION=]MODULE:ATTR "
+        f"(ini: replay_handlers) or --replay-module MODULE"
+    )

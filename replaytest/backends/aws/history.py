@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ._compat import HistoryFormatError, short_json
@@ -28,7 +28,7 @@ EVENT_TYPES: dict[str, tuple[str | None, str | None]] = {
     "ExecutionStopped": ("EXECUTION", "STOPPED"),
     "StepStarted": ("STEP", "STARTED"),
     "StepSucceeded": ("STEP", "SUCCEEDED"),
-    "StepFailed": ("STEP", "FAILED"),          # PENDING when a retry is scheduled (see fold)
+    "StepFailed": ("STEP", "FAILED"),  # PENDING when a retry is scheduled (see fold)
     "WaitStarted": ("WAIT", "STARTED"),
     "WaitSucceeded": ("WAIT", "SUCCEEDED"),
     "WaitCancelled": ("WAIT", "CANCELLED"),
@@ -51,8 +51,12 @@ EVENT_TYPES: dict[str, tuple[str | None, str | None]] = {
 }
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED", "CANCELLED"})
 #: the execution statuses a finished history ends in
-FINISHED = {"ExecutionSucceeded": "SUCCEEDED", "ExecutionFailed": "FAILED", "ExecutionTimedOut": "TIMED_OUT",
-            "ExecutionStopped": "STOPPED"}
+FINISHED = {
+    "ExecutionSucceeded": "SUCCEEDED",
+    "ExecutionFailed": "FAILED",
+    "ExecutionTimedOut": "TIMED_OUT",
+    "ExecutionStopped": "STOPPED",
+}
 
 
 def looks_like(doc: Any) -> bool:
@@ -77,8 +81,11 @@ def split_executions(doc: Any) -> list[dict[str, Any]]:
         starts = bool(events) and isinstance(events[0], dict) and events[0].get("EventType") == "ExecutionStarted"
         if executions and not starts:
             prev = executions[-1]
-            executions[-1] = {**prev, **{k: v for k, v in page.items() if k != "Events"},
-                              "Events": prev["Events"] + events}
+            executions[-1] = {
+                **prev,
+                **{k: v for k, v in page.items() if k != "Events"},
+                "Events": prev["Events"] + events,
+            }
             if "NextMarker" not in page:
                 executions[-1].pop("NextMarker", None)
         else:
@@ -93,9 +100,9 @@ def parse_timestamp(value: Any) -> datetime:
         raise ValueError(f"not a timestamp: {value!r}")
     if isinstance(value, (int, float)):
         seconds = value / 1000 if value > 1e11 else value
-        return datetime.fromtimestamp(seconds, tz=timezone.utc)
+        return datetime.fromtimestamp(seconds, tz=UTC)
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, str):
         text = value.strip()
         try:
@@ -103,7 +110,7 @@ def parse_timestamp(value: Any) -> datetime:
         except ValueError:
             pass
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     raise ValueError(f"not a timestamp: {value!r}")
 
 
@@ -140,12 +147,12 @@ class RecordedOp:
     result: str | None = None
     error: dict[str, Any] | None = None
     attempt: int = 0
-    retry_delay: float | None = None     # set while a failed step waits for its next attempt
+    retry_delay: float | None = None  # set while a failed step waits for its next attempt
     wait_seconds: float | None = None
     scheduled_end: datetime | None = None
     callback_id: str | None = None
     invoke_function: str | None = None
-    truncated: bool = False              # the API cut this operation's recorded result or error
+    truncated: bool = False  # the API cut this operation's recorded result or error
 
     @property
     def first_event(self) -> AwsEvent:
@@ -160,10 +167,19 @@ class RecordedOp:
         return op_label(self.type, self.sub_type, self.name)
 
 
-_KIND_WORDS = {"Step": "step", "Wait": "wait", "Callback": "callback", "RunInChildContext": "child context",
-               "Map": "map", "MapIteration": "map iteration", "Parallel": "parallel",
-               "ParallelBranch": "parallel branch", "WaitForCallback": "wait_for_callback",
-               "WaitForCondition": "wait_for_condition", "ChainedInvoke": "invoke"}
+_KIND_WORDS = {
+    "Step": "step",
+    "Wait": "wait",
+    "Callback": "callback",
+    "RunInChildContext": "child context",
+    "Map": "map",
+    "MapIteration": "map iteration",
+    "Parallel": "parallel",
+    "ParallelBranch": "parallel branch",
+    "WaitForCallback": "wait_for_callback",
+    "WaitForCondition": "wait_for_condition",
+    "ChainedInvoke": "invoke",
+}
 
 
 def op_label(op_type: str, sub_type: str | None, name: str | None) -> str:
@@ -176,8 +192,8 @@ class AwsHistory:
     source: str
     events: list[AwsEvent]
     execution: RecordedOp
-    ops: dict[str, RecordedOp]               # every operation but the execution, in first-event order
-    status: str                              # RUNNING or a FINISHED value
+    ops: dict[str, RecordedOp]  # every operation but the execution, in first-event order
+    status: str  # RUNNING or a FINISHED value
     arn: str | None = None
     function_name: str | None = None
     sdk_version: str | None = None
@@ -197,11 +213,15 @@ class AwsHistory:
         if self.execution.truncated:
             cut.insert(0, "the execution's input")
         if cut:
-            notes.append(f"the API truncated recorded payloads of {', '.join(cut[:3])}"
-                         f"{' and more' if len(cut) > 3 else ''}; replay hands the handler what the export holds")
+            notes.append(
+                f"the API truncated recorded payloads of {', '.join(cut[:3])}"
+                f"{' and more' if len(cut) > 3 else ''}; replay hands the handler what the export holds"
+            )
         if self.sdk_version and self.sdk_version.split(".")[0] != installed_sdk.split(".")[0]:
-            notes.append(f"recorded with aws-durable-execution-sdk-python {self.sdk_version}, "
-                         f"replayed with {installed_sdk}: operation ids may differ between major versions")
+            notes.append(
+                f"recorded with aws-durable-execution-sdk-python {self.sdk_version}, "
+                f"replayed with {installed_sdk}: operation ids may differ between major versions"
+            )
         return notes
 
     @property
@@ -228,13 +248,16 @@ def load(doc: dict[str, Any], source: str) -> AwsHistory:
 
     raw = doc.get("Events")
     if not isinstance(raw, list):
-        raise bad("", "not an AWS durable execution history: no \"Events\" list")
+        raise bad("", 'not an AWS durable execution history: no "Events" list')
     if not raw:
         raise bad("", "the export has no events (was it fetched with the right --durable-execution-arn?)")
     if doc.get("NextMarker") or doc.get("NextToken"):  # the API's / the AWS CLI's (--max-items)
-        raise bad("", "the export stops at a page boundary (it has a NextMarker/NextToken): fetch every page and "
-                      "join their Events, e.g. `aws lambda get-durable-execution-history --include-execution-data "
-                      "...` without --max-items, or a list of the pages in one file")
+        raise bad(
+            "",
+            "the export stops at a page boundary (it has a NextMarker/NextToken): fetch every page and "
+            "join their Events, e.g. `aws lambda get-durable-execution-history --include-execution-data "
+            "...` without --max-items, or a list of the pages in one file",
+        )
     events: list[AwsEvent] = []
     for index, e in enumerate(raw):
         where = f"event {index + 1}"
@@ -249,20 +272,25 @@ def load(doc: dict[str, Any], source: str) -> AwsHistory:
         try:
             when = parse_timestamp(e.get("EventTimestamp"))
         except (ValueError, OverflowError, OSError):
-            raise bad(where, f"EventTimestamp {e.get('EventTimestamp')!r} is neither epoch seconds nor an ISO 8601 time") from None
+            raise bad(
+                where, f"EventTimestamp {e.get('EventTimestamp')!r} is neither epoch seconds nor an ISO 8601 time"
+            ) from None
         op_id = e.get("Id")
         if EVENT_TYPES[etype][0] is not None and not isinstance(op_id, str):
             raise bad(where, "missing the operation Id")
         details = e.get(f"{etype}Details") or {}
         if not isinstance(details, dict):
             raise bad(where, f"{etype}Details is not an object")
-        events.append(AwsEvent(e["EventId"], etype, when, op_id, e.get("Name"), e.get("ParentId"),
-                               e.get("SubType"), details))
+        events.append(
+            AwsEvent(e["EventId"], etype, when, op_id, e.get("Name"), e.get("ParentId"), e.get("SubType"), details)
+        )
     if len(events) > 1 and all(a.id > b.id for a, b in zip(events, events[1:])):
         events.reverse()  # exported with --reverse-order
     if events[0].type != "ExecutionStarted":
-        raise bad("event 1", f"a history starts with ExecutionStarted, this one with {events[0].type} "
-                             "(is the first page missing?)")
+        raise bad(
+            "event 1",
+            f"a history starts with ExecutionStarted, this one with {events[0].type} (is the first page missing?)",
+        )
     for prev, cur in zip(events, events[1:]):
         if cur.id <= prev.id:
             raise bad(f"event {cur.id} ({cur.type})", f"EventId goes back from {prev.id}: pages joined out of order?")
@@ -295,7 +323,9 @@ def _fold(events: list[AwsEvent], bad: Any) -> tuple[RecordedOp, dict[str, Recor
                     raise bad(f"event {e.id} ({e.type})", f"ParentId {e.parent_id} names no earlier operation")
                 ops[e.op_id] = op
         elif op.type != op_type:
-            raise bad(f"event {e.id} ({e.type})", f"operation {e.op_id} was a {op.type}, this event makes it a {op_type}")
+            raise bad(
+                f"event {e.id} ({e.type})", f"operation {e.op_id} was a {op.type}, this event makes it a {op_type}"
+            )
         op.events.append(e)
         op.status = status
         op.name = op.name or e.name
@@ -307,7 +337,9 @@ def _fold(events: list[AwsEvent], bad: Any) -> tuple[RecordedOp, dict[str, Recor
             op.truncated = True
         if e.type.endswith("Succeeded"):
             op.result = e.payload("Result")[0]
-        if e.type.endswith(("Failed", "TimedOut", "Stopped")) and isinstance((d.get("Error") or {}).get("Payload"), dict):
+        if e.type.endswith(("Failed", "TimedOut", "Stopped")) and isinstance(
+            (d.get("Error") or {}).get("Payload"), dict
+        ):
             op.error = d["Error"]["Payload"]
         if e.type == "StepStarted":
             op.retry_delay = None
@@ -367,7 +399,11 @@ def readable(payload: Any) -> Any:
 
 def describe(e: AwsEvent) -> str:
     """One line per event for timelines: type, operation, and what it carried."""
-    what = op_label(EVENT_TYPES[e.type][0] or "", e.sub_type, e.name) if e.op_id and not e.type.startswith("Execution") else ""
+    what = (
+        op_label(EVENT_TYPES[e.type][0] or "", e.sub_type, e.name)
+        if e.op_id and not e.type.startswith("Execution")
+        else ""
+    )
     text = f"{e.type} {what}".rstrip()
     d = e.details
     if e.type.endswith("Succeeded") and "Result" in d:

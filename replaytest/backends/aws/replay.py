@@ -22,20 +22,31 @@ import json
 import logging
 import re
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from aws_durable_execution_sdk_python import __about__ as sdk_about
 from aws_durable_execution_sdk_python import state as sdk_state
 from aws_durable_execution_sdk_python.context import DurableContext
 from aws_durable_execution_sdk_python.exceptions import NonDeterministicExecutionError, SuspendExecution
-from aws_durable_execution_sdk_python.execution import (DurableExecutionInvocationInputWithClient,
-                                                        InitialExecutionState, durable_execution)
+from aws_durable_execution_sdk_python.execution import (
+    DurableExecutionInvocationInputWithClient,
+    InitialExecutionState,
+    durable_execution,
+)
 
 from .. import ReplaySettings
 from . import handlers as _handlers
 from . import history as _history
-from ._compat import (NondeterminismError, ReplayResult, Source, WorkflowTaskError, exception_source, return_source,
-                      user_tb_frames)
+from ._compat import (
+    NondeterminismError,
+    ReplayResult,
+    Source,
+    WorkflowTaskError,
+    exception_source,
+    return_source,
+    user_tb_frames,
+)
 from .context import ReplayContext, _LambdaContext
 from .history import AwsHistory
 from .operations import RecordingClient, initial_operations
@@ -45,11 +56,18 @@ from .verdicts import divergence
 SDK_VERSION = sdk_about.__version__
 
 
-def replay_history(history: AwsHistory, handler: Callable[..., Any], *, args_mismatch: str | None = "warn",
-                   sandbox: str = "strict", workflow_type: str | None = None, observer: Any = None) -> ReplayResult:
+def replay_history(
+    history: AwsHistory,
+    handler: Callable[..., Any],
+    *,
+    args_mismatch: str | None = "warn",
+    sandbox: str = "strict",
+    workflow_type: str | None = None,
+    observer: Any = None,
+) -> ReplayResult:
     """Replay ``history`` with ``handler`` (a ``@durable_execution`` function). Returns a
     ReplayResult or raises NondeterminismError / WorkflowTaskError / SandboxViolation."""
-    user_fn: Callable[..., Any] = getattr(handler, "__wrapped__")
+    user_fn: Callable[..., Any] = getattr(handler, "__wrapped__")  # noqa: B009 (typed as a plain callable)
     wtype = str(workflow_type or history.function_name or getattr(user_fn, "__name__", "handler"))
     rt = Run(history, user_fn, wtype, _mode(args_mismatch or "warn"), _mode(sandbox), observer)
     rt.warnings.extend(history.caveats(SDK_VERSION))
@@ -71,8 +89,11 @@ def replay_history(history: AwsHistory, handler: Callable[..., Any], *, args_mis
     exec_id = history.execution.id
     arn = history.arn if history.arn and history.arn.endswith("/" + exec_id) else f"replaytest/{exec_id}"
     invocation = DurableExecutionInvocationInputWithClient(
-        durable_execution_arn=arn, checkpoint_token="replay-0",
-        initial_execution_state=InitialExecutionState(operations=ops, next_marker=""), service_client=client)
+        durable_execution_arn=arn,
+        checkpoint_token="replay-0",
+        initial_execution_state=InitialExecutionState(operations=ops, next_marker=""),
+        service_client=client,
+    )
     output: dict[str, Any] | None = None
     sdk_log = logging.getLogger("aws_durable_execution_sdk_python")
     level, sdk_log.level = sdk_log.level, logging.CRITICAL  # its "Execution failed" tracebacks are history here
@@ -108,27 +129,45 @@ def _verdict(rt: Run, output: dict[str, Any] | None) -> ReplayResult:
 def _judge(rt: Run, output: dict[str, Any] | None) -> ReplayResult:
     h = rt.history
     name = h.execution_name or "execution"
-    if isinstance(rt.stop, Exception):                       # a sandbox violation in strict mode
-        raise _task_error(name, rt.stop, "in a Lambda durable handler, do I/O inside a context.step: handler code "
-                          "outside steps is replayed (--replay-sandbox=warn reports this instead of failing)",
-                          rt.violation_at, rt.violation_frames)
+    if isinstance(rt.stop, Exception):  # a sandbox violation in strict mode
+        raise _task_error(
+            name,
+            rt.stop,
+            "in a Lambda durable handler, do I/O inside a context.step: handler code "
+            "outside steps is replayed (--replay-sandbox=warn reports this instead of failing)",
+            rt.violation_at,
+            rt.violation_frames,
+        )
     if rt.stop is not None and not isinstance(rt.stop, str):  # a divergence
         raise NondeterminismError(rt.stop)
     if isinstance(rt.stop, str) and rt.stop.startswith("internal:"):
         raise RuntimeError(rt.stop)
     err = rt.handler_error
-    if isinstance(err, NonDeterministicExecutionError):      # the SDK saw what our hook did not
+    if isinstance(err, NonDeterministicExecutionError):  # the SDK saw what our hook did not
         rec = h.ops.get(err.step_id or "")
         issued = None
         if rec is not None and (m := re.search(r"name checkpoint=.*? current=('.*?'|None)", str(err))):
             issued = _history.op_label(rec.type, rec.sub_type, m.group(1).strip("'") if m.group(1) != "None" else None)
-        raise NondeterminismError(divergence("command", h, rt.workflow_type, rec.first_event if rec else None,
-                                             rec.label() if rec else None, issued, exception_source(err),
-                                             f"the SDK: {err}"))
+        raise NondeterminismError(
+            divergence(
+                "command",
+                h,
+                rt.workflow_type,
+                rec.first_event if rec else None,
+                rec.label() if rec else None,
+                issued,
+                exception_source(err),
+                f"the SDK: {err}",
+            )
+        )
     if rt.step_failures:
         rec, exc = rt.step_failures[-1]
-        failed = _task_error(name, exc, f"history recorded {rec.label()} failing with a retry pending (event "
-                                        f"{rec.events[-1].id}); re-run on replay, it still fails")
+        failed = _task_error(
+            name,
+            exc,
+            f"history recorded {rec.label()} failing with a retry pending (event "
+            f"{rec.events[-1].id}); re-run on replay, it still fails",
+        )
         failed.event_id = rec.events[-1].id
         raise failed
     status = output.get("Status") if output else None
@@ -160,13 +199,19 @@ def _judge(rt: Run, output: dict[str, Any] | None) -> ReplayResult:
     if status == "FAILED" and h.status == "FAILED" and output is not None and isinstance(out, dict):
         now_type = (output.get("Error") or {}).get("ErrorType")
         if now_type and out.get("ErrorType") and now_type != out["ErrorType"]:
-            rt.warnings.append(f"history recorded the execution failing with {out['ErrorType']}; the code now fails "
-                               f"with {now_type}")
+            rt.warnings.append(
+                f"history recorded the execution failing with {out['ErrorType']}; the code now fails with {now_type}"
+            )
     return ReplayResult(name, rt.workflow_type, result_status, out, len(h.events), rt.warnings, waiting, new)
 
 
-def _task_error(name: str, exc: BaseException, note: str, source: Source | None = None,
-                frames: list[traceback.FrameSummary] | None = None) -> WorkflowTaskError:
+def _task_error(
+    name: str,
+    exc: BaseException,
+    note: str,
+    source: Source | None = None,
+    frames: list[traceback.FrameSummary] | None = None,
+) -> WorkflowTaskError:
     """Handler code raised ``exc``: at ``source`` through ``frames``, by default its traceback's."""
     if frames is None:
         source, frames = exception_source(exc), user_tb_frames(exc)
@@ -194,25 +239,39 @@ def _compare_result(rt: Run, output: dict[str, Any] | None) -> None:
         return
     recorded, now = _loads(payload), _loads(output.get("Result"))
     if recorded != now:
-        d = divergence("result", h, rt.workflow_type, h.events[-1], _history.short(recorded, 120),
-                       _history.short(now, 120), return_source(rt.user_fn),
-                       "every operation matched; only the returned value differs")
+        d = divergence(
+            "result",
+            h,
+            rt.workflow_type,
+            h.events[-1],
+            _history.short(recorded, 120),
+            _history.short(now, 120),
+            return_source(rt.user_fn),
+            "every operation matched; only the returned value differs",
+        )
         rt.diverged_after_return(d)
         raise NondeterminismError(d)
 
 
-def replay_document(doc: Any, index: int, settings: ReplaySettings, *, source: str,
-                    fallback_name: str | None = None) -> ReplayResult:
+def replay_document(
+    doc: Any, index: int, settings: ReplaySettings, *, source: str, fallback_name: str | None = None
+) -> ReplayResult:
     """The seam's ``replay``: load entry ``index`` of ``doc``, find its handler, replay it."""
     history = _history.load(_history.split_executions(doc)[index], source)
     if history.execution.name is None and fallback_name:
         history.execution.name = fallback_name
-    handler = _handlers.resolve(history.function_name, settings.handlers,
-                                [*settings.modules, *settings.extra_workflows], source)
+    handler = _handlers.resolve(
+        history.function_name, settings.handlers, [*settings.modules, *settings.extra_workflows], source
+    )
     sandbox = _mode(settings.sandbox or "strict")
     factory = settings.observer_factory
-    return replay_history(history, handler, args_mismatch=settings.args_mismatch,
-                          sandbox={"on": "strict"}.get(sandbox, sandbox), observer=factory() if factory else None)
+    return replay_history(
+        history,
+        handler,
+        args_mismatch=settings.args_mismatch,
+        sandbox={"on": "strict"}.get(sandbox, sandbox),
+        observer=factory() if factory else None,
+    )
 
 
-__all__ = ["replay_history", "replay_document", "ReplayContext", "SDK_VERSION"]
+__all__ = ["SDK_VERSION", "ReplayContext", "replay_document", "replay_history"]

@@ -16,9 +16,10 @@ import sys
 import threading
 import traceback
 import types
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from . import history as _history
 from ._compat import NondeterminismError, Source, is_user_file, return_source, sandbox_module, user_frame, user_source
@@ -34,14 +35,21 @@ class _Stop(BaseException):
 class Run:
     """Everything one replay learns: what the code issued, where, and the verdict."""
 
-    def __init__(self, history: AwsHistory, user_fn: Callable[..., Any], workflow_type: str, args_mode: str,
-                 sandbox_mode: str, observer: Any = None) -> None:
+    def __init__(
+        self,
+        history: AwsHistory,
+        user_fn: Callable[..., Any],
+        workflow_type: str,
+        args_mode: str,
+        sandbox_mode: str,
+        observer: Any = None,
+    ) -> None:
         self.history, self.user_fn, self.workflow_type = history, user_fn, workflow_type
         self.args_mode, self.sandbox_mode = args_mode, sandbox_mode
         self.visited: dict[str, Source | None] = {}
-        self.entered: set[str | None] = {None}          # contexts whose code ran (None: the handler)
+        self.entered: set[str | None] = {None}  # contexts whose code ran (None: the handler)
         self.last_source: Source | None = None
-        self.stop: Any = None                           # AwsDivergence | SandboxViolation | frontier str
+        self.stop: Any = None  # AwsDivergence | SandboxViolation | frontier str
         self.frontier: str | None = None
         self.waiting_at: Source | None = None
         self.step_failures: list[tuple[RecordedOp, BaseException]] = []
@@ -84,6 +92,7 @@ class Run:
         def run(*args: Any, **kwargs: Any) -> Any:
             with sb.workflow_code(self.now, self.rng, mode="warn", on_violation=self.violation):
                 return fn(*args, **kwargs)
+
         return run
 
     def violation(self, v: Exception) -> None:
@@ -91,14 +100,22 @@ class Run:
             if self.stop is None:
                 self.stop = v
                 self.violation_at = user_source(sys._getframe(1))
-                self.violation_frames = [fs for fs in traceback.extract_stack(sys._getframe(1))
-                                         if is_user_file(fs.filename)]
+                self.violation_frames = [
+                    fs for fs in traceback.extract_stack(sys._getframe(1)) if is_user_file(fs.filename)
+                ]
             raise _Stop
         self.warnings.append(f"sandbox: {v}")
 
     # ---- the operation hook --------------------------------------------------------------------
-    def before(self, op_id: str, op_type: str, sub_type: str | None, name: str | None, parent_id: str | None,
-               source: Source | None) -> None:
+    def before(
+        self,
+        op_id: str,
+        op_type: str,
+        sub_type: str | None,
+        name: str | None,
+        parent_id: str | None,
+        source: Source | None,
+    ) -> None:
         """Check the operation the code is about to issue against history; raise _Stop when the
         replay must end before the SDK runs it."""
         if self.stop is not None:
@@ -144,18 +161,39 @@ class Run:
             raise _Stop
         last = siblings[-1] if siblings else parent
         where = f"inside {parent.label()}" if parent is not None else "in the handler"
-        recorded = (f"nothing more {where} after {last.label()}" if last is not None and last is not parent
-                    else f"nothing {where}")
+        recorded = (
+            f"nothing more {where} after {last.label()}"
+            if last is not None and last is not parent
+            else f"nothing {where}"
+        )
         event = None
         if parent is not None and parent.events[-1].type.endswith(("Succeeded", "Failed")):
             event = parent.events[-1]
         elif parent is None and h.finished:
             event = h.events[-1]
-        self._fail(divergence("extra", h, self.workflow_type, event, recorded, issued, source,
-                              "the SDK would run this operation's body for real on replay; replaytest stopped before it"))
+        self._fail(
+            divergence(
+                "extra",
+                h,
+                self.workflow_type,
+                event,
+                recorded,
+                issued,
+                source,
+                "the SDK would run this operation's body for real on replay; replaytest stopped before it",
+            )
+        )
 
-    def _mismatch(self, rec: RecordedOp, op_type: str, sub_type: str | None, name: str | None,
-                  parent_id: str | None, issued: str, source: Source | None) -> None:
+    def _mismatch(
+        self,
+        rec: RecordedOp,
+        op_type: str,
+        sub_type: str | None,
+        name: str | None,
+        parent_id: str | None,
+        issued: str,
+        source: Source | None,
+    ) -> None:
         diffs = []
         if rec.type != op_type:
             diffs.append(f"type {rec.type} → {op_type}")
@@ -165,15 +203,23 @@ class Run:
             diffs.append(f"name {rec.name!r} → {name!r}")
         if (rec.parent_id or None) != (parent_id or None):
             diffs.append("parent context differs")
-        later = next((op for op in self.history.children(rec.parent_id)
-                      if op.id not in self.visited and op.id != rec.id
-                      and (op.type, op.sub_type, op.name or None) == (op_type, sub_type, name or None)), None)
+        later = next(
+            (
+                op
+                for op in self.history.children(rec.parent_id)
+                if op.id not in self.visited
+                and op.id != rec.id
+                and (op.type, op.sub_type, op.name or None) == (op_type, sub_type, name or None)
+            ),
+            None,
+        )
         kind = "order" if later is not None else "command"
         detail = f"operation {rec.id[:12]}… differs: {', '.join(diffs)} (the SDK: NonDeterministicExecutionError)"
         if later is not None:
             detail += f"; history recorded {issued} later, at event {later.first_event.id}"
-        self._fail(divergence(kind, self.history, self.workflow_type, rec.first_event, rec.label(), issued, source,
-                              detail))
+        self._fail(
+            divergence(kind, self.history, self.workflow_type, rec.first_event, rec.label(), issued, source, detail)
+        )
 
     def _compare_args(self, rec: RecordedOp, args: tuple[str, Any], issued: str, source: Source | None) -> None:
         what, value = args
@@ -187,19 +233,28 @@ class Run:
         text = {"wait": "seconds", "invoke": "function"}[what]
         line = f"{issued}: recorded {text} {recorded!r}, the code now passes {value!r}"
         if self.args_mode == "warn":
-            self.warnings.append(f"event {rec.first_event.id}: {line}"
-                                 + (f" at {source}" if source else ""))
+            self.warnings.append(f"event {rec.first_event.id}: {line}" + (f" at {source}" if source else ""))
             return
-        self._fail(divergence("args", self.history, self.workflow_type, rec.first_event,
-                              f"{rec.label()} with {text} {recorded!r}", f"{issued} with {text} {value!r}", source,
-                              "arguments are not part of an operation's identity: the SDK alone replays this silently"))
+        self._fail(
+            divergence(
+                "args",
+                self.history,
+                self.workflow_type,
+                rec.first_event,
+                f"{rec.label()} with {text} {recorded!r}",
+                f"{issued} with {text} {value!r}",
+                source,
+                "arguments are not part of an operation's identity: the SDK alone replays this silently",
+            )
+        )
 
     def _fail(self, d: Any) -> None:
         if self.stop is None and self.observer is not None and self.observer.break_on_divergence:
             frame = user_frame(sys._getframe(1))
             if frame is not None:
-                self.observer.stop(frame, "divergence", d.event_id, error=NondeterminismError(d),
-                                   extra={"replaytest_divergence": d})
+                self.observer.stop(
+                    frame, "divergence", d.event_id, error=NondeterminismError(d), extra={"replaytest_divergence": d}
+                )
         self.stop = self.stop or d
         raise _Stop
 
@@ -215,10 +270,19 @@ class Run:
             return
         event = next((e for e in rec.events if e.id == max(due)), rec.events[-1])
         asked = ", ".join(map(str, due))
-        note = (f"--break-at {asked}: event {event.id} ({event.type}) was applied; the handler code receives "
-                f"{rec.label()} here")
-        view = {"id": event.id, "type": event.type, "time": event.time.isoformat(), "operation": rec.label(),
-                "status": rec.status, "result": _history.readable(rec.result), "error": rec.error}
+        note = (
+            f"--break-at {asked}: event {event.id} ({event.type}) was applied; the handler code receives "
+            f"{rec.label()} here"
+        )
+        view = {
+            "id": event.id,
+            "type": event.type,
+            "time": event.time.isoformat(),
+            "operation": rec.label(),
+            "status": rec.status,
+            "result": _history.readable(rec.result),
+            "error": rec.error,
+        }
         obs.stop(frame, f"break-at {asked}", event.id, extra={"replaytest_event": view, "replaytest_break": note})
 
     def diverged_after_return(self, d: Any) -> None:
@@ -243,6 +307,14 @@ class Run:
             else:
                 source = self.visited.get(op.parent_id) or self.last_source
                 after = f"{self.history.ops[op.parent_id].label()} ends"
-            return divergence("missing", self.history, self.workflow_type, op.first_event, op.label(),
-                              f"(nothing: {after} first)", source, f"{after} without reaching it; the SDK alone reports success")
+            return divergence(
+                "missing",
+                self.history,
+                self.workflow_type,
+                op.first_event,
+                op.label(),
+                f"(nothing: {after} first)",
+                source,
+                f"{after} without reaching it; the SDK alone reports success",
+            )
         return None

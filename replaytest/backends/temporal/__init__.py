@@ -9,8 +9,9 @@ replay itself lives in ``.replay`` and loads temporalio on first use.
 from __future__ import annotations
 
 import urllib.parse
+from contextlib import AbstractContextManager as ContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ContextManager
+from typing import TYPE_CHECKING, Any
 
 from .. import Entry, ReplaySettings
 from .events import event_type, is_decoded_payload
@@ -21,8 +22,10 @@ if TYPE_CHECKING:
 NAME = "temporal"
 
 #: What a user should export: said whenever a file is not a usable Temporal history.
-EXPORTS = ("export it with `temporal workflow show --workflow-id ID -o json > ID.json`, "
-           "`replaytest pull`, or `(await handle.fetch_history()).to_json()`")
+EXPORTS = (
+    "export it with `temporal workflow show --workflow-id ID -o json > ID.json`, "
+    "`replaytest pull`, or `(await handle.fetch_history()).to_json()`"
+)
 
 _STARTED = "workflowExecutionStartedEventAttributes"
 
@@ -88,8 +91,10 @@ def workflow_type_of(history: Any) -> str | None:
 
 def entries(path: Path, doc: Any) -> list[Entry]:
     histories = _histories(doc) or []
-    return [Entry(path, i, workflow_id_of(h, path, i, len(histories)), workflow_type_of(h), NAME)
-            for i, h in enumerate(histories)]
+    return [
+        Entry(path, i, workflow_id_of(h, path, i, len(histories)), workflow_type_of(h), NAME)
+        for i, h in enumerate(histories)
+    ]
 
 
 def history_at(doc: Any, index: int) -> dict[str, Any]:
@@ -104,8 +109,10 @@ def problem(history: Any) -> str | None:
     payloads are plain JSON values the Replayer cannot read back into protobuf."""
     if not _is_history(history):
         first = _first_event(history) or {}
-        return (f"a Temporal event list that does not start with WorkflowExecutionStarted (its first event is "
-                f"{event_type(first.get('eventType')) or 'unnamed'}): not a whole history in order; " + EXPORTS)
+        return (
+            f"a Temporal event list that does not start with WorkflowExecutionStarted (its first event is "
+            f"{event_type(first.get('eventType')) or 'unnamed'}): not a whole history in order; " + EXPORTS
+        )
     for raw in (history.get("events") or [])[:50]:
         for key, attrs in raw.items():
             if not key.endswith("EventAttributes") or not isinstance(attrs, dict):
@@ -114,9 +121,10 @@ def problem(history: Any) -> str | None:
                 container = attrs.get(field)
                 payloads = container.get("payloads") if isinstance(container, dict) else None
                 if isinstance(payloads, list) and any(is_decoded_payload(p) for p in payloads):
-                    return ("this is a Temporal Web UI download with decoded payloads, which cannot be replayed; "
-                            "download the history with encoded payloads (the Web UI's raw/encoded JSON) or "
-                            + EXPORTS)
+                    return (
+                        "this is a Temporal Web UI download with decoded payloads, which cannot be replayed; "
+                        "download the history with encoded payloads (the Web UI's raw/encoded JSON) or " + EXPORTS
+                    )
     return None
 
 

@@ -18,15 +18,24 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import temporalio.exceptions
 import temporalio.workflow
 from temporalio import workflow
-from temporalio.worker import (ExecuteWorkflowInput, HandleSignalInput, Interceptor, StartActivityInput,
-                               StartChildWorkflowInput, StartLocalActivityInput, WorkflowInboundInterceptor,
-                               WorkflowInterceptorClassInput, WorkflowOutboundInterceptor)
+from temporalio.worker import (
+    ExecuteWorkflowInput,
+    HandleSignalInput,
+    Interceptor,
+    StartActivityInput,
+    StartChildWorkflowInput,
+    StartLocalActivityInput,
+    WorkflowInboundInterceptor,
+    WorkflowInterceptorClassInput,
+    WorkflowOutboundInterceptor,
+)
 
 from ...core.frames import user_frame as innermost_user_frame
 
@@ -49,13 +58,13 @@ class Issued:
     """One command the code issued. ``task`` is the history length when it was issued: the
     event id of the WorkflowTaskStarted whose task it belongs to."""
 
-    kind: str                # activity | local_activity | timer | child | patch | signal | complete | fail | continue_as_new
+    kind: str  # activity | local_activity | timer | child | patch | signal | complete | fail | continue_as_new
     task: int
     name: str | None = None  # activity type, child type, patch id, signal name
     args: tuple[Any, ...] = ()
-    seconds: float | None = None      # timers
-    target: str | None = None         # child workflow id, signalled workflow id
-    deprecated: bool = False          # patches
+    seconds: float | None = None  # timers
+    target: str | None = None  # child workflow id, signalled workflow id
+    deprecated: bool = False  # patches
     frame: Frame | None = None
 
 
@@ -68,7 +77,7 @@ class Capture:
     error: BaseException | None = None
     error_task: int | None = None
     patches_seen: set[str] = field(default_factory=set)
-    debug: Any = None                 # a debugging.DebugPlan while a debugger is attached
+    debug: Any = None  # a debugging.DebugPlan while a debugger is attached
 
     def add(self, issued: Issued) -> None:
         self.issued.append(issued)
@@ -122,8 +131,9 @@ class _Outbound(WorkflowOutboundInterceptor):
         return super().start_local_activity(input)
 
     async def start_child_workflow(self, input: StartChildWorkflowInput) -> workflow.ChildWorkflowHandle[Any, Any]:
-        self._capture.add(Issued("child", _task(), input.workflow, tuple(input.args), target=input.id,
-                                 frame=user_frame()))
+        self._capture.add(
+            Issued("child", _task(), input.workflow, tuple(input.args), target=input.id, frame=user_frame())
+        )
         return await super().start_child_workflow(input)
 
 

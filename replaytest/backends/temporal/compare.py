@@ -9,8 +9,9 @@ divergence).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from .events import TEvent, Undecodable, args_text, decode_payloads, describe, patch_of, seconds, show_duration
 
@@ -49,8 +50,13 @@ def recorded_command(e: TEvent) -> Recorded | None:
     if kind == "timer":
         return Recorded(e, kind, seconds=seconds(a.get("startToFireTimeout")))
     if kind == "child":
-        return Recorded(e, kind, (a.get("workflowType") or {}).get("name"), decode_payloads(a.get("input")),
-                        target=a.get("workflowId"))
+        return Recorded(
+            e,
+            kind,
+            (a.get("workflowType") or {}).get("name"),
+            decode_payloads(a.get("input")),
+            target=a.get("workflowId"),
+        )
     return Recorded(e, kind) if kind else None
 
 
@@ -67,7 +73,7 @@ class Task:
 def recorded_tasks(events: Sequence[TEvent]) -> list[Task]:
     tasks: list[Task] = []
     by_completed: dict[int, Task] = {}
-    for i, e in enumerate(events):
+    for _i, e in enumerate(events):
         if e.type == "WorkflowTaskCompleted":
             started = int(e.attrs.get("startedEventId") or e.id - 1)
             task = Task(started, e, [], None)
@@ -79,21 +85,25 @@ def recorded_tasks(events: Sequence[TEvent]) -> list[Task]:
             cmd = recorded_command(e)
             if cmd is not None:
                 owner.commands.append(cmd)
-        elif tasks and tasks[-1].next_event is None and e.id > tasks[-1].completed.id and e.type not in (
-                "WorkflowTaskScheduled",):
+        elif (
+            tasks
+            and tasks[-1].next_event is None
+            and e.id > tasks[-1].completed.id
+            and e.type not in ("WorkflowTaskScheduled",)
+        ):
             tasks[-1].next_event = e
     return tasks
 
 
 @dataclass
 class Finding:
-    kind: str                 # a KINDS key of the report
+    kind: str  # a KINDS key of the report
     event: TEvent | None
     recorded: str | None
     issued: str | None
-    issued_cmd: Any = None    # capture.Issued
+    issued_cmd: Any = None  # capture.Issued
     detail: str = ""
-    matched: int = 0          # events before the finding that matched
+    matched: int = 0  # events before the finding that matched
 
 
 def same(r: Recorded, i: Any) -> bool:
@@ -124,8 +134,9 @@ def describe_issued(i: Any, to_json: Callable[[Sequence[Any]], list[Any]]) -> st
     return i.kind
 
 
-def compare(events: Sequence[TEvent], issued: Sequence[Any], to_json: Callable[[Sequence[Any]], list[Any]],
-            check_args: bool) -> tuple[Finding | None, list[Finding]]:
+def compare(
+    events: Sequence[TEvent], issued: Sequence[Any], to_json: Callable[[Sequence[Any]], list[Any]], check_args: bool
+) -> tuple[Finding | None, list[Finding]]:
     """(first divergence or None, argument/duration differences seen before it).
 
     With ``check_args`` an argument difference is itself the divergence; otherwise each is
@@ -155,18 +166,29 @@ def compare(events: Sequence[TEvent], issued: Sequence[Any], to_json: Callable[[
                 if nxt is not None:
                     recorded_text += f"; next came {describe(nxt)} (event {nxt.id})"
                     if nxt.type == "WorkflowExecutionSignaled":
-                        detail = (f"history shows the workflow waiting here until the signal "
-                                  f"{nxt.attrs.get('signalName')!r} arrived; the code no longer waits for it")
-                return Finding("extra", nxt or t.completed, recorded_text, describe_issued(c, to_json), c, detail,
-                               matched), warnings
+                        detail = (
+                            f"history shows the workflow waiting here until the signal "
+                            f"{nxt.attrs.get('signalName')!r} arrived; the code no longer waits for it"
+                        )
+                return Finding(
+                    "extra", nxt or t.completed, recorded_text, describe_issued(c, to_json), c, detail, matched
+                ), warnings
             if c is None:
                 kind = "patch" if r.kind == "patch" else "missing"
-                return Finding(kind, r.event, describe(r.event), None, code[-1] if code else None,
-                               "the code no longer issues this command here", matched), warnings
+                return Finding(
+                    kind,
+                    r.event,
+                    describe(r.event),
+                    None,
+                    code[-1] if code else None,
+                    "the code no longer issues this command here",
+                    matched,
+                ), warnings
             if not same(r, c):
                 kind, detail = mismatch_kind(r, c, later_names)
-                return Finding(kind, r.event, describe(r.event), describe_issued(c, to_json), c, detail,
-                               matched), warnings
+                return Finding(
+                    kind, r.event, describe(r.event), describe_issued(c, to_json), c, detail, matched
+                ), warnings
             diff = _args_difference(r, c, to_json)
             if diff is not None:
                 f = Finding(diff, r.event, describe(r.event), describe_issued(c, to_json), c, "", matched)

@@ -17,7 +17,8 @@ each time workflow code issues a command, with the live frame of the workflow li
 from __future__ import annotations
 
 import types
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from ...debug import _pydevd  # this module is imported only when a debugger is attached
 from ...report.divergence import NondeterminismError
@@ -27,8 +28,15 @@ from .report import TemporalDivergence, source_of
 
 
 class DebugPlan:
-    def __init__(self, observer: Any, events: Sequence[TEvent], workflow_id: str, workflow_type: str,
-                 source: str, to_json: Callable[[Sequence[Any]], list[Any]]) -> None:
+    def __init__(
+        self,
+        observer: Any,
+        events: Sequence[TEvent],
+        workflow_id: str,
+        workflow_type: str,
+        source: str,
+        to_json: Callable[[Sequence[Any]], list[Any]],
+    ) -> None:
         self.observer = observer
         self.workflow_id, self.workflow_type, self.source, self.to_json = workflow_id, workflow_type, source, to_json
         self.events = {e.id: e for e in events}
@@ -67,9 +75,17 @@ class DebugPlan:
             kind, detail = "extra", ""
             event, what = self.events.get(task), "no further command in this workflow task: the workflow waited"
         divergence = TemporalDivergence(
-            kind, self.workflow_id, self.workflow_type, event.id if event else task, event.type if event else None,
-            what, describe_issued(issued, self.to_json), source_of(issued.frame), detail=detail,
-            history_source=self.source)
+            kind,
+            self.workflow_id,
+            self.workflow_type,
+            event.id if event else task,
+            event.type if event else None,
+            what,
+            describe_issued(issued, self.to_json),
+            source_of(issued.frame),
+            detail=detail,
+            history_source=self.source,
+        )
         error = NondeterminismError(divergence)
         _pydevd.suspend(frame, exception=error, extra_locals={"replaytest_divergence": divergence})
 
@@ -80,6 +96,8 @@ class DebugPlan:
             return
         event = self.events.get(due[-1])
         view = {"id": event.id, "type": event.type, **event.attrs} if event else {}
-        note = (f"--break-at {asked}: history up to event {task} is applied; the workflow code continues here "
-                "with the next command it issues")
+        note = (
+            f"--break-at {asked}: history up to event {task} is applied; the workflow code continues here "
+            "with the next command it issues"
+        )
         _pydevd.suspend(frame, extra_locals={"replaytest_event": view, "replaytest_break": note})

@@ -12,8 +12,9 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from ...report.text import short_duration, short_json
 
@@ -25,7 +26,7 @@ def event_type(raw: Any) -> str:
     if not isinstance(raw, str):
         return ""
     if raw.startswith(_ENUM_PREFIX):
-        return "".join(part.capitalize() for part in raw[len(_ENUM_PREFIX):].split("_"))
+        return "".join(part.capitalize() for part in raw[len(_ENUM_PREFIX) :].split("_"))
     return raw
 
 
@@ -169,8 +170,10 @@ def describe(e: TEvent) -> str:
     if t in ("TimerFired", "TimerCanceled"):
         return f"{t} timer {a.get('timerId')}"
     if t == "StartChildWorkflowExecutionInitiated":
-        return (f"{t} {(a.get('workflowType') or {}).get('name')}({args_text(decode_payloads(a.get('input')))}) "
-                f"id={a.get('workflowId')}")
+        return (
+            f"{t} {(a.get('workflowType') or {}).get('name')}({args_text(decode_payloads(a.get('input')))}) "
+            f"id={a.get('workflowId')}"
+        )
     if t in ("ChildWorkflowExecutionStarted", "ChildWorkflowExecutionCompleted"):
         wid = (a.get("workflowExecution") or {}).get("workflowId")
         res = f" → {args_text(decode_payloads(a.get('result')))}" if "result" in a else ""

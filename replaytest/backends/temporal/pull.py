@@ -13,9 +13,9 @@ import asyncio
 import os
 import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from temporalio.client import Client
 from temporalio.envconfig import ClientConfig
@@ -47,8 +47,15 @@ def _short(error: BaseException) -> str:
     return text if len(text) <= 200 else text[:199] + "…"
 
 
-async def _pull(out: Path, address: str | None, namespace: str | None, query: str | None, limit: int | None,
-                overwrite: bool, progress: Callable[[str], None]) -> Pulled:
+async def _pull(
+    out: Path,
+    address: str | None,
+    namespace: str | None,
+    query: str | None,
+    limit: int | None,
+    overwrite: bool,
+    progress: Callable[[str], None],
+) -> Pulled:
     config = ClientConfig.load_client_connect_config()
     if address:
         config["target_host"] = address
@@ -82,8 +89,9 @@ async def _pull(out: Path, address: str | None, namespace: str | None, query: st
         try:
             history = await client.get_workflow_handle(wid, run_id=run_id).fetch_history()
         except RPCError as e:
-            raise PullError(f"the Temporal server at {target} did not return the history of {wid} "
-                            f"(run {run_id}): {_short(e)}") from None
+            raise PullError(
+                f"the Temporal server at {target} did not return the history of {wid} (run {run_id}): {_short(e)}"
+            ) from None
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(history.to_json())
         tmp.replace(path)
@@ -92,14 +100,23 @@ async def _pull(out: Path, address: str | None, namespace: str | None, query: st
     return Pulled(written, kept, target, ns)
 
 
-def pull(out: Path, *, address: str | None = None, namespace: str | None = None, query: str | None = None,
-         limit: int | None = None, overwrite: bool = False, progress: Callable[[str], None] | None = None) -> Pulled:
+def pull(
+    out: Path,
+    *,
+    address: str | None = None,
+    namespace: str | None = None,
+    query: str | None = None,
+    limit: int | None = None,
+    overwrite: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> Pulled:
     """Write the histories of the matching executions to ``out``; raise PullError."""
     return asyncio.run(_pull(out, address, namespace, query, limit, overwrite, progress or (lambda line: None)))
 
 
-def main(out: str, address: str | None, namespace: str | None, query: str | None, limit: int | None,
-         overwrite: bool) -> int:
+def main(
+    out: str, address: str | None, namespace: str | None, query: str | None, limit: int | None, overwrite: bool
+) -> int:
     """The CLI command: progress on a terminal, one summary line, exit 0/1. Ends the process
     itself: after a refused RPC, the Temporal client's Rust threads can still call into
     Python while the interpreter finalizes, which aborts it."""
@@ -109,8 +126,9 @@ def main(out: str, address: str | None, namespace: str | None, query: str | None
     os._exit(code)
 
 
-def _main(out: str, address: str | None, namespace: str | None, query: str | None, limit: int | None,
-          overwrite: bool) -> int:
+def _main(
+    out: str, address: str | None, namespace: str | None, query: str | None, limit: int | None, overwrite: bool
+) -> int:
     tty = sys.stderr.isatty()
 
     def progress(line: str) -> None:
@@ -118,8 +136,15 @@ def _main(out: str, address: str | None, namespace: str | None, query: str | Non
             print(f"\r\033[K{line}", end="", file=sys.stderr, flush=True)
 
     try:
-        done = pull(Path(out), address=address, namespace=namespace, query=query, limit=limit, overwrite=overwrite,
-                    progress=progress)
+        done = pull(
+            Path(out),
+            address=address,
+            namespace=namespace,
+            query=query,
+            limit=limit,
+            overwrite=overwrite,
+            progress=progress,
+        )
     except PullError as e:
         if tty:
             print("\r\033[K", end="", file=sys.stderr)
@@ -128,7 +153,9 @@ def _main(out: str, address: str | None, namespace: str | None, query: str | Non
     if tty:
         print("\r\033[K", end="", file=sys.stderr)
     kept = f"; kept {done.kept} existing file(s) (--overwrite replaces them)" if done.kept else ""
-    print(f"pulled {done.written} {'history' if done.written == 1 else 'histories'} from {done.target} "
-          f"(namespace {done.namespace}) into {out}{kept}; replay them with `pytest --replay {out} "
-          f"--replay-module YOUR.WORKFLOWS`")
+    print(
+        f"pulled {done.written} {'history' if done.written == 1 else 'histories'} from {done.target} "
+        f"(namespace {done.namespace}) into {out}{kept}; replay them with `pytest --replay {out} "
+        f"--replay-module YOUR.WORKFLOWS`"
+    )
     return 0

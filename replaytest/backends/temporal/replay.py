@@ -10,15 +10,16 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import temporalio.converter
 import temporalio.workflow
-from temporalio.api.enums.v1 import EventType
 from google.protobuf import json_format
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 
 from ...history import HistoryFormatError
@@ -80,9 +81,14 @@ def to_json(args: Sequence[Any]) -> list[Any]:
     return out
 
 
-_STATUS = {"WorkflowExecutionCompleted": "completed", "WorkflowExecutionFailed": "failed",
-           "WorkflowExecutionContinuedAsNew": "continued_as_new", "WorkflowExecutionTerminated": "terminated",
-           "WorkflowExecutionTimedOut": "timed_out", "WorkflowExecutionCanceled": "canceled"}
+_STATUS = {
+    "WorkflowExecutionCompleted": "completed",
+    "WorkflowExecutionFailed": "failed",
+    "WorkflowExecutionContinuedAsNew": "continued_as_new",
+    "WorkflowExecutionTerminated": "terminated",
+    "WorkflowExecutionTimedOut": "timed_out",
+    "WorkflowExecutionCanceled": "canceled",
+}
 
 
 def args_mode(settings: ReplaySettings) -> str:
@@ -112,8 +118,9 @@ def check(history_doc: Any, source: str, workflow_id: str = "") -> tuple[list[TE
         if e.type not in _KNOWN_TYPES:
             raise HistoryFormatError(source, f"event {e.id}", f"unknown event type {e.type or '(none)'!r}; {EXPORTS}")
     if workflow_type_of(history_doc) is None:
-        raise HistoryFormatError(source, "event 1",
-                                 f"the WorkflowExecutionStarted event names no workflow type; {EXPORTS}")
+        raise HistoryFormatError(
+            source, "event 1", f"the WorkflowExecutionStarted event names no workflow type; {EXPORTS}"
+        )
     try:  # the parsed document as it is: no second round of JSON text
         return events, WorkflowHistory.from_json(workflow_id, history_doc)
     except (ValueError, json_format.ParseError) as e:
@@ -134,19 +141,26 @@ def _start(entry: Entry, doc: Any, settings: ReplaySettings, display: str) -> _S
     source = f"{display}[{entry.index}]" if count > 1 else display
     sandbox = str(getattr(settings.sandbox, "value", settings.sandbox))
     if sandbox == "warn":
-        raise UnsupportedOption(f"{source}: --replay-sandbox=warn does not apply to Temporal histories: temporalio's "
-                                "sandbox either forbids a call or is off; use --replay-sandbox=strict (the default, "
-                                "temporalio's sandboxed runner) or off (its unsandboxed runner)")
+        raise UnsupportedOption(
+            f"{source}: --replay-sandbox=warn does not apply to Temporal histories: temporalio's "
+            "sandbox either forbids a call or is off; use --replay-sandbox=strict (the default, "
+            "temporalio's sandboxed runner) or off (its unsandboxed runner)"
+        )
     workflow_id = workflow_id_of(history_doc, Path(entry.path), entry.index, count)
     events, history = check(history_doc, source, workflow_id)
     workflow_type = workflow_type_of(history_doc) or "?"
     workflows = workflow_classes([*settings.modules, *settings.extra_workflows])
     if workflow_type not in workflows:
         known = ", ".join(sorted(workflows)) or "none"
-        raise UnknownWorkflowError("\n".join([
-            f"{source}: Temporal workflow type {workflow_type!r} is not registered (registered @workflow.defn "
-            f"classes: {known}); pass the module that defines it with --replay-module / replay_modules",
-            *("  " + line for line in settings.describe_search())]))
+        raise UnknownWorkflowError(
+            "\n".join(
+                [
+                    f"{source}: Temporal workflow type {workflow_type!r} is not registered (registered @workflow.defn "
+                    f"classes: {known}); pass the module that defines it with --replay-module / replay_modules",
+                    *("  " + line for line in settings.describe_search()),
+                ]
+            )
+        )
     plan = None
     if settings.observer_factory is not None:  # a debugger is attached: see debugging.py
         from .debugging import DebugPlan
@@ -164,12 +178,26 @@ def replay(entry: Entry, doc: Any, settings: ReplaySettings, *, display: str) ->
     finally:
         if started.plan is not None:
             disarm(started.workflow_id)
-    return _verdict(outcome.replay_failure, capture, started.events, settings, started.workflow_id,
-                    started.workflow_type, started.source)
+    return _verdict(
+        outcome.replay_failure,
+        capture,
+        started.events,
+        settings,
+        started.workflow_id,
+        started.workflow_type,
+        started.source,
+    )
 
 
-def _verdict(failure: BaseException | None, capture: Capture, events: list[TEvent], settings: ReplaySettings,
-             workflow_id: str, workflow_type: str, source: str) -> ReplayResult:
+def _verdict(
+    failure: BaseException | None,
+    capture: Capture,
+    events: list[TEvent],
+    settings: ReplaySettings,
+    workflow_id: str,
+    workflow_type: str,
+    source: str,
+) -> ReplayResult:
     mode = args_mode(settings)
     finding, arg_findings = compare(events, capture.issued, to_json, mode == "error")
     warnings = [] if mode == "ignore" else [_warning(f) for f in arg_findings]
@@ -182,8 +210,9 @@ def _verdict(failure: BaseException | None, capture: Capture, events: list[TEven
         error = capture.error or RuntimeError(original)
         if failure is None:
             original = "replay reported success: temporalio only logs a failure in a history's last workflow task"
-        raise TemporalTaskError(workflow_id, workflow_type, error, capture.error_task, events, source, original,
-                                warnings)
+        raise TemporalTaskError(
+            workflow_id, workflow_type, error, capture.error_task, events, source, original, warnings
+        )
     if finding is not None and finding.kind in _ARG_KINDS:  # --replay-args=error
         raise NondeterminismError(_divergence(finding, "", events, workflow_id, workflow_type, source, warnings))
     last = events[-1] if events else None
@@ -194,8 +223,10 @@ def _verdict(failure: BaseException | None, capture: Capture, events: list[TEven
         output = values[0] if len(values) == 1 else values or None
     elif last is not None and status == "failed":  # the shape replaytest's reports print
         f = last.attrs.get("failure") or {}
-        output = {"type": (f.get("applicationFailureInfo") or {}).get("type") or "Failure",
-                  "message": f.get("message", "")}
+        output = {
+            "type": (f.get("applicationFailureInfo") or {}).get("type") or "Failure",
+            "message": f.get("message", ""),
+        }
     return ReplayResult(workflow_id, workflow_type, status, output, len(events), warnings)
 
 
@@ -211,22 +242,53 @@ def _warning(f: Finding) -> str:
     return f"{what} from {event}: recorded {f.recorded}, code issued {f.issued}{where}"
 
 
-def _divergence(f: Finding | None, original: str, events: list[TEvent], workflow_id: str,
-                workflow_type: str, source: str, warnings: list[str]) -> TemporalDivergence:
+def _divergence(
+    f: Finding | None,
+    original: str,
+    events: list[TEvent],
+    workflow_id: str,
+    workflow_type: str,
+    source: str,
+    warnings: list[str],
+) -> TemporalDivergence:
     """``original``: temporalio's message ("" when only our comparison found the divergence)."""
     if f is None:  # temporalio saw something our comparison did not: say what it said, where
         event_id = _event_id_in(original)
         event = next((e for e in events if e.id == event_id), None)
         return TemporalDivergence(
-            "command", workflow_id, workflow_type, event_id, event.type if event else None, None, None, None,
-            detail="see temporalio's message below", matched=max(0, (event_id or 1) - 1),
-            timeline=_timeline(events, event_id), history_source=source, original=original, warnings=warnings)
+            "command",
+            workflow_id,
+            workflow_type,
+            event_id,
+            event.type if event else None,
+            None,
+            None,
+            None,
+            detail="see temporalio's message below",
+            matched=max(0, (event_id or 1) - 1),
+            timeline=_timeline(events, event_id),
+            history_source=source,
+            original=original,
+            warnings=warnings,
+        )
     event_id = f.event.id if f.event else None
     frame = f.issued_cmd.frame if f.issued_cmd is not None else None
     return TemporalDivergence(
-        f.kind, workflow_id, workflow_type, event_id, f.event.type if f.event else None, f.recorded, f.issued,
-        source_of(frame), detail=f.detail, matched=f.matched, timeline=_timeline(events, event_id),
-        history_source=source, original=original, warnings=warnings)
+        f.kind,
+        workflow_id,
+        workflow_type,
+        event_id,
+        f.event.type if f.event else None,
+        f.recorded,
+        f.issued,
+        source_of(frame),
+        detail=f.detail,
+        matched=f.matched,
+        timeline=_timeline(events, event_id),
+        history_source=source,
+        original=original,
+        warnings=warnings,
+    )
 
 
 def _event_id_in(message: str) -> int | None:

@@ -7,8 +7,9 @@ from __future__ import annotations
 import linecache
 import re
 import traceback
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Sequence
+from typing import ClassVar
 
 from ...core.frames import source_at, user_tb_frames
 from ...core.tasks import trailing_task_failures
@@ -21,18 +22,30 @@ Frame = tuple[str, int, str]
 
 #: Temporal-only kinds, on top of the native ones
 TEMPORAL_KINDS: dict[str, tuple[str, str]] = {
-    "child_workflow": ("a different child workflow id", "keep the recorded child workflow id for workflows in "
-                       "flight (ids often derive from workflow input or workflow.info()), or guard the change with "
-                       "workflow.patched()"),
-    "patch": ("a patch marker mismatch", "history and code disagree about a workflow.patched() call: keep every "
-              "patched() call that histories in flight recorded, and retire one with workflow.deprecate_patch() "
-              "once no such history is running"),
-    "activity_args": ("different activity arguments", "Temporal does not check activity inputs, so workflows in "
-                      "flight would take the new values; if that is intended run with --replay-args=warn, "
-                      "otherwise restore them or guard the change with workflow.patched()"),
-    "timer_duration": ("a different timer duration", "Temporal keeps the recorded duration for timers already "
-                       "started; if that is intended run with --replay-args=warn, otherwise guard the change with "
-                       "workflow.patched()"),
+    "child_workflow": (
+        "a different child workflow id",
+        "keep the recorded child workflow id for workflows in "
+        "flight (ids often derive from workflow input or workflow.info()), or guard the change with "
+        "workflow.patched()",
+    ),
+    "patch": (
+        "a patch marker mismatch",
+        "history and code disagree about a workflow.patched() call: keep every "
+        "patched() call that histories in flight recorded, and retire one with workflow.deprecate_patch() "
+        "once no such history is running",
+    ),
+    "activity_args": (
+        "different activity arguments",
+        "Temporal does not check activity inputs, so workflows in "
+        "flight would take the new values; if that is intended run with --replay-args=warn, "
+        "otherwise restore them or guard the change with workflow.patched()",
+    ),
+    "timer_duration": (
+        "a different timer duration",
+        "Temporal keeps the recorded duration for timers already "
+        "started; if that is intended run with --replay-args=warn, otherwise guard the change with "
+        "workflow.patched()",
+    ),
 }
 
 _CORE_MESSAGE = re.compile(r'message: "((?:[^"\\]|\\.)*)"')
@@ -58,24 +71,30 @@ def event_timeline(events: Sequence[TEvent], around: int | None, mark: str) -> l
 
 @dataclass
 class TemporalDivergence(Divergence):
-    original: str = ""                      # temporalio's message, shown last
+    original: str = ""  # temporalio's message, shown last
 
-    kinds = {**KINDS, **TEMPORAL_KINDS}
+    kinds: ClassVar[Mapping[str, tuple[str, str]]] = {**KINDS, **TEMPORAL_KINDS}
 
     def message(self) -> str:
         base = super().message()  # already escaped, one line per field
         return base + (f"\n{safe(f'  temporalio: {self.original}')}" if self.original else "")
 
 
-
-
 class TemporalTaskError(WorkflowTaskError):
     """Workflow code raised while replaying a Temporal history: the workflow task fails (and
     Temporal would retry it forever). ``str()`` is the whole report."""
 
-    def __init__(self, workflow_id: str, workflow_type: str, error: BaseException, task: int | None,
-                 events: Sequence[TEvent], history_source: str, original: str = "",
-                 warnings: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        workflow_id: str,
+        workflow_type: str,
+        error: BaseException,
+        task: int | None,
+        events: Sequence[TEvent],
+        history_source: str,
+        original: str = "",
+        warnings: Sequence[str] = (),
+    ) -> None:
         frames = user_tb_frames(error)
         last = frames[-1] if frames else None
         source = source_of((last.filename, last.lineno or 0, last.name)) if last else None
@@ -86,34 +105,52 @@ class TemporalTaskError(WorkflowTaskError):
         self.report = self._report(workflow_type, error, task, events, frames, history_source, original)
         self.args = (self.report,)  # str() is the whole report
 
-    def _report(self, workflow_type: str, exc: BaseException, task: int | None, events: Sequence[TEvent],
-                frames: list[traceback.FrameSummary], history_source: str, original: str) -> str:
+    def _report(
+        self,
+        workflow_type: str,
+        exc: BaseException,
+        task: int | None,
+        events: Sequence[TEvent],
+        frames: list[traceback.FrameSummary],
+        history_source: str,
+        original: str,
+    ) -> str:
         at = ""
         if task:
             kind = next((e.type for e in events if e.id == task), None)
-            at = (f" in the workflow task started at history event {task}" if kind == "WorkflowTaskStarted"
-                  else f" in the workflow task retried after history event {task}")
-        lines = [f"Workflow code raised in workflow {self.workflow_id} ({workflow_type}){at}: "
-                 f"{type(exc).__name__}: {exc}"]
+            at = (
+                f" in the workflow task started at history event {task}"
+                if kind == "WorkflowTaskStarted"
+                else f" in the workflow task retried after history event {task}"
+            )
+        lines = [
+            f"Workflow code raised in workflow {self.workflow_id} ({workflow_type}){at}: {type(exc).__name__}: {exc}"
+        ]
         if self.source:
             lines.append(f"  at {self.source}")
             if self.source.code:
                 lines.append(f"      {self.source.code}")
         if type(exc).__name__ == "RestrictedWorkflowAccessError":
-            lines.append("  Temporal's workflow sandbox forbids this call in workflow code: use workflow.now(), "
-                         "workflow.random() or workflow.uuid4(), or move the work into an activity.")
+            lines.append(
+                "  Temporal's workflow sandbox forbids this call in workflow code: use workflow.now(), "
+                "workflow.random() or workflow.uuid4(), or move the work into an activity."
+            )
         failed = trailing_task_failures(events)
         last_task = max((e.id for e in events if e.type == "WorkflowTaskStarted"), default=0)
         if failed and (task is None or task >= failed[-1].id - 1 or task == last_task):
             f = failed[-1].attrs.get("failure") or {}
             ftype = (f.get("applicationFailureInfo") or {}).get("type", "")
-            lines.append(f"  history ends in {len(failed)} failed workflow task(s), last recorded as "
-                         f"{ftype + ': ' if ftype else ''}{f.get('message', '')}; the current code still raises. "
-                         "Temporal retries this task until the code is fixed: fix it and replay again, a fixed "
-                         "version lets the workflow go on.")
+            lines.append(
+                f"  history ends in {len(failed)} failed workflow task(s), last recorded as "
+                f"{ftype + ': ' if ftype else ''}{f.get('message', '')}; the current code still raises. "
+                "Temporal retries this task until the code is fixed: fix it and replay again, a fixed "
+                "version lets the workflow go on."
+            )
         else:
-            lines.append("  history recorded this workflow task as completed: the current code raises where the "
-                         "recorded code did not.")
+            lines.append(
+                "  history recorded this workflow task as completed: the current code raises where the "
+                "recorded code did not."
+            )
         if self.warnings:
             lines.append("  warnings before the failure:")
             lines.extend(f"    {w}" for w in self.warnings)

@@ -15,8 +15,9 @@ import atexit
 import concurrent.futures
 import logging
 import threading
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Sequence
+from typing import Any
 
 from temporalio.client import WorkflowHistory
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
@@ -34,8 +35,11 @@ def _quiet_runtime() -> Runtime:
     """Core's own log lines repeat what our report says better: errors only."""
     global _runtime
     if _runtime is None:
-        _runtime = Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(
-            filter=TelemetryFilter(core_level="ERROR", other_level="ERROR"))))
+        _runtime = Runtime(
+            telemetry=TelemetryConfig(
+                logging=LoggingConfig(filter=TelemetryFilter(core_level="ERROR", other_level="ERROR"))
+            )
+        )
     return _runtime
 
 
@@ -54,8 +58,12 @@ class _OurReplays(logging.Filter):
 
 
 _FILTER = _OurReplays()
-for _name in ("temporalio.worker._workflow_instance", "temporalio.worker._workflow", "temporalio.workflow",
-              "temporalio.worker.workflow_sandbox._restrictions"):
+for _name in (
+    "temporalio.worker._workflow_instance",
+    "temporalio.worker._workflow",
+    "temporalio.workflow",
+    "temporalio.worker.workflow_sandbox._restrictions",
+):
     logging.getLogger(_name).addFilter(_FILTER)
 
 
@@ -89,11 +97,19 @@ class ReplayWorker:
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=THREAD_PREFIX)
         # replaytest's own modules (the capture hooks, the debugger) run inside the sandbox
         # but are not workflow code: they pass through, so nothing of them is re-imported there
-        runner = (SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules("replaytest"))
-                  if sandboxed else UnsandboxedWorkflowRunner())
-        self._replayer = Replayer(workflows=self.workflows, workflow_runner=runner,
-                                  interceptors=[CaptureInterceptor()], runtime=_quiet_runtime(),
-                                  debug_mode=debug_mode, workflow_task_executor=self._executor)
+        runner = (
+            SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules("replaytest"))
+            if sandboxed
+            else UnsandboxedWorkflowRunner()
+        )
+        self._replayer = Replayer(
+            workflows=self.workflows,
+            workflow_runner=runner,
+            interceptors=[CaptureInterceptor()],
+            runtime=_quiet_runtime(),
+            debug_mode=debug_mode,
+            workflow_task_executor=self._executor,
+        )
         self._loop = asyncio.new_event_loop()
         self._queue: asyncio.Queue[_Job | None] | None = None
         self._current: _Job | None = None
