@@ -44,6 +44,16 @@ def _inner_sessions_keep_their_order(request: pytest.FixtureRequest, monkeypatch
         monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:randomly")
 
 
+@pytest.fixture(autouse=True)
+def _no_resident_sandbox() -> Iterator[None]:
+    """A standalone replay() keeps the sandbox's patches for the rest of the process (see
+    sandbox.resident); tests that check the process is left as it was start from a clean one."""
+    yield
+    from replaytest import sandbox
+
+    sandbox.release_resident()
+
+
 @pytest.fixture(scope="session")
 def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """A real Temporal dev server for this test process (see tests/temporal_server.py);

@@ -107,7 +107,7 @@ def replay(
         if sandbox is not None:
             from .. import sandbox as sb
 
-            with sb.session(), ex.sandboxed(history.events[0].timestamp):
+            with sb.resident(), ex.sandboxed(history.events[0].timestamp):
                 trailing = catch_up(ex, history.events)
                 new = retry_failed_task(ex, trailing)
         else:

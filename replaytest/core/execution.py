@@ -18,7 +18,7 @@ import random
 import sys
 import types
 import typing
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -95,6 +95,7 @@ class Execution:
         self.rng_in_module = False  # True while the sandbox holds our state in `random`
         self.module_registered = False
         self.sandbox_held = False  # inside sandboxed(): one block for all tasks
+        self.move_clock: Callable[[datetime], None] | None = None  # sandbox.clock_setter() while held
         self.now: datetime | None = None
         self.context = contextvars.copy_context()
         self.context.run(_current.set, self)
@@ -150,16 +151,17 @@ class Execution:
         return self.new_commands
 
     def _run_loop(self) -> None:
+        if self.sandbox_held:  # one block for the whole replay: only the clock moves per task
+            assert self.now is not None and self.move_clock is not None
+            self.move_clock(self.now)
+            self.loop.run_until_idle()
+            return
         if self.sandbox_mode is None:
             self.loop.run_until_idle()
             return
         from .. import sandbox
 
         assert self.now is not None
-        if self.sandbox_held:  # one block for the whole replay: only the clock moves per task
-            sandbox.move_to(self.now)
-            self.loop.run_until_idle()
-            return
         self._register_module(sandbox)
         self.rng_in_module = True
         try:
@@ -187,10 +189,12 @@ class Execution:
         self._register_module(sandbox)
         with sandbox.workflow_code(start, self.rng, mode=self.sandbox_mode, on_violation=self._sandbox_warning):
             self.sandbox_held = self.rng_in_module = True
+            self.move_clock = sandbox.clock_setter()
             try:
                 yield
             finally:
                 self.sandbox_held = self.rng_in_module = False
+                self.move_clock = None
 
     def _sandbox_warning(self, violation: Any) -> None:
         """Warn mode: one warning per place and call (see SandboxViolation.key)."""

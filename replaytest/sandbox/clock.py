@@ -23,9 +23,20 @@ def _is_debugger(frame: types.FrameType) -> bool:
     return (frame.f_globals.get("__name__") or "").startswith(DEBUGGER_MODULES)
 
 
+#: freezegun's own predicate, for a freeze_time() the caller starts while the sandbox is installed.
+_freezegun_predicate = _fg._should_use_real_time
+
+
 def use_real_time() -> bool:
     """Replaces freezegun.api._should_use_real_time, which every time.* fake consults."""
-    return get_ident() not in ACTIVE or _is_debugger(sys._getframe(2))
+    if get_ident() in ACTIVE:
+        return _is_debugger(sys._getframe(2))
+    return not _frozen_by_caller() or _freezegun_predicate()  # above ours: the caller's own freeze
+
+
+def _frozen_by_caller() -> bool:
+    """A freezegun.freeze_time() of the caller's own is running on top of the sandbox's."""
+    return len(_fg.freeze_factories) > 1
 
 
 def logical_utc() -> datetime.datetime:
@@ -44,7 +55,10 @@ def gated(cls: type, name: str, real: Callable[..., Any]) -> classmethod:
     fake = vars(cls)[name].__func__
 
     def method(klass: type, *args: Any, **kwargs: Any) -> Any:
-        if get_ident() in ACTIVE and not _is_debugger(sys._getframe(1)):
+        if get_ident() in ACTIVE:
+            if not _is_debugger(sys._getframe(1)):
+                return fake(klass, *args, **kwargs)
+        elif _frozen_by_caller():
             return fake(klass, *args, **kwargs)
         return real(*args, **kwargs)
 
