@@ -19,11 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from replaytest_options import declared as backend_options
+
 if TYPE_CHECKING:
     from _pytest.config.argparsing import OptionGroup, Parser
 
 __all__ = ["ReplayWarning", "add_debugger_options"]
 
+#: replaytest.modes.ArgsMode and SandboxMode, for --help (this module cannot import the library
+#: at startup; tests/test_plugin.py checks the copies)
 ARGS_MODES = ("error", "warn", "ignore")
 SANDBOX_MODES = ("strict", "warn", "off")
 
@@ -68,17 +72,6 @@ def pytest_addoption(parser: Parser) -> None:
         "tried when it is importable.",
     )
     group.addoption(
-        "--replay-handler",
-        action="append",
-        default=[],
-        metavar="[FUNCTION=]MODULE:ATTR",
-        dest="replay_handlers",
-        help="the @durable_execution handler that replays AWS Lambda durable execution histories "
-        "(repeatable; added to the replay_handlers ini list). With FUNCTION= only for "
-        "histories of that Lambda function; without, for every AWS history. Unset: the one "
-        "durable handler in the --replay-module modules.",
-    )
-    group.addoption(
         "--replay-args",
         choices=ARGS_MODES,
         default=None,
@@ -106,6 +99,12 @@ def pytest_addoption(parser: Parser) -> None:
         "DIR/<workflow-id>-<hash>.json: a --replay regression test as is.",
     )
     add_debugger_options(group)
+    for declared in backend_options():  # e.g. --replay-handler (AWS): declared by the backend
+        for option in declared.options:
+            group.addoption(
+                option.pytest, action="append", default=[], metavar=option.metavar, dest=option.ini, help=option.help
+            )
+            parser.addini(option.ini, type="args", default=[], help=option.ini_help)
     parser.addini(
         "replay_paths",
         type="paths",
@@ -118,12 +117,6 @@ def pytest_addoption(parser: Parser) -> None:
         type="args",
         default=[],
         help="modules whose workflows replay histories (like --replay-module).",
-    )
-    parser.addini(
-        "replay_handlers",
-        type="args",
-        default=[],
-        help="AWS durable handlers as [FUNCTION=]MODULE:ATTR (like --replay-handler).",
     )
     parser.addini(
         "replay_args",

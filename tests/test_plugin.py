@@ -588,3 +588,12 @@ def test_plugin_is_cheap_when_unused(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
     # what importing the plugin costs is measured in the bench (`bench/run.py --only import`)
+
+
+def test_the_plugins_copy_of_the_mode_words_is_the_librarys() -> None:
+    import replaytest_pytest
+
+    from replaytest.modes import ArgsMode, SandboxMode
+
+    assert replaytest_pytest.ARGS_MODES == tuple(m.value for m in ArgsMode)
+    assert replaytest_pytest.SANDBOX_MODES == tuple(m.value for m in SandboxMode)

@@ -6,33 +6,93 @@ holds whatever it needs for a whole run (``session``: the native sandbox, a Temp
 worker) and replays one history against the user's code — returning a backend-neutral
 :class:`~replaytest.report.ReplayResult` or raising one of the verdicts in
 :mod:`replaytest.report`. The pytest items, ``replaytest replay`` and the debugger call only
-this seam; adding a backend is adding a module to :data:`BACKENDS`.
+this seam.
 
-Backends are imported lazily, and a backend's ``claims`` must not import its platform's SDK:
-a session with only native histories never imports temporalio or the AWS SDK.
+Backends are registered by entry points in the group ``replaytest.backends`` (replaytest's
+own in its ``pyproject.toml``), so a backend can live in a distribution of its own. Every
+backend is asked whether a document is its format, so no order between them matters; the
+native backend answers for what no other claims. They are
+imported lazily, and a backend's ``claims`` must not import its platform's SDK: a session with
+only native histories never imports temporalio or the AWS SDK. What a backend adds to the
+command line is declared apart, in ``replaytest_options`` (read at startup, importing nothing).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import importlib
 import types
 from collections.abc import Callable
 from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..definitions import ReplaytestError
+from ..history.errors import HistoryFormatError
+from ..modes import ArgsMode, SandboxMode, parse_mode
 from ..report.result import ReplayResult
 
-#: (name, module) in sniffing order; the native backend is the fallback that explains why a
-#: document is not a history at all.
-BACKENDS: list[tuple[str, str]] = [
-    ("temporal", "replaytest.backends.temporal"),
-    ("aws", "replaytest.backends.aws"),
-    ("native", "replaytest.backends.native"),
-]
+#: the entry-point group backends are registered in
+GROUP = "replaytest.backends"
+#: the backend asked last: it claims whatever no other backend does
+FALLBACK = "native"
+
+#: A history document as ``json.loads`` returns it: the seam hands it over unchanged, and
+#: each backend reads its own format out of it.
+Document = dict[str, Any] | list[Any] | str | int | float | bool | None
+
+
+class ReplayDebugger(Protocol):
+    """The debugger as a backend sees it (``replaytest.debug.DebugObserver``): the one way any
+    backend stops in the user's code. The native core calls its ``ReplayObserver`` hooks."""
+
+    break_at: list[int]  # --break-at event ids, sorted
+    break_on_divergence: bool
+
+    def track(self, replay: object) -> None:
+        """``replay`` is the replay now observed: a new one starts fresh bookkeeping."""
+        ...
+
+    def take_due(self, up_to: int) -> list[int]:
+        """The ``--break-at`` event ids up to ``up_to`` not stopped at yet, now marked reached."""
+        ...
+
+    def stop(self, frame: types.FrameType, why: str, event_id: int | None, extra: dict[str, Any]) -> None:
+        """Pause in the user's ``frame`` (a no-op when no IDE is attached)."""
+        ...
+
+    def diverged(self, error: BaseException, frame: types.FrameType | None, module: str) -> None:
+        """``--break-on divergence``: stop in ``frame`` as on ``error`` (a NondeterminismError);
+        with no frame of the user's code left, at its report's source line, in ``module``."""
+        ...
+
+    def announce(self, line: str) -> None:
+        """Tell the user something about the debugger (past output capturing)."""
+        ...
+
+    def unreached(self) -> list[int]:
+        """``--break-at`` ids of the last replay that it never stopped at."""
+        ...
+
+
+class Debugger(ReplayDebugger, Protocol):
+    """What a debugger attached to a run is: the backends' stops and the native core's hooks."""
+
+    def event_applied(self, execution: Any, event: Any) -> None: ...
+
+    def resumed(self, execution: Any, event: Any, frame: types.FrameType | None) -> None: ...
+
+    def divergence(self, execution: Any, error: BaseException) -> None: ...
+
+
+#: makes the debugger of one replay (set when a debugger is attached)
+DebuggerFactory = Callable[[], Debugger]
+
+
+class AmbiguousFormat(HistoryFormatError):
+    """Two backends claim one document: refused, never settled by an order."""
 
 
 @dataclass(frozen=True)
@@ -48,18 +108,35 @@ class Entry:
 
 @dataclass
 class ReplaySettings:
-    """What every replay of one run uses: built once per pytest session (xdist worker) or CLI run."""
+    """What every replay of one run uses: built once per pytest session (xdist worker) or CLI run.
+
+    Modes given as text are parsed here, once (a ValueError names the option); every backend
+    reads the enums. Options of one backend only are in ``backend_options[name]``, as the user
+    gave them (see ``replaytest_options``)."""
 
     modules: list[types.ModuleType] = field(default_factory=list)  # the user's, already imported
     module_names: list[str] = field(default_factory=list)  # as the user named them
     import_errors: dict[str, str] = field(default_factory=dict)  # named modules that did not import
-    args_mismatch: str | None = None  # error | warn | ignore; None: the backend's default
-    sandbox: str = "strict"  # strict | warn | off
+    args_mismatch: ArgsMode | None = None  # None: the backend's default
+    sandbox: SandboxMode = SandboxMode.STRICT
     project_dir: Path = field(default_factory=Path.cwd)
-    handlers: list[str] = field(default_factory=list)  # AWS: [FUNCTION=]MODULE:ATTR
-    observer_factory: Callable[[], Any] | None = None  # set when a debugger is attached
+    backend_options: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    observer_factory: DebuggerFactory | None = None  # set when a debugger is attached
     extra_workflows: list[Any] = field(default_factory=list)  # workflows=[...] of a marker
     module_flag: str = "--module"  # how the user names a module here, for reports
+
+    def __post_init__(self) -> None:
+        if self.args_mismatch is not None:
+            self.args_mismatch = parse_mode(ArgsMode, self.args_mismatch, "args_mismatch")
+        self.sandbox = parse_mode(SandboxMode, self.sandbox, "sandbox")
+
+    def option(self, backend: str, dest: str) -> list[str]:
+        """The values given for one backend's option (see ``replaytest_options.Option``)."""
+        return list(self.backend_options.get(backend, {}).get(dest, []))
+
+    def observer(self) -> Debugger | None:
+        """The debugger for one replay, or None when none is attached."""
+        return self.observer_factory() if self.observer_factory is not None else None
 
     def describe_search(self) -> list[str]:
         """Where replay looked for workflow code, for reports of an unknown workflow type."""
@@ -81,16 +158,16 @@ class ReplaySettings:
 class Backend(Protocol):
     name: str
 
-    def claims(self, doc: Any) -> bool:
+    def claims(self, doc: Document) -> bool:
         """Is this parsed JSON document this backend's format? Cheap; imports no SDK."""
         ...
 
-    def entries(self, path: Path, doc: Any) -> list[Entry]:
+    def entries(self, path: Path, doc: Document) -> list[Entry]:
         """The replayable histories in ``doc``, for collection (never raises for bad content:
         replaying the entry reports what is wrong)."""
         ...
 
-    def validate(self, doc: Any, display: str) -> None:
+    def validate(self, doc: Document, display: str) -> None:
         """Raise HistoryFormatError (naming ``display`` and the event) if ``doc`` cannot be
         replayed at all; lets a debug session refuse a bad file before waiting for the IDE."""
         ...
@@ -99,40 +176,75 @@ class Backend(Protocol):
         """Held around all the replays of a run that use this backend."""
         ...
 
-    def replay(self, entry: Entry, doc: Any, settings: ReplaySettings, *, display: str) -> ReplayResult:
+    def replay(self, entry: Entry, doc: Document, settings: ReplaySettings, *, display: str) -> ReplayResult:
         """Replay one entry against the user's code; raise a verdict from replaytest.report
         (or HistoryFormatError) when it does not replay. ``display`` names the file in reports."""
         ...
 
 
-def get(name: str) -> Backend:
-    """The backend called ``name`` (importing its module on first use)."""
-    backend = _load(dict(BACKENDS)[name])
-    if backend is None:
-        raise LookupError(f"the {name} backend is not available in this installation")
-    return backend
-
-
-def backend_for(doc: Any) -> Backend:
-    """The backend whose format ``doc`` is; the native backend when none claims it (its
-    schema validation then says precisely why the document is not a history)."""
-    for name, module in BACKENDS:
-        backend = _load(module)
-        if backend is not None and (name == "native" or backend.claims(doc)):
-            return backend
-    raise AssertionError("the native backend is always available")
+def registered() -> list[tuple[str, EntryPoint]]:
+    """(name, entry point) of every installed backend, the native fallback last."""
+    return list(_registered())
 
 
 @functools.cache
-def _load(module: str) -> Backend | None:
-    """A backend module's BACKEND; None for a backend missing from this installation. Cached:
-    a failed import searches sys.path again every time, and this runs once per history file."""
+def _registered() -> tuple[tuple[str, EntryPoint], ...]:
+    found: dict[str, EntryPoint] = {}
+    for ep in entry_points(group=GROUP):
+        if ep.name in found and found[ep.name].value != ep.value:
+            raise ReplaytestError(
+                f"two installed backends are called {ep.name!r} ({found[ep.name].value} and {ep.value}): "
+                "uninstall one of them"
+            )
+        found.setdefault(ep.name, ep)  # the same distribution may be found twice on sys.path
+    if FALLBACK not in found:
+        raise ReplaytestError(
+            f"replaytest's own backends are not registered (no {GROUP} entry point {FALLBACK!r}): "
+            "reinstall replaytest (pip install -e . in a source checkout)"
+        )
+    fallback = found.pop(FALLBACK)
+    return (*sorted(found.items()), (FALLBACK, fallback))
+
+
+def get(name: str) -> Backend:
+    """The backend called ``name`` (importing its module on first use)."""
+    for registered_name, ep in _registered():
+        if registered_name == name:
+            return _load(ep)
+    raise LookupError(f"no backend called {name!r} is installed")
+
+
+def backend_for(doc: Document, display: str = "<document>") -> Backend:
+    """The backend whose format ``doc`` is; the native backend when none claims it (its
+    schema validation then says precisely why the document is not a history). Every backend
+    is asked, so no order decides: a document two backends claim is a HistoryFormatError
+    naming ``display``."""
+    claimed = [b for name, ep in _registered() if name != FALLBACK and (b := _load(ep)).claims(doc)]
+    if len(claimed) > 1:
+        raise AmbiguousFormat(
+            display,
+            "",
+            f"both the {claimed[0].name} and the {claimed[1].name} backend read this document as one of "
+            "their histories; a history file holds one format: export it again",
+        )
+    return claimed[0] if claimed else get(FALLBACK)
+
+
+@functools.cache
+def _load(ep: EntryPoint) -> Backend:
+    """A registered backend object. Cached: this runs once per history file."""
     try:
-        return importlib.import_module(module).BACKEND
-    except ModuleNotFoundError as e:
-        if e.name is not None and module.startswith(e.name):
-            return None
-        raise
+        backend: Backend = ep.load()
+    except Exception as e:
+        raise ReplaytestError(
+            f"the backend {ep.name!r} ({GROUP} entry point {ep.value}) cannot be loaded: {type(e).__name__}: {e}"
+        ) from e
+    if getattr(backend, "name", None) != ep.name:
+        raise ReplaytestError(
+            f"the backend registered as {ep.name!r} ({ep.value}) calls itself {getattr(backend, 'name', None)!r}: "
+            "an entry point's name must be its backend's name"
+        )
+    return backend
 
 
 class Sessions:
@@ -159,11 +271,28 @@ class Sessions:
         self.close()
 
 
-def replay_entry(entry: Entry, doc: Any, settings: ReplaySettings, sessions: Sessions, display: str) -> ReplayResult:
+def replay_entry(
+    entry: Entry, doc: Document, settings: ReplaySettings, sessions: Sessions, display: str
+) -> ReplayResult:
     """Replay one entry through its backend, opening the backend's session on first use."""
     backend = get(entry.backend)
     sessions.ensure(backend)
     return backend.replay(entry, doc, settings, display=display)
 
 
-__all__ = ["BACKENDS", "Backend", "Entry", "ReplaySettings", "Sessions", "backend_for", "get", "replay_entry"]
+__all__ = [
+    "GROUP",
+    "AmbiguousFormat",
+    "Backend",
+    "Debugger",
+    "DebuggerFactory",
+    "Document",
+    "Entry",
+    "ReplayDebugger",
+    "ReplaySettings",
+    "Sessions",
+    "backend_for",
+    "get",
+    "registered",
+    "replay_entry",
+]

@@ -17,16 +17,16 @@ from typing import Any
 
 from ..core.execution import Execution, ReplayObserver
 from ..core.frames import blocked_source
-from ..core.matcher import ArgsMode
 from ..core.tasks import catch_up, retry_failed_task, trailing_task_failures
-from ..definitions import ReplaytestError, WorkflowDefinition, collect
+from ..definitions import WorkflowDefinition, collect
 from ..history import Event, History, HistoryFormatError
 from ..history.schema import FORMAT
+from ..modes import ArgsMode, SandboxMode, parse_mode
 from ..modules import project_origin
 from ..report.divergence import NondeterminismError, UnknownWorkflowError, WorkflowTaskError
 from ..report.result import ReplayResult
 from ..report.text import safe, safe_lines
-from . import Entry, ReplaySettings
+from . import Backend, Document, Entry, ReplaySettings
 
 
 def registry(workflows: Iterable[Any]) -> dict[str, WorkflowDefinition]:
@@ -71,7 +71,7 @@ def replay(
     workflows: Iterable[Any] = (),
     *,
     args_mismatch: ArgsMode | str = "error",
-    sandbox: str | None = "strict",
+    sandbox: SandboxMode | str | None = SandboxMode.STRICT,
     observer: ReplayObserver | None = None,
     import_recorded: bool = False,
     project_dir: Path | None = None,
@@ -84,10 +84,7 @@ def replay(
     """
     if isinstance(history, str):
         history = History.load(history)
-    try:
-        args_mismatch = ArgsMode(args_mismatch)
-    except ValueError:
-        raise ReplaytestError(f"args_mismatch must be error, warn or ignore, not {args_mismatch!r}") from None
+    args_mismatch = parse_mode(ArgsMode, args_mismatch, "args_mismatch")
     defn = resolve(history, registry(workflows), import_recorded, project_dir)
     started = history.started
     check_input(history, defn)
@@ -185,13 +182,13 @@ def _task_failure_note(events: Sequence[Event]) -> str:
 class NativeBackend:
     name = "native"
 
-    def claims(self, doc: Any) -> bool:
+    def claims(self, doc: Document) -> bool:
         return isinstance(doc, dict) and doc.get("format") == FORMAT
 
-    def entries(self, path: Path, doc: Any) -> list[Entry]:
+    def entries(self, path: Path, doc: Document) -> list[Entry]:
         wid = wtype = None
         try:
-            attrs = doc["events"][0]["attrs"]
+            attrs = doc["events"][0]["attrs"] if isinstance(doc, dict) else {}
             wid, wtype = attrs.get("workflow_id"), attrs.get("workflow_type")
         except Exception:  # a broken file is still an item: replaying it says what is wrong
             pass
@@ -205,7 +202,7 @@ class NativeBackend:
             )
         ]
 
-    def validate(self, doc: Any, display: str) -> None:
+    def validate(self, doc: Document, display: str) -> None:
         History.from_dict(doc, source=display)
 
     @contextlib.contextmanager
@@ -215,7 +212,7 @@ class NativeBackend:
         with sandbox.session():
             yield
 
-    def replay(self, entry: Entry, doc: Any, settings: ReplaySettings, *, display: str) -> ReplayResult:
+    def replay(self, entry: Entry, doc: Document, settings: ReplaySettings, *, display: str) -> ReplayResult:
         if not (isinstance(doc, dict) and ("format" in doc or "events" in doc)):  # no backend's format at all
             from ..history import HistoryFormatError
 
@@ -227,7 +224,7 @@ class NativeBackend:
                 "(Temporal)",
             )
         history = History.from_dict(doc, source=display)
-        observer = settings.observer_factory() if settings.observer_factory else None
+        observer = settings.observer()
         named = bool(settings.module_names or settings.modules or settings.extra_workflows)
         try:
             return replay(
@@ -282,4 +279,4 @@ def _unknown_workflow(error: UnknownWorkflowError, history: History, settings: R
     return safe_lines(lines)
 
 
-BACKEND = NativeBackend()
+BACKEND: Backend = NativeBackend()

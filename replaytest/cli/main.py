@@ -8,19 +8,24 @@ mistake (bad arguments, unknown module or workflow id), reported as one line on 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import os
 import shlex
 import signal as signals
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC
 from pathlib import Path
 from typing import Any
 
+from replaytest_options import Command
+from replaytest_options import declared as backend_options
+
 from ..definitions import ReplaytestError, to_payload
 from ..history import History, file_name_for, schema_text
+from ..modes import ArgsMode, SandboxMode
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -164,24 +169,26 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="M",
         help="module with the workflows (default: the module each history names)",
     )
-    p.add_argument(
-        "--handler",
-        action="append",
-        default=[],
-        metavar="[FUNCTION=]MODULE:ATTR",
-        help="the @durable_execution handler for AWS Lambda durable histories (repeatable; "
-        "FUNCTION= limits it to that Lambda function's histories)",
-    )
+    for declared in backend_options():  # e.g. --handler (AWS)
+        for option in declared.options:
+            p.add_argument(
+                option.cli,
+                action="append",
+                default=[],
+                dest=f"{declared.backend}.{option.dest}",
+                metavar=option.metavar,
+                help=option.cli_help,
+            )
     p.add_argument(
         "--args",
-        choices=["error", "warn", "ignore"],
+        choices=[m.value for m in ArgsMode],
         default=None,
         help="what a changed activity argument is (default: error for replaytest histories, "
         "warn for Temporal and AWS histories)",
     )
     p.add_argument(
         "--sandbox",
-        choices=["strict", "warn", "off"],
+        choices=[m.value for m in SandboxMode],
         default="strict",
         help="I/O in workflow code: fail (strict, default), warn, or off; time and randomness "
         "stay deterministic in every mode",
@@ -220,26 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="give up when no debugger attaches within SECONDS (default: wait forever)",
     )
 
-    p = sub.add_parser(
-        "pull", help="write histories from a Temporal server to DIR/<workflow-id>.json (needs replaytest[temporal])"
-    )
-    p.add_argument("-o", "--out", required=True, metavar="DIR", help="directory for the history files")
-    p.add_argument(
-        "--address",
-        default=None,
-        metavar="HOST:PORT",
-        help="the Temporal frontend (default: TEMPORAL_ADDRESS / the Temporal config file, else "
-        "localhost:7233); TLS and API key come from TEMPORAL_TLS* / TEMPORAL_API_KEY",
-    )
-    p.add_argument("--namespace", default=None, help="namespace (default: TEMPORAL_NAMESPACE, else default)")
-    p.add_argument(
-        "--query",
-        default=None,
-        metavar="QUERY",
-        help="visibility query, e.g. 'ExecutionStatus=\"Failed\"' (default: every execution)",
-    )
-    p.add_argument("--limit", type=int, default=None, metavar="N", help="at most N executions")
-    p.add_argument("--overwrite", action="store_true", help="replace existing files (default: keep them)")
+    for declared in backend_options():  # e.g. pull (Temporal)
+        for command in declared.commands:
+            command.arguments(sub.add_parser(command.name, help=command.help))
 
     p = sub.add_parser("vscode", help='add an "Attach to replaytest" configuration to .vscode/launch.json')
     p.add_argument("--print", action="store_true", dest="print_only", help="print the configuration; write nothing")
@@ -253,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.path.insert(0, os.getcwd())  # MODULE:WORKFLOW imports like `python -m`
     try:
         args = build_parser().parse_args(argv)
-        return COMMANDS[args.command](args)
+        return commands()[args.command](args)
     except (UsageError, ReplaytestError) as e:
         print(f"replaytest: error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -481,19 +471,36 @@ def cmd_replay(args: argparse.Namespace) -> int:
             allow_remote_flag="--debug-allow-remote",
             timeout_flag="--debug-timeout",
         )
+    given: dict[str, dict[str, list[str]]] = {}
+    for declared in backend_options():
+        for option in declared.options:
+            given.setdefault(declared.backend, {})[option.dest] = getattr(args, f"{declared.backend}.{option.dest}")
     return replay_files(
-        args.paths, args.module, args_mismatch=args.args, sandbox=args.sandbox, debug=debug, handlers=args.handler
+        args.paths,
+        args.module,
+        args_mismatch=ArgsMode(args.args) if args.args else None,
+        sandbox=SandboxMode(args.sandbox),
+        debug=debug,
+        backend_options=given,
     )
 
 
-def cmd_pull(args: argparse.Namespace) -> int:
-    try:
-        from ..backends.temporal.pull import main as pull
-    except ModuleNotFoundError as e:
-        if e.name != "temporalio" and not (e.name or "").startswith("temporalio."):
-            raise  # a bug in replaytest, not a missing extra
-        raise UsageError("`replaytest pull` needs temporalio: pip install 'replaytest[temporal]'") from None
-    return pull(args.out, args.address, args.namespace, args.query, args.limit, args.overwrite)
+def _backend_command(command: Command) -> Callable[[argparse.Namespace], int]:
+    """A backend's command, imported when it runs (its module may need the platform's SDK)."""
+
+    def run(args: argparse.Namespace) -> int:
+        module_name, _, function = command.run.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as e:
+            missing = (e.name or "").split(".")[0]
+            if not missing or missing in ("replaytest", "replaytest_options"):
+                raise  # a bug in replaytest or the backend, not a missing extra
+            raise UsageError(f"`replaytest {command.name}` needs {missing}: {command.install}") from None
+        code: int = getattr(module, function)(args)
+        return code
+
+    return run
 
 
 def cmd_vscode(args: argparse.Namespace) -> int:
@@ -570,7 +577,7 @@ def timeline(info: Any, history: History, tasks: Sequence[Any]) -> list[str]:
     return [safe(line) for line in lines]  # ids and payloads are anyone's text: never a forged line
 
 
-COMMANDS = {
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": cmd_run,
     "start": cmd_start,
     "worker": cmd_worker,
@@ -580,6 +587,11 @@ COMMANDS = {
     "export": cmd_export,
     "schema": cmd_schema,
     "replay": cmd_replay,
-    "pull": cmd_pull,
     "vscode": cmd_vscode,
 }
+
+
+def commands() -> dict[str, Callable[[argparse.Namespace], int]]:
+    """replaytest's own commands and those the installed backends add."""
+    added = {c.name: _backend_command(c) for declared in backend_options() for c in declared.commands}
+    return {**COMMANDS, **added}

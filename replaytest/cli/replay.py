@@ -13,13 +13,17 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from ..backends import Entry, ReplaySettings, Sessions, backend_for, replay_entry
+from ..backends import AmbiguousFormat, Entry, ReplaySettings, Sessions, backend_for, replay_entry
 from ..definitions import ReplaytestError
 from ..history import history_files, parse_json, read_bytes
+from ..modes import ArgsMode, SandboxMode
 from ..modules import import_module
 from ..report import report_lines
+
+if TYPE_CHECKING:
+    from ..debug import DebugOptions
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -28,10 +32,10 @@ def replay_files(
     paths: Sequence[str | os.PathLike[str]],
     modules: Sequence[str] = (),
     *,
-    args_mismatch: str | None = None,
-    sandbox: str = "strict",
-    debug: Any = None,
-    handlers: Sequence[str] = (),
+    args_mismatch: ArgsMode | None = None,
+    sandbox: SandboxMode = SandboxMode.STRICT,
+    debug: DebugOptions | None = None,
+    backend_options: dict[str, dict[str, list[str]]] | None = None,
     out: TextIO | None = None,
     err: TextIO | None = None,
     announce: Callable[[str], None] | None = None,
@@ -63,7 +67,7 @@ def replay_files(
             for path, doc in docs:
                 if isinstance(doc, Exception):
                     raise doc
-                backend_for(doc).validate(doc, str(path))
+                backend_for(doc, str(path)).validate(doc, str(path))
         except ReplaytestError as e:
             print(f"replaytest: error: {e}", file=err, flush=True)
             return EXIT_USAGE
@@ -74,7 +78,7 @@ def replay_files(
         args_mismatch=args_mismatch,
         sandbox=sandbox,
         project_dir=Path.cwd(),
-        handlers=list(handlers),
+        backend_options=backend_options or {},
     )
     if debug is not None:
         from ..debug import DebugError, make_observer, start
@@ -95,9 +99,12 @@ def replay_files(
     with Sessions(settings) as sessions:
         for path, doc in docs:
             display = str(path)
-            entries: list[Entry | None] = (
-                [None] if isinstance(doc, Exception) else list(backend_for(doc).entries(path, doc))
-            )
+            entries: list[Entry | None] = [None]
+            if not isinstance(doc, Exception):
+                try:
+                    entries = list(backend_for(doc, display).entries(path, doc))
+                except AmbiguousFormat as e:
+                    doc = e
             for entry in entries:
                 total += 1
                 result: Any

@@ -20,11 +20,12 @@ import types
 import typing
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from ..definitions import ActivityError, ApplicationError, WorkflowDefinition, to_payload
 from ..history import CLOSING_EVENTS, Event
 from ..history.describe import describe, describe_event
+from ..modes import ArgsMode, SandboxMode
 from ..report import jsondiff
 from ..report.divergence import Divergence, NondeterminismError, WorkflowTaskError, timeline
 from ..report.source import Source
@@ -41,10 +42,7 @@ from .frames import (
     user_tb_frames,
 )
 from .loop import WorkflowLoop
-from .matcher import ArgsMode, Matcher, Mismatch
-
-if TYPE_CHECKING:
-    from ..sandbox import SandboxMode
+from .matcher import Matcher, Mismatch
 
 
 class ReplayObserver(Protocol):

@@ -11,18 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 
 from ..history import CLOSING_EVENTS, Event
+from ..modes import ArgsMode
 from .commands import Command
-
-
-class ArgsMode(StrEnum):
-    """What a changed activity argument against history is: a failure, a warning, or nothing."""
-
-    ERROR = "error"
-    WARN = "warn"
-    IGNORE = "ignore"
 
 
 @dataclass

@@ -1,6 +1,8 @@
 """The replay observer that stops in workflow code: after history event N is applied, and at
-the line where replay diverged. How a stop lands in workflow code (and why not
-``debugpy.breakpoint()``) is explained in ``_pydevd.py``."""
+the line where replay diverged. Every backend stops through it (the seam's
+``replaytest.backends.ReplayDebugger``: ``take_due``, ``stop``, ``diverged``, ``announce``);
+the native core also calls its ``ReplayObserver`` hooks. How a stop lands in workflow code (and
+why not ``debugpy.breakpoint()``) is explained in ``_pydevd.py``."""
 
 from __future__ import annotations
 
@@ -38,9 +40,16 @@ class DebugObserver:
         self.break_at = sorted(set(int(n) for n in break_at))
         self.break_on_divergence = break_on_divergence
         self.announce = announce or print_line
-        self._execution: Any = None
+        self._execution: object = None
         self._pending: list[tuple[int, Any]] = []  # (requested id, the event that applied it)
         self._reached: set[int] = set()
+        # Resolved now, outside any workflow sandbox: inside temporalio's, sys.modules is the
+        # sandbox's own and would say debugpy is not loaded. Never started: no IDE, no stop.
+        self._suspend: Callable[..., bool] | None = None
+        if "debugpy" in sys.modules:
+            from . import _pydevd
+
+            self._suspend = _pydevd.suspend
 
     # -- the observer protocol (replaytest.runtime.Execution calls these)
     def event_applied(self, execution: Any, event: Any) -> None:
@@ -72,43 +81,13 @@ class DebugObserver:
             if any(n == event.id for n, _ in due)
             else f". Event {asked} itself is not one workflow code receives; {event.id} is the next one"
         )
-        self._stop(
-            target,
-            f"break-at {asked}",
-            event.id,
-            extra={"replaytest_event": _event_view(event), "replaytest_break": note},
+        self.stop(
+            target, f"break-at {asked}", event.id, {"replaytest_event": _event_view(event), "replaytest_break": note}
         )
 
     def divergence(self, execution: Any, error: BaseException) -> None:
-        if not self.break_on_divergence:
-            return
-        divergence = getattr(error, "divergence", None)
         target = user_frame(sys._getframe(1), require_loop=True) or blocked_frame(execution.main)
-        if target is not None:
-            self._stop(
-                target,
-                "divergence",
-                getattr(divergence, "event_id", None),
-                error=error,
-                extra={"replaytest_divergence": divergence},
-            )
-            return
-        source = getattr(divergence, "source", None)
-        if source is None:
-            return
-        # The workflow already returned (a different result): no frame of it is left, so stop
-        # in a stand-in frame that the IDE shows at the reported line of the workflow's file.
-        _stop_at_source(
-            source,
-            getattr(execution.defn.fn, "__module__", "workflow"),
-            lambda frame: self._stop(
-                frame,
-                "divergence",
-                getattr(divergence, "event_id", None),
-                error=error,
-                extra={"replaytest_divergence": divergence},
-            ),
-        )
+        self.diverged(error, target, getattr(execution.defn.fn, "__module__", "workflow"))
 
     # -- after a replay
     def unreached(self) -> list[int]:
@@ -117,10 +96,10 @@ class DebugObserver:
         waiting = {n for n, _ in self._pending}
         return [n for n in self.break_at if n not in self._reached or n in waiting]
 
-    # -- for a backend that finds the frame to stop in itself (AWS Lambda: no workflow loop)
-    def track(self, execution: Any) -> None:
-        """``execution`` is the replay now observed: a new one starts fresh bookkeeping."""
-        self._track(execution)
+    # -- the seam's ReplayDebugger: what every backend stops through
+    def track(self, replay: object) -> None:
+        """``replay`` is the replay now observed: a new one starts fresh bookkeeping."""
+        self._track(replay)
 
     def take_due(self, up_to: int) -> list[int]:
         """The break_at ids up to event ``up_to`` not reached yet, now marked reached."""
@@ -133,32 +112,34 @@ class DebugObserver:
         frame: types.FrameType,
         why: str,
         event_id: int | None,
+        extra: dict[str, Any],
         *,
         error: BaseException | None = None,
-        extra: dict[str, Any] | None = None,
     ) -> None:
-        """Suspend in ``frame`` as a break-at or divergence stop does (a no-op without an IDE)."""
-        self._stop(frame, why, event_id, error=error, extra=extra)
+        """Suspend in ``frame`` as a break-at stop does (a no-op without an IDE)."""
+        if self._suspend is not None:
+            self._suspend(frame, exception=error, extra_locals=extra)
+
+    def diverged(self, error: BaseException, frame: types.FrameType | None, module: str) -> None:
+        """``--break-on divergence``: stop in ``frame`` as on ``error``; with no frame of the
+        user's code left (it returned a different result), in a stand-in frame that the IDE
+        shows at the report's source line in ``module``'s file."""
+        if not self.break_on_divergence:
+            return
+        divergence = getattr(error, "divergence", None)
+        event_id = getattr(divergence, "event_id", None)
+        extra = {"replaytest_divergence": divergence}
+        if frame is not None:
+            self.stop(frame, "divergence", event_id, extra, error=error)
+            return
+        source = getattr(divergence, "source", None)
+        if source is not None:
+            _stop_at_source(source, module, lambda f: self.stop(f, "divergence", event_id, extra, error=error))
 
     # -- internals
-    def _track(self, execution: Any) -> None:
+    def _track(self, execution: object) -> None:
         if execution is not self._execution:
             self._execution, self._pending, self._reached = execution, [], set()
-
-    def _stop(
-        self,
-        frame: types.FrameType,
-        why: str,
-        event_id: int | None,
-        *,
-        error: BaseException | None = None,
-        extra: dict[str, Any] | None = None,
-    ) -> None:
-        if "debugpy" not in sys.modules:  # never started: no IDE can be attached
-            return
-        from . import _pydevd
-
-        _pydevd.suspend(frame, exception=error, extra_locals=extra)
 
 
 def make_observer(options: DebugOptions, *, announce: Callable[[str], None] | None = None) -> DebugObserver:

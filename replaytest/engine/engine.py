@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from ..core.frames import blocked_source
-from ..definitions import ReplaytestError, seconds, to_payload
+from ..definitions import seconds, to_payload
 from ..history import History
+from ..modes import SandboxMode, parse_mode
 from . import transitions as tx
 from .clock import LAST_DUE_MS, Clock, make_clock
 from .errors import EngineError, WorkflowBlockedError, WorkflowFailedError, WorkflowNotFoundError, describe_failure
@@ -35,7 +36,6 @@ from .store import Run, Store
 from .worker import Worker, WorkStats
 
 DEFAULT_DB = ".replaytest/engine.db"
-_SANDBOX_MODES = ("strict", "warn", "off", None)
 
 
 @dataclass
@@ -134,14 +134,14 @@ class Engine:
         path: str | Path = DEFAULT_DB,
         clock: Clock | str | None = None,
         *,
-        sandbox: str | None = "strict",
+        sandbox: SandboxMode | str | None = SandboxMode.STRICT,
         lease_seconds: float = 30.0,
         poll_interval: float = 0.1,
         max_concurrent_activities: int = 8,
         faults: FaultHooks | None = None,
     ) -> None:
-        if sandbox not in _SANDBOX_MODES:
-            raise ReplaytestError(f"sandbox must be one of strict, warn, off or None, not {sandbox!r}")
+        if sandbox is not None:  # None: no sandbox at all
+            sandbox = parse_mode(SandboxMode, sandbox, "sandbox")
         if not (isinstance(lease_seconds, (int, float)) and math.isfinite(lease_seconds) and lease_seconds > 0):
             raise EngineError(
                 f"lease_seconds must be a positive number of seconds, not {lease_seconds!r} "

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from ..backends import Entry, backend_for, replay_entry
+from ..backends import AmbiguousFormat, Entry, backend_for, replay_entry
 from ..definitions import DuplicateWorkflowWarning, ReplaytestError
 from ..history import HistoryFormatError, parse_json, read_bytes
 from ..modules import ModuleImportError
@@ -66,7 +66,7 @@ class Replay:
             workflows = list(self.overrides.pop("workflows", ()))
             s = dataclasses.replace(s, extra_workflows=workflows, **self.overrides)
         doc = self.document()
-        entry = self.entry or backend_for(doc).entries(self.path, doc)[0]
+        entry = self.entry or backend_for(doc, self.display).entries(self.path, doc)[0]
         self.workflow_type = entry.workflow_type
         self.result = replay_entry(entry, doc, s, sessions(self.config), self.display)
         report_missed_breaks(self.config, self.display, self.result.events_replayed)
@@ -112,11 +112,13 @@ class HistoryFile(pytest.File):
     _unfinished = 0  # items of this file that have not run yet: the parsed file is dropped after the last
 
     def collect(self) -> Iterator[pytest.Item]:
+        ambiguous: AmbiguousFormat | None = None
         try:
             doc = parse_json(read_bytes(self.path), source=str(self.path))
-            entries = backend_for(doc).entries(self.path, doc)
-        except Exception:  # a file that cannot be read still becomes an item: running it says why
+            entries = backend_for(doc, display_path(str(self.path))).entries(self.path, doc)
+        except Exception as e:  # a file that cannot be read still becomes an item: running it says why
             entries = [Entry(self.path, 0, None, None, "native")]
+            ambiguous = e if isinstance(e, AmbiguousFormat) else None
         self._unfinished = len(entries)
         seen: dict[str, int] = {}
         for entry in entries:
@@ -128,6 +130,7 @@ class HistoryFile(pytest.File):
                 name = f"{name}[{seen[name]}]"
             item = HistoryItem.from_parent(self, name=name)
             item.entry = entry
+            item.ambiguous = ambiguous
             item.add_marker(pytest.mark.replay(str(self.path)))
             if entry.workflow_type:
                 item.extra_keyword_matches.add(entry.workflow_type)  # -k order_flow selects by workflow type
@@ -151,6 +154,7 @@ class HistoryItem(pytest.Item):
     """Replays one history against the current workflow code."""
 
     entry: Entry | None = None
+    ambiguous: AmbiguousFormat | None = None  # found at collection: the item fails with it
 
     def runtest(self) -> None:
         __tracebackhide__ = True
@@ -159,6 +163,8 @@ class HistoryItem(pytest.Item):
         self._replay = Replay(self.path, self.config, self.entry, file.document)
         error: BaseException | None = None
         try:
+            if self.ambiguous is not None:
+                raise self.ambiguous
             self._replay.run()
         except BaseException as e:
             error = e

@@ -11,7 +11,10 @@ from typing import Any
 
 import pytest
 
+from replaytest_options import declared as backend_options
+
 from ..backends import ReplaySettings, Sessions
+from ..modes import ArgsMode, SandboxMode
 
 SETTINGS_KEY = pytest.StashKey[ReplaySettings]()
 SESSIONS_KEY = pytest.StashKey[Sessions]()
@@ -26,13 +29,20 @@ def settings(config: pytest.Config) -> ReplaySettings:
         # drop lines an earlier session in this process (pytester, an IDE) cached for it.
         linecache.clearcache()
         names = list(dict.fromkeys([*config.getini("replay_modules"), *config.getoption("replay_modules")]))
+        args = config.getoption("replay_args") or config.getini("replay_args")  # checked in pytest_configure
         s = ReplaySettings(
             module_names=names,
-            args_mismatch=config.getoption("replay_args") or config.getini("replay_args") or None,
-            sandbox=config.getoption("replay_sandbox") or config.getini("replay_sandbox"),
+            args_mismatch=ArgsMode(args) if args else None,
+            sandbox=SandboxMode(config.getoption("replay_sandbox") or config.getini("replay_sandbox")),
             project_dir=Path(config.rootpath),
             module_flag="--replay-module",
-            handlers=list(dict.fromkeys([*config.getini("replay_handlers"), *config.getoption("replay_handlers")])),
+            backend_options={
+                declared.backend: {
+                    option.dest: list(dict.fromkeys([*config.getini(option.ini), *config.getoption(option.ini)]))
+                    for option in declared.options
+                }
+                for declared in backend_options()
+            },
         )
         for name in names:
             try:

@@ -5,9 +5,9 @@
 other platforms' histories never starts it.
 """
 
+from ..modes import SandboxMode
 from .audit import SandboxViolation
 from .sessions import (
-    SandboxMode,
     active,
     clock_setter,
     idle,

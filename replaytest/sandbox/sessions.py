@@ -22,23 +22,14 @@ import threading
 import time
 import types
 from collections.abc import Callable, Iterator
-from enum import StrEnum
 from typing import Any
 
 import freezegun
 from freezegun import api as _fg
 
+from ..modes import SandboxMode
 from . import audit, clock, randomness
 from ._threads import ACTIVE, STACKS, Ctx, get_ident, reactivate
-
-
-class SandboxMode(StrEnum):
-    """strict: a flagged call raises; warn: it is reported and goes on; off: nothing is flagged."""
-
-    STRICT = "strict"
-    WARN = "warn"
-    OFF = "off"
-
 
 _lock = threading.RLock()
 _depth = 0  # open session() count (and resident() blocks running now)

@@ -8,23 +8,39 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ...definitions import ReplaytestError
-from .. import Entry, ReplaySettings
+from ...modes import SandboxMode
+from ...report.result import ReplayResult
+from .. import Backend, Document, Entry, ReplaySettings
 from . import history as _history
 
-__all__ = ["BACKEND", "AwsBackend"]
+__all__ = ["BACKEND", "AwsBackend", "AwsOptions"]
+
+NAME = "aws"
+
+
+@dataclass(frozen=True)
+class AwsOptions:
+    """The options of AWS replays (declared for the command line in ``replaytest_options.aws``)."""
+
+    handlers: tuple[str, ...] = ()  # [FUNCTION=]MODULE:ATTR, as given; parsed per history
+
+    @classmethod
+    def of(cls, settings: ReplaySettings) -> AwsOptions:
+        return cls(tuple(settings.option(NAME, "handlers")))
 
 
 class AwsBackend:
-    name = "aws"
+    name = NAME
 
-    def claims(self, doc: Any) -> bool:
+    def claims(self, doc: Document) -> bool:
         return _history.looks_like(doc)
 
-    def entries(self, path: Path, doc: Any) -> list[Entry]:
+    def entries(self, path: Path, doc: Document) -> list[Entry]:
         """One entry per execution in the file: named after the execution (its name, else the
         tail of its ARN, else the file's stem), typed by the Lambda function when known."""
         out = []
@@ -36,7 +52,7 @@ class AwsBackend:
             out.append(Entry(path, index, name, function, self.name))
         return out
 
-    def validate(self, doc: Any, display: str) -> None:
+    def validate(self, doc: Document, display: str) -> None:
         """Every execution in ``doc`` must load (HistoryFormatError otherwise); no SDK needed."""
         for execution in _history.split_executions(doc):
             _history.load(execution, display)
@@ -44,7 +60,7 @@ class AwsBackend:
     @contextlib.contextmanager
     def session(self, settings: ReplaySettings) -> Iterator[None]:
         """One sandbox session for the run (one freezegun start), as the native backend holds."""
-        if getattr(settings.sandbox, "value", settings.sandbox) == "off":
+        if settings.sandbox is SandboxMode.OFF:
             yield
             return
         from ... import sandbox
@@ -52,7 +68,7 @@ class AwsBackend:
         with sandbox.session():
             yield
 
-    def replay(self, entry: Entry, doc: Any, settings: ReplaySettings, *, display: str) -> Any:
+    def replay(self, entry: Entry, doc: Document, settings: ReplaySettings, *, display: str) -> ReplayResult:
         try:
             from .replay import replay_document  # imports the SDK
         except ImportError as e:
@@ -80,4 +96,4 @@ def _peek(execution: dict[str, Any]) -> tuple[str | None, str | None]:
     return name, function
 
 
-BACKEND = AwsBackend()
+BACKEND: Backend = AwsBackend()

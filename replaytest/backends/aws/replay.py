@@ -35,7 +35,9 @@ from aws_durable_execution_sdk_python.execution import (
     durable_execution,
 )
 
-from .. import ReplaySettings
+from ...modes import ArgsMode, SandboxMode, parse_mode
+from .. import Document, ReplayDebugger, ReplaySettings
+from . import AwsOptions
 from . import handlers as _handlers
 from . import history as _history
 from ._compat import (
@@ -60,16 +62,23 @@ def replay_history(
     history: AwsHistory,
     handler: Callable[..., Any],
     *,
-    args_mismatch: str | None = "warn",
-    sandbox: str = "strict",
+    args_mismatch: ArgsMode | str | None = ArgsMode.WARN,
+    sandbox: SandboxMode | str = SandboxMode.STRICT,
     workflow_type: str | None = None,
-    observer: Any = None,
+    observer: ReplayDebugger | None = None,
 ) -> ReplayResult:
     """Replay ``history`` with ``handler`` (a ``@durable_execution`` function). Returns a
     ReplayResult or raises NondeterminismError / WorkflowTaskError / SandboxViolation."""
     user_fn: Callable[..., Any] = getattr(handler, "__wrapped__")  # noqa: B009 (typed as a plain callable)
     wtype = str(workflow_type or history.function_name or getattr(user_fn, "__name__", "handler"))
-    rt = Run(history, user_fn, wtype, _mode(args_mismatch or "warn"), _mode(sandbox), observer)
+    rt = Run(
+        history,
+        user_fn,
+        wtype,
+        parse_mode(ArgsMode, args_mismatch or ArgsMode.WARN, "args_mismatch"),
+        parse_mode(SandboxMode, sandbox, "sandbox"),
+        observer,
+    )
     rt.warnings.extend(history.caveats(SDK_VERSION))
 
     def entry(event: Any, context: DurableContext) -> Any:
@@ -220,11 +229,6 @@ def _task_error(
     return failed
 
 
-def _mode(value: Any) -> str:
-    """An option's value whether given as a string or as replaytest's str-valued enums."""
-    return str(getattr(value, "value", value))
-
-
 def _loads(payload: Any) -> Any:
     try:
         return json.loads(payload) if isinstance(payload, str) else payload
@@ -254,23 +258,17 @@ def _compare_result(rt: Run, output: dict[str, Any] | None) -> None:
 
 
 def replay_document(
-    doc: Any, index: int, settings: ReplaySettings, *, source: str, fallback_name: str | None = None
+    doc: Document, index: int, settings: ReplaySettings, *, source: str, fallback_name: str | None = None
 ) -> ReplayResult:
     """The seam's ``replay``: load entry ``index`` of ``doc``, find its handler, replay it."""
     history = _history.load(_history.split_executions(doc)[index], source)
     if history.execution.name is None and fallback_name:
         history.execution.name = fallback_name
     handler = _handlers.resolve(
-        history.function_name, settings.handlers, [*settings.modules, *settings.extra_workflows], source
+        history.function_name, AwsOptions.of(settings).handlers, [*settings.modules, *settings.extra_workflows], source
     )
-    sandbox = _mode(settings.sandbox or "strict")
-    factory = settings.observer_factory
     return replay_history(
-        history,
-        handler,
-        args_mismatch=settings.args_mismatch,
-        sandbox={"on": "strict"}.get(sandbox, sandbox),
-        observer=factory() if factory else None,
+        history, handler, args_mismatch=settings.args_mismatch, sandbox=settings.sandbox, observer=settings.observer()
     )
 
 

@@ -15,12 +15,13 @@ import random
 import sys
 import threading
 import traceback
-import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+from ...modes import ArgsMode, SandboxMode
+from .. import ReplayDebugger
 from . import history as _history
 from ._compat import NondeterminismError, Source, is_user_file, return_source, sandbox_module, user_frame, user_source
 from .history import AwsHistory, RecordedOp, op_label
@@ -40,9 +41,9 @@ class Run:
         history: AwsHistory,
         user_fn: Callable[..., Any],
         workflow_type: str,
-        args_mode: str,
-        sandbox_mode: str,
-        observer: Any = None,
+        args_mode: ArgsMode,
+        sandbox_mode: SandboxMode,
+        observer: ReplayDebugger | None = None,
     ) -> None:
         self.history, self.user_fn, self.workflow_type = history, user_fn, workflow_type
         self.args_mode, self.sandbox_mode = args_mode, sandbox_mode
@@ -62,7 +63,7 @@ class Run:
         seed = int.from_bytes(hashlib.sha256(history.execution.id.encode()).digest()[:8], "big")
         self.rng = random.Random(seed)
         self.pending_args: threading.local = threading.local()
-        self._sb = sandbox_module() if sandbox_mode != "off" else None
+        self._sb = sandbox_module() if sandbox_mode is not SandboxMode.OFF else None
         self.returned_op: str | None = None
         self.observer = observer
         if observer is not None:
@@ -96,7 +97,7 @@ class Run:
         return run
 
     def violation(self, v: Exception) -> None:
-        if self.sandbox_mode == "strict":
+        if self.sandbox_mode is SandboxMode.STRICT:
             if self.stop is None:
                 self.stop = v
                 self.violation_at = user_source(sys._getframe(1))
@@ -228,11 +229,11 @@ class Run:
             recorded = rec.wait_seconds
         elif what == "invoke":
             recorded = rec.invoke_function
-        if recorded is None or recorded == value or self.args_mode == "ignore":
+        if recorded is None or recorded == value or self.args_mode is ArgsMode.IGNORE:
             return
         text = {"wait": "seconds", "invoke": "function"}[what]
         line = f"{issued}: recorded {text} {recorded!r}, the code now passes {value!r}"
-        if self.args_mode == "warn":
+        if self.args_mode is ArgsMode.WARN:
             self.warnings.append(f"event {rec.first_event.id}: {line}" + (f" at {source}" if source else ""))
             return
         self._fail(
@@ -249,12 +250,10 @@ class Run:
         )
 
     def _fail(self, d: Any) -> None:
-        if self.stop is None and self.observer is not None and self.observer.break_on_divergence:
+        if self.stop is None and self.observer is not None:
             frame = user_frame(sys._getframe(1))
             if frame is not None:
-                self.observer.stop(
-                    frame, "divergence", d.event_id, error=NondeterminismError(d), extra={"replaytest_divergence": d}
-                )
+                self.observer.diverged(NondeterminismError(d), frame, self.user_fn.__module__)
         self.stop = self.stop or d
         raise _Stop
 
@@ -266,7 +265,7 @@ class Run:
         self.returned_op = None
         frame = user_frame(start)
         due = obs.take_due(rec.events[-1].id) if frame is not None else []
-        if not due:
+        if not due or frame is None:
             return
         event = next((e for e in rec.events if e.id == max(due)), rec.events[-1])
         asked = ", ".join(map(str, due))
@@ -288,12 +287,8 @@ class Run:
     def diverged_after_return(self, d: Any) -> None:
         """--break-on divergence for a divergence found after the handler returned (a dropped
         operation, another result): stop in a stand-in frame at the reported line."""
-        if self.observer is None or not self.observer.break_on_divergence or d.source is None:
-            return
-        # The observer's own path for "no frame of the code is left": it stops at the report's
-        # source through a stand-in frame, given what it asks of an execution.
-        done = types.SimpleNamespace(main=None, defn=types.SimpleNamespace(fn=self.user_fn))
-        self.observer.divergence(done, NondeterminismError(d))
+        if self.observer is not None:
+            self.observer.diverged(NondeterminismError(d), None, getattr(self.user_fn, "__module__", "handler"))
 
     # ---- after the handler ---------------------------------------------------------------------
     def missing(self) -> Any:

@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager as ContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import Entry, ReplaySettings
+from .. import Backend, Document, Entry, ReplaySettings
 from .events import event_type, is_decoded_payload
 
 if TYPE_CHECKING:
@@ -133,13 +133,13 @@ class TemporalBackend:
 
     name = NAME
 
-    def claims(self, doc: Any) -> bool:
+    def claims(self, doc: Document) -> bool:
         return claims(doc)
 
-    def entries(self, path: Path, doc: Any) -> list[Entry]:
+    def entries(self, path: Path, doc: Document) -> list[Entry]:
         return entries(path, doc)
 
-    def validate(self, doc: Any, display: str) -> None:
+    def validate(self, doc: Document, display: str) -> None:
         from .replay import validate
 
         validate(doc, display)
@@ -151,10 +151,10 @@ class TemporalBackend:
 
         return session(settings)
 
-    def replay(self, entry: Entry, doc: Any, settings: ReplaySettings, *, display: str) -> ReplayResult:
+    def replay(self, entry: Entry, doc: Document, settings: ReplaySettings, *, display: str) -> ReplayResult:
         from .replay import replay
 
         return replay(entry, doc, settings, display=display)
 
 
-BACKEND = TemporalBackend()
+BACKEND: Backend = TemporalBackend()

@@ -1,9 +1,8 @@
 """The replay debugger for Temporal histories: ``--replay-break-at N`` and
 ``--replay-break-on divergence`` stop in the workflow's own frame.
 
-Stops call ``replaytest.debug._pydevd.suspend`` directly: inside temporalio's sandbox,
-``sys.modules`` is the sandbox's own, so the observer's "is debugpy loaded" check cannot be
-used there. The replay runs with temporalio's ``debug_mode`` (activations on the worker's loop thread, no
+Stops go through the seam's debugger (``ReplayDebugger``), made before the replay starts (outside
+temporalio's sandbox). The replay runs with temporalio's ``debug_mode`` (activations on the worker's loop thread, no
 deadlock detector while paused). The capture hooks (``capture.py``) call :meth:`DebugPlan.at`
 each time workflow code issues a command, with the live frame of the workflow line:
 
@@ -20,8 +19,8 @@ import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ...debug import _pydevd  # this module is imported only when a debugger is attached
 from ...report.divergence import NondeterminismError
+from .. import ReplayDebugger
 from .compare import Recorded, describe_issued, mismatch_kind, recorded_names, recorded_tasks, same
 from .events import TEvent, describe
 from .report import TemporalDivergence, source_of
@@ -30,7 +29,7 @@ from .report import TemporalDivergence, source_of
 class DebugPlan:
     def __init__(
         self,
-        observer: Any,
+        observer: ReplayDebugger,
         events: Sequence[TEvent],
         workflow_id: str,
         workflow_type: str,
@@ -45,7 +44,7 @@ class DebugPlan:
         self.later = recorded_names(tasks)  # as the report has it, so both name the same kind
         self.issued_in: dict[int, int] = {}
         self.diverged = False
-        self.break_on_divergence = bool(getattr(observer, "break_on_divergence", False))
+        self.break_on_divergence = observer.break_on_divergence
 
     def at(self, issued: Any, task: int, frame: types.FrameType | None) -> None:
         """Workflow code issued ``issued`` during the workflow task started at ``task``."""
@@ -86,8 +85,7 @@ class DebugPlan:
             detail=detail,
             history_source=self.source,
         )
-        error = NondeterminismError(divergence)
-        _pydevd.suspend(frame, exception=error, extra_locals={"replaytest_divergence": divergence})
+        self.observer.diverged(NondeterminismError(divergence), frame, self.workflow_type)
 
     def _break_at(self, due: list[int], task: int, frame: types.FrameType | None) -> None:
         asked = ", ".join(map(str, due))
@@ -100,4 +98,4 @@ class DebugPlan:
             f"--break-at {asked}: history up to event {task} is applied; the workflow code continues here "
             "with the next command it issues"
         )
-        _pydevd.suspend(frame, extra_locals={"replaytest_event": view, "replaytest_break": note})
+        self.observer.stop(frame, f"break-at {asked}", task, {"replaytest_event": view, "replaytest_break": note})

@@ -9,6 +9,7 @@ settings come from temporalio's env config (``TEMPORAL_ADDRESS``, ``TEMPORAL_NAM
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import sys
@@ -159,3 +160,8 @@ def _main(
         f"--replay-module YOUR.WORKFLOWS`"
     )
     return 0
+
+
+def command(args: argparse.Namespace) -> int:
+    """``replaytest pull`` (declared in ``replaytest_options.temporal``)."""
+    return main(args.out, args.address, args.namespace, args.query, args.limit, args.overwrite)

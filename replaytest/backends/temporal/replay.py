@@ -23,9 +23,10 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 
 from ...history import HistoryFormatError
+from ...modes import ArgsMode, SandboxMode
 from ...report.divergence import NondeterminismError, UnknownWorkflowError, UnsupportedOption
 from ...report.result import ReplayResult
-from .. import Entry, ReplaySettings
+from .. import Document, Entry, ReplaySettings
 from . import EXPORTS, history_at, problem, workflow_id_of, workflow_type_of
 from .capture import Capture, arm, disarm
 from .compare import Finding, compare
@@ -91,9 +92,9 @@ _STATUS = {
 }
 
 
-def args_mode(settings: ReplaySettings) -> str:
+def args_mode(settings: ReplaySettings) -> ArgsMode:
     """Temporal tolerates changed activity inputs and timer durations: warn unless told."""
-    return str(getattr(settings.args_mismatch, "value", settings.args_mismatch) or "warn")
+    return settings.args_mismatch or ArgsMode.WARN
 
 
 @dataclass
@@ -127,20 +128,19 @@ def check(history_doc: Any, source: str, workflow_id: str = "") -> tuple[list[TE
         raise HistoryFormatError(source, "", f"temporalio cannot read this history ({e}); {EXPORTS}") from None
 
 
-def validate(doc: Any, display: str) -> None:
+def validate(doc: Document, display: str) -> None:
     """Every history in ``doc`` can be handed to temporalio (for ``replay --debug``, before it waits)."""
     histories = doc if isinstance(doc, list) else [doc]
     for i, history_doc in enumerate(histories):
         check(history_doc, f"{display}[{i}]" if len(histories) > 1 else display)
 
 
-def _start(entry: Entry, doc: Any, settings: ReplaySettings, display: str) -> _Started:
+def _start(entry: Entry, doc: Document, settings: ReplaySettings, display: str) -> _Started:
     """Check the history and queue it on the replay worker (raising a verdict for a bad one)."""
     history_doc = history_at(doc, entry.index)
     count = len(doc) if isinstance(doc, list) else 1
     source = f"{display}[{entry.index}]" if count > 1 else display
-    sandbox = str(getattr(settings.sandbox, "value", settings.sandbox))
-    if sandbox == "warn":
+    if settings.sandbox is SandboxMode.WARN:
         raise UnsupportedOption(
             f"{source}: --replay-sandbox=warn does not apply to Temporal histories: temporalio's "
             "sandbox either forbids a call or is off; use --replay-sandbox=strict (the default, "
@@ -162,16 +162,19 @@ def _start(entry: Entry, doc: Any, settings: ReplaySettings, display: str) -> _S
             )
         )
     plan = None
-    if settings.observer_factory is not None:  # a debugger is attached: see debugging.py
+    observer = settings.observer()
+    if observer is not None:  # a debugger is attached: see debugging.py
         from .debugging import DebugPlan
 
-        plan = DebugPlan(settings.observer_factory(), events, workflow_id, workflow_type, source, to_json)
+        plan = DebugPlan(observer, events, workflow_id, workflow_type, source, to_json)
         arm(workflow_id, plan)
-    worker = worker_for(list(workflows.values()), sandboxed=sandbox != "off", debug_mode=plan is not None)
+    worker = worker_for(
+        list(workflows.values()), sandboxed=settings.sandbox is not SandboxMode.OFF, debug_mode=plan is not None
+    )
     return _Started(source, workflow_id, workflow_type, events, worker.submit(history), plan)
 
 
-def replay(entry: Entry, doc: Any, settings: ReplaySettings, *, display: str) -> ReplayResult:
+def replay(entry: Entry, doc: Document, settings: ReplaySettings, *, display: str) -> ReplayResult:
     started = _start(entry, doc, settings, display)
     try:
         outcome, capture = started.future.result()
@@ -199,8 +202,8 @@ def _verdict(
     source: str,
 ) -> ReplayResult:
     mode = args_mode(settings)
-    finding, arg_findings = compare(events, capture.issued, to_json, mode == "error")
-    warnings = [] if mode == "ignore" else [_warning(f) for f in arg_findings]
+    finding, arg_findings = compare(events, capture.issued, to_json, mode is ArgsMode.ERROR)
+    warnings = [] if mode is ArgsMode.IGNORE else [_warning(f) for f in arg_findings]
     original = temporal_message(failure) if failure is not None else ""
     if isinstance(failure, temporalio.workflow.NondeterminismError):
         raise NondeterminismError(_divergence(finding, original, events, workflow_id, workflow_type, source, warnings))

@@ -1,0 +1,41 @@
+"""The Temporal backend's command: ``replaytest pull`` (histories from a Temporal server)."""
+
+from __future__ import annotations
+
+import argparse
+
+from . import BackendOptions, Command
+
+
+def _pull_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-o", "--out", required=True, metavar="DIR", help="directory for the history files")
+    p.add_argument(
+        "--address",
+        default=None,
+        metavar="HOST:PORT",
+        help="the Temporal frontend (default: TEMPORAL_ADDRESS / the Temporal config file, else "
+        "localhost:7233); TLS and API key come from TEMPORAL_TLS* / TEMPORAL_API_KEY",
+    )
+    p.add_argument("--namespace", default=None, help="namespace (default: TEMPORAL_NAMESPACE, else default)")
+    p.add_argument(
+        "--query",
+        default=None,
+        metavar="QUERY",
+        help="visibility query, e.g. 'ExecutionStatus=\"Failed\"' (default: every execution)",
+    )
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="at most N executions")
+    p.add_argument("--overwrite", action="store_true", help="replace existing files (default: keep them)")
+
+
+OPTIONS = BackendOptions(
+    "temporal",
+    commands=(
+        Command(
+            name="pull",
+            help="write histories from a Temporal server to DIR/<workflow-id>.json (needs replaytest[temporal])",
+            arguments=_pull_arguments,
+            run="replaytest.backends.temporal.pull:command",
+            install="pip install 'replaytest[temporal]'",
+        ),
+    ),
+)
