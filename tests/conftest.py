@@ -14,6 +14,20 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def run_replaytest(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """``python -m replaytest ARGS`` from the repository root, with ``env`` added to the environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "replaytest", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
     """A fresh engine database file (real SQLite, WAL) in the test's tmp dir."""

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,10 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.workflows import engine_checks, orders
+from fixtures.workflows import engine_checks, hostile, orders
 from replaytest import Engine, History
 from replaytest.history import schema
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_replaytest
+from tests.test_history_consistency import cli as replaytest_in
+from tests.test_plugin import DATA, surrogate_histories
+from tests.test_report import ORDER as SHOP_ORDER
+from tests.test_report import SHOP
+from tests.test_report import cli as replaytest_at
 
 ORDER = json.dumps(
     {
@@ -25,6 +33,9 @@ ORDER = json.dumps(
     }
 )
 FIXTURES = str(ROOT / "fixtures" / "histories")
+HOSTILE = "fixtures.workflows.hostile"
+CHECKS = "fixtures.workflows.engine_checks"
+NW = "tests.data.run_workflows"
 SAMPLES = [
     "--module",
     "fixtures.workflows.orders",
@@ -183,41 +194,135 @@ def test_worker_stops_gracefully_on_sigterm(db: Path) -> None:
     assert proc.returncode == 0 and "worker stopped" in err and "Traceback" not in err
 
 
-def test_vscode_writes_and_merges_launch_json(tmp_path) -> None:
-    import json
-    import subprocess
-    import sys
-
-    def vscode(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "replaytest", "vscode", *args],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-
-    printed = vscode("--print")
-    assert printed.returncode == 0 and json.loads(printed.stdout)["name"] == "Attach to replaytest"
-    assert not (tmp_path / ".vscode").exists()
-    launch = tmp_path / ".vscode" / "launch.json"
-    launch.parent.mkdir()
-    launch.write_text(
-        '{\n  // mine\n  "version": "0.2.0",\n  "configurations": [{"name": "Mine", "type": "debugpy", '
-        '"request": "launch", "program": "x.py"},]\n}\n'
-    )
-    first = vscode()
-    assert first.returncode == 0 and "added" in first.stdout
-    text = launch.read_text()
-    assert "// mine" in text and '"Mine"' in text and "Attach to replaytest" in text
-    again = vscode("--port", "5679")
-    assert "replaced" in again.stdout and launch.read_text().count("Attach to replaytest") == 1
-    assert "5679" in launch.read_text()
-
-
 def test_replay_debug_options_are_checked_in_one_line(cli) -> None:
     bad = cli("replay", "fixtures/histories/order-42.json", "--break-at", "x", use_db=False)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "--break-at 'x': expected a history event id" in bad.stderr
     remote = cli("replay", "fixtures/histories/order-42.json", "--debug=0.0.0.0:0", use_db=False)
     assert remote.returncode == 2 and "pass --debug-allow-remote if you mean it" in remote.stderr
+
+
+# ---------------------------------------------------------------------------- hostile ids and export file names
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("signal", "x\udcff", "go"),
+        ("show", "x\udcff"),
+        ("export", "x\udcff", "-o", "out"),
+        ("signal", "w", "go\udcff"),
+        ("start", f"{HOSTILE}:fine", "--id", "x\udcff"),
+    ],
+    ids=["signal-id", "show", "export", "signal-name", "start"],
+)
+def test_ids_from_bytes_that_are_not_utf8_are_one_line(cli, db: Path, command: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
+    """A shell passes arbitrary bytes; Python decodes b"x\xff" as "x\udcff" (surrogateescape)."""
+    assert cli("start", f"{HOSTILE}:wait_for_go", "--id", "w").returncode == 0
+    proc = cli(*command)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "is not valid Unicode" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_cli_signal_with_a_lone_surrogate_is_one_line(cli, db: Path) -> None:  # type: ignore[no-untyped-def]
+    assert cli("start", f"{HOSTILE}:wait_for_go", "--id", "w").returncode == 0
+    proc = cli("signal", "w", "go", "--payload", '{"text": "\\ud800"}')
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert "lone surrogate" in proc.stderr and "--payload" in proc.stderr
+
+
+def test_export_all_gives_every_id_its_own_reversible_file(db: Path, tmp_path: Path) -> None:
+    import urllib.parse
+
+    from replaytest import History
+
+    ids = ["a/b", "a_b", "a:b", "a%2Fb", "../up", ".", "..", ".hidden", "x" * 300, "x" * 300 + "y", "é ü/\\*?"]
+    with Engine(db, clock="virtual").register(hostile) as e:
+        for workflow_id in ids:
+            e.start(hostile.fine, id=workflow_id)
+        e.work()
+    out = tmp_path / "out"
+    proc = run_replaytest("export", "--all", "-o", str(out), "--db", str(db))
+    assert proc.returncode == 0, proc.stderr
+    files = sorted(out.iterdir())
+    assert len(files) == len(ids) and all(f.parent == out for f in files)  # nothing lost, nothing outside
+    assert sorted(History.load(f).workflow_id for f in files) == sorted(ids)
+    for f in files:
+        name = f.name[: -len(".json")]
+        if len(name) < 180:  # short names are the id, percent-encoded
+            assert urllib.parse.unquote(name) == History.load(f).workflow_id
+        assert not name.startswith(".")
+
+
+def test_cli_replays_every_file_after_an_id_that_is_not_text(tmp_path: Path) -> None:
+    surrogate_histories(tmp_path)
+    shutil.copy(DATA / "order_workflows.py", tmp_path)
+    for order in (["b-surrogate.json", "a-good.json"], ["c-raw.json", "b-surrogate.json", "a-good.json"]):
+        done = replaytest_in("replay", *order, "--module", "order_workflows", cwd=tmp_path)
+        assert "Traceback" not in done.stdout + done.stderr, done.stderr
+        assert done.stdout.rstrip().endswith(f"{len(order)} histories replayed: 2 ok, {len(order) - 2} failed"), (
+            done.stdout
+        )
+        assert "ok    b-surrogate.json: \\ud800 (checkout)" in done.stdout
+
+
+# ---------------------------------------------------------------------------- worker, export -o, --version, --lease-seconds
+def test_real_clock_until_idle_worker_names_the_timer_it_waits_for(cli) -> None:  # type: ignore[no-untyped-def]
+    assert (
+        cli("start", f"{CHECKS}:wait_signals", "--input", '{"count": 1, "timeout": 1.5}', "--id", "ws").returncode == 0
+    )
+    done = cli("worker", "--module", CHECKS, "--until-idle")
+    assert done.returncode == 0, done.stderr
+    waiting = [line for line in done.stderr.splitlines() if "waiting" in line]
+    assert waiting and "ws" in waiting[0] and "timer" in waiting[0] and "due " in waiting[0], done.stderr
+    assert "ws: workflow completed" in done.stderr
+
+
+def test_export_to_a_file_name_and_its_mistakes(cli, db: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert cli("run", f"{NW}:what_time", "--id", "w").returncode == 0
+    target = tmp_path / "my-order.json"
+    done = cli("export", "w", "-o", str(target))
+    assert done.returncode == 0 and done.stdout == f"{target}\n"
+    assert target.is_file() and History.load(target).workflow_id == "w"
+    again = cli("export", "w", "-o", str(target))
+    assert again.returncode == 2 and again.stderr.count("\n") == 1 and "Traceback" not in again.stderr
+    assert "already exists" in again.stderr and "--force" in again.stderr
+    assert cli("export", "w", "-o", str(target), "--force").returncode == 0
+    forbidden = cli("export", "w", "-o", "/proc/forbidden")
+    assert forbidden.returncode == 2 and forbidden.stderr.count("\n") == 1 and "Traceback" not in forbidden.stderr
+    assert forbidden.stderr.startswith("replaytest: error: cannot write /proc/forbidden")
+    into_dir = cli("export", "w", "-o", str(tmp_path / "out"))
+    assert into_dir.stdout == f"{tmp_path / 'out' / 'w.json'}\n"
+
+
+def test_version(cli) -> None:  # type: ignore[no-untyped-def]
+    from importlib.metadata import version
+
+    done = cli("--version", use_db=False)
+    assert done.returncode == 0 and done.stdout == f"replaytest {version('replaytest')}\n"
+
+
+@pytest.mark.parametrize("seconds", ["0", "-5", "nan"])
+def test_lease_seconds_must_be_positive(cli, seconds: str) -> None:  # type: ignore[no-untyped-def]
+    done = cli("worker", "--module", CHECKS, "--until-idle", f"--lease-seconds={seconds}")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert "--lease-seconds must be a positive number of seconds" in done.stderr
+
+
+# ---------------------------------------------------------------------------- hints
+def test_cli_hints_are_shell_quoted(tmp_path: Path) -> None:
+    (tmp_path / "shop.py").write_text(SHOP)
+    odd = "weird id/with:chars"
+    done = replaytest_at(tmp_path, "run", "shop:triage", "--input", json.dumps(SHOP_ORDER), "--id", odd, "--db", "e.db")
+    assert done.returncode == 0, done.stderr
+    hint = re.search(r"`(replaytest show [^`]*)`", done.stderr)
+    assert hint and shlex.split(hint.group(1)) == ["replaytest", "show", odd, "--db", "e.db"], done.stderr
+    pasted = replaytest_at(tmp_path, *shlex.split(hint.group(1))[1:])
+    assert pasted.returncode == 0 and pasted.stdout.startswith(f"{odd} (triage) completed"), pasted.stderr
+    done = replaytest_at(
+        tmp_path, "start", "shop:triage", "--input", json.dumps(SHOP_ORDER), "--id", "o 2", "--db", "e.db"
+    )
+    hint = re.search(r"`(replaytest worker [^`]*)`", done.stdout)
+    # the module to run, not a placeholder
+    assert hint and shlex.split(hint.group(1)) == ["replaytest", "worker", "--module", "shop", "--db", "e.db"], (
+        done.stdout
+    )

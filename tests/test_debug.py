@@ -8,7 +8,6 @@ subprocess is killed in `finally`.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -22,7 +21,6 @@ from typing import Any
 import pytest
 
 from replaytest.debug import DebugError, DebugOptions, is_loopback, parse_address
-from replaytest.debug.vscode import CONFIG_NAME, LaunchJsonError, merge_launch_json, vscode_config, write_launch_json
 from tests.dap_client import DAPClient
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -329,93 +327,25 @@ def test_options_from_cli() -> None:
     assert not is_loopback("0.0.0.0") and not is_loopback("example.com") and not is_loopback("::")
 
 
-# ----------------------------------------------------------------------------------- VS Code
-def test_vscode_config() -> None:
-    c = vscode_config("127.0.0.1", 5678)
-    assert c["name"] == CONFIG_NAME and (c["type"], c["request"]) == ("debugpy", "attach")
-    assert c["connect"] == {"host": "127.0.0.1", "port": 5678} and c["justMyCode"] is True
-    assert {"module": "replaytest", "include": False} in c["rules"] and "pathMappings" not in c
-    remote = vscode_config("10.0.0.5", 5678, remote_root="/app")
-    assert remote["pathMappings"] == [{"localRoot": "${workspaceFolder}", "remoteRoot": "/app"}]
-
-
-def test_write_launch_json_creates_the_file(tmp_path: Path) -> None:
-    path = tmp_path / ".vscode" / "launch.json"
-    assert write_launch_json(path, port=5679) == "created"
-    data = json.loads(path.read_text())
-    assert data["version"] == "0.2.0" and data["configurations"] == [vscode_config("127.0.0.1", 5679)]
-
-
-EXISTING = """{
-    // Use IntelliSense to learn about possible attributes.
-    "version": "0.2.0",
-    "configurations": [
-        {
-            "name": "Python: Current File", // mine
-            "type": "debugpy",
-            "request": "launch",
-            "program": "${file}", /* keep "quotes" // and this */
-        },
-        {
-            "name": "Attach to replaytest",
-            "type": "debugpy", "request": "attach", "connect": {"port": 1},
-        },
-        {"name": "Tests", "type": "debugpy", "request": "launch", "module": "pytest"},
-    ],
-}
-"""
-
-
-def test_write_launch_json_merges_keeping_comments_and_other_configurations(tmp_path: Path) -> None:
-    path = tmp_path / "launch.json"
-    path.write_text(EXISTING)
-    assert write_launch_json(path, port=5680) == "replaced"
-    text = path.read_text()
-    assert "// Use IntelliSense" in text and "// mine" in text and '/* keep "quotes" // and this */' in text
-    names = [c["name"] for c in _loads_jsonc(text)["configurations"]]
-    assert names == ["Python: Current File", CONFIG_NAME, "Tests"]  # replaced in place
-    assert _loads_jsonc(text)["configurations"][1] == vscode_config("127.0.0.1", 5680)
-    # a file without our configuration gets it appended; running it again replaces, not duplicates
-    path.write_text(EXISTING.replace('"Attach to replaytest"', '"Someone else"'))
-    assert write_launch_json(path) == "added"
-    assert write_launch_json(path) == "replaced"
-    configs = _loads_jsonc(path.read_text())["configurations"]
-    assert [c["name"] for c in configs] == ["Python: Current File", "Someone else", "Tests", CONFIG_NAME]
-
-
-@pytest.mark.parametrize(
-    "text, names",
-    [
-        ('{"version": "0.2.0", "configurations": []}', [CONFIG_NAME]),
-        ('{"version": "0.2.0"}', [CONFIG_NAME]),
-        ("{}", [CONFIG_NAME]),
-        ('{\r\n  "configurations": [\r\n    {"name": "a"}\r\n  ]\r\n}\r\n', ["a", CONFIG_NAME]),
-    ],
-)
-def test_merge_launch_json_shapes(text: str, names: list[str]) -> None:
-    merged, _ = merge_launch_json(text, vscode_config())
-    assert [c["name"] for c in _loads_jsonc(merged)["configurations"]] == names
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        '{"configurations": [ {"name": "x"} ',  # truncated
-        '{"configurations": {"name": "x"}}',  # not a list
-        "[1, 2]",  # not an object
-        '{"configurations": [], "configurations": []}',
-        '{"a": 1 /* unterminated }',
-    ],
-)
-def test_write_launch_json_refuses_what_it_cannot_parse(tmp_path: Path, text: str) -> None:
-    path = tmp_path / "launch.json"
-    path.write_text(text)
-    with pytest.raises(LaunchJsonError, match=r"left unchanged\. Add this configuration to it by hand"):
-        write_launch_json(path)
-    assert path.read_text() == text
-
-
-def _loads_jsonc(text: str) -> Any:
-    from replaytest.debug.vscode import _Parser
-
-    return _Parser(text).document().value
+# ----------------------------------------------------------------------------------- a break-at that never stops
+@pytest.mark.parametrize("event", ["28", "999"])
+def test_pytest_says_when_a_break_at_event_is_never_received(tmp_path: Path, event: str) -> None:
+    """Event 28 is the WorkflowTaskScheduled after the last timer fired (like the quickstart's
+    13 of 16): no workflow code receives it; 999 is past the end of the 31-event history."""
+    pytest_args = ("-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", "-q")
+    with debuggee(
+        tmp_path,
+        "--replay",
+        str(HISTORY),
+        "--replay-module",
+        "tests.data.debug.shop",
+        "--replay-debug=127.0.0.1:0",
+        "--replay-debug-timeout",
+        "30",
+        "--replay-break-at",
+        event,
+        command=pytest_args,
+    ) as d:
+        with d.attach():
+            assert d.finish() == 0, d.stdout + d.stderr
+    assert f"replaytest: --replay-break-at {event}: " in d.stdout and "so it did not stop" in d.stdout, d.stdout

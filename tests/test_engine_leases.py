@@ -7,9 +7,11 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from fixtures.workflows import engine_checks as checks
 from replaytest import Engine, replay
-from replaytest.engine import VirtualClock
+from replaytest.engine import EngineError, VirtualClock
 from replaytest.engine import transitions as tx
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -67,3 +69,8 @@ def test_an_outcome_arriving_while_a_workflow_task_runs_goes_to_the_next_task(db
     signalled, completed = types(history, "WorkflowExecutionSignaled")[0], types(history, "WorkflowTaskCompleted")[0]
     assert claim.started.id < signalled.id < completed.id
     assert replay(history, [checks]).output == ["during", "after"]
+
+
+def test_engine_rejects_a_lease_that_is_not_positive(db: Path) -> None:
+    with pytest.raises(EngineError, match="lease_seconds must be a positive number"):
+        Engine(db, lease_seconds=0)

@@ -231,3 +231,17 @@ def test_a_failing_example_s_history_is_saved_and_replays_as_a_regression_test(t
     )
     assert again.returncode == 0 and "1 passed" in again.stdout, again.stdout
     assert replay(History.load(saved), [orders]).status == "failed"
+
+
+def test_run_under_plan_registers_the_workflows_own_module() -> None:
+    from fixtures.workflows import orders
+    from replaytest.testing.faults import run_under_plan
+
+    order = {
+        "id": "42",
+        "email": "ada@example.com",
+        "card": "4242-4242-4242-4242",
+        "items": [{"sku": "tea", "price": 12.5, "qty": 2}],
+    }
+    run = run_under_plan(orders.process_order, order)  # no modules=: its activities live beside it
+    assert run.status == "completed", run.blocked

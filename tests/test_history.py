@@ -1,10 +1,21 @@
-"""The history format: loading, validation errors that point at the problem, round trips."""
+"""The history format (history/io.py, model.py, schema.py): loading, validation errors that point
+at the problem, round trips; JSON that Python accepts but JSON does not, nesting and huge numbers,
+a FIFO or a device, a file over the size limit -- each one clear invalid-history line."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,6 +23,8 @@ from hypothesis import strategies as st
 
 from replaytest import History, HistoryFormatError
 from replaytest.history import Event, format_time, schema, validate
+from tests.conftest import ROOT
+from tests.test_history_consistency import HISTORIES, MODULES, VERDICTS, cli, doc_of, verdict, write
 
 DATA = Path(__file__).parent / "data"
 SMOKE = DATA / "smoke-w1.json"
@@ -205,3 +218,129 @@ def test_fast_validator_agrees_with_jsonschema_on_corrupted_histories(data) -> N
             # a copy: a shared [] or {} from ODD would carry one example's edits into the next
             parent[path[-1]] = copy.deepcopy(data.draw(st.sampled_from(ODD)))
     assert _fast_validator()(doc) == _validator().is_valid(doc)
+
+
+# ---------------------------------------------------------------------------- what json.loads refuses; not a file; too big
+@pytest.mark.parametrize(
+    "old, new, where",
+    [
+        ('"initial_interval": 1.0', '"initial_interval": NaN', "line 6"),
+        ('"start_to_close_timeout": 10.0', '"start_to_close_timeout": Infinity', "line 6"),
+        ('"backoff_coefficient": 2.0', '"backoff_coefficient": -Infinity', "line 6"),
+        (
+            '"workflow_type": "process_order"',
+            '"workflow_type": "shadow", "workflow_type": "process_order"',
+            "/events/0/attrs",
+        ),
+        ('"result": 34.99', '"result": 1, "result": 34.99', "/events/6/attrs"),
+    ],
+)
+def test_json_that_python_accepts_but_json_does_not_is_an_invalid_history(
+    tmp_path: Path, old: str, new: str, where: str
+) -> None:
+    text = (HISTORIES / "order-42.json").read_text(encoding="utf-8")
+    assert old in text
+    error = verdict(write(tmp_path / "h.json", text.replace(old, new, 1)))
+    assert isinstance(error, HistoryFormatError), repr(error)
+    assert error.where.startswith(where), str(error)
+
+
+@pytest.mark.parametrize(
+    "text, where",
+    [
+        ("[" * 5000 + "]" * 5000, "line 1 column"),
+        ('{"format": "replaytest.history", "version": 1, "events": ' + "[" * 100000, "line 1 column"),
+        (json.dumps(doc_of()).replace('"seed": 42', '"seed": ' + "9" * 5000), "line 1 column"),
+        (json.dumps(doc_of()).replace('"result": 34.99', '"result": ' + "[" * 900 + "]" * 900), ""),
+        (
+            json.dumps(doc_of())
+            .replace('"seed": 42', '"seed": 1, "seed": 42')
+            .replace('"result": 34.99', '"result": ' + "[" * 5000),
+            "",
+        ),
+    ],
+)
+def test_nesting_and_huge_numbers_are_invalid_histories(tmp_path: Path, text: str, where: str) -> None:
+    path = write(tmp_path / "h.json", text)
+    error = verdict(path)
+    assert isinstance(error, VERDICTS), repr(error)
+    if isinstance(error, HistoryFormatError):
+        assert error.where.startswith(where) and str(path) in str(error)
+    done = cli("replay", str(path), *MODULES)
+    assert "Traceback" not in done.stderr and "RecursionError" not in done.stdout and "ValueError" not in done.stdout
+
+
+@contextlib.contextmanager
+def hang_guard(seconds: int) -> Iterator[None]:
+    """Turn a hang into a failure (a read that never returns), not a stuck suite."""
+
+    def expire(signum: int, frame: Any) -> None:
+        raise TimeoutError(f"still blocked after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _limit_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))  # an unbounded read of /dev/zero stops at 1 GB
+
+
+def test_a_fifo_and_a_device_are_refused_not_read(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)
+    with hang_guard(20), pytest.raises(HistoryFormatError, match="not a regular file"):
+        History.load(fifo)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("PYTEST_ADDOPTS", None)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "replaytest",
+            "replay",
+            str(fifo),
+            "/dev/zero",
+            str(HISTORIES / "order-42.json"),
+            *MODULES,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        encoding="utf-8",
+        errors="replace",
+        timeout=60,
+        preexec_fn=_limit_memory,
+    )
+    assert f"FAIL  {fifo}: not a regular file" in done.stdout and "FAIL  /dev/zero: not a regular file" in done.stdout
+    assert "3 histories replayed: 1 ok, 2 failed" in done.stdout
+
+
+def test_a_fifo_under_a_replay_directory_fails_alone(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest")
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    (pytester.path / "h").mkdir()
+    shutil.copy(HISTORIES / "order-42.json", pytester.path / "h")
+    os.mkfifo(pytester.path / "h" / "pipe.json")
+    result = pytester.runpytest_subprocess(
+        "--replay", "h", "--replay-module", "fixtures.workflows.orders", "-p", "no:cacheprovider", timeout=120
+    )
+    assert result.ret in (0, 1) and "INTERNALERROR" not in result.stdout.str()
+    assert result.parseoutcomes().get("passed") == 1
+
+
+def test_a_history_over_the_size_limit_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = HISTORIES / "order-42.json"
+    monkeypatch.setenv("REPLAYTEST_MAX_HISTORY_MB", "0.001")
+    with pytest.raises(HistoryFormatError, match="REPLAYTEST_MAX_HISTORY_MB"):
+        History.load(path)
+    monkeypatch.setenv("REPLAYTEST_MAX_HISTORY_MB", "1")
+    assert len(History.load(path)) == 23
+    done = cli("replay", str(path), *MODULES, env={"REPLAYTEST_MAX_HISTORY_MB": "0.001"})
+    assert done.returncode == 1 and "larger than the limit" in done.stdout and "Traceback" not in done.stderr

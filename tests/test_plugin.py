@@ -3,7 +3,12 @@ from tests/data/plugin/order_workflows.py (see generate.py there)."""
 
 from __future__ import annotations
 
+import copy
+import json
 import shutil
+import subprocess
+import sys
+import warnings
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -12,8 +17,18 @@ from pathlib import Path
 import jsonschema  # noqa: F401
 import pytest
 
+import replaytest
 import replaytest.pytest_support
 import replaytest.sandbox  # noqa: F401
+from replaytest import (
+    DuplicateWorkflowWarning,
+    Engine,
+    History,
+    replay,
+)
+from tests.test_history_consistency import SURROGATE, write
+from tests.test_recovery import FLOW
+from tests.test_report import ARGS_THEN_ACTIVITY, ORDER, SHOP, edit, load, record
 
 DATA = Path(__file__).parent / "data" / "plugin"
 ALL_GOOD = [
@@ -597,3 +612,177 @@ def test_the_plugins_copy_of_the_mode_words_is_the_librarys() -> None:
 
     assert replaytest_pytest.ARGS_MODES == tuple(m.value for m in ArgsMode)
     assert replaytest_pytest.SANDBOX_MODES == tuple(m.value for m in SandboxMode)
+
+
+# ---------------------------------------------------------------- ids that are not text
+def surrogate_histories(directory: Path) -> None:
+    recorded = json.loads((DATA / "histories" / "order-42.json").read_text(encoding="utf-8"))
+    write(directory / "a-good.json", recorded)
+    lone = copy.deepcopy(recorded)
+    lone["events"][0]["attrs"]["workflow_id"] = SURROGATE
+    write(directory / "b-surrogate.json", lone)
+    raw = json.dumps(recorded).encode().replace(b'"workflow_id": "order-42"', b'"workflow_id": "order-\xff\xfe"')
+    write(directory / "c-raw.json", raw)
+
+
+@pytest.fixture
+def surrogate_project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-W ignore::pytest.PytestAssertRewriteWarning -p no:hypothesispytest")
+    shutil.copy(DATA / "order_workflows.py", pytester.path)
+    pytester.syspathinsert()
+    surrogate_histories(pytester.path / "histories")
+    return pytester
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one-process", "xdist"])
+def test_pytest_survives_ids_that_are_not_text(surrogate_project: pytest.Pytester, workers: list[str]) -> None:
+    result = surrogate_project.runpytest_subprocess("--replay", "histories", "-v", "-p", "no:cacheprovider", *workers)
+    out = result.stdout.str() + result.stderr.str()
+    assert "INTERNALERROR" not in out and "Traceback" not in out, out
+    result.assert_outcomes(passed=2, failed=1)
+    assert any("histories/b-surrogate.json::\\ud800" in line and "PASSED" in line for line in out.splitlines()), out
+    result.stdout.fnmatch_lines(["*invalid history file histories/c-raw.json: byte *: the file is not UTF-8 text*"])
+
+
+# ---------------------------------------------------------------- a --replay directory outside the project
+def _project_with_outside_histories(pytester: pytest.Pytester) -> str:
+    """pytester.path is the project (pytest.ini names its workflow module); the history lies in
+    a sibling directory and names a module that does not exist, so only the ini can replay it."""
+    import json
+
+    pytester.path.joinpath("flows.py").write_text(FLOW)
+    pytester.path.joinpath("pytest.ini").write_text("[pytest]\nreplay_modules = flows\n")
+    outside = pytester.path.parent / f"{pytester.path.name}-histories"
+    outside.mkdir()
+    db = pytester.path / "engine.db"
+    for args in (["run", "flows:total", "--input", "2", "--id", "t1"], ["export", "t1", "-o", str(outside)]):
+        done = subprocess.run(
+            [sys.executable, "-m", "replaytest", *args, "--db", str(db)],
+            cwd=pytester.path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+    history = outside / "t1.json"
+    doc = json.loads(history.read_text())
+    doc["events"][0]["attrs"]["workflow_module"] = "not_here:total"
+    history.write_text(json.dumps(doc))
+    return f"../{outside.name}"
+
+
+def test_replay_dir_outside_the_project_warns_that_the_ini_was_not_read(pytester: pytest.Pytester) -> None:
+    rel = _project_with_outside_histories(pytester)
+    result = pytester.runpytest_subprocess("--replay", rel, "-p", "no:cacheprovider")
+    text = result.stdout.str()
+    assert "pytest.ini was not read" in text, text
+    assert f"--replay={rel}" in text
+
+
+def test_replay_equals_dir_outside_the_project_keeps_the_ini(pytester: pytest.Pytester) -> None:
+    rel = _project_with_outside_histories(pytester)
+    result = pytester.runpytest_subprocess(f"--replay={rel}", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert "was not read" not in result.stdout.str()
+
+
+# ---------------------------------------------------------------- a report in the session; two modules of one workflow type; a mistyped module, an empty dir
+@pytest.fixture
+def shop_project(pytester: pytest.Pytester) -> pytest.Pytester:
+    (pytester.path / "shop.py").write_text(SHOP)
+    pytester.syspathinsert()
+    return pytester
+
+
+@pytest.mark.parametrize("extra", [[], ["-W", "error::replaytest_pytest.ReplayWarning"]])
+def test_pytest_shows_the_args_warning_in_the_failure_report(shop_project: pytest.Pytester, extra: list[str]) -> None:
+    record(shop_project.path, "shop", "notify", ORDER)
+    for old, new in ARGS_THEN_ACTIVITY:
+        edit(shop_project.path / "shop.py", old, new)
+    result = shop_project.runpytest("--replay", "histories", "--replay-args=warn", *extra)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*at history event 11: a different activity", "*activity charge arguments differ*"])
+
+
+ORDERS = """\
+from replaytest import activity, workflow
+
+
+@activity.defn
+def charge(cents: int) -> str:
+    return "ch"
+
+
+@workflow.defn
+async def process_order(order: dict) -> str:
+    return await workflow.execute_activity(charge, {field})
+"""
+
+
+@pytest.fixture
+def two_packages(pytester: pytest.Pytester) -> pytest.Pytester:
+    for package, field in (("app", 'order["cents"]'), ("saas", 'order["total_cents"]')):
+        (pytester.path / package).mkdir()
+        (pytester.path / package / "__init__.py").write_text("")
+        (pytester.path / package / "orders.py").write_text(ORDERS.format(field=field))
+    pytester.syspathinsert()
+    return pytester
+
+
+def test_the_report_says_the_history_names_another_module(two_packages: pytest.Pytester) -> None:
+    record(two_packages.path, "saas.orders", "process_order", {"total_cents": 100}, workflow_id="order-1")
+    result = two_packages.runpytest("--replay", "histories", "--replay-module", "app.orders")
+    result.assert_outcomes(failed=1)
+    text = result.stdout.str()
+    assert "KeyError" in text
+    assert "saas.orders:process_order" in text and "app.orders:process_order" in text, text
+
+
+def test_two_replay_modules_of_one_type_warn_in_pytest(two_packages: pytest.Pytester) -> None:
+    record(two_packages.path, "app.orders", "process_order", {"cents": 1}, workflow_id="order-1")
+    args = ("--replay", "histories", "--replay-module", "saas.orders", "--replay-module", "app.orders")
+    result = two_packages.runpytest(*args)
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*DuplicateWorkflowWarning: two workflows of type 'process_order': saas.orders:process_order "
+            "and app.orders:process_order; the later one, app.orders:process_order, is used*"
+        ]
+    )
+    result = two_packages.runpytest(*args, "-W", "error::replaytest.DuplicateWorkflowWarning")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["two workflows of type 'process_order': *"])  # the message, not a traceback
+
+
+def test_registering_two_workflows_of_one_type_warns(two_packages: pytest.Pytester) -> None:
+    app, saas = load(two_packages.path / "app" / "orders.py"), load(two_packages.path / "saas" / "orders.py")
+    with pytest.warns(DuplicateWorkflowWarning, match=r"two workflows of type 'process_order'") as caught:
+        with Engine(two_packages.path / "e.db") as engine:
+            engine.register(app, saas)
+    assert app.__name__ in str(caught[0].message) and saas.__name__ in str(caught[0].message)
+    history = History.load(record(two_packages.path, "app.orders", "process_order", {"cents": 1}))
+    with pytest.warns(DuplicateWorkflowWarning, match="process_order"):
+        replay(history, [saas, app])  # the later one (app, which recorded it) replays
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        replay(history, [app, app.process_order])  # the same definition twice is no conflict
+
+
+def test_a_mistyped_replay_module_fails_loudly(shop_project: pytest.Pytester) -> None:
+    record(shop_project.path, "shop", "notify", ORDER)
+    result = shop_project.runpytest("--replay", "histories", "--replay-module", "shpo")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*--replay-module shpo*No module named 'shpo'*",
+            "replaytest: 0 histories replayed (0 events), 0 divergences, "
+            "1 history not replayed: a replay module does not import",
+        ]
+    )
+
+
+def test_an_empty_replay_directory_says_no_histories_were_found(pytester: pytest.Pytester) -> None:
+    pytester.mkdir("emptydir")
+    result = pytester.runpytest("--replay", "emptydir")
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+    result.stdout.fnmatch_lines(["*no history files (*.json) found under emptydir*"])

@@ -1,34 +1,28 @@
-"""What a new user trips over in reports, the pytest plugin and CLI hints (issue 12, items 5–10,
-12, 14; the docs are in test_docs_paste.py). Every test records a real history with the embedded engine (in a subprocess, as a
+"""Divergence and workflow-task-error reports (report/): a different result shows where the JSON
+differs, the `return` that ran, an HTTP call at the user's line, warnings seen before the
+failure. Every test records a real history with the embedded engine (in a subprocess, as a
 user's `replaytest run` would), edits the workflow code as a developer would, and replays
-through the public API, the `replaytest` command or a real pytest session (pytester)."""
+through the public API or the `replaytest` command."""
 
 from __future__ import annotations
 
 import http.server
 import importlib.util
 import json
-import re
-import shlex
 import shutil
 import subprocess
 import sys
 import threading
 import types
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-# Imported up front so in-process pytester runs find them loaded (as in test_plugin.py).
-import jsonschema  # noqa: F401
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import replaytest.pytest_support
-import replaytest.sandbox  # noqa: F401
-from replaytest import DuplicateWorkflowWarning, Engine, History, NondeterminismError, WorkflowTaskError, replay
+from replaytest import Engine, History, NondeterminismError, WorkflowTaskError, replay
 
 SHOP = """\
 import urllib.request
@@ -82,7 +76,9 @@ async def fetch(order: dict) -> str:
     return "done"  # FETCH
 """
 
+
 ORDER = {"id": "1", "cents": 7750}
+
 
 RECORD = """\
 import importlib, json, sys
@@ -131,7 +127,7 @@ def load(path: Path) -> types.ModuleType:
     """Import the (edited) file under a name of its own, so tests never share a module."""
     global _loaded
     _loaded += 1
-    name = f"_newuser_{path.stem}_{_loaded}"
+    name = f"_edited_{path.stem}_{_loaded}"
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
@@ -184,7 +180,6 @@ def report_field(message: str, label: str) -> str:
     return next(line for line in message.splitlines() if line.strip().startswith(label))
 
 
-# ---------------------------------------------------------------- 5. a different workflow result
 def test_a_different_result_shows_where_the_json_differs(shop: Path) -> None:
     history = History.load(record(shop, "shop", "summary", ORDER))
     edit(shop / "shop.py", '"currency": "EUR"}', '"currency": "USD"}')
@@ -212,7 +207,6 @@ def test_a_different_nested_result_names_the_path(shop: Path) -> None:
     assert any("items[1]" in line and '"mug"' in line and '"cup"' in line for line in message.splitlines()), message
 
 
-# ---------------------------------------------------------------- 6. the `return` that ran
 def test_with_several_returns_the_report_points_at_the_return_that_ran(shop: Path) -> None:
     history = History.load(record(shop, "shop", "triage", ORDER))
     edit(shop / "shop.py", 'return "medium"', 'return "mid"')
@@ -224,7 +218,6 @@ def test_with_several_returns_the_report_points_at_the_return_that_ran(shop: Pat
     assert 'return "mid"' in str(err)
 
 
-# ---------------------------------------------------------------- 7. HTTP in workflow code
 HTTP_CALL = (
     '    return "done"  # FETCH',
     '    urllib.request.urlopen(URL, timeout=5)  # FETCH-HTTP\n    return "done"',
@@ -295,7 +288,6 @@ def test_the_engine_records_an_http_call_at_the_users_line(shop: Path) -> None:
     assert "urllib.request.urlopen" in failure["message"], failure
 
 
-# ---------------------------------------------------------------- 8. warnings before a divergence
 ARGS_THEN_ACTIVITY = [
     (
         "await workflow.execute_activity(charge, order)\n    await workflow.execute_activity(email",
@@ -317,162 +309,6 @@ def test_warnings_collected_before_a_divergence_are_in_its_report(shop: Path) ->
     assert message.index("arguments differ") > message.index("history recorded:")  # part of the report
 
 
-@pytest.fixture(autouse=True)
-def _inner_session_options(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    if "pytester" in request.fixturenames:  # as in test_plugin.py
-        request.getfixturevalue("pytester")
-        monkeypatch.setenv(
-            "PYTEST_ADDOPTS", "-W ignore::pytest.PytestAssertRewriteWarning -p no:hypothesispytest -p no:randomly"
-        )
-
-
-@pytest.fixture
-def shop_project(pytester: pytest.Pytester) -> pytest.Pytester:
-    (pytester.path / "shop.py").write_text(SHOP)
-    pytester.syspathinsert()
-    return pytester
-
-
-@pytest.mark.parametrize("extra", [[], ["-W", "error::replaytest_pytest.ReplayWarning"]])
-def test_pytest_shows_the_args_warning_in_the_failure_report(shop_project: pytest.Pytester, extra: list[str]) -> None:
-    record(shop_project.path, "shop", "notify", ORDER)
-    for old, new in ARGS_THEN_ACTIVITY:
-        edit(shop_project.path / "shop.py", old, new)
-    result = shop_project.runpytest("--replay", "histories", "--replay-args=warn", *extra)
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*at history event 11: a different activity", "*activity charge arguments differ*"])
-
-
-# ---------------------------------------------------------------- 9. two modules, one workflow type
-ORDERS = """\
-from replaytest import activity, workflow
-
-
-@activity.defn
-def charge(cents: int) -> str:
-    return "ch"
-
-
-@workflow.defn
-async def process_order(order: dict) -> str:
-    return await workflow.execute_activity(charge, {field})
-"""
-
-
-@pytest.fixture
-def two_packages(pytester: pytest.Pytester) -> pytest.Pytester:
-    for package, field in (("app", 'order["cents"]'), ("saas", 'order["total_cents"]')):
-        (pytester.path / package).mkdir()
-        (pytester.path / package / "__init__.py").write_text("")
-        (pytester.path / package / "orders.py").write_text(ORDERS.format(field=field))
-    pytester.syspathinsert()
-    return pytester
-
-
-def test_the_report_says_the_history_names_another_module(two_packages: pytest.Pytester) -> None:
-    record(two_packages.path, "saas.orders", "process_order", {"total_cents": 100}, workflow_id="order-1")
-    result = two_packages.runpytest("--replay", "histories", "--replay-module", "app.orders")
-    result.assert_outcomes(failed=1)
-    text = result.stdout.str()
-    assert "KeyError" in text
-    assert "saas.orders:process_order" in text and "app.orders:process_order" in text, text
-
-
-def test_two_replay_modules_of_one_type_warn_in_pytest(two_packages: pytest.Pytester) -> None:
-    record(two_packages.path, "app.orders", "process_order", {"cents": 1}, workflow_id="order-1")
-    args = ("--replay", "histories", "--replay-module", "saas.orders", "--replay-module", "app.orders")
-    result = two_packages.runpytest(*args)
-    result.assert_outcomes(passed=1, warnings=1)
-    result.stdout.fnmatch_lines(
-        [
-            "*DuplicateWorkflowWarning: two workflows of type 'process_order': saas.orders:process_order "
-            "and app.orders:process_order; the later one, app.orders:process_order, is used*"
-        ]
-    )
-    result = two_packages.runpytest(*args, "-W", "error::replaytest.DuplicateWorkflowWarning")
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["two workflows of type 'process_order': *"])  # the message, not a traceback
-
-
-def test_registering_two_workflows_of_one_type_warns(two_packages: pytest.Pytester) -> None:
-    app, saas = load(two_packages.path / "app" / "orders.py"), load(two_packages.path / "saas" / "orders.py")
-    with pytest.warns(DuplicateWorkflowWarning, match=r"two workflows of type 'process_order'") as caught:
-        with Engine(two_packages.path / "e.db") as engine:
-            engine.register(app, saas)
-    assert app.__name__ in str(caught[0].message) and saas.__name__ in str(caught[0].message)
-    history = History.load(record(two_packages.path, "app.orders", "process_order", {"cents": 1}))
-    with pytest.warns(DuplicateWorkflowWarning, match="process_order"):
-        replay(history, [saas, app])  # the later one (app, which recorded it) replays
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        replay(history, [app, app.process_order])  # the same definition twice is no conflict
-
-
-# ---------------------------------------------------------------- 12. mistyped module, empty dir
-def test_a_mistyped_replay_module_fails_loudly(shop_project: pytest.Pytester) -> None:
-    record(shop_project.path, "shop", "notify", ORDER)
-    result = shop_project.runpytest("--replay", "histories", "--replay-module", "shpo")
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(
-        [
-            "*--replay-module shpo*No module named 'shpo'*",
-            "replaytest: 0 histories replayed (0 events), 0 divergences, "
-            "1 history not replayed: a replay module does not import",
-        ]
-    )
-
-
-def test_an_empty_replay_directory_says_no_histories_were_found(pytester: pytest.Pytester) -> None:
-    pytester.mkdir("emptydir")
-    result = pytester.runpytest("--replay", "emptydir")
-    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
-    result.stdout.fnmatch_lines(["*no history files (*.json) found under emptydir*"])
-
-
-# ---------------------------------------------------------------- 10. --replay-break-at that never stops
-@pytest.mark.parametrize("event", ["28", "999"])
-def test_pytest_says_when_a_break_at_event_is_never_received(tmp_path: Path, event: str) -> None:
-    """Event 28 is the WorkflowTaskScheduled after the last timer fired (like the quickstart's
-    13 of 16): no workflow code receives it; 999 is past the end of the 31-event history."""
-    from tests.test_debug import HISTORY, debuggee
-
-    pytest_args = ("-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", "-q")
-    with debuggee(
-        tmp_path,
-        "--replay",
-        str(HISTORY),
-        "--replay-module",
-        "tests.data.debug.shop",
-        "--replay-debug=127.0.0.1:0",
-        "--replay-debug-timeout",
-        "30",
-        "--replay-break-at",
-        event,
-        command=pytest_args,
-    ) as d:
-        with d.attach():
-            assert d.finish() == 0, d.stdout + d.stderr
-    assert f"replaytest: --replay-break-at {event}: " in d.stdout and "so it did not stop" in d.stdout, d.stdout
-
-
-def test_cli_hints_are_shell_quoted(tmp_path: Path) -> None:
-    (tmp_path / "shop.py").write_text(SHOP)
-    odd = "weird id/with:chars"
-    done = cli(tmp_path, "run", "shop:triage", "--input", json.dumps(ORDER), "--id", odd, "--db", "e.db")
-    assert done.returncode == 0, done.stderr
-    hint = re.search(r"`(replaytest show [^`]*)`", done.stderr)
-    assert hint and shlex.split(hint.group(1)) == ["replaytest", "show", odd, "--db", "e.db"], done.stderr
-    pasted = cli(tmp_path, *shlex.split(hint.group(1))[1:])
-    assert pasted.returncode == 0 and pasted.stdout.startswith(f"{odd} (triage) completed"), pasted.stderr
-    done = cli(tmp_path, "start", "shop:triage", "--input", json.dumps(ORDER), "--id", "o 2", "--db", "e.db")
-    hint = re.search(r"`(replaytest worker [^`]*)`", done.stdout)
-    # the module to run, not a placeholder
-    assert hint and shlex.split(hint.group(1)) == ["replaytest", "worker", "--module", "shop", "--db", "e.db"], (
-        done.stdout
-    )
-
-
-# ---------------------------------------------------------------- the JSON diff behind item 5
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-3, 3) | st.text(max_size=3),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner, max_size=3),

@@ -1,4 +1,4 @@
-"""Workflows for tests/test_newuser_engine.py: time that a later run must not inherit."""
+"""Workflows for tests/test_engine_runs.py and the CLI tests: time that a later run must not inherit."""
 from __future__ import annotations
 
 from datetime import timedelta

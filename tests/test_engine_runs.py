@@ -1,16 +1,11 @@
-"""Issue 12, engine semantics a new user tripped over: `run` works only its own workflow, time
-skipping belongs to the run that skipped, workflow id reuse is refused by default, a real-clock
-worker says what it waits for, `export -o` mistakes are one line, packaging and small CLI options.
-
-Real SQLite files, the CLI as a subprocess; no mocks."""
+"""Workflow runs (engine/engine.py, engine/transitions.py): `run` and `handle.result()` work only
+their own workflow, time skipping belongs to the run that skipped, a run's times never go back,
+and a workflow id is reused only under an id reuse policy. Real SQLite files, the CLI as a
+subprocess; no mocks."""
 
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
-import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,8 +18,7 @@ from fixtures.workflows import onboarding, orders
 from replaytest import Engine, History
 from replaytest import engine as engine_api
 from replaytest.engine import EngineError
-from tests.conftest import ROOT
-from tests.data import newuser_workflows as nw
+from tests.data import run_workflows as nw
 
 ORDER = {
     "id": "42",
@@ -32,8 +26,12 @@ ORDER = {
     "card": "4242-4242-4242-4242",
     "items": [{"sku": "tea", "price": 12.5, "qty": 2}],
 }
+
+
 CHECKS = "fixtures.workflows.engine_checks"
-NW = "tests.data.newuser_workflows"
+
+
+NW = "tests.data.run_workflows"
 
 
 def of_type(history: History, *types: str) -> list:
@@ -54,7 +52,6 @@ def waiting_neighbours(db: Path, tmp_path: Path) -> None:
     e.close()
 
 
-# ---------------------------------------------------------------------------- 1: run works its own workflow
 def test_cli_run_works_only_its_own_workflow(cli, db: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     waiting_neighbours(db, tmp_path)
     done = cli("run", f"{CHECKS}:long_sleep", "--input", "30", "--id", "sleeper", "-v")
@@ -76,7 +73,6 @@ def test_handle_result_works_only_its_own_workflow(db: Path, tmp_path: Path) -> 
     assert (tmp_path / "steps.log").exists() and e.describe("onboarding-1").status == "completed"
 
 
-# ---------------------------------------------------------------------------- 2: time skipping is the run's
 def test_a_later_run_does_not_start_in_an_earlier_runs_future(db: Path) -> None:
     first = Engine(db, clock="virtual").register(checks, nw)
     assert near_now(datetime.fromisoformat(first.start(checks.long_sleep, 30).result()), timedelta(days=30))
@@ -133,7 +129,6 @@ def test_a_run_keeps_its_own_timeline_when_signalled_on_the_real_clock(cli, db: 
         assert history.status == "completed" and history.events[-1].attrs["result"] >= fired.timestamp.isoformat()
 
 
-# ---------------------------------------------------------------------------- 3: workflow id reuse
 def test_reusing_a_finished_workflow_id_is_refused_by_default(db: Path) -> None:
     e = Engine(db, clock="virtual").register(nw)
     first = e.start(nw.what_time, id="w")
@@ -175,88 +170,3 @@ def test_cli_id_reuse_and_older_runs(cli, db: Path, tmp_path: Path) -> None:  # 
     out = tmp_path / "old.json"
     assert cli("export", "w", "--run", old, "-o", str(out)).returncode == 0
     assert History.load(out).workflow_type == "what_time"
-
-
-# ---------------------------------------------------------------------------- 4: --until-idle says what it waits for
-def test_real_clock_until_idle_worker_names_the_timer_it_waits_for(cli) -> None:  # type: ignore[no-untyped-def]
-    assert (
-        cli("start", f"{CHECKS}:wait_signals", "--input", '{"count": 1, "timeout": 1.5}', "--id", "ws").returncode == 0
-    )
-    done = cli("worker", "--module", CHECKS, "--until-idle")
-    assert done.returncode == 0, done.stderr
-    waiting = [line for line in done.stderr.splitlines() if "waiting" in line]
-    assert waiting and "ws" in waiting[0] and "timer" in waiting[0] and "due " in waiting[0], done.stderr
-    assert "ws: workflow completed" in done.stderr
-
-
-# ---------------------------------------------------------------------------- 11: export -o
-def test_export_to_a_file_name_and_its_mistakes(cli, db: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    assert cli("run", f"{NW}:what_time", "--id", "w").returncode == 0
-    target = tmp_path / "my-order.json"
-    done = cli("export", "w", "-o", str(target))
-    assert done.returncode == 0 and done.stdout == f"{target}\n"
-    assert target.is_file() and History.load(target).workflow_id == "w"
-    again = cli("export", "w", "-o", str(target))
-    assert again.returncode == 2 and again.stderr.count("\n") == 1 and "Traceback" not in again.stderr
-    assert "already exists" in again.stderr and "--force" in again.stderr
-    assert cli("export", "w", "-o", str(target), "--force").returncode == 0
-    forbidden = cli("export", "w", "-o", "/proc/forbidden")
-    assert forbidden.returncode == 2 and forbidden.stderr.count("\n") == 1 and "Traceback" not in forbidden.stderr
-    assert forbidden.stderr.startswith("replaytest: error: cannot write /proc/forbidden")
-    into_dir = cli("export", "w", "-o", str(tmp_path / "out"))
-    assert into_dir.stdout == f"{tmp_path / 'out' / 'w.json'}\n"
-
-
-# ---------------------------------------------------------------------------- 16: packaging, --version, leases
-def test_version(cli) -> None:  # type: ignore[no-untyped-def]
-    from importlib.metadata import version
-
-    done = cli("--version", use_db=False)
-    assert done.returncode == 0 and done.stdout == f"replaytest {version('replaytest')}\n"
-
-
-@pytest.mark.parametrize("seconds", ["0", "-5", "nan"])
-def test_lease_seconds_must_be_positive(cli, seconds: str) -> None:  # type: ignore[no-untyped-def]
-    done = cli("worker", "--module", CHECKS, "--until-idle", f"--lease-seconds={seconds}")
-    assert done.returncode == 2 and done.stderr.count("\n") == 1
-    assert "--lease-seconds must be a positive number of seconds" in done.stderr
-
-
-def test_engine_rejects_a_lease_that_is_not_positive(db: Path) -> None:
-    with pytest.raises(EngineError, match="lease_seconds must be a positive number"):
-        Engine(db, lease_seconds=0)
-
-
-def test_the_wheel_builds_without_warnings_and_holds_every_package(tmp_path: Path) -> None:
-    source = tmp_path / "src"  # a copy: building leaves build/ and *.egg-info behind
-    shutil.copytree(
-        ROOT,
-        source,
-        ignore=shutil.ignore_patterns(
-            ".git",
-            ".venv",
-            "build",
-            "*.egg-info",
-            "__pycache__",
-            ".mypy_cache",
-            ".hypothesis",
-            "demo-out",
-            ".replaytest",
-        ),
-    )
-    built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(source)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert built.returncode == 0, built.stderr
-    assert "deprecated" not in built.stderr and "BuildBackendWarning" not in built.stderr, built.stderr
-    (wheel,) = tmp_path.glob("replaytest-*.whl")
-    names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"replaytest/history/history-v1.json", "replaytest_pytest/__init__.py"} <= names
-    # every package of the source tree is in the wheel (pyproject lists them: a new one must be added there)
-    packages = {str(p.relative_to(source)) for p in (source / "replaytest").rglob("__init__.py")}
-    assert packages <= names, f"missing from [tool.setuptools] packages: {sorted(packages - names)}"
-    metadata = next(n for n in names if n.endswith("METADATA"))
-    assert "License-Expression: MIT" in zipfile.ZipFile(wheel).read(metadata).decode()

@@ -1,0 +1,65 @@
+"""What workflow code hands the engine (definitions.py): retry policies and payloads are refused
+where they are made, or are storable -- a finite delay, UTF-8 JSON."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from replaytest import PayloadError, RetryPolicy
+from replaytest.definitions import to_payload
+
+
+def test_retry_delay_never_overflows_however_many_attempts() -> None:
+    assert RetryPolicy().delay(5000) == 100.0
+    assert RetryPolicy(initial_interval=0.5, backoff_coefficient=3, maximum_interval=7).delay(10**6) == 7.0
+    assert RetryPolicy(backoff_coefficient=1.0).delay(10**6) == 1.0
+
+
+NUMBERS = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True), st.integers(-10, 10**400), st.timedeltas().map(lambda d: d)
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    initial=NUMBERS, coefficient=NUMBERS, cap=NUMBERS, attempts=st.integers(-3, 10**4), attempt=st.integers(1, 10**7)
+)
+def test_a_retry_policy_is_refused_where_it_is_made_or_its_delays_are_storable(
+    initial, coefficient, cap, attempts, attempt
+) -> None:  # type: ignore[no-untyped-def]
+    """Any RetryPolicy either fails ``to_dict`` (where ``execute_activity`` issues it: the user's
+    line) with a ReplaytestError, or gives a finite delay in [0, maximum_interval] for every attempt."""
+    from replaytest import ReplaytestError
+
+    policy = RetryPolicy(
+        initial_interval=initial, backoff_coefficient=coefficient, maximum_interval=cap, maximum_attempts=attempts
+    )
+    try:
+        d = policy.to_dict()
+    except ReplaytestError:
+        return
+    delay = policy.delay(attempt)
+    assert 0 <= delay <= max(d["maximum_interval"], 0) or delay == 0
+    assert delay * 1000 < 2**62  # a due time SQLite can store
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.recursive(
+        st.text(st.characters(codec=None, exclude_categories=())) | st.integers() | st.floats(),
+        lambda inner: (
+            st.lists(inner, max_size=3)
+            | st.dictionaries(st.text(st.characters(exclude_categories=()), max_size=3), inner, max_size=3)
+        ),
+        max_leaves=8,
+    )
+)
+def test_a_payload_is_refused_where_it_is_passed_or_storable_as_utf8(value) -> None:  # type: ignore[no-untyped-def]
+    try:
+        stored = to_payload(value, "the value")
+    except PayloadError:
+        return
+    json.dumps(stored, ensure_ascii=False).encode("utf-8")
