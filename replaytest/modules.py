@@ -3,8 +3,10 @@ with every failure turned into one line that says why."""
 
 from __future__ import annotations
 
+import ast
 import importlib
-import importlib.util
+import importlib.machinery
+import sys
 import sysconfig
 import types
 from pathlib import Path
@@ -28,7 +30,7 @@ def import_module(name: str) -> types.ModuleType:
                 "(run from the directory that contains it, or check the module path)"
             ) from None
         raise ModuleImportError(f"importing module {name!r} failed: {type(e).__name__}: {e}") from None
-    except Exception as e:
+    except BaseException as e:  # SystemExit from a script-like module, too: one line, not an exit
         where = f" ({e.filename}:{e.lineno})" if isinstance(e, SyntaxError) else ""
         raise ModuleImportError(f"importing module {name!r} failed: {type(e).__name__}: {e}{where}") from None
 
@@ -49,33 +51,106 @@ def import_target(spec: str) -> Any:
 
 # ---------------------------------------------------------------- modules a history names
 def project_origin(module: str, project_dir: Path) -> tuple[Path | None, str]:
-    """Where ``module``'s top-level package lives if it is the project's own code, without
-    executing anything: ``(path, "")`` when it lies under ``project_dir`` and outside the
-    standard library and installed packages, else ``(None, why not)``.
+    """The file ``module`` would load from if it is the project's own code, found without
+    executing anything: ``(path, "")`` when that file and every package ``__init__`` importing
+    it would run lie under ``project_dir``, outside the standard library and installed
+    packages; else ``(None, why not)``.
 
-    Only the top-level name is looked up (``importlib.util.find_spec`` of a dotted name would
-    import, i.e. run, its parent packages). A module found elsewhere on sys.path (through
-    PYTHONPATH, say) is not the project's, even if importable."""
-    top = module.split(".", 1)[0]
+    Each level of a dotted name is looked up with the import system's own finders, searching
+    the parent's real ``__path__`` -- without importing the parent (``importlib.util.find_spec``
+    of a dotted name would run its packages). So a namespace package with a portion elsewhere
+    on sys.path (through PYTHONPATH, say) cannot lend a file outside the project its name."""
     if not module or not all(part.isidentifier() for part in module.split(".")):
         return None, "not a module name"
+    project = Path(project_dir).resolve()
+    stubs: list[tuple[str, types.ModuleType]] = []
     try:
-        spec = importlib.util.find_spec(top)
-    except (ImportError, ValueError) as e:
-        return None, f"not importable here ({type(e).__name__}: {e})"
-    if spec is None:
-        return None, f"not importable here (no module named {top!r})"
-    places = [spec.origin] if spec.origin and spec.has_location else list(spec.submodule_search_locations or [])
-    if not places:
-        return None, "built into Python"
-    where = Path(places[0]).resolve()
-    if _installed(where):
-        return None, f"in the standard library or an installed package ({where})"
+        return _origin(module.split("."), project, stubs)
+    finally:
+        for name, stub in reversed(stubs):
+            if sys.modules.get(name) is stub:
+                del sys.modules[name]
+
+
+def _origin(parts: list[str], project: Path, stubs: list[tuple[str, types.ModuleType]]) -> tuple[Path | None, str]:
+    search: list[str] | None = None  # the parent's __path__ (None: sys.path)
+    origin: Path | None = None
+    locations: list[str] = []
+    for depth in range(1, len(parts) + 1):
+        name = ".".join(parts[:depth])
+        try:
+            spec = _spec(name, search)
+        except Exception as e:  # a finder's own failure: we cannot tell, so not the project's
+            return None, f"not importable here ({type(e).__name__}: {e})"
+        if spec is None:
+            return None, f"not importable here (no module named {name!r})"
+        locations = list(spec.submodule_search_locations or [])
+        if spec.origin and spec.has_location:
+            origin = Path(spec.origin).resolve()
+            if _installed(origin):
+                return None, f"in the standard library or an installed package ({origin})"
+            if not origin.is_relative_to(project):
+                return None, f"outside the project {project} ({origin})"
+        elif spec.submodule_search_locations is None:
+            return None, "built into Python"
+        else:
+            origin = None  # a namespace package: no file of its own runs
+        if depth < len(parts):
+            if spec.submodule_search_locations is None:
+                return None, f"not importable here ({name!r} is not a package)"
+            search = list(spec.submodule_search_locations)
+            if name not in sys.modules:
+                # the finders look a namespace subpackage's parent up in sys.modules: lend them
+                # an empty stand-in with the parent's path (taken out again; nothing runs)
+                stub = types.ModuleType(name)
+                stub.__path__ = search
+                stub.__spec__ = spec
+                sys.modules[name] = stub
+                stubs.append((name, stub))
+    if origin is None:  # the module itself is a namespace package: nothing in it defines anything
+        return None, f"a namespace package without source ({', '.join(locations)})"
+    return origin, ""
+
+
+def _spec(name: str, search: list[str] | None) -> importlib.machinery.ModuleSpec | None:
+    """What ``import name`` would load, asking sys.meta_path's finders as the import system
+    does -- without importing parents (a module already imported answers for itself)."""
+    loaded = sys.modules.get(name)
+    if loaded is not None:
+        return getattr(loaded, "__spec__", None)
+    for finder in sys.meta_path:
+        find_spec = getattr(finder, "find_spec", None)
+        if find_spec is not None and (spec := find_spec(name, search, None)) is not None:
+            return spec
+    return None
+
+
+def defines_workflow(path: Path, workflow_type: str) -> bool:
+    """Does the source at ``path`` define workflow ``workflow_type`` (an ``async def``
+    decorated with ``…defn``, named so or given ``name=`` that type)? Read and parsed, never
+    run: a history may name any file, and only a module that declares its workflow is the
+    one it was recorded from."""
     try:
-        where.relative_to(Path(project_dir).resolve())
-    except ValueError:
-        return None, f"outside the project {Path(project_dir).resolve()} ({where})"
-    return where, ""
+        tree = ast.parse(path.read_bytes(), str(path))
+    except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.AsyncFunctionDef):
+            for decorator in node.decorator_list:
+                call = decorator if isinstance(decorator, ast.Call) else None
+                target = call.func if call is not None else decorator
+                if not (isinstance(target, ast.Attribute) and target.attr == "defn") and not (
+                    isinstance(target, ast.Name) and target.id == "defn"
+                ):
+                    continue
+                named = next((k.value for k in call.keywords if k.arg == "name"), None) if call else None
+                if named is None and node.name == workflow_type:
+                    return True
+                if isinstance(named, ast.Constant) and named.value == workflow_type:
+                    return True
+                if named is not None and not isinstance(named, ast.Constant):
+                    return True  # a computed name: the module declares a workflow; importing tells which
+    return False
 
 
 def _installed(path: Path) -> bool:

@@ -211,3 +211,86 @@ def test_pytest_item_names_and_junit_escape_control_characters(pytester: pytest.
     result.stdout.fnmatch_lines(["h/order.json::order-42\\nPASSED ok    forged.json*\\x1b[31m PASSED*"])
     case = next(ET.parse(pytester.path / "out.xml").iter("testcase"))
     assert "\n" not in case.get("name", "") and "\x1b" not in case.get("name", "")
+
+
+# ---------------------------------------------------------------- issue 19, items 5-6: what a history may import
+def plugin_history(**started: Any) -> dict[str, Any]:
+    """tests/data/plugin's order-42 (workflow ``checkout``) with the started event's attributes changed."""
+    doc = json.loads((PLUGIN_DATA / "histories" / "order-42.json").read_text(encoding="utf-8"))
+    doc["events"][0]["attrs"].update(started)
+    return doc
+
+
+def test_a_history_naming_setup_py_does_not_run_it_and_the_run_goes_on(tmp_path: Path) -> None:
+    """The project's own setup.py defines no workflow ``x``: replay reads it and leaves it alone."""
+    marker = tmp_path / "imported.txt"
+    (tmp_path / "setup.py").write_text(
+        f"import pathlib, sys\npathlib.Path({str(marker)!r}).write_text('ran')\nsys.exit('usage: setup.py [options]')\n"
+    )
+    shutil.copy(PLUGIN_DATA / "order_workflows.py", tmp_path)
+    h = write(tmp_path / "h.json", plugin_history(workflow_type="x", workflow_module="setup:x"))
+    good = write(tmp_path / "z-good.json", plugin_history())
+    done = replay_cli(str(h), str(good), cwd=tmp_path)
+    assert not marker.exists(), "replay ran setup.py"
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout.rstrip().endswith("2 histories replayed: 1 ok, 1 failed"), done.stdout + done.stderr
+    assert "defines no workflow 'x'" in done.stdout and "setup.py" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "raised", ["SystemExit(0)", "KeyboardInterrupt()", "type('Boom', (BaseException,), {})('boom')"]
+)
+def test_a_module_that_raises_a_base_exception_on_import_fails_only_its_history(tmp_path: Path, raised: str) -> None:
+    (tmp_path / "exits_on_import.py").write_text(
+        f"from replaytest import workflow\n\n\n@workflow.defn\nasync def x() -> None:\n    pass\n\n\nraise {raised}\n"
+    )
+    shutil.copy(PLUGIN_DATA / "order_workflows.py", tmp_path)
+    h = write(tmp_path / "h.json", plugin_history(workflow_type="x", workflow_module="exits_on_import:x"))
+    good = write(tmp_path / "z-good.json", plugin_history())
+    done = replay_cli(str(h), str(good), cwd=tmp_path)
+    assert done.returncode == 1 and "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
+    assert done.stdout.rstrip().endswith("2 histories replayed: 1 ok, 1 failed"), done.stdout
+    kind = raised.split("(")[0] if not raised.startswith("type") else "Boom"
+    fail = next(line for line in done.stdout.splitlines() if "exits_on_import" in line and kind in line)
+    assert "importing" in fail and "exits_on_import.py" in fail
+
+
+def test_a_namespace_package_portion_outside_the_project_is_not_imported(tmp_path: Path) -> None:
+    """``ns`` has a portion in the project and one on PYTHONPATH; ``ns.wf`` would load from the latter."""
+    project, elsewhere, marker = tmp_path / "project", tmp_path / "elsewhere", tmp_path / "imported.txt"
+    (project / "ns").mkdir(parents=True)
+    (project / "ns" / "here.py").write_text("")
+    (elsewhere / "ns").mkdir(parents=True)
+    (elsewhere / "ns" / "wf.py").write_text(
+        f"import pathlib\npathlib.Path({str(marker)!r}).write_text('ran')\n"
+        + (PLUGIN_DATA / "order_workflows.py").read_text()
+    )
+    h = write(project / "h.json", plugin_history(workflow_module="ns.wf:checkout"))
+    done = replay_cli(str(h), cwd=project, pythonpath=[elsewhere])
+    assert not marker.exists(), "replay imported a namespace portion outside the project"
+    assert done.returncode == 1 and "Traceback" not in done.stdout + done.stderr
+    assert "outside the project" in done.stdout and str(elsewhere / "ns" / "wf.py") in done.stdout
+
+
+@pytest.mark.parametrize("module", ["ns.deep.order_workflows", "pkg.order_workflows"])
+def test_the_projects_own_dotted_module_is_imported(tmp_path: Path, module: str) -> None:
+    *packages, name = module.split(".")
+    where = tmp_path.joinpath(*packages)
+    where.mkdir(parents=True)
+    if packages[0] == "pkg":
+        (where / "__init__.py").write_text("")
+    shutil.copy(PLUGIN_DATA / "order_workflows.py", where / f"{name}.py")
+    h = write(tmp_path / "h.json", plugin_history(workflow_module=f"{module}:checkout"))
+    done = replay_cli(str(h), cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith(f"ok    {h}: order-42 (checkout)")
+
+
+def test_a_module_named_with_module_that_exits_on_import_is_one_line_and_no_success(tmp_path: Path) -> None:
+    (tmp_path / "exits_on_import.py").write_text("raise SystemExit('usage: exits_on_import.py')\n")
+    good = write(tmp_path / "good.json", plugin_history())
+    done = replay_cli(str(good), "--module", "exits_on_import", cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stdout + done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "replaytest: error: importing module 'exits_on_import' failed: SystemExit: usage: exits_on_import.py"
+    ]

@@ -22,7 +22,7 @@ from ..definitions import WorkflowDefinition, collect
 from ..history import Event, History, HistoryFormatError
 from ..history.schema import FORMAT
 from ..modes import ArgsMode, SandboxMode, parse_mode
-from ..modules import project_origin
+from ..modules import defines_workflow, project_origin
 from ..report.divergence import NondeterminismError, UnknownWorkflowError, WorkflowTaskError
 from ..report.result import ReplayResult
 from ..report.text import safe, safe_lines
@@ -42,28 +42,52 @@ def resolve(
 ) -> WorkflowDefinition:
     """The definition to replay ``history`` with. With ``import_recorded``, when the type is not
     registered, the module the history names (``module:function``) is imported -- but only if
-    it is the project's own code (see :func:`replaytest.modules.project_origin`): a history is
-    data and must never make replay run a module of the standard library, an installed package
-    or anything else found on sys.path."""
+    it is the project's own code (see :func:`replaytest.modules.project_origin`) and its source
+    declares that workflow (:func:`replaytest.modules.defines_workflow`, read without running
+    it): a history is data and must never make replay run a module of the standard library, an
+    installed package, a ``setup.py`` or anything else found on sys.path."""
     defn = workflows.get(history.workflow_type)
     recorded = history.started.get("workflow_module")
+    note = ""
     if defn is None and import_recorded and recorded:
-        module_name = recorded.split(":", 1)[0]
-        where, _ = project_origin(module_name, project_dir or Path.cwd())
-        if where is not None:
-            try:
-                defn = registry([importlib.import_module(module_name)]).get(history.workflow_type)
-            except Exception:
-                defn = None
+        defn, note = _import_recorded(recorded.split(":", 1)[0], history, project_dir or Path.cwd())
     if defn is None:
         known = ", ".join(sorted(workflows)) or "none"
-        raise UnknownWorkflowError(
+        error = UnknownWorkflowError(
             safe(
                 f"{history.source}: workflow type {history.workflow_type!r} is not registered (registered: {known}); "
                 "pass its module with --replay-module / workflows=[...]"
             )
         )
+        error.recorded_note = note  # type: ignore[attr-defined]  # why the module the history names was not used
+        raise error
     return defn
+
+
+def _import_recorded(module: str, history: History, project_dir: Path) -> tuple[WorkflowDefinition | None, str]:
+    """The definition of ``workflow_type`` from ``module`` (a name a history recorded), or None
+    and what stopped it being used. Whatever importing raises -- ``SystemExit`` from a script,
+    ``KeyboardInterrupt``, any ``BaseException`` -- fails this history only, never the run."""
+    workflow_type = history.workflow_type
+    where, _ = project_origin(module, project_dir)
+    if where is None:
+        return None, ""  # the report says why (it looks again, for every history)
+    if module not in sys.modules and not defines_workflow(where, workflow_type):
+        return None, (
+            f"its source {where} defines no workflow {workflow_type!r}, so replaytest did not import it "
+            "(a history may name any file; only a module that declares its workflow is run)"
+        )
+    try:
+        imported = importlib.import_module(module)
+    except BaseException as e:  # a setup.py's SystemExit must not end the run
+        text = (str(e).strip().splitlines() or [""])[0][:200]
+        raise UnknownWorkflowError(
+            safe(
+                f"{history.source}: importing {module} ({where}), the module the history names for workflow "
+                f"{workflow_type!r}, raised {type(e).__name__}{': ' + text if text else ''}"
+            )
+        ) from None
+    return registry([imported]).get(workflow_type), ""
 
 
 def replay(
@@ -270,6 +294,8 @@ def _unknown_workflow(error: UnknownWorkflowError, history: History, settings: R
             f"  the history names {recorded}, which is {why_not}; replaytest imports only the project's "
             f"own modules for a history: if you trust it, pass {flag} {module}"
         )
+    elif note := getattr(error, "recorded_note", ""):
+        lines.append(f"  the history names {recorded}: {note}")
     elif module in sys.modules:
         lines.append(
             f"  the history names {recorded}; that module imports but defines no workflow {history.workflow_type!r}"

@@ -253,8 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `replaytest replay … | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error at exit
         return EXIT_OK
-    except SystemExit as e:  # --help
-        return e.code if isinstance(e.code, int) else EXIT_OK
+    except SystemExit as e:  # --help, a usage error (argparse exits with an int); anything else is no success
+        return e.code if isinstance(e.code, int) else EXIT_OK if e.code is None else EXIT_USAGE
 
 
 # ---------------------------------------------------------------------------- engine commands
