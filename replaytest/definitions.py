@@ -27,6 +27,20 @@ class PayloadError(ReplaytestError, TypeError):
     """A value that must be stored in the history is not plain JSON."""
 
 
+#: The largest payload (an input, result, signal payload or side-effect value), measured as its
+#: JSON text: 2 MiB, Temporal's default limit for one payload. A bigger one fails where it is
+#: made -- an activity attempt, the workflow line that passes it -- instead of being written into
+#: every history that carries it and read back by every replay.
+MAX_PAYLOAD_BYTES = 2 * 1024 * 1024
+
+
+def _too_big(what: str, size: int) -> None:
+    raise PayloadError(
+        f"{what} is {size / 2**20:.1f} MB as JSON, over the payload limit of {MAX_PAYLOAD_BYTES // 2**20} MB "
+        "(Temporal's default too); pass a reference to the data (a file path, an object-store key) instead"
+    )
+
+
 def to_payload(value: Any, what: str) -> Any:
     """Round-trip ``value`` through JSON so live code sees what replay will see.
 
@@ -34,10 +48,16 @@ def to_payload(value: Any, what: str) -> Any:
     so a lone surrogate (``"\\ud800"``, e.g. from ``os.fsdecode`` of bad bytes) is refused here,
     where the value is issued, instead of failing later where it is stored."""
     try:
+        if isinstance(value, str) and len(value) > MAX_PAYLOAD_BYTES:  # no need to encode 300 MB to know
+            _too_big(what, len(value))
         text = json.dumps(value, allow_nan=False)
+        if len(text) > MAX_PAYLOAD_BYTES:
+            _too_big(what, len(text))
         if "\\ud" in text:  # a character outside the BMP (a valid pair) or a lone surrogate: tell them apart
             json.dumps(value, ensure_ascii=False).encode("utf-8")
         return json.loads(text)
+    except PayloadError:
+        raise
     except UnicodeEncodeError as e:
         bad = e.object[e.start : e.end]
         raise PayloadError(

@@ -117,6 +117,15 @@ def _in_runs(runs: Collection[str] | None, column: str = "run_id") -> tuple[str,
     return f" AND {column} IN ({','.join('?' * len(ids))})", ids
 
 
+def _file_identity(path: str) -> tuple[int, int] | None:
+    """(device, inode) of the file at ``path``, None when there is none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 def _task(row: Sequence[Any]) -> Task:
     t = Task(*row)
     if t.last_failure is not None:
@@ -162,6 +171,22 @@ class Store:
         self._lock = threading.RLock()
         self.faults: FaultHooks | None = None  # sees appends and commits (crash simulation)
         self._check_version()
+        self._file = None if in_memory else _file_identity(self.path)
+
+    def check_file(self) -> None:
+        """Raise DatabaseError if the file this store opened was deleted or replaced: SQLite
+        would go on writing into the open, unlinked file, and every event after it would be lost."""
+        if self._file is None:
+            return
+        now = _file_identity(self.path)
+        if now == self._file:
+            return
+        what = "deleted" if now is None else "replaced by another file"
+        raise DatabaseError(
+            f"the engine database {self.path} was {what} while this worker ran; stopping, so that no "
+            "event is written where nobody will read it. Restore the file from a backup, or start the "
+            "worker (and the workflows) again on a new database"
+        )
 
     def _open(self, in_memory: bool) -> None:
         """Connect, refuse a foreign database, switch to WAL and make sure the schema is there.

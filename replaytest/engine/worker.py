@@ -48,6 +48,7 @@ from .workflow_task import WorkflowTaskResult, WorkflowTaskRunner
 
 log = logging.getLogger("replaytest.engine")
 _LOCKED_MAX_PAUSE = 30.0  # seconds between tries while another process holds the write lock
+_FILE_CHECK_SECONDS = 1.0  # how often a working worker checks that its database file is still there
 
 
 @dataclass
@@ -174,7 +175,11 @@ class Worker:
     ) -> None:
         """The worker loop proper; returns when done (see ``run``)."""
         self._catch_up_clock()
+        next_file_check = 0.0
         while True:
+            if (now := time.monotonic()) >= next_file_check:  # deleted under us? (a stat, once a second)
+                self.store.check_file()
+                next_file_check = now + _FILE_CHECK_SECONDS
             self._record(self.activities.collect(), stats, failed_here)
             self._renew_leases()
             if self._stop or (stop_when is not None and stop_when()):
