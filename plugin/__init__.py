@@ -98,6 +98,14 @@ def pytest_addoption(parser: Parser) -> None:
         "e.g. a hypothesis example) fails, write the history of its last run to "
         "DIR/<workflow-id>-<hash>.json: a --replay regression test as is.",
     )
+    group.addoption(
+        "--replay-timeout",
+        default=None,
+        metavar="SECONDS",
+        dest="replay_timeout",
+        help="fail a history whose replay has not finished after SECONDS; the session goes on "
+        "(default 300, or the replay_timeout ini value; 0: no limit; none under --replay-debug).",
+    )
     add_debugger_options(group)
     for declared in backend_options():  # e.g. --replay-handler (AWS): declared by the backend
         for option in declared.options:
@@ -105,6 +113,11 @@ def pytest_addoption(parser: Parser) -> None:
                 option.pytest, action="append", default=[], metavar=option.metavar, dest=option.ini, help=option.help
             )
             parser.addini(option.ini, type="args", default=[], help=option.ini_help)
+    parser.addini(
+        "replay_timeout",
+        default="",
+        help="default of --replay-timeout: seconds a replay may take before its item fails (0: no limit).",
+    )
     parser.addini(
         "replay_paths",
         type="paths",
@@ -205,6 +218,10 @@ def pytest_configure(config: pytest.Config) -> None:
         value = config.getoption(name) or config.getini(name)
         if value and value not in allowed:
             raise pytest.UsageError(f"{name} = {value!r}: must be one of {', '.join(allowed)}")
+    if config.getoption("replay_timeout", None) is not None or config.getini("replay_timeout"):
+        from replaytest.pytest_support.settings import timeout_of  # said now, not at the first replay
+
+        timeout_of(config)
     cli = [_absolute(config.invocation_params.dir / p) for p in config.getoption("replay_paths")]
     ini = [_absolute(p) for p in config.getini("replay_paths")]
     for path in cli:

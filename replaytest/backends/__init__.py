@@ -106,6 +106,26 @@ class Entry:
     backend: str
 
 
+#: seconds one replay may take before it fails as stuck (--timeout / --replay-timeout /
+#: replay_timeout): far above any healthy history (30,000 Temporal events replay in ~20 s)
+DEFAULT_REPLAY_TIMEOUT = 300.0
+
+
+def parse_timeout(text: object, flag: str) -> float | None:
+    """A timeout option's value in seconds (None: no limit, written 0); a ValueError in one
+    line naming ``flag`` for anything else."""
+    try:
+        seconds = float(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if not (seconds >= 0 and seconds != float("inf")):  # also rejects nan
+        raise ValueError(
+            f"{flag} must be a number of seconds (0 for no limit), not {str(text)[:40]!r}; "
+            f"the default is {DEFAULT_REPLAY_TIMEOUT:g}"
+        )
+    return seconds or None
+
+
 @dataclass
 class ReplaySettings:
     """What every replay of one run uses: built once per pytest session (xdist worker) or CLI run.
@@ -124,6 +144,12 @@ class ReplaySettings:
     observer_factory: DebuggerFactory | None = None  # set when a debugger is attached
     extra_workflows: list[Any] = field(default_factory=list)  # workflows=[...] of a marker
     module_flag: str = "--module"  # how the user names a module here, for reports
+    timeout: float | None = DEFAULT_REPLAY_TIMEOUT  # seconds per replay; None: no limit
+
+    @property
+    def timeout_flag(self) -> str:
+        """How the user sets the timeout here, for reports."""
+        return "--replay-timeout" if self.module_flag == "--replay-module" else "--timeout"
 
     def __post_init__(self) -> None:
         if self.args_mismatch is not None:
@@ -281,6 +307,7 @@ def replay_entry(
 
 
 __all__ = [
+    "DEFAULT_REPLAY_TIMEOUT",
     "GROUP",
     "AmbiguousFormat",
     "Backend",
@@ -293,6 +320,7 @@ __all__ = [
     "Sessions",
     "backend_for",
     "get",
+    "parse_timeout",
     "registered",
     "replay_entry",
 ]

@@ -194,6 +194,13 @@ def build_parser() -> argparse.ArgumentParser:
         "stay deterministic in every mode",
     )
     p.add_argument(
+        "--timeout",
+        default=None,
+        metavar="SECONDS",
+        help="fail a history whose replay has not finished after SECONDS and go on with the next "
+        "(default 300; 0: no limit; none while a debugger is attached)",
+    )
+    p.add_argument(
         "--debug",
         nargs="?",
         const="",
@@ -471,6 +478,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
             allow_remote_flag="--debug-allow-remote",
             timeout_flag="--debug-timeout",
         )
+    from ..backends import DEFAULT_REPLAY_TIMEOUT, parse_timeout
+
+    try:
+        timeout = parse_timeout(DEFAULT_REPLAY_TIMEOUT if args.timeout is None else args.timeout, "--timeout")
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     given: dict[str, dict[str, list[str]]] = {}
     for declared in backend_options():
         for option in declared.options:
@@ -482,6 +495,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         sandbox=SandboxMode(args.sandbox),
         debug=debug,
         backend_options=given,
+        timeout=timeout,
     )
 
 

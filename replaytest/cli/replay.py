@@ -15,7 +15,15 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ..backends import AmbiguousFormat, Entry, ReplaySettings, Sessions, backend_for, replay_entry
+from ..backends import (
+    DEFAULT_REPLAY_TIMEOUT,
+    AmbiguousFormat,
+    Entry,
+    ReplaySettings,
+    Sessions,
+    backend_for,
+    replay_entry,
+)
 from ..definitions import ReplaytestError
 from ..history import history_files, parse_json, read_bytes
 from ..modes import ArgsMode, SandboxMode
@@ -36,6 +44,7 @@ def replay_files(
     sandbox: SandboxMode = SandboxMode.STRICT,
     debug: DebugOptions | None = None,
     backend_options: dict[str, dict[str, list[str]]] | None = None,
+    timeout: float | None = DEFAULT_REPLAY_TIMEOUT,
     out: TextIO | None = None,
     err: TextIO | None = None,
     announce: Callable[[str], None] | None = None,
@@ -79,6 +88,7 @@ def replay_files(
         sandbox=sandbox,
         project_dir=Path.cwd(),
         backend_options=backend_options or {},
+        timeout=timeout,
     )
     if debug is not None:
         from ..debug import DebugError, make_observer, start

@@ -20,7 +20,7 @@ from ..backends import AmbiguousFormat, Entry, backend_for, replay_entry
 from ..definitions import DuplicateWorkflowWarning, ReplaytestError
 from ..history import HistoryFormatError, parse_json, read_bytes
 from ..modules import ModuleImportError
-from ..report.divergence import NondeterminismError, UnknownWorkflowError, WorkflowTaskError
+from ..report.divergence import NondeterminismError, ReplayTimeout, UnknownWorkflowError, WorkflowTaskError
 from ..report.render import workflow_task_report
 from ..report.result import ReplayResult, ReplayWarning
 from ..report.source import display_path
@@ -87,6 +87,7 @@ class Replay:
             UnknownWorkflowError: "unknown_workflow",
             HistoryFormatError: "invalid_history",
             ModuleImportError: "module_import",
+            ReplayTimeout: "timeout",
         }
         kind = next((v for k, v in outcome.items() if isinstance(error, k)), "error")
         events = 0

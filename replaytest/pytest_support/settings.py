@@ -13,7 +13,7 @@ import pytest
 
 from replaytest_options import declared as backend_options
 
-from ..backends import ReplaySettings, Sessions
+from ..backends import DEFAULT_REPLAY_TIMEOUT, ReplaySettings, Sessions, parse_timeout
 from ..modes import ArgsMode, SandboxMode
 
 SETTINGS_KEY = pytest.StashKey[ReplaySettings]()
@@ -43,6 +43,7 @@ def settings(config: pytest.Config) -> ReplaySettings:
                 }
                 for declared in backend_options()
             },
+            timeout=timeout_of(config),
         )
         for name in names:
             try:
@@ -62,6 +63,19 @@ def settings(config: pytest.Config) -> ReplaySettings:
             s.observer_factory = observe
         config.stash[SETTINGS_KEY] = s
     return config.stash[SETTINGS_KEY]
+
+
+def timeout_of(config: pytest.Config) -> float | None:
+    """--replay-timeout, else the replay_timeout ini value, else the default (a UsageError in one
+    line for a value that is not a number of seconds)."""
+    given = config.getoption("replay_timeout", None)
+    flag = "--replay-timeout"
+    if given is None:
+        given, flag = config.getini("replay_timeout") or DEFAULT_REPLAY_TIMEOUT, "replay_timeout (ini)"
+    try:
+        return parse_timeout(given, flag)
+    except ValueError as e:
+        raise pytest.UsageError(str(e)) from None
 
 
 def module_errors(config: pytest.Config) -> str:

@@ -28,6 +28,7 @@ def summary_line(stats: dict[str, list[Any]]) -> str:
         ("workflow_task_error", "workflow task error", "workflow task errors"),
         ("unknown_workflow", "unknown workflow", "unknown workflows"),
         ("invalid_history", "invalid history file", "invalid history files"),
+        ("timeout", "replay timed out", "replays timed out"),
         (
             "module_import",
             "history not replayed: a replay module does not import",

@@ -183,6 +183,11 @@ class UnsupportedOption(ReplaytestError):
     """An option that makes no sense for this history's backend: refused, never ignored."""
 
 
+class ReplayTimeout(ReplaytestError):
+    """A replay that did not finish within the run's limit (``--timeout`` / ``--replay-timeout``):
+    that history fails, the run goes on with the next one."""
+
+
 def timeline(
     events: Sequence[tuple[int, str]], around: int | None, mark: str = "", before: int = 6, after: int = 3
 ) -> list[str]:

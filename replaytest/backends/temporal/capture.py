@@ -78,9 +78,11 @@ class Capture:
     error_task: int | None = None
     patches_seen: set[str] = field(default_factory=set)
     debug: Any = None  # a debugging.DebugPlan while a debugger is attached
+    last_task: int = 0  # the history length the code last ran at (says where a stuck replay was)
 
     def add(self, issued: Issued) -> None:
         self.issued.append(issued)
+        self.last_task = max(self.last_task, issued.task)
         if self.debug is not None:
             self.debug.at(issued, issued.task, user_frame_object(3))
 
@@ -146,6 +148,7 @@ class _Inbound(WorkflowInboundInterceptor):
         super().init(_Outbound(outbound, capture))
 
     def _register(self) -> None:
+        self._capture.last_task = max(self._capture.last_task, _task())
         if not self._capture.workflow_id:
             self._capture.workflow_id = workflow.info().workflow_id
             with _lock:

@@ -24,15 +24,15 @@ from temporalio.client import WorkflowHistory
 
 from ...history import HistoryFormatError
 from ...modes import ArgsMode, SandboxMode
-from ...report.divergence import NondeterminismError, UnknownWorkflowError, UnsupportedOption
+from ...report.divergence import NondeterminismError, ReplayTimeout, UnknownWorkflowError, UnsupportedOption
 from ...report.result import ReplayResult
 from .. import Document, Entry, ReplaySettings
 from . import EXPORTS, history_at, problem, workflow_id_of, workflow_type_of
-from .capture import Capture, arm, disarm
+from .capture import Capture, arm, disarm, take
 from .compare import Finding, compare
 from .events import TEvent, Undecodable, decode_payloads, event_type, events_of
 from .report import TemporalDivergence, TemporalTaskError, event_timeline, source_of, temporal_message
-from .runner import Pending, close_all, worker_for
+from .runner import Pending, Stuck, close_all, worker_for
 
 _ARG_KINDS = ("activity_args", "timer_duration")
 _KNOWN_TYPES = {event_type(k) for k in EventType.keys()} - {""}
@@ -118,6 +118,8 @@ def check(history_doc: Any, source: str, workflow_id: str = "") -> tuple[list[TE
     for e in events:
         if e.type not in _KNOWN_TYPES:
             raise HistoryFormatError(source, f"event {e.id}", f"unknown event type {e.type or '(none)'!r}; {EXPORTS}")
+    if stop := unfinishable(events):
+        raise HistoryFormatError(source, stop[0], f"{stop[1]}; {EXPORTS}")
     if workflow_type_of(history_doc) is None:
         raise HistoryFormatError(
             source, "event 1", f"the WorkflowExecutionStarted event names no workflow type; {EXPORTS}"
@@ -126,6 +128,44 @@ def check(history_doc: Any, source: str, workflow_id: str = "") -> tuple[list[TE
         return events, WorkflowHistory.from_json(workflow_id, history_doc)
     except (ValueError, json_format.ParseError) as e:
         raise HistoryFormatError(source, "", f"temporalio cannot read this history ({e}); {EXPORTS}") from None
+
+
+#: what may follow a WorkflowTaskStarted (Core's HistoryInfo rule; it panics on anything else)
+_AFTER_TASK_STARTED = {
+    "WorkflowTaskCompleted",
+    "WorkflowTaskFailed",
+    "WorkflowTaskTimedOut",
+    "WorkflowExecutionTerminated",
+    "WorkflowExecutionTimedOut",
+}
+
+
+def unfinishable(events: Sequence[TEvent]) -> tuple[str, str] | None:
+    """(where, why) for a history temporalio's Core cannot finish replaying, else None.
+
+    Core checks a history's workflow tasks on a thread of its own before replaying it, and on a
+    failed check that thread panics and the replay waits forever (temporalio 1.x). The same
+    rules, checked here first, make such a history one clear line instead: a WorkflowTaskStarted
+    is followed by the end of the history or by that task's completion, failure or timeout (or
+    the workflow's termination or timeout), and no two completed tasks share a started event id.
+    A history of its start event alone never wakes the workflow and waits forever too."""
+    if len(events) == 1:
+        return "event 1", "the history holds only its WorkflowExecutionStarted event: no workflow task ever ran"
+    previous = None
+    for event, after in zip(events, [*events[1:], None]):
+        if event.type != "WorkflowTaskStarted":
+            continue
+        if after is None or after.type == "WorkflowTaskCompleted":
+            if event.id == previous:
+                return f"event {event.id}", "two workflow tasks have the same WorkflowTaskStarted event id"
+            previous = event.id
+        elif after.type not in _AFTER_TASK_STARTED:
+            return (
+                f"event {after.id} ({after.type or 'no type'})",
+                f"follows WorkflowTaskStarted event {event.id}, where only that task's WorkflowTaskCompleted, "
+                "WorkflowTaskFailed or WorkflowTaskTimedOut can come: events are missing, duplicated or out of order",
+            )
+    return None
 
 
 def validate(doc: Document, display: str) -> None:
@@ -176,8 +216,11 @@ def _start(entry: Entry, doc: Document, settings: ReplaySettings, display: str) 
 
 def replay(entry: Entry, doc: Document, settings: ReplaySettings, *, display: str) -> ReplayResult:
     started = _start(entry, doc, settings, display)
+    limit = settings.timeout if started.plan is None else None  # no limit while someone debugs
     try:
-        outcome, capture = started.future.result()
+        outcome, capture = started.future.result(limit)
+    except Stuck:
+        raise ReplayTimeout(_stuck(started, take(started.workflow_id), limit or 0, settings.timeout_flag)) from None
     finally:
         if started.plan is not None:
             disarm(started.workflow_id)
@@ -189,6 +232,22 @@ def replay(entry: Entry, doc: Document, settings: ReplaySettings, *, display: st
         started.workflow_id,
         started.workflow_type,
         started.source,
+    )
+
+
+def _stuck(started: _Started, capture: Capture | None, limit: float, flag: str) -> str:
+    """The one line of a replay temporalio did not finish: the file, how far it got, what to do."""
+    if capture is not None and capture.last_task:
+        event = next((e for e in started.events if e.id == capture.last_task), None)
+        where = f"the workflow code last ran in the workflow task at event {capture.last_task}" + (
+            f" ({event.type})" if event else ""
+        )
+    else:
+        where = "temporalio never started the workflow code"
+    return (
+        f"{started.source}: replay did not finish within {limit:g} s ({flag}; {len(started.events)} events in "
+        f"the file): {where}; the code is still running (blocked?) or temporalio waits for events the history "
+        f"does not have (incomplete, reordered or duplicated events: {EXPORTS})"
     )
 
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import functools
 import logging
+import queue
 import threading
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -67,6 +69,38 @@ for _name in (
     logging.getLogger(_name).addFilter(_FILTER)
 
 
+class _DaemonExecutor(concurrent.futures.ThreadPoolExecutor):
+    """temporalio's workflow task executor: one daemon thread. A ThreadPoolExecutor's threads
+    are joined when the interpreter exits, so workflow code blocked forever (a lock acquired
+    twice with the sandbox off) would stop the process from ever exiting after its replay was
+    given up; a daemon thread does not."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=1, thread_name_prefix=THREAD_PREFIX)
+        self._jobs: queue.SimpleQueue[tuple[concurrent.futures.Future[Any], Any, tuple[Any, ...]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._thread = threading.Thread(target=self._serve, name=f"{THREAD_PREFIX}-workflow", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            future, fn, args = job
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn(*args))
+                except BaseException as e:
+                    future.set_exception(e)
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._jobs.put((future, functools.partial(fn, **kwargs) if kwargs else fn, args))
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._jobs.put(None)
+
+
 @dataclass
 class _Job:
     history: WorkflowHistory
@@ -79,8 +113,15 @@ class Pending:
     def __init__(self, worker: ReplayWorker, future: asyncio.Future[Outcome]) -> None:
         self._worker, self._future = worker, future
 
-    def result(self) -> Outcome:
-        return self._worker._wait(self._future)
+    def result(self, timeout: float | None = None) -> Outcome:
+        """The replay's outcome; :class:`Stuck` when it has not finished within ``timeout``
+        seconds (the worker is then abandoned: the next history gets a fresh one)."""
+        return self._worker._wait(self._future, timeout)
+
+
+class Stuck(Exception):
+    """temporalio has not finished a history within the limit; the worker replaying it is
+    abandoned (Core waits for events that will never come, and cannot be told to stop)."""
 
 
 class ReplayWorker:
@@ -94,7 +135,7 @@ class ReplayWorker:
     def __init__(self, workflows: Sequence[type], sandboxed: bool = True, debug_mode: bool = False) -> None:
         self.workflows = list(workflows)
         self.sandboxed = sandboxed
-        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=THREAD_PREFIX)
+        self._executor = _DaemonExecutor()
         # replaytest's own modules (the capture hooks, the debugger) run inside the sandbox
         # but are not workflow code: they pass through, so nothing of them is re-imported there
         runner = (
@@ -114,6 +155,7 @@ class ReplayWorker:
         self._queue: asyncio.Queue[_Job | None] | None = None
         self._current: _Job | None = None
         self._task: asyncio.Task[None] | None = None
+        self._abandoned = False
         self._run(self._begin())
 
     async def _begin(self) -> None:
@@ -161,7 +203,7 @@ class ReplayWorker:
 
     @property
     def alive(self) -> bool:
-        return self._task is not None and not self._task.done() and not self._loop.is_closed()
+        return not self._abandoned and self._task is not None and not self._task.done() and not self._loop.is_closed()
 
     def submit(self, history: WorkflowHistory) -> Pending:
         """Queue one history; queued histories replay in order."""
@@ -172,16 +214,29 @@ class ReplayWorker:
         self._queue.put_nowait(job)
         return Pending(self, job.future)
 
-    def _wait(self, future: asyncio.Future[Outcome]) -> Outcome:
+    def _wait(self, future: asyncio.Future[Outcome], timeout: float | None = None) -> Outcome:
         if not future.done():
             assert self._task is not None
-            self._run(asyncio.wait([future, self._task], return_when=asyncio.FIRST_COMPLETED))
+            self._run(asyncio.wait([future, self._task], timeout=timeout, return_when=asyncio.FIRST_COMPLETED))
         if not future.done():
+            if self._task is not None and not self._task.done():
+                self._abandon()
+                raise Stuck()
             raise RuntimeError("the Temporal replay worker stopped before replaying this history")
         return future.result()
 
+    def _abandon(self) -> None:
+        """Give up on this worker without waiting for it: its loop never runs again, and it is
+        kept referenced (never collected half-way) until the process ends."""
+        self._abandoned = True
+        _abandoned.append(self)
+        with _workers_lock:
+            for key, w in list(_workers.items()):
+                if w is self:
+                    del _workers[key]
+
     def close(self) -> None:
-        if self._loop.is_closed():
+        if self._loop.is_closed() or self._abandoned:
             return
         try:
             if self.alive and self._queue is not None:
@@ -195,6 +250,7 @@ class ReplayWorker:
 
 
 _workers: dict[tuple[Any, ...], ReplayWorker] = {}
+_abandoned: list[ReplayWorker] = []
 _workers_lock = threading.Lock()
 
 
