@@ -1,5 +1,10 @@
-"""Issue 14, items 9-13, as counts: hostile workflows that kill a worker, and database faults
-that end a command in a traceback instead of one line.
+"""Issue 14, items 9-13, and issue 19, items 10-11, as counts: hostile workflows that kill or
+hang a worker, and database faults that end a command in a traceback instead of one line.
+
+The workflows of issue 19 (a busy loop, KeyboardInterrupt, another BaseException, os._exit, a
+300 MB activity result) run in a real ``replaytest worker --until-idle --virtual-clock``
+subprocess each, beside ``fine``: os._exit would end this process, and a busy loop would keep a
+thread of it spinning.
 
     python bench/engine_faults.py              # this checkout
     PYTHONPATH=/path/to/other/checkout python bench/engine_faults.py   # another one, same probes
@@ -42,6 +47,9 @@ HOSTILE = [
     "activity_raises_unprintable",
 ]
 MODULE = "hostile_probe"
+# issue 19: each in its own worker process (see worker_processes)
+IN_A_WORKER = ["busy_loop", "raises_keyboard_interrupt", "raises_base_exception", "hard_exit", "activity_returns_huge"]
+WORKER_TIMEOUT = 60.0  # seconds; a worker that has not finished by then hangs
 
 
 def hostile_workflows() -> int:
@@ -77,6 +85,66 @@ def hostile_workflows() -> int:
         else:
             outcome = f"worker survived; fine {e.describe('fine').status}"
         print(f"  {name:28} {outcome}")
+    return died
+
+
+def worker_processes() -> int:
+    """Each of IN_A_WORKER beside ``fine``, worked by a ``replaytest worker --until-idle`` process;
+    returns how many killed or hung that worker (or left ``fine`` unfinished)."""
+    import time
+
+    import hostile_probe as hostile
+
+    from replaytest.engine import Engine
+
+    died = 0
+    for name in IN_A_WORKER:
+        db = Path(tempfile.mkdtemp()) / "e.db"
+        with Engine(db).register(hostile) as e:
+            e.start(getattr(hostile, name), id="hostile")
+            e.start(hostile.fine, id="fine")
+        started = time.perf_counter()
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "replaytest",
+                "worker",
+                "--module",
+                MODULE,
+                "--until-idle",
+                "--virtual-clock",
+                "-q",
+                "--db",
+                str(db),
+            ],
+            cwd=PROBES,
+            env={**os.environ, "PYTHONPATH": PATH, "HOSTILE_HUGE_MB": "300"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            _, err = worker.communicate(timeout=WORKER_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            _, err = worker.communicate()
+            outcome = f"WORKER HUNG (killed after {WORKER_TIMEOUT:g} s)"
+        else:
+            with Engine(db) as e:
+                fine, info = e.describe("fine").status, e.describe("hostile")
+                failed = [ev for ev in e.history("hostile").events if ev.type == "ActivityTaskFailed"]
+            if worker.returncode != 0:
+                last = err.strip().splitlines()[-1][:60] if err.strip() else ""
+                outcome = f"WORKER DIED: exit {worker.returncode} {last}"
+            elif fine != "completed":
+                outcome = f"worker exited, fine {fine}"
+            else:
+                why = info.task_failure or (failed[0].attrs["failure"] if failed else None)
+                outcome = f"worker survived; fine completed; hostile: {why['type'] if why else info.status}"
+        elapsed = time.perf_counter() - started
+        died += not outcome.startswith("worker survived")
+        print(f"  {name:28} {outcome} ({elapsed:.1f} s)")
     return died
 
 
@@ -169,6 +237,8 @@ def main() -> None:
     print(f"replaytest from {Path(replaytest.__file__).parent}")
     died = hostile_workflows()
     print(f"hostile workflows that killed or hung the worker: {died}/{len(HOSTILE)}")
+    died = worker_processes()
+    print(f"hostile workflows that killed or hung a worker process: {died}/{len(IN_A_WORKER)}")
     tracebacks, probes = database_faults()
     print(f"database/CLI probes ending in a traceback: {tracebacks}/{probes}")
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from fixtures.workflows import hostile
 from replaytest.definitions import MAX_PAYLOAD_BYTES
@@ -110,3 +111,99 @@ def _waits_for_its_signal(db: Path) -> bool:
     """The worker has run the workflow's first task (it now waits for a signal)."""
     with Engine(db) as client:
         return any(ev.type == "WorkflowTaskCompleted" for ev in client.history("waiting").events)
+
+
+# ---------------------------------------------------------------------------- 10: workflow code that hangs or ends a worker
+def history_of(db: Path, workflow_id: str) -> list[Any]:
+    with Engine(db) as client:
+        return client.history(workflow_id).events
+
+
+def task_failure(db: Path, workflow_id: str) -> dict[str, Any] | None:
+    with Engine(db) as client:
+        return client.describe(workflow_id).task_failure
+
+
+def test_a_busy_loop_is_a_potential_deadlock_at_its_line_and_both_workers_serve_the_others(db: Path) -> None:
+    fines = [f"fine-{n}" for n in range(4)]
+    with Engine(db) as client:
+        client.start(hostile.busy_loop, id="busy")
+        for workflow_id in fines:
+            client.start(hostile.fine, id=workflow_id)
+    options = ("--virtual-clock", "--deadlock-timeout", "0.5", "-q")
+    workers = [worker(db, *options), worker(db, *options)]
+    try:
+        wait_for(lambda: all(history_of(db, f)[-1].type == "WorkflowExecutionCompleted" for f in fines))
+        wait_for(lambda: task_failure(db, "busy") is not None)
+        for w in workers:
+            w.send_signal(signal.SIGTERM)  # the worker in the busy loop too: it is interrupted within the limit
+        for w in workers:
+            w.wait(timeout=20)
+    finally:
+        errs = [stop(w)[1] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], errs
+    failure = task_failure(db, "busy")
+    assert failure is not None and failure["type"] == "PotentialDeadlock", failure
+    assert failure["source"]["line"] in (line_of("busy_loop"), line_of("busy_loop") + 1), failure
+    assert failure["message"].startswith("potential deadlock: workflow code ran for 0.5 s without yielding"), failure
+    assert any("potential deadlock" in err for err in errs), errs
+
+
+def test_keyboard_interrupt_base_exceptions_and_os_exit_in_workflow_code_fail_their_tasks_only(db: Path) -> None:
+    hostile_ids = {
+        "raises_keyboard_interrupt": "KeyboardInterrupt",
+        "raises_base_exception": "Fatal",
+        "hard_exit": "SandboxViolation",
+    }
+    with Engine(db) as client:
+        for name in hostile_ids:
+            client.start(getattr(hostile, name), id=name)
+        client.start(hostile.fine, id="fine")
+    w = worker(db, "--virtual-clock", "--until-idle", "-q")
+    _, err = w.communicate(timeout=60)
+    assert w.returncode == 0, err
+    assert history_of(db, "fine")[-1].type == "WorkflowExecutionCompleted"
+    for name, kind in hostile_ids.items():
+        failure = task_failure(db, name)
+        assert failure is not None and failure["type"] == kind, (name, failure)
+        assert failure["source"]["line"] == line_of(name), (name, failure)
+    assert "os._exit" in (task_failure(db, "hard_exit") or {})["message"]
+
+
+def test_a_second_ctrl_c_stops_a_worker_inside_workflow_code(db: Path) -> None:
+    """A real Ctrl-C is not the workflow's KeyboardInterrupt: it stops the worker, and the
+    workflow's history records no failure for it."""
+    with Engine(db) as client:
+        client.start(hostile.busy_loop, id="busy")
+    w = worker(db, "--virtual-clock", "--deadlock-timeout", "60")
+    try:
+        wait_for(lambda: history_of(db, "busy")[-1].type == "WorkflowTaskStarted")
+        time.sleep(0.3)  # inside the loop by now
+        w.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        w.send_signal(signal.SIGINT)
+        w.wait(timeout=20)
+    finally:
+        _, err = stop(w)
+    assert w.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "replaytest: interrupted"
+    assert not any(e.type == "WorkflowTaskFailed" for e in history_of(db, "busy"))
+
+
+def test_the_library_worker_interrupts_a_busy_loop_in_any_thread(db: Path) -> None:
+    import threading
+
+    e = Engine(db, clock="virtual", deadlock_timeout=0.3).register(hostile)
+    e.start(hostile.busy_loop, id="busy")
+    e.start(hostile.fine, id="fine")
+    done = threading.Thread(target=e.work, daemon=True)
+    done.start()
+    done.join(timeout=30)
+    assert not done.is_alive(), "work() hung in the busy loop"
+    assert e.describe("fine").status == "completed"
+    failure = e.describe("busy").task_failure
+    assert (
+        failure is not None
+        and failure["type"] == "PotentialDeadlock"
+        and failure["source"]["line"] == line_of("busy_loop")
+    )

@@ -115,6 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="how long a claimed task stays ours without renewal (default 30)",
     )
+    p.add_argument(
+        "--deadlock-timeout",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="fail a workflow task whose code runs S seconds without yielding, as a potential deadlock (default 2)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="log only warnings")
     _db_option(p)
 
@@ -356,8 +363,17 @@ def cmd_worker(args: argparse.Namespace) -> int:
             "(how long a claimed task stays this worker's without renewal; default 30)"
         )
     _setup_logging(logging.WARNING if args.quiet else logging.INFO, with_time=True)
+    if not 0 < args.deadlock_timeout < float("inf"):
+        raise UsageError(
+            f"--deadlock-timeout must be a positive number of seconds, not {args.deadlock_timeout:g} "
+            "(how long workflow code may run without yielding; default 2)"
+        )
     with _engine(
-        args, clock="virtual" if args.virtual_clock else "real", must_exist=False, lease_seconds=args.lease_seconds
+        args,
+        clock="virtual" if args.virtual_clock else "real",
+        must_exist=False,
+        lease_seconds=args.lease_seconds,
+        deadlock_timeout=args.deadlock_timeout,
     ) as engine:
         engine.register(*args.module)
         log = logging.getLogger("replaytest.engine")
@@ -385,7 +401,7 @@ def _install_stop_handlers(engine: Any) -> None:
         logging.getLogger("replaytest.engine").warning(
             "stopping after the activities in flight (Ctrl-C again to abort)"
         )
-        signals.signal(signals.SIGINT, signals.default_int_handler)
+        signals.signal(signals.SIGINT, engine.worker.interrupt)  # raises KeyboardInterrupt, even in workflow code
         engine.stop()
 
     signals.signal(signals.SIGTERM, graceful)

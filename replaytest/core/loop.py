@@ -22,6 +22,7 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         self._ready: collections.deque[asyncio.Handle] = collections.deque()
         self._running = False
         self.stop_requested = False
+        self.turns = 0  # runs of run_until_idle so far: how a watchdog sees the code yield
 
     # The signatures below are looser than typeshed's generic ones (mypy: override).
     def call_soon(  # type: ignore[override]
@@ -84,6 +85,7 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         previous = asyncio.events._get_running_loop()
         asyncio.events._set_running_loop(self)
         self._running = True
+        self.turns += 1
         try:
             while self._ready and not self.stop_requested:
                 try:

@@ -33,6 +33,7 @@ from .errors import EngineError, WorkflowBlockedError, WorkflowFailedError, Work
 from .hooks import FaultHooks
 from .registry import Registry
 from .store import Run, Store
+from .watchdog import DEFAULT_DEADLOCK_TIMEOUT
 from .worker import Worker, WorkStats
 
 DEFAULT_DB = ".replaytest/engine.db"
@@ -139,6 +140,7 @@ class Engine:
         poll_interval: float = 0.1,
         max_concurrent_activities: int = 8,
         faults: FaultHooks | None = None,
+        deadlock_timeout: float | None = DEFAULT_DEADLOCK_TIMEOUT,
     ) -> None:
         if sandbox is not None:  # None: no sandbox at all
             sandbox = parse_mode(SandboxMode, sandbox, "sandbox")
@@ -160,6 +162,7 @@ class Engine:
             lease_seconds=lease_seconds,
             poll_interval=poll_interval,
             max_concurrent_activities=max_concurrent_activities,
+            deadlock_timeout=deadlock_timeout,
         )
         if faults is not None:
             self.set_faults(faults)

@@ -28,12 +28,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from ..core.failures import storable_text
 from ..history import format_time, parse_time
@@ -44,6 +46,7 @@ from .clock import Clock, from_ms, to_ms
 from .errors import DatabaseError, DatabaseLockedError, EngineError, describe_failure
 from .registry import Registry
 from .store import Store, Task
+from .watchdog import DEFAULT_DEADLOCK_TIMEOUT
 from .workflow_task import WorkflowTaskResult, WorkflowTaskRunner
 
 log = logging.getLogger("replaytest.engine")
@@ -79,12 +82,16 @@ class Worker:
         poll_interval: float = 0.1,
         max_concurrent_activities: int = 8,
         identity: str | None = None,
+        deadlock_timeout: float | None = DEFAULT_DEADLOCK_TIMEOUT,
     ) -> None:
         self.store, self.clock, self.registry = store, clock, registry
         self.sandbox = sandbox
         self.lease_seconds, self.poll_interval = lease_seconds, poll_interval
         self.identity = identity or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.workflows = WorkflowTaskRunner(store, registry, sandbox)
+        try:
+            self.workflows = WorkflowTaskRunner(store, registry, sandbox, deadlock_timeout=deadlock_timeout)
+        except ValueError as e:
+            raise EngineError(str(e)) from None
         self.activities = ActivityRunner(max_concurrent_activities)
         self._stop = False
         self._outcomes: list[AttemptOutcome] = []  # finished attempts not recorded yet
@@ -99,6 +106,14 @@ class Worker:
     def stop(self) -> None:
         """Finish the activities in flight, claim nothing new, and return (signal-safe)."""
         self._stop = True
+
+    def interrupt(self, signum: int = 0, frame: Any = None) -> None:
+        """A SIGINT handler that stops the worker now: raises KeyboardInterrupt, which the worker
+        lets through even from inside workflow code (where a KeyboardInterrupt the code raises
+        itself only fails its workflow task). A worker running in the main thread installs it
+        while it runs if SIGINT has Python's default handler."""
+        self.workflows.interrupted = True
+        raise KeyboardInterrupt
 
     def run(
         self,
@@ -117,11 +132,30 @@ class Worker:
                 "use a second Engine on the same database for a second worker"
             )
         self._runs, self._told = (None if runs is None else frozenset(runs)), None
+        self.workflows.interrupted = False
         try:
-            return self._loop(until_idle, stop_when, skip_until_ms)
+            with self._own_interrupts():
+                return self._loop(until_idle, stop_when, skip_until_ms)
         finally:
             self._runs = None
             self._running.release()
+
+    @contextlib.contextmanager
+    def _own_interrupts(self) -> Iterator[None]:
+        """Ctrl-C through ``interrupt`` while working (main thread, default handler only), so a
+        real Ctrl-C is told apart from workflow code raising KeyboardInterrupt."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            yield
+            return
+        signal.signal(signal.SIGINT, self.interrupt)
+        try:
+            yield
+        finally:
+            if signal.getsignal(signal.SIGINT) == self.interrupt:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
 
     @property
     def busy(self) -> bool:

@@ -24,6 +24,7 @@ from . import transitions as tx
 from .errors import DatabaseError
 from .registry import Registry
 from .store import Store
+from .watchdog import DEFAULT_DEADLOCK_TIMEOUT, Deadlock, Interrupted, Watchdog
 
 _CLOSED = {"WorkflowExecutionCompleted": "completed", "WorkflowExecutionFailed": "failed"}
 
@@ -48,29 +49,46 @@ class WorkflowTaskResult:
 
 
 class WorkflowTaskRunner:
-    def __init__(self, store: Store, registry: Registry, sandbox: str | None, cache_size: int = 256) -> None:
+    def __init__(
+        self,
+        store: Store,
+        registry: Registry,
+        sandbox: str | None,
+        cache_size: int = 256,
+        deadlock_timeout: float | None = DEFAULT_DEADLOCK_TIMEOUT,
+    ) -> None:
         self.store, self.registry, self.sandbox = store, registry, sandbox
         self.cache: collections.OrderedDict[str, _Sticky] = collections.OrderedDict()
         self.cache_size = cache_size
+        self.watchdog = Watchdog(deadlock_timeout)
+        self.interrupted = False  # a real Ctrl-C (Worker.interrupt): its KeyboardInterrupt stops the worker
 
     def run(
         self, claim: tx.WorkflowClaim, now_ms: Callable[[], int], eager: tx.Eager | None = None
     ) -> WorkflowTaskResult:
         run_id = claim.run.run_id
         replayed = 0
+        deadlocks: list[Deadlock] = []
         try:
-            sticky, outcomes, replayed = self._prepare(claim)
-            commands = sticky.ex.activate(outcomes, parse_time(claim.started.time))
+            sticky, outcomes, replayed = self._prepare(claim, deadlocks)
+            with self.watchdog.watching(sticky.ex.loop, claim.run.workflow_id, deadlocks):
+                commands = sticky.ex.activate(outcomes, parse_time(claim.started.time))
+            if deadlocks:  # the code caught the interruption and finished: still too slow
+                raise Interrupted
         except DatabaseError:
             self.cache.pop(run_id, None)
             raise  # the database, not this workflow
-        except Exception as err:  # NondeterminismError, WorkflowTaskError (sys.exit() too), or a bug
+        except BaseException as err:  # NondeterminismError, WorkflowTaskError (sys.exit() too), a bug, a
+            # KeyboardInterrupt or other BaseException the code raised, or a deadlock interrupted
             self.cache.pop(run_id, None)  # the code raised part-way: its state cannot be trusted
-            failure = (
-                err.failure
-                if isinstance(err, WorkflowTaskError)
-                else failure_of(err, err.divergence.source if isinstance(err, NondeterminismError) else None)
-            )
+            if isinstance(err, KeyboardInterrupt) and self.interrupted:
+                raise  # Ctrl-C: stop the worker; the claim's lease expires and the task runs again
+            if deadlocks or isinstance(err, Interrupted):  # (Interrupted alone: it landed as the block closed)
+                failure = (deadlocks[0] if deadlocks else Deadlock(self.watchdog.limit or 0)).failure()
+            elif isinstance(err, WorkflowTaskError):
+                failure = err.failure
+            else:
+                failure = failure_of(err, err.divergence.source if isinstance(err, NondeterminismError) else None)
             try:
                 delay = tx.fail_workflow_task(self.store, claim, failure, now_ms())
             except tx.LeaseLost:
@@ -115,7 +133,7 @@ class WorkflowTaskRunner:
             activities=list(eager.activities) if eager is not None else [],
         )
 
-    def _prepare(self, claim: tx.WorkflowClaim) -> tuple[_Sticky, list[Event], int]:
+    def _prepare(self, claim: tx.WorkflowClaim, deadlocks: list[Deadlock]) -> tuple[_Sticky, list[Event], int]:
         """The Execution, up to date with every completed task, and the outcomes for this one."""
         run_id, started = claim.run.run_id, claim.started
         sticky = self.cache.pop(run_id, None)
@@ -141,6 +159,7 @@ class WorkflowTaskRunner:
             history=events,
             sandbox=self.sandbox,
         )
-        catch_up(ex, events)
+        with self.watchdog.watching(ex.loop, claim.run.workflow_id, deadlocks):
+            catch_up(ex, events)
         replayed = len(events) if any(e.type == "WorkflowTaskCompleted" for e in events) else 0
         return _Sticky(ex, 0, events), pending_outcomes(events), replayed

@@ -23,6 +23,8 @@ from ._threads import ACTIVE, get_ident
 
 REAL_SLEEP = time.sleep
 REAL_THREAD_START = threading.Thread.start
+REAL_EXIT = os._exit
+REAL_ABORT = os.abort
 
 # Audit events that are I/O or otherwise nondeterministic. Only these are ever flagged.
 AUDITED = frozenset(
@@ -167,3 +169,26 @@ thread_start = flagging(REAL_THREAD_START, lambda thread: "threading.Thread.star
 # __getitem__ covers os.environ[k], .get(k), `k in`, os.getenv(k); __iter__ covers dict(os.environ)
 environ_getitem = flagging(os._Environ.__getitem__, lambda env, key: f"os.environ[{key!r}]")
 environ_iter = flagging(os._Environ.__iter__, lambda env: "iter(os.environ)")
+
+
+def refusing(real: Callable[..., Any], call: str) -> Callable[..., Any]:
+    """Wrap a call that ends the process (``os._exit``, ``os.abort``): in workflow code it is a
+    SandboxViolation in strict *and* warn mode -- going on would end the worker or the replay run,
+    which no workflow may do (as ``sys.exit()`` only fails its task). ``off`` lets it through."""
+
+    @functools.wraps(real)
+    def wrapper(*args: Any) -> Any:
+        ctx = ACTIVE.get(get_ident())
+        if ctx is not None and ctx.mode != "off":
+            mode, ctx.mode = ctx.mode, "strict"  # warn mode too: reported by raising, never done
+            try:
+                flag(call, sys._getframe(1))
+            finally:
+                ctx.mode = mode
+        return real(*args)
+
+    return wrapper
+
+
+exit_now = refusing(REAL_EXIT, "os._exit")
+abort_now = refusing(REAL_ABORT, "os.abort")

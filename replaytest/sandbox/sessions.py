@@ -61,7 +61,12 @@ def _patch(obj: Any, name: str, value: Any) -> None:
 
 def _rebind(module: types.ModuleType) -> None:
     """Point `from time import sleep` / `from os import urandom` names of `module` at the fakes."""
-    fakes = {id(audit.REAL_SLEEP): audit.sleep, id(randomness.REAL_URANDOM): randomness.urandom}
+    fakes = {
+        id(audit.REAL_SLEEP): audit.sleep,
+        id(randomness.REAL_URANDOM): randomness.urandom,
+        id(audit.REAL_EXIT): audit.exit_now,
+        id(audit.REAL_ABORT): audit.abort_now,
+    }
     for name, value in list(vars(module).items()):
         if id(value) in fakes:
             _patch(module, name, fakes[id(value)])
@@ -112,6 +117,8 @@ def _install() -> None:
     _patch(os._Environ, "__getitem__", audit.environ_getitem)
     _patch(os._Environ, "__iter__", audit.environ_iter)
     _patch(os, "urandom", randomness.urandom)
+    _patch(os, "_exit", audit.exit_now)  # no audit event: it would end the process mid-workflow
+    _patch(os, "abort", audit.abort_now)
     _patch(random, "_urandom", randomness.urandom)  # SystemRandom, hence secrets
     for module in _registered.values():
         _rebind(module)
