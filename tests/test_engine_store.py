@@ -225,3 +225,36 @@ def test_a_running_worker_waits_out_a_held_write_lock_and_says_so(db: Path) -> N
     assert worker.returncode == 0, err
     assert "Traceback" not in err
     assert f"the engine database {db} is locked by another process" in err and "retrying in" in err
+
+
+# ---------------------------------------------------------------- issue 19 item 12: deleted under a worker
+def test_deleting_the_database_under_a_running_worker_stops_it_in_one_line(db: Path) -> None:
+    """SQLite would go on writing into the unlinked file: the worker notices and stops."""
+    import os
+    import time
+
+    with Engine(db).register(hostile) as e:
+        e.start(hostile.wait_for_go, id="waiting")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "replaytest", "worker", "--module", MODULE, "--db", str(db)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        with Engine(db) as client:  # closed before the file goes
+            deadline = time.monotonic() + 30
+            while not any(ev.type == "WorkflowTaskCompleted" for ev in client.history("waiting").events):
+                assert time.monotonic() < deadline and worker.poll() is None, "the worker did not start"
+                time.sleep(0.02)
+        os.remove(db)
+        _, err = worker.communicate(timeout=20)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.communicate()
+    assert worker.returncode == 2, err
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"replaytest: error: the engine database {db} was deleted while this worker ran"), err

@@ -16,6 +16,7 @@ import pytest
 
 from fixtures.workflows import hostile
 from replaytest import PayloadError
+from replaytest.definitions import MAX_PAYLOAD_BYTES
 from replaytest.engine import Engine, EngineError
 from tests.conftest import ROOT, run_replaytest
 
@@ -224,3 +225,26 @@ def test_a_signal_payload_that_is_not_unicode_is_refused(db: Path) -> None:
         e.start(hostile.fine, id="id-\ud800")
     e.signal("w", "go", "still works")
     assert e.get_handle("w").result() == "still works"
+
+
+# ---------------------------------------------------------------- issue 19 item 11: payload limit
+def test_an_activity_result_over_the_payload_limit_fails_that_activity(db: Path) -> None:
+    e = Engine(db, clock="virtual").register(hostile)
+    e.start(hostile.activity_returns_huge, id="huge")
+    e.start(hostile.fine, id="fine")
+    e.work()
+    assert e.describe("fine").status == "completed"
+    result = e.get_handle("huge").result()
+    assert result.startswith("caught PayloadError: the result of activity huge is 3.0 MB"), result
+    assert f"over the payload limit of {MAX_PAYLOAD_BYTES // 2**20} MB" in result
+    scheduled = [ev for ev in e.history("huge").events if ev.type.startswith("ActivityTask")]
+    assert [ev.type for ev in scheduled] == ["ActivityTaskScheduled", "ActivityTaskStarted", "ActivityTaskFailed"]
+
+
+def test_an_activity_argument_over_the_payload_limit_fails_the_task_at_its_line(db: Path) -> None:
+    e = Engine(db, clock="virtual").register(hostile)
+    e.start(hostile.sends_huge, id="huge")
+    e.work()
+    failure = e.describe("huge").task_failure
+    assert failure is not None and failure["type"] == "PayloadError", failure
+    assert failure["source"]["line"] == line_of("sends_huge") and "payload limit" in failure["message"]

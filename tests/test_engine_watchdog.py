@@ -1,9 +1,9 @@
-"""Issue 19, items 10-12: nothing a workflow does and nothing done to the database file takes
-a worker down silently. A busy loop is a "potential deadlock" at its line (like Temporal's
-deadlock detection) and the worker serves the others; KeyboardInterrupt, any BaseException and
-os._exit in workflow code fail that workflow task only; a payload over the limit fails where it
-is made; a database deleted under a running worker stops it with one line. Real worker
-subprocesses on a real SQLite file, killed for real."""
+"""Deadlock detection and workflow code that would end a worker (engine/watchdog.py,
+engine/workflow_task.py; issue 19, item 10): a busy loop is a "potential deadlock" at its line
+(like Temporal's deadlock detection) and the worker serves the others and answers SIGTERM;
+KeyboardInterrupt, any BaseException and os._exit in workflow code fail that workflow task only,
+while a real Ctrl-C still stops the worker. Real worker subprocesses on a real SQLite file,
+killed for real."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from fixtures.workflows import hostile
-from replaytest.definitions import MAX_PAYLOAD_BYTES
 from replaytest.engine import Engine
 from tests.conftest import ROOT
 
@@ -67,53 +66,6 @@ def stop(process: subprocess.Popen[str]) -> tuple[str, str]:
     return process.communicate(timeout=30)
 
 
-# ---------------------------------------------------------------------------- 11: payload limit
-def test_an_activity_result_over_the_payload_limit_fails_that_activity(db: Path) -> None:
-    e = Engine(db, clock="virtual").register(hostile)
-    e.start(hostile.activity_returns_huge, id="huge")
-    e.start(hostile.fine, id="fine")
-    e.work()
-    assert e.describe("fine").status == "completed"
-    result = e.get_handle("huge").result()
-    assert result.startswith("caught PayloadError: the result of activity huge is 3.0 MB"), result
-    assert f"over the payload limit of {MAX_PAYLOAD_BYTES // 2**20} MB" in result
-    scheduled = [ev for ev in e.history("huge").events if ev.type.startswith("ActivityTask")]
-    assert [ev.type for ev in scheduled] == ["ActivityTaskScheduled", "ActivityTaskStarted", "ActivityTaskFailed"]
-
-
-def test_an_activity_argument_over_the_payload_limit_fails_the_task_at_its_line(db: Path) -> None:
-    e = Engine(db, clock="virtual").register(hostile)
-    e.start(hostile.sends_huge, id="huge")
-    e.work()
-    failure = e.describe("huge").task_failure
-    assert failure is not None and failure["type"] == "PayloadError", failure
-    assert failure["source"]["line"] == line_of("sends_huge") and "payload limit" in failure["message"]
-
-
-# ---------------------------------------------------------------------------- 12: database deleted
-def test_deleting_the_database_under_a_running_worker_stops_it_in_one_line(db: Path) -> None:
-    with Engine(db) as client:
-        client.start(hostile.wait_for_go, id="waiting")
-    w = worker(db)
-    try:
-        wait_for(lambda: _waits_for_its_signal(db))
-        os.remove(db)
-        w.wait(timeout=20)
-    finally:
-        _, err = stop(w)
-    assert w.returncode == 2, err
-    last = err.strip().splitlines()[-1]
-    assert last.startswith(f"replaytest: error: the engine database {db} was deleted while this worker ran"), err
-    assert "Traceback" not in err
-
-
-def _waits_for_its_signal(db: Path) -> bool:
-    """The worker has run the workflow's first task (it now waits for a signal)."""
-    with Engine(db) as client:
-        return any(ev.type == "WorkflowTaskCompleted" for ev in client.history("waiting").events)
-
-
-# ---------------------------------------------------------------------------- 10: workflow code that hangs or ends a worker
 def history_of(db: Path, workflow_id: str) -> list[Any]:
     with Engine(db) as client:
         return client.history(workflow_id).events
