@@ -23,6 +23,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from replaytest import Engine, History, NondeterminismError, WorkflowTaskError, replay
+from replaytest.definitions import ReplaytestError
+from replaytest.report import Divergence, UnknownWorkflowError, report_lines
+from replaytest.report.divergence import InternalError, Verdict
+from replaytest.report.render import workflow_task_report
 
 SHOP = """\
 import urllib.request
@@ -326,3 +330,54 @@ def test_json_differences_are_empty_exactly_when_equal_and_reordering_keeps_the_
     assert bool(jsondiff.summary(a, b)) == bool(found)
     if found and isinstance(a, dict) and isinstance(b, dict):  # a key path, never "the whole value"
         assert found[0][0] != "" and "as a whole" not in jsondiff.summary(a, b)
+
+
+# ---------------------------------------------------------------- the verdict base, the shared report
+def _divergence() -> Divergence:
+    return Divergence("command", "wf-1", "flow", 3, "ActivityTaskScheduled", "charge", "refund", detail="d")
+
+
+@pytest.mark.parametrize("verdict", [NondeterminismError, WorkflowTaskError, UnknownWorkflowError])
+def test_every_verdict_shares_one_base(verdict: type[Exception]) -> None:
+    assert issubclass(verdict, Verdict)
+
+
+def test_a_divergences_fields_are_typed_properties_not_a_catch_all() -> None:
+    error = NondeterminismError(_divergence())
+    assert (error.kind, error.event_id, error.recorded, error.issued) == ("command", 3, "charge", "refund")
+    assert "__getattr__" not in vars(NondeterminismError)
+    with pytest.raises(AttributeError):
+        error.no_such_field  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_an_internal_error_is_a_type_reported_as_a_bug_in_one_line() -> None:
+    assert not issubclass(InternalError, (Verdict, ReplaytestError))
+    ok, lines = report_lines("h.json", InternalError("the SDK started the body of step 'charge'"))
+    assert not ok
+    assert lines == [
+        "FAIL  h.json: internal error in replaytest (InternalError: the SDK started the body of step 'charge'); "
+        "please report it with this history file"
+    ]
+
+
+def test_a_backend_adds_its_notes_to_the_shared_workflow_task_report() -> None:
+    try:
+        {}["parts"]
+    except KeyError as e:
+        error = WorkflowTaskError("wf-1", e, None, {"type": "KeyError", "message": "'parts'"})
+    error.workflow_type = "Flow"
+    error.task_place = " in the workflow task started at history event 5"
+    error.hints = ["the platform says: do not"]
+    error.history_note = "history recorded this workflow task as completed"
+    error.history_source = "h.json"
+    error.timeline = ["→    5  WorkflowTaskStarted"]
+    error.platform_message = ("platformio", "it broke")
+    assert workflow_task_report(error).splitlines() == [
+        "Workflow code raised in workflow wf-1 (Flow) in the workflow task started at history event 5: KeyError: 'parts'",
+        "  the platform says: do not",
+        "  history recorded this workflow task as completed",
+        "  history file: h.json",
+        "  timeline:",
+        "    →    5  WorkflowTaskStarted",
+        "  platformio: it broke",
+    ]

@@ -135,9 +135,15 @@ class Divergence:
         }
 
 
-class NondeterminismError(Exception):
+class Verdict(Exception):
+    """What a replay found wrong with the history or the code, for the user to read as a report
+    (never a traceback): every backend raises one of the subclasses below."""
+
+
+class NondeterminismError(Verdict):
     """Workflow code no longer matches its history. Raised inside the workflow coroutine at
-    the divergent ``await``, so tracebacks and debuggers land on the user's line."""
+    the divergent ``await``, so tracebacks and debuggers land on the user's line. The report's
+    fields are on :attr:`divergence` (and, read-only, on the error itself)."""
 
     def __init__(self, divergence: Divergence) -> None:
         self.divergence = divergence
@@ -146,15 +152,75 @@ class NondeterminismError(Exception):
     def __str__(self) -> str:  # the report as it is now: a backend may add notes after raising
         return self.divergence.message()
 
-    def __getattr__(self, name: str) -> Any:  # error.event_id, error.recorded, error.source, …
-        if name == "divergence":
-            raise AttributeError(name)
-        return getattr(self.divergence, name)
+    @property
+    def kind(self) -> str:
+        return self.divergence.kind
+
+    @property
+    def workflow_id(self) -> str:
+        return self.divergence.workflow_id
+
+    @property
+    def workflow_type(self) -> str:
+        return self.divergence.workflow_type
+
+    @property
+    def event_id(self) -> int | None:
+        return self.divergence.event_id
+
+    @property
+    def event_type(self) -> str | None:
+        return self.divergence.event_type
+
+    @property
+    def recorded(self) -> str | None:
+        return self.divergence.recorded
+
+    @property
+    def issued(self) -> str | None:
+        return self.divergence.issued
+
+    @property
+    def source(self) -> Source | None:
+        return self.divergence.source
+
+    @property
+    def detail(self) -> str:
+        return self.divergence.detail
+
+    @property
+    def matched(self) -> int:
+        return self.divergence.matched
+
+    @property
+    def timeline(self) -> list[str]:
+        return self.divergence.timeline
+
+    @property
+    def history_source(self) -> str:
+        return self.divergence.history_source
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.divergence.warnings
+
+    @property
+    def notes(self) -> list[str]:
+        return self.divergence.notes
+
+    def message(self) -> str:
+        return self.divergence.message()
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.divergence.to_dict()
 
 
-class WorkflowTaskError(Exception):
+class WorkflowTaskError(Verdict):
     """Workflow code raised (not an ApplicationError): the workflow *task* fails and is
-    retried; the workflow itself goes on once the code is fixed."""
+    retried; the workflow itself goes on once the code is fixed.
+
+    A backend tells the shared report (``report.render.workflow_task_report``) what it knows
+    by setting the fields below; it never writes a report of its own."""
 
     def __init__(
         self,
@@ -167,15 +233,21 @@ class WorkflowTaskError(Exception):
         self.workflow_id, self.error, self.source, self.failure = workflow_id, error, source, failure
         self.frames = list(frames)  # the user's frames of the traceback, outermost first
         self.event_id: int | None = None  # the WorkflowTaskStarted of the task that raised, when replaying
+        self.workflow_type: str | None = None  # when the backend knows it (else the caller's)
+        self.task_place = ""  # where in history the task is, e.g. " in the workflow task started at history event 5"
+        self.hints: list[str] = []  # what the platform says about this kind of error, one line each
         self.history_note = ""  # what history recorded about this task, for the report
-        self.report = ""  # the whole report, when a backend wrote it (Temporal)
         self.notes: list[str] = []  # what else the reader should know (which module replayed)
         self.warnings: list[str] = []  # collected before it raised (warn modes)
+        self.history_source = ""  # the history file, when the report should name it
+        self.timeline: list[str] = []  # events around the task, one line each
+        self.platform_message: tuple[str, str] | None = None  # (platform, its own message), shown last
+        self.whole_report = False  # the CLI prints the whole report, not the one-line summary
         where = f" at {source}" if source else ""
         super().__init__(safe(f"workflow {workflow_id}: workflow code raised {type(error).__name__}: {error}{where}"))
 
 
-class UnknownWorkflowError(ReplaytestError):
+class UnknownWorkflowError(ReplaytestError, Verdict):
     """The history's workflow type is not among the registered workflows."""
 
 
@@ -186,6 +258,11 @@ class UnsupportedOption(ReplaytestError):
 class ReplayTimeout(ReplaytestError):
     """A replay that did not finish within the run's limit (``--timeout`` / ``--replay-timeout``):
     that history fails, the run goes on with the next one."""
+
+
+class InternalError(RuntimeError):
+    """A bug in replaytest or a backend (not a verdict about the history or the code): reported
+    as one line that asks for a bug report with the history file."""
 
 
 def timeline(

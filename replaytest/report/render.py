@@ -37,8 +37,8 @@ def _report_lines(path: Any, result: ReplayResult | BaseException) -> tuple[bool
         return True, lines + [f"      warning: {w}" for w in result.warnings]
     if isinstance(result, NondeterminismError):
         return False, [f"FAIL  {path}:"] + [f"      {line}" for line in str(result).split("\n")]
-    if isinstance(result, WorkflowTaskError) and result.report:  # a backend's full report
-        return False, [f"FAIL  {path}:"] + [f"      {line}" for line in result.report.split("\n")]
+    if isinstance(result, WorkflowTaskError) and result.whole_report:
+        return False, [f"FAIL  {path}:"] + [f"      {line}" for line in workflow_task_report(result).split("\n")]
     if isinstance(result, WorkflowTaskError):
         code = source_line(result.failure)
         return False, (
@@ -50,36 +50,52 @@ def _report_lines(path: Any, result: ReplayResult | BaseException) -> tuple[bool
     if isinstance(result, ReplaytestError):
         text = str(result) if str(path) in str(result) else f"{path}: {result}"
         return False, f"FAIL  {text}".split("\n")
-    # not a verdict: a bug in replaytest (or a backend). Say so in one line, never a traceback.
+    # InternalError or not a verdict at all: a bug in replaytest (or a backend). Say so in one
+    # line, never a traceback.
     return False, [
         f"FAIL  {path}: internal error in replaytest ({type(result).__name__}: {result}); "
         "please report it with this history file"
     ]
 
 
-def workflow_task_report(error: WorkflowTaskError, workflow_type: str) -> str:
-    """The report of workflow code that raised: the user's line and a workflow-only traceback."""
-    if error.report:  # a backend that wrote the whole report (Temporal)
-        return error.report
+def workflow_task_report(error: WorkflowTaskError, workflow_type: str | None = None) -> str:
+    """The report of workflow code that raised, for every backend: the user's line, what the
+    platform and history say, and a workflow-only traceback. A backend contributes through the
+    error's fields (``hints``, ``history_note``, ``timeline``, ``platform_message``...)."""
     exc = error.error
-    lines = [f"Workflow code raised in workflow {error.workflow_id} ({workflow_type}): {type(exc).__name__}: {exc}"]
+    wtype = error.workflow_type or workflow_type or "?"
+    lines = [
+        f"Workflow code raised in workflow {error.workflow_id} ({wtype}){error.task_place}: {type(exc).__name__}: {exc}"
+    ]
     frames = error.frames
     if frames:  # the innermost line of *workflow* code, not of a library it called
         fs = frames[-1]
         lines.append(f"  at {display_path(fs.filename)}:{fs.lineno} in {fs.name}")
-        lines.append(f"      {(fs.line or '').strip()}")
+        if (fs.line or "").strip():
+            lines.append(f"      {(fs.line or '').strip()}")
     elif error.source:
         lines.append(f"  at {error.source}")
+        if error.source.code:
+            lines.append(f"      {error.source.code}")
+    lines.extend(f"  {hint}" for hint in error.hints)
     if error.history_note:
         lines.append(f"  {error.history_note}")
     lines.extend(f"  note: {note}" for note in error.notes)
     if error.warnings:
         lines.append("  warnings before the failure:")
         lines.extend(f"    {w}" for w in error.warnings)
+    if error.history_source:
+        lines.append(f"  history file: {error.history_source}")
     if len(frames) > 1:  # one frame is the `at` line above
         lines.append("  workflow code traceback (most recent call last):")
         for fs in frames:
             lines.append(f'    File "{display_path(fs.filename)}", line {fs.lineno}, in {fs.name}')
             if fs.line:
                 lines.append(f"      {fs.line.strip()}")
+    if error.timeline:
+        lines.append("  timeline:")
+        lines.extend("    " + t for t in error.timeline)
+    if error.platform_message:
+        platform, message = error.platform_message
+        lines.append(f"  {platform}: {message}")
     return safe_lines(lines)

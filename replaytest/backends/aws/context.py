@@ -19,7 +19,8 @@ from aws_durable_execution_sdk_python.config import ParallelBranch
 from aws_durable_execution_sdk_python.context import DurableContext
 from aws_durable_execution_sdk_python.lambda_service import OperationType
 
-from ._compat import user_source
+from ...core.frames import user_source
+from ...report.divergence import InternalError
 from .history import op_label
 from .run import Run, _Stop
 
@@ -87,7 +88,7 @@ class ReplayContext(DurableContext):
         def body(step_context: Any) -> Any:
             rec = rt.history.ops.get(op_id)
             if rec is None or rec.status not in ("PENDING", "READY"):  # never a recorded step's body
-                rt.stop = rt.stop or f"internal: the SDK started the body of {op_label('STEP', 'Step', step_name)}"
+                rt.stop = rt.stop or InternalError(f"the SDK started the body of {op_label('STEP', 'Step', step_name)}")
                 raise _Stop
             try:
                 return func(step_context)

@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ._compat import ModuleImportError, UnknownWorkflowError, import_target
+from ...modules import ModuleImportError, import_target
+from ...report.divergence import UnknownWorkflowError
 
 _SDK_PACKAGE = "aws_durable_execution_sdk_python"
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ._compat import HistoryFormatError, short_json
+from ...history.errors import HistoryFormatError
+from ...report.text import short_json
 
 #: event type → (operation type, operation status after the event)
 EVENT_TYPES: dict[str, tuple[str | None, str | None]] = {

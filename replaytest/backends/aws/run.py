@@ -15,17 +15,27 @@ import random
 import sys
 import threading
 import traceback
+import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+from ...core.frames import is_user_file, return_source, user_frame, user_source
 from ...modes import ArgsMode, SandboxMode
+from ...report.divergence import NondeterminismError
+from ...report.source import Source
 from .. import ReplayDebugger
 from . import history as _history
-from ._compat import NondeterminismError, Source, is_user_file, return_source, sandbox_module, user_frame, user_source
 from .history import AwsHistory, RecordedOp, op_label
-from .verdicts import divergence
+from .verdicts import AwsDivergence, divergence
+
+
+def _sandbox() -> types.ModuleType:
+    """replaytest's sandbox (imports freezegun: only when a replay runs)."""
+    from ... import sandbox
+
+    return sandbox
 
 
 class _Stop(BaseException):
@@ -50,7 +60,9 @@ class Run:
         self.visited: dict[str, Source | None] = {}
         self.entered: set[str | None] = {None}  # contexts whose code ran (None: the handler)
         self.last_source: Source | None = None
-        self.stop: Any = None  # AwsDivergence | SandboxViolation | frontier str
+        # why the replay stopped early: a divergence, a sandbox violation, a bug, or (text) the
+        # frontier where history stands
+        self.stop: AwsDivergence | Exception | str | None = None
         self.frontier: str | None = None
         self.waiting_at: Source | None = None
         self.step_failures: list[tuple[RecordedOp, BaseException]] = []
@@ -63,7 +75,7 @@ class Run:
         seed = int.from_bytes(hashlib.sha256(history.execution.id.encode()).digest()[:8], "big")
         self.rng = random.Random(seed)
         self.pending_args: threading.local = threading.local()
-        self._sb = sandbox_module() if sandbox_mode is not SandboxMode.OFF else None
+        self._sb = _sandbox() if sandbox_mode is not SandboxMode.OFF else None
         self.returned_op: str | None = None
         self.observer = observer
         if observer is not None:
@@ -249,7 +261,7 @@ class Run:
             )
         )
 
-    def _fail(self, d: Any) -> None:
+    def _fail(self, d: AwsDivergence) -> None:
         if self.stop is None and self.observer is not None:
             frame = user_frame(sys._getframe(1))
             if frame is not None:
@@ -284,14 +296,14 @@ class Run:
         }
         obs.stop(frame, f"break-at {asked}", event.id, extra={"replaytest_event": view, "replaytest_break": note})
 
-    def diverged_after_return(self, d: Any) -> None:
+    def diverged_after_return(self, d: AwsDivergence) -> None:
         """--break-on divergence for a divergence found after the handler returned (a dropped
         operation, another result): stop in a stand-in frame at the reported line."""
         if self.observer is not None:
             self.observer.diverged(NondeterminismError(d), None, getattr(self.user_fn, "__module__", "handler"))
 
     # ---- after the handler ---------------------------------------------------------------------
-    def missing(self) -> Any:
+    def missing(self) -> AwsDivergence | None:
         """The first recorded operation the code no longer reached, as a divergence."""
         for op in self.history.ops.values():
             if op.id in self.visited or op.parent_id not in self.entered:

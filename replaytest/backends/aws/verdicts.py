@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._compat import Divergence
+from ...report.divergence import Divergence
 from .history import AwsEvent, AwsHistory, describe
 
 _SHIP_NEW_VERSION = (

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import linecache
 import re
-import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -14,8 +13,9 @@ from typing import ClassVar
 from ...core.frames import source_at, user_tb_frames
 from ...core.tasks import trailing_task_failures
 from ...report.divergence import KINDS, Divergence, WorkflowTaskError, timeline
-from ...report.source import Source, display_path
-from ...report.text import safe, safe_lines
+from ...report.render import workflow_task_report
+from ...report.source import Source
+from ...report.text import safe
 from .events import TEvent, describe
 
 Frame = tuple[str, int, str]
@@ -82,7 +82,8 @@ class TemporalDivergence(Divergence):
 
 class TemporalTaskError(WorkflowTaskError):
     """Workflow code raised while replaying a Temporal history: the workflow task fails (and
-    Temporal would retry it forever). ``str()`` is the whole report."""
+    Temporal would retry it forever). The shared workflow-task report with Temporal's notes;
+    ``str()`` is the whole report."""
 
     def __init__(
         self,
@@ -102,69 +103,40 @@ class TemporalTaskError(WorkflowTaskError):
         self.event_id = task
         self.workflow_type = workflow_type
         self.warnings = list(warnings)
-        self.report = self._report(workflow_type, error, task, events, frames, history_source, original)
-        self.args = (self.report,)  # str() is the whole report
-
-    def _report(
-        self,
-        workflow_type: str,
-        exc: BaseException,
-        task: int | None,
-        events: Sequence[TEvent],
-        frames: list[traceback.FrameSummary],
-        history_source: str,
-        original: str,
-    ) -> str:
-        at = ""
+        self.history_source = history_source
+        self.whole_report = True
         if task:
             kind = next((e.type for e in events if e.id == task), None)
-            at = (
+            self.task_place = (
                 f" in the workflow task started at history event {task}"
                 if kind == "WorkflowTaskStarted"
                 else f" in the workflow task retried after history event {task}"
             )
-        lines = [
-            f"Workflow code raised in workflow {self.workflow_id} ({workflow_type}){at}: {type(exc).__name__}: {exc}"
-        ]
-        if self.source:
-            lines.append(f"  at {self.source}")
-            if self.source.code:
-                lines.append(f"      {self.source.code}")
-        if type(exc).__name__ == "RestrictedWorkflowAccessError":
-            lines.append(
-                "  Temporal's workflow sandbox forbids this call in workflow code: use workflow.now(), "
+            self.timeline = event_timeline(events, task, "raised in this workflow task")
+        if type(error).__name__ == "RestrictedWorkflowAccessError":
+            self.hints.append(
+                "Temporal's workflow sandbox forbids this call in workflow code: use workflow.now(), "
                 "workflow.random() or workflow.uuid4(), or move the work into an activity."
             )
-        failed = trailing_task_failures(events)
-        last_task = max((e.id for e in events if e.type == "WorkflowTaskStarted"), default=0)
-        if failed and (task is None or task >= failed[-1].id - 1 or task == last_task):
-            f = failed[-1].attrs.get("failure") or {}
-            ftype = (f.get("applicationFailureInfo") or {}).get("type", "")
-            lines.append(
-                f"  history ends in {len(failed)} failed workflow task(s), last recorded as "
-                f"{ftype + ': ' if ftype else ''}{f.get('message', '')}; the current code still raises. "
-                "Temporal retries this task until the code is fixed: fix it and replay again, a fixed "
-                "version lets the workflow go on."
-            )
-        else:
-            lines.append(
-                "  history recorded this workflow task as completed: the current code raises where the "
-                "recorded code did not."
-            )
-        if self.warnings:
-            lines.append("  warnings before the failure:")
-            lines.extend(f"    {w}" for w in self.warnings)
-        if history_source:
-            lines.append(f"  history file: {history_source}")
-        if len(frames) > 1:
-            lines.append("  workflow code traceback (most recent call last):")
-            for fs in frames:
-                lines.append(f'    File "{display_path(fs.filename)}", line {fs.lineno}, in {fs.name}')
-                if fs.line:
-                    lines.append(f"      {fs.line.strip()}")
-        if task:
-            lines.append("  timeline:")
-            lines.extend("    " + t for t in event_timeline(events, task, "raised in this workflow task"))
+        self.history_note = _history_note(events, task)
         if original:
-            lines.append(f"  temporalio: {original}")
-        return safe_lines(lines)  # ids, payloads and messages come from the history: one line each
+            self.platform_message = ("temporalio", original)
+
+    def __str__(self) -> str:
+        return workflow_task_report(self)
+
+
+def _history_note(events: Sequence[TEvent], task: int | None) -> str:
+    """What history recorded about the task that now raises."""
+    failed = trailing_task_failures(events)
+    last_task = max((e.id for e in events if e.type == "WorkflowTaskStarted"), default=0)
+    if failed and (task is None or task >= failed[-1].id - 1 or task == last_task):
+        f = failed[-1].attrs.get("failure") or {}
+        ftype = (f.get("applicationFailureInfo") or {}).get("type", "")
+        return (
+            f"history ends in {len(failed)} failed workflow task(s), last recorded as "
+            f"{ftype + ': ' if ftype else ''}{f.get('message', '')}; the current code still raises. "
+            "Temporal retries this task until the code is fixed: fix it and replay again, a fixed "
+            "version lets the workflow go on."
+        )
+    return "history recorded this workflow task as completed: the current code raises where the recorded code did not."
