@@ -349,3 +349,27 @@ def test_pytest_says_when_a_break_at_event_is_never_received(tmp_path: Path, eve
         with d.attach():
             assert d.finish() == 0, d.stdout + d.stderr
     assert f"replaytest: --replay-break-at {event}: " in d.stdout and "so it did not stop" in d.stdout, d.stdout
+
+
+def test_the_cli_and_pytest_share_which_break_at_a_replay_never_stopped_at() -> None:
+    """ReplayDebugging makes each replay's observer and answers afterwards, for both callers:
+    event 13 is received by workflow code, 31 (the close) is applied but nothing resumes after
+    it, and the history has no event 999."""
+    import importlib.util
+
+    from replaytest import History, replay
+    from replaytest.debug import ReplayDebugging
+
+    spec = importlib.util.spec_from_file_location("debug_shop_for_missed_breaks", SHOP)
+    assert spec is not None and spec.loader is not None
+    shop = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(shop)
+    said: list[str] = []
+    debugging = ReplayDebugging(DebugOptions(break_at=[13, 31, 999]), said.append)
+    assert debugging.missed(31) == ([], [])  # nothing replayed yet
+    result = replay(History.load(str(HISTORY)), [shop], sandbox="warn", observer=debugging.observer())
+    assert result.events_replayed == 31
+    assert debugging.missed(31) == ([31], [999])
+    debugging.observer()  # the next replay starts afresh
+    assert debugging.missed(31) == ([13, 31], [999])
+    assert said == []

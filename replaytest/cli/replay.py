@@ -31,7 +31,7 @@ from ..modules import import_module
 from ..report import report_lines
 
 if TYPE_CHECKING:
-    from ..debug import DebugOptions
+    from ..debug import DebugOptions, ReplayDebugging
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -80,7 +80,7 @@ def replay_files(
         except ReplaytestError as e:
             print(f"replaytest: error: {e}", file=err, flush=True)
             return EXIT_USAGE
-    observers: list[Any] = []  # the debugger's observer of the latest replay
+    debugging: ReplayDebugging | None = None
     settings = ReplaySettings(
         imported,
         list(modules),
@@ -91,7 +91,7 @@ def replay_files(
         timeout=timeout,
     )
     if debug is not None:
-        from ..debug import DebugError, make_observer, start
+        from ..debug import DebugError, ReplayDebugging, start
 
         _warn_unreachable_breaks(debug.break_at, docs, say)
         try:
@@ -99,12 +99,8 @@ def replay_files(
         except DebugError as e:
             print(f"replaytest: error: {e}", file=err, flush=True)
             return EXIT_USAGE
-
-        def observer() -> Any:
-            observers[:] = [make_observer(debug, announce=say)]
-            return observers[0]
-
-        settings.observer_factory = observer
+        debugging = ReplayDebugging(debug, say)
+        settings.observer_factory = debugging.observer
     total = failed = 0
     with Sessions(settings) as sessions:
         for path, doc in docs:
@@ -128,8 +124,8 @@ def replay_files(
                 ok, lines = report_lines(display, result)
                 failed += not ok
                 print("\n".join(lines), file=out, flush=True)
-                if ok and debug is not None:
-                    _report_missed_breaks(display, result.events_replayed, say, observers)
+                if ok and debugging is not None:
+                    _report_missed_breaks(display, result.events_replayed, say, debugging)
     print(f"{total} histor{'y' if total == 1 else 'ies'} replayed: {total - failed} ok, {failed} failed", file=out)
     return EXIT_FAILED if failed else EXIT_OK
 
@@ -158,10 +154,8 @@ def _warn_unreachable_breaks(
             )
 
 
-def _report_missed_breaks(display: str, events: int, say: Callable[[str], None], observers: list[Any]) -> None:
-    if not observers:
-        return
-    missed = [n for n in observers[-1].unreached() if n <= events]
+def _report_missed_breaks(display: str, events: int, say: Callable[[str], None], debugging: ReplayDebugging) -> None:
+    missed, _ = debugging.missed(events)  # beyond the history: said once, before the replays
     if missed:
         say(
             f"replaytest: --break-at {', '.join(map(str, missed))}: no workflow code received "

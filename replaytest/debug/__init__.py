@@ -10,7 +10,7 @@
 * ``_pydevd`` — how a stop lands in workflow code (and why not ``debugpy.breakpoint()``).
 """
 
-from .observer import DebugObserver, make_observer, start_debugging
+from .observer import DebugObserver, ReplayDebugging, make_observer, start_debugging
 from .options import (
     BREAK_ON_KINDS,
     DEFAULT_HOST,
@@ -34,6 +34,7 @@ __all__ = [
     "DebugOptions",
     "DebugTimeout",
     "LaunchJsonError",
+    "ReplayDebugging",
     "is_loopback",
     "listening",
     "make_observer",

@@ -142,6 +142,26 @@ class DebugObserver:
             self._execution, self._pending, self._reached = execution, [], set()
 
 
+class ReplayDebugging:
+    """What ``replaytest replay --debug`` and ``pytest --replay-debug`` share once the server
+    runs: a fresh observer for each replay (the seam's debugger factory), the newest kept so
+    that afterwards each can say which ``--break-at`` ids a replay never stopped at."""
+
+    def __init__(self, options: DebugOptions, announce: Callable[[str], None]) -> None:
+        self.options, self.announce = options, announce
+        self.latest: DebugObserver | None = None
+
+    def observer(self) -> DebugObserver:
+        self.latest = make_observer(self.options, announce=self.announce)
+        return self.latest
+
+    def missed(self, events: int) -> tuple[list[int], list[int]]:
+        """The last replay's unreached ``--break-at`` ids: (those within its ``events``, which no
+        workflow code received; those beyond them, which the history does not have)."""
+        unreached = self.latest.unreached() if self.latest is not None else []
+        return [n for n in unreached if n <= events], [n for n in unreached if n > events]
+
+
 def make_observer(options: DebugOptions, *, announce: Callable[[str], None] | None = None) -> DebugObserver:
     """The observer for ``replay(..., observer=...)`` under these options."""
     return DebugObserver(options.break_at, options.break_on_divergence, announce)

@@ -7,7 +7,7 @@ import importlib
 import linecache
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -16,10 +16,13 @@ from replaytest_options import declared as backend_options
 from ..backends import DEFAULT_REPLAY_TIMEOUT, ReplaySettings, Sessions, parse_timeout
 from ..modes import ArgsMode, SandboxMode
 
+if TYPE_CHECKING:
+    from ..debug import DebugOptions, ReplayDebugging
+
 SETTINGS_KEY = pytest.StashKey[ReplaySettings]()
 SESSIONS_KEY = pytest.StashKey[Sessions]()
-DEBUG_OPTIONS_KEY = pytest.StashKey[Any]()
-OBSERVERS_KEY = pytest.StashKey[list[Any]]()  # the debugger's observer of the latest replay
+DEBUG_OPTIONS_KEY: pytest.StashKey[DebugOptions] = pytest.StashKey()
+DEBUGGING_KEY: pytest.StashKey[ReplayDebugging] = pytest.StashKey()  # set when a debugger is attached
 NOTES_KEY = pytest.StashKey[list[str]]()  # lines for the end of the session
 
 
@@ -52,15 +55,10 @@ def settings(config: pytest.Config) -> ReplaySettings:
                 s.import_errors[name] = f"{type(e).__name__}: {e}"
         options = config.stash.get(DEBUG_OPTIONS_KEY, None)
         if options is not None:
-            from ..debug import make_observer
+            from ..debug import ReplayDebugging
 
-            observers = config.stash.setdefault(OBSERVERS_KEY, [])
-
-            def observe() -> Any:  # the newest is kept, so report_missed_breaks can ask it afterwards
-                observers[:] = [make_observer(options, announce=_announce)]
-                return observers[0]
-
-            s.observer_factory = observe
+            debugging = config.stash[DEBUGGING_KEY] = ReplayDebugging(options, _announce)
+            s.observer_factory = debugging.observer
         config.stash[SETTINGS_KEY] = s
     return config.stash[SETTINGS_KEY]
 
@@ -95,13 +93,13 @@ def module_errors(config: pytest.Config) -> str:
 def report_missed_breaks(config: pytest.Config, display: str, events: int) -> None:
     """--replay-break-at N that the last replay never stopped at: say so, as the CLI does,
     instead of finishing as if the debugger had nothing to show."""
-    observers = config.stash.get(OBSERVERS_KEY, [])
-    if not observers:
+    debugging = config.stash.get(DEBUGGING_KEY, None)
+    if debugging is None:
         return
-    for n in observers[-1].unreached():
-        why = (
-            f"{display} has only {events} events" if n > events else f"no workflow code received event {n} in {display}"
-        )
+    within, beyond = debugging.missed(events)
+    whys = [f"no workflow code received event {n} in {display}" for n in within]
+    whys += [f"{display} has only {events} events" for n in beyond]
+    for n, why in zip(within + beyond, whys):
         # said at the end of the session: output during an item is captured (and hidden when it passes)
         config.stash.setdefault(NOTES_KEY, []).append(f"replaytest: --replay-break-at {n}: {why}, so it did not stop")
 
