@@ -1,7 +1,9 @@
 """The part of the debugger support that talks to pydevd, debugpy's vendored debugger core.
 
-Everything here uses pydevd internals (as of debugpy 1.8.x) and is kept in this one module so
-that a debugpy upgrade has one place to check. Imported only once a debug session started.
+Everything here uses pydevd internals (as of debugpy 1.8.x, the pinned minor version) and is
+kept in this one module so that a debugpy upgrade has one place to check; each name is listed in
+:data:`PRIVATE_NAMES`, which ``tests/test_sdk_names.py`` resolves one by one. Nothing outside
+``replaytest.debug`` imports this module. Imported only once a debug session started.
 
 Why not ``debugpy.breakpoint()``: it stops at the first non-debugger frame of its caller, which
 is replaytest's own code; with ``justMyCode`` that frame is not the user's, so the stop is
@@ -22,7 +24,7 @@ from typing import Any
 os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # see replaytest.debug._debugpy
 
 import debugpy.server.api  # noqa: F401  (puts debugpy's vendored pydevd on sys.path)
-import pydevd  # noqa: F401
+import pydevd
 from _pydevd_bundle.pydevd_comm_constants import CMD_SET_BREAK, CMD_STEP_CAUGHT_EXCEPTION
 from _pydevd_bundle.pydevd_constants import get_global_debugger
 from _pydevd_bundle.pydevd_filtering import ExcludeFilter
@@ -156,3 +158,41 @@ def _remove_locals(frame: types.FrameType, names: list[str]) -> None:
                 f_locals[name] = None
             except Exception:
                 pass
+
+
+#: every pydevd name used above: a module's (``_pydevd_bundle.MODULE.NAME``) or a member of a
+#: debugger instance (``PyDB.PATH``); each must resolve (tests/test_sdk_names.py, in a process of
+#: its own). Plain data, so the test can list them without importing pydevd.
+PRIVATE_NAMES = (
+    "_pydevd_bundle.pydevd_comm_constants.CMD_SET_BREAK",
+    "_pydevd_bundle.pydevd_comm_constants.CMD_STEP_CAUGHT_EXCEPTION",
+    "_pydevd_bundle.pydevd_constants.get_global_debugger",
+    "_pydevd_bundle.pydevd_filtering.ExcludeFilter",
+    "PyDB._files_filtering._exclude_filters",
+    "PyDB._files_filtering.use_libraries_filter",
+    "PyDB.set_exclude_filters",
+    "PyDB.set_use_libraries_filter",
+    "PyDB.set_ignore_system_exit_codes",
+    "PyDB._ignore_system_exit_codes",
+    "PyDB._break_on_system_exit",
+    "PyDB.is_attached",
+    "PyDB.send_caught_exception_stack",
+    "PyDB.send_caught_exception_stack_proceeded",
+    "PyDB.set_suspend",
+    "PyDB.do_wait_suspend",
+)
+
+
+def resolve(name: str) -> object:
+    """One of PRIVATE_NAMES (AttributeError or ImportError when pydevd no longer has it)."""
+    import importlib
+
+    head, _, path = name.partition(".")
+    if head == "PyDB":
+        value: object = pydevd.PyDB(set_as_global=False)
+    else:
+        module, _, path = path.rpartition(".")
+        value = importlib.import_module(f"{head}.{module}")
+    for part in path.split("."):
+        value = getattr(value, part)
+    return value

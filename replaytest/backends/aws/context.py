@@ -1,6 +1,6 @@
 """The SDK's ``DurableContext`` with replaytest's hook where every operation is allocated.
 
-The hook (``_operation_replay_aware``, through which every ``step``/``wait``/callback/invoke/
+The hook (the SDK's private operation hook, see ``_sdk``, through which every ``step``/``wait``/callback/invoke/
 child context/map/parallel passes) asks :class:`~.run.Run` about the operation before the SDK
 acts on it. The public operations run the SDK's machinery unrestricted by the sandbox and put
 the handler code the SDK calls back (a child context's body, a map function, a parallel branch)
@@ -21,6 +21,7 @@ from aws_durable_execution_sdk_python.lambda_service import OperationType
 
 from ...core.frames import user_source
 from ...report.divergence import InternalError
+from . import _sdk
 from .history import op_label
 from .run import Run, _Stop
 
@@ -48,14 +49,15 @@ class ReplayContext(DurableContext):
     _rt: Run
 
     @contextmanager
-    def _operation_replay_aware(
+    def replay_hook(
         self, sub_type: str, name: str | None = None, *, operation_type: OperationType, is_virtual: bool = False
     ) -> Iterator[Any]:
+        """Installed as the SDK's operation hook (see ``_sdk.OPERATION_HOOK``)."""
         rt = self._rt
-        op_id = self._peek_next_operation_id()
-        rt.before(op_id, operation_type.value, sub_type, name, self._parent_id, user_source(sys._getframe(1)))
+        op_id = _sdk.next_operation_id(self)
+        rt.before(op_id, operation_type.value, sub_type, name, _sdk.parent_id(self), user_source(sys._getframe(1)))
         try:
-            with super()._operation_replay_aware(
+            with _sdk.sdk_operation(self)(
                 sub_type, name, operation_type=operation_type, is_virtual=is_virtual
             ) as ident:
                 yield ident
@@ -82,8 +84,8 @@ class ReplayContext(DurableContext):
                 rt.returned(sys._getframe(1))
 
     def step(self, func: Callable[..., Any], name: str | None = None, config: Any = None) -> Any:
-        rt, step_name = self._rt, self._resolve_step_name(name, func)
-        op_id = self._peek_next_operation_id()
+        rt, step_name = self._rt, _sdk.step_name(self, name, func)
+        op_id = _sdk.next_operation_id(self)
 
         def body(step_context: Any) -> Any:
             rec = rt.history.ops.get(op_id)
@@ -110,18 +112,18 @@ class ReplayContext(DurableContext):
         return self._call(super().create_callback, name, config)
 
     def wait_for_callback(self, submitter: Callable[..., Any], name: str | None = None, config: Any = None) -> Any:
-        return self._call(super().wait_for_callback, submitter, self._resolve_step_name(name, submitter), config)
+        return self._call(super().wait_for_callback, submitter, _sdk.step_name(self, name, submitter), config)
 
     def wait_for_condition(self, check: Callable[..., Any], config: Any, name: str | None = None) -> Any:
         return self._call(super().wait_for_condition, check, config, name)
 
     def run_in_child_context(self, func: Callable[..., Any], name: str | None = None, config: Any = None) -> Any:
         return self._call(
-            super().run_in_child_context, self._rt.sandboxed(func), self._resolve_step_name(name, func), config
+            super().run_in_child_context, self._rt.sandboxed(func), _sdk.step_name(self, name, func), config
         )
 
     def map(self, inputs: Any, func: Callable[..., Any], name: str | None = None, config: Any = None) -> Any:
-        return self._call(super().map, inputs, self._rt.sandboxed(func), self._resolve_step_name(name, func), config)
+        return self._call(super().map, inputs, self._rt.sandboxed(func), _sdk.step_name(self, name, func), config)
 
     def parallel(self, functions: Any, name: str | None = None, config: Any = None) -> Any:
         wrapped = [
@@ -131,3 +133,6 @@ class ReplayContext(DurableContext):
             for f in functions
         ]
         return self._call(super().parallel, wrapped, name, config)
+
+
+_sdk.hook_operations(ReplayContext, ReplayContext.replay_hook)

@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from . import _sdk
+
 
 def to_wire(value: Any) -> Any:
     """datetimes → epoch seconds (rounded to the millisecond), recursively: what the API sends."""
@@ -74,8 +76,8 @@ def from_test_runner(
     first = runner.get_execution_history(arn, include_execution_data=True)
     events = list(first.to_dict()["Events"])
     marker = first.next_marker
-    while marker:  # the runner's own method has no marker: its executor's does
-        page = runner._executor.get_execution_history(arn, include_execution_data=True, marker=marker)
+    while marker:
+        page = _sdk.runner_history_page(runner, arn, marker)
         events.extend(page.to_dict()["Events"])
         marker = page.next_marker
     started = events[0] if events else {}

@@ -16,8 +16,7 @@ from typing import Any
 
 from ...modules import ModuleImportError, import_target
 from ...report.divergence import UnknownWorkflowError
-
-_SDK_PACKAGE = "aws_durable_execution_sdk_python"
+from ._sdk import SDK_PACKAGE, WRAPPER_NAME
 
 
 def is_durable_handler(obj: Any) -> bool:
@@ -25,8 +24,8 @@ def is_durable_handler(obj: Any) -> bool:
     return (
         callable(obj)
         and code is not None
-        and code.co_name == "wrapper"
-        and _SDK_PACKAGE in code.co_filename.replace("\\", "/").split("/")
+        and code.co_name == WRAPPER_NAME
+        and SDK_PACKAGE in code.co_filename.replace("\\", "/").split("/")
         and callable(getattr(obj, "__wrapped__", None))
     )
 

@@ -23,7 +23,6 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_durable_execution_sdk_python import __about__ as sdk_about
-from aws_durable_execution_sdk_python import state as sdk_state
 from aws_durable_execution_sdk_python.context import DurableContext
 from aws_durable_execution_sdk_python.exceptions import SuspendExecution
 from aws_durable_execution_sdk_python.execution import (
@@ -36,7 +35,7 @@ from ...core.frames import exception_source
 from ...modes import ArgsMode, SandboxMode, parse_mode
 from ...report.result import ReplayResult
 from .. import Document, ReplayDebugger, ReplaySettings
-from . import AwsOptions
+from . import AwsOptions, _sdk
 from . import handlers as _handlers
 from . import history as _history
 from .context import ReplayContext, _LambdaContext
@@ -96,20 +95,14 @@ def replay_history(
     output: dict[str, Any] | None = None
     sdk_log = logging.getLogger("aws_durable_execution_sdk_python")
     level, sdk_log.level = sdk_log.level, logging.CRITICAL  # its "Execution failed" tracebacks are history here
-    # The checkpoint thread re-checks for shutdown every 0.1 s: 90% of a replay's time, spent
-    # waiting. Polled faster while we replay (the constant is the SDK's; restored after).
-    poll = getattr(sdk_state, "_STOP_SIGNAL_POLL_SECONDS", None)
-    if poll is not None:
-        sdk_state._STOP_SIGNAL_POLL_SECONDS = min(poll, 0.005)
     try:
         lambda_context: Any = _LambdaContext(function_name=history.function_name or "replay")
-        output = dict(durable_execution(entry)(invocation, lambda_context))
+        with _sdk.fast_stop_polling():
+            output = dict(durable_execution(entry)(invocation, lambda_context))
     except _Stop:
         pass
     finally:
         sdk_log.setLevel(level)
-        if poll is not None:
-            sdk_state._STOP_SIGNAL_POLL_SECONDS = poll
     return judge(rt, output)
 
 

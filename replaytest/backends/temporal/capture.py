@@ -4,10 +4,9 @@ workflow task.
 
 Activities and child workflows are seen through temporalio's public outbound interceptor.
 Timers (``workflow.sleep``, ``asyncio.sleep``, timeouts) and ``workflow.patched()`` have no
-interceptor hook: the capture wraps the workflow instance's ``_timer_impl`` and
-``workflow_patch`` methods, the narrowest places every such call passes through. Those
-names are private to temporalio, so pyproject pins temporalio to the tested range and
-``tests/test_temporal.py`` checks they still exist.
+interceptor hook: the capture wraps the workflow instance's timer and patch entry points, the
+narrowest places every such call passes through. Those names are private to temporalio and,
+like every such name, reached through ``_sdk.py`` only.
 
 Code here runs inside temporalio's workflow sandbox: it only touches objects created
 outside it (no imports, no file access at call time).
@@ -38,6 +37,7 @@ from temporalio.worker import (
 )
 
 from ...core.frames import user_frame as innermost_user_frame
+from . import _sdk
 
 Frame = tuple[str, int, str]  # (filename, line, function)
 
@@ -116,7 +116,7 @@ def _task() -> int:
 
 
 def _runtime_instance() -> Any:
-    return temporalio.workflow._Runtime.current()
+    return _sdk.current_instance()
 
 
 class _Outbound(WorkflowOutboundInterceptor):
@@ -180,7 +180,7 @@ class _Inbound(WorkflowInboundInterceptor):
             self._capture.issued.append(Issued("continue_as_new", _task(), frame=user_frame(3)))
         elif isinstance(e, (temporalio.exceptions.FailureError, asyncio.TimeoutError)):
             self._capture.issued.append(Issued("fail", _task(), args=(str(e),)))
-        elif type(e).__name__ == "_WorkflowBeingEvictedError":  # temporalio tearing the run down
+        elif _sdk.is_eviction(e):  # temporalio tearing the run down
             return
         elif self._capture.error is None:
             self._capture.error, self._capture.error_task = e, _task()
@@ -188,23 +188,26 @@ class _Inbound(WorkflowInboundInterceptor):
 
 def _hook_instance(instance: Any, capture: Capture) -> None:
     """Wrap this workflow instance's timer and patch entry points (see the module doc)."""
-    timer_impl: Callable[..., Any] = instance._timer_impl
-    patch: Callable[..., bool] = instance.workflow_patch
 
-    def _timer_impl(delay: float, *args: Any, **kwargs: Any) -> Any:
-        capture.add(Issued("timer", _task(), seconds=float(delay), frame=user_frame()))
-        return timer_impl(delay, *args, **kwargs)
+    def on_timer(timer_impl: Callable[..., Any]) -> Callable[..., Any]:
+        def timer(delay: float, *args: Any, **kwargs: Any) -> Any:
+            capture.add(Issued("timer", _task(), seconds=float(delay), frame=user_frame()))
+            return timer_impl(delay, *args, **kwargs)
 
-    def workflow_patch(id: str, *, deprecated: bool, **kwargs: Any) -> bool:
-        used = patch(id, deprecated=deprecated, **kwargs)
-        if id not in capture.patches_seen:  # only the first call per id issues a marker
-            capture.patches_seen.add(id)
-            if used:
-                capture.add(Issued("patch", _task(), id, deprecated=deprecated, frame=user_frame()))
-        return used
+        return timer
 
-    instance._timer_impl = _timer_impl
-    instance.workflow_patch = workflow_patch
+    def on_patch(patch: Callable[..., bool]) -> Callable[..., bool]:
+        def workflow_patch(id: str, *, deprecated: bool, **kwargs: Any) -> bool:
+            used = patch(id, deprecated=deprecated, **kwargs)
+            if id not in capture.patches_seen:  # only the first call per id issues a marker
+                capture.patches_seen.add(id)
+                if used:
+                    capture.add(Issued("patch", _task(), id, deprecated=deprecated, frame=user_frame()))
+            return used
+
+        return workflow_patch
+
+    _sdk.wrap_timer_and_patch(instance, on_timer, on_patch)
 
 
 class CaptureInterceptor(Interceptor):

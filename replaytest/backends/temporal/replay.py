@@ -27,7 +27,7 @@ from ...modes import ArgsMode, SandboxMode
 from ...report.divergence import NondeterminismError, ReplayTimeout, UnknownWorkflowError, UnsupportedOption
 from ...report.result import ReplayResult
 from .. import Document, Entry, ReplaySettings
-from . import EXPORTS, history_at, problem, workflow_id_of, workflow_type_of
+from . import EXPORTS, _sdk, history_at, problem, workflow_id_of, workflow_type_of
 from .capture import Capture, arm, disarm, take
 from .compare import Finding, compare
 from .events import TEvent, Undecodable, decode_payloads, event_type, events_of
@@ -55,10 +55,8 @@ def workflow_classes(sources: Sequence[ModuleType | type]) -> dict[str, type]:
     for source in sources:
         values = [source] if isinstance(source, type) else list(vars(source).values())
         for value in values:
-            if isinstance(value, type):
-                defn = temporalio.workflow._Definition.from_class(value)
-                if defn is not None and defn.name is not None:
-                    found.setdefault(defn.name, value)
+            if isinstance(value, type) and (name := _sdk.workflow_name(value)) is not None:
+                found.setdefault(name, value)
     return found
 
 

@@ -26,6 +26,7 @@ from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, Telemetr
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, WorkflowReplayResult
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from ._sdk import REPLAY_LOGGERS
 from .capture import Capture, CaptureInterceptor, take
 
 THREAD_PREFIX = "replaytest-temporal"
@@ -60,12 +61,7 @@ class _OurReplays(logging.Filter):
 
 
 _FILTER = _OurReplays()
-for _name in (
-    "temporalio.worker._workflow_instance",
-    "temporalio.worker._workflow",
-    "temporalio.workflow",
-    "temporalio.worker.workflow_sandbox._restrictions",
-):
+for _name in REPLAY_LOGGERS:
     logging.getLogger(_name).addFilter(_FILTER)
 
 
