@@ -105,6 +105,23 @@ def test_schema_and_ids_reject_corrupted_copies(corrupt, pointer: str) -> None:
     assert info.value.where == pointer
 
 
+def test_valid_histories_load_through_the_typed_structs_not_the_schema_fallback() -> None:
+    from replaytest.history import typed
+
+    paths = [SMOKE, *sorted((Path(__file__).parent.parent / "fixtures" / "histories").glob("*.json"))]
+    for path in paths:
+        assert typed.decode(path.read_bytes()) is not None, path
+        assert typed.convert(json.loads(path.read_text())) is not None, path
+
+
+def test_a_repeated_key_is_refused_by_every_way_of_loading(tmp_path: Path) -> None:
+    text = SMOKE.read_text().replace('"run_id": "r1"', '"run_id": "r1", "run_id": "r2"', 1)
+    assert text != SMOKE.read_text()
+    with pytest.raises(HistoryFormatError, match=r"key 'run_id' appears twice") as info:
+        History.from_json(text.encode(), "h.json")
+    assert info.value.where == "/events/0/attrs"
+
+
 def test_every_fixture_history_validates() -> None:
     paths = sorted((Path(__file__).parent.parent / "fixtures" / "histories").glob("*.json"))
     for path in paths:
@@ -200,12 +217,7 @@ def _paths(doc, prefix=()):
         yield from _paths(v, prefix + (k,))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(st.data())
-def test_fast_validator_agrees_with_jsonschema_on_corrupted_histories(data) -> None:
-    """The compiled fast path may only ever say what jsonschema says (it decides most loads)."""
-    from replaytest.history.schema import _fast_validator, _validator
-
+def _corrupted(data: st.DataObject) -> dict:
     doc = smoke_doc()
     for _ in range(data.draw(st.integers(1, 3))):
         path = data.draw(st.sampled_from(list(_paths(doc))[1:]))
@@ -217,7 +229,69 @@ def test_fast_validator_agrees_with_jsonschema_on_corrupted_histories(data) -> N
         else:
             # a copy: a shared [] or {} from ODD would carry one example's edits into the next
             parent[path[-1]] = copy.deepcopy(data.draw(st.sampled_from(ODD)))
-    assert _fast_validator()(doc) == _validator().is_valid(doc)
+    return doc
+
+
+def _integral_floats_as_ints(doc):
+    """``1.0`` → ``1`` everywhere: a valid integer written as a float is left to jsonschema."""
+    if isinstance(doc, float) and doc.is_integer():
+        return int(doc)
+    if isinstance(doc, dict):
+        return {k: _integral_floats_as_ints(v) for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [_integral_floats_as_ints(v) for v in doc]
+    return doc
+
+
+def _has_huge_int(doc) -> bool:
+    if isinstance(doc, int) and not isinstance(doc, bool):
+        return abs(doc) >= 2**63
+    items = doc.values() if isinstance(doc, dict) else doc if isinstance(doc, list) else ()
+    return any(_has_huge_int(v) for v in items)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.data())
+def test_typed_structs_agree_with_jsonschema_on_corrupted_histories(data) -> None:
+    """The typed structs decide most loads: they accept only what the published schema accepts,
+    and all of it but integers written as floats or beyond 64 bits (left to jsonschema)."""
+    from replaytest.history import typed
+    from replaytest.history.schema import _validator
+
+    doc = _corrupted(data)
+    for candidate in (doc, _integral_floats_as_ints(doc)):
+        valid = _validator().is_valid(candidate)
+        decided = [typed.convert(candidate) is not None, typed.decode(json.dumps(candidate).encode()) is not None]
+        if any(decided):
+            assert valid
+        if candidate is not doc and not _has_huge_int(candidate):
+            assert decided == [valid, valid]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.data())
+def test_a_corrupted_history_loads_or_fails_as_the_schema_alone_decides(data) -> None:
+    """Whichever way a file is read (bytes, parsed document), the verdict and the message are the
+    ones jsonschema and the consistency checks give on their own."""
+    from replaytest.history.consistency import check_consistency
+    from replaytest.history.schema import checked_events
+
+    doc = _corrupted(data)
+
+    def outcome(load) -> object:
+        try:
+            return load().to_dict()
+        except HistoryFormatError as e:
+            return str(e)
+
+    def by_schema_alone() -> History:
+        events, _ = checked_events(doc, "h.json", fast=False)
+        check_consistency(events, "h.json")
+        return History(events, "h.json")
+
+    expected = outcome(by_schema_alone)
+    assert outcome(lambda: History.from_json(json.dumps(doc), "h.json")) == expected
+    assert outcome(lambda: History.from_dict(copy.deepcopy(doc), "h.json")) == expected
 
 
 # ---------------------------------------------------------------------------- what json.loads refuses; not a file; too big

@@ -1,4 +1,56 @@
-"""The native event types, grouped by the role each plays in replay."""
+"""The native event (``Event``) and the event types, grouped by the role each plays in replay."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+
+def format_time(t: datetime) -> str:
+    """UTC, millisecond precision, ``Z`` suffix: what the schema accepts."""
+    t = t.astimezone(UTC)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+#: Bound once: the sandbox's freezegun patches rewrite a module's ``datetime`` class (to one whose
+#: constructors run Python code, ~3× slower) but never a method bound before they start.
+_fromisoformat = datetime.fromisoformat
+
+
+def parse_time(s: str) -> datetime:
+    return _fromisoformat(s.replace("Z", "+00:00"))
+
+
+def real_utc_time(text: str) -> bool:
+    """The schema's pattern lets through digits it cannot range-check (month 13, year 0000,
+    non-ASCII digits, a trailing newline): the time must parse and be ASCII."""
+    if not text.isascii() or text != text.strip():
+        return False
+    try:
+        _fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+class Event(msgspec.Struct):
+    """One event: ``attrs`` as the file has them (plain JSON values). A struct so that a history
+    file decodes straight into events (``history.typed``)."""
+
+    id: int
+    time: str
+    type: str
+    attrs: dict[str, Any] = msgspec.field(default_factory=dict)
+
+    @property
+    def timestamp(self) -> datetime:
+        return parse_time(self.time)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "time": self.time, "type": self.type, "attrs": self.attrs}
+
 
 #: Events matched, in order, against the commands workflow code issues.
 COMMAND_EVENTS = frozenset(

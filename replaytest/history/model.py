@@ -8,45 +8,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from . import io
 from .consistency import check_consistency
 from .errors import HistoryFormatError
-from .schema import FORMAT, VERSION, validate
+from .events import Event, format_time, parse_time
+from .schema import FORMAT, VERSION, checked_events
 
-
-def format_time(t: datetime) -> str:
-    """UTC, millisecond precision, ``Z`` suffix: what the schema accepts."""
-    t = t.astimezone(UTC)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
-
-
-#: Bound once: the sandbox's freezegun patches rewrite a module's ``datetime`` class (to one whose
-#: constructors run Python code, ~3× slower) but never a method bound before they start.
-_fromisoformat = datetime.fromisoformat
-
-
-def parse_time(s: str) -> datetime:
-    return _fromisoformat(s.replace("Z", "+00:00"))
-
-
-@dataclass(slots=True)
-class Event:
-    id: int
-    time: str
-    type: str
-    attrs: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def timestamp(self) -> datetime:
-        return parse_time(self.time)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "time": self.time, "type": self.type, "attrs": self.attrs}
+__all__ = ["Event", "History", "format_time", "parse_time"]
 
 
 class History:
@@ -98,14 +69,23 @@ class History:
 
     @classmethod
     def from_json(cls, text: str | bytes, source: str = "<history>") -> History:
-        return cls.from_dict(io.parse_json(text, source), source=source)
+        """Decode and validate in one pass (``typed``); a file that pass does not accept is read
+        and judged the long way, by the JSON Schema, which names the problem."""
+        from . import typed
+
+        decoded = typed.decode(text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text)
+        if decoded is None:
+            return cls.from_dict(io.parse_json(text, source), source=source)
+        events, good_times = decoded
+        check_consistency(events, source, good_times)
+        return cls(events, source=source)
 
     @classmethod
     def from_dict(cls, doc: Any, source: str = "<history>") -> History:
         """Validate ``doc`` against the schema and for consistency, then build the history."""
-        validate(doc, source)
-        check_consistency(doc["events"], source)
-        return cls([Event(e["id"], e["time"], e["type"], e["attrs"]) for e in doc["events"]], source=source)
+        events, good_times = checked_events(doc, source)
+        check_consistency(events, source, good_times)
+        return cls(events, source=source)
 
     # -- writing
     def to_dict(self) -> dict[str, Any]:
