@@ -226,8 +226,19 @@ class NativeBackend:
             )
         ]
 
+    def __init__(self) -> None:
+        # A history validate() built, kept for the one replay() of the same document that follows
+        # (the CLI's --debug checks every file before it starts the debugger): built once.
+        self._checked: dict[int, tuple[Document, History]] = {}
+
     def validate(self, doc: Document, display: str) -> None:
-        History.from_dict(doc, source=display)
+        self._checked[id(doc)] = (doc, History.from_dict(doc, source=display))
+
+    def _history(self, doc: Document, display: str) -> History:
+        kept = self._checked.pop(id(doc), None)
+        if kept is not None and kept[0] is doc and kept[1].source == display:
+            return kept[1]
+        return History.from_dict(doc, source=display)
 
     @contextlib.contextmanager
     def session(self, settings: ReplaySettings) -> Iterator[None]:
@@ -247,7 +258,7 @@ class NativeBackend:
                 "(replaytest's engine) or `temporal workflow show --workflow-id ID -o json` "
                 "(Temporal)",
             )
-        history = History.from_dict(doc, source=display)
+        history = self._history(doc, display)
         observer = settings.observer()
         named = bool(settings.module_names or settings.modules or settings.extra_workflows)
         try:

@@ -52,10 +52,30 @@ class AwsBackend:
             out.append(Entry(path, index, name, function, self.name))
         return out
 
+    def __init__(self) -> None:
+        # Executions loaded by validate(), each kept for the one replay() that follows it (the
+        # CLI's --debug checks every file before it starts the debugger): loaded once, not twice.
+        self._checked: dict[int, tuple[Document, str, list[Any], list[Any]]] = {}
+
     def validate(self, doc: Document, display: str) -> None:
         """Every execution in ``doc`` must load (HistoryFormatError otherwise); no SDK needed."""
-        for execution in _history.split_executions(doc):
-            _history.load(execution, display)
+        executions = _history.split_executions(doc)
+        loaded = [_history.load(execution, display) for execution in executions]
+        self._checked[id(doc)] = (doc, display, executions, loaded)
+
+    def _take_checked(self, doc: Document, index: int, display: str) -> Any:
+        """The history validate() loaded for entry ``index`` of this very document, once."""
+        kept = self._checked.get(id(doc))
+        if kept is None or kept[0] is not doc or kept[1] != display:
+            return None
+        now = _history.split_executions(doc)
+        if len(now) != len(kept[2]) or any(a is not b for a, b in zip(now, kept[2])):  # pages edited: load again
+            del self._checked[id(doc)]
+            return None
+        history, kept[3][index] = kept[3][index], None
+        if not any(kept[3]):
+            del self._checked[id(doc)]
+        return history
 
     @contextlib.contextmanager
     def session(self, settings: ReplaySettings) -> Iterator[None]:
@@ -79,7 +99,14 @@ class AwsBackend:
                 "pip install 'replaytest[aws]' (aws-durable-execution-sdk-python)"
             ) from None
 
-        return replay_document(doc, entry.index, settings, source=display, fallback_name=entry.workflow_id)
+        return replay_document(
+            doc,
+            entry.index,
+            settings,
+            source=display,
+            fallback_name=entry.workflow_id,
+            history=self._take_checked(doc, entry.index, display),
+        )
 
 
 def _peek(execution: dict[str, Any]) -> tuple[str | None, str | None]:

@@ -73,25 +73,46 @@ def looks_like(doc: Any) -> bool:
 
 def split_executions(doc: Any) -> list[dict[str, Any]]:
     """One ``{"Events": [...]}`` per execution. A list of pages is joined into one execution
-    (a page that does not start with ``ExecutionStarted`` continues the one before it)."""
+    (a page that does not start with ``ExecutionStarted`` continues the one before it). Linear
+    in the events: each execution's list is built once and extended page by page. The pages
+    are not changed. The last split is kept for the items of the same file (see
+    :func:`_fingerprint`)."""
+    global _last_split
     if isinstance(doc, dict):
         return [doc]
+    if _last_split is not None and _last_split[0] is doc and _last_split[1] == _fingerprint(doc):
+        return _last_split[2]
     executions: list[dict[str, Any]] = []
+    own_events = False  # whether executions[-1]["Events"] is a list of ours (not a page's)
     for page in doc:
         events = page.get("Events") or []
         starts = bool(events) and isinstance(events[0], dict) and events[0].get("EventType") == "ExecutionStarted"
         if executions and not starts:
             prev = executions[-1]
-            executions[-1] = {
-                **prev,
-                **{k: v for k, v in page.items() if k != "Events"},
-                "Events": prev["Events"] + events,
-            }
+            joined = prev["Events"] if own_events else list(prev.get("Events") or [])
+            joined.extend(events)
+            own_events = True
+            executions[-1] = {**prev, **{k: v for k, v in page.items() if k != "Events"}, "Events": joined}
             if "NextMarker" not in page:
                 executions[-1].pop("NextMarker", None)
         else:
             executions.append(dict(page))
+            own_events = False
+    _last_split = (doc, _fingerprint(doc), executions)
     return executions
+
+
+#: (pages, their fingerprint, the split): a file's items each ask for the split of one document.
+_last_split: tuple[Any, Any, list[dict[str, Any]]] | None = None
+
+
+def _fingerprint(pages: list[Any]) -> list[Any]:
+    """What a split depends on beyond the event objects it shares with the pages: each page and
+    its values by identity, and how many events each holds (so an edited page is split again)."""
+    return [
+        (id(p), [(k, id(v)) for k, v in p.items()], len(p.get("Events") or ())) if isinstance(p, dict) else id(p)
+        for p in pages
+    ]
 
 
 def parse_timestamp(value: Any) -> datetime:

@@ -107,10 +107,18 @@ def replay_history(
 
 
 def replay_document(
-    doc: Document, index: int, settings: ReplaySettings, *, source: str, fallback_name: str | None = None
+    doc: Document,
+    index: int,
+    settings: ReplaySettings,
+    *,
+    source: str,
+    fallback_name: str | None = None,
+    history: _history.AwsHistory | None = None,
 ) -> ReplayResult:
-    """The seam's ``replay``: load entry ``index`` of ``doc``, find its handler, replay it."""
-    history = _history.load(_history.split_executions(doc)[index], source)
+    """The seam's ``replay``: load entry ``index`` of ``doc`` (unless ``history`` is it, loaded
+    already), find its handler, replay it."""
+    if history is None:
+        history = _history.load(_history.split_executions(doc)[index], source)
     if history.execution.name is None and fallback_name:
         history.execution.name = fallback_name
     handler = _handlers.resolve(
