@@ -39,7 +39,7 @@ def test_a_paged_export_is_split_once_for_its_items_and_its_pages_stay_as_they_w
     assert split is aws_history.split_executions(doc)  # every item of the file reuses it
     assert [s["Events"] for s in split] == [order["Events"], trip["Events"]]
     assert "NextMarker" not in split[0] and doc == before
-    doc[0] = {**doc[0], "FunctionName": "renamed"}  # an edited page is split again
+    doc[0] = {**doc[0], "FunctionName": "renamed"}  # a page replaced: split again
     assert aws_history.split_executions(doc)[0]["FunctionName"] == "renamed"
 
 

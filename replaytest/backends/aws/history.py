@@ -106,13 +106,10 @@ def split_executions(doc: Any) -> list[dict[str, Any]]:
 _last_split: tuple[Any, Any, list[dict[str, Any]]] | None = None
 
 
-def _fingerprint(pages: list[Any]) -> list[Any]:
-    """What a split depends on beyond the event objects it shares with the pages: each page and
-    its values by identity, and how many events each holds (so an edited page is split again)."""
-    return [
-        (id(p), [(k, id(v)) for k, v in p.items()], len(p.get("Events") or ())) if isinstance(p, dict) else id(p)
-        for p in pages
-    ]
+def _fingerprint(pages: list[Any]) -> list[int]:
+    """Which page objects the document holds: a page replaced, added or removed splits it again.
+    (A parsed document is data nobody edits in place; the events themselves are shared.)"""
+    return list(map(id, pages))
 
 
 def parse_timestamp(value: Any) -> datetime:
