@@ -555,7 +555,7 @@ def status_text(info: Any) -> str:
     """``running (task failing, attempt N)`` for a workflow whose task keeps failing."""
     if info.task_failure and info.task_attempt:
         return f"{info.status} (task failing, attempt {info.task_attempt - 1})"
-    return info.status
+    return str(info.status)
 
 
 def workflow_table(infos: Sequence[Any]) -> list[str]:

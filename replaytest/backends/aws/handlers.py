@@ -59,7 +59,8 @@ class HandlerSpec:
                 f"--replay-handler {self}: {self.module}:{self.attr} is not a function "
                 "decorated with @durable_execution"
             )
-        return obj
+        handler: Callable[..., Any] = obj
+        return handler
 
 
 def handlers_in(modules: Iterable[Any]) -> list[tuple[str, Callable[..., Any]]]:

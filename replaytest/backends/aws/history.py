@@ -223,7 +223,8 @@ class AwsHistory:
 
     @property
     def input_payload(self) -> str | None:
-        return self.execution.events[0].payload("Input")[0]
+        payload = self.execution.events[0].payload("Input")[0]
+        return payload if isinstance(payload, str) else None
 
     def caveats(self, installed_sdk: str) -> list[str]:
         """What makes this replay less than exact, said once per replay as warnings."""

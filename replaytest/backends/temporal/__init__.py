@@ -99,7 +99,8 @@ def entries(path: Path, doc: Any) -> list[Entry]:
 
 def history_at(doc: Any, index: int) -> dict[str, Any]:
     """The history of entry ``index`` (``doc`` is one this backend claimed)."""
-    return doc[index] if isinstance(doc, list) else doc
+    history: dict[str, Any] = doc[index] if isinstance(doc, list) else doc
+    return history
 
 
 def problem(history: Any) -> str | None:

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .events import TEvent, Undecodable, args_text, decode_payloads, describe, patch_of, seconds, show_duration
+
+if TYPE_CHECKING:
+    from .capture import Issued
 
 #: history command event → the capture kind it records
 _COMMAND_KINDS = {
@@ -101,12 +104,12 @@ class Finding:
     event: TEvent | None
     recorded: str | None
     issued: str | None
-    issued_cmd: Any = None  # capture.Issued
+    issued_cmd: Issued | None = None
     detail: str = ""
     matched: int = 0  # events before the finding that matched
 
 
-def same(r: Recorded, i: Any) -> bool:
+def same(r: Recorded, i: Issued) -> bool:
     if r.kind != i.kind:
         return False
     if r.kind == "activity":
@@ -118,7 +121,7 @@ def same(r: Recorded, i: Any) -> bool:
     return True
 
 
-def describe_issued(i: Any, to_json: Callable[[Sequence[Any]], list[Any]]) -> str:
+def describe_issued(i: Issued, to_json: Callable[[Sequence[Any]], list[Any]]) -> str:
     if i.kind in ("activity", "local_activity"):
         return f"ActivityTaskScheduled {i.name}({args_text(to_json(i.args))})"
     if i.kind == "timer":
@@ -135,14 +138,14 @@ def describe_issued(i: Any, to_json: Callable[[Sequence[Any]], list[Any]]) -> st
 
 
 def compare(
-    events: Sequence[TEvent], issued: Sequence[Any], to_json: Callable[[Sequence[Any]], list[Any]], check_args: bool
+    events: Sequence[TEvent], issued: Sequence[Issued], to_json: Callable[[Sequence[Any]], list[Any]], check_args: bool
 ) -> tuple[Finding | None, list[Finding]]:
     """(first divergence or None, argument/duration differences seen before it).
 
     With ``check_args`` an argument difference is itself the divergence; otherwise each is
     returned as a warning and the comparison goes on."""
     tasks = recorded_tasks(events)
-    by_task: dict[int, list[Any]] = {}
+    by_task: dict[int, list[Issued]] = {}
     for i in issued:
         if i.kind not in _UNCOMPARED:
             by_task.setdefault(i.task, []).append(i)
@@ -160,6 +163,7 @@ def compare(
                 continue
             matched = (r.event.id - 1) if r else t.completed.id
             if r is None:
+                assert c is not None  # the loop runs while either is left
                 nxt = t.next_event
                 detail = ""
                 recorded_text = "no further command in this workflow task: the workflow waited"
