@@ -1,5 +1,8 @@
 """The package's dependency rules, checked on the source (so a forbidden import fails here, not
-in review): what may import what, no import cycles, and the plugin never imported by the library.
+in review): what may import what, no module reaching into another package's private modules or
+names, callers reaching a backend only through the seam, no import cycles, the plugin never
+imported by the library. ``import x`` statements count as much as ``from x import y``.
+docs/architecture.md states the same rules.
 """
 
 from __future__ import annotations
@@ -21,7 +24,14 @@ FORBIDDEN = {
     "engine": {"debug", "pytest_support", "cli", "backends", "testing"},
     "backends": {"engine", "pytest_support", "cli", "testing"},
     "debug": {"engine", "pytest_support", "cli", "testing"},
+    "cli": {"pytest_support", "testing"},
+    "pytest_support": {"cli"},
+    "testing": {"debug", "pytest_support", "cli"},
 }
+
+#: the one backend module callers outside backends/ may import: the native backend's
+#: ``replay`` is the public ``replaytest.replay`` (the engine's own history format)
+PUBLIC_BACKEND_MODULES = {"replaytest.backends.native"}
 
 
 def _module_name(path: Path) -> str:
@@ -54,6 +64,18 @@ def _imports(path: Path) -> set[str]:
 
 SOURCES = sorted(PACKAGE.rglob("*.py"))
 IMPORTS = {_module_name(p): _imports(p) for p in SOURCES}
+PACKAGES = {_module_name(p) for p in SOURCES if p.name == "__init__.py"}
+
+
+def _owner(imported: str) -> str | None:
+    """The package that owns the first private (``_x``) module or name in ``imported``, or None
+    when nothing in it is private."""
+    parts = imported.split(".")
+    for i, part in enumerate(parts):
+        if part.startswith("_") and not part.startswith("__"):
+            parent = ".".join(parts[:i])  # a private module of a package, or a private name of a module
+            return parent if parent in PACKAGES else parent.rpartition(".")[0]
+    return None
 
 
 def _top(module: str) -> str | None:
@@ -69,6 +91,44 @@ def test_package_imports_only_what_it_may(package: str) -> None:
         if _top(m) == package
         for i in imported
         if _top(i) in FORBIDDEN[package]
+    )
+    assert bad == []
+
+
+def test_no_module_imports_another_packages_private_modules_or_names() -> None:
+    bad = sorted(
+        f"{m} imports {i}"
+        for m, imported in IMPORTS.items()
+        for i in imported
+        if (owner := _owner(i)) is not None and not (m == owner or m.startswith(owner + "."))
+    )
+    assert bad == []
+
+
+def test_callers_reach_a_backend_only_through_the_seam() -> None:
+    """Outside backends/, only ``replaytest.backends`` itself (and the native ``replay``)."""
+    bad = sorted(
+        f"{m} imports {i}"
+        for m, imported in IMPORTS.items()
+        if _top(m) != "backends"
+        for i in imported
+        if i.startswith("replaytest.backends.")
+        and not any(i == p or i.startswith(p + ".") for p in PUBLIC_BACKEND_MODULES)
+        and i.rpartition(".")[0] != "replaytest.backends"  # `from ..backends import Entry`
+    )
+    assert bad == []
+
+
+def test_a_backend_is_imported_only_through_its_registration() -> None:
+    """No backend package imports another one: each stands alone behind its entry point."""
+    backends = {p for p in PACKAGES if p.startswith("replaytest.backends.")}
+    bad = sorted(
+        f"{m} imports {i}"
+        for m, imported in IMPORTS.items()
+        for b in backends
+        if m == b or m.startswith(b + ".")
+        for i in imported
+        if any((i == o or i.startswith(o + ".")) for o in backends - {b})
     )
     assert bad == []
 
@@ -95,6 +155,8 @@ def test_no_import_cycles_between_modules() -> None:
                     edges.add(f"{target}.{a.name}" if f"{target}.{a.name}" in IMPORTS else target)
             elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("replaytest."):
                 edges.add(node.module)  # type: ignore[arg-type]
+            elif isinstance(node, ast.Import):
+                edges.update(a.name for a in node.names if a.name.startswith("replaytest."))
         graph[name] = {e for e in edges if e in IMPORTS and e != name and not name.startswith(e + ".")}
     cycles = []
     state: dict[str, int] = {}
@@ -117,5 +179,10 @@ def test_no_import_cycles_between_modules() -> None:
 def test_the_rules_are_checked_against_real_code() -> None:
     # the checker itself must see imports: core imports history, the plugin is a real module
     assert "replaytest.history" in IMPORTS["replaytest.core.execution"]
+    assert _owner("replaytest.debug._pydevd.suspend") == "replaytest.debug"  # a private module
+    assert _owner("replaytest.core.frames._display_path") == "replaytest.core"  # a private name
+    assert _owner("replaytest.backends.aws._sdk") == "replaytest.backends.aws"
+    assert _owner("replaytest.report.divergence.Divergence") is None
+    assert "replaytest.backends.aws._sdk" in IMPORTS["replaytest.backends.aws.context"]
     assert any(i.startswith("replaytest.report") for i in IMPORTS["replaytest.core.execution"])
     assert len(IMPORTS) > 40

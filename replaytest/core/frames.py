@@ -22,7 +22,7 @@ import types
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ..report.source import Source, _abspath, _display_path
+from ..report.source import Source, abspath_in, display_path_in
 from .loop import RUN_UNTIL_IDLE
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
@@ -85,7 +85,7 @@ def blocked_frame(task: asyncio.Task[Any] | None) -> types.FrameType | None:
 
 def source_at(filename: str, line: int, function: str) -> Source:
     cwd = os.getcwd()  # both paths are cached per (file, working directory): ~1 µs, not ~30
-    return Source(_display_path(filename, cwd), line, function, path=_abspath(filename, cwd))
+    return Source(display_path_in(filename, cwd), line, function, path=abspath_in(filename, cwd))
 
 
 def frame_source(frame: types.FrameType | None) -> Source | None:

@@ -21,7 +21,7 @@ import threading
 import types
 from typing import Any
 
-os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # see replaytest.debug._debugpy
+os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # see server._debugpy
 
 import debugpy.server.api  # noqa: F401  (puts debugpy's vendored pydevd on sys.path)
 import pydevd

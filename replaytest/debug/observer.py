@@ -51,7 +51,7 @@ class DebugObserver:
 
             self._suspend = _pydevd.suspend
 
-    # -- the observer protocol (replaytest.runtime.Execution calls these)
+    # -- the core's ReplayObserver hooks (replaytest.core.execution.Execution calls these)
     def event_applied(self, execution: Any, event: Any) -> None:
         self._track(execution)
         for n in self.break_at:

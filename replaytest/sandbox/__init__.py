@@ -1,8 +1,9 @@
 """The sandbox: logical time, seeded randomness and flagged I/O for workflow code only.
 
 ``sessions`` (the process-wide patches, one freezegun start), ``clock``, ``randomness`` and
-``audit`` (I/O). Used by the native backend and the engine; a session that replays only
-other platforms' histories never starts it.
+``audit`` (I/O). Used by the engine and by the native and AWS backends (each holds one sandbox
+session per run); Temporal histories run in temporalio's own sandbox, so a session that replays
+only those never starts this one.
 """
 
 from ..modes import SandboxMode

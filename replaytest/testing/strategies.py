@@ -1,8 +1,8 @@
-"""Hypothesis strategies for fault plans (``replaytest.faults.FaultPlan``).
+"""Hypothesis strategies for fault plans (``replaytest.testing.faults.FaultPlan``).
 
     from hypothesis import given, settings
-    from replaytest import strategies as rs
-    from replaytest.faults import run_under_plan
+    from replaytest.testing import strategies as rs
+    from replaytest.testing.faults import run_under_plan
 
     @settings(max_examples=30, deadline=None)
     @given(rs.fault_plans(["calculate_total", "charge_card"], max_event=25))
