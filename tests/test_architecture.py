@@ -186,3 +186,17 @@ def test_the_rules_are_checked_against_real_code() -> None:
     assert "replaytest.backends.aws._sdk" in IMPORTS["replaytest.backends.aws.context"]
     assert any(i.startswith("replaytest.report") for i in IMPORTS["replaytest.core.execution"])
     assert len(IMPORTS) > 40
+
+
+def test_the_command_line_declarations_import_only_the_standard_library() -> None:
+    """pytest loads replaytest_options in every session, before anything is replayed."""
+    import sys
+
+    bad = []
+    for path in sorted((ROOT / "replaytest_options").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            bad += [f"{path.name} imports {n}" for n in names if n.split(".")[0] not in sys.stdlib_module_names]
+    assert bad == []
