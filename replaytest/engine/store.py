@@ -171,14 +171,15 @@ class Store:
         self._lock = threading.RLock()
         self.faults: FaultHooks | None = None  # sees appends and commits (crash simulation)
         self._check_version()
-        self._file = None if in_memory else _file_identity(self.path)
+        self._abspath = os.path.abspath(self.path)  # an activity's os.chdir() must not make it look gone
+        self._file = None if in_memory else _file_identity(self._abspath)
 
     def check_file(self) -> None:
         """Raise DatabaseError if the file this store opened was deleted or replaced: SQLite
         would go on writing into the open, unlinked file, and every event after it would be lost."""
         if self._file is None:
             return
-        now = _file_identity(self.path)
+        now = _file_identity(self._abspath)
         if now == self._file:
             return
         what = "deleted" if now is None else "replaced by another file"

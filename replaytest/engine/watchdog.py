@@ -94,6 +94,8 @@ class _Watch:
     seen: tuple[int, bool] = (-1, False)
     since: float = 0.0
     deadlock: Deadlock | None = None
+    fired: float = 0.0  # when it was first interrupted
+    told: bool = False  # that it still does not yield
 
 
 # One daemon thread serves every worker in the process; it sleeps on an Event while nothing is watched.
@@ -166,24 +168,30 @@ def _check(watch: _Watch) -> None:
         return
     if not seen[1] or now - watch.since < limit:
         return
-    if watch.deadlock is None:
+    first = watch.deadlock is None
+    if first:
         frame = sys._current_frames().get(watch.thread_id)
-        watch.deadlock = Deadlock(limit, user_source(frame), _stack(frame))
-        where = watch.deadlock.source
+        deadlock = Deadlock(limit, user_source(frame), _stack(frame))
+    if (watch.loop.turns, watch.loop.is_running()) != seen:
+        return  # it yielded while we looked: nothing to interrupt
+    _raise_in(watch.thread_id, Interrupted)  # before logging: writing a log line lets the thread run on
+    if first:
+        watch.deadlock, watch.fired = deadlock, now
+        where = deadlock.source
         log.warning(
             "%s: potential deadlock: workflow code did not yield within %g s%s; interrupting it",
             watch.what,
             limit,
             f" (at {where.file}:{where.line})" if where else "",
         )
-    elif now - watch.since >= 4 * limit:
+    elif now - watch.fired >= 4 * limit and not watch.told:
+        watch.told = True
         log.warning(
             "%s: workflow code still does not yield after being interrupted (stuck inside a call that does "
             "not return, or it catches BaseException?); this worker can do nothing else until it does",
             watch.what,
         )
     watch.since = now  # again after another limit, while it is still stuck
-    _raise_in(watch.thread_id, Interrupted)
 
 
 def _raise_in(thread_id: int, exc: type[BaseException] | None) -> None:
