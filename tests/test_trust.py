@@ -294,3 +294,18 @@ def test_a_module_named_with_module_that_exits_on_import_is_one_line_and_no_succ
     assert done.stderr.strip().splitlines() == [
         "replaytest: error: importing module 'exits_on_import' failed: SystemExit: usage: exits_on_import.py"
     ]
+
+
+def test_pytest_a_module_raising_keyboard_interrupt_on_import_fails_only_its_item(pytester: pytest.Pytester) -> None:
+    """Not the session: one history's module stopping pytest would hide every other result."""
+    (pytester.path / "interrupts.py").write_text(
+        "from replaytest import workflow\n\n\n@workflow.defn\nasync def x() -> None:\n    pass\n\n\n"
+        "raise KeyboardInterrupt\n"
+    )
+    shutil.copy(PLUGIN_DATA / "order_workflows.py", pytester.path)
+    pytester.syspathinsert()
+    write(pytester.path / "h" / "a.json", plugin_history(workflow_type="x", workflow_module="interrupts:x"))
+    write(pytester.path / "h" / "b.json", plugin_history())
+    result = pytester.runpytest("--replay", "h")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*importing interrupts (*interrupts.py)*raised KeyboardInterrupt*"])
