@@ -90,7 +90,7 @@ def hostile_workflows() -> int:
 
 def worker_processes() -> int:
     """Each of IN_A_WORKER beside ``fine``, worked by a ``replaytest worker --until-idle`` process;
-    returns how many killed or hung that worker (or left ``fine`` unfinished)."""
+    returns how many killed, hung or stalled that worker (or left ``fine`` unfinished)."""
     import time
 
     import hostile_probe as hostile
@@ -139,6 +139,8 @@ def worker_processes() -> int:
                 outcome = f"WORKER DIED: exit {worker.returncode} {last}"
             elif fine != "completed":
                 outcome = f"worker exited, fine {fine}"
+            elif name == "activity_returns_huge" and info.status == "completed":
+                outcome = "WORKER STALLED: it recorded the 300 MB result"
             else:
                 why = info.task_failure or (failed[0].attrs["failure"] if failed else None)
                 outcome = f"worker survived; fine completed; hostile: {why['type'] if why else info.status}"
@@ -238,7 +240,7 @@ def main() -> None:
     died = hostile_workflows()
     print(f"hostile workflows that killed or hung the worker: {died}/{len(HOSTILE)}")
     died = worker_processes()
-    print(f"hostile workflows that killed or hung a worker process: {died}/{len(IN_A_WORKER)}")
+    print(f"hostile workflows that killed, hung or stalled a worker process: {died}/{len(IN_A_WORKER)}")
     tracebacks, probes = database_faults()
     print(f"database/CLI probes ending in a traceback: {tracebacks}/{probes}")
 
