@@ -11,6 +11,11 @@ from pathlib import Path
 
 import pytest
 
+# Loaded before any in-process pytester run: such a run takes the modules it imported out of
+# sys.modules afterwards, and msgspec resolves the typed history structs' annotations through
+# sys.modules (a module imported first inside a pytester run leaves 'Event' undefined later).
+import replaytest.history.typed  # noqa: F401
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
