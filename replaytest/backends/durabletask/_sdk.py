@@ -1,0 +1,156 @@
+"""Every name of the durabletask SDK this backend touches, in one place (pinned: 1.12.x).
+
+The SDK has no public replayer: its worker's ``_OrchestrationExecutor`` and
+``_RuntimeOrchestrationContext`` are private. :data:`PRIVATE_NAMES` lists each private name
+used here; ``tests/test_durabletask_sdk.py`` fails the day one of them disappears.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from durabletask import __name__ as _pkg  # noqa: F401  (the SDK is importable)
+from durabletask import task, worker
+from durabletask.internal import orchestrator_service_pb2 as pb
+from durabletask.serialization import JsonDataConverter
+from google.protobuf import json_format
+
+from .history import DtEvent
+
+try:
+    from importlib.metadata import version as _version
+
+    SDK_VERSION = _version("durabletask")
+except Exception:  # pragma: no cover - an unusual install without metadata
+    SDK_VERSION = "unknown"
+
+#: (object, attribute) pairs of SDK internals this backend relies on
+PRIVATE_NAMES: list[tuple[str, str]] = [
+    ("durabletask.worker", "_OrchestrationExecutor"),
+    ("durabletask.worker", "_RuntimeOrchestrationContext"),
+    ("durabletask.worker", "_Registry"),
+    ("durabletask.worker._OrchestrationExecutor", "process_event"),
+    ("durabletask.worker._RuntimeOrchestrationContext", "next_sequence_number"),
+    ("durabletask.worker._RuntimeOrchestrationContext", "set_continued_as_new"),
+    ("ctx", "_pending_actions"),
+    ("ctx", "_pending_tasks"),
+    ("ctx", "_is_complete"),
+    ("ctx", "_completion_status"),
+    ("ctx", "_result"),
+    ("ctx", "_new_input"),
+    ("ctx", "_is_replaying"),
+    ("ctx", "_generator"),
+    ("RetryableTask", "_action"),
+]
+
+NonDeterminismError = task.NonDeterminismError
+TaskFailedError = task.TaskFailedError
+STATUS_COMPLETED = pb.ORCHESTRATION_STATUS_COMPLETED
+STATUS_FAILED = pb.ORCHESTRATION_STATUS_FAILED
+STATUS_CONTINUED_AS_NEW = pb.ORCHESTRATION_STATUS_CONTINUED_AS_NEW
+
+_LOG = logging.getLogger("replaytest.durabletask")
+_LOG.addHandler(logging.NullHandler())
+_LOG.propagate = False
+
+
+def to_pb(event: DtEvent) -> Any:
+    """The event as the SDK's protobuf ``HistoryEvent`` (ParseDict: nothing is evaluated)."""
+    body: dict[str, Any] = {"eventId": event.seq, event.kind: event.data}
+    if event.time is not None:
+        body["timestamp"] = event.time.isoformat().replace("+00:00", "Z")
+    return json_format.ParseDict(body, pb.HistoryEvent(), ignore_unknown_fields=True)
+
+
+class ReplayContext(worker._RuntimeOrchestrationContext):
+    """The SDK's orchestration context, telling replaytest each sequence number it allocates
+    (the moment the orchestrator issues a command, with the orchestrator's frame on the stack)."""
+
+    on_sequence: Callable[[int], None] | None = None
+    on_continue: Callable[[], None] | None = None
+
+    def continue_as_new(self, new_input: Any, *, save_events: bool = False, new_version: str | None = None) -> None:
+        if self.on_continue is not None and not self._is_complete:
+            self.on_continue()
+        super().continue_as_new(new_input, save_events=save_events, new_version=new_version)
+
+    def next_sequence_number(self) -> int:
+        n = super().next_sequence_number()
+        if self.on_sequence is not None:
+            self.on_sequence(n)
+        return n
+
+    # ---- reads of the context's private state, named for what they mean ---------------------
+    def pending(self) -> dict[int, Any]:
+        return self._pending_actions
+
+    def pending_task(self, seq: int) -> Any:
+        return self._pending_tasks.get(seq)
+
+    @property
+    def complete(self) -> bool:
+        return bool(self._is_complete)
+
+    @property
+    def status(self) -> int | None:
+        return self._completion_status
+
+    @property
+    def result(self) -> Any:
+        return self._result
+
+    @property
+    def new_input(self) -> Any:
+        return self._new_input
+
+    def generator(self) -> Any:
+        return self._generator
+
+
+def new_run(instance_id: str, orchestrator_name: str, fn: Callable[..., Any]) -> tuple[Any, ReplayContext]:
+    """(executor, context) for one replay: the SDK's executor with ``fn`` registered under the
+    history's orchestrator name, and a fresh replaying context."""
+    registry = worker._Registry()
+    registry.add_named_orchestrator(orchestrator_name, fn)
+    converter = JsonDataConverter()
+    executor = worker._OrchestrationExecutor(registry, _LOG, converter)
+    ctx = ReplayContext(instance_id, registry, converter)
+    ctx._is_replaying = True
+    return executor, ctx
+
+
+def action_kind(action: Any) -> str:
+    """scheduleTask | createTimer | createSubOrchestration | sendEvent | completeOrchestration | …"""
+    return str(action.WhichOneof("orchestratorActionType"))
+
+
+def retry_parent_seq(timer_task: Any) -> int | None:
+    """The sequence number of the activity a retry timer waits to re-schedule (None otherwise)."""
+    parent = getattr(timer_task, "_retryable_parent", None)
+    action = getattr(parent, "_action", None)
+    return int(action.id) if action is not None else None
+
+
+def new_executor_for_bench(fn: Callable[..., Any], name: str) -> Any:
+    """The SDK's executor alone (what a worker runs), for the bench's baseline."""
+    registry = worker._Registry()
+    registry.add_named_orchestrator(name, fn)
+    return worker._OrchestrationExecutor(registry, _LOG, JsonDataConverter())
+
+
+def is_orchestration_context(obj: Any) -> bool:
+    return isinstance(obj, task.OrchestrationContext)
+
+
+__all__ = [
+    "PRIVATE_NAMES",
+    "SDK_VERSION",
+    "NonDeterminismError",
+    "ReplayContext",
+    "TaskFailedError",
+    "action_kind",
+    "new_run",
+    "to_pb",
+]

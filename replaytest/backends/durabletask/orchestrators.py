@@ -1,0 +1,90 @@
+"""Which Python function replays a history. The history records the orchestrator's name, as
+``add_orchestrator`` registers it (the function's ``__name__``); it is looked up among the
+functions of the replay modules, or named with ``--replay-handler NAME=MODULE:ATTR`` (for an
+orchestrator registered under another name with ``add_named_orchestrator``)."""
+
+from __future__ import annotations
+
+import inspect
+import types
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ...modules import ModuleImportError, import_target
+from ...report import UnknownWorkflowError
+
+
+def _spec(text: str) -> tuple[str | None, str]:
+    name, _, target = text.strip().rpartition("=")
+    module, sep, attr = target.partition(":")
+    if not sep or not module or not attr:
+        raise UnknownWorkflowError(
+            f"--replay-handler {text!r}: expected [NAME=]MODULE:ATTR, e.g. order_saga=app.orchestrators:order_saga"
+        )
+    return name or None, target
+
+
+def _load(text: str, target: str) -> Callable[..., Any]:
+    try:
+        obj = import_target(target)
+    except ModuleImportError as e:
+        raise UnknownWorkflowError(f"--replay-handler {text}: {e}") from None
+    if not callable(obj):
+        raise UnknownWorkflowError(f"--replay-handler {text}: {target} is not a function")
+    return obj
+
+
+def _candidates(name: str, modules: Iterable[Any]) -> list[tuple[str, Callable[..., Any]]]:
+    found: list[tuple[str, Callable[..., Any]]] = []
+    seen: set[int] = set()
+    for module in modules:
+        if inspect.isfunction(module):  # given directly (a marker's workflows=[...])
+            values = [module] if module.__name__ == name else []
+            where = module.__module__
+        elif isinstance(module, types.ModuleType):
+            value = vars(module).get(name)
+            values = [value] if inspect.isfunction(value) and value.__name__ == name else []
+            where = module.__name__
+        else:
+            continue
+        for value in values:
+            if id(value) not in seen:
+                seen.add(id(value))
+                found.append((f"{where}:{name}", value))
+    return found
+
+
+def resolve(
+    name: str, specs: Iterable[str], modules: Iterable[Any], source: str, search: list[str]
+) -> Callable[..., Any]:
+    """The orchestrator function for ``name``, or UnknownWorkflowError saying what was searched."""
+    parsed = [(text, *_spec(text)) for text in specs]
+    named = [(t, target) for t, n, target in parsed if n == name]
+    if len(named) > 1:
+        raise UnknownWorkflowError(
+            f"{source}: several --replay-handler options name orchestrator {name!r} "
+            f"({', '.join(t for t, _ in named)}); keep one"
+        )
+    if named:
+        return _load(*named[0])
+    found = _candidates(name, modules)
+    if len(found) == 1:
+        return found[0][1]
+    if found:
+        raise UnknownWorkflowError(
+            f"{source}: several functions named {name!r} in the replay modules "
+            f"({', '.join(w for w, _ in found)}); pick one with --replay-handler {name}=MODULE:ATTR"
+        )
+    unnamed = [(t, target) for t, n, target in parsed if n is None]
+    if len(unnamed) == 1:
+        return _load(*unnamed[0])
+    lines = [f"{source}: no orchestrator {name!r} (the name the history records) in the replay modules"]
+    lines.extend(f"  {line}" for line in search)
+    lines.append(
+        f"  name the module that defines it with --replay-module MODULE, or the function with "
+        f"--replay-handler {name}=MODULE:ATTR (for add_named_orchestrator names)"
+    )
+    raise UnknownWorkflowError("\n".join(lines))
+
+
+__all__ = ["resolve"]

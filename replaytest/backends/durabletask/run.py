@@ -1,0 +1,454 @@
+"""One replay of a Durable Task history through the SDK's own executor, with the checks it lacks.
+
+The SDK's ``_OrchestrationExecutor.process_event`` is fed the recorded events one by one (what
+its ``execute`` does, without the ``except Exception`` that turns every error into a FAILED
+action and drops it once the code has ended). Before each recorded command event, replaytest
+compares it with the action the code issued under the same sequence number — type, name and
+arguments — and names the orchestrator line that issued it (the context reports each sequence
+number it allocates, with the orchestrator's frame on the stack). After the last event it
+compares the end: a dropped trailing step, an added one, a different status or result.
+
+Orchestrator code runs under replaytest's sandbox, one step of the generator at a time:
+``datetime.now()`` is the replayed episode's ``OrchestratorStarted`` time, ``random`` is
+seeded from the instance id, I/O is flagged at its line. The SDK's own code runs outside it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import random
+import sys
+import traceback
+import types
+from collections.abc import Callable, Generator, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from ...core.frames import exception_source, is_user_file, source_at, user_tb_frames
+from ...report import NondeterminismError, Source
+from . import _sdk
+from .history import DtEvent, DtHistory, label, readable, short
+from .report import divergence
+
+_EXPECTED_ACTION = {
+    "taskScheduled": ("scheduleTask",),
+    "timerCreated": ("createTimer",),
+    "subOrchestrationInstanceCreated": ("createSubOrchestration",),
+    "eventSent": ("sendEvent", "sendEntityMessage"),
+}
+_ACTION_WORDS = {
+    "scheduleTask": "call_activity",
+    "createTimer": "create_timer",
+    "createSubOrchestration": "call_sub_orchestrator",
+    "sendEvent": "send_event",
+    "sendEntityMessage": "an entity operation",
+    "completeOrchestration": "the end of the orchestration",
+}
+
+
+class Stop(BaseException):
+    """Ends the replay now (a sandbox violation in strict mode). A BaseException: orchestrator
+    code that catches ``Exception`` does not swallow it."""
+
+
+class Run:
+    """Everything one replay learns: the commands the code issued and where, and the verdict."""
+
+    def __init__(
+        self,
+        history: DtHistory,
+        fn: Callable[..., Any],
+        args_mode: str = "warn",
+        sandbox_mode: str = "strict",
+        observer: Any = None,
+    ) -> None:
+        self.history, self.fn = history, fn
+        self.args_mode, self.sandbox_mode = args_mode, sandbox_mode
+        self.sources: dict[int, Source | None] = {}
+        self.warnings: list[str] = []
+        self.divergence: Any = None
+        self.violation_error: Exception | None = None
+        self.violation_at: Source | None = None
+        self.violation_frames: list[traceback.FrameSummary] = []
+        self.code_error: BaseException | None = None
+        self.error_event: DtEvent | None = None
+        self.continued_at: Source | None = None
+        self.inner: Generator[Any, Any, Any] | None = None  # the user's generator
+        self.trace_returns = False  # the locate pass: where did the code return?
+        self.returned_at: Source | None = None
+        self.observer = observer
+        self.now = _first_time(history)
+        seed = int.from_bytes(hashlib.sha256(history.instance_id.encode()).digest()[:8], "big")
+        self.rng = random.Random(seed)
+        self._sb = _sandbox() if sandbox_mode != "off" else None
+        self.events_seen = 0
+
+    # ---- the orchestrator, wrapped ---------------------------------------------------------------
+    def orchestrator(self, ctx: Any, data: Any) -> Any:
+        """What the SDK's registry calls: the user's function under the sandbox; its generator
+        driven one sandboxed step at a time."""
+        with self.sandboxed():
+            result = self.fn(ctx, data)
+        if isinstance(result, types.GeneratorType):
+            return self.drive(result)
+        return result
+
+    def drive(self, gen: Generator[Any, Any, Any]) -> Generator[Any, Any, Any]:
+        self.inner = gen
+        value: Any = None
+        throw = False
+        while True:
+            try:
+                with self.sandboxed(), self._tracing_returns():
+                    item = gen.throw(value) if throw else gen.send(value)
+            except StopIteration as done:
+                return done.value
+            try:
+                value, throw = (yield item), False
+            except GeneratorExit:
+                gen.close()
+                raise
+            except Exception as e:  # a failed task: thrown into the user's generator
+                value, throw = e, True
+
+    @contextlib.contextmanager
+    def sandboxed(self) -> Iterator[None]:
+        if self._sb is None:
+            yield
+            return
+        with self._sb.workflow_code(self.now, self.rng, mode="warn", on_violation=self.violation):
+            yield
+
+    def violation(self, v: Exception) -> None:
+        if self.sandbox_mode == "strict":
+            if self.violation_error is None:
+                self.violation_error = v
+                frame = sys._getframe(1)
+                self.violation_at = self.orchestrator_source(frame)
+                self.violation_frames = [fs for fs in traceback.extract_stack(frame) if is_user_file(fs.filename)]
+            raise Stop
+        at = self.orchestrator_source(sys._getframe(1))
+        self.warnings.append(f"sandbox: {v}" + (f" at {at}" if at else ""))
+
+    @contextlib.contextmanager
+    def _tracing_returns(self) -> Iterator[None]:
+        """Only in the locate pass: the line of the user's generator's last ``return`` event."""
+        if not self.trace_returns or self.inner is None:
+            yield
+            return
+        code = getattr(self.inner, "gi_code")  # noqa: B009 (typed as a plain Generator)
+
+        def local(frame: types.FrameType, event: str, arg: Any) -> Any:
+            if event == "return" and frame.f_code is code:
+                self.returned_at = source_at(code.co_filename, frame.f_lineno, code.co_name)
+            return local
+
+        def global_(frame: types.FrameType, event: str, arg: Any) -> Any:
+            return local if frame.f_code is code else None
+
+        old = sys.gettrace()
+        sys.settrace(global_)
+        try:
+            yield
+        finally:
+            sys.settrace(old)
+
+    def orchestrator_source(self, start: types.FrameType | None) -> Source | None:
+        """The innermost user frame between ``start`` and the generator driver: the
+        orchestrator's line (None when no orchestrator code is on the stack)."""
+        found = None
+        f = start
+        drive = Run.drive.__code__
+        while f is not None:
+            if f.f_code is drive or f.f_code is Run.orchestrator.__code__:
+                return found
+            if found is None and is_user_file(f.f_code.co_filename):
+                found = source_at(f.f_code.co_filename, f.f_lineno, f.f_code.co_name)
+            f = f.f_back
+        return None
+
+    def on_sequence(self, seq: int) -> None:
+        self.sources[seq] = self.orchestrator_source(sys._getframe(2))
+
+    def on_continue(self) -> None:
+        self.continued_at = self.orchestrator_source(sys._getframe(2))
+
+    def waiting_at(self) -> Source | None:
+        """Where the user's generator (or the generator it delegates to) is suspended."""
+        gen: Any = self.inner
+        best = None
+        while gen is not None and getattr(gen, "gi_frame", None) is not None:
+            frame = gen.gi_frame
+            if is_user_file(frame.f_code.co_filename):
+                best = source_at(frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name)
+            gen = getattr(gen, "gi_yieldfrom", None)
+        return best
+
+    # ---- the replay ------------------------------------------------------------------------------
+    def execute(self) -> Any:
+        """Feed every recorded event to the SDK's executor; returns the context at the end."""
+        h = self.history
+        executor, ctx = _sdk.new_run(h.instance_id, h.orchestrator or "", self.orchestrator)
+        ctx.on_sequence = self.on_sequence
+        ctx.on_continue = self.on_continue
+        self.ctx = ctx
+        for event in h.events:
+            self.events_seen = event.pos
+            if event.kind == "orchestratorStarted" and event.time is not None:
+                self.now = event.time
+            if self.ended(ctx):
+                if event.is_command:
+                    self.after_end(event)
+                continue
+            if event.is_command:
+                self.check_command(event, ctx)
+            try:
+                executor.process_event(ctx, _sdk.to_pb(event))
+            except Stop:
+                return ctx
+            except _sdk.NonDeterminismError as e:  # the SDK saw what the checks above did not
+                self.diverge(
+                    "command", event, label(event), None, self.waiting_at(), f"the SDK: {e}".split(" This ")[0]
+                )
+            except Exception as e:
+                if not self.is_code_error(e):
+                    raise RuntimeError(
+                        f"replaying history event {event.pos} ({label(event)}) of {h.source}: the SDK raised "
+                        f"{type(e).__name__}: {e}"
+                    ) from e
+                self.code_error, self.error_event = e, event
+        return ctx
+
+    def ended(self, ctx: Any) -> bool:
+        return self.code_error is not None or ctx.complete
+
+    def is_code_error(self, e: Exception) -> bool:
+        if exception_source(e) is not None:
+            return True
+        return isinstance(e, TypeError) and "yielded a non-Task" in str(e)
+
+    # ---- checks ----------------------------------------------------------------------------------
+    def check_command(self, event: DtEvent, ctx: Any) -> None:
+        action = ctx.pending().get(event.seq)
+        if action is None or _sdk.action_kind(action) == "completeOrchestration":
+            self.diverge(
+                "missing",
+                event,
+                recorded_text(event),
+                "(nothing: the code waits here)",
+                self.waiting_at(),
+                f"the code no longer issues {label(event)} #{event.seq}; it waits at this line instead",
+            )
+        kind = _sdk.action_kind(action)
+        issued = issued_text(action)
+        name = action_name(action)
+        if kind not in _EXPECTED_ACTION[event.kind] or (name or None) != (event.text("name") or None):
+            later = next(
+                (
+                    seq
+                    for seq, a in ctx.pending().items()
+                    if seq != event.seq
+                    and _sdk.action_kind(a) in _EXPECTED_ACTION[event.kind]
+                    and action_name(a) == event.text("name")
+                ),
+                None,
+            )
+            detail = f"sequence number {event.seq}: history recorded {recorded_text(event)}, the code issued {issued}"
+            if later is not None:
+                detail += f"; the code issues the recorded call later (sequence number {later})"
+            self.diverge(
+                "order" if later is not None else "command",
+                event,
+                recorded_text(event),
+                issued,
+                self.source_of(event.seq),
+                detail,
+            )
+        self.compare_args(event, action)
+
+    def compare_args(self, event: DtEvent, action: Any) -> None:
+        diffs = arg_differences(event, action)
+        if not diffs or self.args_mode == "ignore":
+            return
+        what = "; ".join(f"{field} {rec} → {now}" for field, rec, now in diffs)
+        where = self.source_of(event.seq)
+        if self.args_mode == "warn":
+            self.warnings.append(
+                f"history event {event.pos}: {recorded_text(event)}: {what}" + (f" at {where}" if where else "")
+            )
+            return
+        self.diverge(
+            "args",
+            event,
+            f"{recorded_text(event)}",
+            f"{issued_text(self.ctx.pending()[event.seq])}",
+            where,
+            f"{what} (the SDK alone replays this silently)",
+        )
+
+    def after_end(self, event: DtEvent) -> None:
+        """A recorded command after the code had ended (returned, continued as new, or raised)."""
+        if self.code_error is not None:
+            return  # the code now fails where history went on: the verdict says so at the raising line
+        how = "continues as new" if self.continued_at else "returns"
+        self.diverge(
+            "missing",
+            event,
+            recorded_text(event),
+            f"(nothing: the orchestration {how} first)",
+            self.end_source(),
+            f"the orchestrator {how} before reaching {label(event)} #{event.seq}; the SDK alone drops this "
+            "(it ignores errors once the code has ended)",
+        )
+
+    def source_of(self, seq: int) -> Source | None:
+        src = self.sources.get(seq)
+        if src is None:  # a retry timer the SDK created: the call it retries
+            task = self.ctx.pending_task(seq)
+            parent = _sdk.retry_parent_seq(task) if task is not None else None
+            src = self.sources.get(parent) if parent is not None else None
+        return src
+
+    def end_source(self) -> Source | None:
+        if self.continued_at is not None:
+            return self.continued_at
+        if self.returned_at is None and self.observer is None and not self.trace_returns:
+            self.returned_at = self.locate_return()
+        if self.returned_at is not None:
+            return self.returned_at
+        from ...core.frames import return_source
+
+        return return_source(self.fn)
+
+    def locate_return(self) -> Source | None:
+        """Replay once more, tracing only the orchestrator's generator, to learn the line of the
+        ``return`` that ended it (only for a report: the first pass runs untraced)."""
+        probe = Run(self.history, self.fn, self.args_mode, self.sandbox_mode)
+        probe.trace_returns = True
+        with contextlib.suppress(Exception, Stop):
+            probe.execute()
+        return probe.returned_at
+
+    def diverge(
+        self,
+        kind: str,
+        event: DtEvent | None,
+        recorded: str | None,
+        issued: str | None,
+        source: Source | None,
+        detail: str = "",
+    ) -> None:
+        d = divergence(kind, self.history, event, recorded, issued, source, detail)
+        self.divergence = d
+        raise Diverged(d)
+
+
+class Diverged(Exception):
+    """Raised out of the replay loop with the divergence (caught by :mod:`.replay`)."""
+
+    def __init__(self, d: Any) -> None:
+        self.divergence = d
+        super().__init__(d.message())
+
+
+# ---- reading actions --------------------------------------------------------------------------------
+def action_name(action: Any) -> str | None:
+    kind = _sdk.action_kind(action)
+    if kind == "scheduleTask":
+        return str(action.scheduleTask.name)
+    if kind == "createSubOrchestration":
+        return str(action.createSubOrchestration.name)
+    if kind == "sendEvent":
+        return str(action.sendEvent.name)
+    return None
+
+
+def issued_text(action: Any) -> str:
+    kind = _sdk.action_kind(action)
+    if kind == "scheduleTask":
+        a = action.scheduleTask
+        return f"call_activity {a.name}({short(a.input.value, 50) if a.HasField('input') else ''})"
+    if kind == "createTimer":
+        return f"create_timer firing {_ts(action.createTimer.fireAt)}"
+    if kind == "createSubOrchestration":
+        a = action.createSubOrchestration
+        return f"call_sub_orchestrator {a.name} instance {a.instanceId!r}"
+    if kind == "sendEvent":
+        return f"send_event {action.sendEvent.name!r} to {action.sendEvent.instance.instanceId!r}"
+    return _ACTION_WORDS.get(kind, kind)
+
+
+def recorded_text(event: DtEvent) -> str:
+    d = event.data
+    if event.kind == "taskScheduled":
+        return f"call_activity {event.text('name')}({short(d.get('input'), 50) if 'input' in d else ''})"
+    if event.kind == "timerCreated":
+        return f"create_timer firing {d.get('fireAt')}"
+    if event.kind == "subOrchestrationInstanceCreated":
+        return f"call_sub_orchestrator {event.text('name')} instance {d.get('instanceId')!r}"
+    if event.kind == "eventSent":
+        return f"send_event {event.text('name')!r} to {d.get('instanceId')!r}"
+    return label(event)
+
+
+def _ts(stamp: Any) -> str:
+    return stamp.ToDatetime(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _parse_time(text: Any) -> datetime | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def arg_differences(event: DtEvent, action: Any) -> list[tuple[str, str, str]]:
+    """(field, recorded, issued) for every argument the code now passes differently."""
+    kind, d, out = _sdk.action_kind(action), event.data, []
+
+    def payload(field: str, recorded: Any, now: Any) -> None:
+        if readable(recorded) != readable(now):
+            out.append((field, short(recorded, 60), short(now, 60)))
+
+    if kind == "scheduleTask":
+        a = action.scheduleTask
+        payload("input", d.get("input"), a.input.value if a.HasField("input") else None)
+    elif kind == "createTimer":
+        recorded, now = _parse_time(d.get("fireAt")), action.createTimer.fireAt.ToDatetime(UTC)
+        if recorded is not None and abs((recorded - now).total_seconds()) > 0.001:
+            out.append(("fire time", recorded.isoformat(), now.isoformat()))
+    elif kind == "createSubOrchestration":
+        a = action.createSubOrchestration
+        if d.get("instanceId") != a.instanceId:
+            out.append(("instance id", repr(d.get("instanceId")), repr(a.instanceId)))
+        payload("input", d.get("input"), a.input.value if a.HasField("input") else None)
+    elif kind == "sendEvent":
+        a = action.sendEvent
+        payload("data", d.get("input"), a.data.value if a.HasField("data") else None)
+    return out
+
+
+def _first_time(history: DtHistory) -> datetime:
+    for e in history.events:
+        if e.time is not None:
+            return e.time
+    created = history.metadata.get("created_at")
+    t = _parse_time(created)
+    return t or datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def _sandbox() -> Any:
+    from ... import sandbox
+
+    return sandbox
+
+
+def user_frames(e: BaseException) -> list[traceback.FrameSummary]:
+    return user_tb_frames(e)
+
+
+__all__ = ["Diverged", "NondeterminismError", "Run", "Stop"]

@@ -1,0 +1,10 @@
+from durabletask import task
+
+from ..shop import check_status
+
+
+def monitor(ctx: task.OrchestrationContext, job):
+    status = yield ctx.call_activity(check_status, input=job)
+    if status == "done":
+        return f"job {job['name']} done after {job['round']} rounds"
+    ctx.continue_as_new({**job, "round": job["round"] + 1})  # edit
