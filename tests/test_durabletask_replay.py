@@ -112,7 +112,7 @@ NONDETERMINISM = {
     "fewer_parts": ("fanout-1", "missing", "the code waits here"),
     "no_sleep": ("monitor-wait", "missing", "the orchestration continues as new first"),
     "caught": ("report-1", "end", 'completes with "not published"'),
-    "retried": ("report-1", "extra", "create_timer"),
+    "retried": ("report-1", "extra", "a retry of sequence number 3"),
 }
 
 

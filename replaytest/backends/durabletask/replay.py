@@ -94,10 +94,10 @@ def _judge(run: Run, ctx: Any) -> ReplayResult:
             "extra",
             end,
             f"nothing more: {describe(end)}" if end else "nothing more",
-            issued_text(action),
+            run.issued(seq, action),
             run.source_of(seq),
-            f"the code issues {issued_text(action)} (sequence number {seq}) where the recorded "
-            "orchestration had ended; the SDK alone ignores the end of a finished history",
+            f"sequence number {seq} is new where the recorded orchestration had ended; the SDK alone "
+            "ignores the end of a finished history",
         )
     if not ctx.complete:
         run.diverge(

@@ -27,8 +27,10 @@ from typing import Any
 
 from ...core.frames import exception_source, is_user_file, source_at, user_tb_frames
 from ...report import NondeterminismError, Source
+from ...report.jsondiff import ABSENT, differences
+from ...report.text import short_json
 from . import _sdk
-from .history import DtEvent, DtHistory, label, readable, short
+from .history import DtEvent, DtHistory, describe, label, readable, short
 from .report import divergence
 
 _EXPECTED_ACTION = {
@@ -254,7 +256,7 @@ class Run:
                 ),
                 None,
             )
-            detail = f"sequence number {event.seq}: history recorded {recorded_text(event)}, the code issued {issued}"
+            detail = f"sequence number {event.seq} (the SDK matches commands by it)"
             if later is not None:
                 detail += f"; the code issues the recorded call later (sequence number {later})"
             self.diverge(
@@ -275,7 +277,7 @@ class Run:
         where = self.source_of(event.seq)
         if self.args_mode == "warn":
             self.warnings.append(
-                f"history event {event.pos}: {recorded_text(event)}: {what}" + (f" at {where}" if where else "")
+                f"history event {event.pos} ({describe(event)}): {what}" + (f" at {where}" if where else "")
             )
             return
         self.diverge(
@@ -301,6 +303,14 @@ class Run:
             f"the orchestrator {how} before reaching {label(event)} #{event.seq}; the SDK alone drops this "
             "(it ignores errors once the code has ended)",
         )
+
+    def issued(self, seq: int, action: Any) -> str:
+        """The action issued under ``seq`` in words; a retry timer names the call it retries."""
+        task = self.ctx.pending_task(seq)
+        parent = _sdk.retry_parent_seq(task) if task is not None and self.sources.get(seq) is None else None
+        if parent is not None:
+            return f"a retry of sequence number {parent} ({issued_text(action)}, from its RetryPolicy)"
+        return issued_text(action)
 
     def source_of(self, seq: int) -> Source | None:
         src = self.sources.get(seq)
@@ -411,8 +421,10 @@ def arg_differences(event: DtEvent, action: Any) -> list[tuple[str, str, str]]:
     kind, d, out = _sdk.action_kind(action), event.data, []
 
     def payload(field: str, recorded: Any, now: Any) -> None:
-        if readable(recorded) != readable(now):
-            out.append((field, short(recorded, 60), short(now, 60)))
+        a, b = readable(recorded), readable(now)
+        for path, was, isnow in differences(a, b)[:3]:
+            shown = [("(absent)" if v is ABSENT else short_json(v, 50)) for v in (was, isnow)]
+            out.append((f"{field} {path}".rstrip() if path else field, shown[0], shown[1]))
 
     if kind == "scheduleTask":
         a = action.scheduleTask

@@ -1,0 +1,141 @@
+"""Reading Durable Task histories as data: the forms are sniffed by content, a bad file is one
+line naming the file and the event, the HTTP status API's condensed history is refused with
+why, and nothing of the SDK is imported to sniff or read."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from replaytest.backends.durabletask import BACKEND
+from replaytest.backends.durabletask import history as dt_history
+from replaytest.history import HistoryFormatError
+
+pytest_plugins = ["tests.dt_fixtures"]
+
+
+def _load(data: bytes, name: str = "h.json") -> dt_history.DtHistory:
+    return dt_history.load(dt_history.decode_bytes(data, name), name)
+
+
+def test_each_form_is_claimed_and_named_after_its_instance(dt_histories: Path) -> None:
+    for path in [*dt_histories.glob("export/*"), *dt_histories.glob("proto/*")]:
+        doc = BACKEND.decode(path.read_bytes(), str(path))
+        assert BACKEND.claims(doc), path
+        (entry,) = BACKEND.entries(path, doc)
+        assert entry.workflow_id == path.name.split(".")[0]
+        assert entry.workflow_type in {"order_saga", "approval", "fan_out", "batch", "monitor", "nightly_report", "shift"}
+
+
+def test_other_formats_are_not_claimed() -> None:
+    temporal = {"events": [{"eventId": "1", "eventType": "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"}]}
+    aws = {"Events": [{"EventType": "ExecutionStarted", "EventId": 1}]}
+    native = {"schema": "replaytest.history/1", "events": []}
+    for doc in (temporal, aws, native, [], {}, [1, 2], "text", None):
+        assert not BACKEND.claims(doc), doc
+
+
+def test_http_status_api_history_is_refused_saying_why() -> None:
+    status = {
+        "name": "order_saga",
+        "instanceId": "order-9",
+        "runtimeStatus": "Completed",
+        "historyEvents": [
+            {"EventType": "ExecutionStarted", "FunctionName": "order_saga", "Timestamp": "2026-12-01T00:00:00Z"},
+            {"EventType": "TaskCompleted", "FunctionName": "reserve", "Result": None, "ScheduledTime": "x"},
+        ],
+    }
+    assert BACKEND.claims(status)
+    with pytest.raises(HistoryFormatError) as caught:
+        dt_history.load(status, "status.json")
+    text = str(caught.value)
+    assert text.startswith("status.json: historyEvents: ")
+    assert "condensed" in text and "no event ids" in text and "get_orchestration_history" in text
+    assert "\n" not in text
+
+
+def _export(dt_histories: Path, iid: str = "order-1") -> dict[str, Any]:
+    return json.loads((dt_histories / "export" / f"{iid}.json").read_text())
+
+
+def test_a_truncated_gzip_export_is_one_line(dt_histories: Path) -> None:
+    data = (dt_histories / "export" / "order-1.jsonl.gz").read_bytes()
+    with pytest.raises(HistoryFormatError) as caught:
+        _load(data[: len(data) // 2], "order-1.jsonl.gz")
+    assert str(caught.value).startswith("order-1.jsonl.gz: ") and "truncated" in str(caught.value)
+
+
+def test_a_json_lines_export_cut_mid_event_names_the_event(dt_histories: Path) -> None:
+    raw = gzip.decompress((dt_histories / "export" / "order-1.jsonl.gz").read_bytes())
+    cut = raw[: raw.index(b"\n", raw.index(b"TaskCompletedEvent")) - 5]
+    with pytest.raises(HistoryFormatError) as caught:
+        _load(gzip.compress(cut), "order-1.jsonl.gz")
+    assert "line 7 (history event 6)" in str(caught.value) and "invalid JSON" in str(caught.value)
+
+
+def test_a_dropped_event_is_named(dt_histories: Path) -> None:
+    doc = _export(dt_histories)
+    scheduled = next(i for i, e in enumerate(doc["events"]) if e.get("name") == "ship")
+    del doc["events"][scheduled]
+    with pytest.raises(HistoryFormatError) as caught:
+        dt_history.load(doc, "order-1.json")
+    assert str(caught.value) == (
+        f"order-1.json: history event {scheduled + 3}: TaskCompleted refers to taskScheduled #4, which no "
+        "earlier event records (the history is truncated or out of order)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (lambda e: e.__setitem__("event_type", "MysteryEvent"), 'unknown event_type "MysteryEvent"'),
+        (lambda e: e.__setitem__("timestamp", "yesterday"), 'timestamp "yesterday" is not an ISO 8601 time'),
+        (lambda e: e.__setitem__("event_id", "one"), 'event id "one" is not an integer'),
+    ],
+)
+def test_a_bad_event_is_one_line_naming_it(dt_histories: Path, change: Any, says: str) -> None:
+    doc = _export(dt_histories)
+    change(doc["events"][2])
+    with pytest.raises(HistoryFormatError) as caught:
+        dt_history.load(doc, "order-1.json")
+    assert str(caught.value) == f"order-1.json: history event 3: {says}"
+
+
+def test_a_history_without_its_start_is_refused(dt_histories: Path) -> None:
+    doc = _export(dt_histories)
+    doc["events"] = [e for e in doc["events"] if e["event_type"] != "ExecutionStartedEvent"]
+    with pytest.raises(HistoryFormatError, match="no ExecutionStarted event"):
+        dt_history.load(doc, "order-1.json")
+
+
+def test_protobuf_json_with_snake_case_names_reads_the_same(dt_histories: Path) -> None:
+    from durabletask.internal import orchestrator_service_pb2 as pb
+    from google.protobuf import json_format
+
+    camel = json.loads((dt_histories / "proto" / "batch-1.json").read_text())
+    snake = [
+        json_format.MessageToDict(json_format.ParseDict(e, pb.HistoryEvent()), preserving_proto_field_name=True)
+        for e in camel
+    ]
+    a, b = dt_history.load(camel, "a.json"), dt_history.load(snake, "b.json")
+    assert [(e.kind, e.seq, e.data) for e in a.events] == [(e.kind, e.seq, e.data) for e in b.events]
+    assert a.instance_id == "batch-1"
+
+
+def test_sniffing_and_reading_never_import_the_sdk(dt_histories: Path) -> None:
+    code = (
+        "import sys, pathlib\n"
+        "from replaytest.backends.durabletask import BACKEND\n"
+        "for p in sorted(pathlib.Path(sys.argv[1]).rglob('*.json*')):\n"
+        "    doc = BACKEND.decode(p.read_bytes(), str(p))\n"
+        "    assert BACKEND.claims(doc); BACKEND.entries(p, doc); BACKEND.validate(doc, str(p))\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('durabletask', 'grpc', 'google.protobuf'))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(dt_histories)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
