@@ -44,14 +44,15 @@ class LoopbackBackend(InMemoryOrchestrationBackend):
 
 
 @contextlib.contextmanager
-def running_backend() -> Iterator[tuple[str, dt_client.TaskHubGrpcClient]]:
-    """A started backend + worker (all of shop's orchestrators and activities) + client."""
+def running_backend(extra: tuple[Any, ...] = ()) -> Iterator[tuple[str, dt_client.TaskHubGrpcClient]]:
+    """A started backend + worker (all of shop's orchestrators and activities, and ``extra``
+    orchestrators) + client."""
     for name in ("durabletask-client", "durabletask-worker", "durabletask"):
         logging.getLogger(name).setLevel(logging.ERROR)
     backend = LoopbackBackend()
     address = backend.start()
     worker = dt_worker.TaskHubGrpcWorker(host_address=address)
-    for fn in shop.ORCHESTRATORS:
+    for fn in (*shop.ORCHESTRATORS, *extra):
         worker.add_orchestrator(fn)
     for fn in shop.ACTIVITIES:
         worker.add_activity(fn)

@@ -30,7 +30,15 @@ def test_each_form_is_claimed_and_named_after_its_instance(dt_histories: Path) -
         assert BACKEND.claims(doc), path
         (entry,) = BACKEND.entries(path, doc)
         assert entry.workflow_id == path.name.split(".")[0]
-        assert entry.workflow_type in {"order_saga", "approval", "fan_out", "batch", "monitor", "nightly_report", "shift"}
+        assert entry.workflow_type in {
+            "order_saga",
+            "approval",
+            "fan_out",
+            "batch",
+            "monitor",
+            "nightly_report",
+            "shift",
+        }
 
 
 def test_other_formats_are_not_claimed() -> None:

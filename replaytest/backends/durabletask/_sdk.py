@@ -54,14 +54,51 @@ STATUS_CONTINUED_AS_NEW = pb.ORCHESTRATION_STATUS_CONTINUED_AS_NEW
 _LOG = logging.getLogger("replaytest.durabletask")
 _LOG.addHandler(logging.NullHandler())
 _LOG.propagate = False
+_LOG.setLevel(logging.INFO)  # as a worker's logger: the executor skips its debug summaries
 
 
 def to_pb(event: DtEvent) -> Any:
-    """The event as the SDK's protobuf ``HistoryEvent`` (ParseDict: nothing is evaluated)."""
-    body: dict[str, Any] = {"eventId": event.seq, event.kind: event.data}
+    """The event as the SDK's protobuf ``HistoryEvent``. Fields are set directly (strings,
+    numbers, wrapper values, timestamps, enums: twice as fast as ``ParseDict``, which is half
+    the cost of a replay otherwise); anything else goes through ``ParseDict``. Nothing is
+    evaluated either way."""
+    ev = pb.HistoryEvent(eventId=event.seq)
     if event.time is not None:
-        body["timestamp"] = event.time.isoformat().replace("+00:00", "Z")
-    return json_format.ParseDict(body, pb.HistoryEvent(), ignore_unknown_fields=True)
+        ev.timestamp.FromDatetime(event.time)
+    body = getattr(ev, event.kind)
+    body.SetInParent()
+    try:
+        for key, value in event.data.items():
+            _set(body, key, value)
+    except (ValueError, TypeError, AttributeError, KeyError, json_format.ParseError):
+        doc: dict[str, Any] = {"eventId": event.seq, event.kind: event.data}
+        if event.time is not None:
+            doc["timestamp"] = event.time.isoformat().replace("+00:00", "Z")
+        return json_format.ParseDict(doc, pb.HistoryEvent(), ignore_unknown_fields=True)
+    return ev
+
+
+_WRAPPERS = {"google.protobuf.StringValue", "google.protobuf.Int32Value", "google.protobuf.BoolValue"}
+
+
+def _set(message: Any, key: str, value: Any) -> None:
+    field = message.DESCRIPTOR.fields_by_camelcase_name.get(key) or message.DESCRIPTOR.fields_by_name.get(key)
+    if field is None:
+        return  # ignore_unknown_fields, as ParseDict is called
+    if field.label == field.LABEL_REPEATED:
+        raise ValueError("repeated")  # maps and lists: ParseDict
+    if field.message_type is None:
+        if field.enum_type is not None and isinstance(value, str):
+            value = field.enum_type.values_by_name[value].number
+        setattr(message, field.name, value)
+        return
+    full = field.message_type.full_name
+    if full in _WRAPPERS:
+        getattr(message, field.name).value = value
+    elif full == "google.protobuf.Timestamp":
+        getattr(message, field.name).FromJsonString(value)
+    else:
+        json_format.ParseDict(value, getattr(message, field.name), ignore_unknown_fields=True)
 
 
 class ReplayContext(worker._RuntimeOrchestrationContext):

@@ -84,7 +84,9 @@ class Run:
         seed = int.from_bytes(hashlib.sha256(history.instance_id.encode()).digest()[:8], "big")
         self.rng = random.Random(seed)
         self._sb = _sandbox() if sandbox_mode != "off" else None
-        self.events_seen = 0
+        self.current: DtEvent | None = None  # the event being fed to the executor
+        if observer is not None:
+            observer.track(self)  # a fresh replay for the debugger's bookkeeping
 
     # ---- the orchestrator, wrapped ---------------------------------------------------------------
     def orchestrator(self, ctx: Any, data: Any) -> Any:
@@ -170,8 +172,42 @@ class Run:
             f = f.f_back
         return None
 
+    def orchestrator_frame(self, start: types.FrameType | None) -> types.FrameType | None:
+        """The innermost frame of the user's code above the generator driver, or None."""
+        f = start
+        while f is not None:
+            if f.f_code is Run.drive.__code__ or f.f_code is Run.orchestrator.__code__:
+                return None
+            if is_user_file(f.f_code.co_filename):
+                return f
+            f = f.f_back
+        return None
+
     def on_sequence(self, seq: int) -> None:
         self.sources[seq] = self.orchestrator_source(sys._getframe(2))
+        if self.observer is not None and self.observer.break_at and self.current is not None:
+            self.break_at(self.orchestrator_frame(sys._getframe(2)))
+
+    def break_at(self, frame: types.FrameType | None) -> None:
+        """--break-at N: stop in the orchestrator's live frame, the first time its code runs
+        after history event N was applied (it issues its next command)."""
+        event = self.current
+        if frame is None or event is None:
+            return
+        due = self.observer.take_due(event.pos)
+        if not due:
+            return
+        asked = ", ".join(map(str, due))
+        hit = event.pos in due
+        note = (
+            f"--break-at {asked}: history event {event.pos} ({describe(event)}) was applied; the orchestrator "
+            "received it and runs on here"
+            if hit
+            else f"--break-at {asked}: no orchestrator code ran at that event; event {event.pos} "
+            f"({describe(event)}) is the next one it receives"
+        )
+        view = {"id": event.pos, "type": label(event), "sequence_number": event.seq, "data": event.data}
+        self.observer.stop(frame, f"break-at {asked}", event.pos, {"replaytest_event": view, "replaytest_break": note})
 
     def on_continue(self) -> None:
         self.continued_at = self.orchestrator_source(sys._getframe(2))
@@ -196,7 +232,7 @@ class Run:
         ctx.on_continue = self.on_continue
         self.ctx = ctx
         for event in h.events:
-            self.events_seen = event.pos
+            self.current = event
             if event.kind == "orchestratorStarted" and event.time is not None:
                 self.now = event.time
             if self.ended(ctx):
@@ -351,6 +387,9 @@ class Run:
     ) -> None:
         d = divergence(kind, self.history, event, recorded, issued, source, detail)
         self.divergence = d
+        if self.observer is not None:  # --break-on divergence: the orchestrator is suspended (or
+            # done), so the debugger stops at the report's line through a stand-in frame
+            self.observer.diverged(NondeterminismError(d), None, getattr(self.fn, "__module__", "orchestrator"))
         raise Diverged(d)
 
 
