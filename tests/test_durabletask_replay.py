@@ -194,3 +194,46 @@ def test_datetime_now_in_an_orchestrator_is_the_recorded_time(dt_histories: Path
     assert d.recorded != d.issued
     branches = {_line(shop, 'input=f"{team}: morning shift"'), _line(shop, 'input=f"{team}: evening shift"')}
     assert d.source is not None and d.source.function == "shift" and d.source.line in branches
+
+
+def sdk_alone(root: Path, iid: str, module: Any) -> list[str]:
+    """What the SDK's own executor returns for the history's last episode, as a worker runs it:
+    one line per action (a FAILED completion is all it has to say about nondeterminism)."""
+    from durabletask.internal import orchestrator_service_pb2 as pb
+    from google.protobuf import json_format
+
+    from replaytest.backends.durabletask import _sdk
+
+    events = [json_format.ParseDict(e, pb.HistoryEvent()) for e in json.loads((root / "proto" / f"{iid}.json").read_text())]
+    last = max(i for i, e in enumerate(events) if e.HasField("orchestratorStarted"))
+    name = next(e.executionStarted.name for e in events if e.HasField("executionStarted"))
+    executor = _sdk.new_executor_for_bench(getattr(module, name), name)
+    out = []
+    for action in executor.execute(iid, events[:last], events[last:]).actions:
+        kind = action.WhichOneof("orchestratorActionType")
+        if kind == "completeOrchestration":
+            kind = pb.OrchestrationStatus.Name(action.completeOrchestration.orchestrationStatus).split("_")[-1]
+        out.append(kind)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("edit", "iid", "sdk_says"),
+    [
+        ("dropped_last", "order-1", []),
+        ("added_step", "order-1", ["scheduleTask"]),
+        ("more_parts", "fanout-1", ["scheduleTask"]),
+        ("new_result", "fanout-1", ["COMPLETED"]),
+        ("no_sleep", "monitor-wait", ["NEW"]),
+        ("caught", "report-1", ["COMPLETED"]),
+        ("retried", "report-1", ["createTimer"]),
+        ("new_input", "order-1", ["COMPLETED"]),
+        ("sub_ids", "batch-1", ["COMPLETED"]),
+    ],
+)
+def test_what_the_sdk_alone_misses(dt_histories: Path, edit: str, iid: str, sdk_says: list[str]) -> None:
+    """The gaps replaytest fills (docs/durabletask.md): the SDK's executor fails none of these
+    edits; replaytest reports each (the tests above). The day the SDK catches one, this fails."""
+    module = importlib.import_module(f"tests.dt_orchestrators.edits.{edit}")
+    assert sdk_alone(dt_histories, iid, module) == sdk_says
+    assert sdk_alone(dt_histories, iid, shop) in ([], ["COMPLETED"], ["FAILED"])  # the unedited code
