@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from replaytest_options import declared as backend_options
+from replaytest_options import history_suffixes, shared_options
 
 if TYPE_CHECKING:
     from _pytest.config.argparsing import OptionGroup, Parser
@@ -107,12 +108,17 @@ def pytest_addoption(parser: Parser) -> None:
         "(default 300, or the replay_timeout ini value; 0: no limit; none under --replay-debug).",
     )
     add_debugger_options(group)
-    for declared in backend_options():  # e.g. --replay-handler (AWS): declared by the backend
-        for option in declared.options:
-            group.addoption(
-                option.pytest, action="append", default=[], metavar=option.metavar, dest=option.ini, help=option.help
-            )
-            parser.addini(option.ini, type="args", default=[], help=option.ini_help)
+    for option, backends in shared_options():  # e.g. --replay-handler (AWS, Durable Task): declared by backends
+        helps = [b.options[[o.pytest for o in b.options].index(option.pytest)] for b in _declaring(backends)]
+        group.addoption(
+            option.pytest,
+            action="append",
+            default=[],
+            metavar=option.metavar,
+            dest=option.ini,
+            help=" ".join(h.help for h in helps),
+        )
+        parser.addini(option.ini, type="args", default=[], help=" ".join(h.ini_help for h in helps))
     parser.addini(
         "replay_timeout",
         default="",
@@ -237,11 +243,16 @@ def pytest_configure(config: pytest.Config) -> None:
     _add_collection_args(config, cli, [p for p in ini if p.exists()])
 
 
+def _declaring(backends: list[str]) -> list[Any]:
+    return [b for b in backend_options() if b.backend in backends]
+
+
 def _has_json(path: Path) -> bool:
     """A history file at or under ``path`` (stops at the first one found)."""
+    suffixes = history_suffixes()
     if path.is_file():
-        return path.suffix == ".json"
-    return next(path.rglob("*.json"), None) is not None
+        return path.name.endswith(suffixes)
+    return any(next(path.rglob(f"*{suffix}"), None) is not None for suffix in suffixes)
 
 
 #: where pytest looks for its configuration, and the section a shared file must have
@@ -323,7 +334,7 @@ def _add_collection_args(config: pytest.Config, cli: list[Path], ini: list[Path]
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    if file_path.suffix != ".json":
+    if not file_path.name.endswith(history_suffixes()):
         return None
     roots = parent.config.stash.get(PATHS_KEY, ())
     if not any(file_path == root or root in file_path.parents for root in roots):

@@ -51,6 +51,9 @@ class Command(NamedTuple):
     arguments: Callable[[argparse.ArgumentParser], None]  # adds the command's arguments
     run: str  # "module:function": function(args: argparse.Namespace) -> exit code
     install: str  # what to install when run's module is missing a dependency, e.g. pip install 'x[y]'
+    #: None: the command itself. A flag (``--durabletask``): a variant of a command another
+    #: backend declares under the same name, chosen by that flag (``replaytest pull --durabletask``)
+    switch: str | None = None
 
 
 class BackendOptions(NamedTuple):
@@ -59,6 +62,9 @@ class BackendOptions(NamedTuple):
     backend: str  # the backend's name (its entry point in replaytest.backends)
     options: tuple[Option, ...] = ()
     commands: tuple[Command, ...] = ()
+    #: history file names this backend reads besides ``*.json`` (``.jsonl.gz``): collected by
+    #: ``--replay DIR`` and ``replaytest replay DIR``, decoded by the backend's ``decode``
+    files: tuple[str, ...] = ()
 
 
 @functools.cache
@@ -81,4 +87,25 @@ def declared() -> tuple[BackendOptions, ...]:
     return tuple(sorted(found, key=lambda b: b.backend))
 
 
-__all__ = ["GROUP", "BackendOptions", "Command", "Option", "declared"]
+def history_suffixes() -> tuple[str, ...]:
+    """The endings of history file names: ``.json`` and what installed backends add."""
+    return tuple(dict.fromkeys([".json", *(suffix for b in declared() for suffix in b.files)]))
+
+
+def shared_options() -> list[tuple[Option, list[str]]]:
+    """Each option once, with the backends that declare it: several backends may declare the
+    same flag (``--replay-handler``), which then reaches each of them."""
+    seen: dict[str, tuple[Option, list[str]]] = {}
+    for b in declared():
+        for option in b.options:
+            known = seen.get(option.pytest)
+            if known is not None and (known[0].cli, known[0].dest) != (option.cli, option.dest):
+                raise RuntimeError(
+                    f"replaytest: the backends {known[1][0]} and {b.backend} declare {option.pytest} differently "
+                    f"({known[0].cli}/{known[0].dest} and {option.cli}/{option.dest})"
+                )
+            seen.setdefault(option.pytest, (option, []))[1].append(b.backend)
+    return list(seen.values())
+
+
+__all__ = ["GROUP", "BackendOptions", "Command", "Option", "declared", "history_suffixes", "shared_options"]

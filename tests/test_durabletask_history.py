@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from replaytest.backends import backend_for, read_document
 from replaytest.backends.durabletask import BACKEND
 from replaytest.backends.durabletask import history as dt_history
 from replaytest.history import HistoryFormatError
@@ -26,8 +27,8 @@ def _load(data: bytes, name: str = "h.json") -> dt_history.DtHistory:
 
 def test_each_form_is_claimed_and_named_after_its_instance(dt_histories: Path) -> None:
     for path in [*dt_histories.glob("export/*"), *dt_histories.glob("proto/*")]:
-        doc = BACKEND.decode(path.read_bytes(), str(path))
-        assert BACKEND.claims(doc), path
+        doc = read_document(path)
+        assert BACKEND.claims(doc) and backend_for(doc).name == "durabletask", path
         (entry,) = BACKEND.entries(path, doc)
         assert entry.workflow_id == path.name.split(".")[0]
         assert entry.workflow_type in {
@@ -139,9 +140,10 @@ def test_protobuf_json_with_snake_case_names_reads_the_same(dt_histories: Path) 
 def test_sniffing_and_reading_never_import_the_sdk(dt_histories: Path) -> None:
     code = (
         "import sys, pathlib\n"
+        "from replaytest.backends import read_document\n"
         "from replaytest.backends.durabletask import BACKEND\n"
         "for p in sorted(pathlib.Path(sys.argv[1]).rglob('*.json*')):\n"
-        "    doc = BACKEND.decode(p.read_bytes(), str(p))\n"
+        "    doc = read_document(p)\n"
         "    assert BACKEND.claims(doc); BACKEND.entries(p, doc); BACKEND.validate(doc, str(p))\n"
         "print(sorted(m for m in sys.modules if m.startswith(('durabletask', 'grpc', 'google.protobuf'))))\n"
     )

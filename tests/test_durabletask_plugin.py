@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -40,8 +41,8 @@ def edit(pytester: pytest.Pytester, old: str, new: str) -> int:
     assert old in text, old
     path.write_text(text.replace(old, new, 1))
     shutil.rmtree(pytester.path / "__pycache__", ignore_errors=True)
-    first = new.strip().splitlines()[0]
-    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if first in line)
+    first = new.strip().splitlines()[0] if new.strip() else None
+    return next((i for i, line in enumerate(path.read_text().splitlines(), 1) if first and first in line), 0)
 
 
 INSTANCES = 11  # tests/dt_recording.py: COMPLETED + RUNNING
@@ -66,7 +67,11 @@ def test_k_selects_by_orchestrator_name(project: pytest.Pytester) -> None:
 
 def test_a_dropped_trailing_step_fails_at_the_return(project: pytest.Pytester) -> None:
     edit(project, "    yield ctx.call_activity(notify, input=f\"order {order['id']} {shipped}\")\n", "")
-    line = edit(project, 'return {"order": order["id"], "status": "shipped"}', 'return {"order": order["id"], "status": "shipped"}')
+    line = edit(
+        project,
+        'return {"order": order["id"], "status": "shipped"}',
+        'return {"order": order["id"], "status": "shipped"}',
+    )
     result = project.runpytest("--replay", "histories", "--replay-module", "orders")
     result.assert_outcomes(passed=3 * INSTANCES - 3, failed=3)
     result.stdout.fnmatch_lines(
@@ -80,7 +85,9 @@ def test_a_dropped_trailing_step_fails_at_the_return(project: pytest.Pytester) -
 
 
 def test_changed_arguments_warn_and_fail_with_replay_args_error(project: pytest.Pytester) -> None:
-    line = edit(project, "yield ctx.call_activity(measure, input=day)", 'yield ctx.call_activity(measure, input=day + "Z")')
+    line = edit(
+        project, "yield ctx.call_activity(measure, input=day)", 'yield ctx.call_activity(measure, input=day + "Z")'
+    )
     result = project.runpytest("--replay", "histories/export", "--replay-module", "orders", "-k", "nightly_report")
     result.assert_outcomes(passed=2, warnings=2)
     result.stdout.fnmatch_lines([f"*input * → * at orders.py:{line} in nightly_report*"])
@@ -104,3 +111,20 @@ def test_an_orchestrator_not_in_the_modules_names_what_was_searched(project: pyt
     result = project.runpytest("--replay", "histories/export/fanout-1.json", "--replay-module", "json")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*no orchestrator 'fan_out' (the name the history records) in the replay modules*"])
+
+
+def test_replaytest_replay_reports_an_edit_at_its_line(project: pytest.Pytester) -> None:
+    line = edit(project, "return sum(sizes)", "return max(sizes)")
+    result = project.run(
+        sys.executable, "-m", "replaytest", "replay", "histories/export", "histories/proto", "--module", "orders"
+    )
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        [
+            "*a different orchestration result*",
+            "*history recorded: returns 60*",
+            "*code issued:      returns 30*",
+            f"*at orders.py:{line} in fan_out*",
+            "*33 histories replayed: 30 ok, 3 failed*",
+        ]
+    )

@@ -58,3 +58,29 @@ def test_an_unreachable_address_is_one_line(
     assert err == f"replaytest pull: cannot reach a Durable Task backend at 127.0.0.1:{port}: no answer within 1 s\n"
     with pytest.raises(PullError):
         pull(tmp_path, address=f"127.0.0.1:{port}")
+
+
+def test_replaytest_pull_durabletask(dt_served: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from replaytest.cli.main import main as cli
+
+    out = tmp_path / "pulled"
+    argv = [
+        "pull",
+        "--durabletask",
+        "--address",
+        dt_served,
+        "--status",
+        "failed",
+        "--status",
+        "completed",
+        "-o",
+        str(out),
+    ]
+    assert cli(argv) == 0
+    assert capsys.readouterr().out.startswith(f"pulled 11 histories from {dt_served} into {out};")
+    assert cli(argv) == 0
+    assert capsys.readouterr().out.startswith(
+        f"pulled 0 histories from {dt_served} into {out}; kept 11 existing file(s)"
+    )
+    assert cli(["replay", str(out), "--module", "tests.dt_orchestrators.shop"]) == 0
+    assert "11 histories replayed: 11 ok, 0 failed" in capsys.readouterr().out

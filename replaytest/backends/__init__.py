@@ -297,6 +297,21 @@ class Sessions:
         self.close()
 
 
+def read_document(path: Path, display: str | None = None) -> Document:
+    """A history file's document: bytes a backend decodes itself (its ``decode``, e.g. the
+    gzipped JSON Lines of a Durable Task export), else JSON text. A HistoryFormatError names
+    ``display`` (the path as given by default)."""
+    from ..history import parse_json, read_bytes
+
+    display = display or str(path)
+    data = read_bytes(path, display)
+    for _, ep in _registered():
+        decode = getattr(_load(ep), "decode", None)
+        if decode is not None and (doc := decode(data, display)) is not None:
+            return doc
+    return parse_json(data, source=display)
+
+
 def replay_entry(
     entry: Entry, doc: Document, settings: ReplaySettings, sessions: Sessions, display: str
 ) -> ReplayResult:
@@ -321,6 +336,7 @@ __all__ = [
     "backend_for",
     "get",
     "parse_timeout",
+    "read_document",
     "registered",
     "replay_entry",
 ]

@@ -20,7 +20,7 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
-from replaytest_options import Command
+from replaytest_options import Command, shared_options
 from replaytest_options import declared as backend_options
 
 from ..definitions import ReplaytestError, to_payload
@@ -77,7 +77,25 @@ def _id_reuse_option(p: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _backend_commands(argv: Sequence[str] | None) -> list[tuple[str, Command, list[Command]]]:
+    """(name, the command that runs, its switched variants) per backend command name: a
+    variant (``pull --durabletask``) runs when its switch follows the command's name in ``argv``."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    by_name: dict[str, list[Command]] = {}
+    for declared in backend_options():
+        for command in declared.commands:
+            by_name.setdefault(command.name, []).append(command)
+    out = []
+    for name, found in by_name.items():
+        variants = [c for c in found if c.switch]
+        plain = [c for c in found if not c.switch]
+        after = words[words.index(name) + 1 :] if name in words else []
+        chosen = next((c for c in variants if c.switch in after), plain[0] if plain else found[0])
+        out.append((name, chosen, variants))
+    return out
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser = _Parser(prog="replaytest", description="Deterministic replay testing for Python durable workflows.")
     parser.add_argument("--version", action="version", version=f"replaytest {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
@@ -176,16 +194,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="M",
         help="module with the workflows (default: the module each history names)",
     )
-    for declared in backend_options():  # e.g. --handler (AWS)
-        for option in declared.options:
-            p.add_argument(
-                option.cli,
-                action="append",
-                default=[],
-                dest=f"{declared.backend}.{option.dest}",
-                metavar=option.metavar,
-                help=option.cli_help,
-            )
+    for option, backends in shared_options():  # e.g. --handler (AWS, Durable Task)
+        helps = [
+            o.cli_help for b in backend_options() if b.backend in backends for o in b.options if o.cli == option.cli
+        ]
+        p.add_argument(
+            option.cli,
+            action="append",
+            default=[],
+            dest=f"option.{option.dest}",
+            metavar=option.metavar,
+            help="; ".join(helps),
+        )
     p.add_argument(
         "--args",
         choices=[m.value for m in ArgsMode],
@@ -241,9 +261,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="give up when no debugger attaches within SECONDS (default: wait forever)",
     )
 
-    for declared in backend_options():  # e.g. pull (Temporal)
-        for command in declared.commands:
-            command.arguments(sub.add_parser(command.name, help=command.help))
+    for name, chosen, variants in _backend_commands(argv):  # e.g. pull (Temporal; --durabletask)
+        p = sub.add_parser(name, help=chosen.help)
+        chosen.arguments(p)
+        for variant in variants:
+            if variant is chosen:
+                p.add_argument(variant.switch or "", action="store_true", help=variant.help)
+            elif variant.switch:
+                p.add_argument(
+                    variant.switch,
+                    action="store_true",
+                    help=f"{variant.help} (its options: replaytest {name} {variant.switch} --help)",
+                )
+        p.set_defaults(backend_command=chosen)
 
     p = sub.add_parser("vscode", help='add an "Attach to replaytest" configuration to .vscode/launch.json')
     p.add_argument("--print", action="store_true", dest="print_only", help="print the configuration; write nothing")
@@ -256,8 +286,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # MODULE:WORKFLOW imports like `python -m`
     try:
-        args = build_parser().parse_args(argv)
-        return commands()[args.command](args)
+        args = build_parser(argv).parse_args(argv)
+        chosen = getattr(args, "backend_command", None)
+        return (_backend_command(chosen) if chosen is not None else commands()[args.command])(args)
     except (UsageError, ReplaytestError) as e:
         print(f"replaytest: error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -503,7 +534,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     given: dict[str, dict[str, list[str]]] = {}
     for declared in backend_options():
         for option in declared.options:
-            given.setdefault(declared.backend, {})[option.dest] = getattr(args, f"{declared.backend}.{option.dest}")
+            given.setdefault(declared.backend, {})[option.dest] = getattr(args, f"option.{option.dest}")
     return replay_files(
         args.paths,
         args.module,

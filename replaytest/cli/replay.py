@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from replaytest_options import history_suffixes
+
 from ..backends import (
     DEFAULT_REPLAY_TIMEOUT,
     AmbiguousFormat,
@@ -22,10 +24,11 @@ from ..backends import (
     ReplaySettings,
     Sessions,
     backend_for,
+    read_document,
     replay_entry,
 )
 from ..definitions import ReplaytestError
-from ..history import history_files, parse_json, read_bytes
+from ..history import history_files
 from ..modes import ArgsMode, SandboxMode
 from ..modules import import_module
 from ..report import report_lines
@@ -60,7 +63,7 @@ def replay_files(
     try:
         if debug is not None:
             debug.check()
-        files = history_files(paths)
+        files = history_files(paths, history_suffixes())
         if modules and "" not in sys.path and os.getcwd() not in sys.path:
             sys.path.insert(0, os.getcwd())  # `--module app.workflows` from the project directory
         imported = [import_module(m) for m in modules]
@@ -133,7 +136,7 @@ def replay_files(
 def _read(path: Path) -> tuple[Path, Any]:
     """(path, the parsed document) or (path, the HistoryFormatError saying why not)."""
     try:
-        return path, parse_json(read_bytes(path), source=str(path))
+        return path, read_document(path)
     except ReplaytestError as e:
         return path, e
 

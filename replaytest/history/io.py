@@ -200,15 +200,16 @@ def _line_column(text: str, pos: int) -> str:
     return f"line {text.count(chr(10), 0, pos) + 1} column {pos - (text.rfind(chr(10), 0, pos) + 1) + 1}"
 
 
-def history_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
+def history_files(paths: Sequence[str | os.PathLike[str]], suffixes: tuple[str, ...] = (".json",)) -> list[Path]:
     """The history files a user named: files as given, directories searched recursively for
-    ``*.json``. A missing file is kept, so that loading it reports it beside the others."""
+    names ending in ``suffixes``. A missing file is kept, so that loading it reports it beside
+    the others."""
     files: list[Path] = []
     for given in map(Path, paths):
         if given.is_dir():
-            found = sorted(p for p in given.rglob("*.json") if p.is_file())
+            found = sorted({p for s in suffixes for p in given.rglob(f"*{s}") if p.is_file()})
             if not found:
-                raise HistoryFormatError(str(given), "", "no .json histories in this directory")
+                raise HistoryFormatError(str(given), "", f"no {'/'.join(suffixes)} histories in this directory")
             files += found
         else:
             files.append(given)

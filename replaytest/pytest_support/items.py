@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from ..backends import AmbiguousFormat, Entry, backend_for, replay_entry
+from ..backends import AmbiguousFormat, Entry, backend_for, read_document, replay_entry
 from ..definitions import DuplicateWorkflowWarning, ReplaytestError
-from ..history import HistoryFormatError, parse_json, read_bytes
+from ..history import HistoryFormatError
 from ..modules import ModuleImportError
 from ..report.divergence import NondeterminismError, ReplayTimeout, UnknownWorkflowError, WorkflowTaskError
 from ..report.render import workflow_task_report
@@ -53,7 +53,7 @@ class Replay:
         file's parsed JSON (a file of several histories is read once for all its items)."""
         self.path, self.config, self.entry, self.overrides = path, config, entry, overrides
         self.display = display_path(str(path))
-        self.document = document or (lambda: parse_json(read_bytes(self.path, self.display), source=self.display))
+        self.document = document or (lambda: read_document(self.path, self.display))
         self.workflow_type: str | None = None
         self.result: ReplayResult | None = None
 
@@ -115,7 +115,7 @@ class HistoryFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         ambiguous: AmbiguousFormat | None = None
         try:
-            doc = parse_json(read_bytes(self.path), source=str(self.path))
+            doc = read_document(self.path)
             entries = backend_for(doc, display_path(str(self.path))).entries(self.path, doc)
         except Exception as e:  # a file that cannot be read still becomes an item: running it says why
             entries = [Entry(self.path, 0, None, None, "native")]
@@ -142,7 +142,7 @@ class HistoryFile(pytest.File):
         file's document at once) and kept until the file's last item has run."""
         if self._doc is None:
             display = display_path(str(self.path))
-            self._doc = parse_json(read_bytes(self.path, display), source=display)
+            self._doc = read_document(self.path, display)
         return self._doc
 
     def item_done(self) -> None:

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from ...definitions import ReplaytestError
-from .. import Entry, ReplaySettings
+from ...modes import SandboxMode
+from .. import Backend, Document, Entry, ReplaySettings
 from . import history as _history
 
 __all__ = ["BACKEND", "DurableTaskBackend"]
@@ -25,15 +26,14 @@ NAME = "durabletask"
 
 class DurableTaskBackend:
     name = NAME
-    #: files this backend reads besides *.json: the export job's default form
-    file_suffixes = (".jsonl.gz",)
 
     def claims(self, doc: Any) -> bool:
         return _history.form_of(doc) is not None
 
-    def decode(self, data: bytes, source: str) -> Any:
-        """A ``.jsonl.gz`` export (gzipped JSON Lines) as one JSON document."""
-        return _history.decode_bytes(data, source)
+    def decode(self, data: bytes, source: str) -> Document | None:
+        """A ``.jsonl.gz`` export (gzipped JSON Lines) as one JSON document; None for other
+        bytes (plain JSON is read by the shared reader)."""
+        return _history.decode_export(data, source)
 
     def entries(self, path: Path, doc: Any) -> list[Entry]:
         """One entry per file: named after the instance id, typed by the orchestrator name."""
@@ -46,7 +46,7 @@ class DurableTaskBackend:
     @contextlib.contextmanager
     def session(self, settings: ReplaySettings) -> Iterator[None]:
         """One sandbox session for the run (one freezegun start), as the native backend holds."""
-        if str(getattr(settings.sandbox, "value", settings.sandbox)) == "off":
+        if settings.sandbox is SandboxMode.OFF:
             yield
             return
         from ... import sandbox
@@ -99,4 +99,4 @@ def _peek(doc: Any) -> tuple[str | None, str | None]:
     return iid, None
 
 
-BACKEND = DurableTaskBackend()
+BACKEND: Backend = DurableTaskBackend()

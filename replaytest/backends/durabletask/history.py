@@ -152,6 +152,13 @@ def _proto_event(item: Any) -> bool:
 
 def decode_bytes(data: bytes, source: str) -> Any:
     """A ``.jsonl.gz`` export (or plain JSON Lines) as the export JSON document; other bytes as JSON."""
+    doc = decode_export(data, source)
+    return parse_json(data, source=source) if doc is None else doc
+
+
+def decode_export(data: bytes, source: str) -> Any:
+    """A ``.jsonl.gz`` export (or plain JSON Lines) as the export JSON document; None for other
+    bytes (JSON text is left to the shared reader)."""
     if data[:2] == b"\x1f\x8b":
         try:
             data = gzip.decompress(data)
@@ -160,10 +167,10 @@ def decode_bytes(data: bytes, source: str) -> Any:
                 source, "", f"the gzip stream is damaged or truncated ({e}); export the history again"
             ) from None
         return _jsonl(data, source)
-    head = data.lstrip()[:200]
-    if head.startswith(b"{") and b'"kind"' in data.split(b"\n", 1)[0] and data.count(b"\n") > 1:
-        return _jsonl(data, source)
-    return parse_json(data, source=source)
+    first = data.split(b"\n", 1)[0].strip()
+    if first.startswith(b"{") and first.endswith(b"}") and b'"schema_version"' in first and b'"events"' not in first:
+        return _jsonl(data, source)  # an export header line, then one event per line
+    return None
 
 
 def _jsonl(data: bytes, source: str) -> Any:

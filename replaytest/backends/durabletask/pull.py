@@ -23,7 +23,6 @@ from durabletask.extensions.history_export.models import ExportFormat, ExportFor
 from ...history.io import file_name_for
 
 CONNECT_TIMEOUT = 10.0
-STATUSES = ("running", "completed", "failed", "terminated", "continued_as_new", "pending", "suspended")
 
 
 class PullError(Exception):
@@ -125,6 +124,11 @@ def _pull(
     return Pulled(written, kept, address)
 
 
+def command(args: Any) -> int:
+    """``replaytest pull --durabletask`` (declared in replaytest_options.durabletask)."""
+    return main(args.out, args.address, args.taskhub, args.status, args.instance, args.limit)
+
+
 def main(
     out: str,
     address: str,
@@ -147,4 +151,4 @@ def main(
     return 0
 
 
-__all__ = ["STATUSES", "PullError", "Pulled", "main", "pull"]
+__all__ = ["PullError", "Pulled", "command", "main", "pull"]

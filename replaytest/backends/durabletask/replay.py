@@ -13,6 +13,7 @@ from typing import Any
 
 from ...core.frames import exception_source, user_tb_frames
 from ...report import NondeterminismError, ReplayResult, WorkflowTaskError
+from .. import ReplaySettings
 from . import _sdk
 from .history import DtHistory, describe, failure_text, readable, short, status_name
 from .run import Diverged, Run, issued_text
@@ -143,7 +144,7 @@ def _judge(run: Run, ctx: Any) -> ReplayResult:
                 "every command matched; only the new input differs",
             )
         return ReplayResult(name, otype, "completed", recorded, len(h.events), run.warnings)
-    return ReplayResult(name, otype, "failed", end.data.get("failureDetails"), len(h.events), run.warnings)
+    return ReplayResult(name, otype, "failed", _failure(end.data.get("failureDetails")), len(h.events), run.warnings)
 
 
 def _judge_error(run: Run, e: BaseException, status: str, end: Any) -> ReplayResult:
@@ -175,8 +176,21 @@ def _judge_error(run: Run, e: BaseException, status: str, end: Any) -> ReplayRes
             f"history recorded the failure message {details.get('errorMessage')!r}; the code now fails with {str(e)!r}"
         )
     return ReplayResult(
-        h.instance_id or "orchestration", h.orchestrator or "?", "failed", details, len(h.events), run.warnings
+        h.instance_id or "orchestration",
+        h.orchestrator or "?",
+        "failed",
+        _failure(details),
+        len(h.events),
+        run.warnings,
     )
+
+
+def _failure(details: Any) -> dict[str, Any]:
+    """A recorded failure in the type/message shape every backend's result has (plus the SDK's
+    details as recorded)."""
+    details = details if isinstance(details, dict) else {}
+    etype = str(details.get("errorType") or "Error")
+    return {"type": etype.rsplit(".", 1)[-1], "message": details.get("errorMessage", ""), "details": details}
 
 
 def _code_end(ctx: Any) -> str:
@@ -198,7 +212,9 @@ def _jsonable(value: Any) -> Any:
         return repr(value)
 
 
-def replay_document(doc: Any, settings: Any, *, source: str, fallback_name: str | None = None) -> ReplayResult:
+def replay_document(
+    doc: Any, settings: ReplaySettings, *, source: str, fallback_name: str | None = None
+) -> ReplayResult:
     """The seam's ``replay``: load the history in ``doc``, find its orchestrator, replay it."""
     from .history import load
     from .orchestrators import resolve
@@ -208,20 +224,17 @@ def replay_document(doc: Any, settings: Any, *, source: str, fallback_name: str 
         history.instance_id = fallback_name
     fn = resolve(
         history.orchestrator or "",
-        list(getattr(settings, "handlers", []) or []),
+        settings.option("durabletask", "handlers"),
         [*settings.modules, *settings.extra_workflows],
         source,
         settings.describe_search(),
     )
-    sandbox = str(getattr(settings.sandbox, "value", settings.sandbox) or "strict")
-    args = getattr(settings.args_mismatch, "value", settings.args_mismatch)
-    factory = settings.observer_factory
     return replay_history(
         history,
         fn,
-        args_mismatch=str(args) if args else "warn",
-        sandbox={"on": "strict"}.get(sandbox, sandbox),
-        observer=factory() if factory else None,
+        args_mismatch=settings.args_mismatch.value if settings.args_mismatch else "warn",
+        sandbox=settings.sandbox.value,
+        observer=settings.observer(),
     )
 
 
