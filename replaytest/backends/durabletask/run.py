@@ -359,7 +359,7 @@ class Run:
     def end_source(self) -> Source | None:
         if self.continued_at is not None:
             return self.continued_at
-        if self.returned_at is None and self.observer is None and not self.trace_returns:
+        if self.returned_at is None and not self.trace_returns:
             self.returned_at = self.locate_return()
         if self.returned_at is not None:
             return self.returned_at
