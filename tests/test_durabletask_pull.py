@@ -46,18 +46,26 @@ def test_filters_and_existing_files(dt_served: str, tmp_path: Path) -> None:
     assert (tmp_path / "order-1.json").read_text() == "mine"
 
 
-def test_an_unreachable_address_is_one_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_an_unreachable_address_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again: nothing listens there
-    monkeypatch.setattr("replaytest.backends.durabletask.pull.CONNECT_TIMEOUT", 1.0)
     assert main(str(tmp_path), f"127.0.0.1:{port}") == 1
     err = capsys.readouterr().err
-    assert err == f"replaytest pull: cannot reach a Durable Task backend at 127.0.0.1:{port}: no answer within 1 s\n"
-    with pytest.raises(PullError):
-        pull(tmp_path, address=f"127.0.0.1:{port}")
+    assert err == f"replaytest pull: cannot reach a Durable Task backend at 127.0.0.1:{port}: connection refused\n"
+    with pytest.raises(PullError, match="expected HOST:PORT"):
+        pull(tmp_path, address="no-port")
+
+
+def test_a_listener_that_is_not_grpc_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("replaytest.backends.durabletask.pull.CONNECT_TIMEOUT", 1.0)
+    with socket.socket() as s:  # accepts connections, never speaks HTTP/2
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        address = f"127.0.0.1:{s.getsockname()[1]}"
+        with pytest.raises(PullError) as caught:
+            pull(tmp_path, address=address)
+    assert str(caught.value) == f"cannot reach a Durable Task backend at {address}: no answer within 1 s"
 
 
 def test_replaytest_pull_durabletask(dt_served: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

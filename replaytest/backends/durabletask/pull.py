@@ -9,6 +9,7 @@ backend) and writes each one's history in the SDK's history-export JSON form,
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,6 +48,19 @@ def _short(error: BaseException) -> str:
     return text if len(text) <= 200 else text[:199] + "…"
 
 
+def _reachable(address: str) -> None:
+    """Fail at once, in one line, when nothing listens at ``address`` (gRPC alone would retry
+    until its deadline)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise PullError(f"--address {address!r}: expected HOST:PORT, e.g. localhost:4001")
+    try:
+        socket.create_connection((host.strip("[]") or "localhost", int(port)), timeout=CONNECT_TIMEOUT).close()
+    except OSError as e:
+        why = "connection refused" if isinstance(e, ConnectionRefusedError) else (e.strerror or str(e))
+        raise PullError(f"cannot reach a Durable Task backend at {address}: {why}") from None
+
+
 def pull(
     out: Path,
     *,
@@ -58,8 +72,7 @@ def pull(
     progress: Callable[[str], None] | None = None,
 ) -> Pulled:
     """Write the histories of the matching instances to ``out``; raise PullError."""
-    for name in ("durabletask-client", "durabletask"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    _reachable(address)
     metadata = [("taskhub", taskhub)] if taskhub else None
     channel = grpc.insecure_channel(address)
     try:
@@ -69,7 +82,10 @@ def pull(
         raise PullError(
             f"cannot reach a Durable Task backend at {address}: no answer within {CONNECT_TIMEOUT:.0f} s"
         ) from None
-    client = dt_client.TaskHubGrpcClient(channel=channel, metadata=metadata)
+    quiet = logging.getLogger("replaytest.durabletask.pull")  # the SDK's own logs every call at INFO
+    quiet.addHandler(logging.NullHandler())
+    quiet.propagate = False
+    client = dt_client.TaskHubGrpcClient(channel=channel, metadata=metadata, logger=quiet)
     try:
         return _pull(client, out, address, statuses, instances, limit, progress or (lambda line: None))
     finally:
