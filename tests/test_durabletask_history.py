@@ -149,3 +149,12 @@ def test_sniffing_and_reading_never_import_the_sdk(dt_histories: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code, str(dt_histories)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_bare_list_of_exported_events_reads_like_the_export(dt_histories: Path) -> None:
+    """``[event_to_dict(e) for e in client.get_orchestration_history(id)]`` dumped as is."""
+    doc = _export(dt_histories, "batch-1")
+    bare = dt_history.load(doc["events"], "bare.json")
+    full = dt_history.load(doc, "full.json")
+    assert BACKEND.claims(doc["events"]) and bare.instance_id == "batch-1"
+    assert [(e.kind, e.seq, e.data) for e in bare.events] == [(e.kind, e.seq, e.data) for e in full.events]
