@@ -99,7 +99,7 @@ def test_documented_commands_parse_as_the_shell_and_replaytest_read_them(page: s
         argv = argv[: argv.index(stop)] if stop in argv else argv
     if argv[1:] == ["--version"]:
         return  # argparse prints it and exits; test_cli covers the output
-    args = build_parser().parse_args(argv[1:])
+    args = build_parser(argv[1:]).parse_args(argv[1:])  # argv: a command's variant (pull --durabletask)
     values = [*(getattr(args, "input", None) or []), *([args.payload] if getattr(args, "payload", None) else [])]
     for value in values:
         json.loads(value)

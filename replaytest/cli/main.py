@@ -80,7 +80,7 @@ def _id_reuse_option(p: argparse.ArgumentParser) -> None:
 def _backend_commands(argv: Sequence[str] | None) -> list[tuple[str, Command, list[Command]]]:
     """(name, the command that runs, its switched variants) per backend command name: a
     variant (``pull --durabletask``) runs when its switch follows the command's name in ``argv``."""
-    words = list(sys.argv[1:] if argv is None else argv)
+    words = list(argv or [])
     by_name: dict[str, list[Command]] = {}
     for declared in backend_options():
         for command in declared.commands:
@@ -286,7 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # MODULE:WORKFLOW imports like `python -m`
     try:
-        args = build_parser(argv).parse_args(argv)
+        words = sys.argv[1:] if argv is None else list(argv)
+        args = build_parser(words).parse_args(words)
         chosen = getattr(args, "backend_command", None)
         return (_backend_command(chosen) if chosen is not None else commands()[args.command])(args)
     except (UsageError, ReplaytestError) as e:
