@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from replaytest.backends.aws import _sdk as aws_sdk
+from replaytest.backends.durabletask import _sdk as durabletask_sdk
 from replaytest.backends.temporal import _sdk as temporal_sdk
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,6 +28,11 @@ def test_temporalio_still_has(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(aws_sdk.PRIVATE_NAMES))
 def test_the_aws_sdk_still_has(name: str) -> None:
     assert aws_sdk.PRIVATE_NAMES[name]() is not None
+
+
+@pytest.mark.parametrize("name", sorted(durabletask_sdk.PRIVATE_NAMES))
+def test_durabletask_still_has(name: str) -> None:
+    assert durabletask_sdk.PRIVATE_NAMES[name]() is not None
 
 
 # pydevd is resolved in a process of its own: importing it changes the interpreter it runs in
@@ -79,7 +85,7 @@ def test_a_name_pydevd_does_not_have_is_reported_not_found() -> None:
     assert done.returncode == 1 and "AttributeError" in done.stderr
 
 
-@pytest.mark.parametrize("package", ["temporalio", "aws-durable-execution-sdk-python", "debugpy"])
+@pytest.mark.parametrize("package", ["temporalio", "aws-durable-execution-sdk-python", "debugpy", "durabletask"])
 def test_an_sdk_whose_private_names_we_touch_is_pinned_to_one_minor_version(package: str) -> None:
     import re
     import tomllib

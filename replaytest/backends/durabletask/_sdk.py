@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from durabletask import __name__ as _pkg  # noqa: F401  (the SDK is importable)
@@ -26,24 +27,52 @@ try:
 except Exception:  # pragma: no cover - an unusual install without metadata
     SDK_VERSION = "unknown"
 
-#: (object, attribute) pairs of SDK internals this backend relies on
-PRIVATE_NAMES: list[tuple[str, str]] = [
-    ("durabletask.worker", "_OrchestrationExecutor"),
-    ("durabletask.worker", "_RuntimeOrchestrationContext"),
-    ("durabletask.worker", "_Registry"),
-    ("durabletask.worker._OrchestrationExecutor", "process_event"),
-    ("durabletask.worker._RuntimeOrchestrationContext", "next_sequence_number"),
-    ("durabletask.worker._RuntimeOrchestrationContext", "set_continued_as_new"),
-    ("ctx", "_pending_actions"),
-    ("ctx", "_pending_tasks"),
-    ("ctx", "_is_complete"),
-    ("ctx", "_completion_status"),
-    ("ctx", "_result"),
-    ("ctx", "_new_input"),
-    ("ctx", "_is_replaying"),
-    ("ctx", "_generator"),
-    ("RetryableTask", "_action"),
-]
+
+def _context_attr(name: str) -> Callable[[], object]:
+    def resolve() -> object:
+        ctx = worker._RuntimeOrchestrationContext("i", worker._Registry(), JsonDataConverter())
+        getattr(ctx, name)  # AttributeError the day it is gone (its value may well be None)
+        return name
+
+    return resolve
+
+
+def _retry_action() -> object:
+    """A retry timer's parent task and that task's action: what :func:`retry_parent_seq` reads."""
+    policy = task.RetryPolicy(first_retry_interval=timedelta(seconds=1), max_number_of_attempts=2)
+    retryable: task.RetryableTask[Any] = task.RetryableTask(
+        policy, pb.OrchestratorAction(id=1), datetime(2000, 1, 1), False
+    )
+    timer = task.TimerTask()
+    timer.set_retryable_parent(retryable)
+    return getattr(timer._retryable_parent, "_action")  # noqa: B009 (typed as Optional)
+
+
+#: name → how to reach it: every private name of the SDK this backend touches
+#: (``tests/test_sdk_names.py`` resolves each one)
+PRIVATE_NAMES: dict[str, Callable[[], object]] = {
+    "worker._OrchestrationExecutor": lambda: worker._OrchestrationExecutor,
+    "worker._OrchestrationExecutor.process_event": lambda: worker._OrchestrationExecutor.process_event,
+    "worker._RuntimeOrchestrationContext": lambda: worker._RuntimeOrchestrationContext,
+    "worker._RuntimeOrchestrationContext.next_sequence_number": (
+        lambda: worker._RuntimeOrchestrationContext.next_sequence_number
+    ),
+    "worker._Registry.add_named_orchestrator": lambda: worker._Registry.add_named_orchestrator,
+    **{
+        f"_RuntimeOrchestrationContext.{name}": _context_attr(name)
+        for name in (
+            "_pending_actions",
+            "_pending_tasks",
+            "_is_complete",
+            "_completion_status",
+            "_result",
+            "_new_input",
+            "_is_replaying",
+            "_generator",
+        )
+    },
+    "task.TimerTask._retryable_parent._action": _retry_action,
+}
 
 NonDeterminismError = task.NonDeterminismError
 TaskFailedError = task.TaskFailedError
