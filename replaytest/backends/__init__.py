@@ -11,10 +11,10 @@ this seam.
 Backends are registered by entry points in the group ``replaytest.backends`` (replaytest's
 own in its ``pyproject.toml``), so a backend can live in a distribution of its own. Every
 backend is asked whether a document is its format, so no order between them matters; the
-native backend answers for what no other claims. They are
-imported lazily, and a backend's ``claims`` must not import its platform's SDK: a session with
-only native histories never imports temporalio or the AWS SDK. What a backend adds to the
-command line is declared apart, in ``replaytest_options`` (read at startup, importing nothing).
+native backend answers for what no other claims. They are imported lazily, and a backend's
+``claims`` must not import its platform's SDK: a session with only native histories never
+imports temporalio or the AWS SDK. What a backend adds to the command line is declared apart,
+in ``replaytest_options`` (read at startup, importing nothing of replaytest).
 """
 
 from __future__ import annotations
