@@ -144,7 +144,8 @@ class RetryPolicy:
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
         d = self.to_dict()
-        initial, cap = d["initial_interval"], d["maximum_interval"]
+        initial: float = d["initial_interval"]
+        cap: float = d["maximum_interval"]
         if initial == 0:
             return 0.0
         try:  # float power: an int coefficient would build a huge integer; past ~1,000 attempts it overflows

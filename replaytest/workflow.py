@@ -102,7 +102,7 @@ def _start_timer(ex: Any, duration: float, what: str) -> asyncio.Future[Any]:
             "past the last time a history can record"
         )
     command = cmds.start_timer(ex.next_id("timer"), duration)
-    fut = ex.loop.create_future()
+    fut: asyncio.Future[Any] = ex.loop.create_future()
     ex.timers[command.attrs["timer_id"]] = fut
     ex.issue(command)
     return fut

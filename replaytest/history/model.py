@@ -36,15 +36,18 @@ class History:
 
     @property
     def workflow_id(self) -> str:
-        return self.started["workflow_id"]
+        value: str = self.started["workflow_id"]
+        return value
 
     @property
     def run_id(self) -> str:
-        return self.started["run_id"]
+        value: str = self.started["run_id"]
+        return value
 
     @property
     def workflow_type(self) -> str:
-        return self.started["workflow_type"]
+        value: str = self.started["workflow_type"]
+        return value
 
     @property
     def status(self) -> str:

@@ -20,7 +20,8 @@ VERSION = 1
 
 def schema() -> dict[str, Any]:
     """The published JSON Schema (draft 2020-12) of the history format."""
-    return json.loads(schema_text())
+    loaded: dict[str, Any] = json.loads(schema_text())
+    return loaded
 
 
 def schema_text() -> str:
@@ -93,8 +94,9 @@ def _first_error(doc: Any) -> Any:
 
 
 def _plain(error: Any) -> str:
+    message: str = error.message
     if error.validator == "required":
-        return error.message.replace("is a required property", "is missing (required)")
+        return message.replace("is a required property", "is missing (required)")
     if error.validator == "const" and list(error.absolute_path) == ["format"]:
         return f'"format" must be "{FORMAT}"; is this a replaytest history?'
-    return error.message
+    return message

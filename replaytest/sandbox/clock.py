@@ -50,7 +50,7 @@ def logical_utc() -> datetime.datetime:
     return now
 
 
-def gated(cls: type, name: str, real: Callable[..., Any]) -> classmethod:
+def gated(cls: type, name: str, real: Callable[..., Any]) -> classmethod[Any, ..., Any]:
     """FakeDatetime.now() & co. ignore freezegun's predicate: give them the real method outside."""
     fake = vars(cls)[name].__func__
 

@@ -235,7 +235,8 @@ class FaultInjector:
 
 def expire_leases(engine: Any, owner: str) -> int:
     """What time does to a dead worker's claims: its leases expire. Returns how many."""
-    return engine.store.expire_leases(owner)
+    expired: int = engine.store.expire_leases(owner)
+    return expired
 
 
 # ---------------------------------------------------------------------------- running under a plan
