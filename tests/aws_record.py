@@ -53,7 +53,7 @@ def record(
 
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).parent))
-    from aws_handlers import FIXTURE_RECIPES
+    from aws_handlers import FIXTURE_RECIPES  # type: ignore[import-not-found]  # run as a script, beside it
 
     for file_name, recipe in FIXTURE_RECIPES.items():
         save(recipe(), FIXTURES / file_name)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
@@ -39,8 +40,14 @@ def db(tmp_path: Path) -> Path:
     return tmp_path / "engine.db"
 
 
+class CLI(Protocol):
+    """The ``cli`` fixture's runner."""
+
+    def __call__(self, *args: str, use_db: bool = True, timeout: float = 30.0) -> subprocess.CompletedProcess[str]: ...
+
+
 @pytest.fixture
-def cli(db: Path):
+def cli(db: Path) -> CLI:
     """Run ``python -m replaytest ARGS`` from the repository root (so ``fixtures.workflows.*``
     imports as it would for a user); ``--db`` is added for engine commands."""
 

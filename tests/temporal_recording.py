@@ -14,7 +14,9 @@ import asyncio
 import json
 import subprocess
 import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, cast
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
@@ -22,11 +24,14 @@ from temporalio.worker import Worker
 from fixtures.temporal import activities, coupon_buggy, coupon_fixed, orders
 from tests.temporal_server import temporal_cli
 
+#: the activities, typed as temporalio wants them (a list of differently typed functions is a list[function])
+ACTIVITIES = cast(Sequence[Callable[..., Any]], activities.ALL)
+
 ORDER = {"id": "1", "items": ["tv-55", "hdmi"], "amount": 649.0}
 COUPON = {"id": "7", "coupon": "WELCOME5", "amount": 120.0}
 
 
-async def _wait_for(handle: WorkflowHandle, predicate, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+async def _wait_for(handle: WorkflowHandle, predicate, timeout: float = 30.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while loop.time() < deadline:
@@ -37,7 +42,7 @@ async def _wait_for(handle: WorkflowHandle, predicate, timeout: float = 30.0) ->
     raise TimeoutError(f"workflow {handle.id} did not reach the expected state")
 
 
-def _charged_and_waiting(events) -> bool:  # type: ignore[no-untyped-def]
+def _charged_and_waiting(events) -> bool:
     # both activities completed and the workflow task after them completed: it waits for the signal
     completed = [i for i, e in enumerate(events) if e.HasField("activity_task_completed_event_attributes")]
     return len(completed) >= 2 and any(
@@ -45,7 +50,7 @@ def _charged_and_waiting(events) -> bool:  # type: ignore[no-untyped-def]
     )
 
 
-def _task_failed(events) -> bool:  # type: ignore[no-untyped-def]
+def _task_failed(events) -> bool:
     return any(e.HasField("workflow_task_failed_event_attributes") for e in events)
 
 
@@ -56,7 +61,7 @@ async def _record(address: str, out: Path) -> None:
         client,
         task_queue=queue,
         workflows=[orders.OrderWorkflow, orders.ShippingWorkflow, coupon_buggy.CouponWorkflow],
-        activities=activities.ALL,
+        activities=ACTIVITIES,
     ):
         order = await client.start_workflow(orders.OrderWorkflow.run, ORDER, id="order-1", task_queue=queue)
         coupon = await client.start_workflow(coupon_buggy.CouponWorkflow.run, COUPON, id="coupon-1", task_queue=queue)
@@ -90,12 +95,12 @@ async def _hotfix(client: Client, out: Path) -> None:
         client,
         task_queue=queue,
         workflows=[coupon_buggy.CouponWorkflow],
-        activities=activities.ALL,
+        activities=ACTIVITIES,
         max_cached_workflows=0,
     ):
         handle = await client.start_workflow(coupon_buggy.CouponWorkflow.run, COUPON, id="coupon-2", task_queue=queue)
         await _wait_for(handle, _task_failed)
-    async with Worker(client, task_queue=queue, workflows=[coupon_fixed.CouponWorkflow], activities=activities.ALL):
+    async with Worker(client, task_queue=queue, workflows=[coupon_fixed.CouponWorkflow], activities=ACTIVITIES):
         await asyncio.wait_for(handle.result(), 60)
     (out / "client" / "coupon-2.json").write_text((await handle.fetch_history()).to_json())
 

@@ -46,7 +46,7 @@ def _imports(path: Path) -> set[str]:
     """Absolute names of the replaytest modules ``path`` imports, anywhere in the file."""
     name = _module_name(path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    found = set()
+    found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names)
@@ -153,8 +153,8 @@ def test_no_import_cycles_between_modules() -> None:
                 target = ".".join(base + ([node.module] if node.module else []))
                 for a in node.names:  # `from . import x` names a submodule
                     edges.add(f"{target}.{a.name}" if f"{target}.{a.name}" in IMPORTS else target)
-            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("replaytest."):
-                edges.add(node.module)  # type: ignore[arg-type]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("replaytest."):
+                edges.add(node.module)
             elif isinstance(node, ast.Import):
                 edges.update(a.name for a in node.names if a.name.startswith("replaytest."))
         graph[name] = {e for e in edges if e in IMPORTS and e != name and not name.startswith(e + ".")}
@@ -170,9 +170,9 @@ def test_no_import_cycles_between_modules() -> None:
                 visit(nxt, stack + [nxt])
         state[node] = 2
 
-    for node in sorted(graph):
-        if node not in state:
-            visit(node, [node])
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
     assert cycles == []
 
 

@@ -47,7 +47,7 @@ def replaying(tmp_path: Path, handler: str, *extra: str, path: Path = ROOT) -> I
         proc.wait(10)
 
 
-def test_a_breakpoint_in_handler_code_sees_recorded_results(tmp_path):
+def test_a_breakpoint_in_handler_code_sees_recorded_results(tmp_path: Path):
     at = line(ORDERS, 'context.step(lambda _: "sent", name="notify")')
     with replaying(tmp_path, "tests.aws_handlers.orders:handler") as d:
         with d.attach({str(ORDERS): [at]}) as client:
@@ -63,7 +63,7 @@ def test_a_breakpoint_in_handler_code_sees_recorded_results(tmp_path):
     assert "order-1 (orders): 18 events replayed, completed" in d.stdout
 
 
-def test_break_at_stops_where_handler_code_receives_the_operation(tmp_path):
+def test_break_at_stops_where_handler_code_receives_the_operation(tmp_path: Path):
     charge = line(ORDERS, 'name="charge"')
     with replaying(tmp_path, "tests.aws_handlers.orders:handler", "--break-at", "8") as d:
         with d.attach() as client:
@@ -98,7 +98,7 @@ def stops_on_divergence(tmp_path: Path, name: str, old: str, new: str, kind: str
     return d, frame
 
 
-def test_break_on_divergence_stops_at_the_divergent_handler_line(tmp_path):
+def test_break_on_divergence_stops_at_the_divergent_handler_line(tmp_path: Path):
     d, frame = stops_on_divergence(
         tmp_path, "edited_orders", 'name="book-pickup"', 'name="schedule-pickup"', "command", "schedule-pickup"
     )
@@ -106,7 +106,7 @@ def test_break_on_divergence_stops_at_the_divergent_handler_line(tmp_path):
     assert "a different operation" in d.stdout
 
 
-def test_break_on_divergence_for_a_dropped_step_stops_at_the_return(tmp_path):
+def test_break_on_divergence_for_a_dropped_step_stops_at_the_return(tmp_path: Path):
     stops_on_divergence(
         tmp_path,
         "short_orders",

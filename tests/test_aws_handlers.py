@@ -69,7 +69,7 @@ def test_bad_specs_say_what_is_wrong(spec, message):
     assert message in str(info.value)
 
 
-def test_without_the_sdk_an_aws_history_says_what_to_install(tmp_path):
+def test_without_the_sdk_an_aws_history_says_what_to_install(tmp_path: Path):
     code = (
         "import sys, json\n"
         "sys.modules['aws_durable_execution_sdk_python'] = None  # as if not installed\n"

@@ -65,7 +65,7 @@ def test_exports_are_claimed_by_content():
     assert not BACKEND.claims({"Events": [{"type": "x"}]})
 
 
-def test_entries_are_named_by_execution_and_typed_by_function(tmp_path):
+def test_entries_are_named_by_execution_and_typed_by_function(tmp_path: Path):
     [entry] = BACKEND.entries(tmp_path / "x.json", fixture("order-1"))
     assert (entry.workflow_id, entry.workflow_type, entry.backend, entry.index) == ("order-1", "orders", "aws", 0)
     doc = fixture("order-1")
@@ -95,7 +95,7 @@ def test_timestamp_forms():
         t(True)
 
 
-def test_pages_are_joined_and_executions_kept_apart(tmp_path):
+def test_pages_are_joined_and_executions_kept_apart(tmp_path: Path):
     doc = fixture("order-1")
     events = doc["Events"]
     pages = [{"Events": events[:7], "NextMarker": "7"}, {"Events": events[7:]}]
@@ -213,7 +213,7 @@ def test_validate_refuses_a_bad_export_before_a_debugger_attaches():
         BACKEND.validate(doc, "order-1.json")
 
 
-def test_exporting_from_the_service_joins_every_page_in_wire_format(tmp_path):
+def test_exporting_from_the_service_joins_every_page_in_wire_format(tmp_path: Path):
     """export.from_service through a real botocore client whose HTTP layer is botocore's own
     Stubber: two pages of GetDurableExecutionHistory, parsed responses with datetimes."""
     botocore_session = pytest.importorskip("botocore.session")

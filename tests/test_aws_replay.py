@@ -75,13 +75,13 @@ def diverges(doc: dict[str, Any], module: Any, **kwargs: Any) -> Any:
         ("remind-1", "fanout", "running"),
     ],
 )
-def test_unchanged_code_replays_its_history(tmp_path, history, handler, status):
+def test_unchanged_code_replays_its_history(tmp_path: Path, history, handler, status):
     module, _ = variant(tmp_path, handler)
     result = replay(fixture(history), module)
     assert (result.status, result.warnings, result.new_commands) == (status, [], [])
 
 
-def test_the_replayed_result_is_the_recorded_one_and_no_recorded_step_body_runs(tmp_path):
+def test_the_replayed_result_is_the_recorded_one_and_no_recorded_step_body_runs(tmp_path: Path):
     module, _ = variant(
         tmp_path,
         "orders",
@@ -99,7 +99,7 @@ def test_the_replayed_result_is_the_recorded_one_and_no_recorded_step_body_runs(
 
 
 # ---- what the SDK itself reports (identity at the same position), with our line -------------------
-def test_a_renamed_step_names_the_line_that_issued_it(tmp_path):
+def test_a_renamed_step_names_the_line_that_issued_it(tmp_path: Path):
     module, path = variant(tmp_path, "orders", ('name="charge"', 'name="bill"'))
     err = diverges(fixture("order-1"), module)
     assert err.kind == "command"
@@ -110,7 +110,7 @@ def test_a_renamed_step_names_the_line_that_issued_it(tmp_path):
     assert "name 'charge' → 'bill'" in str(err)
 
 
-def test_reordered_operations(tmp_path):
+def test_reordered_operations(tmp_path: Path):
     module, path = variant(
         tmp_path,
         "orders",
@@ -127,7 +127,7 @@ def test_reordered_operations(tmp_path):
     assert (err.recorded, err.issued) == ("wait 'cool-off'", "step 'charge'")
 
 
-def test_a_wait_turned_into_a_step(tmp_path):
+def test_a_wait_turned_into_a_step(tmp_path: Path):
     module, path = variant(
         tmp_path,
         "orders",
@@ -139,7 +139,7 @@ def test_a_wait_turned_into_a_step(tmp_path):
     assert "type WAIT → STEP" in err.detail
 
 
-def test_a_step_added_in_the_middle(tmp_path):
+def test_a_step_added_in_the_middle(tmp_path: Path):
     module, path = variant(
         tmp_path,
         "orders",
@@ -152,7 +152,7 @@ def test_a_step_added_in_the_middle(tmp_path):
 
 
 # ---- what the SDK misses ----------------------------------------------------------------------------
-def test_a_step_added_at_the_end_stops_before_its_body_runs(tmp_path):
+def test_a_step_added_at_the_end_stops_before_its_body_runs(tmp_path: Path):
     module, path = variant(
         tmp_path,
         "orders",
@@ -169,7 +169,7 @@ def test_a_step_added_at_the_end_stops_before_its_body_runs(tmp_path):
     assert module.RAN == []  # the SDK alone would have run it for real
 
 
-def test_the_last_step_removed(tmp_path):
+def test_the_last_step_removed(tmp_path: Path):
     module, path = variant(tmp_path, "orders", ('    context.step(lambda _: "sent", name="notify")\n', ""))
     err = diverges(fixture("order-1"), module)
     assert err.kind == "missing"
@@ -271,7 +271,7 @@ def test_a_change_inside_nested_code_names_its_line(
 
 
 # ---- changes that are not divergences ---------------------------------------------------------------
-def test_a_changed_argument_passes_with_a_warning(tmp_path):
+def test_a_changed_argument_passes_with_a_warning(tmp_path: Path):
     module, path = variant(tmp_path, "orders", ("Duration.from_seconds(5)", "Duration.from_seconds(10)"))
     result = replay(fixture("order-1"), module)
     assert result.status == "completed"
@@ -282,14 +282,14 @@ def test_a_changed_argument_passes_with_a_warning(tmp_path):
     assert f":{line_of(path, 'from_seconds(10)')}" in result.warnings[0]
 
 
-def test_a_changed_argument_fails_with_args_error(tmp_path):
+def test_a_changed_argument_fails_with_args_error(tmp_path: Path):
     module, path = variant(tmp_path, "orders", ("Duration.from_seconds(5)", "Duration.from_seconds(10)"))
     err = diverges(fixture("order-1"), module, args_mismatch="error")
     assert err.kind == "args"
     assert err.source.line == line_of(path, "from_seconds(10)")
 
 
-def test_a_pure_refactor_passes(tmp_path):
+def test_a_pure_refactor_passes(tmp_path: Path):
     module, _ = variant(
         tmp_path,
         "orders",
@@ -303,13 +303,13 @@ def test_a_pure_refactor_passes(tmp_path):
     assert replay(fixture("order-1"), module).status == "completed"
 
 
-def test_a_failed_execution_replays_its_failure(tmp_path):
+def test_a_failed_execution_replays_its_failure(tmp_path: Path):
     module, _ = variant(tmp_path, "broken")
     result = replay(fixture("invoice-1"), module)
     assert result.status == "failed" and result.output["ErrorType"] == "KeyError"
 
 
-def test_a_bug_fix_for_a_failed_execution_passes(tmp_path):
+def test_a_bug_fix_for_a_failed_execution_passes(tmp_path: Path):
     module, path = variant(tmp_path, "broken", ('item["price"] * 2', 'item.get("price", 0) * 2'))
     result = replay(fixture("invoice-1"), module)
     assert result.status == "failed"
@@ -318,16 +318,17 @@ def test_a_bug_fix_for_a_failed_execution_passes(tmp_path):
 
 
 # ---- executions still running -----------------------------------------------------------------------
-def test_a_step_still_failing_on_its_pending_retry_fails_at_the_handler_line(tmp_path):
+def test_a_step_still_failing_on_its_pending_retry_fails_at_the_handler_line(tmp_path: Path):
     module, path = variant(tmp_path, "flaky")
     with pytest.raises(WorkflowTaskError) as info:
         replay(fixture("pay-1"), module)
     err = info.value
     assert isinstance(err.error, ZeroDivisionError)
+    assert err.source is not None
     assert (err.source.line, err.source.function) == (line_of(path, "cents / 0"), "charge")
 
 
-def test_the_fixed_step_passes_on_its_pending_retry(tmp_path):
+def test_the_fixed_step_passes_on_its_pending_retry(tmp_path: Path):
     module, _path = variant(tmp_path, "flaky", ("cents / 0", "cents"))
     result = replay(fixture("pay-1"), module)
     assert result.status == "running"
@@ -341,7 +342,7 @@ def test_the_sdk_conversion_would_have_called_the_pending_retry_a_final_failure(
     assert (charge.status, charge.retry_delay, charge.attempt) == ("PENDING", 60.0, 1)
 
 
-def test_a_history_suspended_on_a_callback_replays_up_to_where_it_stands(tmp_path):
+def test_a_history_suspended_on_a_callback_replays_up_to_where_it_stands(tmp_path: Path):
     module, path = variant(tmp_path, "waiting")
     result = replay(fixture("approve-1"), module)
     assert result.status == "running"
@@ -353,7 +354,7 @@ def shifted(doc: dict[str, Any], hours: float) -> dict[str, Any]:
     return {**doc, "Events": retimed(doc["Events"], lambda t: t + hours * 3600)}
 
 
-def test_the_clock_branch_is_decided_by_the_recorded_time(tmp_path):
+def test_the_clock_branch_is_decided_by_the_recorded_time(tmp_path: Path):
     module, path = variant(tmp_path, "clock")
     doc = fixture("greet-1")
     assert replay(doc, module).status == "completed"
@@ -362,7 +363,7 @@ def test_the_clock_branch_is_decided_by_the_recorded_time(tmp_path):
     assert err.source.line in (line_of(path, 'name="morning"'), line_of(path, 'name="afternoon"'))
 
 
-def test_a_clock_branch_that_adds_an_operation_is_reported_at_its_line(tmp_path):
+def test_a_clock_branch_that_adds_an_operation_is_reported_at_its_line(tmp_path: Path):
     doc = shifted(fixture("greet-1"), -24)  # recorded yesterday
     start = aws_history.parse_timestamp(doc["Events"][0]["EventTimestamp"])
     edit = (
@@ -390,7 +391,7 @@ def test_a_clock_branch_that_adds_an_operation_is_reported_at_its_line(tmp_path)
 
 
 # ---- the sandbox ----------------------------------------------------------------------------------------
-def test_io_in_handler_code_outside_steps_is_flagged(tmp_path):
+def test_io_in_handler_code_outside_steps_is_flagged(tmp_path: Path):
     from replaytest.sandbox import SandboxViolation
 
     module, path = variant(
@@ -403,18 +404,19 @@ def test_io_in_handler_code_outside_steps_is_flagged(tmp_path):
     violation = info.value.error
     assert isinstance(violation, SandboxViolation)
     assert (violation.filename, violation.lineno) == (str(path), line_of(path, "open(__file__)"))
+    assert info.value.source is not None
     assert (info.value.source.path, info.value.source.line) == (str(path), line_of(path, "open(__file__)"))
     result = replay(fixture("order-1"), module, sandbox="warn")
     assert len(result.warnings) == 1 and "open(" in result.warnings[0]
     assert replay(fixture("order-1"), module, sandbox="off").warnings == []
 
 
-def test_io_inside_a_step_body_is_allowed(tmp_path):
+def test_io_inside_a_step_body_is_allowed(tmp_path: Path):
     module, _ = variant(tmp_path, "flaky", ("cents / 0", "cents / (1 + len(open(__file__).read(0)))"))
     assert replay(fixture("pay-1"), module).status == "running"
 
 
-def test_an_export_with_iso_timestamps_replays_the_same(tmp_path):
+def test_an_export_with_iso_timestamps_replays_the_same(tmp_path: Path):
     module, path = variant(tmp_path, "orders", ('name="charge"', 'name="bill"'))
     for doc in (fixture("order-1"), iso(fixture("order-1"), "zulu")):
         assert diverges(doc, module).source.line == line_of(path, 'name="bill"')
@@ -422,7 +424,7 @@ def test_an_export_with_iso_timestamps_replays_the_same(tmp_path):
     assert replay(iso(fixture("order-1"), "offset"), module).status == "completed"
 
 
-def test_truncated_payloads_and_another_sdk_major_are_warned_about(tmp_path):
+def test_truncated_payloads_and_another_sdk_major_are_warned_about(tmp_path: Path):
     module, _ = variant(tmp_path, "orders")
     doc = fixture("order-1")
     doc["Events"][2]["StepSucceededDetails"]["Result"]["Truncated"] = True  # reserve's result
@@ -433,7 +435,7 @@ def test_truncated_payloads_and_another_sdk_major_are_warned_about(tmp_path):
     assert "recorded with aws-durable-execution-sdk-python 2.4.0" in result.warnings[1]
 
 
-def test_what_only_the_sdk_checks_is_still_reported_with_the_handler_line(tmp_path):
+def test_what_only_the_sdk_checks_is_still_reported_with_the_handler_line(tmp_path: Path):
     """Map iterations are allocated by the SDK itself (not through the context's operation
     hook); a renamed iteration is caught by the SDK's NonDeterministicExecutionError, which
     replay turns into the same structured report."""
@@ -460,7 +462,7 @@ def test_what_only_the_sdk_checks_is_still_reported_with_the_handler_line(tmp_pa
     assert "name checkpoint='map-item-0' current='item-1'" in err.detail
 
 
-def test_a_history_longer_than_one_page_is_recorded_whole_and_replays(tmp_path):
+def test_a_history_longer_than_one_page_is_recorded_whole_and_replays(tmp_path: Path):
     """The testing SDK's get_execution_history returns 100 events a page: the recorder pages."""
     from tests.aws_record import record
 
@@ -489,17 +491,18 @@ def test_a_history_longer_than_one_page_is_recorded_whole_and_replays(tmp_path):
         ("fanout", "remind-1", '    ctx.step(lambda _: f"queued'),  # a map item still running: the SDK's branch thread
     ],
 )
-def test_io_in_child_contexts_and_map_functions_is_flagged_at_its_line(tmp_path, handler, history, anchor):
+def test_io_in_child_contexts_and_map_functions_is_flagged_at_its_line(tmp_path: Path, handler, history, anchor):
     from replaytest.sandbox import SandboxViolation
 
     module, path = variant(tmp_path, handler, (anchor, "    open(__file__).close()\n" + anchor))
     with pytest.raises(WorkflowTaskError) as info:
         replay(fixture(history), module)
     assert isinstance(info.value.error, SandboxViolation)
+    assert info.value.source is not None
     assert (info.value.source.path, info.value.source.line) == (str(path), line_of(path, "open(__file__)"))
 
 
-def test_handler_code_reads_the_recorded_time_and_seeded_randomness(tmp_path):
+def test_handler_code_reads_the_recorded_time_and_seeded_randomness(tmp_path: Path):
     module, _ = variant(
         tmp_path,
         "clock",
@@ -523,7 +526,7 @@ def test_handler_code_reads_the_recorded_time_and_seeded_randomness(tmp_path):
     assert module.SEEN == first  # randomness seeded from the execution
 
 
-def test_a_history_suspended_on_a_wait_replays_up_to_it(tmp_path):
+def test_a_history_suspended_on_a_wait_replays_up_to_it(tmp_path: Path):
     module, path = variant(tmp_path, "orders")
     doc = fixture("order-1")
     doc["Events"] = doc["Events"][:5]  # exported during the cooling-off wait: WaitStarted, InvocationCompleted
@@ -533,7 +536,7 @@ def test_a_history_suspended_on_a_wait_replays_up_to_it(tmp_path):
     assert result.waiting.endswith(f":{wait_line} in handler")
 
 
-def test_a_step_added_at_the_end_of_a_completed_child_context(tmp_path):
+def test_a_step_added_at_the_end_of_a_completed_child_context(tmp_path: Path):
     module, path = variant(
         tmp_path,
         "orders",
@@ -545,7 +548,7 @@ def test_a_step_added_at_the_end_of_a_completed_child_context(tmp_path):
     assert err.event_type == "ContextSucceeded"
 
 
-def test_a_failed_execution_that_now_fails_otherwise_passes_with_a_warning(tmp_path):
+def test_a_failed_execution_that_now_fails_otherwise_passes_with_a_warning(tmp_path: Path):
     module, _ = variant(tmp_path, "broken", ('item["price"] * 2', 'int(item["sku"])'))
     result = replay(fixture("invoice-1"), module)
     assert result.status == "failed"
@@ -554,7 +557,7 @@ def test_a_failed_execution_that_now_fails_otherwise_passes_with_a_warning(tmp_p
     ]
 
 
-def test_a_running_history_whose_code_now_completes_says_so(tmp_path):
+def test_a_running_history_whose_code_now_completes_says_so(tmp_path: Path):
     module, _ = variant(tmp_path, "orders")
     doc = fixture("order-1")
     doc["Events"] = [e for e in doc["Events"] if e["EventType"] != "ExecutionSucceeded"]  # exported just before the end
@@ -565,7 +568,7 @@ def test_a_running_history_whose_code_now_completes_says_so(tmp_path):
 
 
 @pytest.mark.parametrize("ending", ["ExecutionTimedOut", "ExecutionStopped"])
-def test_an_execution_that_timed_out_or_was_stopped_replays_to_where_it_stood(tmp_path, ending):
+def test_an_execution_that_timed_out_or_was_stopped_replays_to_where_it_stood(tmp_path: Path, ending):
     module, path = variant(tmp_path, "waiting")
     doc = fixture("approve-1")
     last = doc["Events"][-1]
@@ -584,7 +587,7 @@ def test_an_execution_that_timed_out_or_was_stopped_replays_to_where_it_stood(tm
     assert result.waiting.endswith(f":{line_of(path, 'callback.result()')} in handler")
 
 
-def test_warnings_before_a_divergence_are_in_its_report(tmp_path):
+def test_warnings_before_a_divergence_are_in_its_report(tmp_path: Path):
     module, _ = variant(
         tmp_path,
         "orders",

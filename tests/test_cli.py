@@ -17,7 +17,7 @@ import pytest
 from fixtures.workflows import engine_checks, hostile, orders
 from replaytest import Engine, History
 from replaytest.history import schema
-from tests.conftest import ROOT, run_replaytest
+from tests.conftest import CLI, ROOT, run_replaytest
 from tests.test_history_consistency import cli as replaytest_in
 from tests.test_plugin import DATA, surrogate_histories
 from tests.test_report import ORDER as SHOP_ORDER
@@ -46,21 +46,21 @@ SAMPLES = [
 ]
 
 
-def test_run_prints_the_result(cli) -> None:  # type: ignore[no-untyped-def]
+def test_run_prints_the_result(cli: CLI) -> None:
     done = cli("run", "fixtures.workflows.orders:process_order", "--input", ORDER, "--id", "order-42")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["charged"] == 25.0
     assert "order-42: completed (23 events)" in done.stderr
 
 
-def test_run_of_a_failing_workflow_exits_1(cli) -> None:  # type: ignore[no-untyped-def]
+def test_run_of_a_failing_workflow_exits_1(cli: CLI) -> None:
     declined = json.loads(ORDER) | {"card": "4000-0000-0000-0002"}
     done = cli("run", "fixtures.workflows.orders:process_order", "--input", json.dumps(declined), "--id", "o")
     assert done.returncode == 1 and done.stdout == ""
     assert "workflow o failed: CardDeclined: " in done.stderr and "Traceback" not in done.stderr
 
 
-def test_start_signal_worker_list_show(cli, db: Path) -> None:  # type: ignore[no-untyped-def]
+def test_start_signal_worker_list_show(cli: CLI, db: Path) -> None:
     user = json.dumps({"id": "u7", "email": "grace@example.com"})
     started = cli("start", "fixtures.workflows.onboarding:onboarding", "--input", user, "--id", "onboarding-7")
     assert started.returncode == 0 and started.stdout.startswith("started onboarding-7 (run ")
@@ -78,7 +78,7 @@ def test_start_signal_worker_list_show(cli, db: Path) -> None:  # type: ignore[n
 
 # registers the buggy `process_order` next to orders.py's (for its activities): on purpose
 @pytest.mark.filterwarnings("ignore::replaytest.DuplicateWorkflowWarning")
-def test_show_and_list_explain_a_failing_workflow_task(cli, db: Path) -> None:  # type: ignore[no-untyped-def]
+def test_show_and_list_explain_a_failing_workflow_task(cli: CLI, db: Path) -> None:
     buggy = Engine(db, clock="virtual").register(engine_checks.process_order_before_hotfix, orders)
     gift = json.loads(ORDER) | {"items": [{"sku": "gift", "price": 25.0, "qty": 1, "gift_card": True}]}
     buggy.start(engine_checks.process_order_before_hotfix, gift, id="order-44")
@@ -92,7 +92,7 @@ def test_show_and_list_explain_a_failing_workflow_task(cli, db: Path) -> None:  
     assert "pending: workflow task (attempt 2) due " in shown
 
 
-def test_export_one_all_and_by_status(cli, db: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_export_one_all_and_by_status(cli: CLI, db: Path, tmp_path: Path) -> None:
     engine = Engine(db, clock="virtual").register(orders, engine_checks.wait_signals)
     engine.start(orders.process_order, json.loads(ORDER), id="order-42").result()
     engine.start(engine_checks.wait_signals, {"count": 1}, id="waiting")
@@ -105,19 +105,19 @@ def test_export_one_all_and_by_status(cli, db: Path, tmp_path: Path) -> None:  #
     assert [p.name for p in (tmp_path / "running").iterdir()] == ["waiting.json"]
 
 
-def test_schema_prints_the_published_schema(cli) -> None:  # type: ignore[no-untyped-def]
+def test_schema_prints_the_published_schema(cli: CLI) -> None:
     done = cli("schema")
     assert done.returncode == 0 and json.loads(done.stdout) == schema()
 
 
-def test_replay_of_the_fixtures_passes(cli) -> None:  # type: ignore[no-untyped-def]
+def test_replay_of_the_fixtures_passes(cli: CLI) -> None:
     done = cli("replay", FIXTURES, *SAMPLES)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.count("\nok    ") + done.stdout.startswith("ok    ") == 5
     assert done.stdout.endswith("5 histories replayed: 5 ok, 0 failed\n")
 
 
-def test_replay_reports_a_divergence_in_full_and_exits_1(cli) -> None:  # type: ignore[no-untyped-def]
+def test_replay_reports_a_divergence_in_full_and_exits_1(cli: CLI) -> None:
     done = cli("replay", f"{FIXTURES}/order-42.json", "--module", "fixtures.workflows.engine_checks")
     assert done.returncode == 1
     assert (
@@ -131,12 +131,12 @@ def test_replay_reports_a_divergence_in_full_and_exits_1(cli) -> None:  # type: 
     assert "at history event 23: a different workflow result" in warned.stdout  # got past the arguments
 
 
-def test_replay_without_modules_uses_the_recorded_module(cli) -> None:  # type: ignore[no-untyped-def]
+def test_replay_without_modules_uses_the_recorded_module(cli: CLI) -> None:
     done = cli("replay", f"{FIXTURES}/order-44.json")  # recorded by the code before the hotfix
     assert done.returncode == 1 and "workflow code raised ZeroDivisionError: float division by zero" in done.stdout
 
 
-def test_replay_reports_a_bad_file_and_still_replays_the_others(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_replay_reports_a_bad_file_and_still_replays_the_others(cli: CLI, tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": "replaytest.history", "version": 1, "events": [')
     done = cli("replay", str(bad), f"{FIXTURES}/order-42.json", *SAMPLES)
@@ -164,7 +164,7 @@ def test_replay_reports_a_bad_file_and_still_replays_the_others(cli, tmp_path: P
         (("frobnicate",), "invalid choice: 'frobnicate'"),
     ],
 )
-def test_user_mistakes_are_one_line_and_exit_2(cli, db: Path, args, message) -> None:  # type: ignore[no-untyped-def]
+def test_user_mistakes_are_one_line_and_exit_2(cli: CLI, db: Path, args, message) -> None:
     if args[0] in ("show", "signal", "export"):  # these need an existing database
         Engine(db).close()
     done = cli(*args)
@@ -173,7 +173,7 @@ def test_user_mistakes_are_one_line_and_exit_2(cli, db: Path, args, message) -> 
     assert len(done.stderr.strip().splitlines()) == 1 and done.stderr.startswith("replaytest: error: ")
 
 
-def test_commands_need_an_existing_database(cli) -> None:  # type: ignore[no-untyped-def]
+def test_commands_need_an_existing_database(cli: CLI) -> None:
     done = cli("list")
     assert done.returncode == 2 and "no engine database at " in done.stderr
 
@@ -194,7 +194,7 @@ def test_worker_stops_gracefully_on_sigterm(db: Path) -> None:
     assert proc.returncode == 0 and "worker stopped" in err and "Traceback" not in err
 
 
-def test_replay_debug_options_are_checked_in_one_line(cli) -> None:
+def test_replay_debug_options_are_checked_in_one_line(cli: CLI) -> None:
     bad = cli("replay", "fixtures/histories/order-42.json", "--break-at", "x", use_db=False)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "--break-at 'x': expected a history event id" in bad.stderr
@@ -214,7 +214,7 @@ def test_replay_debug_options_are_checked_in_one_line(cli) -> None:
     ],
     ids=["signal-id", "show", "export", "signal-name", "start"],
 )
-def test_ids_from_bytes_that_are_not_utf8_are_one_line(cli, db: Path, command: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
+def test_ids_from_bytes_that_are_not_utf8_are_one_line(cli: CLI, db: Path, command: tuple[str, ...]) -> None:
     """A shell passes arbitrary bytes; Python decodes b"x\xff" as "x\udcff" (surrogateescape)."""
     assert cli("start", f"{HOSTILE}:wait_for_go", "--id", "w").returncode == 0
     proc = cli(*command)
@@ -222,7 +222,7 @@ def test_ids_from_bytes_that_are_not_utf8_are_one_line(cli, db: Path, command: t
     assert "is not valid Unicode" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
-def test_cli_signal_with_a_lone_surrogate_is_one_line(cli, db: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_signal_with_a_lone_surrogate_is_one_line(cli: CLI, db: Path) -> None:
     assert cli("start", f"{HOSTILE}:wait_for_go", "--id", "w").returncode == 0
     proc = cli("signal", "w", "go", "--payload", '{"text": "\\ud800"}')
     assert proc.returncode == 2
@@ -266,7 +266,7 @@ def test_cli_replays_every_file_after_an_id_that_is_not_text(tmp_path: Path) -> 
 
 
 # ---------------------------------------------------------------------------- worker, export -o, --version, --lease-seconds
-def test_real_clock_until_idle_worker_names_the_timer_it_waits_for(cli) -> None:  # type: ignore[no-untyped-def]
+def test_real_clock_until_idle_worker_names_the_timer_it_waits_for(cli: CLI) -> None:
     assert (
         cli("start", f"{CHECKS}:wait_signals", "--input", '{"count": 1, "timeout": 1.5}', "--id", "ws").returncode == 0
     )
@@ -277,7 +277,7 @@ def test_real_clock_until_idle_worker_names_the_timer_it_waits_for(cli) -> None:
     assert "ws: workflow completed" in done.stderr
 
 
-def test_export_to_a_file_name_and_its_mistakes(cli, db: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_export_to_a_file_name_and_its_mistakes(cli: CLI, db: Path, tmp_path: Path) -> None:
     assert cli("run", f"{NW}:what_time", "--id", "w").returncode == 0
     target = tmp_path / "my-order.json"
     done = cli("export", "w", "-o", str(target))
@@ -294,7 +294,7 @@ def test_export_to_a_file_name_and_its_mistakes(cli, db: Path, tmp_path: Path) -
     assert into_dir.stdout == f"{tmp_path / 'out' / 'w.json'}\n"
 
 
-def test_version(cli) -> None:  # type: ignore[no-untyped-def]
+def test_version(cli: CLI) -> None:
     from importlib.metadata import version
 
     done = cli("--version", use_db=False)
@@ -302,7 +302,7 @@ def test_version(cli) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("seconds", ["0", "-5", "nan"])
-def test_lease_seconds_must_be_positive(cli, seconds: str) -> None:  # type: ignore[no-untyped-def]
+def test_lease_seconds_must_be_positive(cli: CLI, seconds: str) -> None:
     done = cli("worker", "--module", CHECKS, "--until-idle", f"--lease-seconds={seconds}")
     assert done.returncode == 2 and done.stderr.count("\n") == 1
     assert "--lease-seconds must be a positive number of seconds" in done.stderr

@@ -29,7 +29,7 @@ NUMBERS = st.one_of(
 )
 def test_a_retry_policy_is_refused_where_it_is_made_or_its_delays_are_storable(
     initial, coefficient, cap, attempts, attempt
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """Any RetryPolicy either fails ``to_dict`` (where ``execute_activity`` issues it: the user's
     line) with a ReplaytestError, or gives a finite delay in [0, maximum_interval] for every attempt."""
     from replaytest import ReplaytestError
@@ -57,7 +57,7 @@ def test_a_retry_policy_is_refused_where_it_is_made_or_its_delays_are_storable(
         max_leaves=8,
     )
 )
-def test_a_payload_is_refused_where_it_is_passed_or_storable_as_utf8(value) -> None:  # type: ignore[no-untyped-def]
+def test_a_payload_is_refused_where_it_is_passed_or_storable_as_utf8(value) -> None:
     try:
         stored = to_payload(value, "the value")
     except PayloadError:

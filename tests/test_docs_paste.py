@@ -120,6 +120,7 @@ def test_cli_md_synopsis_lists_every_command_and_replay_option() -> None:
     synopsis = doc_blocks(DOCS / "cli.md")[0][1]
     parser = build_parser()
     commands = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction").choices
+    assert isinstance(commands, dict)
     for name, _sub in commands.items():
         assert f"replaytest {name}" in synopsis, name
     replay_line = next(line for line in synopsis.splitlines() if line.startswith("replaytest replay"))

@@ -524,7 +524,7 @@ def test_async_activities_run_on_a_reused_loop_and_their_leftover_tasks_are_canc
 def test_a_crash_right_after_scheduling_an_activity_does_not_count_an_attempt_as_lost() -> None:
     from replaytest.testing.faults import Crash, FaultPlan, run_under_plan
 
-    def run(plan: FaultPlan):  # type: ignore[no-untyped-def]
+    def run(plan: FaultPlan):
         return run_under_plan(orders.process_order, ORDER, plan=plan, modules=[orders], workflow_id="o")
 
     baseline = run(FaultPlan())

@@ -47,7 +47,7 @@ def test_the_stuck_order_reproduces_its_failure_with_the_code_before_the_hotfix(
         (lambda d: d["events"][1].update(time="yesterday"), "/events/1/time"),
     ],
 )
-def test_the_schema_rejects_a_corrupted_copy(tmp_path: Path, corrupt, pointer: str) -> None:  # type: ignore[no-untyped-def]
+def test_the_schema_rejects_a_corrupted_copy(tmp_path: Path, corrupt, pointer: str) -> None:
     doc = json.loads((ROOT / "fixtures" / "histories" / "order-42.json").read_text())
     corrupt(doc)
     with pytest.raises(jsonschema.ValidationError):

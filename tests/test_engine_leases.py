@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from fixtures.workflows import engine_checks as checks
-from replaytest import Engine, replay
+from replaytest import Engine, History, replay
 from replaytest.engine import EngineError, VirtualClock
 from replaytest.engine import transitions as tx
+from replaytest.history import Event
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -21,7 +22,7 @@ def engine(db: Path) -> Engine:
     return Engine(db, clock=VirtualClock(start=T0), lease_seconds=5).register(checks)
 
 
-def types(history, *names: str) -> list:  # type: ignore[no-untyped-def]
+def types(history: History, *names: str) -> list[Event]:
     return [e for e in history.events if e.type in names]
 
 

@@ -18,6 +18,7 @@ from fixtures.workflows import onboarding, orders
 from replaytest import Engine, History
 from replaytest import engine as engine_api
 from replaytest.engine import EngineError
+from tests.conftest import CLI
 from tests.data import run_workflows as nw
 
 ORDER = {
@@ -52,7 +53,7 @@ def waiting_neighbours(db: Path, tmp_path: Path) -> None:
     e.close()
 
 
-def test_cli_run_works_only_its_own_workflow(cli, db: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_run_works_only_its_own_workflow(cli: CLI, db: Path, tmp_path: Path) -> None:
     waiting_neighbours(db, tmp_path)
     done = cli("run", f"{CHECKS}:long_sleep", "--input", "30", "--id", "sleeper", "-v")
     assert done.returncode == 0, done.stderr
@@ -84,7 +85,7 @@ def test_a_later_run_does_not_start_in_an_earlier_runs_future(db: Path) -> None:
     assert near_now(real.history(handle.id).events[0].timestamp)
 
 
-def test_cli_runs_after_a_30_day_sleep_start_today(cli, db: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_runs_after_a_30_day_sleep_start_today(cli: CLI, db: Path) -> None:
     assert cli("run", f"{CHECKS}:long_sleep", "--input", "30", "--id", "month").returncode == 0
     later = cli("run", f"{NW}:what_time", "--id", "later")
     assert later.returncode == 0, later.stderr
@@ -115,7 +116,7 @@ def test_a_runs_event_times_never_go_back(offsets: list[int]) -> None:
     store.close()
 
 
-def test_a_run_keeps_its_own_timeline_when_signalled_on_the_real_clock(cli, db: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_run_keeps_its_own_timeline_when_signalled_on_the_real_clock(cli: CLI, db: Path) -> None:
     blocked = cli("run", f"{NW}:sleep_then_wait", "--input", "10", "--id", "sw")
     assert blocked.returncode == 1 and "waits for signal 'go'" in blocked.stderr
     assert cli("signal", "sw", "go").returncode == 0  # a real-clock client
@@ -154,7 +155,7 @@ def test_a_failed_run_may_be_retried_under_allow_duplicate_failed_only(db: Path)
     assert again.result()["charged"] == 25.0
 
 
-def test_cli_id_reuse_and_older_runs(cli, db: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_id_reuse_and_older_runs(cli: CLI, db: Path, tmp_path: Path) -> None:
     assert cli("run", f"{NW}:what_time", "--id", "w").returncode == 0
     refused = cli("run", f"{NW}:other_type", "--id", "w")
     assert refused.returncode == 2 and refused.stdout == ""

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -41,8 +42,8 @@ def events(run: PlanRun, *types: str) -> list:
     return [e for e in run.history.events if e.type in types]
 
 
-def order(plan: FaultPlan, **options: object) -> PlanRun:
-    return run_under_plan(orders.process_order, ORDER, plan=plan, modules=[orders], **options)  # type: ignore[arg-type]
+def order(plan: FaultPlan, **options: Any) -> PlanRun:
+    return run_under_plan(orders.process_order, ORDER, plan=plan, modules=[orders], **options)
 
 
 def test_a_plan_is_plain_json_and_prints_as_something_to_paste_back() -> None:
@@ -81,7 +82,7 @@ def test_the_default_retry_policy_doubles_from_1_s_and_caps_at_100_s() -> None:
 
 def test_a_non_retryable_failure_fails_the_workflow_with_its_type_at_once() -> None:
     run = order(FaultPlan((ActivityFault("charge_card", 1, "non_retryable", "CardDeclined"),)))
-    assert run.status == "failed" and run.failure["type"] == "CardDeclined"
+    assert run.status == "failed" and run.failure is not None and run.failure["type"] == "CardDeclined"
     assert [x.attempt for x in run.executions if x.activity_type == "charge_card"] == [1]
     assert not events(run, "ActivityTaskScheduled")[2:]  # send_confirmation was never scheduled
 
@@ -90,7 +91,7 @@ def test_timeouts_on_every_attempt_end_in_activity_task_timed_out() -> None:
     run = order(FaultPlan(tuple(ActivityFault("charge_card", n, "timeout") for n in range(1, 6))))
     (timed_out,) = events(run, "ActivityTaskTimedOut")
     assert timed_out.attrs["failure"]["type"] == "StartToCloseTimeout"
-    assert run.status == "failed" and run.failure["type"] == "StartToCloseTimeout"
+    assert run.status == "failed" and run.failure is not None and run.failure["type"] == "StartToCloseTimeout"
 
 
 def test_a_delay_passes_on_the_virtual_clock_without_real_sleeping() -> None:
@@ -153,7 +154,8 @@ def test_a_history_that_does_not_replay_raises_an_error_naming_the_plan() -> Non
     with pytest.raises(PlanReplayError, match="does not replay cleanly against the same code") as e:
         run_under_plan(bad.numbered_invoice, "o-9", plan=plan, modules=[bad])
     assert plan.to_json() in str(e.value) and "different activity arguments" in str(e.value)
-    assert last_run() is not None and last_run().plan == plan  # kept for --replay-save-failures
+    kept = last_run()
+    assert kept is not None and kept.plan == plan  # kept for --replay-save-failures
 
 
 # ---------------------------------------------------------------------------- the property

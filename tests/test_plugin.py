@@ -269,9 +269,9 @@ def test_a_malformed_file_fails_alone(
         content = recorded.replace(*content).encode()
     elif content == "lines:6":
         content = "\n".join(recorded.splitlines()[:6]).encode()
-    assert content != recorded.encode()
+    assert isinstance(content, bytes) and content != recorded.encode()
     (project.path / "bad").mkdir()
-    (project.path / "bad" / f"{name}.json").write_bytes(content)  # type: ignore[arg-type]
+    (project.path / "bad" / f"{name}.json").write_bytes(content)
     result = project.runpytest(
         "--replay", "bad", "--replay", "histories/order-42.json", "--replay", "histories/nested", "-v"
     )
@@ -471,7 +471,7 @@ def test_lf_reruns_only_the_failed_history(project: pytest.Pytester) -> None:
 
 def test_junit_xml(project: pytest.Pytester) -> None:
     project.runpytest("--replay", "histories", "--junitxml=out.xml")
-    cases = {c.get("name"): c for c in ET.parse(project.path / "out.xml").iter("testcase")}
+    cases = {c.attrib["name"]: c for c in ET.parse(project.path / "out.xml").iter("testcase")}
     assert sorted(cases) == ["discount-7", "greet-ada", "order-42", "order-43"]
     assert cases["order-42"].get("classname") == "histories.order-42.json"
     props = {p.get("name"): p.get("value") for p in cases["order-42"].iter("property")}

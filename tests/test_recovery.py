@@ -5,6 +5,7 @@ and from a real pytest project, with the failure that says why a reference run d
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,10 +79,11 @@ def test_iterating_a_set_of_strings_is_caught_only_by_a_fresh_worker_process(tmp
     assert all(f.saved is not None and f.saved.exists() for f in e.value.failures)
 
 
-def test_the_pytest_fixture_saves_broken_crash_points_under_tmp_path(check_recovery, tmp_path: Path) -> None:  # type: ignore[no-redefined]
+def test_the_pytest_fixture_saves_broken_crash_points_under_tmp_path(check_recovery: Any, tmp_path: Path) -> None:
     with pytest.raises(RecoveryError) as e:
         check_recovery(bad.numbered_invoice, "o-3", modules=[bad], fresh_process=False)
-    assert e.value.failures[0].saved.parent == tmp_path / "recovery-failures"
+    saved = e.value.failures[0].saved
+    assert saved is not None and saved.parent == tmp_path / "recovery-failures"
 
 
 # ---------------------------------------------------------------------------- from a real pytest project

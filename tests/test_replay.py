@@ -4,6 +4,7 @@ generated programs, the fixture histories, and the edges of the replay API."""
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ def run_live(
     tmp_path: Path,
     fn: Any,
     *args: Any,
-    signals: list[tuple[str, Any]] = (),
+    signals: Sequence[tuple[str, Any]] = (),
     module: Any = None,
     name: str = "engine.db",
 ) -> History:
@@ -66,6 +67,7 @@ def test_catalogue_case_is_reported_with_kind_event_and_line(tmp_path: Path, nam
     with pytest.raises(NondeterminismError) as info:
         replay(history, [case.after])
     err = info.value
+    assert case.event is not None
     event_type, n = case.event
     expected_event = [e for e in history.events if e.type == event_type][n - 1]
     assert (err.kind, err.event_id, err.event_type) == (case.kind, expected_event.id, event_type)
@@ -121,6 +123,7 @@ def test_every_fixture_history_replays_cleanly_against_its_own_code(path: Path) 
             replay(history, [], import_recorded=True)
         recorded = next(e for e in reversed(history.events) if e.type == "WorkflowTaskFailed").attrs["failure"]
         assert type(info.value.error).__name__ == recorded["type"]
+        assert info.value.source is not None
         assert (info.value.source.file, info.value.source.line) == (
             recorded["source"]["file"],
             recorded["source"]["line"],

@@ -24,6 +24,7 @@ import types
 import uuid
 import zoneinfo
 from pathlib import Path
+from typing import Any
 
 import freezegun
 import pytest
@@ -136,8 +137,9 @@ def test_monotonic_clocks_stay_real_and_advance_inside_workflow_code():
         assert datetime.datetime.now() == NAIVE  # ...while the wall clock stands still
 
 
-def test_another_thread_gets_real_time_while_main_thread_is_in_workflow_code(tmp_path):
-    go, done, seen = threading.Event(), threading.Event(), {}
+def test_another_thread_gets_real_time_while_main_thread_is_in_workflow_code(tmp_path: Path):
+    go, done = threading.Event(), threading.Event()
+    seen: dict[str, Any] = {}
 
     def worker():
         go.wait(10)
@@ -172,7 +174,7 @@ def test_another_thread_gets_real_time_while_main_thread_is_in_workflow_code(tmp
     assert seen["urandom"] != random.Random(3).randbytes(8)
 
 
-def test_debugger_code_on_the_workflow_thread_keeps_real_time_and_is_not_flagged(tmp_path):
+def test_debugger_code_on_the_workflow_thread_keeps_real_time_and_is_not_flagged(tmp_path: Path):
     probe = make_module(
         "pydevd_sandbox_probe",
         """
@@ -192,7 +194,7 @@ def test_debugger_code_on_the_workflow_thread_keeps_real_time_and_is_not_flagged
         del sys.modules[probe.__name__]
 
 
-def test_debugger_frames_outside_the_workflow_code_block_do_not_exempt(tmp_path):
+def test_debugger_frames_outside_the_workflow_code_block_do_not_exempt(tmp_path: Path):
     launcher = make_module("debugpy_launcher_probe", "def run(fn): return fn()")
 
     def program():
@@ -206,7 +208,7 @@ def test_debugger_frames_outside_the_workflow_code_block_do_not_exempt(tmp_path)
         del sys.modules[launcher.__name__]
 
 
-def test_asyncio_and_wait_for_work_in_a_session(tmp_path):
+def test_asyncio_and_wait_for_work_in_a_session(tmp_path: Path):
     async def main():
         start = time.perf_counter()
         with step():
@@ -228,7 +230,7 @@ def test_asyncio_and_wait_for_work_in_a_session(tmp_path):
     assert 0.045 <= elapsed < 1
 
 
-def test_pytest_durations_are_real_while_a_session_is_open(tmp_path):
+def test_pytest_durations_are_real_while_a_session_is_open(tmp_path: Path):
     (tmp_path / "test_inner.py").write_text(
         textwrap.dedent("""
         import datetime, random, time, pytest
@@ -266,7 +268,9 @@ def test_pytest_durations_are_real_while_a_session_is_open(tmp_path):
     )
     out = result.stdout
     assert "1 passed" in out, (out, result.stderr)
-    call = float(re.search(r"([\d.]+)s call", out).group(1))
+    timing = re.search(r"([\d.]+)s call", out)
+    assert timing, out
+    call = float(timing.group(1))
     assert 0.29 <= call < 5, out
 
 
@@ -336,7 +340,7 @@ def _entropy(seed: int):
             secrets.token_bytes(4),
             secrets.randbelow(10**9),
             random.SystemRandom().random(),
-            random._urandom(3),
+            random._urandom(3),  # type: ignore[attr-defined]
         )
 
 
@@ -400,7 +404,7 @@ def test_every_environment_read_style_is_flagged(read):
     assert info.value.filename == __file__  # past os/_collections_abc frames
 
 
-def test_opening_a_file_is_blocked_and_names_the_workflow_line(tmp_path):
+def test_opening_a_file_is_blocked_and_names_the_workflow_line(tmp_path: Path):
     target = tmp_path / "new.txt"
     with pytest.raises(SandboxViolation) as info:
         with step():
@@ -416,7 +420,7 @@ def test_opening_a_file_is_blocked_and_names_the_workflow_line(tmp_path):
     assert not target.exists()  # the operation was aborted
 
 
-def test_a_caught_violation_leaves_the_block_sandboxed(tmp_path):
+def test_a_caught_violation_leaves_the_block_sandboxed(tmp_path: Path):
     with step():
         with pytest.raises(SandboxViolation):
             open(tmp_path / "a", "w")
@@ -425,7 +429,7 @@ def test_a_caught_violation_leaves_the_block_sandboxed(tmp_path):
             time.sleep(0)
 
 
-def test_filesystem_operations_are_flagged(tmp_path):
+def test_filesystem_operations_are_flagged(tmp_path: Path):
     (tmp_path / "a").write_text("a")
     for call, action in [
         ("os.listdir", lambda: os.listdir(tmp_path)),
@@ -449,7 +453,7 @@ def test_thread_start_is_flagged_and_the_thread_does_not_run():
     assert not ran.wait(0.05)
 
 
-def test_violation_in_a_coroutine_points_at_the_workflow_line_not_the_driver(tmp_path):
+def test_violation_in_a_coroutine_points_at_the_workflow_line_not_the_driver(tmp_path: Path):
     async def workflow():
         await asyncio.sleep(0)
         open(tmp_path / "x", "w")  # the offending line
@@ -493,7 +497,7 @@ def test_fork_and_exec_are_blocked():
     assert out.stdout.split("\n") == ["BLOCKED os.fork", "BLOCKED os.exec", ""], out
 
 
-def test_first_time_import_inside_workflow_code_is_not_flagged(tmp_path, monkeypatch):
+def test_first_time_import_inside_workflow_code_is_not_flagged(tmp_path: Path, monkeypatch):
     name = f"sandbox_lazy_{uuid.uuid4().hex}"
     (tmp_path / f"{name}.py").write_text("VALUE = 42\n")
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -518,7 +522,7 @@ def test_linecache_and_traceback_formatting_are_not_flagged():
     assert "_ = 1 / 0" in text
 
 
-def test_warn_mode_reports_and_proceeds(tmp_path):
+def test_warn_mode_reports_and_proceeds(tmp_path: Path):
     seen = []
     states = []
     target = tmp_path / "w.txt"
@@ -539,14 +543,14 @@ def test_warn_mode_reports_and_proceeds(tmp_path):
     assert states[0] == (False, real_now_utc().year)  # the handler itself runs unsandboxed
 
 
-def test_warn_mode_without_a_callback_warns(tmp_path):
+def test_warn_mode_without_a_callback_warns(tmp_path: Path):
     with pytest.warns(RuntimeWarning, match="workflow code called open"):
         with step(mode="warn"):
             open(tmp_path / "w.txt", "w").close()
 
 
-def test_off_mode_flags_nothing_but_stays_deterministic(tmp_path):
-    seen = []
+def test_off_mode_flags_nothing_but_stays_deterministic(tmp_path: Path):
+    seen: list[str] = []
     with step(random.Random(4), mode="off", on_violation=seen.append):
         open(tmp_path / "o.txt", "w").close()
         os.getenv("HOME")
@@ -554,7 +558,7 @@ def test_off_mode_flags_nothing_but_stays_deterministic(tmp_path):
     assert seen == [] and (tmp_path / "o.txt").exists()
 
 
-def test_unrestricted_allows_io_and_real_time_keeps_randomness_seeded(tmp_path):
+def test_unrestricted_allows_io_and_real_time_keeps_randomness_seeded(tmp_path: Path):
     ref = random.Random(9)
     with step(random.Random(9)):
         assert sb.active()
@@ -593,10 +597,15 @@ def test_nested_workflow_code_blocks():
     assert [a, b, c] == [ref.random(), ref.random(), ref.random()]
 
 
-def test_nested_sessions_start_freezegun_once(monkeypatch):
-    starts = []
+def test_nested_sessions_start_freezegun_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    starts: list[int] = []
     real_start = api._freeze_time.start
-    monkeypatch.setattr(api._freeze_time, "start", lambda self: starts.append(1) or real_start(self))
+
+    def counting_start(self: Any) -> Any:
+        starts.append(1)
+        return real_start(self)
+
+    monkeypatch.setattr(api._freeze_time, "start", counting_start)
     with sb.session():
         with sb.session():
             for _ in range(200):
@@ -615,7 +624,7 @@ def _snapshot():
             for n in ("time", "time_ns", "gmtime", "localtime", "strftime", "monotonic", "perf_counter", "sleep")
         },
         "urandom": os.urandom,
-        "_urandom": random._urandom,
+        "_urandom": random._urandom,  # type: ignore[attr-defined]
         "start": threading.Thread.__dict__["start"],
         "getitem": os._Environ.__dict__["__getitem__"],
         "iter": os._Environ.__dict__["__iter__"],
@@ -656,7 +665,7 @@ class _nullcontext:
         return False
 
 
-def test_register_module_covers_from_imports(tmp_path):
+def test_register_module_covers_from_imports(tmp_path: Path):
     module = make_module("sandbox_registered_probe", "from time import sleep\nfrom os import urandom\n")
     try:
         sb.register_module(module)
@@ -698,7 +707,7 @@ def test_refuses_to_start_inside_a_freezegun_freeze():
         assert api._should_use_real_time is not clock.use_real_time
 
 
-def test_violation_pickles(tmp_path, monkeypatch):
+def test_violation_pickles(tmp_path: Path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     v = pickle.loads(pickle.dumps(SandboxViolation("time.sleep", "/x/flows.py", 12)))
     assert (v.call, v.filename, v.lineno) == ("time.sleep", "/x/flows.py", 12)

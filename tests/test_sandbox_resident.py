@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import time
 from pathlib import Path
+from typing import Any
 
 import freezegun
 import pytest
@@ -28,7 +29,12 @@ def history() -> History:
 def test_standalone_replays_start_freezegun_once_and_keep_real_time_outside(history, monkeypatch):
     starts: list[int] = []
     real_start = api._freeze_time.start
-    monkeypatch.setattr(api._freeze_time, "start", lambda self: starts.append(1) or real_start(self))
+
+    def counting_start(self: Any) -> Any:
+        starts.append(1)
+        return real_start(self)
+
+    monkeypatch.setattr(api._freeze_time, "start", counting_start)
     for _ in range(3):
         assert replay(history, [smoke_workflows]).status == "completed"
     assert starts == [1]

@@ -20,6 +20,7 @@ import pytest
 from replaytest.backends import ReplaySettings
 from replaytest.backends import temporal as backend
 from replaytest.history import HistoryFormatError
+from replaytest.modes import ArgsMode, SandboxMode
 from replaytest.report.divergence import NondeterminismError, UnknownWorkflowError
 from replaytest.report.result import ReplayResult
 from tests.conftest import ROOT
@@ -36,7 +37,12 @@ def replay(path: Path, module: str, args: str | None = None, sandbox: str = "str
     doc = json.loads(path.read_text()) if doc is None else doc
     assert backend.claims(doc), path
     [entry] = backend.entries(path, doc)
-    settings = ReplaySettings([importlib.import_module(module)], [module], args_mismatch=args, sandbox=sandbox)
+    settings = ReplaySettings(
+        [importlib.import_module(module)],
+        [module],
+        args_mismatch=None if args is None else ArgsMode(args),
+        sandbox=SandboxMode(sandbox),
+    )
     try:
         return backend.BACKEND.replay(entry, doc, settings, display=str(path))
     except Exception as e:  # the verdicts are what these tests look at
@@ -118,6 +124,7 @@ def test_changed_inputs_warn_by_default_and_fail_with_args_error(
     assert not replay(order, module, args="ignore").warnings
     error = replay(order, module, args="error")
     assert isinstance(error, NondeterminismError), error
+    assert error.divergence.source is not None
     assert (error.divergence.kind, error.divergence.event_id, error.divergence.source.line) == (kind, event_id, line)
 
 
@@ -204,6 +211,7 @@ def test_a_web_ui_decoded_download_gets_one_line_naming_the_export_to_use(order:
 
 
 def test_garbage_is_not_claimed_and_a_broken_export_gets_one_line(order: Path) -> None:
+    garbage: Any
     for garbage in ({"foo": 1}, [1, 2], {"events": []}, {"events": [{"type": "WorkflowExecutionStarted"}]}, "x"):
         assert not backend.claims(garbage)
     doc = json.loads(order.read_text())

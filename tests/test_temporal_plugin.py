@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -122,7 +123,7 @@ def test_a_json_list_of_histories_is_one_item_each(pytester: pytest.Pytester, hi
 def test_unusable_files_fail_with_one_line_each(pytester: pytest.Pytester, histories: Path) -> None:
     doc = json.loads((histories / "order-1.json").read_text())
 
-    def decode(node):  # type: ignore[no-untyped-def]
+    def decode(node: Any) -> Any:
         if isinstance(node, dict):
             if isinstance(node.get("payloads"), list):
                 return {"payloads": [json.loads(base64.b64decode(p["data"])) for p in node["payloads"]]}

@@ -29,13 +29,14 @@ async def _populate(address: str, tmp: Path) -> None:
     from temporalio.client import Client
     from temporalio.worker import Worker
 
-    from fixtures.temporal import activities, orders
+    from fixtures.temporal import orders
     from tests import temporal_recording
+    from tests.temporal_recording import ACTIVITIES
 
     await temporal_recording._record(address, tmp)  # order-1, ship-1, coupon-1 (terminated), coupon-2
     client = await Client.connect(address)
     queue = f"dup-{uuid.uuid4().hex[:6]}"
-    async with Worker(client, task_queue=queue, workflows=[orders.ShippingWorkflow], activities=activities.ALL):
+    async with Worker(client, task_queue=queue, workflows=[orders.ShippingWorkflow], activities=ACTIVITIES):
         for _ in range(2):  # one workflow id, two runs
             await client.execute_workflow(orders.ShippingWorkflow.run, "9", id="dup", task_queue=queue)
     deadline = time.monotonic() + 30

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,7 @@ def probe(directory: Path, module: str, marker: Path) -> None:
     directory.joinpath(*parts[:-1], parts[-1] + ".py").write_text(code)
 
 
-def replay_cli(*args: str, cwd: Path, pythonpath: list[Path] = ()) -> subprocess.CompletedProcess[str]:
+def replay_cli(*args: str, cwd: Path, pythonpath: Sequence[Path] = ()) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(map(str, [ROOT, *pythonpath])))
     env.pop("PYTEST_ADDOPTS", None)
     return subprocess.run(

@@ -107,7 +107,7 @@ def _loads_jsonc(text: str) -> Any:
     return _Parser(text).document().value
 
 
-def test_vscode_writes_and_merges_launch_json(tmp_path) -> None:
+def test_vscode_writes_and_merges_launch_json(tmp_path: Path) -> None:
     import json
     import subprocess
 
@@ -138,7 +138,7 @@ def test_vscode_writes_and_merges_launch_json(tmp_path) -> None:
     assert "5679" in launch.read_text()
 
 
-def vscode(cwd, *args: str):  # type: ignore[no-untyped-def]
+def vscode(cwd, *args: str):
     import subprocess
 
     return subprocess.run(
@@ -149,13 +149,13 @@ def vscode(cwd, *args: str):  # type: ignore[no-untyped-def]
 OTHER = '{\n    "version": "0.2.0",\n    // mine\n    "configurations": [{"name": "Other", "type": "python"}]\n}\n'
 
 
-def configurations(path) -> list:  # type: ignore[no-untyped-def]
+def configurations(path) -> list:
     from replaytest.debug.vscode import _Parser
 
     return _Parser(path.read_text()).document().value["configurations"]
 
 
-def test_vscode_writes_through_a_symlink_to_the_shared_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_vscode_writes_through_a_symlink_to_the_shared_file(tmp_path: Path) -> None:
     shared = tmp_path / "shared" / "launch.json"
     shared.parent.mkdir()
     shared.write_text(OTHER)
@@ -169,7 +169,7 @@ def test_vscode_writes_through_a_symlink_to_the_shared_file(tmp_path) -> None:  
     assert "// mine" in shared.read_text()
 
 
-def test_vscode_keeps_a_hard_link_and_the_file_mode(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_vscode_keeps_a_hard_link_and_the_file_mode(tmp_path: Path) -> None:
 
     launch = tmp_path / ".vscode" / "launch.json"
     launch.parent.mkdir()
@@ -184,7 +184,7 @@ def test_vscode_keeps_a_hard_link_and_the_file_mode(tmp_path) -> None:  # type: 
     assert launch.stat().st_mode & 0o777 == 0o640
 
 
-def test_vscode_refuses_a_read_only_launch_json(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_vscode_refuses_a_read_only_launch_json(tmp_path: Path) -> None:
     launch = tmp_path / ".vscode" / "launch.json"
     launch.parent.mkdir()
     launch.write_text(OTHER)
@@ -195,7 +195,7 @@ def test_vscode_refuses_a_read_only_launch_json(tmp_path) -> None:  # type: igno
     assert launch.read_text() == OTHER and launch.stat().st_mode & 0o777 == 0o444
 
 
-def test_vscode_refuses_a_dangling_symlink_that_points_outside_vscode(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_vscode_refuses_a_dangling_symlink_that_points_outside_vscode(tmp_path: Path) -> None:
     (tmp_path / ".vscode").mkdir()
     outside = tmp_path / "elsewhere" / "launch.json"
     outside.parent.mkdir()
@@ -206,7 +206,7 @@ def test_vscode_refuses_a_dangling_symlink_that_points_outside_vscode(tmp_path) 
     assert not outside.exists()
 
 
-def test_vscode_refuses_deep_nesting_with_a_clear_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_vscode_refuses_deep_nesting_with_a_clear_line(tmp_path: Path) -> None:
     launch = tmp_path / ".vscode" / "launch.json"
     launch.parent.mkdir()
     deep = '{"version": "0.2.0", "x": ' + "[" * 5000 + "]" * 5000 + ', "configurations": []}'
@@ -217,7 +217,7 @@ def test_vscode_refuses_deep_nesting_with_a_clear_line(tmp_path) -> None:  # typ
     assert launch.read_text() == deep
 
 
-def test_vscode_keeps_custom_keys_of_an_existing_attach_entry(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_vscode_keeps_custom_keys_of_an_existing_attach_entry(tmp_path: Path) -> None:
     launch = tmp_path / ".vscode" / "launch.json"
     launch.parent.mkdir()
     launch.write_text(
@@ -231,7 +231,7 @@ def test_vscode_keeps_custom_keys_of_an_existing_attach_entry(tmp_path) -> None:
     assert entry["connect"]["port"] == 5679 and entry["env"] == {"A": "1"} and entry["subProcess"] is False
 
 
-def test_vscode_refuses_a_launch_json_that_is_not_a_regular_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_vscode_refuses_a_launch_json_that_is_not_a_regular_file(tmp_path: Path) -> None:
 
     (tmp_path / ".vscode").mkdir()
     os.mkfifo(tmp_path / ".vscode" / "launch.json")  # reading it would wait forever
