@@ -39,6 +39,7 @@ def test_the_wheel_builds_without_warnings_and_holds_every_package(tmp_path: Pat
     (wheel,) = tmp_path.glob("replaytest-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"replaytest/history/history-v1.json", "replaytest_pytest/__init__.py"} <= names
+    assert {"replaytest/py.typed", "replaytest_pytest/py.typed"} <= names  # PEP 561: our annotations are read
     # every package of the source tree is in the wheel (pyproject lists them: a new one must be added there)
     packages = {str(p.relative_to(source)) for p in (source / "replaytest").rglob("__init__.py")}
     assert packages <= names, f"missing from [tool.setuptools] packages: {sorted(packages - names)}"
