@@ -11,9 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
-
-pytest.importorskip("aws_durable_execution_sdk_python")
+import aws_durable_execution_sdk_python  # noqa: F401  (a dev dependency: without it this module errors, never skips)
 
 from tests.test_debug import Debuggee, assert_finished, top, values
 

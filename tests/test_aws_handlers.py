@@ -8,9 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import aws_durable_execution_sdk_python  # noqa: F401  (a dev dependency: without it this module errors, never skips)
 import pytest
-
-pytest.importorskip("aws_durable_execution_sdk_python")
 
 from replaytest.backends.aws.handlers import HandlerSpec, handlers_in, is_durable_handler, resolve
 from replaytest.report import UnknownWorkflowError

@@ -216,7 +216,7 @@ def test_validate_refuses_a_bad_export_before_a_debugger_attaches():
 def test_exporting_from_the_service_joins_every_page_in_wire_format(tmp_path: Path):
     """export.from_service through a real botocore client whose HTTP layer is botocore's own
     Stubber: two pages of GetDurableExecutionHistory, parsed responses with datetimes."""
-    botocore_session = pytest.importorskip("botocore.session")
+    import botocore.session as botocore_session
     from botocore.stub import Stubber
 
     from replaytest.backends.aws import export
@@ -253,7 +253,7 @@ def test_exporting_from_the_service_joins_every_page_in_wire_format(tmp_path: Pa
 def test_fixtures_have_the_shape_of_the_lambda_api(name):
     """Every recorded fixture passes botocore's model of GetDurableExecutionHistory's output
     (field names, required members, types), timestamps as the epoch seconds the API sends."""
-    botocore_session = pytest.importorskip("botocore.session")
+    import botocore.session as botocore_session
     from botocore.validate import ParamValidator
 
     doc = fixture(name)

@@ -10,10 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import aws_durable_execution_sdk_python_testing  # noqa: F401  (a dev dependency: without it this module errors, never skips)
 import pytest
-
-pytest.importorskip("aws_durable_execution_sdk_python_testing")
-
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -14,9 +14,8 @@ import itertools
 from pathlib import Path
 from typing import Any
 
+import aws_durable_execution_sdk_python  # noqa: F401  (a dev dependency: without it this module errors, never skips)
 import pytest
-
-pytest.importorskip("aws_durable_execution_sdk_python")
 
 from replaytest import NondeterminismError, WorkflowTaskError
 from replaytest.backends.aws import history as aws_history

@@ -4,6 +4,8 @@ where they are made, or are storable -- a finite delay, UTF-8 JSON."""
 from __future__ import annotations
 
 import json
+import math
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -57,9 +59,39 @@ def test_a_retry_policy_is_refused_where_it_is_made_or_its_delays_are_storable(
         max_leaves=8,
     )
 )
-def test_a_payload_is_refused_where_it_is_passed_or_storable_as_utf8(value) -> None:
+def test_a_payload_is_refused_exactly_when_utf8_json_cannot_hold_it(value: Any) -> None:
+    """Refused where it is passed (naming it) when it holds a lone surrogate or a number JSON has
+    no text for; every other value is stored and reads back equal."""
     try:
         stored = to_payload(value, "the value")
-    except PayloadError:
+    except PayloadError as e:
+        assert not plain_json(value), f"a plain JSON value was refused: {e}"
+        assert str(e).startswith("the value ")
         return
+    assert plain_json(value), f"stored a value UTF-8 JSON cannot hold: {value!r}"
+    assert stored == value
     json.dumps(stored, ensure_ascii=False).encode("utf-8")
+
+
+def plain_json(value: Any) -> bool:
+    """What JSON text in UTF-8 holds: None, booleans, integers, finite floats, valid Unicode
+    text, and lists and string-keyed dicts of those."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, int):
+        return abs(value) < 10**4300  # Python writes no longer decimal text
+    if isinstance(value, str):
+        return _unicode(value)
+    if isinstance(value, list):
+        return all(plain_json(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _unicode(k) and plain_json(v) for k, v in value.items())
+    return value is None
+
+
+def _unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
