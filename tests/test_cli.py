@@ -9,7 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
 import pytest
@@ -185,13 +185,23 @@ def test_worker_stops_gracefully_on_sigterm(db: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 20
-    while not db.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=20)
-    assert proc.returncode == 0 and "worker stopped" in err and "Traceback" not in err
+    guard = threading.Timer(60, proc.kill)  # a hang becomes a failure, not a stuck suite
+    guard.start()
+    try:
+        assert proc.stderr is not None
+        started = ""
+        for line in proc.stderr:  # the worker's first line is logged once its stop handlers are installed
+            started += line
+            if " clock): workflows " in line:
+                break
+        assert " clock): workflows " in started, started
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        guard.cancel()
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 0 and "worker stopped" in err and "Traceback" not in err, started + err
 
 
 def test_replay_debug_options_are_checked_in_one_line(cli: CLI) -> None:

@@ -376,6 +376,18 @@ def test_run_worker_in_a_thread_while_the_caller_waits_for_a_result(db: Path) ->
     assert not thread.is_alive()
 
 
+def test_a_stop_requested_before_the_worker_starts_is_not_lost(db: Path) -> None:
+    """A SIGTERM that reaches `replaytest worker` after its handlers are installed but before its
+    loop starts must still stop it; the stop is spent by that run, not kept for the next."""
+    e = engine(db, checks)
+    e.stop()
+    thread = threading.Thread(target=e.run_worker, daemon=True)
+    thread.start()
+    thread.join(timeout=10)  # a deadlock detector, not a timing assertion: it returns at once
+    assert not thread.is_alive(), "run_worker() ran on after a stop requested before it started"
+    assert e.start(checks.long_sleep, 2).result() == (T0 + timedelta(days=2)).isoformat()
+
+
 def test_the_database_is_a_durable_wal_file(db: Path, tmp_path: Path) -> None:
     e = Engine(db)
     assert e.store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -408,6 +408,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         deadlock_timeout=args.deadlock_timeout,
     ) as engine:
         engine.register(*args.module)
+        _install_stop_handlers(engine)  # before the line below: once it is printed, SIGTERM stops the worker
         log = logging.getLogger("replaytest.engine")
         log.info(
             "worker %s on %s (%s clock): workflows %s; activities %s",
@@ -419,7 +420,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
         )
         if args.until_idle and not args.virtual_clock:
             engine.worker.waiting_hint = "--until-idle waits for it (Ctrl-C stops; --virtual-clock would skip ahead)"
-        _install_stop_handlers(engine)
         stats = engine.work(until_idle=True) if args.until_idle else engine.run_worker()
         running = engine.list("running")
         log.info("worker stopped: %s; %d workflow(s) still running", stats, len(running))

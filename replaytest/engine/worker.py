@@ -104,7 +104,8 @@ class Worker:
         self.waiting_hint = ""  # appended to that log line (the CLI says what --until-idle does)
 
     def stop(self) -> None:
-        """Finish the activities in flight, claim nothing new, and return (signal-safe)."""
+        """Finish the activities in flight, claim nothing new, and return (signal-safe). Requested
+        before ``run`` begins (a SIGTERM as the worker starts), it stops that run at once."""
         self._stop = True
 
     def interrupt(self, signum: int = 0, frame: Any = None) -> None:
@@ -138,6 +139,7 @@ class Worker:
                 return self._loop(until_idle, stop_when, skip_until_ms)
         finally:
             self._runs = None
+            self._stop = False  # spent here: a stop requested before the loop began stops this run, not the next
             self._running.release()
 
     @contextlib.contextmanager
@@ -163,7 +165,6 @@ class Worker:
 
     def _loop(self, until_idle: bool, stop_when: Callable[[], bool] | None, skip_until_ms: int | None) -> WorkStats:
         stats, failed_here = WorkStats(), set[int]()
-        self._stop = False
         waits, last_locked = 0, 0.0
         with self._sandbox_session():
             while True:
