@@ -117,10 +117,12 @@ def _spec(name: str, search: list[str] | None) -> importlib.machinery.ModuleSpec
     does -- without importing parents (a module already imported answers for itself)."""
     loaded = sys.modules.get(name)
     if loaded is not None:
-        return getattr(loaded, "__spec__", None)
+        own: importlib.machinery.ModuleSpec | None = getattr(loaded, "__spec__", None)
+        return own
     for finder in sys.meta_path:
         find_spec = getattr(finder, "find_spec", None)
-        if find_spec is not None and (spec := find_spec(name, search, None)) is not None:
+        spec: importlib.machinery.ModuleSpec | None = None if find_spec is None else find_spec(name, search, None)
+        if spec is not None:
             return spec
     return None
 

@@ -99,4 +99,5 @@ def test_recorded_histories_replay_and_any_renamed_step_is_found_at_its_line(ops
     with pytest.raises(NondeterminismError) as info:
         replay_history(aws_history.load(doc, "gen-1.json"), edited.handler)
     line = next(i for i, t in enumerate(edited_text.splitlines(), 1) if f"{renamed}x" in t)
+    assert info.value.source is not None
     assert (info.value.kind, info.value.source.path, info.value.source.line) == ("command", str(path), line)

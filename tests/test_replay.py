@@ -174,7 +174,8 @@ def test_live_then_replay_never_diverges_and_any_mutation_is_reported_at_the_fir
         replay(history, [programs.make_mutant(mutant)])
     # reported after the k commands that still match, and no later than the k-th recorded command
     low = recorded[k - 1].id if k else 1
-    assert low < info.value.event_id <= recorded[k].id, str(info.value)
+    event_id = info.value.event_id
+    assert event_id is not None and low < event_id <= recorded[k].id, str(info.value)
 
 
 def test_clock_and_random_in_workflow_code_are_the_same_live_and_on_replay(tmp_path: Path) -> None:

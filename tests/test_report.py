@@ -361,8 +361,9 @@ def test_an_internal_error_is_a_type_reported_as_a_bug_in_one_line() -> None:
 
 
 def test_a_backend_adds_its_notes_to_the_shared_workflow_task_report() -> None:
+    empty: dict[str, object] = {}
     try:
-        {}["parts"]
+        empty["parts"]
     except KeyError as e:
         error = WorkflowTaskError("wf-1", e, None, {"type": "KeyError", "message": "'parts'"})
     error.workflow_type = "Flow"
