@@ -47,12 +47,18 @@ def test_a_paged_export_is_split_once_for_its_items_and_its_pages_stay_as_they_w
 def count_loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     real_aws, real_native = aws_history.load, History.from_dict.__func__  # type: ignore[attr-defined]
-    monkeypatch.setattr(aws_history, "load", lambda doc, source: seen.append("aws") or real_aws(doc, source))
-    monkeypatch.setattr(
-        History,
-        "from_dict",
-        classmethod(lambda cls, doc, source: seen.append("native") or real_native(cls, doc, source)),
-    )
+
+    def aws_load(doc: Any, source: str) -> Any:
+        seen.append("aws")
+        return real_aws(doc, source)
+
+    def native_load(cls: type[History], doc: Any, source: str) -> History:
+        seen.append("native")
+        loaded: History = real_native(cls, doc, source)
+        return loaded
+
+    monkeypatch.setattr(aws_history, "load", aws_load)
+    monkeypatch.setattr(History, "from_dict", classmethod(native_load))
     return seen
 
 
