@@ -6,6 +6,7 @@ import fcntl
 import os
 import subprocess
 import sys
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
@@ -32,6 +33,19 @@ def run_replaytest(
         timeout=timeout,
         env={**os.environ, **(env or {})},
     )
+
+
+#: what replaytest itself warns with; an error in this suite unless a test expects it
+REPLAYTEST_WARNINGS = ("replaytest.DuplicateWorkflowWarning", "replaytest_pytest.ReplayWarning")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """This suite turns replaytest's own warnings into errors. Not so the `pytest --replay`
+    sessions some tests start from the repository root (they load this file too): those stand
+    for a user's session, where a ReplayWarning is a warning."""
+    if not getattr(config.option, "replay_paths", None):
+        for category in REPLAYTEST_WARNINGS:
+            config.addinivalue_line("filterwarnings", f"error::{category}")
 
 
 @pytest.fixture
@@ -68,6 +82,14 @@ def _inner_sessions_keep_their_order(request: pytest.FixtureRequest, monkeypatch
     if "pytester" in request.fixturenames:
         request.getfixturevalue("pytester")  # it clears PYTEST_ADDOPTS when it starts: set it after
         monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:randomly")
+        # a session run in this process starts from this test's warning filters: it sees
+        # replaytest's warnings as a user's session does (the filter is undone after the test)
+        import replaytest.history.typed  # noqa: F401  (imported lazily: loaded here, an in-process run cannot unload it)
+        from replaytest import DuplicateWorkflowWarning
+        from replaytest.report.result import ReplayWarning
+
+        for category in (DuplicateWorkflowWarning, ReplayWarning):
+            warnings.filterwarnings("always", category=category)
 
 
 @pytest.fixture(autouse=True)
