@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar, overload
 
 
 class ReplaytestError(Exception):
@@ -201,8 +201,16 @@ class ActivityDefinition:
     is_async: bool
 
 
-def workflow_defn(fn: Callable[..., Any] | None = None, *, name: str | None = None) -> Any:
-    def mark(f: Callable[..., Any]) -> Callable[..., Any]:
+#: a decorated function keeps its own type: a user's type checker still checks its calls
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@overload
+def workflow_defn(fn: F, /) -> F: ...
+@overload
+def workflow_defn(*, name: str | None = None) -> Callable[[F], F]: ...
+def workflow_defn(fn: F | None = None, *, name: str | None = None) -> F | Callable[[F], F]:
+    def mark(f: F) -> F:
         if not inspect.iscoroutinefunction(f):
             raise ReplaytestError(f"@workflow.defn needs an `async def` function; {f.__qualname__} is not one")
         f.__replaytest_workflow__ = WorkflowDefinition(name or f.__name__, f)  # type: ignore[attr-defined]
@@ -211,8 +219,12 @@ def workflow_defn(fn: Callable[..., Any] | None = None, *, name: str | None = No
     return mark(fn) if fn is not None else mark
 
 
-def activity_defn(fn: Callable[..., Any] | None = None, *, name: str | None = None) -> Any:
-    def mark(f: Callable[..., Any]) -> Callable[..., Any]:
+@overload
+def activity_defn(fn: F, /) -> F: ...
+@overload
+def activity_defn(*, name: str | None = None) -> Callable[[F], F]: ...
+def activity_defn(fn: F | None = None, *, name: str | None = None) -> F | Callable[[F], F]:
+    def mark(f: F) -> F:
         f.__replaytest_activity__ = ActivityDefinition(name or f.__name__, f, inspect.iscoroutinefunction(f))  # type: ignore[attr-defined]
         return f
 
