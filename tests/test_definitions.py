@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import timedelta
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from replaytest import PayloadError, RetryPolicy
-from replaytest.definitions import to_payload
+from replaytest.definitions import MAX_SECONDS, to_payload
 
 
 def test_retry_delay_never_overflows_however_many_attempts() -> None:
@@ -21,31 +22,62 @@ def test_retry_delay_never_overflows_however_many_attempts() -> None:
 
 
 NUMBERS = st.one_of(
-    st.floats(allow_nan=True, allow_infinity=True), st.integers(-10, 10**400), st.timedeltas().map(lambda d: d)
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(-10, 10**400),
+    st.timedeltas(),
+    # values in range as often as out of it, so a refusal of valid policies shows
+    st.floats(min_value=0, max_value=1000),
+    st.integers(0, 1000),
+    st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=365)),
 )
 
 
 @settings(max_examples=300, deadline=None)
 @given(
-    initial=NUMBERS, coefficient=NUMBERS, cap=NUMBERS, attempts=st.integers(-3, 10**4), attempt=st.integers(1, 10**7)
+    initial=NUMBERS,
+    coefficient=NUMBERS,
+    cap=NUMBERS,
+    attempts=st.integers(-3, 10**4) | st.integers(-3, 5),
+    attempt=st.integers(1, 10**7),
 )
 def test_a_retry_policy_is_refused_where_it_is_made_or_its_delays_are_storable(
     initial, coefficient, cap, attempts, attempt
 ) -> None:
-    """Any RetryPolicy either fails ``to_dict`` (where ``execute_activity`` issues it: the user's
-    line) with a ReplaytestError, or gives a finite delay in [0, maximum_interval] for every attempt."""
+    """A RetryPolicy fails ``to_dict`` (where ``execute_activity`` issues it: the user's line) with
+    a ReplaytestError exactly when one of its values is out of range; otherwise it gives a finite
+    delay in [0, maximum_interval] for every attempt."""
     from replaytest import ReplaytestError
 
     policy = RetryPolicy(
         initial_interval=initial, backoff_coefficient=coefficient, maximum_interval=cap, maximum_attempts=attempts
     )
+    valid = _duration(initial) and _duration(cap) and _coefficient(coefficient) and attempts >= 0
     try:
         d = policy.to_dict()
-    except ReplaytestError:
+    except ReplaytestError as e:
+        assert not valid, f"a valid policy was refused: {e}"
         return
+    assert valid, f"an invalid policy was accepted: {policy}"
     delay = policy.delay(attempt)
     assert 0 <= delay <= max(d["maximum_interval"], 0) or delay == 0
     assert delay * 1000 < 2**62  # a due time SQLite can store
+
+
+def _duration(value: Any) -> bool:
+    """A duration RetryPolicy accepts: a timedelta or number of seconds in [0, 100 years]."""
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    return not isinstance(value, bool) and 0 <= value <= MAX_SECONDS
+
+
+def _coefficient(value: Any) -> bool:
+    """A backoff coefficient RetryPolicy accepts: a finite number (not a timedelta) of at least 1."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return 1 <= float(value) < math.inf
+    except OverflowError:  # an integer no float holds
+        return False
 
 
 @settings(max_examples=300, deadline=None)
