@@ -307,9 +307,11 @@ def read_document(path: Path, display: str | None = None) -> Document:
     data = read_bytes(path, display)
     for _, ep in _registered():
         decode = getattr(_load(ep), "decode", None)
-        if decode is not None and (doc := decode(data, display)) is not None:
+        doc: Document | None = None if decode is None else decode(data, display)
+        if doc is not None:
             return doc
-    return parse_json(data, source=display)
+    parsed: Document = parse_json(data, source=display)
+    return parsed
 
 
 def replay_entry(

@@ -33,7 +33,8 @@ class DurableTaskBackend:
     def decode(self, data: bytes, source: str) -> Document | None:
         """A ``.jsonl.gz`` export (gzipped JSON Lines) as one JSON document; None for other
         bytes (plain JSON is read by the shared reader)."""
-        return _history.decode_export(data, source)
+        doc: Document | None = _history.decode_export(data, source)
+        return doc
 
     def entries(self, path: Path, doc: Any) -> list[Entry]:
         """One entry per file: named after the instance id, typed by the orchestrator name."""

@@ -31,7 +31,8 @@ def _load(text: str, target: str) -> Callable[..., Any]:
         raise UnknownWorkflowError(f"--replay-handler {text}: {e}") from None
     if not callable(obj):
         raise UnknownWorkflowError(f"--replay-handler {text}: {target} is not a function")
-    return obj
+    function: Callable[..., Any] = obj
+    return function
 
 
 def _candidates(name: str, modules: Iterable[Any]) -> list[tuple[str, Callable[..., Any]]]:

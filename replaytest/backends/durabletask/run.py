@@ -442,7 +442,8 @@ def recorded_text(event: DtEvent) -> str:
 
 
 def _ts(stamp: Any) -> str:
-    return stamp.ToDatetime(UTC).isoformat().replace("+00:00", "Z")
+    text: str = stamp.ToDatetime(UTC).isoformat()
+    return text.replace("+00:00", "Z")
 
 
 def _parse_time(text: Any) -> datetime | None:
