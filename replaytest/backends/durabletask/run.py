@@ -137,26 +137,26 @@ class Run:
 
     @contextlib.contextmanager
     def _tracing_returns(self) -> Iterator[None]:
-        """Only in the locate pass: the line of the user's generator's last ``return`` event."""
+        """Only in the locate pass: the line of the user's generator's last ``return`` event.
+
+        A profile function, not a trace function: it sees each frame's ``return`` (a yield or
+        the final return) without line tracing, which the first send of a generator under
+        ``sys.settrace`` was seen to spin on forever in a long test session (CPython 3.11)."""
         if not self.trace_returns or self.inner is None:
             yield
             return
         code = getattr(self.inner, "gi_code")  # noqa: B009 (typed as a plain Generator)
 
-        def local(frame: types.FrameType, event: str, arg: Any) -> Any:
+        def profile(frame: types.FrameType, event: str, arg: Any) -> None:
             if event == "return" and frame.f_code is code:
                 self.returned_at = source_at(code.co_filename, frame.f_lineno, code.co_name)
-            return local
 
-        def global_(frame: types.FrameType, event: str, arg: Any) -> Any:
-            return local if frame.f_code is code else None
-
-        old = sys.gettrace()
-        sys.settrace(global_)
+        old = sys.getprofile()
+        sys.setprofile(profile)
         try:
             yield
         finally:
-            sys.settrace(old)
+            sys.setprofile(old)
 
     def orchestrator_source(self, start: types.FrameType | None) -> Source | None:
         """The innermost user frame between ``start`` and the generator driver: the
