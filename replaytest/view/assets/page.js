@@ -414,7 +414,8 @@
       row.appendChild(el("span", "time", fmtTime(e[1])));
       row.appendChild(el("span", "type", e[2]));
       var said = e[3].indexOf(e[2]) === 0 ? e[3].slice(e[2].length).trim() : e[3]; // the type has its column
-      var text = (i === this.divIdx ? "\u2190 diverges here \u00B7 " : "") + (this.warned.has(i) ? "\u26A0 " : "") + said;
+      var here = this.v.outcome === "divergence" ? "\u2190 diverges here \u00B7 " : "\u2190 fails here \u00B7 ";
+      var text = (i === this.divIdx ? here : "") + (this.warned.has(i) ? "\u26A0 " : "") + said;
       row.appendChild(el("span", "text", text));
       row.title = e[3];
       (function (idx) { row.addEventListener("click", function () { self.select(ev[idx][0], false); }); })(i);
