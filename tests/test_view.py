@@ -16,10 +16,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from replaytest.backends import Entry, backend_for
+from replaytest.backends import Entry, backend_for, read_document
 from replaytest.cli.view import view_files
 from replaytest.view.page import embed_json
 from replaytest.view.sections import section
+
+pytest_plugins = ["tests.dt_fixtures"]
 
 ROOT = Path(__file__).resolve().parents[1]
 HISTORIES = ROOT / "fixtures" / "histories"
@@ -35,7 +37,7 @@ def page_data(path: Path) -> dict[str, Any]:
 
 
 def timeline(path: Path, index: int = 0) -> Any:
-    doc = json.loads(path.read_text())
+    doc = read_document(path)
     backend = backend_for(doc)
     entry = backend.entries(path, doc)[index]
     return backend.timeline(entry, doc, display=str(path))  # type: ignore[attr-defined]
@@ -111,6 +113,20 @@ def test_temporal_timeline_groups_events_like_the_web_ui(temporal_histories: Pat
     scheduled = next(e for e in tl.events if e.type == "ActivityTaskScheduled")
     assert scheduled.detail["input"] == ["1", ["tv-55", "hdmi"]]  # payloads decoded for people
     assert all(e.time is not None for e in tl.events)
+
+
+def test_durable_task_timeline_shows_a_retried_activity_from_a_gzipped_export(dt_histories: Path) -> None:
+    tl = timeline(dt_histories / "export" / "order-1.jsonl.gz")
+    assert (tl.backend, tl.workflow_id, tl.workflow_type, tl.status) == (
+        "durabletask",
+        "order-1",
+        "order_saga",
+        "completed",
+    )
+    got = lanes(tl)
+    assert got["charge · #2 ↻ 1 retry"] == [(7, 10, "failed"), (15, 18, "completed")]
+    assert got["orchestration order_saga"] == [(2, 28, "completed")]
+    assert len(tl.events) == 28 and tl.events[0].time is not None
 
 
 def test_a_backend_without_a_timeline_hook_still_gets_its_section(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,6 +20,8 @@ from bench.gen_history import write as write_history
 from replaytest.cli.view import view_files
 from tests.browser import Page, chromium
 
+pytest_plugins = ["tests.dt_fixtures"]
+
 ROOT = Path(__file__).resolve().parents[1]
 HISTORIES = ROOT / "fixtures" / "histories"
 PLUGIN_DATA = ROOT / "tests" / "data" / "plugin"
@@ -157,29 +159,35 @@ def test_the_session_report_puts_failures_first_and_the_filter_hides_passing_one
     assert "showing 2" in p.locator("#summary").inner_text()
 
 
-def test_one_page_draws_a_history_of_each_backend(tmp_path: Path, temporal_histories: Path, open_page: Any) -> None:
+def test_one_page_draws_a_history_of_each_backend(
+    tmp_path: Path, temporal_histories: Path, dt_histories: Path, open_page: Any
+) -> None:
     html = view(
         tmp_path,
         HISTORIES / "onboarding-7.json",
         temporal_histories / "client" / "order-1.json",
         ROOT / "tests" / "data" / "aws" / "pay-1.json",
+        dt_histories / "export" / "order-1.jsonl.gz",
     )
     p = open_page(html).page
     sections = p.locator("section.history")
-    assert sections.count() == 3
-    for i in range(3):
+    assert sections.count() == 4
+    for i in range(4):
         sections.nth(i).locator(".hhead").click()  # several histories: each opens on a click
     expected = {
-        "onboarding-7": ("native", "38 events", "signal 'subscription'"),
-        "order-1": ("temporal", "43 events", "child ShippingWorkflow · ship-1"),
-        "pay-1": ("aws", "6 events", "step 'charge' ↻ 1 retry"),
+        "native": ("onboarding-7", "38 events", "signal 'subscription'"),
+        "temporal": ("order-1", "43 events", "child ShippingWorkflow · ship-1"),
+        "aws": ("pay-1", "6 events", "step 'charge' ↻ 1 retry"),
+        "durabletask": ("order-1", "28 events", "charge · #2 ↻ 1 retry"),
     }
-    for i in range(3):
+    seen = []
+    for i in range(4):
         s = sections.nth(i)
-        wid = s.locator(".wid").inner_text()
-        backend, count, lane = expected[wid]
-        head = s.locator(".hhead").inner_text()
-        assert backend in head and count in head
+        backend = s.locator(".hhead .backend").inner_text()
+        wid, count, lane = expected[backend]
+        assert s.locator(".wid").inner_text() == wid and count in s.locator(".hhead").inner_text()
         assert s.locator(".lane-label", has_text=lane).first.is_visible()
         assert s.locator(".row").first.is_visible()
+        seen.append(backend)
+    assert sorted(seen) == sorted(expected)
     p.screenshot(path=str(tmp_path / "backends.png"), full_page=True)

@@ -67,7 +67,7 @@
     head.appendChild(el("span", "badge o-" + v.outcome + (failed(v.outcome) ? " fail" : ""), v.label));
     head.appendChild(el("span", "wid", s.workflow_id || "(no workflow id)"));
     head.appendChild(el("span", "meta wtype", s.workflow_type || ""));
-    head.appendChild(el("span", "meta", s.backend));
+    head.appendChild(el("span", "meta backend", s.backend));
     if (tl) {
       head.appendChild(el("span", "meta status", tl.status));
       head.appendChild(el("span", "meta count", tl.events.length + " events"));
