@@ -15,6 +15,7 @@ import json
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
 RETRY = {
@@ -31,18 +32,18 @@ def event_count(kind: str, n: int) -> int:
     return (6 if kind == "activities" else 5) * n + 5
 
 
-def events(kind: str, n: int, workflow_id: str | None = None) -> list[dict]:
+def events(kind: str, n: int, workflow_id: str | None = None) -> list[dict[str, Any]]:
     """The history as a list of event dicts (``id``, ``time``, ``type``, ``attrs``)."""
     if kind not in WORKFLOW_TYPE:
         raise ValueError(f"kind must be activities or timers, not {kind!r}")
-    out: list[dict] = []
+    out: list[dict[str, Any]] = []
     clock = [0]  # seconds since BASE; timers move it by their duration
 
     def stamp() -> str:
         t = BASE + timedelta(seconds=clock[0])
         return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
 
-    def add(type_: str, **attrs) -> int:
+    def add(type_: str, **attrs: Any) -> int:
         out.append({"id": len(out) + 1, "time": stamp(), "type": type_, "attrs": attrs})
         return len(out)
 
@@ -86,7 +87,7 @@ def events(kind: str, n: int, workflow_id: str | None = None) -> list[dict]:
     return out
 
 
-def to_json(evs: list[dict]) -> str:
+def to_json(evs: list[dict[str, Any]]) -> str:
     """The same text layout as History.to_json: one event per line."""
     lines = ",\n".join("  " + json.dumps(e, ensure_ascii=False) for e in evs)
     return f'{{"format": "replaytest.history", "version": 1, "events": [\n{lines}\n]}}\n'

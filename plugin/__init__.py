@@ -107,6 +107,14 @@ def pytest_addoption(parser: Parser) -> None:
         help="fail a history whose replay has not finished after SECONDS; the session goes on "
         "(default 300, or the replay_timeout ini value; 0: no limit; none under --replay-debug).",
     )
+    group.addoption(
+        "--replay-html",
+        default=None,
+        metavar="PATH",
+        dest="replay_html",
+        help="write one self-contained HTML page of the session's histories to PATH: a timeline per "
+        "history, failures first with the divergence marked, filterable by verdict, workflow type and text.",
+    )
     add_debugger_options(group)
     for option, backends in shared_options():  # e.g. --replay-handler (AWS, Durable Task): declared by backends
         helps = [b.options[[o.pytest for o in b.options].index(option.pytest)] for b in _declaring(backends)]
@@ -241,6 +249,35 @@ def pytest_configure(config: pytest.Config) -> None:
         typed for typed, path in zip(config.getoption("replay_paths"), cli) if not _has_json(path)
     ]
     _add_collection_args(config, cli, [p for p in ini if p.exists()])
+    if config.getoption("replay_html", None) and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(HtmlReport(config.getoption("replay_html"), config), "replaytest-html")
+
+
+class HtmlReport:
+    """--replay-html: each replay's verdict is collected where the reports arrive (so from every
+    xdist worker), and the page is written once the session ends."""
+
+    def __init__(self, target: str, config: pytest.Config) -> None:
+        self.target, self.config = target, config
+        self.records: list[Any] = []  # the replay_view user_properties: dicts
+        self.note = ""
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call":
+            for prop in report.user_properties:
+                if isinstance(prop, (tuple, list)) and len(prop) == 2 and prop[0] == "replay_view":
+                    self.records.append(prop[1])
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self) -> None:
+        from replaytest.view.sections import write_session_page
+
+        self.note = write_session_page(self.records, Path(self.config.invocation_params.dir) / self.target, self.target)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.note:
+            terminalreporter.write_line(self.note)
 
 
 def _declaring(backends: list[str]) -> list[Any]:

@@ -27,11 +27,16 @@ FORBIDDEN = {
     "cli": {"pytest_support", "testing"},
     "pytest_support": {"cli"},
     "testing": {"debug", "pytest_support", "cli"},
+    "view": {"core", "engine", "sandbox", "debug", "pytest_support", "cli", "testing"},
 }
 
 #: the one backend module callers outside backends/ may import: the native backend's
 #: ``replay`` is the public ``replaytest.replay`` (the engine's own history format)
 PUBLIC_BACKEND_MODULES = {"replaytest.backends.native"}
+
+
+def test_the_view_model_is_plain_data_any_backend_can_build() -> None:
+    assert IMPORTS["replaytest.view.model"] == set()
 
 
 def _module_name(path: Path) -> str:

@@ -13,7 +13,7 @@ import inspect
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core.execution import Execution, ReplayObserver
 from ..core.frames import blocked_source
@@ -27,6 +27,9 @@ from ..report.divergence import NondeterminismError, UnknownWorkflowError, Workf
 from ..report.result import ReplayResult
 from ..report.text import safe, safe_lines
 from . import Backend, Document, Entry, ReplaySettings
+
+if TYPE_CHECKING:
+    from ..view.model import Timeline
 
 
 def registry(workflows: Iterable[Any]) -> dict[str, WorkflowDefinition]:
@@ -239,6 +242,12 @@ class NativeBackend:
         if kept is not None and kept[0] is doc and kept[1].source == display:
             return kept[1]
         return History.from_dict(doc, source=display)
+
+    def timeline(self, entry: Entry, doc: Any, *, display: str) -> Timeline:
+        """The page's timeline hook (replaytest.view.hook)."""
+        from .native_timeline import timeline
+
+        return timeline(doc, display)
 
     @contextlib.contextmanager
     def session(self, settings: ReplaySettings) -> Iterator[None]:

@@ -95,6 +95,30 @@ def _backend_commands(argv: Sequence[str] | None) -> list[tuple[str, Command, li
     return out
 
 
+def _backend_replay_options(p: argparse.ArgumentParser) -> None:
+    """The replay options the installed backends add (e.g. --handler: AWS, Durable Task)."""
+    for option, backends in shared_options():
+        helps = [
+            o.cli_help for b in backend_options() if b.backend in backends for o in b.options if o.cli == option.cli
+        ]
+        p.add_argument(
+            option.cli,
+            action="append",
+            default=[],
+            dest=f"option.{option.dest}",
+            metavar=option.metavar,
+            help="; ".join(helps),
+        )
+
+
+def _given_backend_options(args: argparse.Namespace) -> dict[str, dict[str, list[str]]]:
+    given: dict[str, dict[str, list[str]]] = {}
+    for declared in backend_options():
+        for option in declared.options:
+            given.setdefault(declared.backend, {})[option.dest] = getattr(args, f"option.{option.dest}")
+    return given
+
+
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser = _Parser(prog="replaytest", description="Deterministic replay testing for Python durable workflows.")
     parser.add_argument("--version", action="version", version=f"replaytest {_version()}")
@@ -194,18 +218,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         metavar="M",
         help="module with the workflows (default: the module each history names)",
     )
-    for option, backends in shared_options():  # e.g. --handler (AWS, Durable Task)
-        helps = [
-            o.cli_help for b in backend_options() if b.backend in backends for o in b.options if o.cli == option.cli
-        ]
-        p.add_argument(
-            option.cli,
-            action="append",
-            default=[],
-            dest=f"option.{option.dest}",
-            metavar=option.metavar,
-            help="; ".join(helps),
-        )
+    _backend_replay_options(p)
     p.add_argument(
         "--args",
         choices=[m.value for m in ArgsMode],
@@ -260,6 +273,28 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="give up when no debugger attaches within SECONDS (default: wait forever)",
     )
+
+    p = sub.add_parser(
+        "view", help="write one self-contained HTML page with a timeline per history (replayed with --module)"
+    )
+    p.add_argument("paths", nargs="+", metavar="FILE_OR_DIR")
+    p.add_argument(
+        "-o", "--output", default=None, metavar="OUT.html", help="the page to write (default: replaytest-view.html)"
+    )
+    p.add_argument(
+        "--module",
+        action="append",
+        default=[],
+        metavar="M",
+        help="replay each history with the workflows in M and mark its verdict on the page (repeatable); "
+        "without it (or a backend's option such as --handler) the page shows the histories only",
+    )
+    _backend_replay_options(p)
+    p.add_argument("--args", choices=[m.value for m in ArgsMode], default=None, help="as for `replaytest replay`")
+    p.add_argument(
+        "--sandbox", choices=[m.value for m in SandboxMode], default="strict", help="as for `replaytest replay`"
+    )
+    p.add_argument("--timeout", default=None, metavar="SECONDS", help="as for `replaytest replay` (default 300)")
 
     for name, chosen, variants in _backend_commands(argv):  # e.g. pull (Temporal; --durabletask)
         p = sub.add_parser(name, help=chosen.help)
@@ -526,25 +561,38 @@ def cmd_replay(args: argparse.Namespace) -> int:
             allow_remote_flag="--debug-allow-remote",
             timeout_flag="--debug-timeout",
         )
-    from ..backends import DEFAULT_REPLAY_TIMEOUT, parse_timeout
-
-    try:
-        timeout = parse_timeout(DEFAULT_REPLAY_TIMEOUT if args.timeout is None else args.timeout, "--timeout")
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-    given: dict[str, dict[str, list[str]]] = {}
-    for declared in backend_options():
-        for option in declared.options:
-            given.setdefault(declared.backend, {})[option.dest] = getattr(args, f"option.{option.dest}")
     return replay_files(
         args.paths,
         args.module,
         args_mismatch=ArgsMode(args.args) if args.args else None,
         sandbox=SandboxMode(args.sandbox),
         debug=debug,
-        backend_options=given,
-        timeout=timeout,
+        backend_options=_given_backend_options(args),
+        timeout=_timeout(args),
     )
+
+
+def cmd_view(args: argparse.Namespace) -> int:
+    from .view import view_files
+
+    return view_files(
+        args.paths,
+        args.output,
+        args.module,
+        args_mismatch=ArgsMode(args.args) if args.args else None,
+        sandbox=SandboxMode(args.sandbox),
+        backend_options=_given_backend_options(args),
+        timeout=_timeout(args),
+    )
+
+
+def _timeout(args: argparse.Namespace) -> float | None:
+    from ..backends import DEFAULT_REPLAY_TIMEOUT, parse_timeout
+
+    try:
+        return parse_timeout(DEFAULT_REPLAY_TIMEOUT if args.timeout is None else args.timeout, "--timeout")
+    except ValueError as e:
+        raise UsageError(str(e)) from None
 
 
 def _backend_command(command: Command) -> Callable[[argparse.Namespace], int]:
@@ -649,6 +697,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "export": cmd_export,
     "schema": cmd_schema,
     "replay": cmd_replay,
+    "view": cmd_view,
     "vscode": cmd_vscode,
 }
 

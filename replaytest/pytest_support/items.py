@@ -78,7 +78,19 @@ class Replay:
 
     def properties(self, error: BaseException | None) -> list[tuple[str, Any]]:
         """user_properties: what the summary line counts (also lands in JUnit XML and crosses
-        xdist with the report, so no process-global counter is needed)."""
+        xdist with the report, so no process-global counter is needed), and under
+        --replay-html the verdict the page shows."""
+        props = self._counted(error)
+        if self.config.getoption("replay_html", None):
+            from ..view.sections import record
+            from ..view.verdict import verdict
+
+            result = error if error is not None else self.result
+            index = self.entry.index if self.entry else 0
+            props.append(("replay_view", record(self.path, self.display, index, verdict(result, self.display))))
+        return props
+
+    def _counted(self, error: BaseException | None) -> list[tuple[str, Any]]:
         if error is None and self.result is not None:
             return [("replay_outcome", "passed"), ("replay_events", self.result.events_replayed)]
         outcome = {

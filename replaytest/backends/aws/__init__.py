@@ -10,13 +10,16 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...definitions import ReplaytestError
 from ...modes import SandboxMode
 from ...report.result import ReplayResult
 from .. import Backend, Document, Entry, ReplaySettings
 from . import history as _history
+
+if TYPE_CHECKING:
+    from ...view.model import Timeline
 
 __all__ = ["BACKEND", "AwsBackend", "AwsOptions"]
 
@@ -76,6 +79,12 @@ class AwsBackend:
         if not any(kept[3]):
             del self._checked[id(doc)]
         return history
+
+    def timeline(self, entry: Entry, doc: Any, *, display: str) -> Timeline:
+        """The page's timeline hook (replaytest.view.hook)."""
+        from .timeline import timeline
+
+        return timeline(doc, entry.index, display, entry.workflow_id)
 
     @contextlib.contextmanager
     def session(self, settings: ReplaySettings) -> Iterator[None]:

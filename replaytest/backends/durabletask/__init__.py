@@ -12,12 +12,15 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...definitions import ReplaytestError
 from ...modes import SandboxMode
 from .. import Backend, Document, Entry, ReplaySettings
 from . import history as _history
+
+if TYPE_CHECKING:
+    from ...view.model import Timeline
 
 __all__ = ["BACKEND", "DurableTaskBackend"]
 
@@ -43,6 +46,12 @@ class DurableTaskBackend:
 
     def validate(self, doc: Any, display: str) -> None:
         _history.load(doc, display)
+
+    def timeline(self, entry: Entry, doc: Any, *, display: str) -> Timeline:
+        """The page's timeline hook (replaytest.view.hook)."""
+        from .timeline import timeline
+
+        return timeline(doc, display, entry.workflow_id)
 
     @contextlib.contextmanager
     def session(self, settings: ReplaySettings) -> Iterator[None]:

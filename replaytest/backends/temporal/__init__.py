@@ -18,6 +18,7 @@ from .events import event_type, is_decoded_payload
 
 if TYPE_CHECKING:
     from ...report.result import ReplayResult
+    from ...view.model import Timeline
 
 NAME = "temporal"
 
@@ -144,6 +145,12 @@ class TemporalBackend:
         from .replay import validate
 
         validate(doc, display)
+
+    def timeline(self, entry: Entry, doc: Any, *, display: str) -> Timeline:
+        """The page's timeline hook (replaytest.view.hook)."""
+        from .timeline import timeline
+
+        return timeline(history_at(doc, entry.index), entry.workflow_id or "?", entry.workflow_type)
 
     def session(self, settings: ReplaySettings) -> ContextManager[None]:
         """Held for a whole run: the long-lived replay workers stop when it ends. Never our
