@@ -332,6 +332,7 @@ def load(doc: dict[str, Any], source: str) -> AwsHistory:
 MAX_FIELD = 1024
 _TEXT_FIELDS = ("Id", "Name", "ParentId", "SubType")
 _PAYLOAD_BOXES = ("Result", "Error", "Input")
+_RETRY_NUMBERS = ("CurrentAttempt", "NextAttemptDelaySeconds")
 
 
 def _json_kind(value: Any) -> str:
@@ -378,6 +379,14 @@ def _check_fields(e: dict[str, Any], etype: str, where: str, bad: Any) -> None:
     retry = details.get("RetryDetails")
     if retry is not None and not isinstance(retry, dict):
         raise bad(where, f"{details_key}.RetryDetails is {_json_kind(retry)}; it must be an object")
+    numbers = [(f"{details_key}.RetryDetails.{k}", (retry or {}).get(k)) for k in _RETRY_NUMBERS]
+    numbers.append((f"{details_key}.Duration", details.get("Duration")))
+    for field, value in numbers:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise bad(where, f"{field} is {_json_kind(value)}; it must be a number")
+    for key in ("CallbackId", "FunctionName"):
+        if details.get(key) is not None and not isinstance(details[key], str):
+            raise bad(where, f"{details_key}.{key} is {_json_kind(details[key])}; it must be a string")
     if etype == "ExecutionFailed" and not isinstance((details.get("Error") or {}).get("Payload"), dict):
         raise bad(where, f"{details_key}.Error.Payload is missing: a failed execution records its error")
 
