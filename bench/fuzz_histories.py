@@ -555,7 +555,9 @@ def _text(rng: random.Random, doc: Doc) -> str:
     text = json.dumps(doc, ensure_ascii=rng.random() < 0.5)
     if "__NEST__" in text:
         depth = rng.choice([50, 250, 970, 999, 1500, 100000])
-        text = text.replace('"__NEST__"', rng.choice(["[" * depth + "]" * depth, '{"a":' * depth + "1" + "}" * depth]), 1)
+        text = text.replace(
+            '"__NEST__"', rng.choice(["[" * depth + "]" * depth, '{"a":' * depth + "1" + "}" * depth]), 1
+        )
     if "__BIG__" in text:
         text = text.replace('"__BIG__"', "9" * rng.choice([4300, 4301, 20]), 1)
     return text
@@ -794,7 +796,9 @@ def surface_seam(fmt: str, count: int, seed: int, temporal_dir: Path | None, tim
     bad: list[tuple[str, str]] = []
     n = [0]
 
-    @settings(max_examples=count, deadline=None, database=None, suppress_health_check=list(HealthCheck), derandomize=False)
+    @settings(
+        max_examples=count, deadline=None, database=None, suppress_health_check=list(HealthCheck), derandomize=False
+    )
     @given(st.lists(st.sampled_from(range(1, len(events))), max_size=len(events) + 4), st.random_module())
     def run(picks: list[int], _: Any) -> None:
         n[0] += 1

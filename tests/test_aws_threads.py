@@ -14,10 +14,8 @@ from tests.test_aws_replay import diverges, fixture, line_of, variant
 RENAME = ('name=f"queue-{index}"', 'name=f"enqueue-{index}"')
 #: item 0 reaches its first operation well after item 1 has diverged (wall-clock only: no I/O)
 HOLD_BACK = (
-    "    ctx.step(lambda _: f\"queued {user}\"",
-    "    if index == 0:\n"
-    "        __import__('threading').Event().wait(0.3)\n"
-    "    ctx.step(lambda _: f\"queued {user}\"",
+    '    ctx.step(lambda _: f"queued {user}"',
+    "    if index == 0:\n        __import__('threading').Event().wait(0.3)\n    ctx.step(lambda _: f\"queued {user}\"",
 )
 
 

@@ -342,9 +342,11 @@ def _bounded(seconds: float | None, display: str, flag: str) -> Iterator[None]:
     only in the main thread and only when nobody else (pytest-timeout, the user) has an alarm
     set. A backend sets ``alarm_bound = False`` when it bounds replays itself (Temporal's replay
     worker) or runs workflow code on threads of its own that an alarm cannot stop (AWS)."""
+    if seconds is None:
+        yield
+        return
     usable = (
-        seconds is not None
-        and hasattr(signal, "setitimer")
+        hasattr(signal, "setitimer")
         and threading.current_thread() is threading.main_thread()
         and signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, signal.SIG_IGN, None)
         and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)

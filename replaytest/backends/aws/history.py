@@ -381,9 +381,9 @@ def _check_fields(e: dict[str, Any], etype: str, where: str, bad: Any) -> None:
         raise bad(where, f"{details_key}.RetryDetails is {_json_kind(retry)}; it must be an object")
     numbers = [(f"{details_key}.RetryDetails.{k}", (retry or {}).get(k)) for k in _RETRY_NUMBERS]
     numbers.append((f"{details_key}.Duration", details.get("Duration")))
-    for field, value in numbers:
+    for name, value in numbers:
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise bad(where, f"{field} is {_json_kind(value)}; it must be a number")
+            raise bad(where, f"{name} is {_json_kind(value)}; it must be a number")
     for key in ("CallbackId", "FunctionName"):
         if details.get(key) is not None and not isinstance(details[key], str):
             raise bad(where, f"{details_key}.{key} is {_json_kind(details[key])}; it must be a string")
