@@ -121,6 +121,10 @@ AWS: dict[str, tuple[Callable[[Doc], str], str]] = {
         _edit(_set(["Events", 0, "ExecutionStartedDetails", "Input", "Payload"], "[" * 990 + "]" * 990)),
         "event 1 (ExecutionStarted): ExecutionStartedDetails.Input.Payload ",
     ),
+    "a-surrogate-id.json": (
+        _edit(_set(["Events", 0, "Id"], "\ud800\u0000")),
+        "event 1 (ExecutionStarted): Id holds a lone surrogate",
+    ),
     "a-huge-subtype.json": (
         _edit(_set([*_STEP, "SubType"], "S" * BIG)),
         "event 2 (StepStarted): SubType is 5,000,000 characters long",

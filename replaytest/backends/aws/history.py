@@ -349,6 +349,8 @@ def _check_fields(e: dict[str, Any], etype: str, where: str, bad: Any) -> None:
     """Every field load and replay read has the JSON kind it must have, and identity fields are
     of a sane length: a wrong one is one line naming the event and the field, checked before
     anything else looks at it (a 50 MB SubType is refused here, not compared for a minute)."""
+    if surrogate := _lone_surrogate(e):
+        raise bad(where, f"{surrogate} holds a lone surrogate, which no JSON writer produces")
     for key in _TEXT_FIELDS:
         value = e.get(key)
         if value is not None and not isinstance(value, str):
@@ -389,6 +391,32 @@ def _check_fields(e: dict[str, Any], etype: str, where: str, bad: Any) -> None:
             raise bad(where, f"{details_key}.{key} is {_json_kind(details[key])}; it must be a string")
     if etype == "ExecutionFailed" and not isinstance((details.get("Error") or {}).get("Payload"), dict):
         raise bad(where, f"{details_key}.Error.Payload is missing: a failed execution records its error")
+
+
+def _lone_surrogate(event: dict[str, Any]) -> str | None:
+    """The field of ``event`` (a key or a string anywhere in it, payload text included) holding a
+    lone surrogate, which no encoder can write: the SDK fails on one with UnicodeEncodeError."""
+    stack: list[tuple[Any, str]] = [(event, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if not key.isascii() and _unencodable(key):
+                    return f"a key of {path or 'the event'}"
+                stack.append((value, f"{path}.{key}" if path else key))
+        elif isinstance(node, list):
+            stack.extend((value, f"{path}[{i}]") for i, value in enumerate(node))
+        elif isinstance(node, str) and not node.isascii() and _unencodable(node):
+            return path
+    return None
+
+
+def _unencodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 #: JSON nested deeper than this inside a payload is refused: the SDK reads payloads recursively
