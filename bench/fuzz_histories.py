@@ -85,7 +85,8 @@ Doc = dict[str, Any]
 
 # ---------------------------------------------------------------- mutations
 def _events(doc: Doc) -> list[Doc]:
-    return doc["events"]
+    events: list[Doc] = doc["events"]
+    return events
 
 
 def _pick(rng: random.Random, doc: Doc, *types: str) -> Doc | None:
@@ -299,14 +300,6 @@ STRUCTURAL: list[Callable[[random.Random, Doc], None]] = [
     signal_never_handled,
     marker_noise,
 ]
-
-
-def _text(rng: random.Random, doc: Doc) -> str:
-    text = json.dumps(doc, ensure_ascii=rng.random() < 0.5)
-    if "__NEST__" in text:
-        depth = rng.choice([50, 999, 1500, 100000])
-        text = text.replace('"__NEST__"', "[" * depth + "]" * depth, 1)
-    return text
 
 
 def textual(rng: random.Random, text: str) -> bytes:
@@ -868,9 +861,11 @@ def main() -> int:
             if args.xdist:
                 surfaces.append(("pytest-n2", lambda: surface_pytest(paths, args.timeout, xdist=True)))
         for fmt in formats if args.sequences else []:
-            surfaces.append(
-                (f"seq-{fmt}", lambda fmt=fmt: surface_seam(fmt, args.sequences, args.seed, temporal_dir, args.timeout))
-            )
+
+            def sequences(fmt: str = fmt) -> list[tuple[str, str]]:
+                return surface_seam(fmt, args.sequences, args.seed, temporal_dir, args.timeout)
+
+            surfaces.append((f"seq-{fmt}", sequences))
         for name, run in surfaces:
             t0 = time.perf_counter()
             bad = run()

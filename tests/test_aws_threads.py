@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.test_aws_replay import diverges, fixture, line_of, variant
+from tests.test_aws_history import fixture
+from tests.test_aws_replay import diverges, line_of, variant
 
 RENAME = ('name=f"queue-{index}"', 'name=f"enqueue-{index}"')
 #: item 0 reaches its first operation well after item 1 has diverged (wall-clock only: no I/O)
