@@ -155,3 +155,53 @@ def test_a_timeout_that_is_not_a_number_of_seconds_is_one_line(project: Path, ar
     r = _run(project, *args, limit=60)
     assert r.returncode in (2, 4), r.stdout + r.stderr
     assert why in r.stderr and "Traceback" not in r.stderr
+
+
+#: replaytest's own workflow type, now in an endless loop that catches everything it can
+LOOPING = """
+from replaytest import workflow
+
+
+@workflow.defn
+async def process_order(order: dict) -> dict:
+    while True:
+        try:
+            pass
+        except Exception:
+            pass
+"""
+
+
+@pytest.mark.parametrize("surface", ["cli", "pytest-n2"])
+def test_a_native_replay_in_an_endless_loop_fails_in_one_line_and_the_next_one_runs(
+    tmp_path: Path, surface: str
+) -> None:
+    (tmp_path / "looping.py").write_text(LOOPING)
+    h = tmp_path / "h"
+    h.mkdir()
+    shutil.copy(ROOT / "fixtures" / "histories" / "order-42.json", h / "a-order.json")
+    shutil.copy(ROOT / "fixtures" / "histories" / "payment-3.json", h / "b-payment.json")
+    modules = ["looping", "fixtures.workflows.payments"]
+    if surface == "cli":
+        r = _run(
+            tmp_path,
+            "-m",
+            "replaytest",
+            "replay",
+            "h",
+            *[a for m in modules for a in ("--module", m)],
+            "--timeout",
+            "2",
+        )
+        assert r.stdout.splitlines()[0].startswith(
+            "FAIL  h/a-order.json: replay did not finish within 2 s (--timeout): the workflow code is still running"
+        ), r.stdout + r.stderr
+        assert "ok    h/b-payment.json: payment-3" in r.stdout and r.returncode == 1
+        return
+    r = _run(
+        tmp_path,
+        *("-m", "pytest", "--replay", "h", "--replay-timeout", "2", "-n", "2", "-p", "no:randomly"),
+        *[a for m in modules for a in ("--replay-module", m)],
+    )
+    assert "h/a-order.json: replay did not finish within 2 s (--replay-timeout)" in r.stdout, r.stdout + r.stderr
+    assert "1 replay timed out" in r.stdout and "1 failed, 1 passed" in r.stdout

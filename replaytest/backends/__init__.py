@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import signal
+import threading
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
@@ -32,6 +34,7 @@ from typing import Any, Protocol
 from ..definitions import ReplaytestError
 from ..history.errors import HistoryFormatError
 from ..modes import ArgsMode, SandboxMode, parse_mode
+from ..report.divergence import ReplayTimeout
 from ..report.result import ReplayResult
 
 #: the entry-point group backends are registered in
@@ -320,7 +323,53 @@ def replay_entry(
     """Replay one entry through its backend, opening the backend's session on first use."""
     backend = get(entry.backend)
     sessions.ensure(backend)
-    return backend.replay(entry, doc, settings, display=display)
+    if not getattr(backend, "alarm_bound", True) or settings.observer_factory is not None:
+        return backend.replay(entry, doc, settings, display=display)  # see alarm_bound / someone debugs
+    with _bounded(settings.timeout, display, settings.timeout_flag):
+        return backend.replay(entry, doc, settings, display=display)
+
+
+class _Alarm(KeyboardInterrupt):
+    """Raised by SIGALRM in the replaying thread. A KeyboardInterrupt, like Ctrl-C: workflow
+    code's ``except Exception`` does not swallow it, and asyncio's tasks re-raise it instead of
+    keeping it as the workflow's failure."""
+
+
+@contextlib.contextmanager
+def _bounded(seconds: float | None, display: str, flag: str) -> Iterator[None]:
+    """Fail a replay still running after ``seconds`` (workflow code in an endless loop) with a
+    ReplayTimeout, for backends that run workflow code in the caller's thread. Uses SIGALRM, so
+    only in the main thread and only when nobody else (pytest-timeout, the user) has an alarm
+    set. A backend sets ``alarm_bound = False`` when it bounds replays itself (Temporal's replay
+    worker) or runs workflow code on threads of its own that an alarm cannot stop (AWS)."""
+    if seconds is None:
+        yield
+        return
+    usable = (
+        hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, signal.SIG_IGN, None)
+        and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    )
+    if not usable:
+        yield
+        return
+
+    def ring(signum: int, frame: Any) -> None:
+        raise _Alarm
+
+    previous = signal.signal(signal.SIGALRM, ring)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    except _Alarm:
+        raise ReplayTimeout(
+            f"{display}: replay did not finish within {seconds:g} s ({flag}): the workflow code is still "
+            "running (an endless loop?); replay runs no activity, timer or I/O, so a healthy history never takes this long"
+        ) from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 __all__ = [

@@ -318,6 +318,20 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``replaytest`` program (``argv`` None: the command line). A run that loaded
+    temporalio ends with ``os._exit`` once its output is flushed: temporalio's Core threads can
+    call into Python while the interpreter finalizes, which aborts it (SIGABRT "PyGILState_Release
+    … finalizing", or SIGSEGV) after every line was printed -- 1 run in ~40 of a short Temporal
+    history here, the reason ``pull`` does the same. Called with ``argv`` (in-process), it returns."""
+    code = _run(argv)
+    if argv is None and "temporalio" in sys.modules:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _run(argv: Sequence[str] | None) -> int:
     if "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # MODULE:WORKFLOW imports like `python -m`
     try:

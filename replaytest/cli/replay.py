@@ -32,6 +32,7 @@ from ..history import history_files
 from ..modes import ArgsMode, SandboxMode
 from ..modules import import_module
 from ..report import report_lines
+from ..report.text import safe
 
 if TYPE_CHECKING:
     from ..debug import DebugOptions, ReplayDebugging
@@ -107,7 +108,7 @@ def replay_files(
     total = failed = 0
     with Sessions(settings) as sessions:
         for path, doc in docs:
-            display = str(path)
+            display = safe(str(path))  # a file name is anyone's text too: never a forged or restyled line
             entries: list[Entry | None] = [None]
             if not isinstance(doc, Exception):
                 try:
@@ -124,7 +125,10 @@ def replay_files(
                         result = replay_entry(entry, doc, settings, sessions, display)
                     except Exception as e:
                         result = e
-                ok, lines = report_lines(display, result)
+                try:
+                    ok, lines = report_lines(display, result)
+                except Exception as e:  # a bug in a report: said in one line, the next history still runs
+                    ok, lines = report_lines(display, e)
                 failed += not ok
                 print("\n".join(lines), file=out, flush=True)
                 if ok and debugging is not None:

@@ -65,12 +65,23 @@ def checked_events(doc: Any, source: str = "<history>", *, fast: bool = True) ->
                 "/events/0",
                 "this is a Temporal history; replaytest reads its own format (see docs/history-format.md)",
             )
-    error = _first_error(doc)  # jsonschema decides and explains whatever the typed structs refuse
+    try:
+        error = _first_error(doc)  # jsonschema decides and explains whatever the typed structs refuse
+        if error is not None:
+            pointer = "/" + "/".join(str(p) for p in error.absolute_path)
+            reason = _plain(error)
+    except RecursionError:  # jsonschema walks and quotes values recursively: depth depends on the stack
+        raise HistoryFormatError(source, "", "lists and objects nested too deeply to check") from None
     if error is not None:
-        pointer = "/" + "/".join(str(p) for p in error.absolute_path)
-        raise HistoryFormatError(source, pointer if pointer != "/" else "top level", _plain(error))
+        if len(reason) > MAX_REASON:  # jsonschema quotes the whole offending value
+            reason = reason[: MAX_REASON - 1] + "…"
+        raise HistoryFormatError(source, pointer if pointer != "/" else "top level", reason)
     # valid, in a way the structs do not read (an integer written 1.0): the events as they are
     return [Event(e["id"], e["time"], e["type"], e["attrs"]) for e in doc["events"]], set()
+
+
+#: the longest reason quoted from jsonschema (it repeats the offending value whole)
+MAX_REASON = 300
 
 
 def _first_error(doc: Any) -> Any:

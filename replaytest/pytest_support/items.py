@@ -52,7 +52,7 @@ class Replay:
         """``entry`` is the history in the file (collection found it); ``document`` returns the
         file's parsed JSON (a file of several histories is read once for all its items)."""
         self.path, self.config, self.entry, self.overrides = path, config, entry, overrides
-        self.display = display_path(str(path))
+        self.display = safe(display_path(str(path)))
         self.document = document or (lambda: read_document(self.path, self.display))
         self.workflow_type: str | None = None
         self.result: ReplayResult | None = None
@@ -124,6 +124,16 @@ class HistoryFile(pytest.File):
     _doc: Any = None
     _unfinished = 0  # items of this file that have not run yet: the parsed file is dropped after the last
 
+    @classmethod
+    def from_parent(cls, parent: Any, **kwargs: Any) -> HistoryFile:
+        """The file's node id and name escaped like any history text: a newline, CR or ESC in a
+        file name would otherwise reach ``-v`` lines, JUnit XML (where ESC is not even legal)
+        and every item's node id raw."""
+        node = super().from_parent(parent, **kwargs)
+        if safe(node.nodeid) == node.nodeid and safe(node.name) == node.name:
+            return node
+        return super().from_parent(parent, nodeid=safe(node.nodeid), name=safe(node.name), **kwargs)
+
     def collect(self) -> Iterator[pytest.Item]:
         ambiguous: AmbiguousFormat | None = None
         try:
@@ -153,7 +163,7 @@ class HistoryFile(pytest.File):
         """The file's JSON, read and parsed again at run time (collection does not hold every
         file's document at once) and kept until the file's last item has run."""
         if self._doc is None:
-            display = display_path(str(self.path))
+            display = safe(display_path(str(self.path)))
             self._doc = read_document(self.path, display)
         return self._doc
 
@@ -193,7 +203,8 @@ class HistoryItem(pytest.Item):
         return super().repr_failure(excinfo, style=style)  # a bug: show the whole traceback
 
     def reportinfo(self) -> tuple[os.PathLike[str] | str, int | None, str]:
-        return self.path, None, f"replay {display_path(str(self.path))}::{self.name}"
+        shown = safe(display_path(str(self.path)))  # also JUnit's file attribute
+        return shown, None, f"replay {shown}::{self.name}"
 
 
 def replay_marked(request: pytest.FixtureRequest) -> tuple[ReplayResult | None, str | None]:

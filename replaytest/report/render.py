@@ -32,8 +32,10 @@ def _report_lines(path: Any, result: ReplayResult | BaseException) -> tuple[bool
         lines = [f"ok    {path}: {result.summary()}"]
         if result.status == "completed":
             lines.append(f"      result: {short_json(result.output, 200)}")
-        elif result.status == "failed":
-            lines.append(f"      failure: {result.output.get('type')}: {result.output.get('message')}")
+        elif result.status == "failed" and isinstance(result.output, dict):
+            kind = result.output.get("type") or result.output.get("ErrorType")
+            message = result.output.get("message") or result.output.get("ErrorMessage")
+            lines.append(f"      failure: {short_json(kind, 80)}: {short_json(message, 200)}")
         return True, lines + [f"      warning: {w}" for w in result.warnings]
     if isinstance(result, NondeterminismError):
         return False, [f"FAIL  {path}:"] + [f"      {line}" for line in str(result).split("\n")]

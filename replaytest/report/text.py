@@ -6,16 +6,25 @@ from __future__ import annotations
 import json
 from typing import Any
 
+#: the longest line ``safe`` returns: a history's values are quoted in reports, item names and
+#: JUnit fields, and a 50 MB event type must not become a 50 MB line
+MAX_LINE = 1000
 
-def safe(text: str) -> str:
+
+def safe(text: str, limit: int = MAX_LINE) -> str:
     """``text`` with every character that could break or restyle a line escaped: newlines and
     other line separators (``\\r``, ``\\x85``, ``\\u2028``), terminal escape sequences, other
     control characters, and lone surrogates (which no encoder can print). A workflow id
     ``"a\\nFAIL x"`` prints as ``a\\nFAIL x`` on one line, so a history can never forge a line
-    of a report, a pytest item name or JUnit output."""
+    of a report, a pytest item name or JUnit output. Longer than ``limit`` characters, it is cut
+    and says how much was left out."""
+    cut = ""
+    if len(text) > limit:
+        cut, text = f"… ({len(text) - limit:,} more characters)", text[:limit]
     if text.isprintable() and text.isascii():
-        return text  # the common case, without a per-character loop
-    return "".join(c if c.isprintable() and not 0xD800 <= ord(c) <= 0xDFFF else _escape(c) for c in text)
+        return text + cut  # the common case, without a per-character loop
+    escaped = "".join(c if c.isprintable() and not 0xD800 <= ord(c) <= 0xDFFF else _escape(c) for c in text)
+    return (escaped[:limit] + "…" if len(escaped) > limit and not cut else escaped) + cut
 
 
 def _escape(c: str) -> str:

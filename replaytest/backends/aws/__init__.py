@@ -39,6 +39,9 @@ class AwsOptions:
 
 class AwsBackend:
     name = NAME
+    #: handler code runs on the SDK's threads, which SIGALRM cannot stop (and the SDK joins them):
+    #: an endless loop in a handler is not bounded by --timeout
+    alarm_bound = False
 
     def claims(self, doc: Document) -> bool:
         return _history.looks_like(doc)

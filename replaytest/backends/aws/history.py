@@ -282,13 +282,15 @@ def load(doc: dict[str, Any], source: str) -> AwsHistory:
     for index, e in enumerate(raw):
         where = f"event {index + 1}"
         if not isinstance(e, dict):
-            raise bad(where, f"expected an object, found {type(e).__name__}")
+            raise bad(where, f"expected an object, found {_json_kind(e)}")
         etype = e.get("EventType")
-        if etype not in EVENT_TYPES:
-            raise bad(where, f"unknown EventType {etype!r}" if etype else "missing EventType")
-        if not isinstance(e.get("EventId"), int):
+        if not isinstance(etype, str) or etype not in EVENT_TYPES:
+            shown = repr(short(etype, 80)) if isinstance(etype, str) else short(etype, 80)
+            raise bad(where, f"unknown EventType {shown}" if etype else "missing EventType")
+        if not isinstance(e.get("EventId"), int) or isinstance(e.get("EventId"), bool):
             raise bad(where, f"{etype}: missing or non-integer EventId")
         where = f"event {e['EventId']} ({etype})"
+        _check_fields(e, etype, where, bad)
         try:
             when = parse_timestamp(e.get("EventTimestamp"))
         except (ValueError, OverflowError, OSError):
@@ -323,6 +325,125 @@ def load(doc: dict[str, Any], source: str) -> AwsHistory:
     function = doc.get("FunctionName") if isinstance(doc.get("FunctionName"), str) else function_from_arn(arn)
     sdk = doc.get("SdkVersion") if isinstance(doc.get("SdkVersion"), str) else None
     return AwsHistory(source, events, execution, ops, status, arn, function, sdk)
+
+
+#: the longest operation id, name, parent id or subtype read: far above what the SDK records
+#: (hashes and user-chosen names), far below a value that would cost seconds to compare
+MAX_FIELD = 1024
+_TEXT_FIELDS = ("Id", "Name", "ParentId", "SubType")
+_PAYLOAD_BOXES = ("Result", "Error", "Input")
+_RETRY_NUMBERS = ("CurrentAttempt", "NextAttemptDelaySeconds")
+
+
+def _json_kind(value: Any) -> str:
+    """How JSON names a value's kind, for messages (never the value itself)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    kinds: dict[type, str] = {dict: "an object", list: "a list", str: "a string"}
+    return kinds.get(type(value), "a number")
+
+
+def _check_fields(e: dict[str, Any], etype: str, where: str, bad: Any) -> None:
+    """Every field load and replay read has the JSON kind it must have, and identity fields are
+    of a sane length: a wrong one is one line naming the event and the field, checked before
+    anything else looks at it (a 50 MB SubType is refused here, not compared for a minute)."""
+    if surrogate := _lone_surrogate(e):
+        raise bad(where, f"{surrogate} holds a lone surrogate, which no JSON writer produces")
+    for key in _TEXT_FIELDS:
+        value = e.get(key)
+        if value is not None and not isinstance(value, str):
+            raise bad(where, f"{key} is {_json_kind(value)}; it must be a string")
+        if isinstance(value, str) and len(value) > MAX_FIELD:
+            raise bad(where, f"{key} is {len(value):,} characters long (at most {MAX_FIELD:,} are read)")
+    details_key = f"{etype}Details"
+    details = e.get(details_key)
+    if details is None:
+        details = {}
+    if not isinstance(details, dict):
+        raise bad(where, f"{details_key} is {_json_kind(details)}; it must be an object")
+    for key in _PAYLOAD_BOXES:
+        box = details.get(key)
+        if box is None:
+            continue
+        if not isinstance(box, dict):
+            raise bad(where, f"{details_key}.{key} is {_json_kind(box)}; it must be an object with a Payload")
+        payload = box.get("Payload")
+        if key == "Error":
+            if payload is not None and not isinstance(payload, dict):
+                raise bad(where, f"{details_key}.Error.Payload is {_json_kind(payload)}; it must be an object")
+        elif payload is not None:
+            if not isinstance(payload, str):
+                raise bad(where, f"{details_key}.{key}.Payload is {_json_kind(payload)}; it must be JSON text")
+            if not box.get("Truncated"):
+                _check_json_text(payload, f"{details_key}.{key}.Payload", where, bad)
+    retry = details.get("RetryDetails")
+    if retry is not None and not isinstance(retry, dict):
+        raise bad(where, f"{details_key}.RetryDetails is {_json_kind(retry)}; it must be an object")
+    numbers = [(f"{details_key}.RetryDetails.{k}", (retry or {}).get(k)) for k in _RETRY_NUMBERS]
+    numbers.append((f"{details_key}.Duration", details.get("Duration")))
+    for name, value in numbers:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise bad(where, f"{name} is {_json_kind(value)}; it must be a number")
+    for key in ("CallbackId", "FunctionName"):
+        if details.get(key) is not None and not isinstance(details[key], str):
+            raise bad(where, f"{details_key}.{key} is {_json_kind(details[key])}; it must be a string")
+    if etype == "ExecutionFailed" and not isinstance((details.get("Error") or {}).get("Payload"), dict):
+        raise bad(where, f"{details_key}.Error.Payload is missing: a failed execution records its error")
+
+
+def _lone_surrogate(event: dict[str, Any]) -> str | None:
+    """The field of ``event`` (a key or a string anywhere in it, payload text included) holding a
+    lone surrogate, which no encoder can write: the SDK fails on one with UnicodeEncodeError."""
+    stack: list[tuple[Any, str]] = [(event, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if not key.isascii() and _unencodable(key):
+                    return f"a key of {path or 'the event'}"
+                stack.append((value, f"{path}.{key}" if path else key))
+        elif isinstance(node, list):
+            stack.extend((value, f"{path}[{i}]") for i, value in enumerate(node))
+        elif isinstance(node, str) and not node.isascii() and _unencodable(node):
+            return path
+    return None
+
+
+def _unencodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+#: JSON nested deeper than this inside a payload is refused: the SDK reads payloads recursively
+MAX_PAYLOAD_DEPTH = 200
+
+
+def _check_json_text(text: str, field: str, where: str, bad: Any) -> None:
+    """A recorded payload the SDK will parse: JSON, and not nested beyond what it can read."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise bad(where, f"{field} is nested too deeply to read") from None
+    except ValueError as e:
+        raise bad(where, f"{field} is not JSON ({str(e)[:80]})") from None
+    if _depth_exceeds(value, MAX_PAYLOAD_DEPTH):
+        raise bad(where, f"{field} nests lists and objects more than {MAX_PAYLOAD_DEPTH} levels deep")
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+    return False
 
 
 def _fold(events: list[AwsEvent], bad: Any) -> tuple[RecordedOp, dict[str, RecordedOp]]:

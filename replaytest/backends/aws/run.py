@@ -31,6 +31,11 @@ from .history import AwsHistory, RecordedOp, op_label
 from .verdicts import AwsDivergence, divergence
 
 
+def _order(d: AwsDivergence) -> int:
+    """Where a divergence is in recorded order (one at no recorded event sorts last)."""
+    return d.event_id if d.event_id is not None else sys.maxsize
+
+
 def _sandbox() -> types.ModuleType:
     """replaytest's sandbox (imports freezegun: only when a replay runs)."""
     from ... import sandbox
@@ -75,6 +80,7 @@ class Run:
         seed = int.from_bytes(hashlib.sha256(history.execution.id.encode()).digest()[:8], "big")
         self.rng = random.Random(seed)
         self.pending_args: threading.local = threading.local()
+        self._verdict_lock = threading.Lock()
         self._sb = _sandbox() if sandbox_mode is not SandboxMode.OFF else None
         self.returned_op: str | None = None
         self.observer = observer
@@ -131,7 +137,7 @@ class Run:
     ) -> None:
         """Check the operation the code is about to issue against history; raise _Stop when the
         replay must end before the SDK runs it."""
-        if self.stop is not None:
+        if self.stop is not None and not self._before_the_stop(op_id):
             raise _Stop
         self.last_source = source
         issued = op_label(op_type, sub_type, name)
@@ -261,12 +267,24 @@ class Run:
             )
         )
 
+    def _before_the_stop(self, op_id: str) -> bool:
+        """Map items and parallel branches run in threads: another thread may have diverged
+        first in time at an operation recorded *after* this one. A recorded operation before
+        that divergence is still checked (the SDK replays it from history, running nothing),
+        so the report names the first divergence in recorded order whatever the threads did."""
+        rec = self.history.ops.get(op_id)
+        stop = self.stop
+        return rec is not None and isinstance(stop, AwsDivergence) and rec.first_event.id < _order(stop)
+
     def _fail(self, d: AwsDivergence) -> None:
-        if self.stop is None and self.observer is not None:
+        with self._verdict_lock:
+            first = self.stop is None
+            if first or (isinstance(self.stop, AwsDivergence) and _order(d) < _order(self.stop)):
+                self.stop = d
+        if first and self.observer is not None:
             frame = user_frame(sys._getframe(1))
             if frame is not None:
                 self.observer.diverged(NondeterminismError(d), frame, self.user_fn.__module__)
-        self.stop = self.stop or d
         raise _Stop
 
     # ---- the debugger: --break-at N stops where handler code receives operation N's outcome ------

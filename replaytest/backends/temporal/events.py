@@ -65,6 +65,67 @@ def events_of(doc: dict[str, Any]) -> list[TEvent]:
     return out
 
 
+# ---------------------------------------------------------------- values temporalio can read
+#: deeper than this, temporalio's deepcopy of a history (and protobuf) run out of stack
+MAX_DEPTH = 200
+_INT64 = 2**63
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    kinds: dict[type, str] = {dict: "an object", list: "a list", str: "a string"}
+    return kinds.get(type(value), "a number")
+
+
+def _unprintable_text(text: str) -> bool:
+    """A lone surrogate (no encoder writes it; protobuf fails with a SystemError on one in a key)."""
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def bad_value(doc: Any) -> tuple[str, str] | None:
+    """(where, why) for the first value of a Temporal export that temporalio cannot be handed
+    safely, else None: an event that is not an object, a payload's metadata that is not an
+    object, nesting deeper than :data:`MAX_DEPTH`, a lone surrogate in a key or string, a
+    number beyond int64. Iterative, so the check itself never runs out of stack."""
+    events = doc.get("events") if isinstance(doc, dict) else None
+    if not isinstance(events, list):
+        return None
+    for index, event in enumerate(events):
+        where = f"event {index + 1}"
+        if not isinstance(event, dict):
+            return where, f"is {_kind(event)}; every event of a history is an object"
+        stack: list[tuple[Any, str, int]] = [(event, "", 1)]
+        while stack:
+            node, path, depth = stack.pop()
+            if depth > MAX_DEPTH:
+                shown = path if len(path) <= 80 else path[:80] + "…"
+                return where, f"{shown or 'the event'} nests lists and objects more than {MAX_DEPTH} levels deep"
+            if isinstance(node, dict):
+                if "metadata" in node and "data" in node and not isinstance(node["metadata"], dict):
+                    return where, f"{path}.metadata is {_kind(node['metadata'])}; a payload's metadata is an object"
+                for key, value in node.items():
+                    if _unprintable_text(key):
+                        return where, f"{path or 'the event'} has a key with a lone surrogate ({key[:40]!r})"
+                    stack.append((value, f"{path}.{key}" if path else key, depth + 1))
+            elif isinstance(node, list):
+                stack.extend((value, f"{path}[{i}]", depth + 1) for i, value in enumerate(node))
+            elif isinstance(node, str):
+                if _unprintable_text(node):
+                    return where, f"{path} holds a lone surrogate, which no JSON writer produces"
+            elif isinstance(node, int) and not isinstance(node, bool) and not -_INT64 <= node < 2 * _INT64:
+                return where, f"{path} is a number of {len(str(abs(node))):,} digits, beyond any Temporal field"
+    return None
+
+
 # ---------------------------------------------------------------- payloads
 class Undecodable(str):
     """A payload we cannot show as JSON (binary, protobuf, encrypted by a codec)."""

@@ -30,7 +30,7 @@ from .. import Document, Entry, ReplaySettings
 from . import EXPORTS, _sdk, history_at, problem, workflow_id_of, workflow_type_of
 from .capture import Capture, arm, disarm, take
 from .compare import Finding, compare
-from .events import TEvent, Undecodable, decode_payloads, event_type, events_of
+from .events import TEvent, Undecodable, bad_value, decode_payloads, event_type, events_of
 from .report import TemporalDivergence, TemporalTaskError, event_timeline, source_of, temporal_message
 from .runner import Pending, Stuck, close_all, worker_for
 
@@ -109,6 +109,8 @@ class _Started:
 
 def check(history_doc: Any, source: str, workflow_id: str = "") -> tuple[list[TEvent], WorkflowHistory]:
     """The events and temporalio's parse of one history, or a one-line HistoryFormatError."""
+    if stop := bad_value(history_doc):
+        raise HistoryFormatError(source, stop[0], f"{stop[1]}; {EXPORTS}")
     why = problem(history_doc)
     if why:
         raise HistoryFormatError(source, "", why)
@@ -124,8 +126,9 @@ def check(history_doc: Any, source: str, workflow_id: str = "") -> tuple[list[TE
         )
     try:  # the parsed document as it is: no second round of JSON text
         return events, WorkflowHistory.from_json(workflow_id, history_doc)
-    except (ValueError, json_format.ParseError) as e:
-        raise HistoryFormatError(source, "", f"temporalio cannot read this history ({e}); {EXPORTS}") from None
+    except (ValueError, json_format.ParseError, RecursionError, SystemError) as e:
+        why = _short(str(e), 300)
+        raise HistoryFormatError(source, "", f"temporalio cannot read this history ({why}); {EXPORTS}") from None
 
 
 #: what may follow a WorkflowTaskStarted (Core's HistoryInfo rule; it panics on anything else)
