@@ -78,16 +78,16 @@ def test_break_at_stops_where_the_orchestrator_runs_on_after_the_event(tmp_path:
 
 
 def test_break_on_divergence_stops_at_the_edited_line(tmp_path: Path, dt_histories: Path) -> None:
-    edited = EDITS / "dropped_last.py"
+    edited = EDITS / "renamed.py"
     history = dt_histories / "proto" / "order-1.json"
-    module = "tests.dt_orchestrators.edits.dropped_last"
+    module = "tests.dt_orchestrators.edits.renamed"
     with replaying(tmp_path, history, module, "--break-on", "divergence") as d:
         with d.attach() as client:
             stop = client.stopped()
             assert stop["reason"] == "exception" and stop["text"] == "NondeterminismError"
             frame, _ = top(client, stop)
             assert (frame["source"]["path"], frame["line"]) == (str(edited), line(edited, "# edit"))
-            assert client.evaluate("replaytest_divergence.kind", frame["id"]) == repr("missing")
+            assert client.evaluate("replaytest_divergence.kind", frame["id"]) == repr("command")
             client.continue_(stop["threadId"])
             assert_finished(d, 1)
-    assert "a recorded command the code no longer issues" in d.stdout
+    assert "a different command" in d.stdout

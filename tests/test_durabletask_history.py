@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 from replaytest.backends import backend_for, read_document
 from replaytest.backends.durabletask import BACKEND
@@ -158,3 +160,79 @@ def test_a_bare_list_of_exported_events_reads_like_the_export(dt_histories: Path
     full = dt_history.load(doc, "full.json")
     assert BACKEND.claims(doc["events"]) and bare.instance_id == "batch-1"
     assert [(e.kind, e.seq, e.data) for e in bare.events] == [(e.kind, e.seq, e.data) for e in full.events]
+
+
+MUTATIONS = st.one_of(
+    st.tuples(st.just("delete"), st.integers(0, 40)),
+    st.tuples(st.just("duplicate"), st.integers(0, 40)),
+    st.tuples(st.just("swap"), st.integers(0, 40)),
+    st.tuples(
+        st.just("set"),
+        st.integers(0, 40),
+        st.sampled_from(
+            [
+                "event_id",
+                "timestamp",
+                "name",
+                "input",
+                "result",
+                "task_scheduled_id",
+                "timer_id",
+                "fire_at",
+                "failure_details",
+                "orchestration_status",
+                "instance_id",
+                "event_type",
+            ]
+        ),
+        st.one_of(
+            st.none(),
+            st.integers(-3, 10**12),
+            st.text(max_size=8),
+            st.lists(st.integers(), max_size=2),
+            st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+        ),
+    ),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    iid=st.sampled_from(["order-1", "order-2", "approval-late", "batch-1", "report-1", "monitor-wait"]),
+    changes=st.lists(MUTATIONS, min_size=1, max_size=3),
+)
+def test_a_damaged_history_is_one_verdict_never_a_crash(dt_histories: Path, iid: str, changes: list[Any]) -> None:
+    """Whatever is deleted, duplicated, swapped or overwritten in a recorded history, loading and
+    replaying it ends in a ReplayResult, a verdict or a HistoryFormatError: never another
+    exception (replaytest's bug) and never a hang."""
+    from replaytest import sandbox
+    from replaytest.backends.durabletask.orchestrators import resolve
+    from replaytest.backends.durabletask.replay import replay_history
+    from replaytest.report.divergence import Verdict
+
+    from .dt_orchestrators import shop
+
+    doc = _export(dt_histories, iid)
+    events = doc["events"]
+    for change in changes:
+        i = change[1] % len(events)
+        if change[0] == "delete" and len(events) > 1:
+            del events[i]
+        elif change[0] == "duplicate":
+            events.insert(i, dict(events[i]))
+        elif change[0] == "swap" and i + 1 < len(events):
+            events[i], events[i + 1] = events[i + 1], events[i]
+        elif change[0] == "set":
+            events[i] = {**events[i], change[2]: change[3]}
+    try:
+        h = dt_history.load(doc, "damaged.json")
+    except HistoryFormatError as e:
+        assert str(e).startswith("damaged.json") and "\n" not in str(e)
+        event("refused when read")
+        return
+    try:
+        with sandbox.session():
+            result = replay_history(h, resolve(h.orchestrator or "", [], [shop], "damaged.json", []))
+        event(f"replayed: {result.status}")
+    except (Verdict, HistoryFormatError) as e:
+        event(f"verdict: {type(e).__name__}")

@@ -239,3 +239,17 @@ def test_what_the_sdk_alone_misses(dt_histories: Path, edit: str, iid: str, sdk_
     module = importlib.import_module(f"tests.dt_orchestrators.edits.{edit}")
     assert sdk_alone(dt_histories, iid, module) == sdk_says
     assert sdk_alone(dt_histories, iid, shop) in ([], ["COMPLETED"], ["FAILED"])  # the unedited code
+
+
+def test_randomness_in_an_orchestrator_is_seeded_per_instance(dt_histories: Path) -> None:
+    from .dt_orchestrators.edits import draws
+
+    draws.DRAWS.clear()
+    h = load(dt_histories, FORMS[0], "fanout-1")
+    replay(h, draws)
+    replay(h, draws)
+    other = load(dt_histories, FORMS[0], "fanout-1")
+    other.instance_id = "fanout-2"
+    replay(other, draws)
+    first, again, elsewhere = draws.DRAWS
+    assert first == again != elsewhere

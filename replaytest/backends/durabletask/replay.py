@@ -13,6 +13,7 @@ from typing import Any
 
 from ...core.frames import exception_source, user_tb_frames
 from ...report import NondeterminismError, ReplayResult, WorkflowTaskError
+from ...report.divergence import timeline
 from .. import ReplaySettings
 from . import _sdk
 from .history import DtHistory, describe, failure_text, readable, short, status_name
@@ -53,8 +54,19 @@ def _task_error(run: Run, exc: BaseException, note: str, event: Any = None) -> W
         frames=user_tb_frames(exc),
     )
     failed.history_note = note
-    failed.event_id = event.pos if event is not None else None
+    _place(failed, run, event)
     return failed
+
+
+def _place(failed: WorkflowTaskError, run: Run, event: Any) -> None:
+    """Where in the history the orchestrator raised, for the shared task report."""
+    h = run.history
+    failed.workflow_type = h.orchestrator
+    failed.history_source = h.source
+    if event is not None:
+        failed.event_id = event.pos
+        failed.task_place = f" while history event {event.pos} ({describe(event)}) was replayed"
+        failed.timeline = timeline([(e.pos, describe(e)) for e in h.events], event.pos, "the orchestrator raised here")
 
 
 def _judge(run: Run, ctx: Any) -> ReplayResult:
@@ -71,6 +83,7 @@ def _judge(run: Run, ctx: Any) -> ReplayResult:
             "orchestrator code is replayed: do I/O in an activity (ctx.call_activity), never in the "
             "orchestrator (--replay-sandbox=warn reports this instead of failing)"
         )
+        _place(failed, run, run.current)
         raise failed
     status, end = h.status, h.completed
     if run.code_error is not None:

@@ -359,7 +359,8 @@ class Run:
     def end_source(self) -> Source | None:
         if self.continued_at is not None:
             return self.continued_at
-        if self.returned_at is None and not self.trace_returns:
+        # only when no tracer (a debugger, coverage) is installed: swapping one out hung a run once
+        if self.returned_at is None and not self.trace_returns and sys.gettrace() is None:
             self.returned_at = self.locate_return()
         if self.returned_at is not None:
             return self.returned_at
