@@ -81,6 +81,9 @@ def parse_json(data: str | bytes, source: str = "<history>") -> Any:
     if isinstance(text, bytes):
         if b"\x00" in text[:4096]:
             raise HistoryFormatError(source, "", "this is a binary file, not a JSON history")
+        doc = _read_fast(text)
+        if doc is not _UNDECIDED:
+            return doc
         try:
             text = text.decode("utf-8-sig")
         except UnicodeDecodeError as e:
@@ -118,6 +121,36 @@ def parse_json(data: str | bytes, source: str = "<history>") -> Any:
         raise HistoryFormatError(
             source, _where(text, _HUGE), f"an integer of more than {_MAX_DIGITS} digits, too large to read"
         ) from None
+
+
+_UNDECIDED = object()
+
+
+def _read_fast(data: bytes) -> Any:
+    """The document as msgspec reads it (about 3× faster than the reading below, which checks
+    every object for a repeated key in Python), or ``_UNDECIDED``: then the reading below
+    decides and says what is wrong. msgspec refuses what that reading refuses (NaN, Infinity,
+    bad UTF-8, integers past the digit limit, too deep a nesting) but keeps the last of a
+    repeated key: :func:`repeats_a_key` tells."""
+    import msgspec
+
+    try:
+        doc = msgspec.json.decode(data)
+        again = msgspec.json.encode(doc)
+    except (msgspec.DecodeError, msgspec.EncodeError, RecursionError, ValueError, TypeError):
+        return _UNDECIDED
+    return _UNDECIDED if repeats_a_key(data, again) else doc
+
+
+def repeats_a_key(data: bytes, reencoded: bytes, outside: int = 0) -> bool:
+    """True unless no object in the JSON ``data`` gives a key twice, judged against ``reencoded``
+    (what it decoded to, encoded again, less ``outside`` keys left out of it). Each key has its
+    colon outside strings, and the colons inside strings are the same in the decoded values
+    (unless one is written as an escape, when this says True), so a repeated key, dropped by
+    decoding, shows as a missing colon. Costs two byte counts."""
+    if b"\\" in data and (b"\\u003a" in data or b"\\u003A" in data):
+        return True  # an escaped colon: the count would not be exact
+    return data.count(b":") != reencoded.count(b":") + outside
 
 
 class _NotJSON(ValueError):
