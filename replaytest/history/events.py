@@ -1,7 +1,5 @@
 """The native event (``Event``) and the event types, grouped by the role each plays in replay."""
 
-from __future__ import annotations
-
 from datetime import UTC, datetime
 from typing import Any
 

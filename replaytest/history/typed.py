@@ -8,8 +8,6 @@ So they may refuse more than the schema (an integer written ``1.0``) but never a
 refuses; ``tests/test_history_typed.py`` checks that on mutated documents.
 """
 
-from __future__ import annotations
-
 import re
 from collections.abc import Sequence
 from functools import lru_cache
