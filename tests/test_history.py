@@ -439,8 +439,8 @@ json_texts = st.recursive(
 @settings(max_examples=300, deadline=None)
 @given(json_texts)
 def test_parse_json_reads_what_json_loads_reads_and_refuses_every_repeated_key(text: str) -> None:
-    """The msgspec fast path of parse_json: the same values as json.loads, and a repeated key
-    (anywhere, however its colons and escapes fall) is still refused."""
+    """parse_json reads the values json.loads reads, and refuses a repeated key anywhere,
+    however its colons and escapes fall (what a faster reader would have to keep)."""
     from replaytest.history import parse_json
 
     def pairs(kvs: list[tuple[str, Any]]) -> dict[str, Any]:

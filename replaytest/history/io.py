@@ -81,9 +81,6 @@ def parse_json(data: str | bytes, source: str = "<history>") -> Any:
     if isinstance(text, bytes):
         if b"\x00" in text[:4096]:
             raise HistoryFormatError(source, "", "this is a binary file, not a JSON history")
-        doc = _read_fast(text)
-        if doc is not _UNDECIDED:
-            return doc
         try:
             text = text.decode("utf-8-sig")
         except UnicodeDecodeError as e:
@@ -121,25 +118,6 @@ def parse_json(data: str | bytes, source: str = "<history>") -> Any:
         raise HistoryFormatError(
             source, _where(text, _HUGE), f"an integer of more than {_MAX_DIGITS} digits, too large to read"
         ) from None
-
-
-_UNDECIDED = object()
-
-
-def _read_fast(data: bytes) -> Any:
-    """The document as msgspec reads it (about 3× faster than the reading below, which checks
-    every object for a repeated key in Python), or ``_UNDECIDED``: then the reading below
-    decides and says what is wrong. msgspec refuses what that reading refuses (NaN, Infinity,
-    bad UTF-8, integers past the digit limit, too deep a nesting) but keeps the last of a
-    repeated key: :func:`repeats_a_key` tells."""
-    import msgspec
-
-    try:
-        doc = msgspec.json.decode(data)
-        again = msgspec.json.encode(doc)
-    except (msgspec.DecodeError, msgspec.EncodeError, RecursionError, ValueError, TypeError):
-        return _UNDECIDED
-    return _UNDECIDED if repeats_a_key(data, again) else doc
 
 
 def repeats_a_key(data: bytes, reencoded: bytes, outside: int = 0) -> bool:
