@@ -5,7 +5,9 @@
 Each tree is measured with its own virtualenv (``TREE/.venv/bin/python``), in a fresh process
 per measurement, alternating old and new so that a shared, noisy machine slows both alike.
 Every figure is a median over the rounds; the ratio new ÷ old is what to read (1.00× = no
-change). What is measured, per tree:
+change). Figures are CPU seconds (the process's, or a subprocess's user + system time) unless
+they say "wall": on a shared machine wall time mostly measures the other processes. What is
+measured, per tree:
 
 - ``library``: ``History.from_json`` (load + validation) and ``replay`` (strict sandbox, one
   open session) of 1,000-iteration activity and timer histories (bench/gen_history.py);
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -45,8 +48,8 @@ for kind, path in json.loads(sys.argv[2]).items():
     best_load = best_replay = float("inf")
     with sandbox.session():
         for _ in range(3):
-            t0 = time.perf_counter(); h = History.from_json(text); t1 = time.perf_counter()
-            replay(h, [W]); t2 = time.perf_counter()
+            t0 = time.process_time(); h = History.from_json(text); t1 = time.process_time()
+            replay(h, [W]); t2 = time.process_time()
             best_load, best_replay = min(best_load, t1 - t0), min(best_replay, t2 - t1)
     out[kind] = {"load_s": best_load, "replay_s": best_replay}
 print(json.dumps(out))
@@ -69,19 +72,21 @@ with sandbox.session():
         replay_history(history.load(doc, name), handler)  # warm-up
         times = []
         for _ in range(5):
-            t = time.perf_counter(); replay_history(history.load(doc, name), handler); times.append(time.perf_counter() - t)
+            t = time.process_time(); replay_history(history.load(doc, name), handler); times.append(time.process_time() - t)
         out[f"replay {name}"] = min(times)
 pages = json.loads(Path(pages_file).read_text())
-t = time.perf_counter()
+t = time.process_time()
 entries = BACKEND.entries(Path(pages_file), pages)
 for entry in entries:
     history.split_executions(pages)[entry.index]  # what each item's replay does first
-out[f"paged export: {len(entries)} items split"] = time.perf_counter() - t
+out[f"paged export: {len(entries)} items split"] = time.process_time() - t
 print(json.dumps(out))
 """
 
 
-def run(tree: Path, argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> str:
+def run(tree: Path, argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> tuple[str, float]:
+    """The subprocess's stdout and the CPU seconds it used (with its own children)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(
         [str(tree / ".venv/bin/python"), *argv],
         cwd=cwd or tree,
@@ -90,15 +95,18 @@ def run(tree: Path, argv: list[str], env: dict[str, str] | None = None, cwd: Pat
         timeout=900,
         env=env,
     )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"{tree}: {argv[:3]} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
-    return done.stdout
+    return done.stdout, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def wall(tree: Path, argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> float:
+def cpu_and_wall(
+    tree: Path, argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+) -> tuple[float, float]:
     t0 = time.perf_counter()
-    run(tree, argv, env, cwd)
-    return time.perf_counter() - t0
+    _, cpu = run(tree, argv, env, cwd)
+    return cpu, time.perf_counter() - t0
 
 
 PYTEST = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:xdist"]
@@ -107,25 +115,28 @@ PYTEST = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "
 def measure(section: str, tree: Path, inputs: dict[str, Path]) -> dict[str, float]:
     if section == "library":
         histories = {k: str(inputs[k]) for k in ("activities", "timers")}
-        figures = json.loads(run(tree, ["-c", LIBRARY, str(tree), json.dumps(histories)]))
+        figures = json.loads(run(tree, ["-c", LIBRARY, str(tree), json.dumps(histories)])[0])
         return {f"{kind} {name}": v for kind, d in figures.items() for name, v in d.items()}
     if section == "pytest":
         argv = [*PYTEST, "--replay", str(inputs["small"]), "--replay-module", "workflows"]
-        return {"pytest --replay 200 native histories": wall(tree, argv, cwd=tree / "bench")}
+        cpu, wall = cpu_and_wall(tree, argv, cwd=tree / "bench")
+        return {"pytest --replay 200 native histories": cpu, "… wall": wall}
     if section == "engine":
         out = {}
         for what, n, key in (("steps", 300, "wall_s"), ("recovery", 3000, "recovery_s")):
             script = [str(tree / "bench" / "_engine_bench.py"), what, str(inputs["work"] / tree.name), str(n)]
-            line = run(tree, script, env={**os.environ, "PYTHONPATH": str(tree)}).strip().splitlines()[-1]
-            out[f"engine {what} ({key})"] = json.loads(line)[key]
+            stdout, cpu = run(tree, script, env={**os.environ, "PYTHONPATH": str(tree)})
+            out[f"engine {what}: the whole run"] = cpu
+            out[f"engine {what}: {key} (wall)"] = json.loads(stdout.strip().splitlines()[-1])[key]
         return out
     if section == "temporal":
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(inputs["temporal_bench"]), str(tree)])}
         argv = [*PYTEST, "-p", "no:hypothesispytest", "--replay", str(inputs["temporal"])]
         argv += ["--replay-module", "loop_workflows", "--rootdir", str(inputs["temporal"])]
-        return {"pytest --replay 100 Temporal histories": wall(tree, argv, env=env, cwd=inputs["temporal"])}
+        cpu, wall = cpu_and_wall(tree, argv, env=env, cwd=inputs["temporal"])
+        return {"pytest --replay 100 Temporal histories": cpu, "… wall ": wall}
     if section == "aws":
-        return json.loads(run(tree, ["-c", AWS, str(tree), str(inputs["pages"])]))
+        return json.loads(run(tree, ["-c", AWS, str(tree), str(inputs["pages"])])[0])
     raise ValueError(section)
 
 

@@ -418,3 +418,40 @@ def test_a_history_over_the_size_limit_is_refused(tmp_path: Path, monkeypatch: p
     assert len(History.load(path)) == 23
     done = cli("replay", str(path), *MODULES, env={"REPLAYTEST_MAX_HISTORY_MB": "0.001"})
     assert done.returncode == 1 and "larger than the limit" in done.stdout and "Traceback" not in done.stderr
+
+
+# keys as JSON text: some spelled with escapes ("\u0061" is "a", "\u003a" a colon)
+json_keys = st.sampled_from(['"a"', '"b"', '":"', '"a:b"', '"\\u0061"', '"a\\u003a"', '"a:"']) | st.text(
+    max_size=4
+).map(json.dumps)
+json_texts = st.recursive(
+    st.sampled_from(["null", "true", "1", "-0", "1.5e3", "123456789012345678901234567890", '"x:y"', '"\\u003a"']),
+    lambda children: (
+        st.lists(children, max_size=3).map(lambda xs: "[" + ", ".join(xs) + "]")
+        | st.lists(st.tuples(json_keys, children), max_size=3).map(
+            lambda kvs: "{" + ", ".join(f"{k}: {v}" for k, v in kvs) + "}"
+        )
+    ),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_texts)
+def test_parse_json_reads_what_json_loads_reads_and_refuses_every_repeated_key(text: str) -> None:
+    """parse_json reads the values json.loads reads, and refuses a repeated key anywhere,
+    however its colons and escapes fall (what a faster reader would have to keep)."""
+    from replaytest.history import parse_json
+
+    def pairs(kvs: list[tuple[str, Any]]) -> dict[str, Any]:
+        if len({k for k, _ in kvs}) != len(kvs):
+            raise KeyError("repeated")
+        return dict(kvs)
+
+    try:
+        expected: Any = json.loads(text, object_pairs_hook=pairs)
+    except KeyError:
+        with pytest.raises(HistoryFormatError, match="appears twice in one object"):
+            parse_json(text.encode(), "h.json")
+        return
+    assert parse_json(text.encode(), "h.json") == expected

@@ -17,6 +17,7 @@ import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from .events import Event, real_utc_time
+from .io import repeats_a_key
 
 Id = Annotated[int, Meta(ge=1)]
 Seq = Annotated[str, Meta(min_length=1)]
@@ -198,7 +199,7 @@ def decode(data: bytes) -> tuple[list[Event], set[str]] | None:
         events: list[Event] = envelope(data).events
     except _UNDECIDED:
         return None
-    if _hides_a_key(data, encode(events)):
+    if repeats_a_key(data, encode(events), outside=3):  # format, version, events: not encoded again
         return None
     times = _settled(events)
     return None if times is None else (events, times)
@@ -208,21 +209,11 @@ def convert(doc: Any) -> tuple[list[Event], set[str]] | None:
     """:func:`decode` for a document already parsed (``io.parse_json`` refused repeated keys)."""
     try:
         msgspec.convert(doc, TypedHistory)
-        events: list[Event] = msgspec.convert(doc["events"], list[Event])
     except _UNDECIDED:
         return None
+    events = [Event(e["id"], e["time"], e["type"], e["attrs"]) for e in doc["events"]]
     times = _settled(events)
     return None if times is None else (events, times)
-
-
-def _hides_a_key(data: bytes, reencoded_events: bytes) -> bool:
-    """True unless no object in ``data`` gives a key twice. Each key of the file has its colon
-    outside strings; the colons inside strings are the same in the decoded values (unless one
-    is written as an escape), so a repeated key, dropped by decoding, shows as a missing colon
-    when the events are encoded again (plus the top level's three: format, version, events)."""
-    if b"\\" in data and (b"\\u003a" in data or b"\\u003A" in data):
-        return True  # an escaped colon: the count would not be exact
-    return data.count(b":") != reencoded_events.count(b":") + 3
 
 
 def _settled(events: Sequence[Event]) -> set[str] | None:
