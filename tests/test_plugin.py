@@ -416,7 +416,7 @@ def test_options_are_documented_in_one_group(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         [
             "replaytest: replay durable workflow histories:",
-            "  --replay=PATH *",
+            "  --replay=PATH, --replay-histories=PATH",
             "  --replay-module=MODULE",
             "  --replay-args={error,warn,ignore}",
             "  --replay-sandbox={strict,warn,off}",

@@ -192,7 +192,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="M",
-        help="module with the workflows (default: the module each history names)",
+        help="module with the workflows (default: the module each history names); MODULE:NAME picks one "
+        "workflow class or function",
     )
     for option, backends in shared_options():  # e.g. --handler (AWS, Durable Task)
         helps = [

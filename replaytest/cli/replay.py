@@ -30,7 +30,7 @@ from ..backends import (
 from ..definitions import ReplaytestError
 from ..history import history_files
 from ..modes import ArgsMode, SandboxMode
-from ..modules import import_module
+from ..modules import import_spec
 from ..report import report_lines
 
 if TYPE_CHECKING:
@@ -64,9 +64,10 @@ def replay_files(
         if debug is not None:
             debug.check()
         files = history_files(paths, history_suffixes())
-        if modules and "" not in sys.path and os.getcwd() not in sys.path:
+        names_code = modules or any(values for o in (backend_options or {}).values() for values in o.values())
+        if names_code and "" not in sys.path and os.getcwd() not in sys.path:
             sys.path.insert(0, os.getcwd())  # `--module app.workflows` from the project directory
-        imported = [import_module(m) for m in modules]
+        imported = [import_spec(m) for m in modules]
     except ReplaytestError as e:
         print(f"replaytest: error: {e}", file=err, flush=True)
         return EXIT_USAGE
