@@ -108,8 +108,8 @@ def pytest_addoption(parser: Parser) -> None:
         default=None,
         dest="replay_sandbox",
         help="I/O in workflow code during replay: strict (fails the item, default), warn "
-        "(a ReplayWarning) or off (not checked). Time and randomness stay "
-        "deterministic in every mode.",
+        "(a ReplayWarning) or off (not checked). Under off, time and randomness stay recorded "
+        "for replaytest's histories only: Temporal and AWS histories then see the real ones.",
     )
     group.addoption(
         "--replay-save-failures",

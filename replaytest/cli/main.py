@@ -218,8 +218,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         "--sandbox",
         choices=[m.value for m in SandboxMode],
         default="strict",
-        help="I/O in workflow code: fail (strict, default), warn, or off; time and randomness "
-        "stay deterministic in every mode",
+        help="I/O in workflow code: fail (strict, default), warn, or off; under off, time and randomness "
+        "stay recorded for replaytest's histories only (Temporal and AWS histories see the real ones)",
     )
     p.add_argument(
         "--timeout",
