@@ -58,7 +58,7 @@ OPTIONS = BackendOptions(
             help="write histories from a Temporal server to DIR/<workflow-id>.json (needs replaytest[temporal])",
             arguments=_pull_arguments,
             run="replaytest.backends.temporal.pull:command",
-            install="pip install 'replaytest[temporal]'",
+            install="pip install '/path/to/replaytest[temporal]' (a clone or a built wheel: see docs/temporal.md)",
         ),
     ),
 )

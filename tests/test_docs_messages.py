@@ -3,6 +3,7 @@ their exit codes) and what ``--replay-sandbox`` does per history format."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -50,3 +51,29 @@ def test_sandbox_modes_are_described_per_history_format_nowhere_as_deterministic
     assert "| mode | replaytest's histories | Temporal histories | AWS Lambda durable histories |" in table
     off = next(line for line in table.splitlines() if line.startswith("| `off` |"))
     assert "**still recorded**" in off and off.count("**real**") == 2  # Temporal's and AWS's clocks are real
+
+
+def test_the_aws_page_records_a_history_with_the_local_runner_end_to_end(tmp_path: Path) -> None:
+    """Item 16: the handler, the recording script and the commands of docs/aws-lambda-durable.md,
+    pasted into a fresh project."""
+    page = (DOCS / "aws-lambda-durable.md").read_text()
+    blocks = re.findall(r"^```(\w*)\n(.*?)^```", page, flags=re.S | re.M)
+    handler = next(text for lang, text in blocks if lang == "python" and text.startswith("# app/orders.py"))
+    script = next(text for lang, text in blocks if lang == "python" and text.startswith("# record_order.py"))
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "orders.py").write_text(handler)
+    (tmp_path / "record_order.py").write_text(script)
+    (tmp_path / "pytest.ini").write_text("[pytest]\npythonpath = .\n")
+    section = page[page.index("### Record a history locally") :]
+    commands = [line[2:] for line in section.splitlines() if line.startswith("$ ")][:2]
+    assert commands[0] == "python record_order.py" and commands[1].startswith("pytest --replay histories")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHONPATH"))}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # the project's venv, activated
+    for command in commands:
+        done = subprocess.run(
+            ["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180
+        )
+        assert done.returncode == 0, f"$ {command}\n{done.stdout}\n{done.stderr}"
+    assert "1 passed" in done.stdout
+    history = (tmp_path / "histories" / "order-1.json").read_text()
+    assert '"DurableExecutionArn": "arn:aws:lambda:us-east-1:123456789012:function:orders:' in history

@@ -28,7 +28,7 @@ from ..backends import (
     replay_entry,
 )
 from ..definitions import ReplaytestError
-from ..history import history_files
+from ..history import HistoryFormatError, history_files
 from ..modes import ArgsMode, SandboxMode
 from ..modules import import_spec
 from ..report import report_lines
@@ -105,7 +105,7 @@ def replay_files(
             return EXIT_USAGE
         debugging = ReplayDebugging(debug, say)
         settings.observer_factory = debugging.observer
-    total = failed = 0
+    total = failed = unusable = 0  # unusable: not a history replay could use (counted as not replayed)
     with Sessions(settings) as sessions:
         for path, doc in docs:
             display = str(path)
@@ -127,10 +127,17 @@ def replay_files(
                         result = e
                 ok, lines = report_lines(display, result)
                 failed += not ok
+                unusable += not ok and isinstance(result, HistoryFormatError)
                 print("\n".join(lines), file=out, flush=True)
                 if ok and debugging is not None:
                     _report_missed_breaks(display, result.events_replayed, say, debugging)
-    print(f"{total} histor{'y' if total == 1 else 'ies'} replayed: {total - failed} ok, {failed} failed", file=out)
+    replayed = total - unusable
+    summary = (
+        f"{replayed} histor{'y' if replayed == 1 else 'ies'} replayed: {total - failed} ok, {failed - unusable} failed"
+    )
+    if unusable:
+        summary += f"; {unusable} file{'' if unusable == 1 else 's'} not replayed: not a usable history (FAIL above)"
+    print(summary, file=out)
     return EXIT_FAILED if failed else EXIT_OK
 
 

@@ -3,6 +3,7 @@ the user's modules, the options, the debugger, and each backend's session held u
 
 from __future__ import annotations
 
+import importlib
 import linecache
 import sys
 from pathlib import Path
@@ -50,7 +51,7 @@ def settings(config: pytest.Config) -> ReplaySettings:
         )
         for name in names:
             try:
-                s.modules.append(import_spec(name))
+                s.modules.append(import_spec(name) if ":" in name else importlib.import_module(name))
             except Exception as e:  # fails every item (see module_errors), not the session
                 s.import_errors[name] = import_problem(name, e, Path(config.rootpath))
         options = config.stash.get(DEBUG_OPTIONS_KEY, None)

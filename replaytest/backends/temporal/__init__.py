@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager as ContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import Backend, Document, Entry, ReplaySettings
+from .. import Backend, Document, Entry, MissingSDK, ReplaySettings
 from .events import event_type, is_decoded_payload
 
 if TYPE_CHECKING:
@@ -161,8 +161,15 @@ class TemporalBackend:
         return session(settings)
 
     def replay(self, entry: Entry, doc: Document, settings: ReplaySettings, *, display: str) -> ReplayResult:
-        from .replay import replay
-
+        try:
+            from .replay import replay
+        except ModuleNotFoundError as e:
+            if not (e.name or "").startswith("temporalio"):
+                raise
+            raise MissingSDK(
+                f"{display}: replaying a Temporal history needs temporalio: install replaytest with its temporal "
+                "extra (pip install '/path/to/replaytest[temporal]', see docs/temporal.md)"
+            ) from None
         return replay(entry, doc, settings, display=display)
 
 
