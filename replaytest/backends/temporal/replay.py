@@ -220,12 +220,7 @@ def replay(entry: Entry, doc: Document, settings: ReplaySettings, *, display: st
         note = f"event {decoded} holds a decoded payload: if that is why, {DECODED}"
         if isinstance(e, HistoryFormatError):
             raise HistoryFormatError(started.source, f"event {decoded}", f"{e.reason}; {DECODED}") from None
-        if isinstance(e, NondeterminismError):
-            e.divergence.notes.append(note)
-        else:  # the report is already written: add the note to it
-            e.notes.append(note)
-            e.report += f"\n  note: {note}"
-            e.args = (e.report,)
+        (e.divergence.notes if isinstance(e, NondeterminismError) else e.notes).append(note)
         raise
 
 
