@@ -77,3 +77,26 @@ def test_the_aws_page_records_a_history_with_the_local_runner_end_to_end(tmp_pat
     assert "1 passed" in done.stdout
     history = (tmp_path / "histories" / "order-1.json").read_text()
     assert '"DurableExecutionArn": "arn:aws:lambda:us-east-1:123456789012:function:orders:' in history
+
+
+def test_install_commands_name_a_clone_or_a_wheel_with_the_extra_never_the_unpublished_name() -> None:
+    """Item 8 (checked for real by hand: docs/../notes): replaytest is not on PyPI, so every
+    documented install names a path; the wheel's file name is the one `pip wheel` writes for
+    this version."""
+    import tomllib
+
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    installs = []
+    for page in sorted(DOCS.glob("*.md")) + [ROOT / "README.md"]:
+        for line in page.read_text().splitlines():
+            for command in re.findall(r"pip install (?:-e )?('[^']+'|\S+)", line):
+                installs.append((page.name, command.strip("'")))
+    assert installs
+    for page, target in installs:
+        if target.startswith(("-", "build", "aws-durable", "pytest-replay", "-r")):
+            continue
+        assert target.startswith(("/path/to/", ".")), (page, target)  # a clone, a wheel, or the project itself
+    temporal = (DOCS / "temporal.md").read_text()
+    assert "$ pip install '/path/to/replaytest[temporal]'" in temporal
+    assert "$ pip wheel --no-deps --wheel-dir /path/to/wheels /path/to/replaytest" in temporal
+    assert f"$ pip install '/path/to/wheels/replaytest-{version}-py3-none-any.whl[temporal]'" in temporal

@@ -119,13 +119,19 @@ def test_a_bare_pytest_that_cannot_import_the_users_module_says_why_and_what_fix
 
 # ---------------------------------------------------------------- 15: messages that mislead
 def test_a_missing_sdk_is_counted_as_such_and_files_that_are_no_history_name_every_export(
-    pytester: pytest.Pytester, project: Path
+    pytester: pytest.Pytester, project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     shutil.copy(ROOT / "tests" / "data" / "aws" / "order-1.json", project / "histories" / "aws-order.json")
     (project / "histories" / "empty.json").write_text("")
     (project / "histories" / "random.json").write_text('{"hello": "world"}')
     pytester.makeconftest("import sys\nsys.modules['aws_durable_execution_sdk_python'] = None  # not installed\n")
-    result = pytester.runpytest("-p", "no:cacheprovider", "--replay", "histories", "-k", "aws or empty or random")
+    pytester.makeini("[pytest]\n")  # no replay modules: the SDK is what is missing, not a handler
+    handler = ("--replay-handler", "aws_handlers.orders:handler")
+    monkeypatch.setenv("PYTHONPATH", f"{ROOT}{os.pathsep}{ROOT / 'tests'}")  # fixtures and the handler
+    # a process of its own: this one may have imported the SDK already
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--replay", "histories", "-k", "aws or empty or random", *handler
+    )
     result.assert_outcomes(failed=3)
     aws = "`aws lambda get-durable-execution-history --include-execution-data` (AWS Lambda durable)"
     result.stdout.fnmatch_lines_random(
