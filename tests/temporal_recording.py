@@ -117,28 +117,26 @@ async def _record_project(address: str, out: Path) -> None:
 
     client = await Client.connect(address)
     (out / "project").mkdir(parents=True, exist_ok=True)
-    handles: list[WorkflowHandle] = []
+    handles: list[WorkflowHandle[Any, Any]] = []
     for version, wid in ((versions.InvoiceWorkflow, "invoice-1"), (versions.InvoiceWorkflowPatched, "invoice-2")):
-        async with Worker(client, task_queue="invoices", workflows=[version], activities=activities.ALL):
+        async with Worker(client, task_queue="invoices", workflows=[version], activities=ACTIVITIES):
             handle = await client.start_workflow(version.run, wid, id=wid, task_queue="invoices")
             await handle.result()
             handles.append(handle)
     workers = [
-        Worker(
-            client, task_queue="hello-greetings", workflows=[greet_hello.GreetingWorkflow], activities=activities.ALL
-        ),
-        Worker(client, task_queue="bye-greetings", workflows=[greet_bye.GreetingWorkflow], activities=activities.ALL),
+        Worker(client, task_queue="hello-greetings", workflows=[greet_hello.GreetingWorkflow], activities=ACTIVITIES),
+        Worker(client, task_queue="bye-greetings", workflows=[greet_bye.GreetingWorkflow], activities=ACTIVITIES),
         Worker(
             client,
             task_queue="fanout",
             workflows=[fanout.FanOutWorkflow, fanout.PackingWorkflow],
-            activities=activities.ALL,
+            activities=ACTIVITIES,
         ),
     ]
     for w in workers:
         await w.__aenter__()
     try:
-        started = [
+        started: list[WorkflowHandle[Any, Any]] = [
             await client.start_workflow(
                 greet_hello.GreetingWorkflow.run, "Ada", id="greet-hello-1", task_queue="hello-greetings"
             ),

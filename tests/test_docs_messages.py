@@ -87,10 +87,10 @@ def test_install_commands_name_a_clone_or_a_wheel_with_the_extra_never_the_unpub
 
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     installs = []
-    for page in sorted(DOCS.glob("*.md")) + [ROOT / "README.md"]:
-        for line in page.read_text().splitlines():
+    for doc in sorted(DOCS.glob("*.md")) + [ROOT / "README.md"]:
+        for line in doc.read_text().splitlines():
             for command in re.findall(r"pip install (?:-e )?('[^']+'|\S+)", line):
-                installs.append((page.name, command.strip("'")))
+                installs.append((doc.name, command.strip("'")))
     assert installs
     for page, target in installs:
         if target.startswith(("-", "build", "aws-durable", "pytest-replay", "-r")):

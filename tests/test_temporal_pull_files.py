@@ -35,8 +35,9 @@ async def _populate(address: str) -> dict[str, list[str]]:
     from temporalio.client import Client
     from temporalio.worker import Worker
 
-    from fixtures.temporal import activities, orders
+    from fixtures.temporal import orders
     from fixtures.temporal.project import greet_hello
+    from tests.temporal_recording import ACTIVITIES
 
     client = await Client.connect(address)
     runs: dict[str, list[str]] = {}
@@ -44,7 +45,7 @@ async def _populate(address: str) -> dict[str, list[str]]:
         client,
         task_queue=QUEUE,
         workflows=[orders.ShippingWorkflow, greet_hello.GreetingWorkflow],
-        activities=activities.ALL,
+        activities=ACTIVITIES,
     ):
         for _ in range(2):
             handle = await client.start_workflow(orders.ShippingWorkflow.run, "9", id="dup", task_queue=QUEUE)
@@ -55,11 +56,11 @@ async def _populate(address: str) -> dict[str, list[str]]:
             await handle.result()
             runs[wid] = [handle.result_run_id or ""]
         for i in (1, 2, 3):
-            handle = await client.start_workflow(
+            greeting = await client.start_workflow(
                 greet_hello.GreetingWorkflow.run, "Ada", id=f"greet-{i}", task_queue=QUEUE
             )
-            await handle.result()
-            runs[f"greet-{i}"] = [handle.result_run_id or ""]
+            await greeting.result()
+            runs[f"greet-{i}"] = [greeting.result_run_id or ""]
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:  # visibility is eventually consistent
         if len([w async for w in client.list_workflows()]) >= 7:
