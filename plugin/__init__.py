@@ -50,17 +50,37 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
+#: the parser of the session being configured, and who took ``--replay`` from us (see below)
+_parser: Parser | None = None
+_replay_owner: str | None = None
+
+
+def _owner_of(parser: Parser, name: str, besides: object = None) -> str | None:
+    """The option group (another plugin's) that already declares ``name``, else None."""
+    for group in [*parser._groups, parser._anonymous]:
+        for option in group.options:
+            if option is not besides and name in option.names():
+                return group.name
+    return None
+
+
 def pytest_addoption(parser: Parser) -> None:
+    global _parser, _replay_owner
+    _parser, _replay_owner = parser, _owner_of(parser, "--replay")
     group = parser.getgroup("replaytest", "replaytest: replay durable workflow histories")
+    # --replay-histories always works; --replay too unless another plugin (pytest-replay) has it
+    spellings = ("--replay-histories",) if _replay_owner else ("--replay", "--replay-histories")
     group.addoption(
-        "--replay",
+        *spellings,
         action="append",
         default=[],
         metavar="PATH",
         dest="replay_paths",
         help="replay every history JSON file under PATH (a file or a directory, searched "
-        "recursively) as one test item PATH::<workflow-id>. Repeatable. Without other "
-        "path arguments only these histories are collected.",
+        "recursively) as one test item PATH::<workflow-id>. Repeatable; further *.json files "
+        "named after it (a shell glob) replay too. Without other path arguments only these "
+        "histories are collected. --replay-histories is the same option (the one to use when "
+        "another plugin, such as pytest-replay, owns --replay).",
     )
     group.addoption(
         "--replay-module",
@@ -69,7 +89,8 @@ def pytest_addoption(parser: Parser) -> None:
         metavar="MODULE",
         dest="replay_modules",
         help="import MODULE and replay histories with the workflows it defines (repeatable; "
-        "added to the replay_modules ini list). The module a history records is also "
+        "added to the replay_modules ini list). MODULE:NAME picks one workflow class or function "
+        "(for several definitions of one workflow type). The module a history records is also "
         "tried when it is importable.",
     )
     group.addoption(
@@ -87,8 +108,8 @@ def pytest_addoption(parser: Parser) -> None:
         default=None,
         dest="replay_sandbox",
         help="I/O in workflow code during replay: strict (fails the item, default), warn "
-        "(a ReplayWarning) or off (not checked). Time and randomness stay "
-        "deterministic in every mode.",
+        "(a ReplayWarning) or off (not checked). Under off, time and randomness stay recorded "
+        "for replaytest's histories only: Temporal and AWS histories then see the real ones.",
     )
     group.addoption(
         "--replay-save-failures",
@@ -115,6 +136,9 @@ def pytest_addoption(parser: Parser) -> None:
         help="write one self-contained HTML page of the session's histories to PATH: a timeline per "
         "history, failures first with the divergence marked, filterable by verdict, workflow type and text.",
     )
+    optparser = getattr(parser, "optparser", None)  # pytest >= 9 builds argparse as options are added
+    if optparser is not None and not _replay_owner:
+        _give_way_on_conflict(optparser, optparser._option_string_actions["--replay"])
     add_debugger_options(group)
     for option, backends in shared_options():  # e.g. --replay-handler (AWS, Durable Task): declared by backends
         helps = [b.options[[o.pytest for o in b.options].index(option.pytest)] for b in _declaring(backends)]
@@ -126,7 +150,7 @@ def pytest_addoption(parser: Parser) -> None:
             dest=option.ini,
             help=" ".join(h.help for h in helps),
         )
-        parser.addini(option.ini, type="args", default=[], help=" ".join(h.ini_help for h in helps))
+        parser.addini(option.ini, type=option.ini_type, default=[], help=" ".join(h.ini_help for h in helps))
     parser.addini(
         "replay_timeout",
         default="",
@@ -210,6 +234,59 @@ def _debugging(config: pytest.Config) -> bool:
     )
 
 
+def _give_way_on_conflict(optparser: Any, ours: Any) -> None:
+    """pytest >= 9: argparse refuses a second ``--replay`` the moment a plugin loaded after this
+    one declares it. Every option group of this session's parser (existing and later ones)
+    gives ``--replay`` to the newcomer instead; any other conflict stays an error."""
+
+    def guard(container: Any) -> Any:
+        refuse = container._handle_conflict_error
+
+        def handle(action: Any, conflicts: list[tuple[str, Any]]) -> None:
+            global _replay_owner
+            rest = [(name, old) for name, old in conflicts if not (name == "--replay" and old is ours)]
+            if len(rest) < len(conflicts):
+                ours.option_strings.remove("--replay")
+                container._option_string_actions.pop("--replay", None)
+                _replay_owner = str(getattr(container, "title", None) or "another plugin")
+            if rest:
+                refuse(action, rest)
+
+        container._handle_conflict_error = handle
+        return container
+
+    add_group = optparser.add_argument_group
+    optparser.add_argument_group = lambda *args, **kwargs: guard(add_group(*args, **kwargs))
+    for container in [optparser, *optparser._action_groups]:
+        guard(container)
+
+
+def pytest_plugin_registered(plugin: object, plugin_name: str, manager: pytest.PytestPluginManager) -> None:
+    """pytest < 9 builds argparse only when it parses: a plugin registered after this one that
+    declares ``--replay`` too (pytest-replay) would make argparse refuse every session in the
+    environment. Give ``--replay`` up to it and keep ``--replay-histories``."""
+    global _replay_owner
+    if _parser is None or _replay_owner is not None or hasattr(_parser, "optparser"):
+        return
+    ours = next((o for o in _parser.getgroup("replaytest").options if "--replay" in o.names()), None)
+    if ours is None:
+        return
+    owner = _owner_of(_parser, "--replay", besides=ours)
+    long_opts = getattr(ours, "_long_opts", None)  # pytest < 9's Argument
+    if owner is not None and long_opts is not None:
+        long_opts.remove("--replay")
+        _replay_owner = owner
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if _replay_owner is None or _parser is not config._parser:
+        return None
+    return (
+        f"replaytest: --replay belongs to another plugin (option group {_replay_owner!r}, e.g. pytest-replay); "
+        "replay histories with --replay-histories"
+    )
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if not _debugging(config) or hasattr(config, "workerinput"):
@@ -237,6 +314,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
         timeout_of(config)
     cli = [_absolute(config.invocation_params.dir / p) for p in config.getoption("replay_paths")]
+    if cli:  # `--replay histories/q-*.json`: the shell's other matches arrive as plain arguments
+        cli += _history_arguments(config, cli)
     ini = [_absolute(p) for p in config.getini("replay_paths")]
     for path in cli:
         if not path.exists():
@@ -282,6 +361,18 @@ class HtmlReport:
 
 def _declaring(backends: list[str]) -> list[Any]:
     return [b for b in backend_options() if b.backend in backends]
+
+
+def _history_arguments(config: pytest.Config, cli: list[Path]) -> list[Path]:
+    """Path arguments that are existing ``*.json`` files, given beside ``--replay``: histories too."""
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        return []
+    found = []
+    for arg in config.args:
+        path = _absolute(config.invocation_params.dir / arg)
+        if "::" not in arg and path.suffix == ".json" and path.is_file() and path not in cli:
+            found.append(path)
+    return found
 
 
 def _has_json(path: Path) -> bool:

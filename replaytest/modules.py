@@ -49,6 +49,46 @@ def import_target(spec: str) -> Any:
     return obj
 
 
+def import_spec(spec: str) -> Any:
+    """``MODULE`` → the module; ``MODULE:NAME`` → that one workflow (class, function or
+    handler), the way to pick one of several definitions sharing a workflow type name."""
+    return import_target(spec) if ":" in spec else import_module(spec)
+
+
+def import_problem(name: str, e: Exception, project_dir: Path) -> str:
+    """Why ``name`` did not import, in one line. When its top-level package lies in the project
+    but the project directory is not on sys.path (a bare ``pytest`` adds only the directories
+    of test files and conftests), say which project directories are there and the ini setting
+    that adds the project."""
+    text = str(e) if isinstance(e, ModuleImportError) else f"{type(e).__name__}: {e}"
+    top = name.partition(":")[0].split(".")[0]
+    missing = isinstance(e, ModuleNotFoundError) or (isinstance(e, ModuleImportError) and "no module named" in text)
+    root = project_dir.resolve()
+    if not missing or not ((root / top).is_dir() or (root / f"{top}.py").is_file()):
+        return text
+    entries = [Path(p or ".").resolve() for p in sys.path]
+    if root in entries:
+        return text
+    ours = [str(p) for p in entries if p.is_relative_to(root)]
+    put = f"put only {', '.join(ours)} on sys.path" if ours else "put no directory of this project on sys.path"
+    return (
+        f"{text}; {top} is in {root}, but pytest {put}: add `pythonpath = .` to [tool.pytest.ini_options] in "
+        "pyproject.toml (or to [pytest] in pytest.ini), or run `python -m pytest`"
+    )
+
+
+def parse_task_queue(spec: str, option: str) -> tuple[str, str]:
+    """``QUEUE=MODULE[:NAME]`` → (queue, module spec), or ModuleImportError saying the form."""
+    queue, sep, target = spec.partition("=")
+    queue, target = queue.strip(), target.strip()
+    if not sep or not queue or not target:
+        raise ModuleImportError(
+            f"{option} {spec!r} is not QUEUE=MODULE[:CLASS] (for example orders-queue=app.workflows or "
+            "orders-queue=app.workflows:OrderWorkflow)"
+        )
+    return queue, target
+
+
 # ---------------------------------------------------------------- modules a history names
 def project_origin(module: str, project_dir: Path) -> tuple[Path | None, str]:
     """The file ``module`` would load from if it is the project's own code, found without

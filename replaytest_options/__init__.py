@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 if TYPE_CHECKING:
     import argparse
@@ -37,6 +37,9 @@ class Option(NamedTuple):
     help: str  # for pytest --help
     cli_help: str  # for replaytest replay --help
     ini_help: str  # for the ini key in pytest --help
+    ini_type: Literal["args", "linelist"] = (
+        "args"  # the ini key's pytest type: "args" (shell words) or "linelist" (one per line)
+    )
 
     @property
     def ini(self) -> str:

@@ -49,7 +49,7 @@ OPTIONS = BackendOptions(
             help="write histories from a Durable Task backend to DIR/<instance-id>.json (needs replaytest[durabletask])",
             arguments=_pull_arguments,
             run="replaytest.backends.durabletask.pull:command",
-            install="pip install 'replaytest[durabletask]'",
+            install="pip install '/path/to/replaytest[durabletask]' (a clone or a built wheel: see docs/temporal.md)",
             switch="--durabletask",
         ),
     ),

@@ -6,6 +6,12 @@ Writes ``OUT/cli/<workflow-id>.json`` and ``OUT/client/<workflow-id>.json`` for
 ``order-1`` (OrderWorkflow: activities, a signal, a patch, a timer, a child), ``ship-1`` (its
 child) and ``coupon-1`` (CouponWorkflow, stuck: its second workflow task keeps failing) and, client
 export only, ``coupon-2`` (stuck the same way, then completed by a worker with the fix).
+
+``OUT/project/<workflow-id>.json`` (client exports) are a project with one worker per task
+queue (``fixtures/temporal/versions.py`` and ``fixtures/temporal/project/``): ``invoice-1`` and
+``invoice-2``, recorded by version 1 and then version 2 of ``invoice-workflow`` on queue
+``invoices``; ``greet-hello-1`` and ``greet-bye-1``, two different ``GreetingWorkflow`` classes
+on queues ``hello-greetings`` and ``bye-greetings``; ``fanout-1`` (queue ``fanout``).
 """
 
 from __future__ import annotations
@@ -105,8 +111,56 @@ async def _hotfix(client: Client, out: Path) -> None:
     (out / "client" / "coupon-2.json").write_text((await handle.fetch_history()).to_json())
 
 
+async def _record_project(address: str, out: Path) -> None:
+    from fixtures.temporal import versions
+    from fixtures.temporal.project import fanout, greet_bye, greet_hello
+
+    client = await Client.connect(address)
+    (out / "project").mkdir(parents=True, exist_ok=True)
+    handles: list[WorkflowHandle[Any, Any]] = []
+    for version, wid in ((versions.InvoiceWorkflow, "invoice-1"), (versions.InvoiceWorkflowPatched, "invoice-2")):
+        async with Worker(client, task_queue="invoices", workflows=[version], activities=ACTIVITIES):
+            handle = await client.start_workflow(version.run, wid, id=wid, task_queue="invoices")
+            await handle.result()
+            handles.append(handle)
+    workers = [
+        Worker(client, task_queue="hello-greetings", workflows=[greet_hello.GreetingWorkflow], activities=ACTIVITIES),
+        Worker(client, task_queue="bye-greetings", workflows=[greet_bye.GreetingWorkflow], activities=ACTIVITIES),
+        Worker(
+            client,
+            task_queue="fanout",
+            workflows=[fanout.FanOutWorkflow, fanout.PackingWorkflow],
+            activities=ACTIVITIES,
+        ),
+    ]
+    for w in workers:
+        await w.__aenter__()
+    try:
+        started: list[WorkflowHandle[Any, Any]] = [
+            await client.start_workflow(
+                greet_hello.GreetingWorkflow.run, "Ada", id="greet-hello-1", task_queue="hello-greetings"
+            ),
+            await client.start_workflow(
+                greet_bye.GreetingWorkflow.run, "Ada", id="greet-bye-1", task_queue="bye-greetings"
+            ),
+            await client.start_workflow(fanout.FanOutWorkflow.run, ["a", "b"], id="fanout-1", task_queue="fanout"),
+        ]
+        for handle in started:
+            await asyncio.wait_for(handle.result(), 60)
+        handles.extend(started)
+    finally:
+        for w in reversed(workers):
+            await w.__aexit__(None, None, None)
+    for handle in handles:
+        (out / "project" / f"{handle.id}.json").write_text((await handle.fetch_history()).to_json())
+
+
 def record(address: str, out: Path) -> Path:
-    asyncio.run(_record(address, out))
+    async def both() -> None:
+        await _record(address, out)
+        await _record_project(address, out)
+
+    asyncio.run(both())
     return out
 
 

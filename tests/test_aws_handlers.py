@@ -84,7 +84,7 @@ def test_without_the_sdk_an_aws_history_says_what_to_install(tmp_path: Path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == (
-        "ReplaytestError histories/order-1.json: replaying an AWS Lambda durable execution "
-        "needs the SDK it runs on: pip install 'replaytest[aws]' (aws-durable-execution-sdk-python)"
+        "MissingSDK histories/order-1.json: replaying an AWS Lambda durable execution needs the SDK it runs on: "
+        "pip install '/path/to/replaytest[aws]' (aws-durable-execution-sdk-python; see docs/aws-lambda-durable.md)"
     )
     json.loads(FIXTURE.read_text())  # the fixture itself is fine

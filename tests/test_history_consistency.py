@@ -86,7 +86,10 @@ def test_cli_replay_reports_it_and_replays_the_rest(tmp_path: Path) -> None:
     run = _cli("replay", str(bad), str(ORDER))
     assert run.returncode == 1
     assert f"FAIL  {bad}: /events/6: event 7 (ActivityTaskCompleted): scheduled_event_id 99" in run.stdout
-    assert "ok    " in run.stdout and "2 histories replayed: 1 ok, 1 failed" in run.stdout
+    assert (
+        "ok    " in run.stdout
+        and "1 history replayed: 1 ok, 0 failed; 1 file not replayed: not a usable history (FAIL above)" in run.stdout
+    )
     assert "Traceback" not in run.stdout + run.stderr and "KeyError" not in run.stdout + run.stderr
 
 
@@ -252,7 +255,10 @@ def test_cli_and_pytest_report_an_impossible_history_in_one_line(
     bad = write(tmp_path / "bad.json", IMPOSSIBLE["completed-never-scheduled-activity"][0](doc_of()))
     done = cli("replay", str(bad), str(HISTORIES / "order-42.json"), *MODULES)
     assert "Traceback" not in done.stdout + done.stderr and "KeyError" not in done.stdout
-    assert f"FAIL  {bad}: /events/7" in done.stdout and "2 histories replayed: 1 ok, 1 failed" in done.stdout
+    assert (
+        f"FAIL  {bad}: /events/7" in done.stdout
+        and "1 history replayed: 1 ok, 0 failed; 1 file not replayed: not a usable history (FAIL above)" in done.stdout
+    )
     monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest")
     shutil.copy(bad, pytester.path / "bad.json")
     result = pytester.runpytest("--replay", "bad.json", "--replay-module", "fixtures.workflows.orders")

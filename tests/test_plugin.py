@@ -344,7 +344,7 @@ CHANGED_ARGS = ('charge_card, order["id"], total)', 'charge_card, order["id"], t
             "warn",
             {"passed": 1, "warnings": 1},
             [
-                "  histories/order-42.json:0: ReplayWarning: order-42: event 11: activity charge_card arguments differ: "
+                "  order_workflows.py:28: ReplayWarning: order-42: event 11: activity charge_card arguments differ: "
                 "history ?'order-42', 2100?, code ?'order-42', 2101? (at order_workflows.py:28 in checkout)"
             ],
         ),
@@ -416,7 +416,7 @@ def test_options_are_documented_in_one_group(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         [
             "replaytest: replay durable workflow histories:",
-            "  --replay=PATH *",
+            "  --replay=PATH, --replay-histories=PATH",
             "  --replay-module=MODULE",
             "  --replay-args={error,warn,ignore}",
             "  --replay-sandbox={strict,warn,off}",

@@ -136,9 +136,9 @@ def test_unusable_files_fail_with_one_line_each(pytester: pytest.Pytester, histo
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(
         [
-            "invalid history file histories/garbage.json: not a workflow history: export one with `replaytest export`*"
-            "`temporal workflow show --workflow-id ID -o json` (Temporal)",
-            "invalid history file histories/order-1.json: this is a Temporal Web UI download with decoded payloads*",
+            "invalid history file histories/garbage.json: not a workflow history: export a history with `replaytest export ID -o DIR`*"
+            "`temporal workflow show --workflow-id ID -o json` (Temporal) or `aws lambda get-durable-execution-history*",
+            "invalid history file histories/order-1.json: event *: payloads in this history are decoded (a Temporal Web UI*",
         ]
     )
     assert "Traceback" not in result.stdout.str()

@@ -58,7 +58,7 @@ def test_pull_writes_one_file_per_execution_and_they_replay(server: Any, tmp_pat
     done = cli("pull", "--address", server.address, "-o", str(out))
     assert done.returncode == 0, done.stderr
     names = sorted(p.name for p in out.iterdir())
-    dup = [n for n in names if n.startswith("dup-")]
+    dup = [n for n in names if n.startswith("dup@")]
     assert len(dup) == 2 and "dup.json" not in names, names
     assert {"order-1.json", "ship-1.json", "coupon-1.json", "coupon-2.json"} <= set(names), names
     assert done.stdout.startswith(f"pulled 6 histories from {server.address} (namespace default) into {out}")

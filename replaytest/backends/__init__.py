@@ -94,6 +94,11 @@ class Debugger(ReplayDebugger, Protocol):
 DebuggerFactory = Callable[[], Debugger]
 
 
+class MissingSDK(ReplaytestError):
+    """The platform SDK a backend replays with is not installed: the history is not replayed
+    (said as such, with what to install), which is not a failure of the user's code."""
+
+
 class AmbiguousFormat(HistoryFormatError):
     """Two backends claim one document: refused, never settled by an order."""
 
@@ -381,6 +386,7 @@ __all__ = [
     "DebuggerFactory",
     "Document",
     "Entry",
+    "MissingSDK",
     "ReplayDebugger",
     "ReplaySettings",
     "Sessions",

@@ -259,13 +259,12 @@ class NativeBackend:
     def replay(self, entry: Entry, doc: Document, settings: ReplaySettings, *, display: str) -> ReplayResult:
         if not (isinstance(doc, dict) and ("format" in doc or "events" in doc)):  # no backend's format at all
             from ..history import HistoryFormatError
+            from ..history.io import EXPORT_ONE
 
             raise HistoryFormatError(
                 display,
                 "",
-                "not a workflow history: export one with `replaytest export` "
-                "(replaytest's engine) or `temporal workflow show --workflow-id ID -o json` "
-                "(Temporal)",
+                f"not a workflow history: {EXPORT_ONE}",
             )
         history = self._history(doc, display)
         observer = settings.observer()

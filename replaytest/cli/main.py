@@ -216,7 +216,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="M",
-        help="module with the workflows (default: the module each history names)",
+        help="module with the workflows (default: the module each history names); MODULE:NAME picks one "
+        "workflow class or function",
     )
     _backend_replay_options(p)
     p.add_argument(
@@ -230,8 +231,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         "--sandbox",
         choices=[m.value for m in SandboxMode],
         default="strict",
-        help="I/O in workflow code: fail (strict, default), warn, or off; time and randomness "
-        "stay deterministic in every mode",
+        help="I/O in workflow code: fail (strict, default), warn, or off; under off, time and randomness "
+        "stay recorded for replaytest's histories only (Temporal and AWS histories see the real ones)",
     )
     p.add_argument(
         "--timeout",

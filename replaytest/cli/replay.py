@@ -28,9 +28,9 @@ from ..backends import (
     replay_entry,
 )
 from ..definitions import ReplaytestError
-from ..history import history_files
+from ..history import HistoryFormatError, history_files
 from ..modes import ArgsMode, SandboxMode
-from ..modules import import_module
+from ..modules import import_spec
 from ..report import report_lines
 from ..report.text import safe
 
@@ -65,9 +65,10 @@ def replay_files(
         if debug is not None:
             debug.check()
         files = history_files(paths, history_suffixes())
-        if modules and "" not in sys.path and os.getcwd() not in sys.path:
+        names_code = modules or any(values for o in (backend_options or {}).values() for values in o.values())
+        if names_code and "" not in sys.path and os.getcwd() not in sys.path:
             sys.path.insert(0, os.getcwd())  # `--module app.workflows` from the project directory
-        imported = [import_module(m) for m in modules]
+        imported = [import_spec(m) for m in modules]
     except ReplaytestError as e:
         print(f"replaytest: error: {e}", file=err, flush=True)
         return EXIT_USAGE
@@ -105,7 +106,7 @@ def replay_files(
             return EXIT_USAGE
         debugging = ReplayDebugging(debug, say)
         settings.observer_factory = debugging.observer
-    total = failed = 0
+    total = failed = unusable = 0  # unusable: not a history replay could use (counted as not replayed)
     with Sessions(settings) as sessions:
         for path, doc in docs:
             display = safe(str(path))  # a file name is anyone's text too: never a forged or restyled line
@@ -130,10 +131,17 @@ def replay_files(
                 except Exception as e:  # a bug in a report: said in one line, the next history still runs
                     ok, lines = report_lines(display, e)
                 failed += not ok
+                unusable += not ok and isinstance(result, HistoryFormatError)
                 print("\n".join(lines), file=out, flush=True)
                 if ok and debugging is not None:
                     _report_missed_breaks(display, result.events_replayed, say, debugging)
-    print(f"{total} histor{'y' if total == 1 else 'ies'} replayed: {total - failed} ok, {failed} failed", file=out)
+    replayed = total - unusable
+    summary = (
+        f"{replayed} histor{'y' if replayed == 1 else 'ies'} replayed: {total - failed} ok, {failed - unusable} failed"
+    )
+    if unusable:
+        summary += f"; {unusable} file{'' if unusable == 1 else 's'} not replayed: not a usable history (FAIL above)"
+    print(summary, file=out)
     return EXIT_FAILED if failed else EXIT_OK
 
 

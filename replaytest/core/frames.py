@@ -102,9 +102,10 @@ def blocked_source(task: asyncio.Task[Any] | None) -> Source | None:
     return frame_source(blocked_frame(task))
 
 
-def return_source(fn: Callable[..., Any]) -> Source | None:
-    """Where a workflow function returns: its one ``return`` statement, else its ``def``
-    line. Only computed for a report, so parsing the source here costs nothing on replay."""
+def return_source(fn: Callable[..., Any], after: int | None = None) -> Source | None:
+    """Where a workflow function returns: its one ``return`` statement (with ``after``, a line
+    known to have run, the first ``return`` below it), else its ``def`` line. Only computed
+    for a report, so parsing the source here costs nothing on replay."""
     code = fn.__code__
     try:
         lines, first = inspect.getsourcelines(fn)
@@ -112,8 +113,9 @@ def return_source(fn: Callable[..., Any]) -> Source | None:
     except (OSError, SyntaxError):
         return source_at(code.co_filename, code.co_firstlineno, fn.__name__)
     func = next(n for n in ast.walk(tree) if isinstance(n, (ast.AsyncFunctionDef, ast.FunctionDef)))
-    returns = [n for n in _own_nodes(func) if isinstance(n, ast.Return)]
-    line = returns[0].lineno if len(returns) == 1 else func.lineno
+    returns = sorted(n.lineno for n in _own_nodes(func) if isinstance(n, ast.Return))
+    below = [n for n in returns if after is not None and first + n - 1 > after]
+    line = below[0] if below else returns[0] if len(returns) == 1 else func.lineno
     return source_at(code.co_filename, first + line - 1, fn.__name__)
 
 

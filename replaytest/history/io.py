@@ -72,6 +72,14 @@ def _kind(mode: int) -> str:
     return "not a file"
 
 
+#: how to get a history, for every format replaytest reads (said when a file is none)
+EXPORT_ONE = (
+    "export a history with `replaytest export ID -o DIR` (replaytest's engine), "
+    "`temporal workflow show --workflow-id ID -o json` (Temporal) or "
+    "`aws lambda get-durable-execution-history --include-execution-data` (AWS Lambda durable)"
+)
+
+
 def parse_json(data: str | bytes, source: str = "<history>") -> Any:
     """JSON text or UTF-8 bytes → the document; never evaluates anything. Stricter than
     ``json.loads`` where JSON readers disagree: NaN and Infinity are not JSON, a key given twice
@@ -86,7 +94,7 @@ def parse_json(data: str | bytes, source: str = "<history>") -> Any:
         except UnicodeDecodeError as e:
             raise HistoryFormatError(source, f"byte {e.start}", "the file is not UTF-8 text") from None
     if not text.strip():
-        raise HistoryFormatError(source, "", "the file is empty; export a history with `replaytest export ID -o DIR`")
+        raise HistoryFormatError(source, "", f"the file is empty; {EXPORT_ONE}")
     try:
         return json.loads(text, parse_constant=_no_constant, object_pairs_hook=_object)
     except json.JSONDecodeError as e:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from ..backends import AmbiguousFormat, Entry, backend_for, read_document, replay_entry
+from ..backends import AmbiguousFormat, Entry, MissingSDK, backend_for, read_document, replay_entry
 from ..definitions import DuplicateWorkflowWarning, ReplaytestError
 from ..history import HistoryFormatError
 from ..modules import ModuleImportError
@@ -71,8 +72,9 @@ class Replay:
         self.result = replay_entry(entry, doc, s, sessions(self.config), self.display)
         report_missed_breaks(self.config, self.display, self.result.events_replayed)
         for message in self.result.warnings:
+            filename, line = _located(message, self.display)
             warnings.warn_explicit(
-                ReplayWarning(safe(f"{self.result.workflow_id}: {message}")), ReplayWarning, self.display, 0
+                ReplayWarning(safe(f"{self.result.workflow_id}: {message}")), ReplayWarning, filename, line
             )
         return self.result
 
@@ -100,6 +102,7 @@ class Replay:
             HistoryFormatError: "invalid_history",
             ModuleImportError: "module_import",
             ReplayTimeout: "timeout",
+            MissingSDK: "missing_sdk",
         }
         kind = next((v for k, v in outcome.items() if isinstance(error, k)), "error")
         events = 0
@@ -116,6 +119,16 @@ class Replay:
         if isinstance(error, HistoryFormatError):
             return f"invalid history file {error}"
         return safe_lines(str(error).split("\n"))
+
+
+_AT = re.compile(r"\bat (\S+?):(\d+) in [\w<>.]+\)?$")
+
+
+def _located(message: str, history: str) -> tuple[str, int]:
+    """Where pytest's warnings summary puts a replay warning: the user's line the message
+    names (``at app/orders.py:28 in checkout``), else the history file's first line."""
+    m = _AT.search(message)
+    return (m.group(1), int(m.group(2))) if m else (history, 1)
 
 
 class HistoryFile(pytest.File):

@@ -15,6 +15,7 @@ from replaytest_options import declared as backend_options
 
 from ..backends import DEFAULT_REPLAY_TIMEOUT, ReplaySettings, Sessions, parse_timeout
 from ..modes import ArgsMode, SandboxMode
+from ..modules import import_problem, import_spec
 
 if TYPE_CHECKING:
     from ..debug import DebugOptions, ReplayDebugging
@@ -50,9 +51,9 @@ def settings(config: pytest.Config) -> ReplaySettings:
         )
         for name in names:
             try:
-                s.modules.append(importlib.import_module(name))
+                s.modules.append(import_spec(name) if ":" in name else importlib.import_module(name))
             except Exception as e:  # fails every item (see module_errors), not the session
-                s.import_errors[name] = f"{type(e).__name__}: {e}"
+                s.import_errors[name] = import_problem(name, e, Path(config.rootpath))
         options = config.stash.get(DEBUG_OPTIONS_KEY, None)
         if options is not None:
             from ..debug import ReplayDebugging

@@ -34,6 +34,11 @@ def summary_line(stats: dict[str, list[Any]]) -> str:
             "history not replayed: a replay module does not import",
             "histories not replayed: a replay module does not import",
         ),
+        (
+            "missing_sdk",
+            "history not replayed: its SDK is not installed",
+            "histories not replayed: their SDK is not installed",
+        ),
         ("error", "other error", "other errors"),
     ):
         if counts.get(key):

@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ...definitions import ReplaytestError
 from ...modes import SandboxMode
 from ...report.result import ReplayResult
-from .. import Backend, Document, Entry, ReplaySettings
+from .. import Backend, Document, Entry, MissingSDK, ReplaySettings
 from . import history as _history
 
 if TYPE_CHECKING:
@@ -106,9 +105,9 @@ class AwsBackend:
         except ImportError as e:
             if "aws_durable_execution_sdk_python" not in str(e):
                 raise
-            raise ReplaytestError(
+            raise MissingSDK(
                 f"{display}: replaying an AWS Lambda durable execution needs the SDK it runs on: "
-                "pip install 'replaytest[aws]' (aws-durable-execution-sdk-python)"
+                "pip install '/path/to/replaytest[aws]' (aws-durable-execution-sdk-python; see docs/aws-lambda-durable.md)"
             ) from None
 
         return replay_document(

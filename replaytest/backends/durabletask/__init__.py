@@ -14,9 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ...definitions import ReplaytestError
 from ...modes import SandboxMode
-from .. import Backend, Document, Entry, ReplaySettings
+from .. import Backend, Document, Entry, MissingSDK, ReplaySettings
 from . import history as _history
 
 if TYPE_CHECKING:
@@ -70,9 +69,9 @@ class DurableTaskBackend:
         except ImportError as e:
             if "durabletask" not in str(e) and "google" not in str(e):
                 raise
-            raise ReplaytestError(
+            raise MissingSDK(
                 f"{display}: replaying a Durable Task orchestration needs the SDK it runs on: "
-                "pip install 'replaytest[durabletask]'"
+                "pip install '/path/to/replaytest[durabletask]'"
             ) from None
         return replay_document(doc, settings, source=display, fallback_name=entry.workflow_id)
 

@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager as ContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import Backend, Document, Entry, ReplaySettings
+from .. import Backend, Document, Entry, MissingSDK, ReplaySettings
 from .events import event_type, is_decoded_payload
 
 if TYPE_CHECKING:
@@ -104,29 +104,37 @@ def history_at(doc: Any, index: int) -> dict[str, Any]:
     return history
 
 
-def problem(history: Any) -> str | None:
-    """Why this Temporal-looking history cannot be replayed, in one line, or None.
+#: Said when a history holds payloads a Web UI "decoded" download wrote out, and only once they
+#: are what keeps it from replaying: temporalio replays many such files (a decoded result, say).
+DECODED = (
+    "payloads in this history are decoded (a Temporal Web UI download with decoded payloads?), and temporalio "
+    "cannot use them; download the history with encoded payloads (the Web UI's raw/encoded JSON) or " + EXPORTS
+)
 
-    Catches a partial or reversed event list, and the Web UI's "decoded" download, whose
-    payloads are plain JSON values the Replayer cannot read back into protobuf."""
+
+def problem(history: Any) -> str | None:
+    """Why this Temporal-looking history cannot be replayed at all, in one line, or None: a
+    partial or reversed event list. (Decoded payloads are judged by replaying: see ``DECODED``.)"""
     if not _is_history(history):
         first = _first_event(history) or {}
         return (
             f"a Temporal event list that does not start with WorkflowExecutionStarted (its first event is "
             f"{event_type(first.get('eventType')) or 'unnamed'}): not a whole history in order; " + EXPORTS
         )
-    for raw in (history.get("events") or [])[:50]:
-        for key, attrs in raw.items():
+    return None
+
+
+def decoded_payload_event(history: Any) -> int | None:
+    """The position (1-based) of the first event holding a decoded payload, or None."""
+    for n, raw in enumerate(history.get("events") or [] if isinstance(history, dict) else [], 1):
+        for key, attrs in raw.items() if isinstance(raw, dict) else ():
             if not key.endswith("EventAttributes") or not isinstance(attrs, dict):
                 continue
             for field in ("input", "result", "details"):
                 container = attrs.get(field)
                 payloads = container.get("payloads") if isinstance(container, dict) else None
                 if isinstance(payloads, list) and any(is_decoded_payload(p) for p in payloads):
-                    return (
-                        "this is a Temporal Web UI download with decoded payloads, which cannot be replayed; "
-                        "download the history with encoded payloads (the Web UI's raw/encoded JSON) or " + EXPORTS
-                    )
+                    return n
     return None
 
 
@@ -161,8 +169,15 @@ class TemporalBackend:
         return session(settings)
 
     def replay(self, entry: Entry, doc: Document, settings: ReplaySettings, *, display: str) -> ReplayResult:
-        from .replay import replay
-
+        try:
+            from .replay import replay
+        except ModuleNotFoundError as e:
+            if not (e.name or "").startswith("temporalio"):
+                raise
+            raise MissingSDK(
+                f"{display}: replaying a Temporal history needs temporalio: install replaytest with its temporal "
+                "extra (pip install '/path/to/replaytest[temporal]', see docs/temporal.md)"
+            ) from None
         return replay(entry, doc, settings, display=display)
 
 

@@ -28,6 +28,8 @@ from temporalio.worker import (
     ExecuteWorkflowInput,
     HandleSignalInput,
     Interceptor,
+    SignalChildWorkflowInput,
+    SignalExternalWorkflowInput,
     StartActivityInput,
     StartChildWorkflowInput,
     StartLocalActivityInput,
@@ -36,6 +38,7 @@ from temporalio.worker import (
     WorkflowOutboundInterceptor,
 )
 
+from ...core.frames import is_user_file
 from ...core.frames import user_frame as innermost_user_frame
 from . import _sdk
 
@@ -48,9 +51,43 @@ def user_frame_object(depth: int = 2) -> Any:
 
 
 def user_frame(depth: int = 2) -> Frame | None:
-    """(file, line, function) of the innermost frame of workflow code on the current stack."""
+    """(file, line, function) of the innermost frame of workflow code on the current stack;
+    else, inside ``asyncio.gather`` or a task, where the running coroutine was created."""
     f = user_frame_object(depth + 1)
-    return (f.f_code.co_filename, f.f_lineno, f.f_code.co_name) if f is not None else None
+    return (f.f_code.co_filename, f.f_lineno, f.f_code.co_name) if f is not None else origin_frame()
+
+
+#: frames kept per coroutine while workflow code runs (see runner.ReplayWorker)
+ORIGIN_DEPTH = 8
+
+
+def origin_frame() -> Frame | None:
+    """Where the user's code created the coroutine the current task runs. A command issued in
+    ``asyncio.gather(*[workflow.execute_activity(...) ...])`` runs in a task of its own, with no
+    frame of the user's on the stack; the replay threads keep each coroutine's origin
+    (``sys.set_coroutine_origin_tracking_depth``), which still names the user's line."""
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:
+        return None
+    origin = getattr(task.get_coro(), "cr_origin", None) if task is not None else None
+    for filename, line, function in origin or ():
+        if is_user_file(filename):
+            return (filename, line, function)
+    return None
+
+
+def raised_at(e: BaseException) -> Frame | None:
+    """The innermost line of workflow code in ``e``'s traceback: the ``raise`` (or the
+    ``workflow.continue_as_new(...)`` call) that ended the run."""
+    found = None
+    tb = e.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if is_user_file(code.co_filename):
+            found = (code.co_filename, tb.tb_lineno, code.co_name)
+        tb = tb.tb_next
+    return found
 
 
 @dataclass
@@ -66,6 +103,8 @@ class Issued:
     target: str | None = None  # child workflow id, signalled workflow id
     deprecated: bool = False  # patches
     frame: Frame | None = None
+    fn: Any = None  # complete: the run method that returned (its return line is found for a report)
+    after: int | None = None  # complete: the last line of it known to have run
 
 
 @dataclass
@@ -132,6 +171,20 @@ class _Outbound(WorkflowOutboundInterceptor):
         self._capture.add(Issued("local_activity", _task(), input.activity, tuple(input.args), frame=user_frame()))
         return super().start_local_activity(input)
 
+    async def signal_child_workflow(self, input: SignalChildWorkflowInput) -> None:
+        self._capture.add(
+            Issued(
+                "signal", _task(), input.signal, tuple(input.args), target=input.child_workflow_id, frame=user_frame()
+            )
+        )
+        return await super().signal_child_workflow(input)
+
+    async def signal_external_workflow(self, input: SignalExternalWorkflowInput) -> None:
+        self._capture.add(
+            Issued("signal", _task(), input.signal, tuple(input.args), target=input.workflow_id, frame=user_frame())
+        )
+        return await super().signal_external_workflow(input)
+
     async def start_child_workflow(self, input: StartChildWorkflowInput) -> workflow.ChildWorkflowHandle[Any, Any]:
         self._capture.add(
             Issued("child", _task(), input.workflow, tuple(input.args), target=input.id, frame=user_frame())
@@ -162,7 +215,13 @@ class _Inbound(WorkflowInboundInterceptor):
         except BaseException as e:
             self._record_exit(e)
             raise
-        self._capture.issued.append(Issued("complete", _task(), args=(result,), frame=None))
+        run = getattr(input.run_fn, "__func__", input.run_fn)
+        code = getattr(run, "__code__", None)
+        after = next(
+            (i.frame[1] for i in reversed(self._capture.issued) if code and i.frame and i.frame[0] == code.co_filename),
+            None,
+        )
+        self._capture.issued.append(Issued("complete", _task(), args=(result,), fn=run, after=after))
         return result
 
     async def handle_signal(self, input: HandleSignalInput) -> None:
@@ -177,9 +236,9 @@ class _Inbound(WorkflowInboundInterceptor):
         if isinstance(e, (asyncio.CancelledError, temporalio.exceptions.CancelledError)):
             return
         if isinstance(e, workflow.ContinueAsNewError):
-            self._capture.issued.append(Issued("continue_as_new", _task(), frame=user_frame(3)))
+            self._capture.issued.append(Issued("continue_as_new", _task(), frame=raised_at(e)))
         elif isinstance(e, (temporalio.exceptions.FailureError, asyncio.TimeoutError)):
-            self._capture.issued.append(Issued("fail", _task(), args=(str(e),)))
+            self._capture.issued.append(Issued("fail", _task(), args=(str(e),), frame=raised_at(e)))
         elif _sdk.is_eviction(e):  # temporalio tearing the run down
             return
         elif self._capture.error is None:

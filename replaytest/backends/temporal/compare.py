@@ -23,12 +23,13 @@ _COMMAND_KINDS = {
     "ActivityTaskScheduled": "activity",
     "TimerStarted": "timer",
     "StartChildWorkflowExecutionInitiated": "child",
+    "SignalExternalWorkflowExecutionInitiated": "signal",
     "WorkflowExecutionCompleted": "complete",
     "WorkflowExecutionFailed": "fail",
     "WorkflowExecutionContinuedAsNew": "continue_as_new",
 }
 #: kinds not compared (temporalio checks them; we do not capture them precisely)
-_UNCOMPARED = {"local_activity", "signal"}
+_UNCOMPARED = {"local_activity"}
 
 
 @dataclass
@@ -60,6 +61,9 @@ def recorded_command(e: TEvent) -> Recorded | None:
             decode_payloads(a.get("input")),
             target=a.get("workflowId"),
         )
+    if kind == "signal":
+        target = (a.get("workflowExecution") or {}).get("workflowId")
+        return Recorded(e, kind, a.get("signalName"), decode_payloads(a.get("input")), target=target)
     return Recorded(e, kind) if kind else None
 
 
@@ -114,7 +118,7 @@ def same(r: Recorded, i: Issued) -> bool:
         return False
     if r.kind == "activity":
         return r.name == i.name
-    if r.kind == "child":
+    if r.kind in ("child", "signal"):
         return r.target == i.target and r.name == i.name
     if r.kind == "patch":
         return r.name == i.name
@@ -130,10 +134,14 @@ def describe_issued(i: Issued, to_json: Callable[[Sequence[Any]], list[Any]]) ->
         return f"StartChildWorkflowExecutionInitiated {i.name}({args_text(to_json(i.args))}) id={i.target}"
     if i.kind == "patch":
         return f"MarkerRecorded patch {i.name!r}"
+    if i.kind == "signal":
+        return f"SignalExternalWorkflowExecutionInitiated {i.name!r} to {i.target}"
     if i.kind == "complete":
         return f"WorkflowExecutionCompleted → {args_text(to_json(i.args))}"
     if i.kind == "fail":
         return f"WorkflowExecutionFailed {i.args[0] if i.args else ''}"
+    if i.kind == "continue_as_new":
+        return "WorkflowExecutionContinuedAsNew"
     return i.kind
 
 
@@ -214,7 +222,12 @@ def recorded_names(tasks: Sequence[Task]) -> dict[tuple[Any, ...], int]:
     return names
 
 
+_ENDS = {"complete": "returns", "fail": "fails", "continue_as_new": "continues as new"}
+
+
 def mismatch_kind(r: Recorded, c: Any, later: dict[tuple[Any, ...], int]) -> tuple[str, str]:
+    if c.kind in _ENDS and r.kind not in _ENDS:
+        return "command", f"the code {_ENDS[c.kind]} here, where history went on: it recorded more after this point"
     if r.kind == "patch" or c.kind == "patch":
         return "patch", ""
     if r.kind == "child" and c.kind == "child":

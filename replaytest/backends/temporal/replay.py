@@ -13,7 +13,6 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import temporalio.converter
@@ -22,16 +21,18 @@ from google.protobuf import json_format
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 
+from ...core.frames import return_source
 from ...history import HistoryFormatError
 from ...modes import ArgsMode, SandboxMode
-from ...report.divergence import NondeterminismError, ReplayTimeout, UnknownWorkflowError, UnsupportedOption
+from ...report.divergence import NondeterminismError, ReplayTimeout, UnsupportedOption
 from ...report.result import ReplayResult
 from .. import Document, Entry, ReplaySettings
-from . import EXPORTS, _sdk, history_at, problem, workflow_id_of, workflow_type_of
+from . import DECODED, EXPORTS, decoded_payload_event, history_at, problem, workflow_id_of, workflow_type_of
 from .capture import Capture, arm, disarm, take
 from .compare import Finding, compare
 from .events import TEvent, Undecodable, bad_value, decode_payloads, event_type, events_of
-from .report import TemporalDivergence, TemporalTaskError, event_timeline, source_of, temporal_message
+from .registry import resolve
+from .report import TemporalDivergence, TemporalTaskError, event_timeline, source_of, temporal_message, with_code
 from .runner import Pending, Stuck, close_all, worker_for
 
 _ARG_KINDS = ("activity_args", "timer_duration")
@@ -46,18 +47,6 @@ def session(settings: ReplaySettings) -> Iterator[None]:
         yield
     finally:
         close_all()
-
-
-def workflow_classes(sources: Sequence[ModuleType | type]) -> dict[str, type]:
-    """``@workflow.defn`` classes (given, or found in modules) by workflow type name; the
-    first one of a name wins."""
-    found: dict[str, type] = {}
-    for source in sources:
-        values = [source] if isinstance(source, type) else list(vars(source).values())
-        for value in values:
-            if isinstance(value, type) and (name := _sdk.workflow_name(value)) is not None:
-                found.setdefault(name, value)
-    return found
 
 
 _converter = temporalio.converter.DataConverter.default.payload_converter
@@ -127,6 +116,9 @@ def check(history_doc: Any, source: str, workflow_id: str = "") -> tuple[list[TE
     try:  # the parsed document as it is: no second round of JSON text
         return events, WorkflowHistory.from_json(workflow_id, history_doc)
     except (ValueError, json_format.ParseError, RecursionError, SystemError) as e:
+        decoded = decoded_payload_event(history_doc)
+        if decoded is not None:  # that is why temporalio cannot read it
+            raise HistoryFormatError(source, f"event {decoded}", DECODED) from None
         why = _short(str(e), 300)
         raise HistoryFormatError(source, "", f"temporalio cannot read this history ({why}); {EXPORTS}") from None
 
@@ -190,18 +182,7 @@ def _start(entry: Entry, doc: Document, settings: ReplaySettings, display: str) 
     workflow_id = workflow_id_of(history_doc, Path(entry.path), entry.index, count)
     events, history = check(history_doc, source, workflow_id)
     workflow_type = workflow_type_of(history_doc) or "?"
-    workflows = workflow_classes([*settings.modules, *settings.extra_workflows])
-    if workflow_type not in workflows:
-        known = ", ".join(sorted(workflows)) or "none"
-        raise UnknownWorkflowError(
-            "\n".join(
-                [
-                    f"{source}: Temporal workflow type {workflow_type!r} is not registered (registered @workflow.defn "
-                    f"classes: {known}); pass the module that defines it with --replay-module / replay_modules",
-                    *("  " + line for line in settings.describe_search()),
-                ]
-            )
-        )
+    workflows = resolve(history_doc, workflow_type, settings, source)
     plan = None
     observer = settings.observer()
     if observer is not None:  # a debugger is attached: see debugging.py
@@ -225,15 +206,25 @@ def replay(entry: Entry, doc: Document, settings: ReplaySettings, *, display: st
     finally:
         if started.plan is not None:
             disarm(started.workflow_id)
-    return _verdict(
-        outcome.replay_failure,
-        capture,
-        started.events,
-        settings,
-        started.workflow_id,
-        started.workflow_type,
-        started.source,
-    )
+    try:
+        return _verdict(
+            outcome.replay_failure,
+            capture,
+            started.events,
+            settings,
+            started.workflow_id,
+            started.workflow_type,
+            started.source,
+        )
+    except (NondeterminismError, TemporalTaskError, HistoryFormatError) as e:
+        decoded = decoded_payload_event(history_at(doc, entry.index))
+        if decoded is None:
+            raise
+        note = f"event {decoded} holds a decoded payload: if that is why, {DECODED}"
+        if isinstance(e, HistoryFormatError):
+            raise HistoryFormatError(started.source, f"event {decoded}", f"{e.reason}; {DECODED}") from None
+        (e.divergence.notes if isinstance(e, NondeterminismError) else e.notes).append(note)
+        raise
 
 
 def _stuck(started: _Started, capture: Capture | None, limit: float, flag: str) -> str:
@@ -335,7 +326,11 @@ def _divergence(
             warnings=warnings,
         )
     event_id = f.event.id if f.event else None
-    frame = f.issued_cmd.frame if f.issued_cmd is not None else None
+    issued = f.issued_cmd
+    frame = issued.frame if issued is not None else None
+    where = source_of(frame)
+    if where is None and issued is not None and issued.kind == "complete" and issued.fn is not None:
+        where = with_code(return_source(issued.fn, issued.after))  # the `return` that ran
     return TemporalDivergence(
         f.kind,
         workflow_id,
@@ -344,7 +339,7 @@ def _divergence(
         f.event.type if f.event else None,
         f.recorded,
         f.issued,
-        source_of(frame),
+        where,
         detail=f.detail,
         matched=f.matched,
         timeline=_timeline(events, event_id),

@@ -65,6 +65,13 @@ def source_of(frame: Frame | None) -> Source | None:
     return Source(src.file, src.line, src.function, linecache.getline(frame[0], frame[1]).strip(), src.path)
 
 
+def with_code(src: Source | None) -> Source | None:
+    """``src`` with its line of code (for a place found by parsing, not from a frame)."""
+    if src is None or not src.path or src.code:
+        return src
+    return Source(src.file, src.line, src.function, linecache.getline(src.path, src.line).strip(), src.path)
+
+
 def event_timeline(events: Sequence[TEvent], around: int | None, mark: str) -> list[str]:
     return timeline([(e.id, describe(e)) for e in events], around, mark)
 

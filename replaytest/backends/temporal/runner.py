@@ -16,6 +16,7 @@ import concurrent.futures
 import functools
 import logging
 import queue
+import sys
 import threading
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, WorkflowRepla
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from ._sdk import REPLAY_LOGGERS
-from .capture import Capture, CaptureInterceptor, take
+from .capture import ORIGIN_DEPTH, Capture, CaptureInterceptor, take
 
 THREAD_PREFIX = "replaytest-temporal"
 
@@ -48,6 +49,11 @@ def _quiet_runtime() -> Runtime:
 
 #: what one replay gives back: temporalio's result and what the code did (capture.py)
 Outcome = tuple[WorkflowReplayResult, Capture]
+
+
+def _track_origins() -> None:
+    sys.set_coroutine_origin_tracking_depth(ORIGIN_DEPTH)
+
 
 _inside = threading.local()  # set while this thread runs a replay worker's loop
 
@@ -80,6 +86,7 @@ class _DaemonExecutor(concurrent.futures.ThreadPoolExecutor):
         self._thread.start()
 
     def _serve(self) -> None:
+        _track_origins()  # workflow code runs in this thread: keep coroutine origins (capture.origin_frame)
         while (job := self._jobs.get()) is not None:
             future, fn, args = job
             if future.set_running_or_notify_cancel():
@@ -164,11 +171,16 @@ class ReplayWorker:
             asyncio.get_running_loop()
         except RuntimeError:
             _inside.on = True
+            depth = sys.get_coroutine_origin_tracking_depth()  # debug mode runs workflow code here
+            sys.set_coroutine_origin_tracking_depth(ORIGIN_DEPTH)
             try:
                 return self._loop.run_until_complete(awaitable)
             finally:
                 _inside.on = False
-        with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=THREAD_PREFIX) as helper:
+                sys.set_coroutine_origin_tracking_depth(depth)
+        with concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix=THREAD_PREFIX, initializer=_track_origins
+        ) as helper:
             return helper.submit(self._loop.run_until_complete, awaitable).result()
 
     async def _main(self) -> None:
