@@ -497,6 +497,39 @@ def test_fork_and_exec_are_blocked():
     assert out.stdout.split("\n") == ["BLOCKED os.fork", "BLOCKED os.exec", ""], out
 
 
+def test_os_exit_and_abort_in_workflow_code_are_refused_even_in_warn_mode():
+    """Going on would end the worker or the replay run (issue 19, item 10); only `off` lets them through."""
+    script = textwrap.dedent("""
+        import datetime, os, random
+        from replaytest import sandbox as sb
+        NOW = datetime.datetime(2001, 1, 1, tzinfo=datetime.timezone.utc)
+        with sb.session():
+            for mode in ("strict", "warn"):
+                for name, call in [("os._exit", lambda: os._exit(5)), ("os.abort", os.abort)]:
+                    try:
+                        with sb.workflow_code(NOW, random.Random(0), mode=mode, on_violation=print):
+                            call()
+                    except sb.SandboxViolation as e:
+                        print("REFUSED", mode, e.call, flush=True)
+            with sb.workflow_code(NOW, random.Random(0), mode="off"):
+                os._exit(7)
+    """)
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 7, out
+    assert out.stdout.splitlines() == [
+        "REFUSED strict os._exit",
+        "REFUSED strict os.abort",
+        "REFUSED warn os._exit",
+        "REFUSED warn os.abort",
+    ], out
+
+
 def test_first_time_import_inside_workflow_code_is_not_flagged(tmp_path: Path, monkeypatch):
     name = f"sandbox_lazy_{uuid.uuid4().hex}"
     (tmp_path / f"{name}.py").write_text("VALUE = 42\n")

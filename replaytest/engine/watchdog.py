@@ -25,8 +25,9 @@ between bytecodes, so code stuck *inside* one C call (a huge ``re`` match, a loc
 is interrupted only when that call returns; the worker logs the line it is stuck on.
 
 Only the thread that enters ``watching`` is ever interrupted, only while the block is open;
-on leaving, a still-pending interruption is cleared, and one delivered while leaving surfaces
-from the ``with`` statement, where the runner catches it. Under a debugger (a trace function
+on leaving, a still-pending interruption is raised and dropped there (``_absorb``), and one
+delivered while leaving surfaces from the ``with`` statement, where the runner catches it. So
+no interruption outlives its block, and none is left pending for a thread that ends. Under a debugger (a trace function
 set) nothing is interrupted: a breakpoint is not a deadlock.
 """
 
@@ -130,10 +131,11 @@ class Watchdog:
             yield
         finally:
             with _lock:
-                _watches.discard(watch)
+                _watches.discard(watch)  # no interruption for this thread after this
                 if watch.deadlock is not None:
                     found.append(watch.deadlock)
-                    _raise_in(watch.thread_id, None)  # an interruption not delivered yet is dropped
+            if watch.deadlock is not None:
+                _absorb()
 
 
 def _start() -> None:
@@ -194,11 +196,21 @@ def _check(watch: _Watch) -> None:
     watch.since = now  # again after another limit, while it is still stuck
 
 
-def _raise_in(thread_id: int, exc: type[BaseException] | None) -> None:
-    """Raise ``exc`` in the thread asynchronously (None: clear a pending one)."""
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(
-        ctypes.c_ulong(thread_id), ctypes.py_object(exc) if exc is not None else ctypes.c_void_p(None)
-    )
+def _raise_in(thread_id: int, exc: type[BaseException]) -> None:
+    """Raise ``exc`` in the thread asynchronously, at its next bytecode boundary."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(exc))
+
+
+def _absorb() -> None:
+    """Let an interruption still pending for this thread be raised here, and drop it (a loop's
+    backward jump is where CPython raises it). Not ``PyThreadState_SetAsyncExc(id, NULL)``: on
+    CPython 3.11 clearing one that way leaves the interpreter's eval breaker set for good, and a
+    traced generator then spins forever at its first line."""
+    try:
+        for _ in range(8):
+            pass
+    except Interrupted:
+        pass
 
 
 def _stack(frame: types.FrameType | None) -> str:
