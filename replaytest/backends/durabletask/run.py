@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ...core.frames import exception_source, is_user_file, source_at, user_tb_frames
+from ...history import HistoryFormatError
 from ...report import NondeterminismError, Source
 from ...report.jsondiff import ABSENT, differences
 from ...report.text import short_json
@@ -242,7 +243,13 @@ class Run:
             if event.is_command:
                 self.check_command(event, ctx)
             try:
-                executor.process_event(ctx, _sdk.to_pb(event))
+                proto = _sdk.to_pb(event)
+            except Exception as e:  # a field the protobuf message cannot hold: the file, not the code
+                raise HistoryFormatError(
+                    h.source, f"history event {event.pos} ({label(event)})", f"the SDK cannot take it: {str(e)[:300]}"
+                ) from None
+            try:
+                executor.process_event(ctx, proto)
             except Stop:
                 return ctx
             except _sdk.NonDeterminismError as e:  # the SDK saw what the checks above did not
