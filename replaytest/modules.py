@@ -66,7 +66,9 @@ def import_problem(name: str, e: Exception, project_dir: Path) -> str:
     root = project_dir.resolve()
     if not missing or not ((root / top).is_dir() or (root / f"{top}.py").is_file()):
         return text
-    entries = [Path(p or ".").resolve() for p in sys.path]
+    # only real directories: an editable install's path-hook entry ("__editable__…finder.__path_hook__")
+    # would resolve as if it were a folder of the project
+    entries = [Path(p or ".").resolve() for p in sys.path if Path(p or ".").is_dir()]
     if root in entries:
         return text
     ours = [str(p) for p in entries if p.is_relative_to(root)]
