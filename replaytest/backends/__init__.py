@@ -322,6 +322,19 @@ def read_document(path: Path, display: str | None = None) -> Document:
     return parsed
 
 
+@contextlib.contextmanager
+def sandbox_session(settings: ReplaySettings) -> Iterator[None]:
+    """A backend's ``session`` when its replays run user code under replaytest's sandbox: one
+    sandbox session (one freezegun start) for the run, none with ``--replay-sandbox=off``."""
+    if settings.sandbox is SandboxMode.OFF:
+        yield
+        return
+    from .. import sandbox
+
+    with sandbox.session():
+        yield
+
+
 def replay_entry(
     entry: Entry, doc: Document, settings: ReplaySettings, sessions: Sessions, display: str
 ) -> ReplayResult:
@@ -396,4 +409,5 @@ __all__ = [
     "read_document",
     "registered",
     "replay_entry",
+    "sandbox_session",
 ]

@@ -6,15 +6,13 @@ when a history is actually replayed), so a session without AWS histories pays no
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
+from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ...modes import SandboxMode
 from ...report.result import ReplayResult
-from .. import Backend, Document, Entry, MissingSDK, ReplaySettings
+from .. import Backend, Document, Entry, MissingSDK, ReplaySettings, sandbox_session
 from . import history as _history
 
 if TYPE_CHECKING:
@@ -88,16 +86,8 @@ class AwsBackend:
 
         return timeline(doc, entry.index, display, entry.workflow_id)
 
-    @contextlib.contextmanager
-    def session(self, settings: ReplaySettings) -> Iterator[None]:
-        """One sandbox session for the run (one freezegun start), as the native backend holds."""
-        if settings.sandbox is SandboxMode.OFF:
-            yield
-            return
-        from ... import sandbox
-
-        with sandbox.session():
-            yield
+    def session(self, settings: ReplaySettings) -> ContextManager[None]:
+        return sandbox_session(settings)
 
     def replay(self, entry: Entry, doc: Document, settings: ReplaySettings, *, display: str) -> ReplayResult:
         try:

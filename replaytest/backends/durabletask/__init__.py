@@ -9,13 +9,11 @@ it when a history is actually replayed.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
+from contextlib import AbstractContextManager as ContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ...modes import SandboxMode
-from .. import Backend, Document, Entry, MissingSDK, ReplaySettings
+from .. import Backend, Document, Entry, MissingSDK, ReplaySettings, sandbox_session
 from . import history as _history
 
 if TYPE_CHECKING:
@@ -52,16 +50,8 @@ class DurableTaskBackend:
 
         return timeline(doc, display, entry.workflow_id)
 
-    @contextlib.contextmanager
-    def session(self, settings: ReplaySettings) -> Iterator[None]:
-        """One sandbox session for the run (one freezegun start), as the native backend holds."""
-        if settings.sandbox is SandboxMode.OFF:
-            yield
-            return
-        from ... import sandbox
-
-        with sandbox.session():
-            yield
+    def session(self, settings: ReplaySettings) -> ContextManager[None]:
+        return sandbox_session(settings)
 
     def replay(self, entry: Entry, doc: Any, settings: ReplaySettings, *, display: str) -> Any:
         try:
