@@ -90,11 +90,21 @@ def test_module_colon_class_picks_one_version(pytester: pytest.Pytester, histori
     # the first version alone cannot replay what the second recorded: the class named is the one used
     v1 = run(pytester, "--replay-module", f"{VERSIONS}:InvoiceWorkflow", "-k", "invoice")
     v1.assert_outcomes(passed=1, failed=1)
+    v1.stdout.fnmatch_lines(["Nondeterminism in workflow invoice-2 (invoice-workflow) at history event 5:*"])
 
 
 def test_the_ini_takes_module_colon_class_too(pytester: pytest.Pytester, histories: Path) -> None:
     pytester.makeini(f"[pytest]\nreplay_modules = {UNGUARDED}:InvoiceWorkflowPatched\n")
-    run(pytester, "-k", "invoice").assert_outcomes(failed=2)
+    result = run(pytester, "-k", "invoice")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(  # failed for the edit's reason at its line, not for a set-up error
+        [
+            "Nondeterminism in workflow invoice-1 (invoice-workflow) at history event 5: a different activity",
+            "*fixtures/temporal/variants/versions_unguarded.py:28 in run",
+            "Nondeterminism in workflow invoice-2 (invoice-workflow) at history event 5: a patch marker mismatch",
+            "*fixtures/temporal/variants/versions_unguarded.py:28 in run",
+        ]
+    )
 
 
 # ---------------------------------------------------------------- 2: a whole project, one session
