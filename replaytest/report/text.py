@@ -36,6 +36,17 @@ def safe_lines(lines: list[str]) -> str:
     return "\n".join(safe(line) for line in lines)
 
 
+def json_kind(value: Any) -> str:
+    """How JSON names a value's kind, for messages that must not quote the value itself (it may
+    be huge or hostile): ``null``, ``a boolean``, ``an object``, ``a list``, ``a string``, ``a number``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    kinds: dict[type, str] = {dict: "an object", list: "a list", str: "a string"}
+    return kinds.get(type(value), "a number")
+
+
 def short_json(value: Any, limit: int = 60) -> str:
     """``value`` as JSON on one safe line, cut to ``limit`` characters with an ellipsis."""
     text = safe(json.dumps(value, ensure_ascii=False))

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ...history.errors import HistoryFormatError
-from ...report.text import short_json
+from ...report.text import json_kind, short_json
 
 #: event type → (operation type, operation status after the event)
 EVENT_TYPES: dict[str, tuple[str | None, str | None]] = {
@@ -282,7 +282,7 @@ def load(doc: dict[str, Any], source: str) -> AwsHistory:
     for index, e in enumerate(raw):
         where = f"event {index + 1}"
         if not isinstance(e, dict):
-            raise bad(where, f"expected an object, found {_json_kind(e)}")
+            raise bad(where, f"expected an object, found {json_kind(e)}")
         etype = e.get("EventType")
         if not isinstance(etype, str) or etype not in EVENT_TYPES:
             shown = repr(short(etype, 80)) if isinstance(etype, str) else short(etype, 80)
@@ -335,16 +335,6 @@ _PAYLOAD_BOXES = ("Result", "Error", "Input")
 _RETRY_NUMBERS = ("CurrentAttempt", "NextAttemptDelaySeconds")
 
 
-def _json_kind(value: Any) -> str:
-    """How JSON names a value's kind, for messages (never the value itself)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    kinds: dict[type, str] = {dict: "an object", list: "a list", str: "a string"}
-    return kinds.get(type(value), "a number")
-
-
 def _check_fields(e: dict[str, Any], etype: str, where: str, bad: Any) -> None:
     """Every field load and replay read has the JSON kind it must have, and identity fields are
     of a sane length: a wrong one is one line naming the event and the field, checked before
@@ -354,7 +344,7 @@ def _check_fields(e: dict[str, Any], etype: str, where: str, bad: Any) -> None:
     for key in _TEXT_FIELDS:
         value = e.get(key)
         if value is not None and not isinstance(value, str):
-            raise bad(where, f"{key} is {_json_kind(value)}; it must be a string")
+            raise bad(where, f"{key} is {json_kind(value)}; it must be a string")
         if isinstance(value, str) and len(value) > MAX_FIELD:
             raise bad(where, f"{key} is {len(value):,} characters long (at most {MAX_FIELD:,} are read)")
     details_key = f"{etype}Details"
@@ -362,33 +352,33 @@ def _check_fields(e: dict[str, Any], etype: str, where: str, bad: Any) -> None:
     if details is None:
         details = {}
     if not isinstance(details, dict):
-        raise bad(where, f"{details_key} is {_json_kind(details)}; it must be an object")
+        raise bad(where, f"{details_key} is {json_kind(details)}; it must be an object")
     for key in _PAYLOAD_BOXES:
         box = details.get(key)
         if box is None:
             continue
         if not isinstance(box, dict):
-            raise bad(where, f"{details_key}.{key} is {_json_kind(box)}; it must be an object with a Payload")
+            raise bad(where, f"{details_key}.{key} is {json_kind(box)}; it must be an object with a Payload")
         payload = box.get("Payload")
         if key == "Error":
             if payload is not None and not isinstance(payload, dict):
-                raise bad(where, f"{details_key}.Error.Payload is {_json_kind(payload)}; it must be an object")
+                raise bad(where, f"{details_key}.Error.Payload is {json_kind(payload)}; it must be an object")
         elif payload is not None:
             if not isinstance(payload, str):
-                raise bad(where, f"{details_key}.{key}.Payload is {_json_kind(payload)}; it must be JSON text")
+                raise bad(where, f"{details_key}.{key}.Payload is {json_kind(payload)}; it must be JSON text")
             if not box.get("Truncated"):
                 _check_json_text(payload, f"{details_key}.{key}.Payload", where, bad)
     retry = details.get("RetryDetails")
     if retry is not None and not isinstance(retry, dict):
-        raise bad(where, f"{details_key}.RetryDetails is {_json_kind(retry)}; it must be an object")
+        raise bad(where, f"{details_key}.RetryDetails is {json_kind(retry)}; it must be an object")
     numbers = [(f"{details_key}.RetryDetails.{k}", (retry or {}).get(k)) for k in _RETRY_NUMBERS]
     numbers.append((f"{details_key}.Duration", details.get("Duration")))
     for name, value in numbers:
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise bad(where, f"{name} is {_json_kind(value)}; it must be a number")
+            raise bad(where, f"{name} is {json_kind(value)}; it must be a number")
     for key in ("CallbackId", "FunctionName"):
         if details.get(key) is not None and not isinstance(details[key], str):
-            raise bad(where, f"{details_key}.{key} is {_json_kind(details[key])}; it must be a string")
+            raise bad(where, f"{details_key}.{key} is {json_kind(details[key])}; it must be a string")
     if etype == "ExecutionFailed" and not isinstance((details.get("Error") or {}).get("Payload"), dict):
         raise bad(where, f"{details_key}.Error.Payload is missing: a failed execution records its error")
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ...report.text import short_duration, short_json
+from ...report.text import json_kind, short_duration, short_json
 
 _ENUM_PREFIX = "EVENT_TYPE_"
 
@@ -71,15 +71,6 @@ MAX_DEPTH = 200
 _INT64 = 2**63
 
 
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    kinds: dict[type, str] = {dict: "an object", list: "a list", str: "a string"}
-    return kinds.get(type(value), "a number")
-
-
 def _unprintable_text(text: str) -> bool:
     """A lone surrogate (no encoder writes it; protobuf fails with a SystemError on one in a key)."""
     if text.isascii():
@@ -102,7 +93,7 @@ def bad_value(doc: Any) -> tuple[str, str] | None:
     for index, event in enumerate(events):
         where = f"event {index + 1}"
         if not isinstance(event, dict):
-            return where, f"is {_kind(event)}; every event of a history is an object"
+            return where, f"is {json_kind(event)}; every event of a history is an object"
         stack: list[tuple[Any, str, int]] = [(event, "", 1)]
         while stack:
             node, path, depth = stack.pop()
@@ -111,7 +102,7 @@ def bad_value(doc: Any) -> tuple[str, str] | None:
                 return where, f"{shown or 'the event'} nests lists and objects more than {MAX_DEPTH} levels deep"
             if isinstance(node, dict):
                 if "metadata" in node and "data" in node and not isinstance(node["metadata"], dict):
-                    return where, f"{path}.metadata is {_kind(node['metadata'])}; a payload's metadata is an object"
+                    return where, f"{path}.metadata is {json_kind(node['metadata'])}; a payload's metadata is an object"
                 for key, value in node.items():
                     if _unprintable_text(key):
                         return where, f"{path or 'the event'} has a key with a lone surrogate ({key[:40]!r})"
