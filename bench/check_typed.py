@@ -4,7 +4,8 @@ usage: python bench/check_typed.py [MUTANTS]   (default 3000)
 
 Takes valid histories (the bench generator's shapes and tests/data/*.json when present),
 mutates them at random (drop/add keys, swap types and values, change event types, reorder,
-nudge numbers to bounds) and checks, on every one, that the typed structs accept only what
+nudge numbers to bounds) and checks, on every one, that the typed structs (both entry points:
+``convert`` of a parsed document and ``decode`` of its bytes, which must agree) accept only what
 jsonschema accepts, and accept all of it once integers written as floats (``1.0``) are written
 as integers (the structs leave those to jsonschema). tests/test_history.py runs the same
 property under Hypothesis.
@@ -24,7 +25,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 import gen_history
 
 from replaytest.history.schema import _validator, schema
-from replaytest.history.typed import convert
+from replaytest.history.typed import convert, decode
 
 EVENT_TYPES = schema()["$defs"]["event"]["properties"]["type"]["enum"]
 ODD_VALUES = [
@@ -114,7 +115,10 @@ def main() -> int:
     ref = _validator()
 
     def fast(doc) -> bool:
-        return convert(doc) is not None
+        """Both entry points: a parsed document, and its JSON bytes (they must agree)."""
+        parsed, read = convert(doc) is not None, decode(json.dumps(doc).encode()) is not None
+        assert parsed == read, f"convert says {parsed}, decode says {read}: {json.dumps(doc)[:400]}"
+        return parsed
 
     bases = [
         {"format": "replaytest.history", "version": 1, "events": gen_history.events(k, 3)}

@@ -122,6 +122,44 @@ def test_a_repeated_key_is_refused_by_every_way_of_loading(tmp_path: Path) -> No
     assert info.value.where == "/events/0/attrs"
 
 
+@pytest.mark.parametrize(
+    "old, new, where",
+    [
+        ('"version": 1,', '"version": 1, "version": 1,', "top level"),
+        ('{"id": 2, ', '{"id": 2, "id": 2, ', "/events/1"),
+        (
+            '"time": "2026-01-01T00:00:00.000Z", "type": "WorkflowTaskScheduled"',
+            '"time": "2026-01-01T00:00:00.000Z", "time": "2026-01-01T00:00:00.000Z", "type": "WorkflowTaskScheduled"',
+            "/events/1",
+        ),
+        ('"input": [{"n": 3}], "seed"', '"input": [{"n": 3, "n": 3}], "seed"', "/events/0/attrs/input/0"),
+        ('"maximum_attempts": 0,', '"maximum_attempts": 0, "maximum_attempts": 0,', "/events/4/attrs/retry_policy"),
+    ],
+)
+def test_a_repeated_key_at_any_depth_is_refused_where_it_is(old: str, new: str, where: str) -> None:
+    """The one decode counts the colons of the attrs it encodes again and adds the keys it does
+    not (each event's four, the file's three, and each time's two colons): a key repeated at
+    any of those levels still shows, with the same value or another."""
+    text = SMOKE.read_text().replace(old, new, 1)
+    assert text != SMOKE.read_text()
+    with pytest.raises(HistoryFormatError, match=r"appears twice") as info:
+        History.from_json(text.encode(), "h.json")
+    assert info.value.where == where
+
+
+def test_keys_the_schema_does_not_name_are_kept_by_the_one_decode() -> None:
+    """attrs are open in the schema: a key it does not name (colons in its value, nested objects)
+    loads through the typed decode, not the fallback, and stays in the event."""
+    from replaytest.history import typed
+
+    extra = ', "note": {"a:b": "c: d", "deep": [{"x": ":"}]}'
+    text = SMOKE.read_text().replace('"seed": 7}', '"seed": 7' + extra + "}", 1)
+    decoded = typed.decode(text.encode())
+    assert decoded is not None
+    assert decoded[0][0].attrs["note"] == {"a:b": "c: d", "deep": [{"x": ":"}]}
+    assert History.from_json(text.encode(), "h.json").started["note"]["a:b"] == "c: d"
+
+
 def test_every_fixture_history_validates() -> None:
     paths = sorted((Path(__file__).parent.parent / "fixtures" / "histories").glob("*.json"))
     for path in paths:

@@ -35,6 +35,7 @@ def check_consistency(events: Sequence[Event], source: str, good_times: Iterable
     fired: set[str] = set()
     good_times = set(good_times)  # most events share a time with the one before
     previous = ""
+    closed = False  # previous in CLOSING_EVENTS
     for index, e in enumerate(events):
         etype = e.type
         if e.id != index + 1:
@@ -45,8 +46,9 @@ def check_consistency(events: Sequence[Event], source: str, good_times: Iterable
             if not real_utc_time(e.time):
                 raise _bad(source, index, e, f"time {e.time!r} is not a real UTC time")
             good_times.add(e.time)
-        if etype in _PLACED or previous in CLOSING_EVENTS or index == 0:
+        if etype in _PLACED or closed or not index:
             _check_place(source, index, e, previous)
+            closed = etype in CLOSING_EVENTS
         previous = etype
         refers = _REFERS.get(etype)
         if refers is None:

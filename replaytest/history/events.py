@@ -1,7 +1,7 @@
 """The native event (``Event``) and the event types, grouped by the role each plays in replay."""
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -33,14 +33,17 @@ def real_utc_time(text: str) -> bool:
     return True
 
 
-class Event(msgspec.Struct):
+class Event(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     """One event: ``attrs`` as the file has them (plain JSON values). A struct so that a history
-    file decodes straight into events (``history.typed``)."""
+    file decodes straight into events (``history.typed``): decoding one checks what the schema
+    says of an event itself (these four keys, an id ≥ 1); ``typed`` checks the rest. Not tracked
+    by the garbage collector (a tenth of json.loads less per load): an event holds JSON values,
+    never a reference back to itself."""
 
-    id: int
+    id: Annotated[int, msgspec.Meta(ge=1)]
     time: str
     type: str
-    attrs: dict[str, Any] = msgspec.field(default_factory=dict)
+    attrs: dict[str, Any]
 
     @property
     def timestamp(self) -> datetime:
