@@ -41,12 +41,31 @@ def _too_big(what: str, size: int) -> None:
     )
 
 
+def _same_after_json(value: Any) -> bool:
+    """A value the JSON round trip gives back as it is: None, a bool, an int of 64 bits, a finite
+    float, a short ASCII string (exact types: a subclass may encode differently)."""
+    kind = type(value)
+    if kind is str:
+        return len(value) <= 4096 and value.isascii()
+    if kind is int:
+        return bool(-(1 << 63) <= value < 1 << 63)
+    if kind is float:
+        return math.isfinite(value)
+    return value is None or kind is bool
+
+
 def to_payload(value: Any, what: str) -> Any:
     """Round-trip ``value`` through JSON so live code sees what replay will see.
 
     The text must also be valid Unicode: histories are UTF-8 files and SQLite stores UTF-8,
     so a lone surrogate (``"\\ud800"``, e.g. from ``os.fsdecode`` of bad bytes) is refused here,
-    where the value is issued, instead of failing later where it is stored."""
+    where the value is issued, instead of failing later where it is stored. The common case (a
+    few arguments that are strings and numbers) skips the round trip: it would give them back
+    unchanged (a new list, as the round trip makes one)."""
+    if type(value) is list and len(value) <= 64 and all(map(_same_after_json, value)):
+        return list(value)
+    if _same_after_json(value):
+        return value
     try:
         if isinstance(value, str) and len(value) > MAX_PAYLOAD_BYTES:  # no need to encode 300 MB to know
             _too_big(what, len(value))
@@ -92,6 +111,9 @@ LAST_DUE = datetime(9999, 1, 1, tzinfo=UTC)
 
 def seconds(value: timedelta | float | int | None, what: str) -> float | None:
     """A duration in seconds, checked where the user passes it (so a bad one fails at that line)."""
+    kind = type(value)
+    if (kind is float or kind is int) and 0 <= value <= MAX_SECONDS:  # type: ignore[operator]
+        return float(value)  # type: ignore[arg-type]  # the common case: what the checks below pass
     if value is None:
         return None
     if isinstance(value, timedelta):

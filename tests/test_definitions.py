@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import math
 from datetime import timedelta
+from enum import IntEnum
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -127,3 +129,46 @@ def _unicode(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+class _Level(IntEnum):
+    HIGH = 1
+
+
+class _Tag(str):
+    pass
+
+
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(),
+    st.text(max_size=8),
+    st.text(st.characters(max_codepoint=127), min_size=4090, max_size=4100),
+    st.sampled_from([_Level.HIGH, _Tag("tag"), "\ud800", "é", -0.0]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(SCALARS, st.lists(SCALARS, max_size=70), st.tuples(SCALARS)))
+def test_a_payload_of_plain_values_is_what_the_json_round_trip_gives(value: Any) -> None:
+    """Strings and numbers skip the JSON round trip (the common case of every activity call):
+    what comes back is still exactly what the round trip gives -- the same types (an IntEnum or
+    a str subclass becomes plain), a new list -- and what it refuses is still refused."""
+    try:
+        text = json.dumps(value, allow_nan=False)
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except (ValueError, UnicodeEncodeError):
+        with pytest.raises(PayloadError):
+            to_payload(value, "the value")
+        return
+    stored = to_payload(value, "the value")
+    assert _typed(stored) == _typed(json.loads(text))
+    assert stored is not value or not isinstance(value, list)
+
+
+def _typed(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_typed(v) for v in value]
+    return type(value), repr(value)

@@ -139,7 +139,11 @@ class Execution:
             self.main = self.context.run(self.loop.create_task, coro)
         for event in outcomes:
             self._apply(event)
-        self._run_loop()
+        if self.sandbox_held:  # replay: one sandbox block for every task, only the clock moves (_run_loop)
+            self.move_clock(now)  # type: ignore[misc]  # set while held
+            self.loop.run_until_idle()
+        else:
+            self._run_loop()
         if self.divergence is not None:
             raise self.divergence
         if self.main.done() and not self.closed:
@@ -207,13 +211,13 @@ class Execution:
         if t == "ActivityTaskCompleted":
             fut, _ = self.activities.pop(a["activity_id"])
             fut.set_result((a["result"], event))
-        elif t in ("ActivityTaskFailed", "ActivityTaskTimedOut"):
-            fut, name = self.activities.pop(a["activity_id"])
-            fut.set_result((ActivityError(name, a["failure"], timed_out=t == "ActivityTaskTimedOut"), event))
         elif t == "TimerFired":
             fut = self.timers.pop(a["timer_id"])
             if not fut.done():
                 fut.set_result((None, event))
+        elif t == "ActivityTaskFailed" or t == "ActivityTaskTimedOut":
+            fut, name = self.activities.pop(a["activity_id"])
+            fut.set_result((ActivityError(name, a["failure"], timed_out=t == "ActivityTaskTimedOut"), event))
         elif t == "WorkflowExecutionSignaled":
             name = a["signal_name"]
             waiters = self.signal_waiters[name]

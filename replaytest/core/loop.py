@@ -13,13 +13,37 @@ import contextvars
 from collections.abc import Callable
 from typing import Any
 
+#: Bound once (run_until_idle runs once per workflow task).
+_get_running_loop, _set_running_loop = asyncio.events._get_running_loop, asyncio.events._set_running_loop
+
+
+class _Handle(asyncio.Handle):
+    """asyncio.Handle without the debug-mode check (this loop is never in debug mode)."""
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        callback: Callable[..., Any],
+        args: tuple[Any, ...],
+        loop: asyncio.AbstractEventLoop,
+        context: contextvars.Context | None = None,
+    ) -> None:
+        self._context = contextvars.copy_context() if context is None else context
+        self._loop = loop
+        self._callback = callback
+        self._args = args
+        self._cancelled = False
+        self._repr = None
+        self._source_traceback = None
+
 
 class WorkflowLoop(asyncio.AbstractEventLoop):
     """Runs ready callbacks in FIFO order until none is left. Timers and I/O do not exist
     here: durable waiting goes through workflow commands (``workflow.sleep``)."""
 
     def __init__(self) -> None:
-        self._ready: collections.deque[asyncio.Handle] = collections.deque()
+        self._ready: collections.deque[_Handle] = collections.deque()
         self._running = False
         self.stop_requested = False
         self.turns = 0  # runs of run_until_idle so far: how a watchdog sees the code yield
@@ -31,7 +55,7 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         *args: Any,
         context: contextvars.Context | None = None,
     ) -> asyncio.Handle:
-        handle = asyncio.Handle(callback, args, self, context)
+        handle = _Handle(callback, args, self, context)
         self._ready.append(handle)
         return handle
 
@@ -82,19 +106,27 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         pass  # an un-awaited background task that failed: asyncio would only log it
 
     def run_until_idle(self) -> None:
-        previous = asyncio.events._get_running_loop()
-        asyncio.events._set_running_loop(self)
+        previous = _get_running_loop()
+        _set_running_loop(self)
         self._running = True
         self.turns += 1
+        ready = self._ready
         try:
-            while self._ready and not self.stop_requested:
-                try:
-                    self._ready.popleft()._run()
-                except SystemExit:
-                    pass  # sys.exit() in workflow code: asyncio set it on the task, which fails like any other bug
+            while ready and not self.stop_requested:
+                handle: Any = ready.popleft()  # a _Handle: its slots are read directly
+                if handle._cancelled:
+                    continue
+                try:  # Handle._run, less the frame: this is the inner loop of every replay
+                    handle._context.run(handle._callback, *handle._args)
+                except KeyboardInterrupt:
+                    raise
+                except BaseException:
+                    # Handle._run hands an exception to call_exception_handler (which ignores it here);
+                    # SystemExit: sys.exit() in workflow code, set on its task, which fails like any other bug
+                    pass
         finally:
             self._running = False
-            asyncio.events._set_running_loop(previous)
+            _set_running_loop(previous)
 
 
 #: The loop's frame marks the outer edge of workflow code on a stack (see ``frames``).

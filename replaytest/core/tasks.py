@@ -16,7 +16,7 @@ from .commands import Command
 from .execution import Execution
 
 
-@dataclass
+@dataclass(slots=True)
 class WorkflowTask:
     """One recorded workflow task: the outcomes that woke it and the commands it issued."""
 
@@ -27,34 +27,42 @@ class WorkflowTask:
     next_event: Event | None  # what history recorded after the commands, if anything
 
 
+#: The events that end a workflow task.
+_TASK_ENDS = frozenset({"WorkflowTaskCompleted", "WorkflowTaskFailed"})
+
+
 def workflow_tasks(events: Sequence[Event]) -> Iterator[WorkflowTask]:
     """Split a history into workflow tasks. Outcomes that arrived while a task ran belong to
     the next task; a failed task's outcomes are handed to its retry."""
+    outcome_types, command_types = OUTCOME_EVENTS, COMMAND_EVENTS  # locals: this runs once per event
     pending: list[Event] = []
     i, n = 1, len(events)
     while i < n:
         e = events[i]
-        if e.type in OUTCOME_EVENTS:
-            pending.append(e)
-            i += 1
-            continue
-        if e.type != "WorkflowTaskStarted":
+        etype = e.type
+        if etype != "WorkflowTaskStarted":
+            if etype in outcome_types:
+                pending.append(e)
             i += 1
             continue
         j, deferred = i + 1, []
-        while j < n and events[j].type not in ("WorkflowTaskCompleted", "WorkflowTaskFailed"):
-            if events[j].type in OUTCOME_EVENTS:
-                deferred.append(events[j])
+        while j < n:
+            later = events[j]
+            ltype = later.type
+            if ltype in _TASK_ENDS:
+                break
+            if ltype in outcome_types:
+                deferred.append(later)
             j += 1
-        if j == n:  # the worker died while running this task: nothing of it was recorded
+        else:  # the worker died while running this task: nothing of it was recorded
             return
-        if events[j].type == "WorkflowTaskFailed":
+        if ltype == "WorkflowTaskFailed":
             yield WorkflowTask(e, list(pending), True, [], events[j + 1] if j + 1 < n else None)
             pending.extend(deferred)
             i = j + 1
             continue
         k = j + 1
-        while k < n and events[k].type in COMMAND_EVENTS:
+        while k < n and events[k].type in command_types:
             k += 1
         yield WorkflowTask(e, pending, False, list(events[j + 1 : k]), events[k] if k < n else None)
         pending, i = deferred, k
@@ -73,12 +81,21 @@ def catch_up(ex: Execution, events: Sequence[Event]) -> WorkflowTask | None:
     """Replay every completed workflow task of ``events`` into ``ex``. Returns the trailing
     failed task, if the history ends in one (a workflow whose code keeps raising)."""
     trailing: WorkflowTask | None = None
+    time, now = "", None  # tasks in a row often start at the same time: parsed once
     for task in workflow_tasks(events):
         if task.failed:
             trailing = task
             continue
         trailing = None
-        _activate(ex, task, task.commands, task.next_event)
+        started = task.started
+        if started.time != time:
+            time, now = started.time, started.timestamp
+        assert now is not None
+        try:
+            ex.activate(task.outcomes, now, expected=task.commands, next_recorded=task.next_event)
+        except WorkflowTaskError as e:
+            e.event_id = started.id  # the task whose code raised: events before it replayed
+            raise
     return trailing
 
 
