@@ -103,24 +103,12 @@ def _no_resident_sandbox() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """A real Temporal dev server for this test process (see tests/temporal_server.py);
-    errors, never skips, when it cannot start."""
-    from tests import temporal_server as server
-
-    running = server.start(tmp_path_factory.mktemp("temporal-server"))
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
-@pytest.fixture(scope="session")
 def temporal_histories(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The Temporal fixture histories (tests/temporal_recording.py), recorded once per test
-    run with a real worker and shared by xdist workers: ``DIR/cli/<id>.json`` and
-    ``DIR/client/<id>.json``. Treat as read-only; copy before editing."""
-    from tests import temporal_server
+    run with a real worker and shared by xdist workers: ``DIR/cli/<id>.json``,
+    ``DIR/client/<id>.json`` and ``DIR/project/<id>.json``. Treat as read-only; copy before
+    editing. The recording server's stopped database is ``DIR/server`` (``temporal_server``)."""
+    from tests import temporal_recording, temporal_server
 
     base = tmp_path_factory.getbasetemp()
     shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # this run's, common to its workers
@@ -128,7 +116,7 @@ def temporal_histories(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with open(shared / "temporal-histories.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (out / "done").exists():
-            server = temporal_server.start(shared / "temporal-recording-server")
+            server = temporal_server.start(out / "server", namespaces=temporal_recording.NAMESPACES)
             try:  # in a process of its own: a test process keeps no client or worker of temporalio's
                 subprocess.run(
                     [sys.executable, "-m", "tests.temporal_recording", server.address, str(out)],
@@ -140,3 +128,20 @@ def temporal_histories(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 server.stop()
             (out / "done").write_text("ok")
     return out
+
+
+@pytest.fixture(scope="session")
+def temporal_server(tmp_path_factory: pytest.TempPathFactory, temporal_histories: Path) -> Iterator[object]:
+    """A real Temporal dev server for this test process (see tests/temporal_server.py),
+    started from a copy of the recording server's database: namespace ``default`` holds the
+    fixture executions and ``dup`` (two runs), ``project`` the project's, ``pull-files``
+    those of tests/test_temporal_pull_files.py (their run ids in
+    ``temporal_histories / "pull-files-runs.json"``). Tests read it and add nothing; errors,
+    never skips, when it cannot start."""
+    from tests import temporal_server as server
+
+    running = server.start(tmp_path_factory.mktemp("temporal-server"), copy_of=temporal_histories / "server")
+    try:
+        yield running
+    finally:
+        running.stop(keep_database=False)

@@ -11,7 +11,12 @@ export only, ``coupon-2`` (stuck the same way, then completed by a worker with t
 queue (``fixtures/temporal/versions.py`` and ``fixtures/temporal/project/``): ``invoice-1`` and
 ``invoice-2``, recorded by version 1 and then version 2 of ``invoice-workflow`` on queue
 ``invoices``; ``greet-hello-1`` and ``greet-bye-1``, two different ``GreetingWorkflow`` classes
-on queues ``hello-greetings`` and ``bye-greetings``; ``fanout-1`` (queue ``fanout``).
+on queues ``hello-greetings`` and ``bye-greetings``; ``fanout-1`` (queue ``fanout``); all in
+namespace ``project``.
+
+The server keeps what the pull tests pull (``_record_pull``): once stopped, its database is
+what each test process's own dev server starts from (tests/conftest.py), so no test records
+its executions again.
 """
 
 from __future__ import annotations
@@ -19,13 +24,15 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
+from temporalio import workflow
 from temporalio.client import Client, WorkflowHandle
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from fixtures.temporal import activities, coupon_buggy, coupon_fixed, orders
 from tests.temporal_server import temporal_cli
@@ -94,20 +101,39 @@ async def _record(address: str, out: Path) -> None:
     await _hotfix(client, out)
 
 
+@workflow.defn(name="CouponWorkflow")
+class _RedeployedCoupon:
+    """The buggy CouponWorkflow until its first workflow task fails, then the fixed one: the
+    commands and events of a stuck workflow whose worker was redeployed with the fix. (Stopping
+    a buggy worker and starting a fixed one loses the task retried in between: 10 s until it
+    times out.) Runs unsandboxed, so the switch outlives the failed task."""
+
+    fixed = False
+
+    @workflow.run
+    async def run(self, order: dict[str, Any]) -> float:
+        if _RedeployedCoupon.fixed:
+            return await coupon_fixed.CouponWorkflow().run(order)
+        try:
+            return await coupon_buggy.CouponWorkflow().run(order)
+        except KeyError:
+            _RedeployedCoupon.fixed = True
+            raise
+
+
 async def _hotfix(client: Client, out: Path) -> None:
-    """coupon-2: stuck under the buggy code, then completed by a worker with the fix."""
+    """coupon-2: stuck under the buggy code, then completed by the fix."""
     queue = f"hotfix-{uuid.uuid4().hex[:8]}"
     async with Worker(
         client,
         task_queue=queue,
-        workflows=[coupon_buggy.CouponWorkflow],
+        workflows=[_RedeployedCoupon],
         activities=ACTIVITIES,
-        max_cached_workflows=0,
+        workflow_runner=UnsandboxedWorkflowRunner(),
     ):
-        handle = await client.start_workflow(coupon_buggy.CouponWorkflow.run, COUPON, id="coupon-2", task_queue=queue)
-        await _wait_for(handle, _task_failed)
-    async with Worker(client, task_queue=queue, workflows=[coupon_fixed.CouponWorkflow], activities=ACTIVITIES):
+        handle = await client.start_workflow(_RedeployedCoupon.run, COUPON, id="coupon-2", task_queue=queue)
         await asyncio.wait_for(handle.result(), 60)
+    assert _RedeployedCoupon.fixed, "coupon-2 never failed under the buggy code"
     (out / "client" / "coupon-2.json").write_text((await handle.fetch_history()).to_json())
 
 
@@ -115,7 +141,7 @@ async def _record_project(address: str, out: Path) -> None:
     from fixtures.temporal import versions
     from fixtures.temporal.project import fanout, greet_bye, greet_hello
 
-    client = await Client.connect(address)
+    client = await Client.connect(address, namespace="project")
     (out / "project").mkdir(parents=True, exist_ok=True)
     handles: list[WorkflowHandle[Any, Any]] = []
     for version, wid in ((versions.InvoiceWorkflow, "invoice-1"), (versions.InvoiceWorkflowPatched, "invoice-2")):
@@ -155,12 +181,68 @@ async def _record_project(address: str, out: Path) -> None:
         (out / "project" / f"{handle.id}.json").write_text((await handle.fetch_history()).to_json())
 
 
+async def _listed(client: Client, count: int) -> None:
+    """Wait until visibility (eventually consistent) lists ``count`` executions."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if len([w async for w in client.list_workflows()]) >= count:
+            return
+        await asyncio.sleep(0.2)
+    raise TimeoutError(f"visibility never listed the {count} executions in namespace {client.namespace}")
+
+
+async def _record_pull(address: str, out: Path) -> None:
+    """What the pull tests pull. Namespace ``default`` also holds ``dup`` twice (one workflow
+    id, two runs): 6 executions with the fixtures. Namespace ``pull-files``: dup (two runs),
+    dup-<first run> and dup@<first run> (one each), greet-1..3 (three GreetingWorkflow, started
+    in that order); the run ids of each workflow id go to ``OUT/pull-files-runs.json``."""
+    from fixtures.temporal.project import greet_hello
+
+    client = await Client.connect(address)
+    queue = "dup"
+    async with Worker(client, task_queue=queue, workflows=[orders.ShippingWorkflow], activities=ACTIVITIES):
+        for _ in range(2):
+            await client.execute_workflow(orders.ShippingWorkflow.run, "9", id="dup", task_queue=queue)
+    await _listed(client, 6)
+
+    client = await Client.connect(address, namespace="pull-files")
+    queue = "pull-files"
+    runs: dict[str, list[str]] = {}
+    async with Worker(
+        client,
+        task_queue=queue,
+        workflows=[orders.ShippingWorkflow, greet_hello.GreetingWorkflow],
+        activities=ACTIVITIES,
+    ):
+        for _ in range(2):
+            handle = await client.start_workflow(orders.ShippingWorkflow.run, "9", id="dup", task_queue=queue)
+            await handle.result()
+            runs.setdefault("dup", []).append(handle.result_run_id or "")
+        for wid in (f"dup-{runs['dup'][0]}", f"dup@{runs['dup'][0]}"):
+            handle = await client.start_workflow(orders.ShippingWorkflow.run, "9", id=wid, task_queue=queue)
+            await handle.result()
+            runs[wid] = [handle.result_run_id or ""]
+        for i in (1, 2, 3):
+            greeting = await client.start_workflow(
+                greet_hello.GreetingWorkflow.run, "Ada", id=f"greet-{i}", task_queue=queue
+            )
+            await greeting.result()
+            runs[f"greet-{i}"] = [greeting.result_run_id or ""]
+    await _listed(client, 7)
+    (out / "pull-files-runs.json").write_text(json.dumps(runs))
+
+
+#: the namespaces the recording server needs besides ``default``
+NAMESPACES = ("project", "pull-files")
+
+
 def record(address: str, out: Path) -> Path:
-    async def both() -> None:
+    async def every() -> None:
         await _record(address, out)
         await _record_project(address, out)
+        await _record_pull(address, out)
 
-    asyncio.run(both())
+    asyncio.run(every())
     return out
 
 

