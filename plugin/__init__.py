@@ -261,10 +261,11 @@ def _give_way_on_conflict(optparser: Any, ours: Any) -> None:
         guard(container)
 
 
-def pytest_plugin_registered(plugin: object, plugin_name: str, manager: pytest.PytestPluginManager) -> None:
+def pytest_plugin_registered(plugin: object, manager: pytest.PytestPluginManager) -> None:
     """pytest < 9 builds argparse only when it parses: a plugin registered after this one that
     declares ``--replay`` too (pytest-replay) would make argparse refuse every session in the
-    environment. Give ``--replay`` up to it and keep ``--replay-histories``."""
+    environment. Give ``--replay`` up to it and keep ``--replay-histories``. (No ``plugin_name``
+    argument: pytest 7's hookspec has none, and pluggy refuses the plugin, every session dies.)"""
     global _replay_owner
     if _parser is None or _replay_owner is not None or hasattr(_parser, "optparser"):
         return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import subprocess
 import sys
 import warnings
@@ -33,6 +34,20 @@ def run_replaytest(
         timeout=timeout,
         env={**os.environ, **(env or {})},
     )
+
+
+def copy_checkout(dest: Path) -> Path:
+    """A copy of this checkout's source tree, as a clone holds it (pip builds in the source
+    directory: build/ and *.egg-info stay in the copy)."""
+    shutil.copytree(
+        ROOT,
+        dest,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "build", "*.egg-info", "__pycache__", ".mypy_cache", ".hypothesis", ".ruff_cache",
+            ".pytest_cache", "demo-out", ".replaytest",
+        ),
+    )  # fmt: skip
+    return dest
 
 
 #: what replaytest itself warns with; an error in this suite unless a test expects it

@@ -2,32 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.conftest import copy_checkout
 
 
 def test_the_wheel_builds_without_warnings_and_holds_every_package(tmp_path: Path) -> None:
-    source = tmp_path / "src"  # a copy: building leaves build/ and *.egg-info behind
-    shutil.copytree(
-        ROOT,
-        source,
-        ignore=shutil.ignore_patterns(
-            ".git",
-            ".venv",
-            "build",
-            "*.egg-info",
-            "__pycache__",
-            ".mypy_cache",
-            ".hypothesis",
-            "demo-out",
-            ".replaytest",
-        ),
-    )
+    source = copy_checkout(tmp_path / "src")  # a copy: building leaves build/ and *.egg-info behind
     built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(source)],
         capture_output=True,
