@@ -55,27 +55,58 @@ def import_spec(spec: str) -> Any:
     return import_target(spec) if ":" in spec else import_module(spec)
 
 
-def import_problem(name: str, e: Exception, project_dir: Path) -> str:
+def package_home(project_dir: Path, top: str) -> Path | None:
+    """The directory of the project that holds the top-level package or module ``top``: the
+    project directory itself, else one of its direct subdirectories (``src`` first, the src
+    layout); None when the project has no such package."""
+    root = project_dir.resolve()
+
+    def holds(d: Path) -> bool:
+        return (d / top).is_dir() or (d / f"{top}.py").is_file()
+
+    if holds(root):
+        return root
+    try:
+        subdirs = sorted(
+            (
+                d
+                for d in root.iterdir()
+                if d.is_dir() and not d.name.startswith(".") and not (d / "pyvenv.cfg").exists()
+            ),
+            key=lambda d: (d.name != "src", d.name),
+        )
+    except OSError:
+        return None
+    return next((d for d in subdirs if holds(d)), None)
+
+
+def import_problem(name: str, e: Exception, project_dir: Path, under_pytest: bool = True) -> str:
     """Why ``name`` did not import, in one line. When its top-level package lies in the project
-    but the project directory is not on sys.path (a bare ``pytest`` adds only the directories
-    of test files and conftests), say which project directories are there and the ini setting
-    that adds the project."""
+    (or in a subdirectory of it, such as a src layout's ``src``) but that directory is not on
+    sys.path (a bare ``pytest`` adds only the directories of test files and conftests; the CLI
+    only the current one), say where it is and what adds it: the ini's ``pythonpath`` under
+    pytest, ``PYTHONPATH`` for the CLI."""
     text = str(e) if isinstance(e, ModuleImportError) else f"{type(e).__name__}: {e}"
     top = name.partition(":")[0].split(".")[0]
     missing = isinstance(e, ModuleNotFoundError) or (isinstance(e, ModuleImportError) and "no module named" in text)
     root = project_dir.resolve()
-    if not missing or not ((root / top).is_dir() or (root / f"{top}.py").is_file()):
+    home = package_home(root, top) if missing and top.isidentifier() else None
+    if home is None:
         return text
     # only real directories: an editable install's path-hook entry ("__editable__…finder.__path_hook__")
     # would resolve as if it were a folder of the project
     entries = [Path(p or ".").resolve() for p in sys.path if Path(p or ".").is_dir()]
-    if root in entries:
+    if home in entries:
         return text
+    where = home.relative_to(root).as_posix()  # "." or "src"
+    if not under_pytest:
+        return f"{text}; {top} is in {home}, which is not on sys.path: run replaytest with PYTHONPATH={where}"
     ours = [str(p) for p in entries if p.is_relative_to(root)]
     put = f"put only {', '.join(ours)} on sys.path" if ours else "put no directory of this project on sys.path"
+    also = ", or run `python -m pytest`" if home == root else ""  # it adds the current directory only
     return (
-        f"{text}; {top} is in {root}, but pytest {put}: add `pythonpath = .` to [tool.pytest.ini_options] in "
-        "pyproject.toml (or to [pytest] in pytest.ini), or run `python -m pytest`"
+        f"{text}; {top} is in {home}, but pytest {put}: add `pythonpath = {where}` to [tool.pytest.ini_options] in "
+        f"pyproject.toml (or to [pytest] in pytest.ini){also}"
     )
 
 

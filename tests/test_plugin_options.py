@@ -93,28 +93,58 @@ def test_test_files_beside_replay_still_run_as_tests(pytester: pytest.Pytester, 
 
 
 # ---------------------------------------------------------------- 9: a bare `pytest` that cannot import
-def test_a_bare_pytest_that_cannot_import_the_users_module_says_why_and_what_fixes_it(tmp_path: Path) -> None:
-    (tmp_path / "shop").mkdir()
-    (tmp_path / "shop" / "__init__.py").write_text("")
-    shutil.copy(ROOT / "fixtures" / "workflows" / "orders.py", tmp_path / "shop" / "orders.py")
-    (tmp_path / "histories").mkdir()
-    shutil.copy(HISTORIES / "order-42.json", tmp_path / "histories")
+def users_project(root: Path, layout: str) -> Path:
+    """A project whose package ``shop`` (shop.orders) lies in ``root`` or in ``root/src``."""
+    package = root / layout / "shop"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    shutil.copy(ROOT / "fixtures" / "workflows" / "orders.py", package / "orders.py")
+    (root / "histories").mkdir()
+    shutil.copy(HISTORIES / "order-42.json", root / "histories")
+    return package.parent.resolve()
+
+
+def users_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHONPATH"))}
+
+
+@pytest.mark.parametrize("layout", [".", "src"])
+def test_a_bare_pytest_that_cannot_import_the_users_module_says_why_and_what_fixes_it(
+    tmp_path: Path, layout: str
+) -> None:
+    home = users_project(tmp_path, layout)
     (tmp_path / "pyproject.toml").write_text('[tool.pytest.ini_options]\nreplay_modules = ["shop.orders"]\n')
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHONPATH"))}
     pytest_script = str(Path(sys.executable).parent / "pytest")  # the console script: cwd is not on sys.path
     argv = [pytest_script, "--replay", "histories", "-p", "no:randomly", "-p", "no:cacheprovider"]
-    bare = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    bare = subprocess.run(argv, cwd=tmp_path, env=users_env(), capture_output=True, text=True, timeout=120)
     assert bare.returncode == 1, bare.stdout + bare.stderr
+    # `python -m pytest` puts the current directory on sys.path: no fix for a src layout
+    also = ", or run `python -m pytest`" if layout == "." else ""
     assert (
         "replay_modules (ini) shop.orders: cannot import it: ModuleNotFoundError: No module named 'shop'; shop is in "
-        f"{tmp_path.resolve()}, but pytest put no directory of this project on sys.path: add `pythonpath = .` to "
-        "[tool.pytest.ini_options] in pyproject.toml (or to [pytest] in pytest.ini), or run `python -m pytest`"
+        f"{home}, but pytest put no directory of this project on sys.path: add `pythonpath = {layout}` to "
+        f"[tool.pytest.ini_options] in pyproject.toml (or to [pytest] in pytest.ini){also}\n"
     ) in bare.stdout
     (tmp_path / "pyproject.toml").write_text(
-        '[tool.pytest.ini_options]\npythonpath = "."\nreplay_modules = ["shop.orders"]\n'
+        f'[tool.pytest.ini_options]\npythonpath = "{layout}"\nreplay_modules = ["shop.orders"]\n'
     )
-    fixed = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    fixed = subprocess.run(argv, cwd=tmp_path, env=users_env(), capture_output=True, text=True, timeout=120)
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+
+
+def test_the_cli_in_a_src_layout_says_where_the_package_is_and_what_fixes_it(tmp_path: Path) -> None:
+    home = users_project(tmp_path, "src")
+    argv = [str(Path(sys.executable).parent / "replaytest"), "replay", "histories", "--module", "shop.orders"]
+    bare = subprocess.run(argv, cwd=tmp_path, env=users_env(), capture_output=True, text=True, timeout=120)
+    assert bare.returncode == 2 and bare.stdout == "", bare.stdout + bare.stderr
+    assert bare.stderr == (
+        "replaytest: error: cannot import module 'shop.orders': no module named 'shop' (run from the directory that "
+        f"contains it, or check the module path); shop is in {home}, which is not on sys.path: run replaytest "
+        "with PYTHONPATH=src\n"
+    )
+    env = {**users_env(), "PYTHONPATH": "src"}
+    fixed = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert fixed.returncode == 0 and "1 ok, 0 failed" in fixed.stdout, fixed.stdout + fixed.stderr
 
 
 # ---------------------------------------------------------------- 15: messages that mislead

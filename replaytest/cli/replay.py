@@ -30,7 +30,7 @@ from ..backends import (
 from ..definitions import ReplaytestError
 from ..history import HistoryFormatError, history_files
 from ..modes import ArgsMode, SandboxMode
-from ..modules import import_spec
+from ..modules import ModuleImportError, import_problem, import_spec
 from ..report import report_lines
 from ..report.text import safe
 
@@ -68,7 +68,12 @@ def replay_files(
         names_code = modules or any(values for o in (backend_options or {}).values() for values in o.values())
         if names_code and "" not in sys.path and os.getcwd() not in sys.path:
             sys.path.insert(0, os.getcwd())  # `--module app.workflows` from the project directory
-        imported = [import_spec(m) for m in modules]
+        imported = []
+        for m in modules:
+            try:
+                imported.append(import_spec(m))
+            except ModuleImportError as e:
+                raise ModuleImportError(import_problem(m, e, Path.cwd(), under_pytest=False)) from None
     except ReplaytestError as e:
         print(f"replaytest: error: {e}", file=err, flush=True)
         return EXIT_USAGE

@@ -63,7 +63,7 @@ def queue_workers(settings: ReplaySettings, source: str) -> dict[str, tuple[list
             imported = import_spec(target)
         except Exception as e:
             raise UnknownWorkflowError(
-                f"{source}: {flag} {value}: cannot import it: {import_problem(value.partition('=')[2] or value, e, settings.project_dir)}"
+                f"{source}: {flag} {value}: cannot import it: {import_problem(value.partition('=')[2] or value, e, settings.project_dir, flag != '--task-queue')}"
             ) from None
         specs, sources = workers.setdefault(queue, ([], []))
         specs.append(target)
