@@ -34,7 +34,7 @@ from typing import Any, Protocol
 from ..definitions import ReplaytestError
 from ..history.errors import HistoryFormatError
 from ..modes import ArgsMode, SandboxMode, parse_mode
-from ..report.divergence import ReplayTimeout
+from ..report.divergence import ReplayTimeout, WorkflowTaskError
 from ..report.result import ReplayResult
 
 #: the entry-point group backends are registered in
@@ -338,13 +338,121 @@ def sandbox_session(settings: ReplaySettings) -> Iterator[None]:
 def replay_entry(
     entry: Entry, doc: Document, settings: ReplaySettings, sessions: Sessions, display: str
 ) -> ReplayResult:
-    """Replay one entry through its backend, opening the backend's session on first use."""
+    """Replay one entry through its backend, opening the backend's session on first use.
+
+    A ``KeyboardInterrupt``, ``SystemExit`` or other ``BaseException`` that the user's code
+    raised fails this history (a WorkflowTaskError at its line) and the run goes on; a real
+    Ctrl-C (SIGINT to the process while it replays) still stops the run."""
     backend = get(entry.backend)
     sessions.ensure(backend)
-    if not getattr(backend, "alarm_bound", True) or settings.observer_factory is not None:
-        return backend.replay(entry, doc, settings, display=display)  # see alarm_bound / someone debugs
-    with _bounded(settings.timeout, display, settings.timeout_flag):
-        return backend.replay(entry, doc, settings, display=display)
+    with _ctrl_c() as pressed:
+        try:
+            if not getattr(backend, "alarm_bound", True) or settings.observer_factory is not None:
+                return backend.replay(entry, doc, settings, display=display)  # see alarm_bound / someone debugs
+            with _bounded(settings.timeout, display, settings.timeout_flag):
+                return backend.replay(entry, doc, settings, display=display)
+        except Exception:
+            raise
+        except BaseException as e:
+            if (pressed and isinstance(e, KeyboardInterrupt)) or isinstance(e, GeneratorExit):
+                raise  # a real Ctrl-C stops the run
+            if isinstance(e, _Alarm):  # it rang as the replay ended, before the alarm was reset
+                limit = settings.timeout or 0
+                raise ReplayTimeout(timeout_message(display, limit, settings.timeout_flag, None, None)) from None
+            raise _raised_by_code(entry, e, display) from None
+
+
+def _raised_by_code(entry: Entry, e: BaseException, display: str) -> WorkflowTaskError:
+    """A BaseException from the user's code as the verdict on this history alone."""
+    from ..core.frames import exception_source, user_tb_frames
+
+    source = exception_source(e)
+    failure: dict[str, Any] = {"type": type(e).__name__, "message": str(e)}
+    if source is not None:
+        failure["source"] = {"file": source.path or source.file, "line": source.line, "function": source.function}
+    failed = WorkflowTaskError(entry.workflow_id or entry.path.stem, e, source, failure, frames=user_tb_frames(e))
+    failed.workflow_type = entry.workflow_type
+    failed.history_source = display
+    failed.notes.append(
+        f"{type(e).__name__} is a BaseException: raised by the code, it fails this history only (the run goes on); "
+        "workflow code should raise an Exception"
+    )
+    return failed
+
+
+class _Pressed:
+    """Whether a real Ctrl-C (SIGINT) arrived while a replay ran (truthy then)."""
+
+    def __init__(self) -> None:
+        self.yes = False
+
+    def __bool__(self) -> bool:
+        return self.yes
+
+
+@contextlib.contextmanager
+def _ctrl_c() -> Iterator[_Pressed]:
+    """Tell a real Ctrl-C from a KeyboardInterrupt the user's code raised: while the block runs
+    (main thread, Python's own SIGINT handler in place), SIGINT is noted before it raises.
+    Under someone else's SIGINT handler in the main thread, any KeyboardInterrupt may be a real
+    one (it stops the run); outside the main thread none can be."""
+    pressed = _Pressed()
+    main = threading.current_thread() is threading.main_thread()
+    handler = signal.getsignal(signal.SIGINT) if main else None
+    if handler is not signal.default_int_handler:
+        # SIG_IGN or SIG_DFL: no SIGINT ever raises here; someone else's handler: it may
+        pressed.yes = callable(handler)
+        yield pressed
+        return
+
+    def interrupted(signum: int, frame: Any) -> None:
+        pressed.yes = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupted)
+    try:
+        yield pressed
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+#: what the replay in this thread last applied, for a timeout's message (see :func:`progress`)
+_progress = threading.local()
+
+
+@contextlib.contextmanager
+def progress(describe: Callable[[], str | None]) -> Iterator[None]:
+    """While the block runs, ``describe()`` says what the replay in this thread last applied
+    (e.g. "history event 6 (TaskCompleted #1)"); a replay that times out names it. Called only
+    then, so a backend pays nothing per event."""
+    previous = getattr(_progress, "describe", None)
+    _progress.describe = describe
+    try:
+        yield
+    finally:
+        _progress.describe = previous
+
+
+def last_applied() -> str | None:
+    """What the replay in this thread last applied, if its backend says (see :func:`progress`)."""
+    describe = getattr(_progress, "describe", None)
+    try:
+        return describe() if describe is not None else None
+    except Exception:  # a report helper must never hide the timeout itself
+        return None
+
+
+def timeout_message(
+    display: str, seconds: float, flag: str, stuck: object | None, applied: str | None, code: str = "workflow code"
+) -> str:
+    """The one line of a replay that did not finish: the file, the limit and its flag, where the
+    code was running and what was last applied (when known)."""
+    where = f" at {stuck}" if stuck else ""
+    last = f"; last applied: {applied}" if applied else ""
+    return (
+        f"{display}: replay did not finish within {seconds:g} s ({flag}): the {code} is still running{where} "
+        f"(an endless loop?){last}; replay runs no activity, timer or I/O, so a healthy history never takes this long"
+    )
 
 
 class _Alarm(KeyboardInterrupt):
@@ -359,7 +467,7 @@ def _bounded(seconds: float | None, display: str, flag: str) -> Iterator[None]:
     ReplayTimeout, for backends that run workflow code in the caller's thread. Uses SIGALRM, so
     only in the main thread and only when nobody else (pytest-timeout, the user) has an alarm
     set. A backend sets ``alarm_bound = False`` when it bounds replays itself (Temporal's replay
-    worker) or runs workflow code on threads of its own that an alarm cannot stop (AWS)."""
+    worker, AWS's handler threads)."""
     if seconds is None:
         yield
         return
@@ -372,8 +480,12 @@ def _bounded(seconds: float | None, display: str, flag: str) -> Iterator[None]:
     if not usable:
         yield
         return
+    seen: dict[str, Any] = {}
 
     def ring(signum: int, frame: Any) -> None:
+        from ..core.frames import user_source
+
+        seen["stuck"], seen["applied"] = user_source(frame), last_applied()
         raise _Alarm
 
     previous = signal.signal(signal.SIGALRM, ring)
@@ -381,10 +493,7 @@ def _bounded(seconds: float | None, display: str, flag: str) -> Iterator[None]:
     try:
         yield
     except _Alarm:
-        raise ReplayTimeout(
-            f"{display}: replay did not finish within {seconds:g} s ({flag}): the workflow code is still "
-            "running (an endless loop?); replay runs no activity, timer or I/O, so a healthy history never takes this long"
-        ) from None
+        raise ReplayTimeout(timeout_message(display, seconds, flag, seen.get("stuck"), seen.get("applied"))) from None
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
@@ -405,9 +514,12 @@ __all__ = [
     "Sessions",
     "backend_for",
     "get",
+    "last_applied",
     "parse_timeout",
+    "progress",
     "read_document",
     "registered",
     "replay_entry",
     "sandbox_session",
+    "timeout_message",
 ]

@@ -37,7 +37,7 @@ class AwsOptions:
 class AwsBackend:
     name = NAME
     #: handler code runs on the SDK's threads, which SIGALRM cannot stop (and the SDK joins them):
-    #: an endless loop in a handler is not bounded by --timeout
+    #: the replay bounds itself (see .bound)
     alarm_bound = False
 
     def claims(self, doc: Document) -> bool:

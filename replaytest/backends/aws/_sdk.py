@@ -68,6 +68,38 @@ def fast_stop_polling(seconds: float = 0.005) -> Iterator[None]:
         state._STOP_SIGNAL_POLL_SECONDS = poll
 
 
+#: the SDK modules whose ``ThreadPoolExecutor`` runs handler code (the invocation, map items
+#: and parallel branches)
+POOL_MODULES = ("execution", "concurrency.executor")
+
+
+@contextlib.contextmanager
+def daemon_pools(pool: type) -> Iterator[None]:
+    """The SDK's thread pools are ``pool`` while the block runs (its modules' global name
+    ``ThreadPoolExecutor``, restored after)."""
+    import importlib
+
+    modules = [importlib.import_module(f"{SDK_PACKAGE}.{name}") for name in POOL_MODULES]
+    saved = [m.ThreadPoolExecutor for m in modules]
+    for m in modules:
+        m.ThreadPoolExecutor = pool  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        for m, original in zip(modules, saved, strict=True):
+            m.ThreadPoolExecutor = original  # type: ignore[attr-defined]
+
+
+def _pool_name(module: str) -> Callable[[], object]:
+    def resolve() -> object:
+        import importlib
+
+        found: object = importlib.import_module(f"{SDK_PACKAGE}.{module}").ThreadPoolExecutor
+        return found
+
+    return resolve
+
+
 def runner_history_page(runner: Any, arn: str, marker: str) -> Any:
     """One page of a DurableFunctionTestRunner execution's history (the runner's own method has
     no marker: its executor's does)."""
@@ -128,4 +160,5 @@ PRIVATE_NAMES: dict[str, Callable[[], object]] = {
     "state._STOP_SIGNAL_POLL_SECONDS": _stop_poll,
     f"durable_execution returns {WRAPPER_NAME}": _wrapper_name,
     "DurableFunctionTestRunner._executor.get_execution_history": _runner_executor,
+    **{f"{module}.ThreadPoolExecutor": _pool_name(module) for module in POOL_MODULES},
 }

@@ -35,7 +35,7 @@ from ...core.frames import exception_source
 from ...modes import ArgsMode, SandboxMode, parse_mode
 from ...report.result import ReplayResult
 from .. import Document, ReplayDebugger, ReplaySettings
-from . import AwsOptions, _sdk
+from . import AwsOptions, _sdk, bound
 from . import handlers as _handlers
 from . import history as _history
 from .context import ReplayContext, _LambdaContext
@@ -55,9 +55,12 @@ def replay_history(
     sandbox: SandboxMode | str = SandboxMode.STRICT,
     workflow_type: str | None = None,
     observer: ReplayDebugger | None = None,
+    timeout: float | None = None,
+    timeout_flag: str = "--timeout",
 ) -> ReplayResult:
     """Replay ``history`` with ``handler`` (a ``@durable_execution`` function). Returns a
-    ReplayResult or raises NondeterminismError / WorkflowTaskError / SandboxViolation."""
+    ReplayResult or raises NondeterminismError / WorkflowTaskError / SandboxViolation, or
+    ReplayTimeout when the handler has run ``timeout`` seconds (see :mod:`.bound`)."""
     user_fn: Callable[..., Any] = getattr(handler, "__wrapped__")  # noqa: B009 (typed as a plain callable)
     wtype = str(workflow_type or history.function_name or getattr(user_fn, "__name__", "handler"))
     rt = Run(
@@ -95,10 +98,18 @@ def replay_history(
     output: dict[str, Any] | None = None
     sdk_log = logging.getLogger("aws_durable_execution_sdk_python")
     level, sdk_log.level = sdk_log.level, logging.CRITICAL  # its "Execution failed" tracebacks are history here
-    try:
-        lambda_context: Any = _LambdaContext(function_name=history.function_name or "replay")
+    lambda_context: Any = _LambdaContext(function_name=history.function_name or "replay")
+
+    def invoke() -> dict[str, Any]:
         with _sdk.fast_stop_polling():
-            output = dict(durable_execution(entry)(invocation, lambda_context))
+            return dict(durable_execution(entry)(invocation, lambda_context))
+
+    try:
+        if timeout is None:
+            output = invoke()
+        else:
+            with _sdk.daemon_pools(bound.DaemonPool):
+                output = bound.call(invoke, rt, timeout, timeout_flag, history.source)
     except _Stop:
         pass
     finally:
@@ -124,8 +135,15 @@ def replay_document(
     handler = _handlers.resolve(
         history.function_name, AwsOptions.of(settings).handlers, [*settings.modules, *settings.extra_workflows], source
     )
+    observer = settings.observer()
     return replay_history(
-        history, handler, args_mismatch=settings.args_mismatch, sandbox=settings.sandbox, observer=settings.observer()
+        history,
+        handler,
+        args_mismatch=settings.args_mismatch,
+        sandbox=settings.sandbox,
+        observer=observer,
+        timeout=settings.timeout if observer is None else None,  # no limit while someone debugs
+        timeout_flag=settings.timeout_flag,
     )
 
 

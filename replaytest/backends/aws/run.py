@@ -9,6 +9,7 @@ from the SDK's operation hook.
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import hashlib
 import random
@@ -41,6 +42,12 @@ def _sandbox() -> types.ModuleType:
     from ... import sandbox
 
     return sandbox
+
+
+def raise_in(thread_id: int, exc: type[BaseException]) -> None:
+    """Raise ``exc`` in the thread asynchronously, at its next bytecode boundary (never cleared
+    with ``SetAsyncExc(id, NULL)``: on CPython 3.11 that leaves the eval breaker set for good)."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(exc))
 
 
 class _Stop(BaseException):
@@ -86,6 +93,9 @@ class Run:
         self.observer = observer
         if observer is not None:
             observer.track(self)  # a fresh replay for the debugger's bookkeeping
+        # threads running handler code now (thread id → depth), for a bounded replay's interruption
+        self.code_threads: dict[int, int] = {}
+        self._threads_lock = threading.Lock()
 
     # ---- the sandbox around handler code ------------------------------------------------------
     @contextmanager
@@ -102,17 +112,57 @@ class Run:
 
     def sandboxed(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         """``fn`` (handler code the SDK calls: a child context's body, a map function, a parallel
-        branch) run under the sandbox, at the current recorded time."""
-        if self._sb is None:
-            return fn
+        branch) run under the sandbox, at the current recorded time; its thread is known to be
+        running handler code meanwhile (see :meth:`interrupt`)."""
         sb = self._sb
 
         @functools.wraps(fn)
         def run(*args: Any, **kwargs: Any) -> Any:
-            with sb.workflow_code(self.now, self.rng, mode="warn", on_violation=self.violation):
-                return fn(*args, **kwargs)
+            with self._in_code():
+                if sb is None:
+                    return fn(*args, **kwargs)
+                with sb.workflow_code(self.now, self.rng, mode="warn", on_violation=self.violation):
+                    return fn(*args, **kwargs)
 
         return run
+
+    @contextmanager
+    def _in_code(self) -> Iterator[None]:
+        ident = threading.get_ident()
+        with self._threads_lock:
+            self.code_threads[ident] = self.code_threads.get(ident, 0) + 1
+        try:
+            yield
+        finally:
+            with self._threads_lock:
+                depth = self.code_threads.pop(ident, 1) - 1
+                if depth:
+                    self.code_threads[ident] = depth
+
+    def interrupt(self, exc: type[BaseException], done: set[int]) -> None:
+        """Raise ``exc`` in every thread running handler code now that is not in ``done`` (then
+        added): each thread once, and only while it is inside handler code."""
+        with self._threads_lock:
+            for ident in self.code_threads:
+                if ident not in done:
+                    done.add(ident)
+                    raise_in(ident, exc)
+
+    def code_source(self) -> Source | None:
+        """The line of handler code a thread is running now (the first thread that has one)."""
+        frames = sys._current_frames()
+        with self._threads_lock:
+            idents = list(self.code_threads)
+        return next((s for ident in idents if (s := user_source(frames.get(ident))) is not None), None)
+
+    def last_issued(self) -> str | None:
+        """The last operation the handler issued (checked against history), for a timeout."""
+        op_id = next(reversed(self.visited), None) if self.visited else None
+        rec = self.history.ops.get(op_id) if op_id else None
+        if rec is None:
+            return None
+        where = self.visited.get(op_id or "")
+        return f"{rec.label()} (history event {rec.first_event.id})" + (f", issued at {where}" if where else "")
 
     def violation(self, v: Exception) -> None:
         if self.sandbox_mode is SandboxMode.STRICT:

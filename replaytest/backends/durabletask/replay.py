@@ -14,7 +14,7 @@ from typing import Any
 from ...core.frames import exception_source, user_tb_frames
 from ...report import NondeterminismError, ReplayResult, WorkflowTaskError
 from ...report.divergence import timeline
-from .. import ReplaySettings
+from .. import ReplaySettings, progress
 from . import _sdk
 from .history import DtHistory, describe, failure_text, readable, short, status_name
 from .run import Diverged, Run, issued_text
@@ -34,14 +34,21 @@ def replay_history(
     NondeterminismError / WorkflowTaskError."""
     run = Run(history, fn, args_mismatch or "warn", sandbox, observer)
     try:
-        ctx = run.execute()
-        return _judge(run, ctx)
+        with progress(lambda: _applied(run)):
+            ctx = run.execute()
+            return _judge(run, ctx)
     except Diverged as d:
         d.divergence.warnings = list(run.warnings)
         raise NondeterminismError(d.divergence) from None
     except WorkflowTaskError as e:
         e.warnings = list(run.warnings)
         raise
+
+
+def _applied(run: Run) -> str | None:
+    """The event being fed to the SDK, for a timeout's message."""
+    e = run.current
+    return None if e is None else f"history event {e.pos} ({describe(e)[:120]})"
 
 
 def _task_error(run: Run, exc: BaseException, note: str, event: Any = None) -> WorkflowTaskError:

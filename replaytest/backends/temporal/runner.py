@@ -71,6 +71,18 @@ for _name in REPLAY_LOGGERS:
     logging.getLogger(_name).addFilter(_FILTER)
 
 
+class CodeRaised(Exception):
+    """Workflow code raised KeyboardInterrupt or SystemExit in an activation. Handed to
+    temporalio as an Exception (with the code's traceback), so it fails that workflow task like
+    any error; as it was, it would stop the replay worker's event loop and the whole run."""
+
+    def __init__(self, error: BaseException) -> None:
+        text = f": {error}" if str(error) else ""
+        super().__init__(f"workflow code raised {type(error).__name__}{text} (a BaseException)")
+        self.__cause__ = error
+        self.__traceback__ = error.__traceback__
+
+
 class _DaemonExecutor(concurrent.futures.ThreadPoolExecutor):
     """temporalio's workflow task executor: one daemon thread. A ThreadPoolExecutor's threads
     are joined when the interpreter exits, so workflow code blocked forever (a lock acquired
@@ -92,6 +104,8 @@ class _DaemonExecutor(concurrent.futures.ThreadPoolExecutor):
             if future.set_running_or_notify_cancel():
                 try:
                     future.set_result(fn(*args))
+                except (KeyboardInterrupt, SystemExit) as e:  # from workflow code: fail its task, not our loop
+                    future.set_exception(CodeRaised(e))
                 except BaseException as e:
                     future.set_exception(e)
 
