@@ -10,6 +10,7 @@ import types
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ...core.frames import is_user_file
 from ...modules import ModuleImportError, import_target
 from ...report import UnknownWorkflowError
 
@@ -33,6 +34,22 @@ def _load(text: str, target: str) -> Callable[..., Any]:
         raise UnknownWorkflowError(f"--replay-handler {text}: {target} is not a function")
     function: Callable[..., Any] = obj
     return function
+
+
+def _orchestrator(text: str, target: str, set_aside: list[str]) -> Callable[..., Any] | None:
+    """The function ``--replay-handler text`` names, or None (said in ``set_aside``) when it is
+    no orchestrator the user wrote: the option is shared with AWS, whose ``@durable_execution``
+    handlers are the SDK's wrapper functions, and a Lambda function may share a name with an
+    orchestrator."""
+    fn = _load(text, target)
+    code = getattr(fn, "__code__", None)
+    if code is None or is_user_file(code.co_filename):
+        return fn
+    set_aside.append(
+        f"--replay-handler {text} is not a Durable Task orchestrator: {target} is a function of "
+        f"{code.co_filename} (a library's wrapper, such as an AWS @durable_execution handler)"
+    )
+    return None
 
 
 def _candidates(name: str, modules: Iterable[Any]) -> list[tuple[str, Callable[..., Any]]]:
@@ -66,8 +83,9 @@ def resolve(
             f"{source}: several --replay-handler options name orchestrator {name!r} "
             f"({', '.join(t for t, _ in named)}); keep one"
         )
-    if named:
-        return _load(*named[0])
+    set_aside: list[str] = []  # --replay-handler targets that are not orchestrators (AWS handlers)
+    if named and (fn := _orchestrator(*named[0], set_aside)) is not None:
+        return fn
     found = _candidates(name, modules)
     if len(found) == 1:
         return found[0][1]
@@ -77,10 +95,10 @@ def resolve(
             f"({', '.join(w for w, _ in found)}); pick one with --replay-handler {name}=MODULE:ATTR"
         )
     unnamed = [(t, target) for t, n, target in parsed if n is None]
-    if len(unnamed) == 1:
-        return _load(*unnamed[0])
+    if len(unnamed) == 1 and (fn := _orchestrator(*unnamed[0], set_aside)) is not None:
+        return fn
     lines = [f"{source}: no orchestrator {name!r} (the name the history records) in the replay modules"]
-    lines.extend(f"  {line}" for line in search)
+    lines.extend(f"  {line}" for line in search + set_aside)
     lines.append(
         f"  name the module that defines it with --replay-module MODULE, or the function with "
         f"--replay-handler {name}=MODULE:ATTR (for add_named_orchestrator names)"

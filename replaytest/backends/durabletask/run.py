@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import random
 import sys
 import traceback
@@ -257,6 +258,12 @@ class Run:
                     "command", event, label(event), None, self.waiting_at(), f"the SDK: {e}".split(" This ")[0]
                 )
             except Exception as e:
+                if isinstance(e, json.JSONDecodeError) and not self.is_code_error(e):  # the SDK decodes a payload
+                    raise HistoryFormatError(
+                        h.source,
+                        f"history event {event.pos} ({label(event)})",
+                        f"a payload the SDK decodes here (an input or a result) is not JSON text: {str(e)[:200]}",
+                    ) from None
                 if not self.is_code_error(e):
                     raise RuntimeError(
                         f"replaying history event {event.pos} ({label(event)}) of {h.source}: the SDK raised "
