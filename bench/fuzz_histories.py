@@ -1,5 +1,5 @@
 """Feed generated malformed histories of every format (replaytest's own, Temporal, AWS Lambda
-durable) to every surface a history reaches, and count the inputs that end in anything other
+durable, Durable Task) to every surface a history reaches, and count the inputs that end in anything other
 than one of replaytest's verdicts.
 
     python bench/fuzz_histories.py                        # 300 inputs per format, seed 1
@@ -7,9 +7,11 @@ than one of replaytest's verdicts.
     python bench/fuzz_histories.py --sequences 250        # + hypothesis event sequences
 
 Inputs are mutations of real recorded histories: ``fixtures/histories`` (native),
-``tests/data/aws`` (recorded with the AWS testing SDK) and Temporal histories a real worker
+``tests/data/aws`` (recorded with the AWS testing SDK), Temporal histories a real worker
 records on a real ``temporal server start-dev`` (tests/temporal_recording.py; recorded once
-into a temporary directory, or read from ``--temporal-dir``).
+into a temporary directory, or read from ``--temporal-dir``) and Durable Task histories the
+SDK's worker records on its in-memory backend (tests/dt_recording.py, or ``--dt-dir``): the
+export JSON and the protobuf JSON forms, and a fifth of the inputs as gzipped JSON Lines.
 
 Surfaces:
   load     parse, ``backend_for``, ``validate`` through the seam in this process: a
@@ -54,6 +56,7 @@ MODULES = [
     "fixtures.workflows.onboarding",
     "fixtures.temporal.orders",
     "fixtures.temporal.coupon_fixed",
+    "tests.dt_orchestrators.shop",  # Durable Task orchestrators are found by name in the modules
 ]
 #: Lambda function (from each AWS history's ARN) → the handler that recorded it
 AWS_HANDLERS = {
@@ -81,6 +84,7 @@ INTERNAL = re.compile(
 )
 
 Doc = dict[str, Any]
+FORMATS = ["native", "temporal", "aws", "durabletask"]
 
 
 # ---------------------------------------------------------------- mutations
@@ -544,6 +548,114 @@ AWS_MUTATIONS: list[Callable[[random.Random, Doc], None]] = [
 ]
 
 
+# ---------------------------------------------------------------- Durable Task
+def _d_events(doc: Any) -> list[Any]:
+    """The event list of either JSON form: the export's ``events``, or the protobuf list."""
+    events: list[Any] = doc["events"] if isinstance(doc, dict) else doc
+    return events
+
+
+def _d_kind(event: dict[str, Any]) -> str | None:
+    """The protobuf form's oneof key of an event (None for the export form)."""
+    return next((k for k in event if k not in ("eventId", "timestamp", "event_id", "event_type")), None)
+
+
+def d_drop(rng: random.Random, doc: Any) -> None:
+    ev = _d_events(doc)
+    if len(ev) > 1:
+        del ev[rng.randrange(len(ev))]
+
+
+def d_duplicate(rng: random.Random, doc: Any) -> None:
+    ev = _d_events(doc)
+    ev.insert(rng.randrange(len(ev) + 1), copy.deepcopy(rng.choice(ev)))
+
+
+def d_swap(rng: random.Random, doc: Any) -> None:
+    ev = _d_events(doc)
+    if len(ev) > 2:
+        i = rng.randrange(len(ev) - 1)
+        j = i + 1 if rng.random() < 0.6 else rng.randrange(len(ev))
+        ev[i], ev[j] = ev[j], ev[i]
+
+
+def d_prefix(rng: random.Random, doc: Any) -> None:
+    ev = _d_events(doc)
+    del ev[rng.randrange(1, len(ev) + 1) :]
+
+
+def d_retype(rng: random.Random, doc: Any) -> None:
+    e = rng.choice(_d_events(doc))
+    kinds = ["TaskCompletedEvent", "TimerFiredEvent", "ExecutionCompletedEvent", "NopeEvent", "", None, 5, ["x"]]
+    if "event_type" in e:
+        e["event_type"] = rng.choice(kinds)
+    elif (kind := _d_kind(e)) is not None:
+        e[rng.choice(["taskCompleted", "timerFired", "executionCompleted", "nope", "eventId"])] = e.pop(kind)
+
+
+def d_sequence(rng: random.Random, doc: Any) -> None:
+    """A command's or an outcome's sequence number changed: another task, or none at all."""
+    e = rng.choice(_d_events(doc))
+    value = rng.choice([-1, 0, 1, 2, 99, 2**40, "1", None, 1.5, True])
+    if "event_id" in e:
+        e["event_id"] = value
+    elif "eventId" in e:
+        e["eventId"] = value
+    for key in ("task_scheduled_id", "taskScheduledId", "timer_id", "timerId"):
+        for node in (e, *(v for v in e.values() if isinstance(v, dict))):
+            if key in node:
+                node[key] = value
+
+
+def d_time(rng: random.Random, doc: Any) -> None:
+    e = rng.choice(_d_events(doc))
+    e["timestamp"] = rng.choice(
+        ["2026-13-01T00:00:00Z", "not a time", "", 5, None, "9999-12-31T23:59:59.999999Z", "0001-01-01T00:00:00Z"]
+    )
+
+
+def d_payload(rng: random.Random, doc: Any) -> None:
+    """An input, result or failure replaced by text that is no JSON, JSON of another kind, or nesting."""
+    paths = [p for p in _paths(doc) if p and p[-1] in ("input", "result", "failure_details", "failureDetails")]
+    if paths:
+        _put(doc, rng.choice(paths), rng.choice(["{not json", '"x"', "5", "null", [], {}, 5, "__NEST__", "\ud800"]))
+
+
+def d_event_kind(rng: random.Random, doc: Any) -> None:
+    ev = _d_events(doc)
+    ev[rng.randrange(len(ev))] = rng.choice([None, [1], "event", 5, True, {}])
+
+
+DT_MUTATIONS: list[Callable[[random.Random, Any], None]] = [
+    d_drop,
+    d_duplicate,
+    d_swap,
+    d_swap,
+    d_prefix,
+    d_retype,
+    d_sequence,
+    d_sequence,
+    d_time,
+    d_payload,
+    d_event_kind,
+    any_value,
+    any_value,
+    any_key,
+]
+
+
+def _jsonl_gz(rng: random.Random, doc: Any) -> bytes | None:
+    """The export's other form, gzipped JSON Lines (a header, then one event per line)."""
+    import gzip
+
+    if not isinstance(doc, dict) or not isinstance(doc.get("events"), list):
+        return None
+    header = {k: v for k, v in doc.items() if k != "events"}
+    lines = [json.dumps(header)] + [json.dumps(e) for e in doc["events"]]
+    data = gzip.compress("\n".join(lines).encode("utf-8", "surrogatepass"))
+    return data[: rng.randrange(10, len(data))] if rng.random() < 0.2 else data
+
+
 def _text(rng: random.Random, doc: Doc) -> str:
     text = json.dumps(doc, ensure_ascii=rng.random() < 0.5)
     if "__NEST__" in text:
@@ -572,12 +684,17 @@ def generic_textual(rng: random.Random, text: str) -> bytes:
     return raw
 
 
-def generate(fmt: str, n: int, seed: int, temporal_dir: Path | None) -> list[bytes]:
+def generate(fmt: str, n: int, seed: int, temporal_dir: Path | None, dt_dir: Path | None = None) -> list[bytes]:
     rng = random.Random(f"{fmt}-{seed}")
+    mutations: list[Callable[[random.Random, Any], None]]
     if fmt == "native":
         bases, mutations = [json.loads(p.read_text(encoding="utf-8")) for p in BASES], STRUCTURAL
     elif fmt == "aws":
         bases, mutations = [json.loads(p.read_text(encoding="utf-8")) for p in AWS_BASES], AWS_MUTATIONS
+    elif fmt == "durabletask":
+        assert dt_dir is not None
+        paths = sorted(dt_dir.glob("export/*.json")) + sorted(dt_dir.glob("proto/*.json"))
+        bases, mutations = [json.loads(p.read_text(encoding="utf-8")) for p in paths], DT_MUTATIONS
     else:
         assert temporal_dir is not None
         paths = sorted(temporal_dir.glob("*/*.json"))
@@ -591,7 +708,9 @@ def generate(fmt: str, n: int, seed: int, temporal_dir: Path | None) -> list[byt
             except (TypeError, KeyError, AttributeError, IndexError, ValueError):
                 pass  # an earlier mutation took away what this one edits
         text = _text(rng, doc)
-        if rng.random() < 0.25:
+        if fmt == "durabletask" and rng.random() < 0.2 and (packed := _jsonl_gz(rng, doc)) is not None:
+            out.append(packed)
+        elif rng.random() < 0.25:
             out.append(textual(rng, text) if fmt == "native" and rng.random() < 0.6 else generic_textual(rng, text))
         else:
             out.append(text.encode("utf-8", "surrogatepass"))
@@ -606,6 +725,19 @@ def write_inputs(inputs: list[bytes], directory: Path, prefix: str) -> list[Path
         p.write_bytes(data)
         paths.append(p)
     return paths
+
+
+def record_durabletask(into: Path) -> Path:
+    """Record the Durable Task fixture histories on the SDK's in-memory backend
+    (tests/dt_recording.py): DIR/export/<id>.json and DIR/proto/<id>.json."""
+    subprocess.run(
+        [sys.executable, "-m", "tests.dt_recording", str(into / "durabletask")],
+        cwd=ROOT,
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
+    return into / "durabletask"
 
 
 def record_temporal(into: Path) -> Path:
@@ -675,7 +807,7 @@ def _cli_batch(paths: list[Path], timeout: float) -> tuple[dict[str, str], str, 
         out, done = ((e.stdout or b"") + (e.stderr or b"")).decode("utf-8", "replace"), False
     lines: dict[str, str] = {}
     for line in out.splitlines():
-        m = re.match(r"^(ok|FAIL)  .*?/((?:n|t|a|s)\d{4}\.json|fifo\.json|zero)", line)
+        m = re.match(r"^(ok|FAIL)  .*?/((?:n|t|a|d|s)\d{4}\.json|fifo\.json|zero)", line)
         if m and m.group(2) not in lines:
             lines[m.group(2)] = line
     return lines, out, done
@@ -738,7 +870,7 @@ def surface_pytest(paths: list[Path], timeout: float, xdist: bool = False) -> li
             props = {p.get("name"): p.get("value") for p in case.iter("property")}
             outcome = props.get("replay_outcome")
             text = "".join((el.text or "") for el in case if el.tag in ("failure", "error"))
-            file_name = re.search(r"[ntas]\d{4}\.json", (case.get("file") or "") + (case.get("classname") or ""))
+            file_name = re.search(r"[ntads]\d{4}\.json", (case.get("file") or "") + (case.get("classname") or ""))
             key = file_name.group(0) if file_name else case.get("name", "?")
             if outcome in (None, "error"):
                 lines = [ln[1:].strip() for ln in text.splitlines() if ln.startswith("E ")] or text.splitlines()[-1:]
@@ -756,7 +888,7 @@ def surface_pytest(paths: list[Path], timeout: float, xdist: bool = False) -> li
 
 
 # ---------------------------------------------------------------- hypothesis sequences
-def _templates(fmt: str, temporal_dir: Path | None) -> tuple[Doc, list[Any]]:
+def _templates(fmt: str, temporal_dir: Path | None, dt_dir: Path | None = None) -> tuple[Doc, list[Any]]:
     """(a recorded history, its events to draw from) for event sequences of ``fmt``."""
     if fmt == "temporal":
         assert temporal_dir is not None
@@ -765,13 +897,20 @@ def _templates(fmt: str, temporal_dir: Path | None) -> tuple[Doc, list[Any]]:
     if fmt == "aws":
         doc = json.loads((ROOT / "tests" / "data" / "aws" / "order-1.json").read_text())
         return doc, doc["Events"]
+    if fmt == "durabletask":
+        assert dt_dir is not None
+        doc = json.loads((dt_dir / "export" / "order-1.json").read_text())
+        return doc, doc["events"]
     doc = json.loads((ROOT / "fixtures" / "histories" / "order-42.json").read_text())
     return doc, doc["events"]
 
 
-def surface_seam(fmt: str, count: int, seed: int, temporal_dir: Path | None, timeout: float) -> list[tuple[str, str]]:
-    """Hypothesis event sequences: the recorded first event, then any sequence of recorded
-    events (ids renumbered), replayed through the seam with the workflows that recorded them."""
+def surface_seam(
+    fmt: str, count: int, seed: int, temporal_dir: Path | None, timeout: float, dt_dir: Path | None = None
+) -> list[tuple[str, str]]:
+    """Hypothesis event sequences: the recorded first event (Durable Task: its first two, the
+    episode's start and the execution's), then any sequence of recorded events (ids
+    renumbered), replayed through the seam with the workflows that recorded them."""
     import importlib
 
     from hypothesis import HealthCheck, given, settings
@@ -782,7 +921,8 @@ def surface_seam(fmt: str, count: int, seed: int, temporal_dir: Path | None, tim
     from replaytest.report.divergence import NondeterminismError, ReplayTimeout, WorkflowTaskError
 
     sys.path.insert(0, str(ROOT))
-    doc, events = _templates(fmt, temporal_dir)
+    doc, events = _templates(fmt, temporal_dir, dt_dir)
+    head = 2 if fmt == "durabletask" else 1
     modules = [importlib.import_module(m) for m in MODULES]
     options = {"aws": {"handlers": ["tests.aws_handlers.orders:handler"]}}
     s = ReplaySettings(modules, list(MODULES), backend_options=options, timeout=min(timeout, 30))
@@ -792,10 +932,10 @@ def surface_seam(fmt: str, count: int, seed: int, temporal_dir: Path | None, tim
     @settings(
         max_examples=count, deadline=None, database=None, suppress_health_check=list(HealthCheck), derandomize=False
     )
-    @given(st.lists(st.sampled_from(range(1, len(events))), max_size=len(events) + 4), st.random_module())
+    @given(st.lists(st.sampled_from(range(head, len(events))), max_size=len(events) + 4), st.random_module())
     def run(picks: list[int], _: Any) -> None:
         n[0] += 1
-        seq = [copy.deepcopy(events[0])] + [copy.deepcopy(events[i]) for i in picks]
+        seq = [copy.deepcopy(e) for e in events[:head]] + [copy.deepcopy(events[i]) for i in picks]
         key = "events" if fmt != "aws" else "Events"
         history = {**doc, key: seq}
         for i, e in enumerate(seq, 1):
@@ -803,8 +943,8 @@ def surface_seam(fmt: str, count: int, seed: int, temporal_dir: Path | None, tim
                 e["eventId"] = str(i)
             elif fmt == "aws":
                 e["EventId"] = i
-            else:
-                e["id"] = i
+            elif fmt == "native":
+                e["id"] = i  # Durable Task: event_id is the command's sequence number, kept
         name = f"s{n[0]:04d}.json"
         try:
             backend = backend_for(history, name)
@@ -830,7 +970,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-n", type=int, default=300, help="inputs per format (default 300)")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--format", action="append", choices=["native", "temporal", "aws"], help="default: all three")
+    ap.add_argument("--format", action="append", choices=FORMATS, help="default: all four")
     ap.add_argument("--surface", action="append", choices=["load", "cli", "pytest"], help="default: all three")
     ap.add_argument("--sequences", type=int, default=0, help="hypothesis event sequences per format (seam surface)")
     ap.add_argument("--timeout", type=float, default=20.0, help="seconds per input before it counts as a hang")
@@ -838,17 +978,20 @@ def main() -> int:
     ap.add_argument("--show", type=int, default=5, help="examples to print per surface")
     ap.add_argument("--keep", metavar="DIR", help="write the inputs here and keep them")
     ap.add_argument("--temporal-dir", type=Path, help="recorded Temporal histories (DIR/cli/*.json); default: record")
+    ap.add_argument("--dt-dir", type=Path, help="recorded Durable Task histories (DIR/export/*.json); default: record")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
-    formats = args.format or ["native", "temporal", "aws"]
+    formats = args.format or FORMATS
     with tempfile.TemporaryDirectory() as tmp:
-        temporal_dir = args.temporal_dir
+        temporal_dir, dt_dir = args.temporal_dir, args.dt_dir
         if temporal_dir is None and "temporal" in formats:
             temporal_dir = record_temporal(Path(tmp) / "temporal")
+        if dt_dir is None and "durabletask" in formats:
+            dt_dir = record_durabletask(Path(tmp))
         directory = Path(args.keep or tmp) / "inputs"
         paths: list[Path] = []
         for fmt in formats:
-            paths += write_inputs(generate(fmt, args.n, args.seed, temporal_dir), directory, fmt[0])
+            paths += write_inputs(generate(fmt, args.n, args.seed, temporal_dir, dt_dir), directory, fmt[0])
         print(f"{len(paths)} inputs: {', '.join(f'{args.n} {f}' for f in formats)} (seed {args.seed})")
         surfaces: list[tuple[str, Callable[[], list[tuple[str, str]]]]] = []
         chosen = args.surface or ["load", "cli", "pytest"]
@@ -863,7 +1006,7 @@ def main() -> int:
         for fmt in formats if args.sequences else []:
 
             def sequences(fmt: str = fmt) -> list[tuple[str, str]]:
-                return surface_seam(fmt, args.sequences, args.seed, temporal_dir, args.timeout)
+                return surface_seam(fmt, args.sequences, args.seed, temporal_dir, args.timeout, dt_dir)
 
             surfaces.append((f"seq-{fmt}", sequences))
         for name, run in surfaces:

@@ -12,15 +12,16 @@ import pytest
 
 from bench import fuzz_histories as fuzz
 
-FORMATS = ["native", "temporal", "aws"]
+FORMATS = ["native", "temporal", "aws", "durabletask"]
+pytest_plugins = ["tests.dt_fixtures"]
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory: pytest.TempPathFactory, temporal_histories: Path) -> list[Path]:
+def inputs(tmp_path_factory: pytest.TempPathFactory, temporal_histories: Path, dt_histories: Path) -> list[Path]:
     directory = tmp_path_factory.mktemp("fuzz") / "inputs"
     paths: list[Path] = []
     for fmt in FORMATS:
-        paths += fuzz.write_inputs(fuzz.generate(fmt, 30, 11, temporal_histories), directory, fmt[0])
+        paths += fuzz.write_inputs(fuzz.generate(fmt, 30, 11, temporal_histories, dt_histories), directory, fmt[0])
     return paths
 
 
@@ -33,5 +34,7 @@ def test_the_cli_reports_every_generated_file_in_one_line(inputs: list[Path]) ->
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_event_sequences_replay_through_the_seam_to_a_verdict(fmt: str, temporal_histories: Path) -> None:
-    assert fuzz.surface_seam(fmt, 25, 11, temporal_histories, 10) == []
+def test_event_sequences_replay_through_the_seam_to_a_verdict(
+    fmt: str, temporal_histories: Path, dt_histories: Path
+) -> None:
+    assert fuzz.surface_seam(fmt, 25, 11, temporal_histories, 10, dt_histories) == []
