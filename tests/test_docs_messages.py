@@ -18,17 +18,26 @@ def _unwrapped(page: str) -> str:
     return " ".join((DOCS / page).read_text().split())
 
 
-def _run(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(argv), cwd=ROOT, capture_output=True, text=True, timeout=120)
+def _run(*argvs: list[str]) -> list[subprocess.CompletedProcess[str]]:
+    """Each command, all at once (most of their time is waiting: a debugger timeout, an
+    interpreter starting), from the repository root."""
+    running = [subprocess.Popen(a, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for a in argvs]
+    done = []
+    for argv, process in zip(argvs, running):
+        out, err = process.communicate(timeout=120)
+        done.append(subprocess.CompletedProcess(argv, process.returncode, out, err))
+    return done
 
 
 def test_the_debugger_timeout_is_quoted_as_the_cli_and_pytest_print_it() -> None:
     docs = _unwrapped("debugging.md")
     history = "fixtures/histories/order-42.json"
-    cli = _run(sys.executable, "-m", "replaytest", "replay", history, "--debug", "127.0.0.1:0", "--debug-timeout", "1")
-    plugin = _run(
-        sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider", "--replay", history,
-        "--replay-debug=127.0.0.1:0", "--replay-debug-timeout", "1",
+    cli, plugin = _run(
+        [sys.executable, "-m", "replaytest", "replay", history, "--debug", "127.0.0.1:0", "--debug-timeout", "1"],
+        [
+            sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider", "--replay", history,
+            "--replay-debug=127.0.0.1:0", "--replay-debug-timeout", "1",
+        ],
     )  # fmt: skip
     for done, code in ((cli, 2), (plugin, 4)):
         [said] = [line for line in (done.stdout + done.stderr).splitlines() if "no debugger attached" in line]
@@ -38,8 +47,13 @@ def test_the_debugger_timeout_is_quoted_as_the_cli_and_pytest_print_it() -> None
 
 
 def test_sandbox_modes_are_described_per_history_format_nowhere_as_deterministic_in_every_mode() -> None:
-    plugin_help = _run(sys.executable, "-m", "pytest", "--help", "-p", "no:randomly").stdout
-    cli_help = _run(sys.executable, "-m", "replaytest", "replay", "--help").stdout
+    plugin_help, cli_help = (
+        done.stdout
+        for done in _run(
+            [sys.executable, "-m", "pytest", "--help", "-p", "no:randomly"],
+            [sys.executable, "-m", "replaytest", "replay", "--help"],
+        )
+    )
     for text in (
         _unwrapped("pytest-plugin.md"),
         _unwrapped("cli.md"),
