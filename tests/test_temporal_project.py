@@ -121,6 +121,10 @@ def test_a_project_with_one_worker_per_task_queue_replays_green_in_one_session(
     )
     mixed.assert_outcomes(failed=2)
     mixed.stdout.fnmatch_lines(["*'GreetingWorkflow' is defined by 2 classes*--replay-task-queue hello-greetings=*"])
+    # classes of different modules (a worker each): no class is offered as the example, the
+    # history's queue decides (greet-hello-1 offered greet_bye's class, the last one found)
+    said = [line for line in mixed.stdout.lines if "is defined by 2 classes" in line]
+    assert len(said) == 2 and not [line for line in said if "for example" in line], said
     # each queue's worker: the whole project passes
     green = run(pytester, f"--replay-module={VERSIONS}:InvoiceWorkflowPatched", *QUEUES, "-v")
     green.assert_outcomes(passed=5)

@@ -93,10 +93,13 @@ def resolve(history_doc: Any, workflow_type: str, settings: ReplaySettings, sour
         also = (
             "" if by_queue or queue is None else f", or give its task queue a worker: {queue_flag} {queue}=MODULE:CLASS"
         )
+        # versions side by side in one module: the newest (last) is the usual pick, shown as the
+        # example; classes of different modules are one worker's each: none is offered
+        one_module = len({c.__module__ for c in classes}) == 1
+        example = f" (for example {pick.replace('MODULE:CLASS', label(classes[-1]))})" if one_module else ""
         raise UnknownWorkflowError(
             f"{source}: Temporal workflow type {workflow_type!r} is defined by {len(classes)} classes {where}: {names}; "
-            f"replaytest does not choose one: name the class that replays this history with {pick} "
-            f"(for example {pick.replace('MODULE:CLASS', label(classes[-1]))}){also}"
+            f"replaytest does not choose one: name the class that replays this history with {pick}{example}{also}"
         )
     if not classes:
         known = ", ".join(sorted(found)) or "none"
