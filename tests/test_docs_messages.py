@@ -112,3 +112,20 @@ def test_install_commands_name_a_clone_or_a_wheel_with_the_extra_never_the_unpub
             continue
         assert target.startswith(("/path/to/", ".")), (page, target)  # a clone, a wheel, or the project itself
     assert {v for _, v in wheels} == {version}, wheels
+
+
+def test_the_sdk_range_each_page_quotes_is_the_extras_pin() -> None:
+    """A page that says which SDK versions its extra installs quotes pyproject's requirement as
+    is (the AWS page said `>=3.0,<4` for an extra pinned `>=3.0,<3.1`)."""
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    for page, extra in (
+        ("temporal.md", "temporal"),
+        ("aws-lambda-durable.md", "aws"),
+        ("durabletask.md", "durabletask"),
+    ):
+        [pin] = extras[extra]
+        text = (DOCS / page).read_text()
+        quoted = re.findall(r"[\w-]*(?:>=|<=|==|~=)[\d.]+(?:,\s*<[\d.]+)?", text)
+        assert quoted and set(quoted) == {pin}, (page, pin, quoted)
