@@ -132,7 +132,8 @@ class Execution:
         WorkflowTaskError.
         """
         self.now, self.new_commands = now, []
-        self.matcher.begin_task(expected, next_recorded)
+        matcher = self.matcher
+        matcher.begin_task(expected, next_recorded)
         if self.main is None:
             coro = self.defn.fn(*self.args)
             self.main_frame = getattr(coro, "cr_frame", None)
@@ -148,8 +149,9 @@ class Execution:
             raise self.divergence
         if self.main.done() and not self.closed:
             self._close()
-        if (unmatched := self.matcher.unmatched()) is not None:
-            self._missing(unmatched)
+        recorded = matcher.expected  # matcher.unmatched(), without the call (this runs once per task)
+        if recorded is not None and matcher.pos < len(recorded):
+            self._missing(recorded[matcher.pos])
         return self.new_commands
 
     def _run_loop(self) -> None:
@@ -344,8 +346,9 @@ class Execution:
 
     # ---------------------------------------------------------------- helpers for workflow.*
     def next_id(self, kind: str) -> str:
-        self.counters[kind] += 1
-        return str(self.counters[kind])
+        n = self.counters[kind] + 1
+        self.counters[kind] = n
+        return str(n)
 
     def resumed(self, event: Event | None) -> None:
         """Called in workflow code right after an awaited outcome arrives (debugger hook).

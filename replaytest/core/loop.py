@@ -17,25 +17,18 @@ from typing import Any
 _get_running_loop, _set_running_loop = asyncio.events._get_running_loop, asyncio.events._set_running_loop
 
 
-class _Handle(asyncio.Handle):
-    """asyncio.Handle without the debug-mode check (this loop is never in debug mode)."""
-
-    __slots__ = ()
-
-    def __init__(
-        self,
-        callback: Callable[..., Any],
-        args: tuple[Any, ...],
-        loop: asyncio.AbstractEventLoop,
-        context: contextvars.Context | None = None,
-    ) -> None:
-        self._context = contextvars.copy_context() if context is None else context
-        self._loop = loop
-        self._callback = callback
-        self._args = args
-        self._cancelled = False
-        self._repr = None
-        self._source_traceback = None
+#: An empty asyncio.Handle, its slots filled by call_soon (Handle.__init__ less its frame and debug
+#: check) -- when they are the slots this Python's Handle has; else Handle() itself.
+_new_handle = asyncio.Handle.__new__
+_SLOTS_KNOWN = set(asyncio.Handle.__slots__) - {"__weakref__"} == {
+    "_callback",
+    "_args",
+    "_cancelled",
+    "_loop",
+    "_source_traceback",
+    "_repr",
+    "_context",
+}
 
 
 class WorkflowLoop(asyncio.AbstractEventLoop):
@@ -43,7 +36,7 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
     here: durable waiting goes through workflow commands (``workflow.sleep``)."""
 
     def __init__(self) -> None:
-        self._ready: collections.deque[_Handle] = collections.deque()
+        self._ready: collections.deque[asyncio.Handle] = collections.deque()
         self._running = False
         self.stop_requested = False
         self.turns = 0  # runs of run_until_idle so far: how a watchdog sees the code yield
@@ -55,7 +48,13 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         *args: Any,
         context: contextvars.Context | None = None,
     ) -> asyncio.Handle:
-        handle = _Handle(callback, args, self, context)
+        if not _SLOTS_KNOWN:
+            handle = asyncio.Handle(callback, args, self, context)
+        else:  # once per wake-up of workflow code
+            handle = _new_handle(asyncio.Handle)
+            handle._context = contextvars.copy_context() if context is None else context  # type: ignore[attr-defined]
+            handle._loop, handle._callback, handle._args = self, callback, args  # type: ignore[attr-defined]
+            handle._cancelled, handle._repr, handle._source_traceback = False, None, None  # type: ignore[attr-defined]
         self._ready.append(handle)
         return handle
 
@@ -113,7 +112,7 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         ready = self._ready
         try:
             while ready and not self.stop_requested:
-                handle: Any = ready.popleft()  # a _Handle: its slots are read directly
+                handle: Any = ready.popleft()  # its slots are read directly (Handle._run less its frame)
                 if handle._cancelled:
                     continue
                 try:  # Handle._run, less the frame: this is the inner loop of every replay

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from ..history import COMMAND_EVENTS, OUTCOME_EVENTS, Event
+from ..history import COMMAND_EVENTS, OUTCOME_EVENTS, Event, parse_time
 from ..report.divergence import WorkflowTaskError
 from .commands import Command
 from .execution import Execution
@@ -34,6 +34,16 @@ _TASK_ENDS = frozenset({"WorkflowTaskCompleted", "WorkflowTaskFailed"})
 def workflow_tasks(events: Sequence[Event]) -> Iterator[WorkflowTask]:
     """Split a history into workflow tasks. Outcomes that arrived while a task ran belong to
     the next task; a failed task's outcomes are handed to its retry."""
+    for task in _split(events):
+        yield WorkflowTask(*task)
+
+
+#: A workflow task as :func:`_split` yields it: WorkflowTask's fields, in order.
+_Task = tuple[Event, list[Event], bool, list[Event], Event | None]
+
+
+def _split(events: Sequence[Event]) -> Iterator[_Task]:
+    """:func:`workflow_tasks` as tuples (catch_up reads a task once: no object for it)."""
     outcome_types, command_types = OUTCOME_EVENTS, COMMAND_EVENTS  # locals: this runs once per event
     pending: list[Event] = []
     i, n = 1, len(events)
@@ -57,14 +67,14 @@ def workflow_tasks(events: Sequence[Event]) -> Iterator[WorkflowTask]:
         else:  # the worker died while running this task: nothing of it was recorded
             return
         if ltype == "WorkflowTaskFailed":
-            yield WorkflowTask(e, list(pending), True, [], events[j + 1] if j + 1 < n else None)
+            yield e, list(pending), True, [], events[j + 1] if j + 1 < n else None
             pending.extend(deferred)
             i = j + 1
             continue
         k = j + 1
         while k < n and events[k].type in command_types:
             k += 1
-        yield WorkflowTask(e, pending, False, list(events[j + 1 : k]), events[k] if k < n else None)
+        yield e, pending, False, list(events[j + 1 : k]), events[k] if k < n else None
         pending, i = deferred, k
 
 
@@ -80,23 +90,23 @@ def pending_outcomes(events: Sequence[Event]) -> list[Event]:
 def catch_up(ex: Execution, events: Sequence[Event]) -> WorkflowTask | None:
     """Replay every completed workflow task of ``events`` into ``ex``. Returns the trailing
     failed task, if the history ends in one (a workflow whose code keeps raising)."""
-    trailing: WorkflowTask | None = None
+    trailing: _Task | None = None
     time, now = "", None  # tasks in a row often start at the same time: parsed once
-    for task in workflow_tasks(events):
-        if task.failed:
+    for task in _split(events):
+        started, outcomes, failed, commands, next_event = task
+        if failed:
             trailing = task
             continue
         trailing = None
-        started = task.started
         if started.time != time:
-            time, now = started.time, started.timestamp
-        assert now is not None
+            time = started.time
+            now = parse_time(time)
         try:
-            ex.activate(task.outcomes, now, expected=task.commands, next_recorded=task.next_event)
+            ex.activate(outcomes, now, expected=commands, next_recorded=next_event)  # type: ignore[arg-type]
         except WorkflowTaskError as e:
             e.event_id = started.id  # the task whose code raised: events before it replayed
             raise
-    return trailing
+    return None if trailing is None else WorkflowTask(*trailing)
 
 
 def _activate(ex: Execution, task: WorkflowTask, expected: list[Event], next_recorded: Event | None) -> list[Command]:

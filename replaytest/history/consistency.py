@@ -23,6 +23,8 @@ _REFERS = {
 }
 #: Events whose place in the history is checked (a command needs a completed workflow task before it).
 _PLACED = COMMAND_EVENTS | {"WorkflowExecutionStarted"}
+#: What a command may follow.
+_BEFORE_COMMANDS = COMMAND_EVENTS | {"WorkflowTaskCompleted"}
 
 
 def check_consistency(events: Sequence[Event], source: str, good_times: Iterable[str] = ()) -> None:
@@ -47,7 +49,9 @@ def check_consistency(events: Sequence[Event], source: str, good_times: Iterable
                 raise _bad(source, index, e, f"time {e.time!r} is not a real UTC time")
             good_times.add(e.time)
         if etype in _PLACED or closed or not index:
-            _check_place(source, index, e, previous)
+            # a command right after WorkflowTaskCompleted or another command is in place: no call
+            if closed or not index or etype == "WorkflowExecutionStarted" or previous not in _BEFORE_COMMANDS:
+                _check_place(source, index, e, previous)
             closed = etype in CLOSING_EVENTS
         previous = etype
         refers = _REFERS.get(etype)
