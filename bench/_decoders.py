@@ -2,9 +2,11 @@
 
 Each is built from the published schema's rules and answers "valid?" for one file's bytes:
 
-- ``typed``: replaytest's own loader, ``History.from_json`` (msgspec structs tagged by event
-  type, then the consistency checks): what replaytest uses.
-- ``msgspec``: the struct decode alone (``history.typed``), no events built, no consistency.
+- ``typed``: replaytest's own loader, ``History.from_json`` (one msgspec decode into the events,
+  each event type's attrs checked against its struct, then the consistency checks): what
+  replaytest uses.
+- ``msgspec``: ``history.typed.decode`` alone: the decode, the attrs checks and the repeated-key
+  count, no consistency.
 - ``jsonschema_rs``: ``json.loads`` then jsonschema-rs's Draft 2020-12 validator of the schema.
 - ``pydantic_core``: a core schema written from the same per-type rules (typed dicts in a union
   tagged by ``type``, extra attributes allowed), ``validate_json`` on the bytes; it builds plain

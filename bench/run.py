@@ -237,9 +237,10 @@ def load_table(res: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "History.load is `History.from_json(bytes)`: typed msgspec structs, the repeated-key check, the consistency "
-        'checks, the events built. Decoder columns answer only "valid?" (`_decoders.py`): msgspec is that struct '
-        "decode alone; jsonschema_rs is json.loads + its validator; pydantic_core validates the JSON into dicts with a "
+        "History.load is `History.from_json(bytes)`: one msgspec decode into the events, each event type's attrs "
+        "checked against its struct, the repeated-key check, the consistency checks. Decoder columns answer only "
+        '"valid?" (`_decoders.py`): msgspec is `history.typed.decode` alone (no consistency); jsonschema_rs '
+        "is json.loads + its validator; pydantic_core validates the JSON into dicts with a "
         "core schema of the same rules. `replay()` standalone keeps the sandbox installed after its first call "
         "(sandbox.resident), so strict ÷ None is the steady state of a process that replays.",
         "",
