@@ -134,6 +134,7 @@ def test_the_cli_bounds_aws_and_durable_task_code_and_a_base_exception_fails_one
     project: Path, temporal_histories: Path
 ) -> None:
     shutil.copy(temporal_histories / "cli" / "ship-1.json", project / "h" / "g-temporal-interrupt.json")
+    shutil.copy(ROOT / "fixtures" / "histories" / "payment-3.json", project / "h" / "h-native-loop.json")
     modules = ["native_code", "fixtures.workflows.onboarding", "temporal_code"]
     r = _run(
         project,
@@ -166,8 +167,14 @@ def test_the_cli_bounds_aws_and_durable_task_code_and_a_base_exception_fails_one
     assert "raised SystemExit: 3 at native_code.py:7 in process_order" in _line(out, "f-native-exit.json")
     temporal = out[out.index("FAIL  h/g-temporal-interrupt.json") :]
     assert "KeyboardInterrupt" in temporal.split("\n")[1] and "at temporal_code.py:9 in run" in temporal
+    assert re.match(
+        r"FAIL  h/h-native-loop\.json: replay did not finish within 1 s \(--timeout\): the workflow code is still "
+        r"running at native_code\.py:1[23] in process_payment \(an endless loop\?\); last applied: events 1–4 \(next "
+        r"recorded: event 5, ",
+        _line(out, "h-native-loop.json"),
+    ), _line(out, "h-native-loop.json")
     assert _line(out, "z-native-ok.json").startswith("ok    h/z-native-ok.json: onboarding-7")
-    assert out.splitlines()[-1] == "8 histories replayed: 1 ok, 7 failed"
+    assert out.splitlines()[-1] == "9 histories replayed: 1 ok, 8 failed"
 
 
 @pytest.mark.parametrize("workers", ["0", "2"])

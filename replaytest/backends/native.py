@@ -20,13 +20,14 @@ from ..core.frames import blocked_source
 from ..core.tasks import catch_up, retry_failed_task, trailing_task_failures
 from ..definitions import WorkflowDefinition, collect
 from ..history import Event, History, HistoryFormatError
+from ..history.describe import describe_event
 from ..history.schema import FORMAT
 from ..modes import ArgsMode, SandboxMode, parse_mode
 from ..modules import defines_workflow, project_origin
 from ..report.divergence import NondeterminismError, UnknownWorkflowError, WorkflowTaskError
 from ..report.result import ReplayResult
 from ..report.text import safe, safe_lines
-from . import Backend, Document, Entry, ReplaySettings
+from . import Backend, Document, Entry, ReplaySettings, progress
 
 if TYPE_CHECKING:
     from ..view.model import Timeline
@@ -128,15 +129,16 @@ def replay(
         history_source=history.source,
     )
     try:
-        if sandbox is not None:
-            from .. import sandbox as sb
+        with progress(lambda: _applied(ex)):
+            if sandbox is not None:
+                from .. import sandbox as sb
 
-            with sb.resident(), ex.sandboxed(history.events[0].timestamp):
+                with sb.resident(), ex.sandboxed(history.events[0].timestamp):
+                    trailing = catch_up(ex, history.events)
+                    new = retry_failed_task(ex, trailing)
+            else:
                 trailing = catch_up(ex, history.events)
                 new = retry_failed_task(ex, trailing)
-        else:
-            trailing = catch_up(ex, history.events)
-            new = retry_failed_task(ex, trailing)
     except WorkflowTaskError as e:
         e.history_note = _task_failure_note(history.events)
         e.notes.extend(_module_note(history, defn))
@@ -163,6 +165,19 @@ def replay(
         str(waiting) if waiting else None,
         [c.describe() for c in new],
     )
+
+
+def _applied(ex: Execution) -> str | None:
+    """The last recorded command the code matched (or the task it runs in), for a timeout's message."""
+    m = ex.matcher
+    expected = m.expected or []
+    if m.pos:
+        e = expected[m.pos - 1]
+        return f"event {e.id} ({describe_event(e)[:120]})"
+    upcoming = m.next_expected() or m.next_recorded
+    if upcoming is None:
+        return None
+    return f"events 1–{upcoming.id - 1} (next recorded: event {upcoming.id}, {describe_event(upcoming)[:120]})"
 
 
 def check_input(history: History, defn: WorkflowDefinition) -> None:
