@@ -743,9 +743,9 @@ def record_durabletask(into: Path) -> Path:
 def record_temporal(into: Path) -> Path:
     """Record the Temporal fixture histories with a real worker on a real dev server."""
     sys.path.insert(0, str(ROOT))
-    from tests import temporal_server
+    from tests import temporal_recording, temporal_server
 
-    server = temporal_server.start(into / "server")
+    server = temporal_server.start(into / "server", namespaces=temporal_recording.NAMESPACES)
     try:
         subprocess.run(
             [sys.executable, "-m", "tests.temporal_recording", server.address, str(into / "histories")],
