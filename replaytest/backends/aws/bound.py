@@ -93,6 +93,7 @@ class DaemonPool(concurrent.futures.ThreadPoolExecutor):
         )
         self._own: list[threading.Thread] = []
         self._guard = threading.Lock()
+        self._idle = threading.Semaphore(0)  # threads waiting for a job, as ThreadPoolExecutor counts them
         self._closed = False
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
@@ -101,6 +102,8 @@ class DaemonPool(concurrent.futures.ThreadPoolExecutor):
             if self._closed:
                 raise RuntimeError("cannot schedule new futures after shutdown")
             self._jobs.put((future, lambda: fn(*args, **kwargs)))
+            if self._idle.acquire(blocking=False):
+                return future  # a thread that finished its job takes this one
             if len(self._own) < self._max_workers:  # never fewer threads than a ThreadPoolExecutor
                 name = f"{self._thread_name_prefix or 'replaytest-aws'}_{len(self._own)}"
                 t = threading.Thread(target=self._serve, name=name, daemon=True)
@@ -119,6 +122,7 @@ class DaemonPool(concurrent.futures.ThreadPoolExecutor):
                 except BaseException as e:
                     future.set_exception(e)
             del job, future, work
+            self._idle.release()
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         with self._guard:
