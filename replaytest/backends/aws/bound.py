@@ -54,7 +54,12 @@ def call(invoke: Callable[[], Any], rt: Run, seconds: float, flag: str, display:
             done.set()
 
     threading.Thread(target=run, name="replaytest-aws-replay", daemon=True).start()
-    if done.wait(seconds):
+    try:
+        finished = done.wait(seconds)
+    except BaseException:  # a real Ctrl-C while the handler runs: stop its code too, then stop the run
+        rt.interrupt(Timeout, set())
+        raise
+    if finished:
         if "error" in box:
             raise box.pop("error")
         return box["value"]
