@@ -19,6 +19,11 @@ class ModuleImportError(ReplaytestError):
     """A module the user named does not import."""
 
 
+#: the general advice for a module that is not found; import_problem replaces it with the
+#: exact fix when it finds the package in the project
+_WHERE_TO_RUN = " (run from the directory that contains it, or check the module path)"
+
+
 def import_module(name: str) -> types.ModuleType:
     """Import ``name``, turning every failure into one ModuleImportError line that says why."""
     try:
@@ -26,8 +31,7 @@ def import_module(name: str) -> types.ModuleType:
     except ModuleNotFoundError as e:
         if e.name and (name == e.name or name.startswith(e.name + ".")):
             raise ModuleImportError(
-                f"cannot import module {name!r}: no module named {e.name!r} "
-                "(run from the directory that contains it, or check the module path)"
+                f"cannot import module {name!r}: no module named {e.name!r}{_WHERE_TO_RUN}"
             ) from None
         raise ModuleImportError(f"importing module {name!r} failed: {type(e).__name__}: {e}") from None
     except BaseException as e:  # SystemExit from a script-like module, too: one line, not an exit
@@ -98,6 +102,7 @@ def import_problem(name: str, e: Exception, project_dir: Path, under_pytest: boo
     entries = [Path(p or ".").resolve() for p in sys.path if Path(p or ".").is_dir()]
     if home in entries:
         return text
+    text = text.replace(_WHERE_TO_RUN, "")  # the exact fix follows
     where = home.relative_to(root).as_posix()  # "." or "src"
     if not under_pytest:
         return f"{text}; {top} is in {home}, which is not on sys.path: run replaytest with PYTHONPATH={where}"

@@ -226,3 +226,50 @@ def test_a_replay_module_that_does_not_import_is_named_in_the_failure(project):
     result = project.runpytest("--replay", "histories/order-1.json", "--replay-module", "broken_handlers")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*--replay-module broken_handlers: cannot import it: RuntimeError: no config in CI*"])
+
+
+def test_a_src_layout_handler_the_cli_cannot_import_is_named_with_the_cli_flag_and_the_fix(project):
+    """`replaytest replay --handler` on a src layout: the line names the flag the user typed (not
+    pytest's --replay-handler) and says PYTHONPATH=src, for AWS handlers and Durable Task alike."""
+    src = project.path / "src" / "shop"
+    src.mkdir(parents=True)
+    (src / "__init__.py").write_text("")
+    shutil.move(project.path / "orders.py", src / "orders.py")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run(
+        [sys.executable, "-m", "replaytest", "replay", "histories/order-1.json", "--handler", "shop.orders:handler"],
+        cwd=project.path,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert out.returncode == 1, out.stdout + out.stderr
+    [line] = [x for x in out.stdout.splitlines() if x.startswith("FAIL")]
+    assert line == (
+        "FAIL  histories/order-1.json: --handler shop.orders:handler: cannot import module 'shop.orders': "
+        f"no module named 'shop'; shop is in {(project.path / 'src').resolve()}, which is not on sys.path: "
+        "run replaytest with PYTHONPATH=src"
+    ), line
+    fixed = subprocess.run(
+        [sys.executable, "-m", "replaytest", "replay", "histories/order-1.json", "--handler", "shop.orders:handler"],
+        cwd=project.path,
+        capture_output=True,
+        text=True,
+        env={**env, "PYTHONPATH": "src"},
+    )
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+
+
+def test_the_cli_names_its_own_handler_flag_when_no_handler_is_found(project):
+    out = subprocess.run(
+        [sys.executable, "-m", "replaytest", "replay", "histories/order-1.json", "--module", "json"],
+        cwd=project.path,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert (
+        "no @durable_execution handler in the replay modules (json): name it with --handler "
+        "[FUNCTION=]MODULE:ATTR or --module MODULE" in out.stdout
+    ), out.stdout
+    assert "--replay-" not in out.stdout and "ini:" not in out.stdout, out.stdout

@@ -128,3 +128,18 @@ def test_replaytest_replay_reports_an_edit_at_its_line(project: pytest.Pytester)
             "*33 histories replayed: 30 ok, 3 failed*",
         ]
     )
+
+
+def test_the_cli_names_its_own_flags_when_no_orchestrator_is_found(project: pytest.Pytester) -> None:
+    result = project.run(
+        sys.executable, "-m", "replaytest", "replay", "histories/export/fanout-1.json", "--module", "json"
+    )
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        [
+            "*no orchestrator 'fan_out' (the name the history records) in the replay modules*",
+            "*name the module that defines it with --module MODULE, or the function with --handler "
+            "fan_out=MODULE:ATTR*",
+        ]
+    )
+    assert "--replay-" not in result.stdout.str()

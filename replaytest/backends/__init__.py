@@ -144,9 +144,26 @@ class ReplaySettings:
     timeout: float | None = DEFAULT_REPLAY_TIMEOUT  # seconds per replay; None: no limit
 
     @property
+    def under_pytest(self) -> bool:
+        """Whether this run is a pytest session (else ``replaytest replay`` or ``view``)."""
+        return self.module_flag == "--replay-module"
+
+    def flag(self, pytest_flag: str) -> str:
+        """How the user spells an option in this run, for reports: the pytest flag as given
+        (``--replay-handler``) or the CLI's (``--handler``)."""
+        return pytest_flag if self.under_pytest else "--" + pytest_flag.removeprefix("--replay-")
+
+    @property
     def timeout_flag(self) -> str:
         """How the user sets the timeout here, for reports."""
-        return "--replay-timeout" if self.module_flag == "--replay-module" else "--timeout"
+        return self.flag("--replay-timeout")
+
+    def import_problem(self, name: str, e: Exception) -> str:
+        """Why a module the user named did not import, with the fix for this run (see
+        :func:`replaytest.modules.import_problem`)."""
+        from ..modules import import_problem
+
+        return import_problem(name, e, self.project_dir, self.under_pytest)
 
     def __post_init__(self) -> None:
         if self.args_mismatch is not None:

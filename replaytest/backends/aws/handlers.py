@@ -12,11 +12,14 @@ from __future__ import annotations
 import types
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...modules import ModuleImportError, import_target
 from ...report.divergence import UnknownWorkflowError
 from ._sdk import SDK_PACKAGE, WRAPPER_NAME
+
+if TYPE_CHECKING:
+    from .. import ReplaySettings
 
 
 def is_durable_handler(obj: Any) -> bool:
@@ -37,27 +40,28 @@ class HandlerSpec:
     attr: str
 
     @classmethod
-    def parse(cls, text: str) -> HandlerSpec:
+    def parse(cls, text: str, flag: str = "--replay-handler") -> HandlerSpec:
         function, _, target = text.strip().rpartition("=")
         module, sep, attr = target.partition(":")
         if not sep or not module or not attr:
             raise UnknownWorkflowError(
-                f"--replay-handler {text!r}: expected [FUNCTION=]MODULE:ATTR, e.g. orders=app.handlers:handler"
+                f"{flag} {text!r}: expected [FUNCTION=]MODULE:ATTR, e.g. orders=app.handlers:handler"
             )
         return cls(function or None, module, attr)
 
     def __str__(self) -> str:
         return (f"{self.function}=" if self.function else "") + f"{self.module}:{self.attr}"
 
-    def load(self) -> Callable[..., Any]:
+    def load(self, settings: ReplaySettings | None = None) -> Callable[..., Any]:
+        flag = settings.flag("--replay-handler") if settings else "--replay-handler"
         try:
             obj = import_target(f"{self.module}:{self.attr}")
         except ModuleImportError as e:
-            raise UnknownWorkflowError(f"--replay-handler {self}: {e}") from None
+            problem = settings.import_problem(self.module, e) if settings else str(e)
+            raise UnknownWorkflowError(f"{flag} {self}: {problem}") from None
         if not is_durable_handler(obj):
             raise UnknownWorkflowError(
-                f"--replay-handler {self}: {self.module}:{self.attr} is not a function "
-                "decorated with @durable_execution"
+                f"{flag} {self}: {self.module}:{self.attr} is not a function decorated with @durable_execution"
             )
         handler: Callable[..., Any] = obj
         return handler
@@ -82,21 +86,31 @@ def handlers_in(modules: Iterable[Any]) -> list[tuple[str, Callable[..., Any]]]:
     return found
 
 
-def resolve(function: str | None, specs: Iterable[str], modules: Iterable[Any], source: str) -> Callable[..., Any]:
+def resolve(
+    function: str | None,
+    specs: Iterable[str],
+    modules: Iterable[Any],
+    source: str,
+    settings: ReplaySettings | None = None,
+) -> Callable[..., Any]:
     """The handler for a history of Lambda function ``function`` (None when the export does not
-    say), or UnknownWorkflowError that lists what was tried and found."""
-    parsed = [HandlerSpec.parse(s) for s in specs]
+    say), or UnknownWorkflowError that lists what was tried and found, in the spelling of the run
+    ``settings`` describe (pytest's when None)."""
+    flag = settings.flag("--replay-handler") if settings else "--replay-handler"
+    modules_flag = settings.module_flag if settings else "--replay-module"
+    ini = " (ini: replay_handlers)" if settings is None or settings.under_pytest else ""
+    parsed = [HandlerSpec.parse(s, flag) for s in specs]
     for candidates in (
         [p for p in parsed if function and p.function == function],
         [p for p in parsed if p.function is None],
     ):
         if len(candidates) > 1:
             raise UnknownWorkflowError(
-                f"{source}: several --replay-handler options apply "
+                f"{source}: several {flag} options apply "
                 f"({', '.join(map(str, candidates))}); keep one, or prefix each with FUNCTION="
             )
         if candidates:
-            return candidates[0].load()
+            return candidates[0].load(settings)
     modules = list(modules)
     found = handlers_in(modules)
     if len(found) == 1:
@@ -104,17 +118,15 @@ def resolve(function: str | None, specs: Iterable[str], modules: Iterable[Any], 
     what = f"Lambda function {function!r}" if function else "this execution (the export names no function)"
     tried = ""
     if parsed:
-        tried = f"; --replay-handler options given apply to other functions ({', '.join(map(str, parsed))})"
+        tried = f"; {flag} options given apply to other functions ({', '.join(map(str, parsed))})"
     if found:
         listing = ", ".join(name for name, _ in found)
         raise UnknownWorkflowError(
             f"{source}: no handler chosen for {what}{tried}; the replay modules hold several "
-            f"durable handlers ({listing}): pick one with --replay-handler "
-            f"[FUNCTION=]MODULE:ATTR (ini: replay_handlers)"
+            f"durable handlers ({listing}): pick one with {flag} [FUNCTION=]MODULE:ATTR{ini}"
         )
     searched = ", ".join(getattr(m, "__name__", repr(m)) for m in modules) or "none given"
     raise UnknownWorkflowError(
         f"{source}: no handler for {what}{tried}; no @durable_execution handler in the replay "
-        f"modules ({searched}): name it with --replay-handler [FUNCTION=]MODULE:ATTR "
-        f"(ini: replay_handlers) or --replay-module MODULE"
+        f"modules ({searched}): name it with {flag} [FUNCTION=]MODULE:ATTR{ini} or {modules_flag} MODULE"
     )

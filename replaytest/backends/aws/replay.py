@@ -133,7 +133,11 @@ def replay_document(
     if history.execution.name is None and fallback_name:
         history.execution.name = fallback_name
     handler = _handlers.resolve(
-        history.function_name, AwsOptions.of(settings).handlers, [*settings.modules, *settings.extra_workflows], source
+        history.function_name,
+        AwsOptions.of(settings).handlers,
+        [*settings.modules, *settings.extra_workflows],
+        source,
+        settings,
     )
     observer = settings.observer()
     return replay_history(

@@ -8,45 +8,68 @@ from __future__ import annotations
 import inspect
 import types
 from collections.abc import Callable, Iterable
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from ...core.frames import is_user_file
 from ...modules import ModuleImportError, import_target
 from ...report import UnknownWorkflowError
 
+if TYPE_CHECKING:
+    from .. import ReplaySettings
 
-def _spec(text: str) -> tuple[str | None, str]:
+
+@dataclass(frozen=True)
+class _Run:
+    """How this run spells the options a report names (pytest's, or the CLI's), and why a
+    module did not import."""
+
+    settings: ReplaySettings | None
+
+    @property
+    def handler(self) -> str:
+        return self.settings.flag("--replay-handler") if self.settings else "--replay-handler"
+
+    @property
+    def module(self) -> str:
+        return self.settings.module_flag if self.settings else "--replay-module"
+
+    def problem(self, module: str, e: ModuleImportError) -> str:
+        return self.settings.import_problem(module, e) if self.settings else str(e)
+
+
+def _spec(text: str, run: _Run) -> tuple[str | None, str]:
     name, _, target = text.strip().rpartition("=")
     module, sep, attr = target.partition(":")
     if not sep or not module or not attr:
         raise UnknownWorkflowError(
-            f"--replay-handler {text!r}: expected [NAME=]MODULE:ATTR, e.g. order_saga=app.orchestrators:order_saga"
+            f"{run.handler} {text!r}: expected [NAME=]MODULE:ATTR, e.g. order_saga=app.orchestrators:order_saga"
         )
     return name or None, target
 
 
-def _load(text: str, target: str) -> Callable[..., Any]:
+def _load(text: str, target: str, run: _Run) -> Callable[..., Any]:
     try:
         obj = import_target(target)
     except ModuleImportError as e:
-        raise UnknownWorkflowError(f"--replay-handler {text}: {e}") from None
+        raise UnknownWorkflowError(f"{run.handler} {text}: {run.problem(target.partition(':')[0], e)}") from None
     if not callable(obj):
-        raise UnknownWorkflowError(f"--replay-handler {text}: {target} is not a function")
+        raise UnknownWorkflowError(f"{run.handler} {text}: {target} is not a function")
     function: Callable[..., Any] = obj
     return function
 
 
-def _orchestrator(text: str, target: str, set_aside: list[str]) -> Callable[..., Any] | None:
+def _orchestrator(text: str, target: str, set_aside: list[str], run: _Run) -> Callable[..., Any] | None:
     """The function ``--replay-handler text`` names, or None (said in ``set_aside``) when it is
     no orchestrator the user wrote: the option is shared with AWS, whose ``@durable_execution``
     handlers are the SDK's wrapper functions, and a Lambda function may share a name with an
     orchestrator."""
-    fn = _load(text, target)
+    fn = _load(text, target, run)
     code = getattr(fn, "__code__", None)
     if code is None or is_user_file(code.co_filename):
         return fn
     set_aside.append(
-        f"--replay-handler {text} is not a Durable Task orchestrator: {target} is a function of "
+        f"{run.handler} {text} is not a Durable Task orchestrator: {target} is a function of "
         f"{code.co_filename} (a library's wrapper, such as an AWS @durable_execution handler)"
     )
     return None
@@ -73,18 +96,25 @@ def _candidates(name: str, modules: Iterable[Any]) -> list[tuple[str, Callable[.
 
 
 def resolve(
-    name: str, specs: Iterable[str], modules: Iterable[Any], source: str, search: list[str]
+    name: str,
+    specs: Iterable[str],
+    modules: Iterable[Any],
+    source: str,
+    search: list[str],
+    settings: ReplaySettings | None = None,
 ) -> Callable[..., Any]:
-    """The orchestrator function for ``name``, or UnknownWorkflowError saying what was searched."""
-    parsed = [(text, *_spec(text)) for text in specs]
+    """The orchestrator function for ``name``, or UnknownWorkflowError saying what was searched
+    (in the spelling of the run ``settings`` describe; pytest's when None)."""
+    run = _Run(settings)
+    parsed = [(text, *_spec(text, run)) for text in specs]
     named = [(t, target) for t, n, target in parsed if n == name]
     if len(named) > 1:
         raise UnknownWorkflowError(
-            f"{source}: several --replay-handler options name orchestrator {name!r} "
+            f"{source}: several {run.handler} options name orchestrator {name!r} "
             f"({', '.join(t for t, _ in named)}); keep one"
         )
     set_aside: list[str] = []  # --replay-handler targets that are not orchestrators (AWS handlers)
-    if named and (fn := _orchestrator(*named[0], set_aside)) is not None:
+    if named and (fn := _orchestrator(*named[0], set_aside, run)) is not None:
         return fn
     found = _candidates(name, modules)
     if len(found) == 1:
@@ -92,16 +122,16 @@ def resolve(
     if found:
         raise UnknownWorkflowError(
             f"{source}: several functions named {name!r} in the replay modules "
-            f"({', '.join(w for w, _ in found)}); pick one with --replay-handler {name}=MODULE:ATTR"
+            f"({', '.join(w for w, _ in found)}); pick one with {run.handler} {name}=MODULE:ATTR"
         )
     unnamed = [(t, target) for t, n, target in parsed if n is None]
-    if len(unnamed) == 1 and (fn := _orchestrator(*unnamed[0], set_aside)) is not None:
+    if len(unnamed) == 1 and (fn := _orchestrator(*unnamed[0], set_aside, run)) is not None:
         return fn
     lines = [f"{source}: no orchestrator {name!r} (the name the history records) in the replay modules"]
     lines.extend(f"  {line}" for line in search + set_aside)
     lines.append(
-        f"  name the module that defines it with --replay-module MODULE, or the function with "
-        f"--replay-handler {name}=MODULE:ATTR (for add_named_orchestrator names)"
+        f"  name the module that defines it with {run.module} MODULE, or the function with "
+        f"{run.handler} {name}=MODULE:ATTR (for add_named_orchestrator names)"
     )
     raise UnknownWorkflowError("\n".join(lines))
 

@@ -248,6 +248,7 @@ def replay_document(
         [*settings.modules, *settings.extra_workflows],
         source,
         settings.describe_search(),
+        settings,
     )
     return replay_history(
         history,

@@ -49,7 +49,7 @@ def task_queue_of(history_doc: Any) -> str | None:
 
 
 def task_queue_flag(settings: ReplaySettings) -> str:
-    return "--replay-task-queue" if settings.module_flag == "--replay-module" else "--task-queue"
+    return settings.flag("--replay-task-queue")
 
 
 def queue_workers(settings: ReplaySettings, source: str) -> dict[str, tuple[list[str], list[Any]]]:
