@@ -244,7 +244,8 @@ class WorkflowTaskError(Verdict):
         self.platform_message: tuple[str, str] | None = None  # (platform, its own message), shown last
         self.whole_report = False  # the CLI prints the whole report, not the one-line summary
         where = f" at {source}" if source else ""
-        super().__init__(safe(f"workflow {workflow_id}: workflow code raised {type(error).__name__}: {error}{where}"))
+        said = f": {error}" if str(error) else ""  # a bare `raise KeyboardInterrupt` has no message
+        super().__init__(safe(f"workflow {workflow_id}: workflow code raised {type(error).__name__}{said}{where}"))
 
 
 class UnknownWorkflowError(ReplaytestError, Verdict):
