@@ -132,26 +132,20 @@ class Execution:
         WorkflowTaskError.
         """
         self.now, self.new_commands = now, []
-        matcher = self.matcher
-        matcher.begin_task(expected, next_recorded)
+        self.matcher.begin_task(expected, next_recorded)
         if self.main is None:
             coro = self.defn.fn(*self.args)
             self.main_frame = getattr(coro, "cr_frame", None)
             self.main = self.context.run(self.loop.create_task, coro)
         for event in outcomes:
             self._apply(event)
-        if self.sandbox_held:  # replay: one sandbox block for every task, only the clock moves (_run_loop)
-            self.move_clock(now)  # type: ignore[misc]  # set while held
-            self.loop.run_until_idle()
-        else:
-            self._run_loop()
+        self._run_loop()
         if self.divergence is not None:
             raise self.divergence
         if self.main.done() and not self.closed:
             self._close()
-        recorded = matcher.expected  # matcher.unmatched(), without the call (this runs once per task)
-        if recorded is not None and matcher.pos < len(recorded):
-            self._missing(recorded[matcher.pos])
+        if (unmatched := self.matcher.unmatched()) is not None:
+            self._missing(unmatched)
         return self.new_commands
 
     def _run_loop(self) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol, TypeVar
 
 from ..history import COMMAND_EVENTS, OUTCOME_EVENTS, Event, parse_time
@@ -101,19 +102,22 @@ def catch_up(ex: Execution, events: Sequence[Event]) -> WorkflowTask | None:
         if started.time != time:
             time = started.time
             now = parse_time(time)
-        try:
-            ex.activate(outcomes, now, expected=commands, next_recorded=next_event)  # type: ignore[arg-type]
-        except WorkflowTaskError as e:
-            e.event_id = started.id  # the task whose code raised: events before it replayed
-            raise
+        _activate(ex, started, outcomes, now, commands, next_event)  # type: ignore[arg-type]
     return None if trailing is None else WorkflowTask(*trailing)
 
 
-def _activate(ex: Execution, task: WorkflowTask, expected: list[Event], next_recorded: Event | None) -> list[Command]:
+def _activate(
+    ex: Execution,
+    started: Event,
+    outcomes: list[Event],
+    now: datetime,
+    expected: list[Event],
+    next_recorded: Event | None,
+) -> list[Command]:
     try:
-        return ex.activate(task.outcomes, task.started.timestamp, expected=expected, next_recorded=next_recorded)
+        return ex.activate(outcomes, now, expected=expected, next_recorded=next_recorded)
     except WorkflowTaskError as e:
-        e.event_id = task.started.id  # the task whose code raised: events before it replayed
+        e.event_id = started.id  # the task whose code raised: events before it replayed
         raise
 
 
@@ -122,7 +126,7 @@ def retry_failed_task(ex: Execution, task: WorkflowTask | None) -> list[Command]
     code. Still raising reproduces the failure (WorkflowTaskError); a fixed code goes on."""
     if task is None:
         return []
-    return _activate(ex, task, [], None)
+    return _activate(ex, task.started, task.outcomes, task.started.timestamp, [], None)
 
 
 class _Typed(Protocol):

@@ -122,7 +122,7 @@ class Watchdog:
         if self.limit is None or sys.gettrace() is not None:
             yield
             return
-        watch = _Watch(threading.get_ident(), loop, what, self.limit, (loop.turns, loop.is_running()), time.monotonic())
+        watch = _Watch(threading.get_ident(), loop, what, self.limit, _progress(loop), time.monotonic())
         with _lock:
             _watches.add(watch)
             _start()
@@ -164,7 +164,7 @@ def _run() -> None:
 def _check(watch: _Watch) -> None:
     """Under the lock: interrupt ``watch``'s thread if one activation has run ``limit`` seconds."""
     now, limit = time.monotonic(), watch.limit
-    seen = (watch.loop.turns, watch.loop.is_running())
+    seen = _progress(watch.loop)
     if seen != watch.seen:  # the code yielded (a new activation), or the loop stopped or started
         watch.seen, watch.since = seen, now
         return
@@ -174,7 +174,7 @@ def _check(watch: _Watch) -> None:
     if first:
         frame = sys._current_frames().get(watch.thread_id)
         deadlock = Deadlock(limit, user_source(frame), _stack(frame))
-    if (watch.loop.turns, watch.loop.is_running()) != seen:
+    if _progress(watch.loop) != seen:
         return  # it yielded while we looked: nothing to interrupt
     _raise_in(watch.thread_id, Interrupted)  # before logging: writing a log line lets the thread run on
     if first:
@@ -194,6 +194,11 @@ def _check(watch: _Watch) -> None:
             watch.what,
         )
     watch.since = now  # again after another limit, while it is still stuck
+
+
+def _progress(loop: _Loop) -> tuple[int, bool]:
+    """What changes when the code yields (a new run of the loop) or the loop stops or starts."""
+    return loop.turns, loop.is_running()
 
 
 def _raise_in(thread_id: int, exc: type[BaseException]) -> None:

@@ -27,7 +27,7 @@ def real_utc_time(text: str) -> bool:
     if not text.isascii() or text != text.strip():
         return False
     try:
-        _fromisoformat(text.replace("Z", "+00:00"))
+        parse_time(text)
     except ValueError:
         return False
     return True

@@ -42,10 +42,14 @@ def section(entry: Entry | None, doc: Any, display: str, verdict: dict[str, Any]
     return out
 
 
+def _outcome(section: dict[str, Any]) -> str:
+    outcome: str = (section.get("verdict") or {}).get("outcome", "not_replayed")
+    return outcome
+
+
 def failures_first(sections: list[dict[str, Any]]) -> list[dict[str, Any]]:
     def rank(s: dict[str, Any]) -> int:
-        outcome = (s.get("verdict") or {}).get("outcome", "not_replayed")
-        return 1 if outcome in ("passed", "not_replayed") else 0
+        return 1 if _outcome(s) in ("passed", "not_replayed") else 0
 
     return sorted(sections, key=rank)  # stable: the run's order within each group
 
@@ -65,7 +69,7 @@ def tally_text(sections: list[dict[str, Any]]) -> str:
     """``2 passed, divergence: 3`` for the line that says where the page is."""
     counts: dict[str, int] = {}
     for s in failures_first(sections):
-        outcome = (s.get("verdict") or {}).get("outcome", "not_replayed")
+        outcome = _outcome(s)
         counts[outcome] = counts.get(outcome, 0) + 1
     return ", ".join(f"{n} passed" if o == "passed" else f"{OUTCOMES.get(o, o)}: {n}" for o, n in counts.items())
 

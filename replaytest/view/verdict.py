@@ -19,7 +19,7 @@ from ..modules import ModuleImportError
 from ..report.divergence import NondeterminismError, UnknownWorkflowError, WorkflowTaskError
 from ..report.render import report_lines
 from ..report.result import ReplayResult
-from ..report.source import display_path
+from ..report.source import Source, display_path
 
 #: outcome → what the page calls it; failures are everything but "passed" and "not_replayed"
 OUTCOMES = {
@@ -78,9 +78,7 @@ def verdict(result: ReplayResult | BaseException | None, display: str) -> dict[s
             advice=d.advice,
             notes=list(d.notes),
             warnings=_warnings(d.warnings),
-            source=_source(d.source.path or d.source.file, d.source.file, d.source.line, d.source.function)
-            if d.source
-            else None,
+            source=_source_of(d.source) if d.source else None,
         )
         return out
     if isinstance(result, WorkflowTaskError):
@@ -89,9 +87,7 @@ def verdict(result: ReplayResult | BaseException | None, display: str) -> dict[s
             fs = result.frames[-1]
             src = _source(fs.filename, display_path(fs.filename), fs.lineno or 0, fs.name)
         elif result.source:
-            src = _source(
-                result.source.path or result.source.file, result.source.file, result.source.line, result.source.function
-            )
+            src = _source_of(result.source)
         out.update(
             title=f"workflow code raised {type(result.error).__name__}: {result.error}",
             event_id=result.event_id,
@@ -133,6 +129,10 @@ def _segments(text: str, other: str) -> list[list[Any]]:
         else:
             out.append([piece, differs])
     return out
+
+
+def _source_of(source: Source) -> dict[str, Any]:
+    return _source(source.path or source.file, source.file, source.line, source.function)
 
 
 def _source(path: str, shown: str, line: int, function: str) -> dict[str, Any]:
