@@ -177,3 +177,15 @@ def test_the_library_worker_interrupts_a_busy_loop_in_any_thread_and_leaves_noth
     assert lines[:1] and lines[0].split()[:3] == ["returned", "completed", "PotentialDeadlock"], done
     assert int(lines[0].split()[3]) in (line_of("busy_loop"), line_of("busy_loop") + 1), done
     assert lines[1:] == ["traced 1"], done
+
+
+def test_a_deadlock_timeout_that_is_not_a_positive_number_is_refused_where_the_engine_is_made(tmp_path: Path) -> None:
+    from replaytest.engine import EngineError
+
+    for bad in (0, -1.0, float("inf"), float("nan"), "2"):
+        try:
+            Engine(tmp_path / f"e{id(bad)}.db", clock="virtual", deadlock_timeout=bad)  # type: ignore[arg-type]
+        except EngineError as e:
+            assert str(e) == f"deadlock_timeout must be a positive number of seconds or None, not {bad!r}"
+        else:
+            raise AssertionError(f"deadlock_timeout={bad!r} was accepted")

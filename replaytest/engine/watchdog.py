@@ -48,6 +48,7 @@ from typing import Any, Protocol
 
 from ..core.frames import is_user_file, user_frame, user_source
 from ..report.source import Source
+from .errors import EngineError
 
 log = logging.getLogger("replaytest.engine")
 
@@ -112,7 +113,7 @@ class Watchdog:
 
     def __init__(self, limit: float | None = DEFAULT_DEADLOCK_TIMEOUT) -> None:
         if limit is not None and not (isinstance(limit, (int, float)) and 0 < limit < float("inf")):
-            raise ValueError(f"deadlock_timeout must be a positive number of seconds or None, not {limit!r}")
+            raise EngineError(f"deadlock_timeout must be a positive number of seconds or None, not {limit!r}")
         self.limit = limit
 
     @contextmanager

@@ -88,10 +88,7 @@ class Worker:
         self.sandbox = sandbox
         self.lease_seconds, self.poll_interval = lease_seconds, poll_interval
         self.identity = identity or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        try:
-            self.workflows = WorkflowTaskRunner(store, registry, sandbox, deadlock_timeout=deadlock_timeout)
-        except ValueError as e:
-            raise EngineError(str(e)) from None
+        self.workflows = WorkflowTaskRunner(store, registry, sandbox, deadlock_timeout=deadlock_timeout)
         self.activities = ActivityRunner(max_concurrent_activities)
         self._stop = False
         self._outcomes: list[AttemptOutcome] = []  # finished attempts not recorded yet
@@ -146,10 +143,10 @@ class Worker:
     def _own_interrupts(self) -> Iterator[None]:
         """Ctrl-C through ``interrupt`` while working (main thread, default handler only), so a
         real Ctrl-C is told apart from workflow code raising KeyboardInterrupt."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        if (
+            threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+        ):
             yield
             return
         signal.signal(signal.SIGINT, self.interrupt)
