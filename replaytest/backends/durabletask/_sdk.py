@@ -12,7 +12,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from durabletask import __name__ as _pkg  # noqa: F401  (the SDK is importable)
 from durabletask import task, worker
 from durabletask.internal import orchestrator_service_pb2 as pb
 from durabletask.serialization import JsonDataConverter
@@ -76,9 +75,6 @@ PRIVATE_NAMES: dict[str, Callable[[], object]] = {
 
 NonDeterminismError = task.NonDeterminismError
 TaskFailedError = task.TaskFailedError
-STATUS_COMPLETED = pb.ORCHESTRATION_STATUS_COMPLETED
-STATUS_FAILED = pb.ORCHESTRATION_STATUS_FAILED
-STATUS_CONTINUED_AS_NEW = pb.ORCHESTRATION_STATUS_CONTINUED_AS_NEW
 
 _LOG = logging.getLogger("replaytest.durabletask")
 _LOG.addHandler(logging.NullHandler())
@@ -204,10 +200,6 @@ def new_executor_for_bench(fn: Callable[..., Any], name: str) -> Any:
     registry = worker._Registry()
     registry.add_named_orchestrator(name, fn)
     return worker._OrchestrationExecutor(registry, _LOG, JsonDataConverter())
-
-
-def is_orchestration_context(obj: Any) -> bool:
-    return isinstance(obj, task.OrchestrationContext)
 
 
 __all__ = [

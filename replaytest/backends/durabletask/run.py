@@ -26,7 +26,7 @@ from collections.abc import Callable, Generator, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from ...core.frames import exception_source, is_user_file, source_at, user_tb_frames
+from ...core.frames import exception_source, is_user_file, source_at
 from ...history import HistoryFormatError
 from ...report import NondeterminismError, Source
 from ...report.jsondiff import ABSENT, differences
@@ -512,10 +512,6 @@ def _sandbox() -> Any:
     from ... import sandbox
 
     return sandbox
-
-
-def user_frames(e: BaseException) -> list[traceback.FrameSummary]:
-    return user_tb_frames(e)
 
 
 __all__ = ["Diverged", "NondeterminismError", "Run", "Stop"]
