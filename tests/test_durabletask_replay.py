@@ -130,6 +130,45 @@ def test_an_edit_is_reported_at_its_line(dt_histories: Path, edit: str, form: st
     assert "# edit" in str(caught.value)  # the report quotes the line
 
 
+def test_a_different_new_input_of_continue_as_new_is_a_result_divergence(dt_histories: Path) -> None:
+    """monitor-wait's timer fired and the orchestration continued as new (the end record's
+    result is the new input): the code unchanged replays it; a changed new input diverges."""
+    doc = json.loads((dt_histories / "export" / "monitor-wait.json").read_text())
+    job = {"name": "nightly", "round": 1, "every": 3600}
+    fire_at = doc["events"][-2]["fire_at"]
+    doc["events"] += [
+        {"event_id": -1, "event_type": "OrchestratorStartedEvent", "timestamp": fire_at},
+        {"event_id": -1, "event_type": "TimerFiredEvent", "fire_at": fire_at, "timer_id": 2, "timestamp": fire_at},
+        {"event_id": -1, "event_type": "OrchestratorCompletedEvent", "timestamp": fire_at},
+        {
+            "event_id": -1,
+            "event_type": "ExecutionCompletedEvent",
+            "failure_details": None,
+            "orchestration_status": 2,  # CONTINUED_AS_NEW
+            "result": json.dumps(job),
+            "timestamp": fire_at,
+        },
+    ]
+    h = dt_history.load(doc, "continued.json")
+    result = replay(h, shop)
+    assert (result.status, result.output, result.warnings) == ("completed", job, [])
+    with pytest.raises(NondeterminismError) as caught:
+        replay(
+            dt_history.load(doc, "continued.json"), importlib.import_module("tests.dt_orchestrators.edits.next_round")
+        )
+    d = caught.value.divergence
+    assert (d.kind, d.recorded, d.issued) == (
+        "result",
+        'continues as new with {"name": "nightly", "round": 1, "every": 3600}',
+        'continues as new with {"name": "nightly", "round": 2, "every": 3600}',
+    )
+    assert d.detail == "every command matched; only the new input differs"
+    assert d.source is not None and (Path(d.source.file).name, d.source.line) == (
+        "next_round.py",
+        edit_line("next_round"),
+    )
+
+
 @pytest.mark.parametrize(
     ("edit", "iid", "field"),
     [

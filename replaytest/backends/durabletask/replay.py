@@ -140,28 +140,18 @@ def _judge(run: Run, ctx: Any) -> ReplayResult:
             f"history recorded the orchestration {status}; the code now {_code_end(ctx)}",
         )
     assert end is not None
-    if code_status == "COMPLETED":
-        recorded, now = readable(end.data.get("result")), _jsonable(ctx.result)
+    if code_status in ("COMPLETED", "CONTINUED_AS_NEW"):  # the end record's "result" holds the new input
+        continued = code_status == "CONTINUED_AS_NEW"
+        verb, what = ("continues as new with", "the new input") if continued else ("returns", "the returned value")
+        recorded, now = readable(end.data.get("result")), _jsonable(ctx.new_input if continued else ctx.result)
         if recorded != now:
             run.diverge(
                 "result",
                 end,
-                f"returns {short(recorded, 100)}",
-                f"returns {short(now, 100)}",
+                f"{verb} {short(recorded, 100)}",
+                f"{verb} {short(now, 100)}",
                 run.end_source(),
-                "every command matched; only the returned value differs",
-            )
-        return ReplayResult(name, otype, "completed", recorded, len(h.events), run.warnings)
-    if code_status == "CONTINUED_AS_NEW":
-        recorded, now = readable(end.data.get("result")), _jsonable(ctx.new_input)
-        if recorded != now:
-            run.diverge(
-                "result",
-                end,
-                f"continues as new with {short(recorded, 100)}",
-                f"continues as new with {short(now, 100)}",
-                run.end_source(),
-                "every command matched; only the new input differs",
+                f"every command matched; only {what} differs",
             )
         return ReplayResult(name, otype, "completed", recorded, len(h.events), run.warnings)
     return ReplayResult(name, otype, "failed", _failure(end.data.get("failureDetails")), len(h.events), run.warnings)
