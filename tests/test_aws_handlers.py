@@ -11,11 +11,15 @@ from pathlib import Path
 import aws_durable_execution_sdk_python  # noqa: F401  (a dev dependency: without it this module errors, never skips)
 import pytest
 
+from replaytest.backends import ReplaySettings
 from replaytest.backends.aws.handlers import HandlerSpec, handlers_in, is_durable_handler, resolve
 from replaytest.report import UnknownWorkflowError
 from tests.aws_handlers import batch, orders, saga
 
 FIXTURE = Path(__file__).parent / "data" / "aws" / "order-1.json"
+
+#: a pytest session's settings: reports spell --replay-handler and the ini
+PYTEST = ReplaySettings(module_flag="--replay-module")
 
 
 def test_durable_handlers_are_recognised_without_calling_them():
@@ -29,26 +33,26 @@ def test_durable_handlers_are_recognised_without_calling_them():
 
 def test_a_function_specific_spec_wins_over_a_general_one():
     specs = ["tests.aws_handlers.batch:handler", "orders=tests.aws_handlers.orders:handler"]
-    assert resolve("orders", specs, [], "h.json") is orders.handler
-    assert resolve("trips", specs, [], "h.json") is batch.handler
-    assert resolve(None, specs, [], "h.json") is batch.handler
+    assert resolve("orders", specs, [], "h.json", PYTEST) is orders.handler
+    assert resolve("trips", specs, [], "h.json", PYTEST) is batch.handler
+    assert resolve(None, specs, [], "h.json", PYTEST) is batch.handler
 
 
 def test_without_specs_the_one_handler_of_the_modules():
-    assert resolve("orders", [], [orders], "h.json") is orders.handler
+    assert resolve("orders", [], [orders], "h.json", PYTEST) is orders.handler
     with pytest.raises(
         UnknownWorkflowError,
         match=r"h.json: no handler chosen for Lambda function 'orders'.*"
         r"several durable handlers \(tests.aws_handlers.orders:handler, "
         r"tests.aws_handlers.saga:handler\)",
     ):
-        resolve("orders", [], [orders, saga], "h.json")
+        resolve("orders", [], [orders, saga], "h.json", PYTEST)
     with pytest.raises(
         UnknownWorkflowError,
         match=r"h.json: no handler for this execution \(the export names no "
         r"function\).*no @durable_execution handler in the replay modules",
     ):
-        resolve(None, [], [], "h.json")
+        resolve(None, [], [], "h.json", PYTEST)
 
 
 @pytest.mark.parametrize(
@@ -64,7 +68,7 @@ def test_bad_specs_say_what_is_wrong(spec, message):
     with pytest.raises(
         UnknownWorkflowError, match=f"--replay-handler {spec!r}: " if "expected" in message else None
     ) as info:
-        HandlerSpec.parse(spec).load()
+        HandlerSpec.parse(spec).load(PYTEST)
     assert message in str(info.value)
 
 

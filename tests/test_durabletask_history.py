@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from replaytest.backends import backend_for, read_document
+from replaytest.backends import ReplaySettings, backend_for, read_document
 from replaytest.backends.durabletask import BACKEND
 from replaytest.backends.durabletask import history as dt_history
 from replaytest.history import HistoryFormatError
@@ -232,7 +232,7 @@ def test_a_damaged_history_is_one_verdict_never_a_crash(dt_histories: Path, iid:
         return
     try:
         with sandbox.session():
-            result = replay_history(h, resolve(h.orchestrator or "", [], [shop], "damaged.json", []))
+            result = replay_history(h, resolve(h.orchestrator or "", [], [shop], "damaged.json", [], ReplaySettings()))
         event(f"replayed: {result.status}")
     except (Verdict, HistoryFormatError) as e:
         event(f"verdict: {type(e).__name__}")

@@ -33,7 +33,6 @@ set) nothing is interrupted: a breakpoint is not a deadlock.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import sys
@@ -47,6 +46,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..core.frames import is_user_file, user_frame, user_source
+from ..core.interrupts import raise_in
 from ..report.source import Source
 from .errors import EngineError
 
@@ -177,7 +177,7 @@ def _check(watch: _Watch) -> None:
         deadlock = Deadlock(limit, user_source(frame), _stack(frame))
     if _progress(watch.loop) != seen:
         return  # it yielded while we looked: nothing to interrupt
-    _raise_in(watch.thread_id, Interrupted)  # before logging: writing a log line lets the thread run on
+    raise_in(watch.thread_id, Interrupted)  # before logging: writing a log line lets the thread run on
     if first:
         watch.deadlock, watch.fired = deadlock, now
         where = deadlock.source
@@ -200,11 +200,6 @@ def _check(watch: _Watch) -> None:
 def _progress(loop: _Loop) -> tuple[int, bool]:
     """What changes when the code yields (a new run of the loop) or the loop stops or starts."""
     return loop.turns, loop.is_running()
-
-
-def _raise_in(thread_id: int, exc: type[BaseException]) -> None:
-    """Raise ``exc`` in the thread asynchronously, at its next bytecode boundary."""
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(exc))
 
 
 def _absorb() -> None:

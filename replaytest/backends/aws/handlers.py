@@ -52,13 +52,12 @@ class HandlerSpec:
     def __str__(self) -> str:
         return (f"{self.function}=" if self.function else "") + f"{self.module}:{self.attr}"
 
-    def load(self, settings: ReplaySettings | None = None) -> Callable[..., Any]:
-        flag = settings.flag("--replay-handler") if settings else "--replay-handler"
+    def load(self, settings: ReplaySettings) -> Callable[..., Any]:
+        flag = settings.flag("--replay-handler")
         try:
             obj = import_target(f"{self.module}:{self.attr}")
         except ModuleImportError as e:
-            problem = settings.import_problem(self.module, e) if settings else str(e)
-            raise UnknownWorkflowError(f"{flag} {self}: {problem}") from None
+            raise UnknownWorkflowError(f"{flag} {self}: {settings.import_problem(self.module, e)}") from None
         if not is_durable_handler(obj):
             raise UnknownWorkflowError(
                 f"{flag} {self}: {self.module}:{self.attr} is not a function decorated with @durable_execution"
@@ -91,14 +90,13 @@ def resolve(
     specs: Iterable[str],
     modules: Iterable[Any],
     source: str,
-    settings: ReplaySettings | None = None,
+    settings: ReplaySettings,
 ) -> Callable[..., Any]:
     """The handler for a history of Lambda function ``function`` (None when the export does not
     say), or UnknownWorkflowError that lists what was tried and found, in the spelling of the run
-    ``settings`` describe (pytest's when None)."""
-    flag = settings.flag("--replay-handler") if settings else "--replay-handler"
-    modules_flag = settings.module_flag if settings else "--replay-module"
-    ini = " (ini: replay_handlers)" if settings is None or settings.under_pytest else ""
+    ``settings`` describe."""
+    flag, modules_flag = settings.flag("--replay-handler"), settings.module_flag
+    ini = " (ini: replay_handlers)" if settings.under_pytest else ""
     parsed = [HandlerSpec.parse(s, flag) for s in specs]
     for candidates in (
         [p for p in parsed if function and p.function == function],

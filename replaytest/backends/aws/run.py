@@ -9,7 +9,6 @@ from the SDK's operation hook.
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import hashlib
 import random
@@ -23,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from ...core.frames import is_user_file, return_source, user_frame, user_source
+from ...core.interrupts import raise_in
 from ...modes import ArgsMode, SandboxMode
 from ...report.divergence import NondeterminismError
 from ...report.source import Source
@@ -42,12 +42,6 @@ def _sandbox() -> types.ModuleType:
     from ... import sandbox
 
     return sandbox
-
-
-def raise_in(thread_id: int, exc: type[BaseException]) -> None:
-    """Raise ``exc`` in the thread asynchronously, at its next bytecode boundary (never cleared
-    with ``SetAsyncExc(id, NULL)``: on CPython 3.11 that leaves the eval breaker set for good)."""
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(exc))
 
 
 class _Stop(BaseException):
