@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from replaytest import sandbox
+from replaytest.backends import ReplaySettings
 from replaytest.backends.durabletask import history as dt_history
 from replaytest.backends.durabletask.orchestrators import resolve
 from replaytest.backends.durabletask.pull import PullError, main, pull
@@ -31,7 +32,7 @@ def test_pulled_histories_replay(dt_served: str, tmp_path: Path) -> None:
             doc = json.loads(path.read_text())
             assert doc["schema_version"] == "1.0" and doc["metadata"]["instance_id"] == doc["instance_id"]
             h = dt_history.load(doc, str(path))
-            result = replay_history(h, resolve(h.orchestrator or "", [], [shop], str(path), []))
+            result = replay_history(h, resolve(h.orchestrator or "", [], [shop], str(path), [], ReplaySettings()))
             assert result.status in ("completed", "failed", "running"), path.name
 
 

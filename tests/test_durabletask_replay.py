@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from replaytest import sandbox
+from replaytest.backends import ReplaySettings
 from replaytest.backends.durabletask import history as dt_history
 from replaytest.backends.durabletask.orchestrators import resolve
 from replaytest.backends.durabletask.replay import replay_history
@@ -31,7 +32,7 @@ def load(root: Path, form: str, iid: str) -> dt_history.DtHistory:
 
 
 def replay(history: dt_history.DtHistory, module: Any, **kw: Any) -> ReplayResult:
-    fn = resolve(history.orchestrator or "", [], [module], history.source, [])
+    fn = resolve(history.orchestrator or "", [], [module], history.source, [], ReplaySettings())
     with sandbox.session():
         return replay_history(history, fn, **kw)
 
