@@ -98,9 +98,9 @@ def report_missed_breaks(config: pytest.Config, display: str, events: int) -> No
     if debugging is None:
         return
     within, beyond = debugging.missed(events)
-    whys = [f"no workflow code received event {n} in {display}" for n in within]
-    whys += [f"{display} has only {events} events" for n in beyond]
-    for n, why in zip(within + beyond, whys):
+    whys = [(n, f"no workflow code received event {n} in {display}") for n in within]
+    whys += [(n, f"{display} has only {events} events") for n in beyond]
+    for n, why in whys:
         # said at the end of the session: output during an item is captured (and hidden when it passes)
         config.stash.setdefault(NOTES_KEY, []).append(f"replaytest: --replay-break-at {n}: {why}, so it did not stop")
 

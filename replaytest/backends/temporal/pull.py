@@ -209,24 +209,7 @@ def main(
     overwrite: bool,
     per_type: int | None = None,
 ) -> int:
-    """The CLI command: progress on a terminal, one summary line, exit 0/1. Ends the process
-    itself: after a refused RPC, the Temporal client's Rust threads can still call into
-    Python while the interpreter finalizes, which aborts it."""
-    code = _main(out, address, namespace, query, limit, overwrite, per_type)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
-def _main(
-    out: str,
-    address: str | None,
-    namespace: str | None,
-    query: str | None,
-    limit: int | None,
-    overwrite: bool,
-    per_type: int | None,
-) -> int:
+    """Pull, with progress on a terminal and one summary line; 0, or 1 for a PullError."""
     tty = sys.stderr.isatty()
 
     def progress(line: str) -> None:
@@ -267,4 +250,9 @@ def command(args: argparse.Namespace) -> int:
             f"replaytest: error: --per-type {args.per_type}: keep at least 1 history per workflow type", file=sys.stderr
         )
         return 2
-    return main(args.out, args.address, args.namespace, args.query, args.limit, args.overwrite, args.per_type)
+    code = main(args.out, args.address, args.namespace, args.query, args.limit, args.overwrite, args.per_type)
+    # Ends the process itself: after a refused RPC, the Temporal client's Rust threads can still
+    # call into Python while the interpreter finalizes, which aborts it.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
