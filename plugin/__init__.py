@@ -141,7 +141,7 @@ def pytest_addoption(parser: Parser) -> None:
         _give_way_on_conflict(optparser, optparser._option_string_actions["--replay"])
     add_debugger_options(group)
     for option, backends in shared_options():  # e.g. --replay-handler (AWS, Durable Task): declared by backends
-        helps = [b.options[[o.pytest for o in b.options].index(option.pytest)] for b in _declaring(backends)]
+        helps = [o for b in backend_options() if b.backend in backends for o in b.options if o.pytest == option.pytest]
         group.addoption(
             option.pytest,
             action="append",
@@ -358,10 +358,6 @@ class HtmlReport:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.note:
             terminalreporter.write_line(self.note)
-
-
-def _declaring(backends: list[str]) -> list[Any]:
-    return [b for b in backend_options() if b.backend in backends]
 
 
 def _history_arguments(config: pytest.Config, cli: list[Path]) -> list[Path]:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
-from ...modules import import_problem, import_spec, parse_task_queue
+from ...modules import import_spec, parse_task_queue
 from ...report.divergence import UnknownWorkflowError
 from .. import ReplaySettings
 from . import NAME, _sdk, started_attributes
@@ -37,11 +37,6 @@ def candidates(sources: Sequence[ModuleType | type]) -> dict[str, list[type]]:
     return found
 
 
-def workflow_classes(sources: Sequence[ModuleType | type]) -> dict[str, type]:
-    """The classes a replay worker registers: every name defined by exactly one class."""
-    return {name: classes[0] for name, classes in candidates(sources).items() if len(classes) == 1}
-
-
 def task_queue_of(history_doc: Any) -> str | None:
     queue = started_attributes(history_doc).get("taskQueue")
     name = queue.get("name") if isinstance(queue, dict) else None
@@ -63,7 +58,7 @@ def queue_workers(settings: ReplaySettings, source: str) -> dict[str, tuple[list
             imported = import_spec(target)
         except Exception as e:
             raise UnknownWorkflowError(
-                f"{source}: {flag} {value}: cannot import it: {import_problem(value.partition('=')[2] or value, e, settings.project_dir, flag != '--task-queue')}"
+                f"{source}: {flag} {value}: cannot import it: {settings.import_problem(value.partition('=')[2] or value, e)}"
             ) from None
         specs, sources = workers.setdefault(queue, ([], []))
         specs.append(target)
@@ -107,7 +102,7 @@ def resolve(history_doc: Any, workflow_type: str, settings: ReplaySettings, sour
             f"add its class to {queue_flag} {queue}=MODULE[:CLASS]"
             if by_queue
             else f"pass the module that defines it with {module_flag}"
-            + (" / replay_modules" if module_flag == "--replay-module" else "")
+            + (" / replay_modules" if settings.under_pytest else "")
         )
         lines = [
             f"{source}: Temporal workflow type {workflow_type!r} is not registered {where} "
@@ -120,4 +115,5 @@ def resolve(history_doc: Any, workflow_type: str, settings: ReplaySettings, sour
                     f"  its task queue {queue!r} has no {queue_flag} (configured: {', '.join(sorted(workers))})"
                 )
         raise UnknownWorkflowError("\n".join(lines))
-    return workflow_classes(sources)
+    # what the replay worker registers: every name defined by exactly one class
+    return {name: defined[0] for name, defined in found.items() if len(defined) == 1}
