@@ -326,7 +326,7 @@ def pytest_configure(config: pytest.Config) -> None:
     roots = cli + ini + [p.resolve() for p in cli + ini]
     config.stash[PATHS_KEY] = tuple(dict.fromkeys(roots))
     config.stash[EMPTY_KEY] = [
-        typed for typed, path in zip(config.getoption("replay_paths"), cli) if not _has_json(path)
+        typed for typed, path in zip(config.getoption("replay_paths"), cli) if not _has_history(path)
     ]
     _add_collection_args(config, cli, [p for p in ini if p.exists()])
     if config.getoption("replay_html", None) and not hasattr(config, "workerinput"):
@@ -372,7 +372,7 @@ def _history_arguments(config: pytest.Config, cli: list[Path]) -> list[Path]:
     return found
 
 
-def _has_json(path: Path) -> bool:
+def _has_history(path: Path) -> bool:
     """A history file at or under ``path`` (stops at the first one found)."""
     suffixes = history_suffixes()
     if path.is_file():

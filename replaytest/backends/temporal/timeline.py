@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from ...view.model import LaneBuilder, Timeline, TimelineEvent
-from .events import TEvent, as_int, decode_payloads, describe, events_of
+from .events import TEvent, args_text, as_int, decode_payloads, describe, events_of
 
 _CLOSED = {
     "WorkflowExecutionCompleted": "completed",
@@ -163,7 +163,5 @@ def _facts(events: list[TEvent]) -> list[tuple[str, str]]:
     facts = [("task queue", str((a.get("taskQueue") or {}).get("name") or ""))]
     args = decode_payloads(a.get("input"))
     if args:
-        from .events import args_text
-
         facts.append(("input", args_text(args)))
     return [f for f in facts if f[1]]
