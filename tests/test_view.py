@@ -9,6 +9,7 @@ import io
 import json
 import re
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -223,3 +224,28 @@ def test_replay_html_collects_every_replay_across_xdist_workers(
     assert sections[0]["verdict"]["outcome"] == "workflow_task_error"
     assert sorted(s["workflow_id"] for s in sections) == ["discount-7", "greet-ada", "order-42", "order-43"]
     assert all(s["timeline"] and s["timeline"]["events"] for s in sections)
+
+
+def test_view_takes_module_colon_name_and_names_a_src_layouts_fix_like_replay(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`replaytest view --module` reads modules as `replaytest replay --module` does: MODULE:NAME
+    picks one workflow, and a package the run cannot import is named with its fix."""
+    page = tmp_path / "page.html"
+    out, err = io.StringIO(), io.StringIO()
+    code = view_files(
+        [str(HISTORIES / "order-42.json")], str(page), ["fixtures.workflows.orders:process_order"], out=out, err=err
+    )
+    assert (code, err.getvalue()) == (0, ""), err.getvalue()
+    assert page_data(page)["sections"][0]["verdict"]["outcome"] == "passed"
+    (tmp_path / "src" / "shopx").mkdir(parents=True)
+    (tmp_path / "src" / "shopx" / "__init__.py").write_text("")
+    monkeypatch.setattr(sys, "path", list(sys.path))  # view puts the working directory on it
+    monkeypatch.chdir(tmp_path)
+    err = io.StringIO()
+    code = view_files([str(HISTORIES / "order-42.json")], str(page), ["shopx.orders"], out=io.StringIO(), err=err)
+    assert code == 2
+    assert err.getvalue() == (
+        f"replaytest: error: cannot import module 'shopx.orders': no module named 'shopx'; shopx is in "
+        f"{(tmp_path / 'src').resolve()}, which is not on sys.path: run replaytest with PYTHONPATH=src\n"
+    )

@@ -260,8 +260,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="M",
-        help="replay each history with the workflows in M and mark its verdict on the page (repeatable); "
-        "without it (or a backend's option such as --handler) the page shows the histories only",
+        help="replay each history with the workflows in M and mark its verdict on the page (repeatable; "
+        "M:NAME picks one workflow, as for `replaytest replay`); without it (or a backend's option such as --handler) the page shows the histories only",
     )
     _backend_replay_options(p)
     p.add_argument("--args", choices=[m.value for m in ArgsMode], default=None, help="as for `replaytest replay`")

@@ -40,6 +40,22 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
+def import_user_code(modules: Sequence[str], backend_options: dict[str, dict[str, list[str]]]) -> list[Any]:
+    """The modules ``--module`` names (``MODULE`` or ``MODULE:NAME``), imported from the current
+    directory (also put on sys.path when only a backend option names code, e.g. ``--handler``);
+    a ModuleImportError that says why, and for a src layout what fixes it."""
+    names_code = modules or any(values for o in backend_options.values() for values in o.values())
+    if names_code and "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # `--module app.workflows` from the project directory
+    imported = []
+    for m in modules:
+        try:
+            imported.append(import_spec(m))
+        except ModuleImportError as e:
+            raise ModuleImportError(import_problem(m, e, Path.cwd(), under_pytest=False)) from None
+    return imported
+
+
 def replay_files(
     paths: Sequence[str | os.PathLike[str]],
     modules: Sequence[str] = (),
@@ -65,15 +81,7 @@ def replay_files(
         if debug is not None:
             debug.check()
         files = history_files(paths, history_suffixes())
-        names_code = modules or any(values for o in (backend_options or {}).values() for values in o.values())
-        if names_code and "" not in sys.path and os.getcwd() not in sys.path:
-            sys.path.insert(0, os.getcwd())  # `--module app.workflows` from the project directory
-        imported = []
-        for m in modules:
-            try:
-                imported.append(import_spec(m))
-            except ModuleImportError as e:
-                raise ModuleImportError(import_problem(m, e, Path.cwd(), under_pytest=False)) from None
+        imported = import_user_code(modules, backend_options or {})
     except ReplaytestError as e:
         print(f"replaytest: error: {e}", file=err, flush=True)
         return EXIT_USAGE

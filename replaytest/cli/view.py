@@ -20,7 +20,7 @@ from ..backends import DEFAULT_REPLAY_TIMEOUT, Entry, ReplaySettings, Sessions, 
 from ..definitions import ReplaytestError
 from ..history import history_files
 from ..modes import ArgsMode, SandboxMode
-from ..modules import import_module
+from .replay import import_user_code
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_OUT = "replaytest-view.html"
@@ -48,9 +48,7 @@ def view_files(
     replaying = bool(modules) or any(v for options in backend_options.values() for v in options.values())
     try:
         files = history_files(paths, history_suffixes())
-        if modules and "" not in sys.path and os.getcwd() not in sys.path:
-            sys.path.insert(0, os.getcwd())
-        imported = [import_module(m) for m in modules]
+        imported = import_user_code(modules, backend_options)
     except ReplaytestError as e:
         print(f"replaytest: error: {e}", file=err, flush=True)
         return EXIT_USAGE
