@@ -93,3 +93,17 @@ def test_replaytest_pull_durabletask(dt_served: str, tmp_path: Path, capsys: pyt
     )
     assert cli(["replay", str(out), "--module", "tests.dt_orchestrators.shop"]) == 0
     assert "11 histories replayed: 11 ok, 0 failed" in capsys.readouterr().out
+
+
+def test_a_planted_link_is_never_written_through(dt_served: str, tmp_path: Path) -> None:
+    """As for Temporal's pull (issue 19, item 9): the temporary file is created exclusively."""
+    out, outside = tmp_path / "pulled", tmp_path / "outside.txt"
+    out.mkdir()
+    outside.write_text("not yours")
+    for name in ("order-1.json.tmp", ".order-1.json.tmp", "order-1.tmp"):
+        (out / name).symlink_to(outside)
+    done = pull(out, address=dt_served, instances=["order-1"])
+    assert done.written == 1
+    assert outside.read_text() == "not yours"
+    assert json.loads((out / "order-1.json").read_text())["instance_id"] == "order-1"
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp") and not p.is_symlink()]  # no leftovers

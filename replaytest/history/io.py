@@ -6,10 +6,12 @@ and every problem is a :class:`HistoryFormatError` naming the file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
+import secrets
 import stat
 import sys
 import urllib.parse
@@ -240,6 +242,32 @@ def _where_too_deep(text: str) -> str:
 
 def _line_column(text: str, pos: int) -> str:
     return f"line {text.count(chr(10), 0, pos) + 1} column {pos - (text.rfind(chr(10), 0, pos) + 1) + 1}"
+
+
+def write_atomically(path: str | Path, data: str | bytes) -> Path:
+    """Write ``path`` (UTF-8 for text) through a temporary file beside it, then rename it over
+    ``path``: a reader never sees half a file. The temporary file has a random name and is created
+    exclusively (``O_EXCL``: a link planted under any name is never followed, so a pull into a
+    shared folder never writes outside it), with the mode a new file gets under the umask."""
+    path = Path(path)
+    data = data.encode("utf-8") if isinstance(data, str) else data
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            fd = os.open(tmp, flags, 0o666)
+            break
+        except FileExistsError:
+            continue  # taken (or planted): another name
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path
 
 
 def history_files(paths: Sequence[str | os.PathLike[str]], suffixes: tuple[str, ...] = (".json",)) -> list[Path]:

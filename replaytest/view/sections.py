@@ -7,6 +7,7 @@ from typing import Any
 
 from ..backends import Entry, backend_for, read_document
 from ..definitions import ReplaytestError
+from ..history.io import write_atomically
 from .hook import NoTimeline, timeline_of
 from .page import render
 from .verdict import OUTCOMES
@@ -59,9 +60,7 @@ def write_page(sections: list[dict[str, Any]], path: str | Path, title: str) -> 
     path = Path(path)
     if path.parent and not path.parent.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(render(failures_first(sections), title), encoding="utf-8")
-    tmp.replace(path)
+    write_atomically(path, render(failures_first(sections), title))
     return path
 
 

@@ -21,7 +21,7 @@ from durabletask import client as dt_client
 from durabletask.extensions.history_export import serialization
 from durabletask.extensions.history_export.models import ExportFormat, ExportFormatKind
 
-from ...history.io import file_name_for
+from ...history.io import file_name_for, write_atomically
 
 CONNECT_TIMEOUT = 10.0
 
@@ -132,9 +132,7 @@ def _pull(
         blob = serialization.serialize_history(
             events, instance_id=iid, fmt=fmt, metadata=serialization.orchestration_state_to_dict(state)
         )
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(blob)
-        tmp.replace(path)
+        write_atomically(path, blob)
         written += 1
         progress(f"[{n}/{len(ids)}] {path}")
     return Pulled(written, kept, address)

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import glob
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +23,7 @@ from temporalio.client import Client
 from temporalio.envconfig import ClientConfig
 from temporalio.service import RPCError
 
-from ...history.io import file_name_for
+from ...history.io import file_name_for, write_atomically
 from . import started_attributes
 
 CONNECT_TIMEOUT = 15.0
@@ -112,20 +110,6 @@ def run_held_by(path: Path) -> str | None:
     return run_id if isinstance(run_id, str) and run_id else None
 
 
-def write_new(path: Path, text: str) -> None:
-    """Write ``path`` through a temporary file created exclusively beside it (``mkstemp``: a
-    link planted under any name cannot redirect the write), then renamed over it."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 async def _pull(
     out: Path,
     address: str | None,
@@ -177,7 +161,7 @@ async def _pull(
             raise PullError(
                 f"the Temporal server at {target} did not return the history of {wid} (run {run_id}): {_short(e)}"
             ) from None
-        write_new(path, history.to_json())
+        write_atomically(path, history.to_json())
         written += 1
         progress(f"[{n}/{len(runs)}] {path}")
     return Pulled(written, kept, target, ns)
