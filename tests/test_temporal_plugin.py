@@ -153,16 +153,21 @@ def pytest_sessionfinish(session):
 """
 
 
-def _modules_after(tmp_path: Path, *args: str) -> list[str]:
-    (tmp_path / "conftest.py").write_text(PROBE)
-    done = subprocess.run(
+def _session(project: Path, conftest: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """A pytest session of its own in ``project``, with ``conftest`` as its conftest.py."""
+    (project / "conftest.py").write_text(conftest)
+    return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", *args],
-        cwd=tmp_path,
+        cwd=project,
         capture_output=True,
         text=True,
         timeout=300,
         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
     )
+
+
+def _modules_after(tmp_path: Path, *args: str) -> list[str]:
+    done = _session(tmp_path, PROBE, *args)
     assert done.returncode == 0, done.stdout + done.stderr
     return json.loads((tmp_path / "modules.json").read_text())
 
@@ -174,6 +179,42 @@ def test_a_temporal_only_session_never_starts_the_freezegun_sandbox(tmp_path: Pa
     )
     assert "temporalio" in loaded and "freezegun" not in loaded, loaded
     assert "replaytest.sandbox" not in loaded, loaded
+
+
+# registered when pytest loads the conftest, before replaytest's Temporal runner exists, so it
+# runs after the runner's own exit handler: what is still running as the interpreter finalizes
+THREADS_AT_EXIT = """
+import atexit, os
+
+@atexit.register
+def _threads_left():
+    names = []
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/comm") as f:
+                names.append(f.read().strip())
+        except OSError:  # a thread that ended while we looked
+            pass
+    with open("threads-at-exit.txt", "w") as f:
+        f.write("\\n".join(sorted(names)))
+"""
+
+
+def test_no_core_thread_outlives_a_temporal_session(tmp_path: Path, temporal_histories: Path) -> None:
+    """temporalio's Tokio threads still running when the interpreter finalizes can call into
+    Python as it goes away: the process then aborts (SIGABRT, "PyGILState_Release: thread state
+    ... must be current") after every test passed -- CI's failure, 1 run in a few dozen under
+    load. The runner lets its Core runtime go at exit, which joins them first."""
+    shutil.copytree(temporal_histories / "cli", tmp_path / "histories")
+    done = _session(
+        tmp_path,
+        THREADS_AT_EXIT,
+        *("-p", "no:randomly", "--replay", "histories"),
+        *("--replay-module", "fixtures.temporal.orders", "--replay-module", "fixtures.temporal.coupon_fixed"),
+    )
+    assert "3 passed" in done.stdout, done.stdout + done.stderr
+    left = (tmp_path / "threads-at-exit.txt").read_text().split("\n")
+    assert not [name for name in left if name.startswith("tokio")], left
 
 
 def test_an_unrelated_session_imports_neither_temporalio_nor_replaytests_heavy_modules(tmp_path: Path) -> None:

@@ -36,7 +36,8 @@ _runtime: Runtime | None = None
 
 
 def _quiet_runtime() -> Runtime:
-    """Core's own log lines repeat what our report says better: errors only."""
+    """Core's own log lines repeat what our report says better: errors only. One per process
+    while workers use it; :func:`close_all` lets it go."""
     global _runtime
     if _runtime is None:
         _runtime = Runtime(
@@ -269,6 +270,7 @@ class ReplayWorker:
         finally:
             self._loop.close()
             self._executor.shutdown(wait=False)
+            del self._replayer  # with it goes this worker's hold on the Core runtime
 
 
 _workers: dict[tuple[Any, ...], ReplayWorker] = {}
@@ -287,8 +289,19 @@ def worker_for(workflows: Sequence[type], sandboxed: bool, debug_mode: bool = Fa
 
 @atexit.register
 def close_all() -> None:
+    """Stop every worker, then let the Core runtime go while the interpreter is still whole.
+
+    Dropping the last reference to a temporalio ``Runtime`` stops its Tokio threads (Core
+    releases the GIL and joins them). Left running until the interpreter finalizes, one of
+    them can call into Python as it goes away, which aborts the process -- SIGABRT,
+    "PyGILState_Release: thread state ... must be current when releasing" -- after a run whose
+    every test passed. A worker given up as stuck keeps its hold (its loop is never collected
+    half-way), so then the runtime stays."""
+    global _runtime
     with _workers_lock:
         workers = list(_workers.values())
         _workers.clear()
-    for w in workers:
-        w.close()
+    while workers:
+        workers.pop().close()
+    if not _abandoned:
+        _runtime = None
