@@ -77,7 +77,7 @@ def pytest_addoption(parser: Parser) -> None:
         metavar="PATH",
         dest="replay_paths",
         help="replay every history JSON file under PATH (a file or a directory, searched "
-        "recursively) as one test item PATH::<workflow-id>. Repeatable; further *.json files "
+        "recursively) as one test item PATH::<workflow-id>. Repeatable; further history files "
         "named after it (a shell glob) replay too. Without other path arguments only these "
         "histories are collected. --replay-histories is the same option (the one to use when "
         "another plugin, such as pytest-replay, owns --replay).",
@@ -361,13 +361,14 @@ class HtmlReport:
 
 
 def _history_arguments(config: pytest.Config, cli: list[Path]) -> list[Path]:
-    """Path arguments that are existing ``*.json`` files, given beside ``--replay``: histories too."""
+    """Path arguments that are existing history files (``*.json``, ``*.jsonl.gz``), given beside
+    ``--replay``: histories too."""
     if config.args_source != pytest.Config.ArgsSource.ARGS:
         return []
     found = []
     for arg in config.args:
         path = _absolute(config.invocation_params.dir / arg)
-        if "::" not in arg and path.suffix == ".json" and path.is_file() and path not in cli:
+        if "::" not in arg and path.name.endswith(history_suffixes()) and path.is_file() and path not in cli:
             found.append(path)
     return found
 
@@ -506,7 +507,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Generator[None, A
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     for typed in terminalreporter.config.stash.get(EMPTY_KEY, []):  # else pytest only says "no tests ran"
-        terminalreporter.write_line(f"replaytest: no history files (*.json) found under {typed}")
+        patterns = ", ".join(f"*{suffix}" for suffix in history_suffixes())
+        terminalreporter.write_line(f"replaytest: no history files ({patterns}) found under {typed}")
     if "replaytest.pytest_support" in sys.modules:  # something was replayed: its notes (e.g. --replay-break-at)
         for line in sys.modules["replaytest.pytest_support"].end_notes(terminalreporter.config):
             terminalreporter.write_line(line)

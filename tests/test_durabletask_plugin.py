@@ -60,6 +60,22 @@ def test_unchanged_orchestrators_pass_in_every_form(project: pytest.Pytester) ->
     )
 
 
+def test_every_jsonl_gz_file_a_shell_glob_names_replays(project: pytest.Pytester) -> None:
+    # `pytest --replay histories/export/order-*.jsonl.gz` reaches pytest as two paths after --replay
+    result = project.runpytest(
+        "--replay",
+        "histories/export/order-1.jsonl.gz",
+        "histories/export/order-2.jsonl.gz",
+        "--replay-module",
+        "orders",
+        "-v",
+    )
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines_random(
+        ["*export/order-1.jsonl.gz::order-1 PASSED*", "*export/order-2.jsonl.gz::order-2 PASSED*"]
+    )
+
+
 def test_k_selects_by_orchestrator_name(project: pytest.Pytester) -> None:
     result = project.runpytest("--replay", "histories", "--replay-module", "orders", "-k", "approval")
     result.assert_outcomes(passed=9)

@@ -785,4 +785,4 @@ def test_an_empty_replay_directory_says_no_histories_were_found(pytester: pytest
     pytester.mkdir("emptydir")
     result = pytester.runpytest("--replay", "emptydir")
     assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
-    result.stdout.fnmatch_lines(["*no history files (*.json) found under emptydir*"])
+    result.stdout.fnmatch_lines(["*no history files (?.json, ?.jsonl.gz) found under emptydir*"])
