@@ -127,9 +127,9 @@ class Execution:
 
         ``expected`` are the command events history recorded for this task (replay); the
         code's commands are matched against them in order. Without it (live), every command
-        is new. ``next_recorded`` is the event history recorded after them, if any: then a
-        further command is a divergence, not a new step. Raises NondeterminismError or
-        WorkflowTaskError.
+        is new. A recorded task is complete, so a further command is a divergence, reported
+        at ``next_recorded`` (the event history recorded after them; None at the end of an
+        in-flight history). Raises NondeterminismError or WorkflowTaskError.
         """
         self.now, self.new_commands = now, []
         self.matcher.begin_task(expected, next_recorded)

@@ -17,6 +17,12 @@ from ..modes import ArgsMode
 from .commands import Command
 
 
+_AT_THE_END = (
+    "history ends with this workflow task completed without this command; deployed, this code fails "
+    "the workflow's next task (going on replays this task, and then the next event stands here)"
+)
+
+
 @dataclass
 class Mismatch(Exception):
     """The code and history part ways at ``event`` (None: after the last recorded event)."""
@@ -30,7 +36,7 @@ class Matcher:
     def __init__(self, history: Sequence[Event], args_mismatch: ArgsMode | str = ArgsMode.ERROR) -> None:
         self.history = history
         self.args_mismatch = ArgsMode(args_mismatch)
-        self.expected: Sequence[Event] | None = None  # this task's recorded commands (None: live)
+        self.expected: Sequence[Event] | None = None  # this task's recorded commands (None: live, all new)
         self.pos = 0
         self.next_recorded: Event | None = None  # what history recorded after them
 
@@ -39,7 +45,9 @@ class Matcher:
 
     # -- questions workflow.* asks
     def replaying(self) -> bool:
-        return self.expected is not None and (self.pos < len(self.expected) or self.next_recorded is not None)
+        """Inside a recorded workflow task: history holds every command it issued, so a new
+        code path (``patched``) is not taken there, even at the end of an in-flight history."""
+        return self.expected is not None
 
     def next_expected(self) -> Event | None:
         if self.expected is not None and self.pos < len(self.expected):
@@ -71,8 +79,11 @@ class Matcher:
             warning = self._compare(command, event)
             self.pos += 1
             return event, warning
-        if self.next_recorded is not None:
-            raise Mismatch("extra", self.next_recorded)
+        if expected is not None:
+            # a recorded task is complete: the engine writes its commands with its completion,
+            # and going on (a signal, a timer) replays it with something after them, which this
+            # command would not match. The end of an in-flight history is no exception.
+            raise Mismatch("extra", self.next_recorded, "" if self.next_recorded else _AT_THE_END)
         return None, None
 
     def _compare(self, command: Command, event: Event) -> str | None:

@@ -111,7 +111,7 @@ def _activate(
     started: Event,
     outcomes: list[Event],
     now: datetime,
-    expected: list[Event],
+    expected: list[Event] | None,
     next_recorded: Event | None,
 ) -> list[Command]:
     try:
@@ -126,7 +126,7 @@ def retry_failed_task(ex: Execution, task: WorkflowTask | None) -> list[Command]
     code. Still raising reproduces the failure (WorkflowTaskError); a fixed code goes on."""
     if task is None:
         return []
-    return _activate(ex, task.started, task.outcomes, task.started.timestamp, [], None)
+    return _activate(ex, task.started, task.outcomes, task.started.timestamp, None, None)  # its commands are new
 
 
 class _Typed(Protocol):
