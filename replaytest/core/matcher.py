@@ -16,7 +16,6 @@ from ..history import CLOSING_EVENTS, Event
 from ..modes import ArgsMode
 from .commands import Command
 
-
 _AT_THE_END = (
     "history ends with this workflow task completed without this command; deployed, this code fails "
     "the workflow's next task (going on replays this task, and then the next event stands here)"
