@@ -89,7 +89,8 @@ def import_problem(name: str, e: Exception, project_dir: Path, under_pytest: boo
     (or in a subdirectory of it, such as a src layout's ``src``) but that directory is not on
     sys.path (a bare ``pytest`` adds only the directories of test files and conftests; the CLI
     only the current one), say where it is and what adds it: the ini's ``pythonpath`` under
-    pytest, ``PYTHONPATH`` for the CLI."""
+    pytest (spelled as each ini file takes it: a TOML list in pyproject.toml), ``PYTHONPATH``
+    for the CLI."""
     text = str(e) if isinstance(e, ModuleImportError) else f"{type(e).__name__}: {e}"
     top = name.partition(":")[0].split(".")[0]
     missing = isinstance(e, ModuleNotFoundError) or (isinstance(e, ModuleImportError) and "no module named" in text)
@@ -110,8 +111,8 @@ def import_problem(name: str, e: Exception, project_dir: Path, under_pytest: boo
     put = f"put only {', '.join(ours)} on sys.path" if ours else "put no directory of this project on sys.path"
     also = ", or run `python -m pytest`" if home == root else ""  # it adds the current directory only
     return (
-        f"{text}; {top} is in {home}, but pytest {put}: add `pythonpath = {where}` to [tool.pytest.ini_options] in "
-        f"pyproject.toml (or to [pytest] in pytest.ini){also}"
+        f'{text}; {top} is in {home}, but pytest {put}: add `pythonpath = ["{where}"]` to '
+        f"[tool.pytest.ini_options] in pyproject.toml (or `pythonpath = {where}` to [pytest] in pytest.ini){also}"
     )
 
 

@@ -313,7 +313,8 @@ def test_replay_modules_from_ini_find_a_workflow_whose_recorded_module_moved(pro
         [
             "*workflow type 'checkout' is not registered (registered: none)*",
             "  no replay modules configured (--replay-module / replay_modules)",
-            "  the history names shop.old:checkout, which is not importable here *",
+            "  the history names shop.old:checkout, which is not importable here *; is the project on sys.path "
+            '(`pythonpath = [[]"."]` in pyproject.toml, `pythonpath = .` in pytest.ini)? *',  # [[] is fnmatch's [
         ]
     )
     project.makeini("[pytest]\nreplay_modules = order_workflows\n")

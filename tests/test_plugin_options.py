@@ -120,14 +120,18 @@ def test_a_bare_pytest_that_cannot_import_the_users_module_says_why_and_what_fix
     assert bare.returncode == 1, bare.stdout + bare.stderr
     # `python -m pytest` puts the current directory on sys.path: no fix for a src layout
     also = ", or run `python -m pytest`" if layout == "." else ""
+    toml, ini = f'pythonpath = ["{layout}"]', f"pythonpath = {layout}"
     assert (
         "replay_modules (ini) shop.orders: cannot import it: ModuleNotFoundError: No module named 'shop'; shop is in "
-        f"{home}, but pytest put no directory of this project on sys.path: add `pythonpath = {layout}` to "
-        f"[tool.pytest.ini_options] in pyproject.toml (or to [pytest] in pytest.ini){also}\n"
+        f"{home}, but pytest put no directory of this project on sys.path: add `{toml}` to "
+        f"[tool.pytest.ini_options] in pyproject.toml (or `{ini}` to [pytest] in pytest.ini){also}\n"
     ) in bare.stdout
-    (tmp_path / "pyproject.toml").write_text(
-        f'[tool.pytest.ini_options]\npythonpath = "{layout}"\nreplay_modules = ["shop.orders"]\n'
-    )
+    # each suggested line, pasted where the hint says, fixes the run (a bare `pythonpath = src` is not TOML)
+    (tmp_path / "pyproject.toml").write_text(f'[tool.pytest.ini_options]\n{toml}\nreplay_modules = ["shop.orders"]\n')
+    fixed = subprocess.run(argv, cwd=tmp_path, env=users_env(), capture_output=True, text=True, timeout=120)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    (tmp_path / "pyproject.toml").unlink()
+    (tmp_path / "pytest.ini").write_text(f"[pytest]\n{ini}\nreplay_modules = shop.orders\n")
     fixed = subprocess.run(argv, cwd=tmp_path, env=users_env(), capture_output=True, text=True, timeout=120)
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
 

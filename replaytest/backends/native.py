@@ -321,7 +321,8 @@ def _unknown_workflow(error: UnknownWorkflowError, history: History, settings: R
     elif where is None and why_not.startswith("not importable"):
         lines.append(
             f"  the history names {recorded}, which is {why_not}; is the project on sys.path "
-            f"(pytest ini `pythonpath = .`)? or pass its module with {flag} {module}"
+            f'(`pythonpath = ["."]` in pyproject.toml, `pythonpath = .` in pytest.ini)? or pass its module with '
+            f"{flag} {module}"
         )
     elif where is None:
         lines.append(
