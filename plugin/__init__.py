@@ -34,7 +34,7 @@ SANDBOX_MODES = ("strict", "warn", "off")
 
 #: Absolute history paths (files or directories) this session treats as histories.
 PATHS_KEY = pytest.StashKey[tuple[Path, ...]]()
-#: --replay paths (as typed) under which there is no history file at all.
+#: --replay paths (as typed) and ini replay_paths in use under which there is no history file at all.
 EMPTY_KEY = pytest.StashKey[list[str]]()
 #: The message a ``replayed`` fixture failed with, raised when the test body would run.
 MARKED_FAILURE_KEY = pytest.StashKey[str]()
@@ -328,6 +328,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[EMPTY_KEY] = [
         typed for typed, path in zip(config.getoption("replay_paths"), cli) if not _has_history(path)
     ]
+    if not cli and config.args_source != pytest.Config.ArgsSource.ARGS:  # the ini's paths are this run's
+        config.stash[EMPTY_KEY] += _empty_ini_paths(config, ini)
     _add_collection_args(config, cli, [p for p in ini if p.exists()])
     if config.getoption("replay_html", None) and not hasattr(config, "workerinput"):
         config.pluginmanager.register(HtmlReport(config.getoption("replay_html"), config), "replaytest-html")
@@ -371,6 +373,31 @@ def _history_arguments(config: pytest.Config, cli: list[Path]) -> list[Path]:
         if "::" not in arg and path.name.endswith(history_suffixes()) and path.is_file() and path not in cli:
             found.append(path)
     return found
+
+
+def _empty_ini_paths(config: pytest.Config, ini: list[Path]) -> list[str]:
+    """The ini's replay_paths for a run that replays them: one that does not exist is a usage
+    error (like ``--replay PATH``; a typo must not leave the run green with nothing replayed);
+    those without a history file, as the end-of-run line shows them. A run that names its own
+    paths never reads them, so it is not stopped by them."""
+    base = config.inipath.parent if config.inipath else Path(config.invocation_params.dir)
+    inipath = config.inipath
+    source = f"replay_paths in {_shown(inipath, Path(config.invocation_params.dir))}" if inipath else "-o replay_paths"
+    empty = []
+    for path in ini:
+        typed = _shown(path, base)
+        if not path.exists():
+            raise pytest.UsageError(
+                f"{source} names {typed}: no such file or directory (relative to {base}); correct the entry or remove it"
+            )
+        if not _has_history(path):
+            empty.append(f"{typed} ({source})")
+    return empty
+
+
+def _shown(path: Path, base: Path) -> str:
+    """``path`` relative to ``base`` when it lies under it, else as it is."""
+    return os.path.relpath(path, base) if path.is_relative_to(base) else str(path)
 
 
 def _has_history(path: Path) -> bool:

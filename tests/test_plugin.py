@@ -155,6 +155,40 @@ def test_ini_replay_paths_join_a_plain_run_only(project: pytest.Pytester) -> Non
     result.assert_outcomes(passed=1)
 
 
+def test_an_ini_replay_path_that_does_not_exist_is_a_usage_error_where_it_would_replay(
+    project: pytest.Pytester,
+) -> None:
+    # a typo in the ini: the run must not go green with nothing replayed
+    project.makepyprojecttoml(
+        '[tool.pytest.ini_options]\nreplay_paths = ["histories/order-42.json", "histroies/nested"]\n'
+    )
+    project.makepyfile(test_unit="def test_unit(): pass")
+    result = project.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: replay_paths in pyproject.toml names histroies/nested: no such file or directory "
+            f"(relative to {project.path}); correct the entry or remove it"
+        ]
+    )
+    # a session that does not replay the ini's paths (it names its own) is not stopped by them
+    project.runpytest("test_unit.py").assert_outcomes(passed=1)
+    project.runpytest("--replay", "histories/order-42.json").assert_outcomes(passed=1)
+
+
+def test_an_ini_replay_path_without_histories_is_said_at_the_end_of_the_run(project: pytest.Pytester) -> None:
+    project.mkdir("empty")
+    project.makeini("[pytest]\nreplay_paths = histories/order-42.json empty\n")
+    project.makepyfile(test_unit="def test_unit(): pass")
+    result = project.runpytest()
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        ["replaytest: no history files (?.json, ?.jsonl.gz) found under empty (replay_paths in tox.ini)"]
+    )
+    assert "found under histories" not in result.stdout.str()
+    assert "no history files" not in project.runpytest("test_unit.py").stdout.str()  # not replayed: not said
+
+
 def test_missing_replay_path_is_a_usage_error(project: pytest.Pytester) -> None:
     result = project.runpytest("--replay", "nowhere")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
