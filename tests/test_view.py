@@ -188,6 +188,26 @@ def test_view_of_a_bad_file_shows_why_and_draws_the_others(tmp_path: Path) -> No
     assert sections[1]["verdict"] is None and len(sections[1]["timeline"]["events"]) == 23  # history only
 
 
+def test_view_without_modules_calls_an_invalid_file_invalid_not_history_only(tmp_path: Path) -> None:
+    files = {
+        "list.json": "[]",
+        "object.json": "{}",
+        "no-events.json": '{"format": "replaytest.history", "version": 1, "events": []}',
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    page, out = tmp_path / "page.html", io.StringIO()
+    paths = [str(tmp_path / name) for name in files] + [str(HISTORIES / "order-42.json")]
+    assert view_files(paths, str(page), out=out, err=io.StringIO()) == 1
+    sections = {s["file"]: s for s in page_data(page)["sections"]}
+    for name in files:
+        s = sections[str(tmp_path / name)]
+        assert s["verdict"] is not None and s["verdict"]["outcome"] == "invalid_history", s
+        assert s["verdict"]["report"] and s["error"], s
+    assert sections[str(HISTORIES / "order-42.json")]["verdict"] is None  # drawn, not replayed: history only
+    assert "(4 histories: invalid history: 3, history only: 1)" in out.getvalue(), out.getvalue()
+
+
 def test_view_refuses_a_directory_as_output_in_one_line(tmp_path: Path) -> None:
     err = io.StringIO()
     assert view_files([str(HISTORIES / "order-42.json")], str(tmp_path), err=err, out=io.StringIO()) == 2

@@ -11,6 +11,7 @@ from ..history.io import write_atomically
 from .hook import NoTimeline, timeline_of
 from .page import render
 from .verdict import OUTCOMES
+from .verdict import verdict as verdict_of
 
 
 def section(entry: Entry | None, doc: Any, display: str, verdict: dict[str, Any] | None) -> dict[str, Any]:
@@ -31,7 +32,11 @@ def section(entry: Entry | None, doc: Any, display: str, verdict: dict[str, Any]
         return out
     try:
         tl = timeline_of(backend_for(doc, display), entry, doc, display)
-    except (ReplaytestError, NoTimeline) as e:
+    except ReplaytestError as e:  # a file that is no usable history: its verdict, replayed or not
+        out["error"] = str(e)
+        out["verdict"] = verdict or verdict_of(e, display)
+        return out
+    except NoTimeline as e:  # nothing to draw; the history itself may be fine
         out["error"] = str(e)
         return out
     except Exception as e:  # a bug in a backend's hook: the page still shows the others
