@@ -8,6 +8,7 @@ import importlib
 import importlib.machinery
 import sys
 import sysconfig
+import traceback
 import types
 from pathlib import Path
 from typing import Any
@@ -33,9 +34,10 @@ def import_module(name: str) -> types.ModuleType:
             raise ModuleImportError(
                 f"cannot import module {name!r}: no module named {e.name!r}{_WHERE_TO_RUN}"
             ) from None
-        raise ModuleImportError(f"importing module {name!r} failed: {type(e).__name__}: {e}") from None
+        where = _raised_at(e, Path.cwd().resolve())
+        raise ModuleImportError(f"importing module {name!r} failed: {type(e).__name__}: {e}{where}") from None
     except BaseException as e:  # SystemExit from a script-like module, too: one line, not an exit
-        where = f" ({e.filename}:{e.lineno})" if isinstance(e, SyntaxError) else ""
+        where = f" ({e.filename}:{e.lineno})" if isinstance(e, SyntaxError) else _raised_at(e, Path.cwd().resolve())
         raise ModuleImportError(f"importing module {name!r} failed: {type(e).__name__}: {e}{where}") from None
 
 
@@ -95,6 +97,7 @@ def import_problem(name: str, e: Exception, project_dir: Path, under_pytest: boo
     top = name.partition(":")[0].split(".")[0]
     missing = isinstance(e, ModuleNotFoundError) or (isinstance(e, ModuleImportError) and "no module named" in text)
     root = project_dir.resolve()
+    text += _raised_at(e, root)
     home = package_home(root, top) if missing and top.isidentifier() else None
     if home is None:
         return text
@@ -114,6 +117,28 @@ def import_problem(name: str, e: Exception, project_dir: Path, under_pytest: boo
         f'{text}; {top} is in {home}, but pytest {put}: add `pythonpath = ["{where}"]` to '
         f"[tool.pytest.ini_options] in pyproject.toml (or `pythonpath = {where}` to [pytest] in pytest.ini){also}"
     )
+
+
+_OWN_CODE = Path(__file__).resolve().parent  # replaytest's frames (it imports the module) are not where it failed
+
+
+def _raised_at(e: BaseException, root: Path) -> str:
+    """`` (at app/orders.py:3)``: the project's line the import failed at, when the module was
+    found and its own code raised (a SyntaxError already names its line)."""
+    if isinstance(e, (ModuleImportError, SyntaxError)):
+        return ""
+    for frame in reversed(traceback.extract_tb(e.__traceback__)):
+        path = Path(frame.filename)
+        if frame.filename.startswith("<") or not path.is_absolute() or path.is_relative_to(_OWN_CODE):
+            continue
+        try:
+            shown = path.resolve().relative_to(root)
+        except ValueError:
+            continue
+        if shown.parts[:1] in ((".venv",), ("venv",)) or "site-packages" in shown.parts:
+            continue  # an installed package inside the project (a venv), not the project's code
+        return f" (at {shown.as_posix()}:{frame.lineno})"
+    return ""
 
 
 def parse_task_queue(spec: str, option: str) -> tuple[str, str]:

@@ -225,7 +225,9 @@ def test_a_replay_module_that_does_not_import_is_named_in_the_failure(project):
     (project.path / "broken_handlers.py").write_text("raise RuntimeError('no config in CI')\n")
     result = project.runpytest("--replay", "histories/order-1.json", "--replay-module", "broken_handlers")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*--replay-module broken_handlers: cannot import it: RuntimeError: no config in CI*"])
+    result.stdout.fnmatch_lines(
+        ["*--replay-module broken_handlers: cannot import it: RuntimeError: no config in CI (at broken_handlers.py:1)*"]
+    )
 
 
 def test_a_src_layout_handler_the_cli_cannot_import_is_named_with_the_cli_flag_and_the_fix(project):

@@ -293,7 +293,8 @@ def test_a_module_named_with_module_that_exits_on_import_is_one_line_and_no_succ
     done = replay_cli(str(good), "--module", "exits_on_import", cwd=tmp_path)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stdout + done.stderr
     assert done.stderr.strip().splitlines() == [
-        "replaytest: error: importing module 'exits_on_import' failed: SystemExit: usage: exits_on_import.py"
+        "replaytest: error: importing module 'exits_on_import' failed: SystemExit: usage: exits_on_import.py "
+        "(at exits_on_import.py:1)"
     ]
 
 
