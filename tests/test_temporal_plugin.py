@@ -270,3 +270,52 @@ def test_the_replayed_fixture_replays_a_temporal_history(pytester: pytest.Pytest
     result = pytester.runpytest("-p", "no:cacheprovider", "test_order.py")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*at history event 11: a different activity*"])
+
+
+NO_TEMPORALIO = "import sys\nsys.modules['temporalio'] = None  # as if replaytest were installed without [temporal]\n"
+NEEDS_TEMPORALIO = (
+    "histories/order-1.json: replaying a Temporal history needs the SDK it runs on: "
+    "pip install '/path/to/replaytest[temporal]' (temporalio; see docs/temporal.md)"
+)
+
+
+def test_without_temporalio_a_temporal_history_says_what_to_install_and_the_others_replay(
+    pytester: pytest.Pytester, histories: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copy(ROOT / "tests" / "data" / "smoke-w1.json", histories)
+    pytester.makeconftest(NO_TEMPORALIO)
+    monkeypatch.setenv("PYTHONPATH", str(ROOT / "tests" / "data"))  # the native history's workflows
+    # processes of their own: this one has imported temporalio already
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--replay", "histories", "--replay-module", "smoke_workflows", "-k", "order or w1"
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines_random(
+        [
+            NEEDS_TEMPORALIO,
+            "replaytest: 1 history replayed (27 events), 0 divergences, 1 history not replayed: its SDK is not installed",
+        ]
+    )
+    assert "Traceback" not in result.stdout.str() and "ModuleNotFoundError" not in result.stdout.str()
+    assert len(result.stdout.lines) < 40, result.stdout.str()
+
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            NO_TEMPORALIO + "from replaytest.cli.main import main\nsys.exit(main())\n",
+            "replay",
+            "histories/order-1.json",
+            "histories/smoke-w1.json",
+            "--module",
+            "smoke_workflows",
+        ],
+        cwd=pytester.path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert cli.returncode == 1, cli
+    assert f"FAIL  {NEEDS_TEMPORALIO}" in cli.stdout.splitlines(), cli.stdout
+    assert "ok    histories/smoke-w1.json: w1 (flow): 27 events replayed, completed" in cli.stdout.splitlines()
+    assert "internal error" not in cli.stdout + cli.stderr

@@ -8,7 +8,11 @@ replay itself lives in ``.replay`` and loads temporalio on first use.
 
 from __future__ import annotations
 
+import contextlib
+import sys
+import types
 import urllib.parse
+from collections.abc import Iterator
 from contextlib import AbstractContextManager as ContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -151,9 +155,7 @@ class TemporalBackend:
         return entries(path, doc)
 
     def validate(self, doc: Document, display: str) -> None:
-        from .replay import validate
-
-        validate(doc, display)
+        _replay_module(display).validate(doc, display)
 
     def timeline(self, entry: Entry, doc: Any, *, display: str) -> Timeline:
         """The page's timeline hook (replaytest.view.hook)."""
@@ -163,22 +165,38 @@ class TemporalBackend:
 
     def session(self, settings: ReplaySettings) -> ContextManager[None]:
         """Held for a whole run: the long-lived replay workers stop when it ends. Never our
-        freezegun sandbox: temporalio has its own."""
-        from .replay import session
-
-        return session(settings)
+        freezegun sandbox: temporalio has its own. Imports nothing of temporalio: without it
+        installed, each history says so itself (``replay``), and the others still replay."""
+        return _session()
 
     def replay(self, entry: Entry, doc: Document, settings: ReplaySettings, *, display: str) -> ReplayResult:
-        try:
-            from .replay import replay
-        except ModuleNotFoundError as e:
-            if not (e.name or "").startswith("temporalio"):
-                raise
-            raise MissingSDK(
-                f"{display}: replaying a Temporal history needs temporalio: install replaytest with its temporal "
-                "extra (pip install '/path/to/replaytest[temporal]', see docs/temporal.md)"
-            ) from None
-        return replay(entry, doc, settings, display=display)
+        return _replay_module(display).replay(entry, doc, settings, display=display)
+
+
+@contextlib.contextmanager
+def _session() -> Iterator[None]:
+    """Nothing to start up front (a replay worker starts with the first history); at the end,
+    stop the replay workers if any history started one."""
+    try:
+        yield
+    finally:
+        runner = sys.modules.get(f"{__name__}.runner")
+        if runner is not None:
+            runner.close_all()
+
+
+def _replay_module(display: str) -> types.ModuleType:
+    """``.replay`` (which imports temporalio), or a MissingSDK naming ``display`` and what to install."""
+    try:
+        from . import replay
+    except ModuleNotFoundError as e:
+        if not (e.name or "").startswith("temporalio"):
+            raise
+        raise MissingSDK(
+            f"{display}: replaying a Temporal history needs the SDK it runs on: "
+            "pip install '/path/to/replaytest[temporal]' (temporalio; see docs/temporal.md)"
+        ) from None
+    return replay
 
 
 BACKEND: Backend = TemporalBackend()

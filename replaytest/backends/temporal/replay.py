@@ -7,10 +7,9 @@ Imports temporalio: only loaded once a Temporal history is replayed.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,20 +32,10 @@ from .compare import Finding, compare
 from .events import TEvent, Undecodable, bad_value, decode_payloads, event_type, events_of
 from .registry import resolve
 from .report import TemporalDivergence, TemporalTaskError, event_timeline, source_of, temporal_message, with_code
-from .runner import Pending, Stuck, close_all, worker_for
+from .runner import Pending, Stuck, worker_for
 
 _ARG_KINDS = ("activity_args", "timer_duration")
 _KNOWN_TYPES = {event_type(k) for k in EventType.keys()} - {""}
-
-
-@contextlib.contextmanager
-def session(settings: ReplaySettings) -> Iterator[None]:
-    """Nothing to start up front (a worker starts with the first history); stop the replay
-    workers at the end."""
-    try:
-        yield
-    finally:
-        close_all()
 
 
 _converter = temporalio.converter.DataConverter.default.payload_converter
