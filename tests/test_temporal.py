@@ -62,6 +62,7 @@ FAILING = [
     ("no_signal", "extra", 17, "parcel = await workflow.execute_activity(ship_standard"),
     ("child_id", "child_workflow", 34, "# CHANGED"),
     ("no_patch", "patch", 21, "# CHANGED"),
+    ("removed", "missing", 11, "await workflow.wait_condition"),  # the code issues nothing: where it waits
 ]
 
 
@@ -313,3 +314,41 @@ def test_history_text_cannot_forge_report_lines(order: Path) -> None:
     assert isinstance(error, NondeterminismError), error
     assert not any(line.startswith("FAIL forged") for line in str(error).splitlines())
     assert "\\u2028FAIL forged" in str(error)
+
+
+EARLY_ENDS = [
+    # variant, report kind, history event, the line the report names, whether that line is the `return` that ran
+    ("returns_instead", "command", 11, "# CHANGED", True),  # a `return` in a branch not taken comes first
+    ("branch_return", "extra", 17, "# CHANGED", True),  # the same, where history waited for a signal
+    ("finally_return", "extra", 17, "# CHANGED", True),  # a finally body runs after the `return`
+    ("falls_off_end", "extra", 17, "# LAST LINE", False),  # no `return` runs: run() ends after its last line
+]
+
+
+@pytest.mark.parametrize("variant,kind,event_id,marker,is_return", EARLY_ENDS, ids=[v[0] for v in EARLY_ENDS])
+def test_an_early_end_names_the_line_that_ran_never_a_return_that_did_not(
+    order: Path, variant: str, kind: str, event_id: int, marker: str, is_return: bool
+) -> None:
+    error = replay(order, f"fixtures.temporal.variants.{variant}")
+    assert isinstance(error, NondeterminismError), error
+    d = error.divergence
+    assert (d.kind, d.event_id) == (kind, event_id), str(error)
+    assert d.source is not None and d.source.file == f"fixtures/temporal/variants/{variant}.py", str(error)
+    assert d.source.line == line_of(VARIANTS / f"{variant}.py", marker), str(error)
+    report = str(error)
+    assert "NOT TAKEN" not in report  # the code of the branch not taken is never shown
+    assert ("no `return` statement ran" in report) is not is_return, report
+
+
+def test_a_step_made_a_local_activity_names_its_line_and_what_history_recorded_instead(order: Path) -> None:
+    error = replay(order, "fixtures.temporal.variants.local_activity")
+    assert isinstance(error, NondeterminismError), error
+    d = error.divergence
+    assert (d.kind, d.event_id) == ("local_activity", 11), str(error)
+    assert d.recorded == 'ActivityTaskScheduled charge_card("1", 649.0)'
+    assert d.issued == 'a local activity charge_card("1", 649.0)'
+    assert d.source is not None and d.source.file == "fixtures/temporal/variants/local_activity.py"
+    assert d.source.line == line_of(VARIANTS / "local_activity.py", "# CHANGED")
+    report = str(error)
+    assert "a local activity records a MarkerRecorded event, not an ActivityTaskScheduled" in report, report
+    assert "the code is waiting" not in report

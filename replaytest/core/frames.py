@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import dis
 import functools
 import inspect
 import os
@@ -102,10 +103,11 @@ def blocked_source(task: asyncio.Task[Any] | None) -> Source | None:
     return frame_source(blocked_frame(task))
 
 
-def return_source(fn: Callable[..., Any], after: int | None = None) -> Source | None:
-    """Where a workflow function returns: its one ``return`` statement (with ``after``, a line
-    known to have run, the first ``return`` below it), else its ``def`` line. Only computed
-    for a report, so parsing the source here costs nothing on replay."""
+def return_source(fn: Callable[..., Any]) -> Source | None:
+    """Where a workflow function returns when no frame says so: its one ``return`` statement,
+    else its ``def`` line (never a guess among several ``return``s: see :func:`exit_source`
+    for the one that ran). Only computed for a report, so parsing the source here costs
+    nothing on replay."""
     code = fn.__code__
     try:
         lines, first = inspect.getsourcelines(fn)
@@ -114,9 +116,74 @@ def return_source(fn: Callable[..., Any], after: int | None = None) -> Source | 
         return source_at(code.co_filename, code.co_firstlineno, fn.__name__)
     func = next(n for n in ast.walk(tree) if isinstance(n, (ast.AsyncFunctionDef, ast.FunctionDef)))
     returns = sorted(n.lineno for n in _own_nodes(func) if isinstance(n, ast.Return))
-    below = [n for n in returns if after is not None and first + n - 1 > after]
-    line = below[0] if below else returns[0] if len(returns) == 1 else func.lineno
+    line = returns[0] if len(returns) == 1 else func.lineno
     return source_at(code.co_filename, first + line - 1, fn.__name__)
+
+
+#: how :func:`exit_source` knows where a function ended
+RETURNED, RAN_OFF_END, NOT_KNOWN = "return", "end", "not known"
+
+
+def exit_source(code: types.CodeType, lasti: int, line: int) -> tuple[Source, str]:
+    """Where a finished function left off, from its frame's last instruction (``lasti``) and
+    line (a finished coroutine's frame object keeps both, CPython 3.11+), and how that is known:
+    ``RETURNED`` (the `return` statement that ran), ``RAN_OFF_END`` (no `return` ran: the last
+    line that ran) or ``NOT_KNOWN`` (the last line that ran; which `return` ended it is not
+    known). Only lines the frame reached are named: never a `return` in a branch not taken.
+
+    The last instruction is the `return`'s own, unless a ``with`` exit or a ``finally`` body ran
+    after it: then the bytecode just before those is the `return`'s. Parses the source: for a
+    report only."""
+    source = source_at(code.co_filename, line, code.co_name)
+    returns, shared, unwinding = _exit_lines(code)
+    if line in returns:
+        return source, RETURNED
+    if line in shared:  # `if x: return y` on one line ran, but did its `return`?
+        return source, NOT_KNOWN
+    if line not in unwinding:
+        return source, RAN_OFF_END
+    for instruction in reversed([i for i in dis.get_instructions(code) if i.offset <= lasti]):
+        at = instruction.positions.lineno if instruction.positions else None
+        if at is None or (at in unwinding and at not in returns and at not in shared):
+            continue  # the `with` exits and `finally` bodies run on the way out
+        if at in returns and at not in unwinding:
+            return source_at(code.co_filename, at, code.co_name), RETURNED
+        break  # a `return` inside a `finally` (did it run?), or no `return` right before the exits
+    return source, NOT_KNOWN
+
+
+@functools.lru_cache(maxsize=256)
+def _exit_lines(code: types.CodeType) -> tuple[frozenset[int], frozenset[int], frozenset[int]]:
+    """Lines of ``code``'s own `return` statements: (those that are nothing else, those shared
+    with another statement, lines that run as it leaves: `with` headers and `finally` bodies);
+    all empty when its source cannot be read."""
+    try:
+        lines, first = inspect.getsourcelines(code)
+        tree = ast.parse(textwrap.dedent("".join(lines)))
+    except (OSError, SyntaxError, TypeError):
+        return frozenset(), frozenset(), frozenset()
+    func = next((n for n in ast.walk(tree) if isinstance(n, (ast.AsyncFunctionDef, ast.FunctionDef))), None)
+    if func is None:
+        return frozenset(), frozenset(), frozenset()
+    returns: set[int] = set()
+    others: set[int] = set()
+    unwinding: set[int] = set()
+    for n in _own_nodes(func):
+        if isinstance(n, ast.Return):
+            returns.update(range(n.lineno, (n.end_lineno or n.lineno) + 1))
+        elif isinstance(n, ast.stmt):
+            others.add(n.lineno)
+        if isinstance(n, (ast.With, ast.AsyncWith)):
+            unwinding.update(range(n.lineno, n.body[0].lineno))
+        elif isinstance(n, ast.Try | ast.TryStar) and n.finalbody:
+            unwinding.update(range(n.finalbody[0].lineno, (n.finalbody[-1].end_lineno or 0) + 1))
+    offset = first - 1
+    shared = returns & others
+    return (
+        frozenset(x + offset for x in returns - shared),
+        frozenset(x + offset for x in shared),
+        frozenset(x + offset for x in unwinding),
+    )
 
 
 def _own_nodes(func: ast.AST) -> Iterator[ast.AST]:

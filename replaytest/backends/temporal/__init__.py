@@ -170,7 +170,8 @@ class TemporalBackend:
         return _session()
 
     def replay(self, entry: Entry, doc: Document, settings: ReplaySettings, *, display: str) -> ReplayResult:
-        return _replay_module(display).replay(entry, doc, settings, display=display)
+        result: ReplayResult = _replay_module(display).replay(entry, doc, settings, display=display)
+        return result
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ outside it (no imports, no file access at call time).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sys
 import threading
 from collections.abc import Callable
@@ -103,8 +104,9 @@ class Issued:
     target: str | None = None  # child workflow id, signalled workflow id
     deprecated: bool = False  # patches
     frame: Frame | None = None
-    fn: Any = None  # complete: the run method that returned (its return line is found for a report)
-    after: int | None = None  # complete: the last line of it known to have run
+    #: complete: (code, last instruction, last line) of run() as it ended (core.frames.exit_source)
+    ended: tuple[Any, int, int] | None = None
+    after: Frame | None = None  # complete: the last line of run() known to have run, if ``ended`` is not known
 
 
 @dataclass
@@ -118,6 +120,7 @@ class Capture:
     patches_seen: set[str] = field(default_factory=set)
     debug: Any = None  # a debugging.DebugPlan while a debugger is attached
     last_task: int = 0  # the history length the code last ran at (says where a stuck replay was)
+    waiting_at: Frame | None = None  # where the code waited when temporalio tore the run down
 
     def add(self, issued: Issued) -> None:
         self.issued.append(issued)
@@ -192,6 +195,9 @@ class _Outbound(WorkflowOutboundInterceptor):
         return await super().start_child_workflow(input)
 
 
+_CANCELLED = (asyncio.CancelledError, temporalio.exceptions.CancelledError)
+
+
 class _Inbound(WorkflowInboundInterceptor):
     def init(self, outbound: WorkflowOutboundInterceptor) -> None:
         # workflow.info() is not available yet during init: register on first entry
@@ -210,18 +216,32 @@ class _Inbound(WorkflowInboundInterceptor):
 
     async def execute_workflow(self, input: ExecuteWorkflowInput) -> Any:
         self._register()
+        frames: list[Any] = []
+        run_fn = input.run_fn
+
+        def run(*args: Any) -> Any:  # keeps the run coroutine's frame: it says where run() ended
+            coro = run_fn(*args)
+            frames.append(getattr(coro, "cr_frame", None))
+            return coro
+
         try:
-            result = await super().execute_workflow(input)
+            result = await super().execute_workflow(dataclasses.replace(input, run_fn=run))
         except BaseException as e:
+            if _sdk.is_eviction(e) or isinstance(e, _CANCELLED):  # raised into run() where the code waits
+                self._capture.waiting_at = raised_at(e)  # (temporalio cancels it after a nondeterminism error)
             self._record_exit(e)
             raise
-        run = getattr(input.run_fn, "__func__", input.run_fn)
-        code = getattr(run, "__code__", None)
+        frame = frames[0] if frames else None
+        ended = None
+        if frame is not None and is_user_file(frame.f_code.co_filename) and frame.f_lineno:
+            ended = (frame.f_code, frame.f_lasti, frame.f_lineno)
+        frames.clear()  # the finished frame itself is not kept (nor what it held)
+        code = getattr(getattr(run_fn, "__func__", run_fn), "__code__", None)
         after = next(
-            (i.frame[1] for i in reversed(self._capture.issued) if code and i.frame and i.frame[0] == code.co_filename),
+            (i.frame for i in reversed(self._capture.issued) if code and i.frame and i.frame[0] == code.co_filename),
             None,
         )
-        self._capture.issued.append(Issued("complete", _task(), args=(result,), fn=run, after=after))
+        self._capture.issued.append(Issued("complete", _task(), args=(result,), ended=ended, after=after))
         return result
 
     async def handle_signal(self, input: HandleSignalInput) -> None:
@@ -233,7 +253,7 @@ class _Inbound(WorkflowInboundInterceptor):
             raise
 
     def _record_exit(self, e: BaseException) -> None:
-        if isinstance(e, (asyncio.CancelledError, temporalio.exceptions.CancelledError)):
+        if isinstance(e, _CANCELLED):
             return
         if isinstance(e, workflow.ContinueAsNewError):
             self._capture.issued.append(Issued("continue_as_new", _task(), frame=raised_at(e)))

@@ -126,8 +126,10 @@ def same(r: Recorded, i: Issued) -> bool:
 
 
 def describe_issued(i: Issued, to_json: Callable[[Sequence[Any]], list[Any]]) -> str:
-    if i.kind in ("activity", "local_activity"):
+    if i.kind == "activity":
         return f"ActivityTaskScheduled {i.name}({args_text(to_json(i.args))})"
+    if i.kind == "local_activity":  # history records it as a MarkerRecorded, once it has run
+        return f"a local activity {i.name}({args_text(to_json(i.args))})"
     if i.kind == "timer":
         return f"TimerStarted for {show_duration(i.seconds)}"
     if i.kind == "child":
@@ -154,9 +156,9 @@ def compare(
     returned as a warning and the comparison goes on."""
     tasks = recorded_tasks(events)
     by_task: dict[int, list[Issued]] = {}
+    local_by_task: dict[int, list[Issued]] = {}
     for i in issued:
-        if i.kind not in _UNCOMPARED:
-            by_task.setdefault(i.task, []).append(i)
+        (local_by_task if i.kind in _UNCOMPARED else by_task).setdefault(i.task, []).append(i)
     later_names = recorded_names(tasks)
     warnings: list[Finding] = []
     for t in tasks:
@@ -186,6 +188,18 @@ def compare(
                     "extra", nxt or t.completed, recorded_text, describe_issued(c, to_json), c, detail, matched
                 ), warnings
             if c is None:
+                local = _local_instead(r, local_by_task.get(t.started, []))
+                if local is not None:
+                    return Finding(
+                        "local_activity",
+                        r.event,
+                        describe(r.event),
+                        describe_issued(local, to_json),
+                        local,
+                        "a local activity records a MarkerRecorded event, not an ActivityTaskScheduled: "
+                        "history scheduled this activity on a task queue",
+                        matched,
+                    ), warnings
                 kind = "patch" if r.kind == "patch" else "missing"
                 return Finding(
                     kind,
@@ -210,6 +224,14 @@ def compare(
             ri += 1
             ci += 1
     return None, warnings
+
+
+def _local_instead(r: Recorded, local: Sequence[Issued]) -> Issued | None:
+    """The local activity of the same name the code started in the workflow task where history
+    recorded ``r``, an activity the code no longer schedules: the step made local."""
+    if r.kind != "activity":
+        return None
+    return next((i for i in local if i.name == r.name), None)
 
 
 def recorded_names(tasks: Sequence[Task]) -> dict[tuple[Any, ...], int]:

@@ -20,14 +20,15 @@ from google.protobuf import json_format
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 
-from ...core.frames import return_source
+from ...core.frames import RAN_OFF_END, RETURNED, exit_source
 from ...history import HistoryFormatError
 from ...modes import ArgsMode, SandboxMode
 from ...report.divergence import NondeterminismError, ReplayTimeout, UnsupportedOption
 from ...report.result import ReplayResult
+from ...report.source import Source
 from .. import Document, Entry, ReplaySettings
 from . import DECODED, EXPORTS, decoded_payload_event, history_at, problem, workflow_id_of, workflow_type_of
-from .capture import Capture, arm, disarm, take
+from .capture import Capture, Frame, Issued, arm, disarm, take
 from .compare import Finding, compare
 from .events import TEvent, Undecodable, bad_value, decode_payloads, event_type, events_of
 from .registry import resolve
@@ -246,7 +247,9 @@ def _verdict(
     warnings = [] if mode is ArgsMode.IGNORE else [_warning(f) for f in arg_findings]
     original = temporal_message(failure) if failure is not None else ""
     if isinstance(failure, temporalio.workflow.NondeterminismError):
-        raise NondeterminismError(_divergence(finding, original, events, workflow_id, workflow_type, source, warnings))
+        raise NondeterminismError(
+            _divergence(finding, original, events, workflow_id, workflow_type, source, warnings, capture.waiting_at)
+        )
     if failure is not None and capture.error is None and original.startswith("Fatal error"):
         raise HistoryFormatError(source, "", f"temporalio cannot replay this history: {_short(original)}")
     if failure is not None or capture.error is not None:
@@ -257,7 +260,9 @@ def _verdict(
             workflow_id, workflow_type, error, capture.error_task, events, source, original, warnings
         )
     if finding is not None and finding.kind in _ARG_KINDS:  # --replay-args=error
-        raise NondeterminismError(_divergence(finding, "", events, workflow_id, workflow_type, source, warnings))
+        raise NondeterminismError(
+            _divergence(finding, "", events, workflow_id, workflow_type, source, warnings, capture.waiting_at)
+        )
     last = events[-1] if events else None
     status = _STATUS.get(last.type, "running") if last else "running"
     output: Any = None
@@ -293,11 +298,14 @@ def _divergence(
     workflow_type: str,
     source: str,
     warnings: list[str],
+    waiting_at: Frame | None = None,
 ) -> TemporalDivergence:
-    """``original``: temporalio's message ("" when only our comparison found the divergence)."""
+    """``original``: temporalio's message ("" when only our comparison found the divergence);
+    ``waiting_at``: where the code waited when the replay ended (named when it issued nothing)."""
     if f is None:  # temporalio saw something our comparison did not: say what it said, where
         event_id = _event_id_in(original)
         event = next((e for e in events if e.id == event_id), None)
+        where = source_of(waiting_at)
         return TemporalDivergence(
             "command",
             workflow_id,
@@ -306,8 +314,9 @@ def _divergence(
             event.type if event else None,
             None,
             None,
-            None,
+            where,
             detail="see temporalio's message below",
+            notes=["the code was waiting at the line below when temporalio stopped it"] if where else [],
             matched=max(0, (event_id or 1) - 1),
             timeline=_timeline(events, event_id),
             history_source=source,
@@ -316,10 +325,15 @@ def _divergence(
         )
     event_id = f.event.id if f.event else None
     issued = f.issued_cmd
-    frame = issued.frame if issued is not None else None
-    where = source_of(frame)
-    if where is None and issued is not None and issued.kind == "complete" and issued.fn is not None:
-        where = with_code(return_source(issued.fn, issued.after))  # the `return` that ran
+    where, detail, notes = source_of(issued.frame if issued is not None else None), f.detail, []
+    if where is None and issued is not None and issued.kind == "complete":
+        where, note = _ended_at(issued)
+        if note:
+            detail = detail.replace("the code returns here,", "the code returns,")
+            notes.append(note)
+    elif where is None and issued is None and waiting_at is not None:
+        where = source_of(waiting_at)
+        notes.append("the code is waiting at the line below")
     return TemporalDivergence(
         f.kind,
         workflow_id,
@@ -329,13 +343,35 @@ def _divergence(
         f.recorded,
         f.issued,
         where,
-        detail=f.detail,
+        detail=detail,
+        notes=notes,
         matched=f.matched,
         timeline=_timeline(events, event_id),
         history_source=source,
         original=original,
         warnings=warnings,
     )
+
+
+def _ended_at(issued: Issued) -> tuple[Source | None, str]:
+    """Where run() ended, for a completion: (the `return` that ran, ""), else (the last line
+    known to have run, a note saying what that line is): never a line that did not run."""
+    if issued.ended is not None:
+        source, how = exit_source(*issued.ended)
+        if how == RETURNED:
+            return with_code(source), ""
+        if how == RAN_OFF_END:
+            return with_code(
+                source
+            ), "no `return` statement ran: run() ended after the line below, the last line it ran"
+        return with_code(source), (
+            "the line below is the last line run() ran before it ended; which `return` ended it is not known"
+        )
+    if issued.after is not None:
+        return source_of(issued.after), (
+            "the code returned after the line below, the last line known to have run; which `return` ran is not known"
+        )
+    return None, ""
 
 
 def _event_id_in(message: str) -> int | None:

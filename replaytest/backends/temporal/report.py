@@ -34,6 +34,12 @@ TEMPORAL_KINDS: dict[str, tuple[str, str]] = {
         "patched() call that histories in flight recorded, and retire one with workflow.deprecate_patch() "
         "once no such history is running",
     ),
+    "local_activity": (
+        "an activity the code now runs as a local activity",
+        "workflows in flight recorded this step as an activity scheduled on a task queue; keep "
+        "workflow.execute_activity for them, or guard the change with workflow.patched() so that only new "
+        "workflows run it locally",
+    ),
     "activity_args": (
         "different activity arguments",
         "Temporal does not check activity inputs, so workflows in "
