@@ -306,6 +306,40 @@ def test_export_to_a_file_name_and_its_mistakes(cli: CLI, db: Path, tmp_path: Pa
     assert into_dir.stdout == f"{tmp_path / 'out' / 'w.json'}\n"
 
 
+def test_export_into_a_directory_keeps_existing_files_unless_forced(cli: CLI, db: Path, tmp_path: Path) -> None:
+    """An existing DIR/<id>.json (maybe another run of the id, or a committed regression
+    history) is never replaced silently: one ID refuses as -o FILE.json does, --all/--status
+    keep it, write the others and say which they kept; --force replaces."""
+    engine = Engine(db, clock="virtual").register(orders, engine_checks.wait_signals)
+    engine.start(orders.process_order, json.loads(ORDER), id="order-42").result()
+    engine.start(engine_checks.wait_signals, {"count": 1}, id="waiting")
+    out = tmp_path / "histories"
+    out.mkdir()
+    precious = out / "order-42.json"
+    precious.write_text('{"precious": true}')
+    one = cli("export", "order-42", "-o", f"{out}/")
+    assert one.returncode == 2 and one.stdout == "" and "Traceback" not in one.stderr
+    assert (
+        one.stderr
+        == f"replaytest: error: {precious} already exists; pass --force to overwrite it, or choose another -o\n"
+    )
+    assert precious.read_text() == '{"precious": true}'
+    every = cli("export", "--all", "-o", str(out))
+    assert every.returncode == 0, every.stderr
+    assert every.stdout == f"{out / 'waiting.json'}\n"  # only what was written
+    assert every.stderr == f"kept 1 existing file in {out} (--force replaces it): order-42.json\n"
+    assert precious.read_text() == '{"precious": true}'
+    again = cli("export", "--status", "running", "-o", str(out))
+    assert again.stdout == "" and again.stderr == f"kept 1 existing file in {out} (--force replaces it): waiting.json\n"
+    forced = cli("export", "--all", "-o", str(out), "--force")
+    assert forced.returncode == 0 and forced.stderr == ""
+    assert sorted(forced.stdout.split()) == [str(precious), str(out / "waiting.json")]
+    assert History.load(precious).status == "completed"
+    precious.write_text('{"precious": true}')
+    assert cli("export", "order-42", "-o", str(out), "--force").stdout == f"{precious}\n"
+    assert History.load(precious).workflow_id == "order-42"
+
+
 def test_version(cli: CLI) -> None:
     from importlib.metadata import version
 

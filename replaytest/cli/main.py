@@ -259,16 +259,33 @@ def cmd_export(args: argparse.Namespace) -> int:
         if args.id and args.status and args.id not in {i.workflow_id for i in engine.list(args.status)}:
             ids = []
         one_file = bool(args.id) and args.output.endswith(".json") and not Path(args.output).is_dir()
+        kept = []
         for workflow_id in ids:
             target = Path(args.output) if one_file else Path(args.output) / file_name_for(workflow_id)
-            print(_save(engine.history(workflow_id, args.run), target, args.output, force=args.force or not one_file))
+            if not args.id and not args.force and target.exists():  # --all: the others are still written
+                kept.append(target.name)
+                continue
+            print(_save(engine.history(workflow_id, args.run), target, args.output, force=args.force))
+        if kept:
+            shown = ", ".join(kept[:5]) + (f", … ({len(kept) - 5} more)" if len(kept) > 5 else "")
+            it = "it" if len(kept) == 1 else "them"
+            print(
+                f"kept {_count(len(kept), 'existing file')} in {args.output} (--force replaces {it}): {shown}",
+                file=sys.stderr,
+            )
         if not ids:
             print(f"no workflows to export from {engine.path}", file=sys.stderr)
     return EXIT_OK
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _save(history: History, target: Path, output: str, force: bool) -> Path:
-    """Write one exported history; a file in the way or a path that cannot be written is one line."""
+    """Write one exported history; a file in the way (an existing one is replaced only with
+    --force: it may be a committed history, or another run of the id) or a path that cannot be
+    written is one line."""
     if target.exists() and not force:
         raise UsageError(f"{target} already exists; pass --force to overwrite it, or choose another -o")
     if Path(output).exists() and not Path(output).is_dir() and target != Path(output):

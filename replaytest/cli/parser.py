@@ -177,7 +177,12 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         metavar="DIR|FILE.json",
         help="a directory, or (with an ID) a file name ending in .json",
     )
-    p.add_argument("--force", action="store_true", help="overwrite an existing -o FILE.json")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace existing files (default: keep them; with an ID that is an error, with --all/--status the "
+        "others are written and the kept ones named)",
+    )
     _db_option(p)
 
     sub.add_parser("schema", help="print the JSON Schema of the history format")
