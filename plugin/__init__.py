@@ -98,9 +98,9 @@ def pytest_addoption(parser: Parser) -> None:
         choices=ARGS_MODES,
         default=None,
         dest="replay_args",
-        help="activity arguments (and, for Temporal, timer durations) that differ from history: "
-        "error (a nondeterminism failure; the default for replaytest histories), warn (a "
-        "ReplayWarning; the default for Temporal and AWS histories) or ignore.",
+        help="activity arguments (and timer and wait durations; replaytest's own histories compare those "
+        "strictly) that differ from history: error (a nondeterminism failure; the default for replaytest histories), warn (a "
+        "ReplayWarning; the default for Temporal, AWS and Durable Task histories) or ignore.",
     )
     group.addoption(
         "--replay-sandbox",
@@ -109,7 +109,7 @@ def pytest_addoption(parser: Parser) -> None:
         dest="replay_sandbox",
         help="I/O in workflow code during replay: strict (fails the item, default), warn "
         "(a ReplayWarning) or off (not checked). Under off, time and randomness stay recorded "
-        "for replaytest's histories only: Temporal and AWS histories then see the real ones.",
+        "for replaytest's histories only: Temporal, AWS and Durable Task histories then see the real ones.",
     )
     group.addoption(
         "--replay-save-failures",

@@ -62,9 +62,31 @@ def test_sandbox_modes_are_described_per_history_format_nowhere_as_deterministic
     ):
         assert "every mode" not in text
     table = (DOCS / "pytest-plugin.md").read_text()
-    assert "| mode | replaytest's histories | Temporal histories | AWS Lambda durable histories |" in table
+    assert (
+        "| mode | replaytest's histories | Temporal histories | AWS Lambda durable and Durable Task histories |"
+        in table
+    )
     off = next(line for line in table.splitlines() if line.startswith("| `off` |"))
     assert "**still recorded**" in off and off.count("**real**") == 2  # Temporal's and AWS's clocks are real
+
+
+def test_the_args_and_sandbox_defaults_name_every_history_format_they_apply_to() -> None:
+    """--replay-args is warn by default for every format but replaytest's own, and --replay-sandbox=off
+    leaves time real for every format but replaytest's own: Durable Task included (newuser2 #9a)."""
+    plugin_help, cli_help = (
+        " ".join(done.stdout.split())
+        for done in _run(
+            [sys.executable, "-m", "pytest", "--help", "-p", "no:randomly"],
+            [sys.executable, "-m", "replaytest", "replay", "--help"],
+        )
+    )
+    others = "Temporal, AWS and Durable Task histories"
+    assert f"ReplayWarning; the default for {others})" in plugin_help
+    assert f"Under off, time and randomness stay recorded for replaytest's histories only: {others} then" in plugin_help
+    assert f"warn for {others})" in cli_help and f"({others} see the real ones)" in cli_help
+    table = _unwrapped("pytest-plugin.md")
+    assert f"| `replay_args` | `error` ({others}: `warn`) |" in table
+    assert f"while {others} see the real clock" in _unwrapped("cli.md")
 
 
 def test_the_aws_page_records_a_history_with_the_local_runner_end_to_end(tmp_path: Path) -> None:

@@ -203,14 +203,14 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         choices=[m.value for m in ArgsMode],
         default=None,
         help="what a changed activity argument is (default: error for replaytest histories, "
-        "warn for Temporal and AWS histories)",
+        "warn for Temporal, AWS and Durable Task histories)",
     )
     p.add_argument(
         "--sandbox",
         choices=[m.value for m in SandboxMode],
         default="strict",
         help="I/O in workflow code: fail (strict, default), warn, or off; under off, time and randomness "
-        "stay recorded for replaytest's histories only (Temporal and AWS histories see the real ones)",
+        "stay recorded for replaytest's histories only (Temporal, AWS and Durable Task histories see the real ones)",
     )
     p.add_argument(
         "--timeout",
