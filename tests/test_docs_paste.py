@@ -130,6 +130,21 @@ def test_cli_md_synopsis_lists_every_command_and_replay_option() -> None:
             assert option in replay_line, option
 
 
+def test_the_command_list_names_every_variant_of_a_backend_command() -> None:
+    """`replaytest --help` lists `pull` once: its line says what `pull --durabletask` does too
+    (it named only the Temporal pull, newuser2 #9b)."""
+    from replaytest.cli import build_parser
+    from replaytest_options import declared
+
+    listing = " ".join(build_parser(["--help"]).format_help().split())
+    variants = [c for b in declared() for c in b.commands if c.switch]
+    assert variants
+    for command in variants:
+        assert f"with {command.switch}: {' '.join(command.help.split())}" in listing, command.name
+    for command in (c for b in declared() for c in b.commands if not c.switch):
+        assert " ".join(command.help.split()) in listing, command.name
+
+
 def test_every_divergence_kind_is_in_the_kinds_table() -> None:
     from replaytest.report import KINDS
 

@@ -276,7 +276,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--timeout", default=None, metavar="SECONDS", help="as for `replaytest replay` (default 300)")
 
     for name, chosen, variants in _backend_commands(argv):  # e.g. pull (Temporal; --durabletask)
-        p = sub.add_parser(name, help=chosen.help)
+        others = [f"with {v.switch}: {v.help}" for v in variants if v is not chosen]  # the command list names all
+        p = sub.add_parser(name, help="; ".join([chosen.help, *others]))
         chosen.arguments(p)
         for variant in variants:
             if variant is chosen:
