@@ -76,8 +76,8 @@ def pytest_addoption(parser: Parser) -> None:
         default=[],
         metavar="PATH",
         dest="replay_paths",
-        help="replay every history JSON file under PATH (a file or a directory, searched "
-        "recursively) as one test item PATH::<workflow-id>. Repeatable; further history files "
+        help=f"replay every history file ({', '.join('*' + s for s in history_suffixes())}) under PATH (a file "
+        "or a directory, searched recursively) as one test item PATH::<workflow-id>. Repeatable; further history files "
         "named after it (a shell glob) replay too. Without other path arguments only these "
         "histories are collected. --replay-histories is the same option (the one to use when "
         "another plugin, such as pytest-replay, owns --replay).",

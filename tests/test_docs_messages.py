@@ -89,6 +89,24 @@ def test_the_args_and_sandbox_defaults_name_every_history_format_they_apply_to()
     assert f"while {others} see the real clock" in _unwrapped("cli.md")
 
 
+def test_where_directories_are_searched_every_history_suffix_is_named() -> None:
+    """replay, view and --replay collect *.jsonl.gz (Durable Task exports) as well as *.json
+    (newuser2 #9d: cli.md and viewer.md said `*.json` only)."""
+    from replaytest_options import history_suffixes
+
+    [plugin_help] = (" ".join(done.stdout.split()) for done in _run([sys.executable, "-m", "pytest", "--help"]))
+    named = ", ".join(f"*{s}" for s in history_suffixes())
+    assert f"replay every history file ({named}) under PATH" in plugin_help
+    places = [
+        m
+        for page in ("cli.md", "viewer.md", "pytest-plugin.md")
+        for m in re.findall(r"searched recursively.{0,70}", _unwrapped(page))
+    ]
+    assert len(places) == 3, places
+    for place in places:
+        assert all(f"`*{s}`" in place for s in history_suffixes()), place
+
+
 def test_the_aws_page_records_a_history_with_the_local_runner_end_to_end(tmp_path: Path) -> None:
     """Item 16: the handler, the recording script and the commands of docs/aws-lambda-durable.md,
     pasted into a fresh project."""
