@@ -166,7 +166,10 @@ def test_a_missing_sdk_is_counted_as_such_and_files_that_are_no_history_name_eve
         "-p", "no:cacheprovider", "--replay", "histories", "-k", "aws or empty or random", *handler
     )
     result.assert_outcomes(failed=3)
-    aws = "`aws lambda get-durable-execution-history --include-execution-data` (AWS Lambda durable)"
+    aws = (
+        "`aws lambda get-durable-execution-history --include-execution-data` (AWS Lambda durable) or "
+        "`replaytest pull --durabletask --address HOST:PORT -o DIR` (Durable Task)"  # every format read: #9g
+    )
     result.stdout.fnmatch_lines_random(
         [
             f"invalid history file histories/empty.json: the file is empty; export a history with*{aws}",

@@ -137,7 +137,7 @@ def test_unusable_files_fail_with_one_line_each(pytester: pytest.Pytester, histo
     result.stdout.fnmatch_lines(
         [
             "invalid history file histories/garbage.json: not a workflow history: export a history with `replaytest export ID -o DIR`*"
-            "`temporal workflow show --workflow-id ID -o json` (Temporal) or `aws lambda get-durable-execution-history*",
+            "`temporal workflow show --workflow-id ID -o json` (Temporal), `aws lambda get-durable-execution-history*",
             "invalid history file histories/order-1.json: event *: payloads in this history are decoded (a Temporal Web UI*",
         ]
     )

@@ -77,8 +77,9 @@ def _kind(mode: int) -> str:
 #: how to get a history, for every format replaytest reads (said when a file is none)
 EXPORT_ONE = (
     "export a history with `replaytest export ID -o DIR` (replaytest's engine), "
-    "`temporal workflow show --workflow-id ID -o json` (Temporal) or "
-    "`aws lambda get-durable-execution-history --include-execution-data` (AWS Lambda durable)"
+    "`temporal workflow show --workflow-id ID -o json` (Temporal), "
+    "`aws lambda get-durable-execution-history --include-execution-data` (AWS Lambda durable) or "
+    "`replaytest pull --durabletask --address HOST:PORT -o DIR` (Durable Task)"
 )
 
 
