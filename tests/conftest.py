@@ -121,7 +121,7 @@ def _no_resident_sandbox() -> Iterator[None]:
 def temporal_histories(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The Temporal fixture histories (tests/temporal_recording.py), recorded once per test
     run with a real worker and shared by xdist workers: ``DIR/cli/<id>.json``,
-    ``DIR/client/<id>.json`` and ``DIR/project/<id>.json``. Treat as read-only; copy before
+    ``DIR/client/<id>.json``, ``DIR/project/<id>.json`` and ``DIR/local/local-1.json``. Treat as read-only; copy before
     editing. The recording server's stopped database is ``DIR/server`` (``temporal_server``)."""
     from tests import temporal_recording, temporal_server
 

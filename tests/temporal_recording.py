@@ -12,7 +12,8 @@ queue (``fixtures/temporal/versions.py`` and ``fixtures/temporal/project/``): ``
 ``invoice-2``, recorded by version 1 and then version 2 of ``invoice-workflow`` on queue
 ``invoices``; ``greet-hello-1`` and ``greet-bye-1``, two different ``GreetingWorkflow`` classes
 on queues ``hello-greetings`` and ``bye-greetings``; ``fanout-1`` (queue ``fanout``); all in
-namespace ``project``.
+namespace ``project``. ``OUT/local/local-1.json``: a workflow with a local activity
+(``fixtures/temporal/local.py``, namespace ``local``).
 
 The server keeps what the pull tests pull (``_record_pull``): once stopped, its database is
 what each test process's own dev server starts from (tests/conftest.py), so no test records
@@ -232,8 +233,21 @@ async def _record_pull(address: str, out: Path) -> None:
     (out / "pull-files-runs.json").write_text(json.dumps(runs))
 
 
+async def _record_local(address: str, out: Path) -> None:
+    """``OUT/local/local-1.json``: LocalStepWorkflow, whose local activity history records as a
+    MarkerRecorded (namespace ``local``, so that no pull test counts it)."""
+    from fixtures.temporal import local
+
+    client = await Client.connect(address, namespace="local")
+    async with Worker(client, task_queue="local", workflows=[local.LocalStepWorkflow], activities=ACTIVITIES):
+        handle = await client.start_workflow(local.LocalStepWorkflow.run, "1", id="local-1", task_queue="local")
+        await asyncio.wait_for(handle.result(), 60)
+    (out / "local").mkdir(parents=True, exist_ok=True)
+    (out / "local" / "local-1.json").write_text((await handle.fetch_history()).to_json())
+
+
 #: the namespaces the recording server needs besides ``default``
-NAMESPACES = ("project", "pull-files")
+NAMESPACES = ("project", "pull-files", "local")
 
 
 def record(address: str, out: Path) -> Path:
@@ -241,6 +255,7 @@ def record(address: str, out: Path) -> Path:
         await _record(address, out)
         await _record_project(address, out)
         await _record_pull(address, out)
+        await _record_local(address, out)
 
     asyncio.run(every())
     return out

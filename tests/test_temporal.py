@@ -352,3 +352,18 @@ def test_a_step_made_a_local_activity_names_its_line_and_what_history_recorded_i
     report = str(error)
     assert "a local activity records a MarkerRecorded event, not an ActivityTaskScheduled" in report, report
     assert "the code is waiting" not in report
+
+
+def test_a_local_activity_made_a_scheduled_one_says_history_ran_it_locally(temporal_histories: Path) -> None:
+    local = temporal_histories / "local" / "local-1.json"
+    assert isinstance(replay(local, "fixtures.temporal.local"), ReplayResult)  # as recorded: green
+    error = replay(local, "fixtures.temporal.variants.scheduled_activity")
+    assert isinstance(error, NondeterminismError), error
+    d = error.divergence
+    assert d.kind == "local_activity", str(error)
+    assert d.issued == 'ActivityTaskScheduled check_fraud("1")'
+    assert d.source is not None and d.source.file == "fixtures/temporal/variants/scheduled_activity.py"
+    assert d.source.line == line_of(VARIANTS / "scheduled_activity.py", "# CHANGED")
+    report = str(error)
+    assert "history ran check_fraud as a local activity (MarkerRecorded at event 5)" in report, report
+    assert "appears nowhere in this history" not in report

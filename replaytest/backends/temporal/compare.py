@@ -13,7 +13,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .events import TEvent, Undecodable, args_text, decode_payloads, describe, patch_of, seconds, show_duration
+from .events import (
+    TEvent,
+    Undecodable,
+    args_text,
+    decode_payloads,
+    describe,
+    local_activity_of,
+    patch_of,
+    seconds,
+    show_duration,
+)
 
 if TYPE_CHECKING:
     from .capture import Issued
@@ -160,6 +170,9 @@ def compare(
     for i in issued:
         (local_by_task if i.kind in _UNCOMPARED else by_task).setdefault(i.task, []).append(i)
     later_names = recorded_names(tasks)
+    for e in events:  # local activities that ran: markers, not commands of a task
+        if (name := local_activity_of(e)) is not None:
+            later_names.setdefault(("local_activity", name, None), e.id)
     warnings: list[Finding] = []
     for t in tasks:
         recorded = list(t.commands)
@@ -184,8 +197,11 @@ def compare(
                             f"history shows the workflow waiting here until the signal "
                             f"{nxt.attrs.get('signalName')!r} arrived; the code no longer waits for it"
                         )
+                kind, was_local = "extra", _was_local(c, later_names)
+                if was_local:
+                    kind, detail = "local_activity", was_local
                 return Finding(
-                    "extra", nxt or t.completed, recorded_text, describe_issued(c, to_json), c, detail, matched
+                    kind, nxt or t.completed, recorded_text, describe_issued(c, to_json), c, detail, matched
                 ), warnings
             if c is None:
                 local = _local_instead(r, local_by_task.get(t.started, []))
@@ -226,6 +242,18 @@ def compare(
     return None, warnings
 
 
+def _was_local(c: Issued, names: dict[tuple[Any, ...], int]) -> str:
+    """Why an activity the code schedules breaks history when history ran it as a local activity
+    (a step made a scheduled activity), else ""."""
+    event = names.get(("local_activity", c.name, None)) if c.kind == "activity" else None
+    if event is None or ("activity", c.name, None) in names:
+        return ""
+    return (
+        f"history ran {c.name} as a local activity (MarkerRecorded at event {event}); the code now schedules it "
+        "on a task queue, which records an ActivityTaskScheduled"
+    )
+
+
 def _local_instead(r: Recorded, local: Sequence[Issued]) -> Issued | None:
     """The local activity of the same name the code started in the workflow task where history
     recorded ``r``, an activity the code no longer schedules: the step made local."""
@@ -259,6 +287,8 @@ def mismatch_kind(r: Recorded, c: Any, later: dict[tuple[Any, ...], int]) -> tup
     where = later.get((c.kind, c.name, c.target if c.kind == "child" else None))
     if where is not None and where > r.event.id:
         return "order", f"history records {c.name} later, at event {where}"
+    if where is None and (was_local := _was_local(c, later)):
+        return "local_activity", was_local
     if r.kind == "activity" and c.kind == "activity":
         hint = "" if where else f"{c.name} appears nowhere in this history: a new or renamed activity"
         return "activity_type", hint

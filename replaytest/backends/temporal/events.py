@@ -201,6 +201,16 @@ def patch_of(e: TEvent) -> tuple[str, bool] | None:
     return "?", False
 
 
+def local_activity_of(e: TEvent) -> str | None:
+    """The activity type a ``core_local_activity`` marker recorded (a local activity that ran);
+    "?" when its data cannot be read; None for any other event."""
+    if e.type != "MarkerRecorded" or e.attrs.get("markerName") != "core_local_activity":
+        return None
+    values = decode_payloads((e.attrs.get("details") or {}).get("data"))
+    name = values[0].get("activity_type") if values and isinstance(values[0], dict) else None
+    return name if isinstance(name, str) else "?"
+
+
 def describe(e: TEvent) -> str:
     """One readable line: the type and what matters, payloads decoded."""
     a, t = e.attrs, e.type
@@ -234,6 +244,9 @@ def describe(e: TEvent) -> str:
         p = patch_of(e)
         if p:
             return f"{t} patch {p[0]!r}" + (" (deprecated)" if p[1] else "")
+        local = local_activity_of(e)
+        if local is not None:
+            return f"{t} local activity {local}"
         return f"{t} {a.get('markerName')}"
     if t == "WorkflowExecutionSignaled":
         values = decode_payloads(a.get("input"))

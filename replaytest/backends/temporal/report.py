@@ -35,10 +35,10 @@ TEMPORAL_KINDS: dict[str, tuple[str, str]] = {
         "once no such history is running",
     ),
     "local_activity": (
-        "an activity the code now runs as a local activity",
-        "workflows in flight recorded this step as an activity scheduled on a task queue; keep "
-        "workflow.execute_activity for them, or guard the change with workflow.patched() so that only new "
-        "workflows run it locally",
+        "an activity switched between local and scheduled",
+        "workflows in flight recorded this step the other way (workflow.execute_activity records "
+        "ActivityTaskScheduled, workflow.execute_local_activity a MarkerRecorded); keep the recorded call for "
+        "them, or guard the change with workflow.patched() so that only new workflows take it",
     ),
     "activity_args": (
         "different activity arguments",
