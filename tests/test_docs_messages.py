@@ -117,7 +117,8 @@ def test_the_aws_page_records_a_history_with_the_local_runner_end_to_end(tmp_pat
     (tmp_path / "app").mkdir()
     (tmp_path / "app" / "orders.py").write_text(handler)
     (tmp_path / "record_order.py").write_text(script)
-    (tmp_path / "pytest.ini").write_text("[pytest]\npythonpath = .\n")
+    ini = next(text for lang, text in blocks if lang == "ini" and text.startswith("# pytest.ini"))
+    (tmp_path / "pytest.ini").write_text(ini)  # the page's own: the walkthrough needs pythonpath (#9f)
     section = page[page.index("### Record a history locally") :]
     commands = [line[2:] for line in section.splitlines() if line.startswith("$ ")][:2]
     assert commands[0] == "python record_order.py" and commands[1].startswith("pytest --replay histories")
@@ -129,6 +130,8 @@ def test_the_aws_page_records_a_history_with_the_local_runner_end_to_end(tmp_pat
         )
         assert done.returncode == 0, f"$ {command}\n{done.stdout}\n{done.stderr}"
     assert "1 passed" in done.stdout
+    quoted = section[section.index("$ pytest --replay histories") :].splitlines()[2]
+    assert quoted.startswith("replaytest: 1 history replayed") and quoted in done.stdout, (quoted, done.stdout)
     history = (tmp_path / "histories" / "order-1.json").read_text()
     assert '"DurableExecutionArn": "arn:aws:lambda:us-east-1:123456789012:function:orders:' in history
 
