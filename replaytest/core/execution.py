@@ -35,7 +35,7 @@ from .failures import failure_of
 from .frames import (
     blocked_source,
     exception_source,
-    frame_source,
+    exit_source,
     return_source,
     user_frame,
     user_source,
@@ -293,7 +293,11 @@ class Execution:
             if command.event_type in CLOSING_EVENTS:  # the `return` (or `raise`) that ran
                 frame = self.main_frame
                 finished = self.main is not None and self.main.done() and frame is not None and bool(frame.f_lineno)
-                command.source = frame_source(frame) if finished else return_source(self.defn.fn)
+                if finished and frame is not None:  # its last instruction: the `return` that ran,
+                    # not a `with` or `finally` line that ran after it
+                    command.source = exit_source(frame.f_code, frame.f_lasti, frame.f_lineno)[0]
+                else:
+                    command.source = return_source(self.defn.fn)
             else:
                 # a task started by asyncio.gather has no workflow frame of its own on the
                 # stack: its line is where the main coroutine waits (the gather call)
