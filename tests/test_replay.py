@@ -190,3 +190,14 @@ def test_clock_and_random_in_workflow_code_are_the_same_live_and_on_replay(tmp_p
     started = [e.timestamp.isoformat() for e in history.events if e.type == "WorkflowTaskStarted"]
     assert times == started[:3]  # datetime.now() is each task's logical time
     assert replay(history, [m]).output == recorded  # strict sandbox: would raise on a different result
+
+
+def test_a_divergence_carries_no_internal_exception_as_its_context(tmp_path: Path) -> None:
+    """The debugger stops where the NondeterminismError is raised, in the user's frame: nothing
+    of replaytest's own matcher may show in its chain (a mistyped name in the debug console
+    printed "During handling of ... Mismatch")."""
+    case = catalogue.CASES["activity_type"]
+    history = run_live(tmp_path, case.before, *case.args, module=catalogue)
+    with pytest.raises(NondeterminismError) as info:
+        replay(history, [case.after])
+    assert info.value.__context__ is None and info.value.__cause__ is None, repr(info.value.__context__)

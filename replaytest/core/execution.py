@@ -258,7 +258,11 @@ class Execution:
         try:
             event, warning = self.matcher.match(command)
         except Mismatch as m:
-            self._diverge(m.kind, m.event, command, detail=m.detail)
+            mismatch: Mismatch | None = m
+        else:
+            mismatch = None
+        if mismatch is not None:  # raised outside the except block: the matcher is no part of its chain
+            self._diverge(mismatch.kind, mismatch.event, command, detail=mismatch.detail)
         if warning is not None:
             self.warnings.append(f"{warning} (at {self._source_of(command)})")
         if event is None:
