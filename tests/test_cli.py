@@ -105,6 +105,21 @@ def test_export_one_all_and_by_status(cli: CLI, db: Path, tmp_path: Path) -> Non
     assert [p.name for p in (tmp_path / "running").iterdir()] == ["waiting.json"]
 
 
+def test_export_of_one_id_with_status_names_a_typo_or_a_status_that_does_not_match(
+    cli: CLI, db: Path, tmp_path: Path
+) -> None:
+    engine = Engine(db, clock="virtual").register(orders, engine_checks.wait_signals)
+    engine.start(engine_checks.wait_signals, {"count": 1}, id="waiting")
+    typo = cli("export", "waitng", "--status", "running", "-o", str(tmp_path / "a"))
+    assert typo.returncode == 2, typo.stdout + typo.stderr
+    assert typo.stderr.startswith("replaytest: error: no workflow with id 'waitng'"), typo.stderr
+    other = cli("export", "waiting", "--status", "failed", "-o", str(tmp_path / "b"))
+    assert other.returncode == 1 and not (tmp_path / "b").exists(), other.stdout + other.stderr
+    assert other.stderr.strip() == "waiting is running, not failed: nothing exported (without --status it is)"
+    match = cli("export", "waiting", "--status", "running", "-o", str(tmp_path / "c"))
+    assert match.returncode == 0 and (tmp_path / "c" / "waiting.json").exists(), match.stderr
+
+
 def test_schema_prints_the_published_schema(cli: CLI) -> None:
     done = cli("schema")
     assert done.returncode == 0 and json.loads(done.stdout) == schema()

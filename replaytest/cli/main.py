@@ -256,8 +256,14 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise UsageError("export --run needs the workflow ID the run belongs to")
     with _engine(args) as engine:
         ids = [args.id] if args.id else [i.workflow_id for i in engine.list(args.status)]
-        if args.id and args.status and args.id not in {i.workflow_id for i in engine.list(args.status)}:
-            ids = []
+        if args.id and args.status:  # that one if it matches: a typo or another status is said, not skipped
+            info = engine.describe(args.id, args.run)  # an unknown id: the error export gives without --status
+            if not (info.status == args.status or (args.status == "failed" and info.task_failure)):
+                print(
+                    f"{args.id} is {info.status}, not {args.status}: nothing exported (without --status it is)",
+                    file=sys.stderr,
+                )
+                return EXIT_FAILED
         one_file = bool(args.id) and args.output.endswith(".json") and not Path(args.output).is_dir()
         kept = []
         for workflow_id in ids:
