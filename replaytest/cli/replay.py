@@ -21,6 +21,7 @@ from ..backends import (
     DEFAULT_REPLAY_TIMEOUT,
     AmbiguousFormat,
     Entry,
+    MissingSDK,
     ReplaySettings,
     Sessions,
     backend_for,
@@ -119,7 +120,8 @@ def replay_files(
             return EXIT_USAGE
         debugging = ReplayDebugging(debug, say)
         settings.observer_factory = debugging.observer
-    total = failed = unusable = 0  # unusable: not a history replay could use (counted as not replayed)
+    # unusable: not a history replay could use; no_sdk: its SDK is not installed (both counted as not replayed)
+    total = failed = unusable = no_sdk = 0
     with Sessions(settings) as sessions:
         for path, doc in docs:
             display = safe(str(path))  # a file name is anyone's text too: never a forged or restyled line
@@ -145,15 +147,20 @@ def replay_files(
                     ok, lines = report_lines(display, e)
                 failed += not ok
                 unusable += not ok and isinstance(result, HistoryFormatError)
+                no_sdk += not ok and isinstance(result, MissingSDK)
                 print("\n".join(lines), file=out, flush=True)
                 if ok and debugging is not None:
                     _report_missed_breaks(display, result.events_replayed, say, debugging)
-    replayed = total - unusable
+    replayed = total - unusable - no_sdk
     summary = (
-        f"{replayed} histor{'y' if replayed == 1 else 'ies'} replayed: {total - failed} ok, {failed - unusable} failed"
+        f"{replayed} histor{'y' if replayed == 1 else 'ies'} replayed: {total - failed} ok, "
+        f"{failed - unusable - no_sdk} failed"
     )
     if unusable:
         summary += f"; {unusable} file{'' if unusable == 1 else 's'} not replayed: not a usable history (FAIL above)"
+    if no_sdk:
+        whose = "history not replayed: its" if no_sdk == 1 else "histories not replayed: their"
+        summary += f"; {no_sdk} {whose} SDK is not installed (FAIL above)"
     print(summary, file=out)
     return EXIT_FAILED if failed else EXIT_OK
 
