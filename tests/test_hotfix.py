@@ -150,4 +150,5 @@ def test_export_by_id_with_status_failed_includes_a_poison_workflow(db: Path, tm
     out = replaytest("export", "poison", "--status", "failed", "-o", str(tmp_path), "--db", str(db))
     assert out.returncode == 0 and out.stdout.strip().endswith("poison.json")
     none = replaytest("export", "fine", "--status", "failed", "-o", str(tmp_path), "--db", str(db))
-    assert none.stdout == "" and "no workflows to export" in none.stderr
+    assert none.returncode == 1 and none.stdout == "", none.stdout + none.stderr
+    assert none.stderr.strip() == "fine is completed, not failed: nothing exported (without --status it is)"
