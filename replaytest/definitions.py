@@ -276,12 +276,19 @@ class DuplicateWorkflowWarning(UserWarning):
     """Two different functions register one workflow type: the later one is used."""
 
 
-def add_workflow(workflows: dict[str, WorkflowDefinition], defn: WorkflowDefinition) -> None:
+def add_workflow(
+    workflows: dict[str, WorkflowDefinition],
+    defn: WorkflowDefinition,
+    conflicts: dict[str, list[WorkflowDefinition]] | None = None,
+) -> None:
     """Register ``defn`` by type name, warning when another module's function already has it
-    (``app.orders`` and ``saas.orders`` both defining ``process_order``): which one replays a
-    history must never be a silent accident of registration order."""
+    (``app.orders`` and ``saas.orders`` both defining ``process_order``): which one runs must never
+    be a silent accident of registration order. With ``conflicts``, both are recorded there instead."""
     old = workflows.get(defn.name)
     if old is not None and old.fn.__module__ != defn.fn.__module__:  # one file's versions are deliberate
+        if conflicts is not None:  # the caller refuses to choose (replay: a verdict must not hang on order)
+            conflicts.setdefault(defn.name, [old]).append(defn)
+            return
         warnings.warn(
             DuplicateWorkflowWarning(
                 f"two workflows of type {defn.name!r}: {old.module} and {defn.module}; the later one, {defn.module}, "
@@ -292,7 +299,9 @@ def add_workflow(workflows: dict[str, WorkflowDefinition], defn: WorkflowDefinit
     workflows[defn.name] = defn
 
 
-def collect(items: Iterable[Any]) -> tuple[dict[str, WorkflowDefinition], dict[str, ActivityDefinition]]:
+def collect(
+    items: Iterable[Any], conflicts: dict[str, list[WorkflowDefinition]] | None = None
+) -> tuple[dict[str, WorkflowDefinition], dict[str, ActivityDefinition]]:
     """Workflows and activities from functions and/or modules (every decorated member)."""
     workflows: dict[str, WorkflowDefinition] = {}
     activities: dict[str, ActivityDefinition] = {}
@@ -301,7 +310,7 @@ def collect(items: Iterable[Any]) -> tuple[dict[str, WorkflowDefinition], dict[s
         found = False
         for m in members:
             if (w := workflow_definition(m)) is not None:
-                add_workflow(workflows, w)
+                add_workflow(workflows, w, conflicts)
                 found = True
             if (a := activity_definition(m)) is not None:
                 activities[a.name] = a

@@ -24,6 +24,7 @@ from replaytest import (
     DuplicateWorkflowWarning,
     Engine,
     History,
+    UnknownWorkflowError,
     replay,
 )
 from tests.test_history_consistency import SURROGATE, write
@@ -773,20 +774,23 @@ def test_the_report_says_the_history_names_another_module(two_packages: pytest.P
     assert "saas.orders:process_order" in text and "app.orders:process_order" in text, text
 
 
-def test_two_replay_modules_of_one_type_warn_in_pytest(two_packages: pytest.Pytester) -> None:
+def test_two_replay_modules_of_one_type_fail_the_item_naming_both_whatever_their_order(
+    two_packages: pytest.Pytester,
+) -> None:
     record(two_packages.path, "app.orders", "process_order", {"cents": 1}, workflow_id="order-1")
-    args = ("--replay", "histories", "--replay-module", "saas.orders", "--replay-module", "app.orders")
-    result = two_packages.runpytest(*args)
-    result.assert_outcomes(passed=1, warnings=1)
-    result.stdout.fnmatch_lines(
-        [
-            "*DuplicateWorkflowWarning: two workflows of type 'process_order': saas.orders:process_order "
-            "and app.orders:process_order; the later one, app.orders:process_order, is used*"
-        ]
-    )
-    result = two_packages.runpytest(*args, "-W", "error::replaytest.DuplicateWorkflowWarning")
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["two workflows of type 'process_order': *"])  # the message, not a traceback
+    for first, second in (("saas.orders", "app.orders"), ("app.orders", "saas.orders")):
+        result = two_packages.runpytest("--replay", "histories", "--replay-module", first, "--replay-module", second)
+        result.assert_outcomes(failed=1)
+        result.stdout.fnmatch_lines(
+            [
+                f"*workflow type 'process_order' is defined by more than one module given ({first}:process_order "
+                f"and {second}:process_order); replaytest does not pick one by their order: name the one to replay, "
+                f"e.g. --replay-module {second}:process_order*"
+            ]
+        )
+    # named as the line says, the one given replays
+    named = two_packages.runpytest("--replay", "histories", "--replay-module", "app.orders:process_order")
+    named.assert_outcomes(passed=1)
 
 
 def test_registering_two_workflows_of_one_type_warns(two_packages: pytest.Pytester) -> None:
@@ -796,8 +800,9 @@ def test_registering_two_workflows_of_one_type_warns(two_packages: pytest.Pytest
             engine.register(app, saas)
     assert app.__name__ in str(caught[0].message) and saas.__name__ in str(caught[0].message)
     history = History.load(record(two_packages.path, "app.orders", "process_order", {"cents": 1}))
-    with pytest.warns(DuplicateWorkflowWarning, match="process_order"):
-        replay(history, [saas, app])  # the later one (app, which recorded it) replays
+    for order in ([saas, app], [app, saas]):  # replay refuses to choose, in either order
+        with pytest.raises(UnknownWorkflowError, match=r"'process_order' is defined by more than one module"):
+            replay(history, order)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         replay(history, [app, app.process_order])  # the same definition twice is no conflict

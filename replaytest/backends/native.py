@@ -33,9 +33,14 @@ if TYPE_CHECKING:
     from ..view.model import Timeline
 
 
-def registry(workflows: Iterable[Any]) -> dict[str, WorkflowDefinition]:
-    found, _ = collect(workflows)
-    return found
+def registry(
+    workflows: Iterable[Any],
+) -> tuple[dict[str, WorkflowDefinition], dict[str, list[WorkflowDefinition]]]:
+    """(workflow types → definitions, the types two of the given modules define differently):
+    which of those replays a history must not depend on the order the modules were named in."""
+    conflicts: dict[str, list[WorkflowDefinition]] = {}
+    found, _ = collect(workflows, conflicts)
+    return found, conflicts
 
 
 def resolve(
@@ -43,6 +48,7 @@ def resolve(
     workflows: dict[str, WorkflowDefinition],
     import_recorded: bool = False,
     project_dir: Path | None = None,
+    ambiguous: dict[str, list[WorkflowDefinition]] | None = None,
 ) -> WorkflowDefinition:
     """The definition to replay ``history`` with. With ``import_recorded``, when the type is not
     registered, the module the history names (``module:function``) is imported -- but only if
@@ -50,6 +56,16 @@ def resolve(
     declares that workflow (:func:`replaytest.modules.defines_workflow`, read without running
     it): a history is data and must never make replay run a module of the standard library, an
     installed package, a ``setup.py`` or anything else found on sys.path."""
+    same_type = (ambiguous or {}).get(history.workflow_type)
+    if same_type:
+        named = " and ".join(d.module for d in same_type)
+        raise UnknownWorkflowError(
+            safe(
+                f"{history.source}: workflow type {history.workflow_type!r} is defined by more than one module "
+                f"given ({named}); replaytest does not pick one by their order: name the one to replay, "
+                f"e.g. --replay-module {same_type[-1].module} (MODULE:NAME), or leave the other module out"
+            )
+        )
     defn = workflows.get(history.workflow_type)
     recorded = history.started.get("workflow_module")
     note = ""
@@ -91,7 +107,7 @@ def _import_recorded(module: str, history: History, project_dir: Path) -> tuple[
                 f"{workflow_type!r}, raised {type(e).__name__}{': ' + text if text else ''}"
             )
         ) from None
-    return registry([imported]).get(workflow_type), ""
+    return registry([imported])[0].get(workflow_type), ""
 
 
 def replay(
@@ -113,7 +129,8 @@ def replay(
     if isinstance(history, str):
         history = History.load(history)
     args_mismatch = parse_mode(ArgsMode, args_mismatch, "args_mismatch")
-    defn = resolve(history, registry(workflows), import_recorded, project_dir)
+    known, ambiguous = registry(workflows)
+    defn = resolve(history, known, import_recorded, project_dir, ambiguous)
     started = history.started
     check_input(history, defn)
     ex = Execution(
