@@ -8,7 +8,6 @@ import importlib
 import importlib.machinery
 import sys
 import sysconfig
-import traceback
 import types
 from pathlib import Path
 from typing import Any
@@ -119,25 +118,17 @@ def import_problem(name: str, e: Exception, project_dir: Path, under_pytest: boo
     )
 
 
-_OWN_CODE = Path(__file__).resolve().parent  # replaytest's frames (it imports the module) are not where it failed
-
-
 def _raised_at(e: BaseException, root: Path) -> str:
     """`` (at app/orders.py:3)``: the project's line the import failed at, when the module was
     found and its own code raised (a SyntaxError already names its line)."""
     if isinstance(e, (ModuleImportError, SyntaxError)):
         return ""
-    for frame in reversed(traceback.extract_tb(e.__traceback__)):
+    from .core.frames import user_tb_frames  # not replaytest's frames, the stdlib's or installed packages'
+
+    for frame in reversed(user_tb_frames(e)):
         path = Path(frame.filename)
-        if frame.filename.startswith("<") or not path.is_absolute() or path.is_relative_to(_OWN_CODE):
-            continue
-        try:
-            shown = path.resolve().relative_to(root)
-        except ValueError:
-            continue
-        if shown.parts[:1] in ((".venv",), ("venv",)) or "site-packages" in shown.parts:
-            continue  # an installed package inside the project (a venv), not the project's code
-        return f" (at {shown.as_posix()}:{frame.lineno})"
+        if path.is_absolute() and path.resolve().is_relative_to(root):
+            return f" (at {path.resolve().relative_to(root).as_posix()}:{frame.lineno})"
     return ""
 
 

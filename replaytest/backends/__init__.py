@@ -180,7 +180,7 @@ class ReplaySettings:
     def describe_search(self) -> list[str]:
         """Where replay looked for workflow code, for reports of an unknown workflow type."""
         lines = []
-        if self.module_flag != "--replay-module":  # the CLI
+        if not self.under_pytest:  # the CLI
             lines.append(
                 f"searched the modules given with {self.module_flag}: " + ", ".join(self.module_names)
                 if self.module_names

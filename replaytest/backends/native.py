@@ -320,7 +320,7 @@ def _unknown_workflow(error: UnknownWorkflowError, history: History, settings: R
     history names is -- found without importing it (a history never chooses code to run)."""
     flag = settings.module_flag
     first = str(error)
-    if flag != "--replay-module":  # the CLI names its own option
+    if not settings.under_pytest:  # the CLI names its own option
         first = first.replace("--replay-module / workflows=[...]", flag)
     lines = [first]
     lines += ["  " + line for line in settings.describe_search()]

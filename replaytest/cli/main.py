@@ -258,7 +258,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         ids = [args.id] if args.id else [i.workflow_id for i in engine.list(args.status)]
         if args.id and args.status:  # that one if it matches: a typo or another status is said, not skipped
             info = engine.describe(args.id, args.run)  # an unknown id: the error export gives without --status
-            if not (info.status == args.status or (args.status == "failed" and info.task_failure)):
+            if not info.has_status(args.status):
                 print(
                     f"{args.id} is {info.status}, not {args.status}: nothing exported (without --status it is)",
                     file=sys.stderr,

@@ -255,12 +255,11 @@ class Execution:
         """
         if self.divergence is not None:
             raise self.divergence
+        mismatch: Mismatch | None = None
         try:
             event, warning = self.matcher.match(command)
         except Mismatch as m:
-            mismatch: Mismatch | None = m
-        else:
-            mismatch = None
+            mismatch = m
         if mismatch is not None:  # raised outside the except block: the matcher is no part of its chain
             self._diverge(mismatch.kind, mismatch.event, command, detail=mismatch.detail)
         if warning is not None:

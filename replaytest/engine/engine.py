@@ -53,6 +53,11 @@ class WorkflowInfo:
     task_failure: dict[str, Any] | None = None  # the failure of a workflow task that keeps failing
     task_attempt: int | None = None
 
+    def has_status(self, status: str) -> bool:
+        """``list --status`` and ``export --status``: "failed" takes in a running workflow whose
+        workflow task keeps failing (a poison workflow)."""
+        return self.status == status or (status == "failed" and bool(self.task_failure))
+
 
 def _text(value: str, what: str) -> str:
     """``value`` if SQLite can store it as UTF-8 text; else one clear EngineError."""
@@ -267,7 +272,7 @@ class Engine:
         if status not in (None, "running", "completed", "failed"):
             raise EngineError(f"status must be running, completed or failed, not {status!r}")
         if status == "failed":  # a running workflow whose task keeps failing ("poison") is failing too
-            return [i for i in map(self._info, self.store.latest_runs()) if i.status == "failed" or i.task_failure]
+            return [i for i in map(self._info, self.store.latest_runs()) if i.has_status("failed")]
         return [self._info(run) for run in self.store.latest_runs(status)]
 
     def describe(self, workflow_id: str, run_id: str | None = None) -> WorkflowInfo:

@@ -236,11 +236,17 @@ class _Inbound(WorkflowInboundInterceptor):
         if frame is not None and is_user_file(frame.f_code.co_filename) and frame.f_lineno:
             ended = (frame.f_code, frame.f_lasti, frame.f_lineno)
         frames.clear()  # the finished frame itself is not kept (nor what it held)
-        code = getattr(getattr(run_fn, "__func__", run_fn), "__code__", None)
-        after = next(
-            (i.frame for i in reversed(self._capture.issued) if code and i.frame and i.frame[0] == code.co_filename),
-            None,
-        )
+        after = None
+        if ended is None:  # only then is the last line known to have run the report's answer
+            code = getattr(getattr(run_fn, "__func__", run_fn), "__code__", None)
+            after = next(
+                (
+                    i.frame
+                    for i in reversed(self._capture.issued)
+                    if code and i.frame and i.frame[0] == code.co_filename
+                ),
+                None,
+            )
         self._capture.issued.append(Issued("complete", _task(), args=(result,), ended=ended, after=after))
         return result
 
