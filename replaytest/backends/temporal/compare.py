@@ -169,10 +169,6 @@ def compare(
     local_by_task: dict[int, list[Issued]] = {}
     for i in issued:
         (local_by_task if i.kind in _UNCOMPARED else by_task).setdefault(i.task, []).append(i)
-    later_names = recorded_names(tasks)
-    for e in events:  # local activities that ran: markers, not commands of a task
-        if (name := local_activity_of(e)) is not None:
-            later_names.setdefault(("local_activity", name, None), e.id)
     warnings: list[Finding] = []
     for t in tasks:
         recorded = list(t.commands)
@@ -197,7 +193,7 @@ def compare(
                             f"history shows the workflow waiting here until the signal "
                             f"{nxt.attrs.get('signalName')!r} arrived; the code no longer waits for it"
                         )
-                kind, was_local = "extra", _was_local(c, later_names)
+                kind, was_local = "extra", _was_local(c, _names(tasks, events))
                 if was_local:
                     kind, detail = "local_activity", was_local
                 return Finding(
@@ -227,7 +223,7 @@ def compare(
                     matched,
                 ), warnings
             if not same(r, c):
-                kind, detail = mismatch_kind(r, c, later_names)
+                kind, detail = mismatch_kind(r, c, _names(tasks, events))
                 return Finding(
                     kind, r.event, describe(r.event), describe_issued(c, to_json), c, detail, matched
                 ), warnings
@@ -260,6 +256,16 @@ def _local_instead(r: Recorded, local: Sequence[Issued]) -> Issued | None:
     if r.kind != "activity":
         return None
     return next((i for i in local if i.name == r.name), None)
+
+
+def _names(tasks: Sequence[Task], events: Sequence[TEvent]) -> dict[tuple[Any, ...], int]:
+    """:func:`recorded_names` and the local activities that ran (markers, not commands of a
+    task): built only when a finding is worded, never on a replay that matches."""
+    names = recorded_names(tasks)
+    for e in events:
+        if (name := local_activity_of(e)) is not None:
+            names.setdefault(("local_activity", name, None), e.id)
+    return names
 
 
 def recorded_names(tasks: Sequence[Task]) -> dict[tuple[Any, ...], int]:
