@@ -269,3 +269,13 @@ def test_view_takes_module_colon_name_and_names_a_src_layouts_fix_like_replay(
         f"replaytest: error: cannot import module 'shopx.orders': no module named 'shopx'; shopx is in "
         f"{(tmp_path / 'src').resolve()}, which is not on sys.path: run replaytest with PYTHONPATH=src\n"
     )
+
+
+def test_a_bare_base_exception_from_workflow_code_is_titled_without_a_dangling_colon() -> None:
+    from replaytest.report.divergence import WorkflowTaskError
+    from replaytest.view.verdict import verdict
+
+    failed = WorkflowTaskError("order-1", KeyboardInterrupt(), None, {"type": "KeyboardInterrupt", "message": ""})
+    assert verdict(failed, "h.json")["title"] == "workflow code raised KeyboardInterrupt"
+    failed = WorkflowTaskError("order-1", ValueError("no sku"), None, {"type": "ValueError", "message": "no sku"})
+    assert verdict(failed, "h.json")["title"] == "workflow code raised ValueError: no sku"

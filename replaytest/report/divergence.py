@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from ..definitions import ReplaytestError
 from .source import Source
-from .text import safe, safe_lines
+from .text import raised, safe, safe_lines
 
 #: kind → (short title, what to do about it)
 KINDS: dict[str, tuple[str, str]] = {
@@ -244,8 +244,7 @@ class WorkflowTaskError(Verdict):
         self.platform_message: tuple[str, str] | None = None  # (platform, its own message), shown last
         self.whole_report = False  # the CLI prints the whole report, not the one-line summary
         where = f" at {source}" if source else ""
-        said = f": {error}" if str(error) else ""  # a bare `raise KeyboardInterrupt` has no message
-        super().__init__(safe(f"workflow {workflow_id}: workflow code raised {type(error).__name__}{said}{where}"))
+        super().__init__(safe(f"workflow {workflow_id}: workflow code raised {raised(error)}{where}"))
 
 
 class UnknownWorkflowError(ReplaytestError, Verdict):

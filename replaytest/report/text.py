@@ -36,6 +36,12 @@ def safe_lines(lines: list[str]) -> str:
     return "\n".join(safe(line) for line in lines)
 
 
+def raised(error: BaseException) -> str:
+    """``ValueError: no sku``, or just ``KeyboardInterrupt`` for an error without a message."""
+    said = str(error)
+    return f"{type(error).__name__}: {said}" if said else type(error).__name__
+
+
 def json_kind(value: Any) -> str:
     """How JSON names a value's kind, for messages that must not quote the value itself (it may
     be huge or hostile): ``null``, ``a boolean``, ``an object``, ``a list``, ``a string``, ``a number``."""

@@ -20,6 +20,7 @@ from ..report.divergence import NondeterminismError, UnknownWorkflowError, Workf
 from ..report.render import report_lines
 from ..report.result import ReplayResult
 from ..report.source import Source, display_path
+from ..report.text import raised
 
 #: outcome → what the page calls it; failures are everything but "passed" and "not_replayed"
 OUTCOMES = {
@@ -89,7 +90,7 @@ def verdict(result: ReplayResult | BaseException | None, display: str) -> dict[s
         elif result.source:
             src = _source_of(result.source)
         out.update(
-            title=f"workflow code raised {type(result.error).__name__}: {result.error}",
+            title=f"workflow code raised {raised(result.error)}",
             event_id=result.event_id,
             source=src,
             detail=result.history_note,

@@ -27,6 +27,7 @@ from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, Telemetr
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, WorkflowReplayResult
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from ...report.text import raised
 from ._sdk import REPLAY_LOGGERS
 from .capture import ORIGIN_DEPTH, Capture, CaptureInterceptor, take
 
@@ -78,8 +79,7 @@ class CodeRaised(Exception):
     any error; as it was, it would stop the replay worker's event loop and the whole run."""
 
     def __init__(self, error: BaseException) -> None:
-        text = f": {error}" if str(error) else ""
-        super().__init__(f"workflow code raised {type(error).__name__}{text} (a BaseException)")
+        super().__init__(f"workflow code raised {raised(error)} (a BaseException)")
         self.__cause__ = error
         self.__traceback__ = error.__traceback__
 
